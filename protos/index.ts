@@ -1,0 +1,8 @@
+// One import point for the wire types: `import { common, raftpb } from '../protos'`.
+export * as common from './gen/common';
+export * as msp from './gen/msp';
+export * as orderer from './gen/orderer';
+export * as etcdraft from './gen/etcdraft';
+export * as raftpb from './gen/raftpb';
+export * as google_protobuf from './gen/google_protobuf';
+export { ProtoDecodeError, EMPTY_BYTES, type MessageCodec } from './runtime';
