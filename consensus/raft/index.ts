@@ -1,0 +1,6 @@
+// Public surface of the Raft core.
+export * from './api';
+export * from './errors';
+export { RawNode } from './rawnode';
+export { MemoryStorage } from './memory-storage';
+export { SeededRng } from './rng';
