@@ -22,7 +22,13 @@ export const Reader = {
 export const Writer = protobuf.Writer;
 export type Writer = protobuf.Writer;
 
-/** Shared empty value for absent bytes fields. Never mutate it. */
+/**
+ * Shared empty value for absent bytes fields. Never mutate it.
+ * In raftpb (proto2, gogoproto) a bytes field is either nil (not on the wire) or present,
+ * possibly empty. Decoding gives this very array for nil and a fresh one for
+ * present-but-empty, and the encoder skips a bytes field only when it is undefined or
+ * this array, so a decoded raft message re-encodes to the bytes it came from.
+ */
 export const EMPTY_BYTES: Uint8Array = new Uint8Array(0);
 
 export interface MessageCodec<T, TInit> {
@@ -42,11 +48,58 @@ export class ProtoDecodeError extends Error {
   }
 }
 
+/** A structural fault found while decoding; decodeWith turns it into a ProtoDecodeError. */
+class WireError extends Error {}
+
 export function decodeWith<T>(bytes: Uint8Array, typeName: string, decode: (r: Reader, end: number) => T): T {
   try {
     const r = Reader.create(bytes);
     return decode(r, r.len);
   } catch (err) {
+    // protobufjs reports truncation as RangeError/Error; a hostile nesting depth ends in a
+    // stack overflow (also a RangeError). All of them mean "these bytes are not a T".
     throw new ProtoDecodeError(typeName, err instanceof Error ? err.message : String(err));
   }
+}
+
+/** End offset of the length-delimited value at the reader, checked against the buffer. */
+export function delimitedEnd(r: Reader): number {
+  const at = r.pos;
+  const len = r.uint32();
+  const end = r.pos + len;
+  if (end > r.len) throw new WireError(`length ${len} at offset ${at} runs past the end of the ${r.len} bytes`);
+  return end;
+}
+
+export function wireTypeError(typeName: string, field: number, wireType: number): Error {
+  return new WireError(`field ${field} of ${typeName} has wire type ${wireType}, which its type never uses`);
+}
+
+/** Skips a field we do not know, as proto3 requires; field number 0 never occurs in valid bytes. */
+export function skipUnknown(r: Reader, tag: number, typeName: string): void {
+  if (tag >>> 3 === 0) throw new WireError(`field number 0 in ${typeName} at offset ${r.pos}`);
+  r.skipType(tag & 7);
+}
+
+/** A length-delimited value (message, packed run, map entry) must end exactly where its prefix said. */
+export function checkEnd(r: Reader, end: number, typeName: string): void {
+  if (r.pos !== end) throw new WireError(`${typeName} overruns its length (ends at ${r.pos}, expected ${end})`);
+}
+
+const TWO_POW_64 = 18446744073709551616;
+/**
+ * protobufjs wraps numbers >= 2^64 around to 0; the nearest uint64 is 2^64-1. This matters
+ * because 2^64-1 itself (Fabric's "seek forever" stop) decodes to the double 2^64 and must
+ * re-encode as 2^64-1, not 0. -1 as int64 has the same ten varint bytes as 2^64-1.
+ */
+export function writeUint64(w: Writer, v: number): Writer {
+  return v >= TWO_POW_64 ? w.int64(-1) : w.uint64(v);
+}
+export function writeFixed64(w: Writer, v: number): Writer {
+  return v >= TWO_POW_64 ? w.fixed64(-1) : w.fixed64(v);
+}
+
+/** A map decoded from the wire: no prototype, so keys like "__proto__" or "constructor" are plain entries. */
+export function newMap<V>(): Record<string, V> {
+  return Object.create(null) as Record<string, V>;
 }

@@ -125,6 +125,10 @@ function emitPackage(pkg, objs) {
     }
     // encoder
     L.push(`export function encode${name}(w: Writer, m: ${name}Init): Writer {`);
+    const typeName = obj.fullName.slice(1);
+    // 64-bit unsigned writes go through a runtime helper that saturates instead of wrapping.
+    const put = (scalar, x) => (scalar === 'uint64' ? `writeUint64(w, ${x})` : scalar === 'fixed64' ? `writeFixed64(w, ${x})` : `w.${scalar}(${x})`);
+    const putTagged = (tag, scalar, x) => (scalar === 'uint64' || scalar === 'fixed64' ? `${put(scalar, x).replace('(w,', `(w.uint32(${tag}),`)}` : `w.uint32(${tag}).${scalar}(${x})`);
     for (const f of fields) {
       const n = camel(f.name);
       const v = `m.${n}`;
@@ -136,12 +140,14 @@ function emitPackage(pkg, objs) {
         const kt = f.keyType;
         const vIsMsg = f.resolvedType instanceof protobuf.Type;
         const vScalar = f.resolvedType instanceof protobuf.Enum ? 'int32' : f.type;
-        const keyExpr = ['string', 'bool'].includes(kt) ? 'k' : kt === 'bool' ? "k === 'true'" : 'Number(k)';
-        L.push(`  if (${v} != null) for (const k of Object.keys(${v})) {`);
+        const keyExpr = kt === 'string' ? 'k' : kt === 'bool' ? "k === 'true'" : 'Number(k)';
+        // Keys go out sorted, as Go's deterministic marshaling and google-protobuf do, so
+        // the same config always has the same bytes. Go writes key and value even when default.
+        L.push(`  if (${v} != null) for (const k of Object.keys(${v}).sort()) {`);
         L.push(`    const mv = ${v}[k]!;`);
-        L.push(`    w.uint32(${(f.id << 3) | 2}).fork().uint32(${(1 << 3) | WIRE[kt]}).${kt}(${keyExpr});`);
+        L.push(`    ${putTagged(`${(f.id << 3) | 2}).fork().uint32(${(1 << 3) | WIRE[kt]}`, kt, keyExpr)};`);
         if (vIsMsg) L.push(`    ${fnRef(f.resolvedType, 'encode')}(w.uint32(${(2 << 3) | 2}).fork(), mv).ldelim();`);
-        else L.push(`    w.uint32(${(2 << 3) | WIRE[vScalar]}).${vScalar}(mv);`);
+        else L.push(`    ${putTagged((2 << 3) | WIRE[vScalar], vScalar, 'mv')};`);
         L.push('    w.ldelim();', '  }');
       } else if (f.repeated) {
         if (isMsg) {
@@ -149,9 +155,9 @@ function emitPackage(pkg, objs) {
         } else {
           const packed = WIRE[scalar] !== 2 && (proto2 ? f.options?.packed === true : f.options?.packed !== false);
           if (packed) {
-            L.push(`  if (${v} != null && ${v}.length > 0) { w.uint32(${(f.id << 3) | 2}).fork(); for (const x of ${v}) w.${scalar}(x); w.ldelim(); }`);
+            L.push(`  if (${v} != null && ${v}.length > 0) { w.uint32(${(f.id << 3) | 2}).fork(); for (const x of ${v}) ${put(scalar, 'x')}; w.ldelim(); }`);
           } else {
-            L.push(`  if (${v} != null) for (const x of ${v}) w.uint32(${(f.id << 3) | WIRE[scalar]}).${scalar}(x);`);
+            L.push(`  if (${v} != null) for (const x of ${v}) ${putTagged((f.id << 3) | WIRE[scalar], scalar, 'x')};`);
           }
         }
       } else if (isMsg) {
@@ -161,31 +167,37 @@ function emitPackage(pkg, objs) {
       } else {
         const tag = (f.id << 3) | wire;
         if (f.partOf) {
-          L.push(`  if (${v} != null) w.uint32(${tag}).${scalar}(${v});`);
+          // A set oneof member is written even when it holds the default value.
+          L.push(`  if (${v} != null) ${putTagged(tag, scalar, v)};`);
         } else if (proto2) {
-          // gogoproto non-nullable scalars are always written; bytes only when set.
-          if (scalar === 'bytes') L.push(`  if (${v} != null) w.uint32(${tag}).bytes(${v});`);
-          else L.push(`  w.uint32(${tag}).${scalar}(${v} ?? ${DEFAULT(scalar)});`);
+          // gogoproto non-nullable scalars are always written; bytes only when non-nil
+          // (EMPTY_BYTES stands for nil, see runtime.ts).
+          if (scalar === 'bytes') L.push(`  if (${v} != null && ${v} !== EMPTY_BYTES) w.uint32(${tag}).bytes(${v});`);
+          else L.push(`  ${putTagged(tag, scalar, `${v} ?? ${DEFAULT(scalar)}`)};`);
         } else if (scalar === 'bytes' || scalar === 'string') {
           L.push(`  if (${v} != null && ${v}.length > 0) w.uint32(${tag}).${scalar}(${v});`);
         } else {
-          L.push(`  if (${v}) w.uint32(${tag}).${scalar}(${v});`);
+          L.push(`  if (${v}) ${putTagged(tag, scalar, v)};`);
         }
       }
     }
     L.push('  return w;', '}', '');
-    // decoder
+    // decoder: every known field checks its wire type, so bytes of another message type
+    // fail loudly instead of decoding into nonsense.
     L.push(`export function decode${name}(r: Reader, end: number): ${name} {`);
     const initFields = [];
     for (const f of fields) {
       const n = camel(f.name);
-      if (f.map) initFields.push(`${n}: {}`);
+      const vType = () => (f.resolvedType instanceof protobuf.Type ? ref(f.resolvedType) : f.resolvedType ? ref(f.resolvedType) : SCALAR_TS[f.type]);
+      if (f.map) initFields.push(`${n}: newMap<${vType()}>()`);
       else if (f.repeated) initFields.push(`${n}: []`);
       else if (alwaysPresent(f, proto2)) initFields.push(`${n}: ${fnRef(f.resolvedType, 'decode')}(Reader.create(EMPTY_BYTES), 0)`);
       else if (f.resolvedType instanceof protobuf.Type || f.partOf) continue;
       else if (f.resolvedType instanceof protobuf.Enum) initFields.push(`${n}: 0`);
       else initFields.push(`${n}: ${DEFAULT(f.type)}`);
     }
+    const T = `'${typeName}'`;
+    const want = (tagVar, field, wt) => `if ((${tagVar} & 7) !== ${wt}) throw wireTypeError(${T}, ${field}, ${tagVar} & 7);`;
     L.push(`  const m: ${name} = { ${initFields.join(', ')} };`);
     L.push('  while (r.pos < end) {', '    const t = r.uint32();', '    switch (t >>> 3) {');
     for (const f of fields) {
@@ -198,24 +210,37 @@ function emitPackage(pkg, objs) {
       if (f.map) {
         const kt = f.keyType;
         const vIsMsg = f.resolvedType instanceof protobuf.Type;
-        const vScalar = f.resolvedType instanceof protobuf.Enum ? 'int32' : f.type;
+        const vIsEnum = f.resolvedType instanceof protobuf.Enum;
+        const vScalar = vIsEnum ? 'int32' : f.type;
         const vDefault = vIsMsg ? `${fnRef(f.resolvedType, 'decode')}(r, r.pos)` : DEFAULT(vScalar);
-        L.push(`        const e = r.uint32() + r.pos; let k = ${kt === 'string' ? "''" : kt === 'bool' ? 'false' : '0'}; let v: ${vIsMsg ? ref(f.resolvedType) : SCALAR_TS[vScalar] ?? 'number'} | undefined;`);
-        L.push('        while (r.pos < e) { const et = r.uint32();');
-        L.push(`          if (et >>> 3 === 1) k = r.${kt}();`);
-        if (vIsMsg) L.push(`          else if (et >>> 3 === 2) v = ${fnRef(f.resolvedType, 'decode')}(r, r.uint32() + r.pos);`);
-        else L.push(`          else if (et >>> 3 === 2) v = r.${vScalar}()${f.resolvedType instanceof protobuf.Enum ? ` as ${ref(f.resolvedType)}` : ''};`);
-        L.push('          else r.skipType(et & 7); }');
+        const entry = `'${typeName}.${f.name} entry'`;
+        L.push(`        ${want('t', f.id, 2)}`);
+        L.push(`        const e = delimitedEnd(r); let k = ${kt === 'string' ? "''" : kt === 'bool' ? 'false' : '0'}; let v: ${vIsMsg || vIsEnum ? ref(f.resolvedType) : SCALAR_TS[vScalar]} | undefined;`);
+        L.push('        while (r.pos < e) {', '          const et = r.uint32();');
+        L.push(`          if (et >>> 3 === 1) { if ((et & 7) !== ${WIRE[kt]}) throw wireTypeError(${entry}, 1, et & 7); k = r.${kt}(); }`);
+        const vWire = vIsMsg ? 2 : WIRE[vScalar];
+        const vRead = vIsMsg ? `${fnRef(f.resolvedType, 'decode')}(r, delimitedEnd(r))` : `r.${vScalar}()${vIsEnum ? ` as ${ref(f.resolvedType)}` : ''}`;
+        L.push(`          else if (et >>> 3 === 2) { if ((et & 7) !== ${vWire}) throw wireTypeError(${entry}, 2, et & 7); v = ${vRead}; }`);
+        L.push(`          else skipUnknown(r, et, ${entry});`, '        }');
+        L.push(`        checkEnd(r, e, ${entry});`);
         L.push(`        m.${n}[String(k)] = v ?? ${vDefault};`);
       } else if (f.repeated) {
-        if (isMsg) L.push(`        m.${n}.push(${fnRef(f.resolvedType, 'decode')}(r, r.uint32() + r.pos));`);
-        else if (WIRE[scalar] !== 2) {
-          L.push(`        if ((t & 7) === 2) { const e = r.uint32() + r.pos; while (r.pos < e) m.${n}.push(r.${scalar}()${cast}); }`);
-          L.push(`        else m.${n}.push(r.${scalar}()${cast});`);
-        } else L.push(`        m.${n}.push(r.${scalar}());`);
+        if (isMsg) {
+          L.push(`        ${want('t', f.id, 2)}`);
+          L.push(`        m.${n}.push(${fnRef(f.resolvedType, 'decode')}(r, delimitedEnd(r)));`);
+        } else if (WIRE[scalar] !== 2) {
+          // Packed and unpacked are both valid encodings of a repeated number.
+          L.push(`        if ((t & 7) === 2) { const e = delimitedEnd(r); while (r.pos < e) m.${n}.push(r.${scalar}()${cast}); checkEnd(r, e, '${typeName}.${f.name}'); }`);
+          L.push(`        else { ${want('t', f.id, WIRE[scalar])} m.${n}.push(r.${scalar}()${cast}); }`);
+        } else {
+          L.push(`        ${want('t', f.id, 2)}`);
+          L.push(`        m.${n}.push(r.${scalar}());`);
+        }
       } else if (isMsg) {
-        L.push(`        m.${n} = ${fnRef(f.resolvedType, 'decode')}(r, r.uint32() + r.pos);`);
+        L.push(`        ${want('t', f.id, 2)}`);
+        L.push(`        m.${n} = ${fnRef(f.resolvedType, 'decode')}(r, delimitedEnd(r));`);
       } else {
+        L.push(`        ${want('t', f.id, WIRE[scalar])}`);
         L.push(`        m.${n} = r.${scalar}()${cast};`);
       }
       if (f.partOf) {
@@ -223,19 +248,22 @@ function emitPackage(pkg, objs) {
       }
       L.push('        break;', '      }');
     }
-    L.push('      default:', '        r.skipType(t & 7);', '    }', '  }');
-    L.push("  if (r.pos !== end) throw new RangeError('message overruns its length');");
+    L.push('      default:', `        skipUnknown(r, t, ${T});`, '    }', '  }');
+    L.push(`  checkEnd(r, end, ${T});`);
     L.push('  return m;', '}', '');
     L.push(`export const ${name}: MessageCodec<${name}, ${name}Init> = {`);
-    L.push(`  typeName: '${pkg}.${name.replace(/_/g, '.')}',`);
+    L.push(`  typeName: ${T},`);
     L.push(`  encode: (m) => encode${name}(Writer.create(), m).finish(),`);
-    L.push(`  decode: (b) => decodeWith(b, '${pkg}.${name.replace(/_/g, '.')}', decode${name}),`);
+    L.push(`  decode: (b) => decodeWith(b, ${T}, decode${name}),`);
     L.push('};', '');
   }
   const head = [
     '// Generated by scripts/gen-proto-types.mjs from protos/**/*.proto. Do not edit.',
     '/* eslint-disable */',
-    "import { Reader, Writer, EMPTY_BYTES, decodeWith, type MessageCodec } from '../runtime';",
+    'import {',
+    '  Reader, Writer, EMPTY_BYTES, decodeWith, delimitedEnd, checkEnd, skipUnknown, wireTypeError,',
+    '  writeUint64, writeFixed64, newMap, type MessageCodec,',
+    "} from '../runtime';",
     ...[...imports].sort().map((m) => `import * as ${m} from './${m}';`),
     '',
   ];
