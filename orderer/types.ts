@@ -1,0 +1,38 @@
+// The seams between the client-facing services (Broadcast, Deliver) and the chains.
+// Services see a channel only through ChainHandle; the Raft Chain implements it.
+import type { BlockStore } from '../ledger/block-store';
+import type { ParsedEnvelope, PolicyEvaluator } from './msgcheck';
+
+/** Per-channel settings the services need, refreshed on every config block. */
+export interface ChainServiceSettings {
+  /** BatchSize.AbsoluteMaxBytes: the largest envelope accepted. */
+  readonly absoluteMaxBytes: number;
+  /** ConsensusType.state == STATE_MAINTENANCE. */
+  readonly maintenanceMode: boolean;
+  /** Channel config sequence the checks were made against (SubmitRequest.last_validation_seq). */
+  readonly configSequence: number;
+}
+
+export interface ChainHandle {
+  readonly channelId: string;
+  readonly blockStore: BlockStore;
+  settings(): ChainServiceSettings;
+  /**
+   * True while the chain cannot vouch for progress (no leader known, candidate, halted):
+   * Deliver with error_response STRICT answers SERVICE_UNAVAILABLE meanwhile.
+   */
+  errored(): boolean;
+  /**
+   * Hands a checked normal envelope to the chain. Resolves once the chain accepted it for
+   * ordering (the Broadcast SUCCESS); rejects with OrdererError (SERVICE_UNAVAILABLE when
+   * there is no leader, the chain is halted or overloaded).
+   */
+  order(envelope: ParsedEnvelope): Promise<void>;
+}
+
+export interface ChainRegistry {
+  /** undefined when this node does not serve the channel. */
+  get(channelId: string): ChainHandle | undefined;
+  channelIds(): string[];
+  readonly policyEvaluator: PolicyEvaluator;
+}
