@@ -1,0 +1,285 @@
+// Outgoing side of the cluster: the chain hands a Raft message or a forwarded envelope for a
+// node id; we find that node's address in the channel's membership and queue the encoded
+// StepRequest on the stream for (channel, destination, kind).
+//
+// Streams per (channel, destination, kind), as Fabric keeps them: a busy channel cannot
+// starve another's heartbeats, submits waiting for room never hold up Raft traffic, and the
+// sender id in the stream's header is per channel. All streams to one endpoint share one
+// HTTP/2 connection (ConnectionPool).
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { orderer, raftpb } from '../protos';
+import type { BackoffOptions } from './backoff';
+import { EgressStream, endpoint, type OutgoingMessage } from './egress';
+import { ClusterError, MessageTooLargeError, StreamClosedError, UnknownDestinationError } from './errors';
+import { ConnectionPool } from './connections';
+import { ClusterMembership } from './membership';
+import { NO_METRICS, type ClusterMetrics } from './metrics';
+import {
+  DEFAULT_DIAL_TIMEOUT_MS,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_MAX_RECONNECT_BACKOFF_MS,
+  DEFAULT_MIN_RECONNECT_BACKOFF_MS,
+  DEFAULT_RPC_TIMEOUT_MS,
+  DEFAULT_SEND_BUFFER_SIZE,
+  NO_NODE,
+  type ChannelMembership,
+  type ClusterMember,
+  type ClusterTransport,
+  type MessageKind,
+  type NodeId,
+} from './types';
+
+/** Fabric's client keepalive (General.Keepalive ClientInterval / ClientTimeout). */
+const KEEPALIVE_INTERVAL_MS = 60_000;
+const KEEPALIVE_TIMEOUT_MS = 20_000;
+
+export interface ClusterClientOptions {
+  readonly logger: Logger;
+  /** Shared with the server side's authenticator; a fresh one when absent. */
+  readonly membership?: ClusterMembership;
+  /** Messages queued per (channel, destination, kind) before consensus messages are dropped (General.Cluster.SendBufferSize). */
+  readonly sendBufferSize?: number;
+  /** How long a submit waits for queue room; also how long a full queue may stand still before its stream is reopened (General.Cluster.RPCTimeout). */
+  readonly rpcTimeoutMs?: number;
+  /** How long one connection attempt may take (General.Cluster.DialTimeout). */
+  readonly dialTimeoutMs?: number;
+  readonly minReconnectBackoffMs?: number;
+  readonly maxReconnectBackoffMs?: number;
+  readonly maxSendMessageBytes?: number;
+  readonly maxRecvMessageBytes?: number;
+  /** Plaintext when absent (TLS arrives with its own issue). */
+  readonly tls?: grpc.ChannelCredentials;
+  readonly metrics?: ClusterMetrics;
+  /**
+   * A consensus message to `nodeId` was dropped or may have been lost: the chain should call
+   * raft.reportUnreachable. Called from a microtask, never from inside sendConsensus, and
+   * at most once per (channel, node) per microtask turn.
+   */
+  readonly onUnreachable?: (channel: string, nodeId: NodeId) => void;
+  /** Like onUnreachable, when a lost message was a MsgSnap: the chain reports the snapshot failed. */
+  readonly onSnapshotFailed?: (channel: string, nodeId: NodeId) => void;
+}
+
+interface PendingLoss {
+  readonly channel: string;
+  readonly nodeId: NodeId;
+  snapshot: boolean;
+}
+
+export class ClusterClient implements ClusterTransport {
+  readonly membership: ClusterMembership;
+  private readonly logger: Logger;
+  private readonly metrics: ClusterMetrics;
+  private readonly pool: ConnectionPool;
+  private readonly sendBufferSize: number;
+  private readonly rpcTimeoutMs: number;
+  private readonly dialTimeoutMs: number;
+  private readonly maxSendMessageBytes: number;
+  private readonly backoff: BackoffOptions;
+  /** channel → "destination/kind" → stream */
+  private readonly streams = new Map<string, Map<string, EgressStream>>();
+  private readonly pendingLosses = new Map<string, PendingLoss>();
+  private lossFlushScheduled = false;
+  private closed = false;
+
+  constructor(private readonly options: ClusterClientOptions) {
+    this.logger = options.logger.child({ component: 'cluster-egress' });
+    this.membership = options.membership ?? new ClusterMembership();
+    this.metrics = options.metrics ?? NO_METRICS;
+    this.sendBufferSize = positive('sendBufferSize', options.sendBufferSize ?? DEFAULT_SEND_BUFFER_SIZE);
+    this.rpcTimeoutMs = positive('rpcTimeoutMs', options.rpcTimeoutMs ?? DEFAULT_RPC_TIMEOUT_MS);
+    this.dialTimeoutMs = positive('dialTimeoutMs', options.dialTimeoutMs ?? DEFAULT_DIAL_TIMEOUT_MS);
+    this.maxSendMessageBytes = positive('maxSendMessageBytes', options.maxSendMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES);
+    this.backoff = {
+      minDelayMs: positive('minReconnectBackoffMs', options.minReconnectBackoffMs ?? DEFAULT_MIN_RECONNECT_BACKOFF_MS),
+      maxDelayMs: positive('maxReconnectBackoffMs', options.maxReconnectBackoffMs ?? DEFAULT_MAX_RECONNECT_BACKOFF_MS),
+    };
+    this.pool = new ConnectionPool({
+      credentials: options.tls ?? grpc.credentials.createInsecure(),
+      channelOptions: {
+        'grpc.max_send_message_length': this.maxSendMessageBytes,
+        'grpc.max_receive_message_length': options.maxRecvMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+        // grpc-js reconnects a broken connection itself; by default it may wait up to 120 s,
+        // far longer than a Raft election. Keep its waits within our own backoff bounds.
+        'grpc.initial_reconnect_backoff_ms': this.backoff.minDelayMs,
+        'grpc.max_reconnect_backoff_ms': this.backoff.maxDelayMs,
+        'grpc.keepalive_time_ms': KEEPALIVE_INTERVAL_MS,
+        'grpc.keepalive_timeout_ms': KEEPALIVE_TIMEOUT_MS,
+        // Each ClusterClient is one orderer; in-process clusters (tests, simulations) must not
+        // share connections between orderers.
+        'grpc.use_local_subchannel_pool': 1,
+      },
+    });
+  }
+
+  /**
+   * Sets the channel's members (from its etcdraft consenter set) and our own id on it.
+   * Streams to nodes that left, moved to another endpoint, or were opened under a different
+   * own id are closed; new streams open lazily on the first message.
+   */
+  configure(channel: string, membership: ChannelMembership): void {
+    this.assertOpen();
+    this.membership.set(channel, membership); // validates before anything changes
+    const streams = this.streams.get(channel);
+    if (streams === undefined) return;
+    for (const [key, stream] of streams) {
+      const now = this.membership.member(channel, stream.member.id);
+      let reason: string | undefined;
+      if (now === undefined) reason = 'node is no longer a member';
+      else if (endpoint(now) !== endpoint(stream.member)) reason = `node moved to ${endpoint(now)}`;
+      else if (membership.selfId !== stream.selfId) reason = `own id changed to ${membership.selfId}`;
+      if (reason !== undefined) this.dropStream(streams, key, stream, reason);
+    }
+    this.logger.info({ channel, selfId: membership.selfId, members: membership.members.map(endpointOf) }, 'cluster membership configured');
+  }
+
+  /** Forgets the channel: its streams close, waiting submits fail. */
+  removeChannel(channel: string): void {
+    this.membership.remove(channel);
+    const streams = this.streams.get(channel);
+    if (streams === undefined) return;
+    for (const [key, stream] of streams) this.dropStream(streams, key, stream, 'channel removed');
+    this.streams.delete(channel);
+  }
+
+  sendConsensus(channel: string, toId: NodeId, msg: raftpb.MessageInit, metadata?: Uint8Array): boolean {
+    if (this.closed || toId === NO_NODE) return false; // Raft's "nobody": nothing to send, nothing to report
+    const isSnapshot = msg.type === raftpb.MessageType.MsgSnap;
+    const member = this.membership.member(channel, toId);
+    if (member === undefined) {
+      this.logger.debug({ channel, to: toId }, 'consensus message for an unknown node dropped');
+      this.reportLoss(channel, toId, isSnapshot);
+      return false;
+    }
+    const stream = this.streamFor(channel, member, 'consensus');
+    // Check room before encoding: under a backlog most messages are dropped, don't pay for them.
+    if (!stream.hasRoom()) {
+      stream.refuse();
+      this.reportLoss(channel, toId, isSnapshot);
+      return false;
+    }
+    const bytes = orderer.StepRequest.encode({
+      consensusRequest: { channel, payload: raftpb.Message.encode(msg), metadata },
+    });
+    if (bytes.length > this.maxSendMessageBytes) {
+      this.logger.warn({ channel, to: toId, sizeBytes: bytes.length, maxBytes: this.maxSendMessageBytes }, 'consensus message too large, dropped');
+      this.metrics.messageDropped(member.host, channel, 'consensus');
+      this.reportLoss(channel, toId, isSnapshot);
+      return false;
+    }
+    if (!stream.offer({ bytes, isSnapshot })) {
+      this.reportLoss(channel, toId, isSnapshot);
+      return false;
+    }
+    return true;
+  }
+
+  async sendSubmit(channel: string, toId: NodeId, req: orderer.SubmitRequestInit): Promise<void> {
+    if (this.closed) throw new StreamClosedError(channel, toId, 'submit', 'cluster client closed');
+    const member = toId === NO_NODE ? undefined : this.membership.member(channel, toId);
+    if (member === undefined) throw new UnknownDestinationError(channel, toId);
+    // The request's own channel field is what the receiver routes by; it must match.
+    const bytes = orderer.StepRequest.encode({ submitRequest: { ...req, channel } });
+    if (bytes.length > this.maxSendMessageBytes) {
+      this.metrics.messageDropped(member.host, channel, 'submit');
+      throw new MessageTooLargeError(channel, toId, bytes.length, this.maxSendMessageBytes);
+    }
+    const message: OutgoingMessage = { bytes, isSnapshot: false };
+    await this.streamFor(channel, member, 'submit').put(message, this.rpcTimeoutMs);
+  }
+
+  /** Messages waiting in our queue to `toId` (cluster_comm_egress_queue_length). */
+  queuedMessages(channel: string, toId: NodeId, kind: MessageKind): number {
+    return this.streams.get(channel)?.get(streamKey(toId, kind))?.queuedCount ?? 0;
+  }
+
+  /** Closes every stream and connection; queued messages are dropped, waiting submits fail. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const streams of this.streams.values()) {
+      for (const stream of streams.values()) stream.close('cluster client closed');
+    }
+    this.streams.clear();
+    this.pendingLosses.clear();
+    this.pool.closeAll();
+  }
+
+  private streamFor(channel: string, member: ClusterMember, kind: MessageKind): EgressStream {
+    let streams = this.streams.get(channel);
+    if (streams === undefined) {
+      streams = new Map();
+      this.streams.set(channel, streams);
+    }
+    const key = streamKey(member.id, kind);
+    const existing = streams.get(key);
+    if (existing !== undefined) return existing;
+    const selfId = this.membership.get(channel)?.selfId ?? NO_NODE; // member() found the channel, so it is set
+    const stream = new EgressStream({
+      channel,
+      member,
+      kind,
+      selfId,
+      client: this.pool.acquire(member.host, member.port),
+      sendBufferSize: this.sendBufferSize,
+      dialTimeoutMs: this.dialTimeoutMs,
+      stallTimeoutMs: this.rpcTimeoutMs,
+      backoff: this.backoff,
+      logger: this.logger,
+      metrics: this.metrics,
+      onLoss: (snapshot) => this.reportLoss(channel, member.id, snapshot),
+    });
+    streams.set(key, stream);
+    return stream;
+  }
+
+  private dropStream(streams: Map<string, EgressStream>, key: string, stream: EgressStream, reason: string): void {
+    streams.delete(key);
+    stream.close(reason);
+    this.pool.release(stream.member.host, stream.member.port);
+  }
+
+  /** Coalesces loss reports and delivers them after the current synchronous code, never re-entering the caller. */
+  private reportLoss(channel: string, nodeId: NodeId, snapshot: boolean): void {
+    const key = `${channel}\u0000${nodeId}`;
+    const pending = this.pendingLosses.get(key);
+    if (pending !== undefined) pending.snapshot ||= snapshot;
+    else this.pendingLosses.set(key, { channel, nodeId, snapshot });
+    if (this.lossFlushScheduled) return;
+    this.lossFlushScheduled = true;
+    queueMicrotask(() => this.flushLosses());
+  }
+
+  private flushLosses(): void {
+    this.lossFlushScheduled = false;
+    const losses = [...this.pendingLosses.values()];
+    this.pendingLosses.clear();
+    for (const { channel, nodeId, snapshot } of losses) {
+      // A throwing callback must not take the transport down with it, nor skip the other reports.
+      try {
+        this.options.onUnreachable?.(channel, nodeId);
+        if (snapshot) this.options.onSnapshotFailed?.(channel, nodeId);
+      } catch (err) {
+        this.logger.error({ channel, nodeId, err }, 'unreachable callback threw');
+      }
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new ClusterError('cluster client is closed');
+  }
+}
+
+function streamKey(nodeId: NodeId, kind: MessageKind): string {
+  return `${nodeId}/${kind}`;
+}
+
+function endpointOf(member: ClusterMember): string {
+  return `${member.id}@${endpoint(member)}`;
+}
+
+function positive(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${name} must be a positive number, got ${value}`);
+  return value;
+}

@@ -1,0 +1,159 @@
+// Incoming side of Cluster.Step: decode each StepRequest, find the chain serving its
+// channel, identify the sender, hand the message over. Anything wrong with a message ends
+// that one stream with a gRPC status saying what was wrong; the server and every other
+// stream carry on.
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { orderer, raftpb } from '../protos';
+import type { SenderAuthenticator, SenderInfo } from './auth';
+import { ClusterError, StepRejectedError } from './errors';
+import { NO_METRICS, type ClusterMetrics } from './metrics';
+import { clusterServiceDefinition } from './service';
+import type { MessageReceiver, NodeId } from './types';
+
+export interface ClusterDispatcherOptions {
+  readonly logger: Logger;
+  readonly authenticator: SenderAuthenticator;
+  readonly metrics?: ClusterMetrics;
+}
+
+export type StepCall = grpc.ServerDuplexStream<Uint8Array, Uint8Array>;
+
+export class ClusterDispatcher {
+  private readonly receivers = new Map<string, MessageReceiver>();
+  private readonly logger: Logger;
+  private readonly authenticator: SenderAuthenticator;
+  private readonly metrics: ClusterMetrics;
+
+  constructor(options: ClusterDispatcherOptions) {
+    this.logger = options.logger.child({ component: 'cluster-ingress' });
+    this.authenticator = options.authenticator;
+    this.metrics = options.metrics ?? NO_METRICS;
+  }
+
+  /** Routes the channel's traffic to `receiver`. A channel has one chain: registering twice is a bug. */
+  register(channel: string, receiver: MessageReceiver): void {
+    if (this.receivers.has(channel)) throw new ClusterError(`channel "${channel}" already has a message receiver`);
+    this.receivers.set(channel, receiver);
+  }
+
+  /** Stops routing the channel; later messages for it end their streams as "unknown channel". */
+  unregister(channel: string): void {
+    this.receivers.delete(channel);
+  }
+
+  /** The Step handler; see registerClusterService. */
+  readonly handleStep = (call: StepCall): void => {
+    const sender: SenderInfo = {
+      metadata: call.metadata,
+      peerAddress: call.getPeer(),
+      authContext: call.getAuthContext(),
+    };
+    this.metrics.ingressStreamsChanged(1);
+    let open = true;
+    const closeOnce = (): void => {
+      if (!open) return;
+      open = false;
+      this.metrics.ingressStreamsChanged(-1);
+    };
+
+    call.on('data', (bytes: Uint8Array) => {
+      if (!open) return; // a rejected stream may still have messages in flight; they are ignored
+      try {
+        this.dispatch(bytes, sender);
+      } catch (err) {
+        const rejection = toRejection(err);
+        this.logger.warn(
+          { peer: sender.peerAddress, code: grpc.status[rejection.code], reason: rejection.message },
+          'ending cluster stream',
+        );
+        closeOnce();
+        // grpc-js turns an 'error' event on a server stream into the call's final status.
+        call.emit('error', Object.assign(new Error(rejection.message), { code: rejection.code, details: rejection.message }));
+      }
+    });
+    // The sender half-closed: nothing more will come, answer with OK.
+    call.on('end', () => {
+      closeOnce();
+      if (!call.writableEnded) call.end();
+    });
+    call.on('cancelled', closeOnce);
+    call.on('close', closeOnce);
+    // Errors here are our own rejection (already logged) or a broken connection; nothing to do.
+    call.on('error', closeOnce);
+  };
+
+  private dispatch(bytes: Uint8Array, sender: SenderInfo): void {
+    let request: orderer.StepRequest;
+    try {
+      request = orderer.StepRequest.decode(bytes);
+    } catch (err) {
+      throw StepRejectedError.malformed(`undecodable StepRequest: ${errorText(err)}`, err);
+    }
+
+    if (request.consensusRequest !== undefined) {
+      const { channel, payload, metadata } = request.consensusRequest;
+      const receiver = this.receiverFor(channel);
+      const from = this.authenticator.identify(channel, sender);
+      let msg: raftpb.Message;
+      try {
+        msg = raftpb.Message.decode(payload);
+      } catch (err) {
+        throw StepRejectedError.malformed(
+          `consensus request from node ${from} on channel "${channel}" carries an undecodable raft message: ${errorText(err)}`,
+          err,
+        );
+      }
+      this.deliver(channel, from, () => receiver.onConsensus(from, msg, metadata));
+      return;
+    }
+
+    if (request.submitRequest !== undefined) {
+      const submit = request.submitRequest;
+      const receiver = this.receiverFor(submit.channel);
+      const from = this.authenticator.identify(submit.channel, sender);
+      if (submit.payload === undefined) {
+        throw StepRejectedError.malformed(`submit request from node ${from} on channel "${submit.channel}" carries no envelope`);
+      }
+      this.deliver(submit.channel, from, () => receiver.onSubmit(from, submit));
+      return;
+    }
+
+    throw StepRejectedError.malformed('StepRequest carries neither a consensus request nor a submit request');
+  }
+
+  private receiverFor(channel: string): MessageReceiver {
+    const receiver = this.receivers.get(channel);
+    if (receiver === undefined) throw StepRejectedError.unknownChannel(channel);
+    return receiver;
+  }
+
+  /** A receiver that throws has refused the message; the sender learns it through the stream's status. */
+  private deliver(channel: string, from: NodeId, call: () => void): void {
+    try {
+      call();
+    } catch (err) {
+      if (err instanceof StepRejectedError) throw err;
+      throw new StepRejectedError(
+        grpc.status.INTERNAL,
+        `channel "${channel}" failed to accept a message from node ${from}: ${errorText(err)}`,
+        { cause: err },
+      );
+    }
+  }
+}
+
+/** Adds Cluster.Step to a server the orderer may also use for AtomicBroadcast (shared port). */
+export function registerClusterService(server: grpc.Server, dispatcher: ClusterDispatcher): void {
+  server.addService(clusterServiceDefinition, { Step: dispatcher.handleStep });
+}
+
+function toRejection(err: unknown): StepRejectedError {
+  if (err instanceof StepRejectedError) return err;
+  // Only a bug in this file gets here (dispatch wraps everything else); still answer, never crash.
+  return new StepRejectedError(grpc.status.INTERNAL, `internal error: ${errorText(err)}`, { cause: err });
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,12 @@
+// The gRPC transport between orderers (Cluster.Step). See README "cluster/" notes.
+export * from './types';
+export * from './errors';
+export { Backoff, type BackoffOptions } from './backoff';
+export { ClusterMembership, type MembershipView } from './membership';
+export { HeaderSenderAuthenticator, type SenderAuthenticator, type SenderInfo } from './auth';
+export { ClusterDispatcher, registerClusterService, type ClusterDispatcherOptions, type StepCall } from './dispatcher';
+export { ClusterServer, clusterServerOptions, type ClusterServerOptions, type MessageSizeLimits } from './server';
+export { ClusterClient, type ClusterClientOptions } from './client';
+export { Comm, type CommOptions } from './comm';
+export { CountingClusterMetrics, NO_METRICS, type ClusterMetrics } from './metrics';
+export { CLUSTER_SERVICE_NAME, CLUSTER_STEP_PATH, NODE_ID_HEADER, clusterServiceDefinition, clusterStepMethod } from './service';

@@ -1,0 +1,48 @@
+// Metrics seam of the transport. The names follow Fabric's cluster_comm_* metrics so a
+// Prometheus implementation can map them one to one; the counting implementation keeps
+// plain objects, enough for tests and for a later registry to read from.
+import type { MessageKind } from './types';
+
+export interface ClusterMetrics {
+  /** A message was not sent: full queue, failed stream, unknown destination or too large (cluster_comm_msg_dropped_count). */
+  messageDropped(host: string, channel: string, kind: MessageKind): void;
+  /** An incoming Step stream opened (+1) or ended (-1) (cluster_comm_ingress_stream_count). */
+  ingressStreamsChanged(delta: 1 | -1): void;
+  /** An outgoing Step stream opened (+1) or ended (-1) (cluster_comm_egress_stream_count). */
+  egressStreamsChanged(channel: string, delta: 1 | -1): void;
+}
+
+export const NO_METRICS: ClusterMetrics = {
+  messageDropped: () => undefined,
+  ingressStreamsChanged: () => undefined,
+  egressStreamsChanged: () => undefined,
+};
+
+export class CountingClusterMetrics implements ClusterMetrics {
+  /** dropped[host][channel] = messages dropped towards that host on that channel. */
+  readonly dropped: Record<string, Record<string, number>> = {};
+  ingressStreams = 0;
+  /** egressStreams[channel] = outgoing streams currently open. */
+  readonly egressStreams: Record<string, number> = {};
+
+  messageDropped(host: string, channel: string): void {
+    const perChannel = (this.dropped[host] ??= {});
+    perChannel[channel] = (perChannel[channel] ?? 0) + 1;
+  }
+
+  ingressStreamsChanged(delta: 1 | -1): void {
+    this.ingressStreams += delta;
+  }
+
+  egressStreamsChanged(channel: string, delta: 1 | -1): void {
+    this.egressStreams[channel] = (this.egressStreams[channel] ?? 0) + delta;
+  }
+
+  droppedTotal(): number {
+    let total = 0;
+    for (const perChannel of Object.values(this.dropped)) {
+      for (const n of Object.values(perChannel)) total += n;
+    }
+    return total;
+  }
+}

@@ -1,0 +1,58 @@
+// Shared vocabulary of the cluster transport: who the members of a channel are, what a
+// receiving chain must implement, and the limits (named, with units) that bound every queue.
+import type { orderer, raftpb } from '../protos';
+
+/** A Raft node id, scoped to one channel (the same orderer may have different ids on different channels). */
+export type NodeId = number;
+
+/** Id 0 means "nobody" in Raft; messages addressed to it are never sent. */
+export const NO_NODE: NodeId = 0;
+
+/** One consenter of a channel, as listed in its etcdraft configuration. */
+export interface ClusterMember {
+  readonly id: NodeId;
+  readonly host: string;
+  readonly port: number;
+}
+
+/** The membership of one channel as seen from this orderer. */
+export interface ChannelMembership {
+  /** Our own id on this channel: outgoing streams present it so the receiver can tell who is talking. */
+  readonly selfId: NodeId;
+  readonly members: readonly ClusterMember[];
+}
+
+/** Two kinds of traffic, kept on separate streams so a backlog of one never stalls the other. */
+export type MessageKind = 'consensus' | 'submit';
+
+/**
+ * What a channel's chain implements to receive cluster traffic. Called synchronously from the
+ * gRPC stream handler; an exception thrown here ends the sender's stream with an error.
+ */
+export interface MessageReceiver {
+  onConsensus(fromNodeId: NodeId, msg: raftpb.Message, metadata: Uint8Array): void;
+  onSubmit(fromNodeId: NodeId, req: orderer.SubmitRequest): void;
+}
+
+/** Outgoing side as the chain uses it; ClusterClient is the gRPC implementation, tests may fake it. */
+export interface ClusterTransport {
+  /**
+   * Queues a Raft message for `toId` and returns at once. True when queued; false when dropped
+   * (unknown destination, full queue, too large, closed); the drop is also reported through
+   * the unreachable callback.
+   */
+  sendConsensus(channel: string, toId: NodeId, msg: raftpb.MessageInit, metadata?: Uint8Array): boolean;
+  /** Resolves once the request is queued; waits for room up to the RPC timeout, then rejects. */
+  sendSubmit(channel: string, toId: NodeId, req: orderer.SubmitRequestInit): Promise<void>;
+}
+
+/** Fabric's General.Cluster.SendBufferSize default. */
+export const DEFAULT_SEND_BUFFER_SIZE = 100;
+/** Fabric's General.Cluster.RPCTimeout default. */
+export const DEFAULT_RPC_TIMEOUT_MS = 7_000;
+/** Fabric's General.Cluster.DialTimeout default. */
+export const DEFAULT_DIAL_TIMEOUT_MS = 5_000;
+/** Fabric's General.MaxRecvMsgSize / MaxSendMsgSize default (100 MiB). */
+export const DEFAULT_MAX_MESSAGE_BYTES = 100 * 1024 * 1024;
+export const DEFAULT_MIN_RECONNECT_BACKOFF_MS = 100;
+export const DEFAULT_MAX_RECONNECT_BACKOFF_MS = 5_000;

@@ -1,0 +1,192 @@
+// Shared fixtures for the cluster tests: orderer-like nodes (Comm + ClusterServer on an
+// ephemeral 127.0.0.1 port), recording receivers, a captured pino log, raw Step clients for
+// sending what a well-behaved node never would, and bounded polling.
+import * as grpc from '@grpc/grpc-js';
+import * as net from 'node:net';
+import pino, { type Logger } from 'pino';
+import {
+  CLUSTER_STEP_PATH,
+  ClusterServer,
+  Comm,
+  CountingClusterMetrics,
+  NODE_ID_HEADER,
+  type ChannelMembership,
+  type ClusterMember,
+  type CommOptions,
+  type MessageReceiver,
+  type NodeId,
+} from '../../cluster';
+import type { orderer, raftpb } from '../../protos';
+
+export const HOST = '127.0.0.1';
+
+export interface LogLine {
+  level: number;
+  msg: string;
+  [key: string]: unknown;
+}
+
+/** A pino logger whose lines are kept in memory, so tests can assert on warnings. */
+export function captureLogger(): { logger: Logger; lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  const logger = pino(
+    { level: 'debug', base: undefined },
+    { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) },
+  );
+  return { logger, lines };
+}
+
+export const PINO_WARN = 40;
+
+export interface ReceivedConsensus {
+  from: NodeId;
+  msg: raftpb.Message;
+  metadata: Uint8Array;
+}
+
+export interface ReceivedSubmit {
+  from: NodeId;
+  req: orderer.SubmitRequest;
+}
+
+export class RecordingReceiver implements MessageReceiver {
+  readonly consensus: ReceivedConsensus[] = [];
+  readonly submits: ReceivedSubmit[] = [];
+  /** When set, every call throws it (a chain refusing traffic). */
+  failWith: Error | undefined;
+
+  onConsensus(from: NodeId, msg: raftpb.Message, metadata: Uint8Array): void {
+    if (this.failWith !== undefined) throw this.failWith;
+    this.consensus.push({ from, msg, metadata });
+  }
+
+  onSubmit(from: NodeId, req: orderer.SubmitRequest): void {
+    if (this.failWith !== undefined) throw this.failWith;
+    this.submits.push({ from, req });
+  }
+}
+
+export interface Unreachable {
+  channel: string;
+  nodeId: NodeId;
+}
+
+/** One orderer as far as the cluster is concerned. */
+export class TestNode {
+  readonly unreachable: Unreachable[] = [];
+  readonly snapshotFailures: Unreachable[] = [];
+  readonly metrics = new CountingClusterMetrics();
+  readonly log = captureLogger();
+  readonly comm: Comm;
+  server: ClusterServer | undefined;
+
+  constructor(
+    readonly name: string,
+    options: Partial<CommOptions> = {},
+  ) {
+    this.comm = new Comm({
+      logger: this.log.logger.child({ node: name }),
+      metrics: this.metrics,
+      dialTimeoutMs: 500,
+      minReconnectBackoffMs: 20,
+      maxReconnectBackoffMs: 200,
+      onUnreachable: (channel, nodeId) => this.unreachable.push({ channel, nodeId }),
+      onSnapshotFailed: (channel, nodeId) => this.snapshotFailures.push({ channel, nodeId }),
+      ...options,
+    });
+  }
+
+  /** Starts serving Cluster.Step; port 0 picks a free one. */
+  async listen(port = 0, limits: { maxRecvMessageBytes?: number } = {}): Promise<number> {
+    this.server = await ClusterServer.listen({ host: HOST, port, dispatcher: this.comm.dispatcher, ...limits });
+    return this.server.port;
+  }
+
+  get port(): number {
+    if (this.server === undefined) throw new Error(`${this.name} is not listening`);
+    return this.server.port;
+  }
+
+  member(id: NodeId): ClusterMember {
+    return { id, host: HOST, port: this.port };
+  }
+
+  stopListening(): void {
+    this.server?.close();
+    this.server = undefined;
+  }
+
+  close(): void {
+    this.comm.close();
+    this.stopListening();
+  }
+}
+
+/** Configures every node on `channel`: node i gets ids[i]. */
+export function configureChannel(channel: string, nodes: readonly TestNode[], ids: readonly NodeId[]): ClusterMember[] {
+  const members = nodes.map((n, i) => n.member(ids[i] ?? 0));
+  nodes.forEach((n, i) => {
+    const membership: ChannelMembership = { selfId: ids[i] ?? 0, members };
+    n.comm.configure(channel, membership);
+  });
+  return members;
+}
+
+/** Polls `predicate` every few ms until true or `timeoutMs` passes (then throws with `what`). */
+export async function waitFor(what: string, predicate: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A port that was free a moment ago (bound then released), for a server that starts later. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, HOST, () => {
+      const address = srv.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface RawStep {
+  write(bytes: Uint8Array): void;
+  /** The status the server ended the stream with. */
+  readonly status: Promise<grpc.StatusObject>;
+  close(): void;
+}
+
+/** A Step stream with nothing between the test and the wire: any header, any bytes. */
+export function rawStep(port: number, nodeIdHeader: string | undefined): RawStep {
+  const client = new grpc.Client(`${HOST}:${port}`, grpc.credentials.createInsecure(), {
+    'grpc.use_local_subchannel_pool': 1,
+  });
+  const metadata = new grpc.Metadata();
+  if (nodeIdHeader !== undefined) metadata.set(NODE_ID_HEADER, nodeIdHeader);
+  const call = client.makeBidiStreamRequest(
+    CLUSTER_STEP_PATH,
+    (b: Uint8Array) => Buffer.from(b),
+    (b: Buffer) => b,
+    metadata,
+  );
+  call.on('data', () => undefined);
+  call.on('error', () => undefined);
+  const status = new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
+  return {
+    write: (bytes) => void call.write(bytes),
+    status,
+    close: () => {
+      call.cancel();
+      client.close();
+    },
+  };
+}
