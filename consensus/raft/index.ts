@@ -4,3 +4,5 @@ export * from './errors';
 export { RawNode } from './rawnode';
 export { MemoryStorage } from './memory-storage';
 export { SeededRng } from './rng';
+export { isLocalMsg, isResponseMsg, entrySizeBytes, entriesSizeBytes } from './util';
+export { CAMPAIGN_TRANSFER_CONTEXT } from './campaign-type';

@@ -34,11 +34,11 @@ export function entriesSizeBytes(entries: readonly raftpb.Entry[]): number {
 
 /**
  * Longest prefix of entries whose total size stays within maxBytes; always at least one
- * entry so a single oversized entry still makes progress (etcd's limitSize rule).
- * maxBytes <= 0 means no limit.
+ * entry so a single oversized entry still makes progress (etcd's limitSize rule; a cap of 0
+ * therefore means one entry at a time). Infinity means no limit.
  */
 export function limitSize(entries: raftpb.Entry[], maxBytes: number): raftpb.Entry[] {
-  if (entries.length <= 1 || maxBytes <= 0) return entries;
+  if (entries.length <= 1 || maxBytes === Number.POSITIVE_INFINITY) return entries;
   let size = entrySizeBytes(entries[0]!);
   let n = 1;
   for (; n < entries.length; n++) {
