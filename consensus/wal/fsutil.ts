@@ -1,0 +1,64 @@
+// Small promise wrappers over node:fs callbacks (cheaper than FileHandle objects on the hot
+// path) and the directory fsync that makes a create, rename or unlink itself durable.
+// `import = require` (not `import * as`) so that this module calls the real fs object:
+// tests spy on fs.write / fs.fdatasync to count the syscalls of one save.
+import fs = require('node:fs');
+import * as path from 'node:path';
+
+export function writeAll(fd: number, buf: Buffer, positionBytes: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const step = (offset: number): void => {
+      fs.write(fd, buf, offset, buf.length - offset, positionBytes + offset, (err, written) => {
+        if (err) return reject(err);
+        // A regular file takes the whole buffer in one call in practice; loop for the rare short write.
+        if (offset + written < buf.length) return step(offset + written);
+        resolve();
+      });
+    };
+    step(0);
+  });
+}
+
+export function fdatasync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+}
+
+export function closeFd(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fs.close(fd, (err) => (err ? reject(err) : resolve())));
+}
+
+/** fsync a directory so that entries created, renamed or removed in it survive a power loss. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const handle = await fs.promises.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Writes a file completely and durably under a temporary name, then renames it into place. */
+export async function writeFileAtomic(filePath: string, data: Uint8Array): Promise<void> {
+  const tmpPath = `${filePath}.tmp`;
+  const handle = await fs.promises.open(tmpPath, 'w');
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await fs.promises.rename(tmpPath, filePath);
+  await fsyncDir(path.dirname(filePath));
+}
+
+/** Removes leftover `*.tmp` files of interrupted atomic writes; returns their names. */
+export async function removeTempFiles(dir: string): Promise<string[]> {
+  const names = (await fs.promises.readdir(dir)).filter((n) => n.endsWith('.tmp'));
+  for (const name of names) await fs.promises.rm(path.join(dir, name), { force: true });
+  return names;
+}
+
+/** Not `instanceof Error`: errors made by Node internals can come from another realm (jest's vm). */
+export function isErrnoException(err: unknown): err is NodeJS.ErrnoException {
+  return typeof err === 'object' && err !== null && typeof (err as NodeJS.ErrnoException).code === 'string';
+}

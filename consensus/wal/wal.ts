@@ -1,0 +1,502 @@
+// The write-ahead log of one channel's Raft node: hard states, entries and snapshot markers
+// appended to segment files in one directory, replayed on open (record format in record.ts,
+// segment naming in segment.ts, snapshot files in snapshotter.ts).
+//
+// Durability rules this file keeps:
+// - One Ready is one buffer, one write, and at most one fdatasync (group commit).
+// - A segment is fdatasynced before the next one is created, so only the last segment can
+//   end in a torn write; a bad record anywhere else is corruption.
+// - New segment files are written under a temporary name, fsynced, renamed and the directory
+//   fsynced: a segment file that exists always starts with a valid header.
+// - A snapshot file is durable before the WAL records that refer to it, and WAL segments are
+//   released only after the snapshot's marker is durable.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import type { Logger } from 'pino';
+import type { raftpb } from '../../protos';
+import { CorruptionError, WalClosedError, WalFailedError } from './errors';
+import { closeFd, fdatasync, fsyncDir, removeTempFiles, writeAll } from './fsutil';
+import { DirLock } from './lock';
+import {
+  findValidRecordAfter,
+  parseRecord,
+  RecordBatchEncoder,
+  RecordType,
+  SnapshotKind,
+  WAL_FORMAT_VERSION,
+  type RecordFault,
+} from './record';
+import { ReplayLog } from './replay';
+import { listSegments, segmentFileName, type SegmentInfo } from './segment';
+import { Snapshotter } from './snapshotter';
+
+export const DEFAULT_SEGMENT_SIZE_BYTES = 64 * 1024 * 1024;
+
+const openFd = promisify(fs.open);
+
+export interface WalOptions {
+  logger: Logger;
+  /** Where snapshot files live; defaults to `<dir>/snap` (Fabric keeps them in Consensus.SnapDir/<channel>). */
+  snapDir?: string;
+  /** A segment is closed and a new one started once the next write would take it past this size. */
+  segmentSizeBytes?: number;
+  /** Snapshot files kept (the newest ones). */
+  snapshotsToKeep?: number;
+  /**
+   * Truncate at the first bad record (and drop every later segment) instead of refusing to
+   * open. Loses whatever was after it; logged at warn level with what was dropped.
+   */
+  repair?: boolean;
+}
+
+/** What a node restarts from: apply the snapshot, then append the entries, then set the hard state. */
+export interface ReplayedState {
+  snapshot: raftpb.Snapshot | undefined;
+  hardState: raftpb.HardState;
+  entries: raftpb.Entry[];
+}
+
+export interface OpenedWal extends ReplayedState {
+  wal: Wal;
+}
+
+interface Fault {
+  segmentIndex: number;
+  offsetBytes: number;
+  reason: string;
+  /** Damage that a crash in the middle of the last write can leave (framing, CRC). */
+  framing: boolean;
+}
+
+export class Wal {
+  private queue: Promise<void> = Promise.resolve();
+  private failure: unknown = undefined;
+  private closed = false;
+  /** True when bytes were written to the current segment since its last fdatasync. */
+  private dirty = false;
+  /**
+   * False while the current segment holds only its start records: a batch larger than a
+   * whole segment then goes into it rather than rolling over again. Unknown after open, so true.
+   */
+  private segmentHasBatches = true;
+
+  private constructor(
+    readonly dir: string,
+    readonly snapshotter: Snapshotter,
+    private readonly lock: DirLock,
+    private readonly logger: Logger,
+    private readonly segmentSizeBytes: number,
+    private readonly segments: SegmentInfo[],
+    private fd: number,
+    private lastIndex: number,
+    private hardState: raftpb.HardState,
+  ) {}
+
+  /**
+   * Locks the directory, replays the WAL and the newest usable snapshot, truncates a torn
+   * tail and returns the log ready for appending. Creates an empty WAL in a new directory.
+   * Throws WalLockedError if another process has it open, CorruptionError on damage it will
+   * not guess about.
+   */
+  static async open(dir: string, opts: WalOptions): Promise<OpenedWal> {
+    const logger = opts.logger;
+    await fs.promises.mkdir(dir, { recursive: true });
+    const lock = await DirLock.acquire(dir, logger);
+    try {
+      const snapshotter = await Snapshotter.open(opts.snapDir ?? path.join(dir, 'snap'), {
+        logger,
+        snapshotsToKeep: opts.snapshotsToKeep,
+      });
+      return await Wal.replay(dir, opts, lock, snapshotter);
+    } catch (err) {
+      await lock.release();
+      throw err;
+    }
+  }
+
+  private static async replay(dir: string, opts: WalOptions, lock: DirLock, snapshotter: Snapshotter): Promise<OpenedWal> {
+    const logger = opts.logger;
+    const segmentSizeBytes = opts.segmentSizeBytes ?? DEFAULT_SEGMENT_SIZE_BYTES;
+    const removedTemp = await removeTempFiles(dir);
+    if (removedTemp.length > 0) logger.info({ dir, removed: removedTemp }, 'removed unfinished WAL segment files');
+
+    const segments = await listSegments(dir);
+    const snapshotFiles = await snapshotter.list();
+    if (segments.length === 0) {
+      if (snapshotFiles.length > 0) {
+        throw new CorruptionError(dir, 0, `no WAL segments, but snapshot files exist in ${snapshotter.dir}`);
+      }
+      const emptyHardState: raftpb.HardState = { term: 0, vote: 0, commit: 0 };
+      const first = await Wal.createSegment(dir, 0, 1, emptyHardState);
+      const fd = await openFd(first.path, 'r+');
+      logger.info({ dir, segment: first.path }, 'created new WAL');
+      const wal = new Wal(dir, snapshotter, lock, logger, segmentSizeBytes, [first], fd, 0, emptyHardState);
+      return { wal, snapshot: undefined, hardState: { ...emptyHardState }, entries: [] };
+    }
+
+    const log = new ReplayLog(segments[0]!.firstIndex);
+    // A gap in the sequence numbers: records after it cannot be trusted to continue the log.
+    let gapFault: Fault | undefined;
+    for (let k = 1; k < segments.length && gapFault === undefined; k++) {
+      if (segments[k]!.seq !== segments[k - 1]!.seq + 1) {
+        const reason = `missing segment(s) with sequence ${segments[k - 1]!.seq + 1} to ${segments[k]!.seq - 1}`;
+        gapFault = { segmentIndex: k, offsetBytes: 0, reason, framing: false };
+      }
+    }
+    const readableCount = gapFault?.segmentIndex ?? segments.length;
+    let fault: Fault | undefined;
+    for (let k = 0; k < readableCount && fault === undefined; k++) {
+      const segment = segments[k]!;
+      const buf = await fs.promises.readFile(segment.path);
+      fault = Wal.replaySegment(k, segment, buf, log);
+      if (fault === undefined) continue;
+      const isLast = k === segments.length - 1;
+      // Torn tail: the last write of the last segment stopped part way, so nothing valid
+      // follows the bad record. The write was never acknowledged; cut it off.
+      if (fault.framing && isLast && fault.offsetBytes > 0 && findValidRecordAfter(buf, fault.offsetBytes + 1) === undefined) {
+        logger.warn(
+          { file: segment.path, offsetBytes: fault.offsetBytes, droppedBytes: buf.length - fault.offsetBytes, reason: fault.reason },
+          'WAL ends in a torn write (crash during the last write); truncating it',
+        );
+        await Wal.truncateFile(segment.path, fault.offsetBytes);
+        segment.sizeBytes = fault.offsetBytes;
+        fault = undefined;
+        break;
+      }
+      if (fault.framing) {
+        const validAfter = findValidRecordAfter(buf, fault.offsetBytes + 1);
+        if (validAfter !== undefined) fault.reason += `; valid records follow at offset ${validAfter}`;
+        else if (!isLast) fault.reason += ' in a segment that is not the last';
+      }
+    }
+
+    fault ??= gapFault;
+    if (fault !== undefined) {
+      const bad = segments[fault.segmentIndex]!;
+      if (!opts.repair) throw new CorruptionError(bad.path, fault.offsetBytes, fault.reason);
+      await Wal.repairAt(dir, segments, fault, logger);
+      if (segments.length === 0) {
+        // Repair dropped the very first segment: start again where it started.
+        segments.push(await Wal.createSegment(dir, bad.seq, log.lastIndex() + 1, log.hardState));
+      }
+    }
+
+    const { snapshot, index: snapshotIndex } = await Wal.chooseSnapshot(snapshotter, log, segments[0]!, logger);
+    const hardState = { ...log.hardState };
+    if (hardState.commit < snapshotIndex) hardState.commit = snapshotIndex; // a snapshot holds only committed entries
+    const last = segments[segments.length - 1]!;
+    if (hardState.commit > log.lastIndex()) {
+      const reason = `hard state commit ${hardState.commit} is beyond the last entry ${log.lastIndex()}`;
+      if (!opts.repair) throw new CorruptionError(last.path, last.sizeBytes, reason);
+      logger.warn({ file: last.path, commit: hardState.commit, lastIndex: log.lastIndex() }, `WAL repair: ${reason}; lowering commit`);
+      hardState.commit = log.lastIndex();
+    }
+    const entries = log.entriesAfter(snapshotIndex);
+    const fd = await openFd(last.path, 'r+');
+    const wal = new Wal(dir, snapshotter, lock, logger, segmentSizeBytes, segments, fd, log.lastIndex(), hardState);
+    logger.info(
+      { dir, segments: segments.length, snapshotIndex, firstEntry: entries[0]?.index, lastIndex: log.lastIndex(), hardState },
+      'replayed WAL',
+    );
+    return { wal, snapshot, hardState: { ...hardState }, entries };
+  }
+
+  /** Feeds one segment's records into the log; returns the first bad record, if any. */
+  private static replaySegment(k: number, segment: SegmentInfo, buf: Buffer, log: ReplayLog): Fault | undefined {
+    const at = (offsetBytes: number, reason: string, framing: boolean): Fault => ({ segmentIndex: k, offsetBytes, reason, framing });
+    let offset = 0;
+    while (offset < buf.length) {
+      const parsed = parseRecord(buf, offset);
+      if (!parsed.ok) return at(offset, parsed.fault satisfies RecordFault, true);
+      const rec = parsed.record;
+      if (offset === 0) {
+        if (rec.type !== RecordType.SegmentHeader) return at(0, 'segment does not start with a segment header', false);
+        const h = rec.header;
+        if (h.formatVersion !== WAL_FORMAT_VERSION) return at(0, `unsupported WAL format version ${h.formatVersion}`, false);
+        if (h.seq !== segment.seq || h.firstIndex !== segment.firstIndex) {
+          return at(0, `segment header (seq ${h.seq}, first index ${h.firstIndex}) does not match the file name`, false);
+        }
+        if (k > 0 && h.firstIndex !== log.lastIndex() + 1) {
+          return at(0, `segment starts at index ${h.firstIndex} but the previous segments end at ${log.lastIndex()}`, false);
+        }
+      } else {
+        switch (rec.type) {
+          case RecordType.SegmentHeader:
+            return at(offset, 'segment header in the middle of a segment', false);
+          case RecordType.HardState:
+            log.hardState = rec.hardState;
+            break;
+          case RecordType.Entry:
+            if (!log.applyEntry(rec.entry)) {
+              return at(offset, `entry index ${rec.entry.index} does not follow the last index ${log.lastIndex()}`, false);
+            }
+            break;
+          case RecordType.Snapshot:
+            if (rec.marker.kind === SnapshotKind.Installed) log.applyInstalledSnapshot(rec.marker.index, rec.marker.term);
+            break;
+        }
+      }
+      offset = parsed.nextOffset;
+    }
+    return undefined;
+  }
+
+  /** repair: cut the log at the fault, loudly. */
+  private static async repairAt(dir: string, segments: SegmentInfo[], fault: Fault, logger: Logger): Promise<void> {
+    const bad = segments[fault.segmentIndex]!;
+    const dropped = segments.slice(fault.segmentIndex + 1);
+    const keepBad = fault.offsetBytes > 0;
+    logger.warn(
+      {
+        file: bad.path,
+        offsetBytes: fault.offsetBytes,
+        reason: fault.reason,
+        droppedBytesInFile: bad.sizeBytes - fault.offsetBytes,
+        droppedSegments: (keepBad ? dropped : [bad, ...dropped]).map((s) => s.path),
+      },
+      'WAL repair: truncating at the first bad record; everything after it is lost',
+    );
+    for (const s of dropped.reverse()) await fs.promises.rm(s.path, { force: true });
+    segments.length = fault.segmentIndex + 1;
+    if (keepBad) {
+      await Wal.truncateFile(bad.path, fault.offsetBytes);
+      bad.sizeBytes = fault.offsetBytes;
+    } else {
+      await fs.promises.rm(bad.path, { force: true });
+      segments.pop();
+    }
+    await fsyncDir(dir);
+  }
+
+  /** Picks the newest snapshot file that verifies and that the WAL continues from. */
+  private static async chooseSnapshot(
+    snapshotter: Snapshotter,
+    log: ReplayLog,
+    firstSegment: SegmentInfo,
+    logger: Logger,
+  ): Promise<{ snapshot: raftpb.Snapshot | undefined; index: number }> {
+    const skippedCorrupt: string[] = [];
+    for (const file of await snapshotter.list()) {
+      let snapshot: raftpb.Snapshot;
+      try {
+        snapshot = await snapshotter.load(file);
+      } catch (err) {
+        if (!(err instanceof CorruptionError)) throw err;
+        logger.warn({ file: file.path, offsetBytes: err.offsetBytes, reason: err.reason }, 'corrupt snapshot file; trying an older one');
+        skippedCorrupt.push(file.path);
+        continue;
+      }
+      const fit = log.fit(file.index, file.term);
+      if (fit === 'ok') return { snapshot, index: file.index };
+      if (fit === 'wal-starts-later') {
+        throw new CorruptionError(
+          skippedCorrupt[0] ?? file.path,
+          0,
+          `cannot restart from snapshot ${file.name}: the WAL starts at index ${log.firstIndex}` +
+            (skippedCorrupt.length > 0 ? ` and newer snapshots are corrupt (${skippedCorrupt.join(', ')})` : ''),
+        );
+      }
+      // The snapshot file became durable but the WAL records of the same save did not (crash
+      // in between), so the save never returned: ignore the file.
+      logger.warn({ file: file.path, fit, walLastIndex: log.lastIndex() }, 'snapshot file not backed by the WAL; ignoring it');
+    }
+    if (log.fit(0, 0) === 'ok') return { snapshot: undefined, index: 0 };
+    throw new CorruptionError(
+      skippedCorrupt[0] ?? firstSegment.path,
+      0,
+      `no usable snapshot, and the WAL starts at index ${log.firstIndex} rather than at the beginning of the log` +
+        (skippedCorrupt.length > 0 ? ` (corrupt snapshots: ${skippedCorrupt.join(', ')})` : ''),
+    );
+  }
+
+  private static async truncateFile(filePath: string, sizeBytes: number): Promise<void> {
+    const handle = await fs.promises.open(filePath, 'r+');
+    try {
+      await handle.truncate(sizeBytes);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** Writes a new segment (header + current hard state) atomically and durably. */
+  private static async createSegment(dir: string, seq: number, firstIndex: number, hardState: raftpb.HardState): Promise<SegmentInfo> {
+    const filePath = path.join(dir, segmentFileName(seq, firstIndex));
+    const tmpPath = `${filePath}.tmp`;
+    // Repeating the hard state here keeps it available after older segments are released.
+    const buf = new RecordBatchEncoder()
+      .segmentHeader({ formatVersion: WAL_FORMAT_VERSION, seq, firstIndex })
+      .hardState(hardState)
+      .finish();
+    const handle = await fs.promises.open(tmpPath, 'w');
+    try {
+      await handle.write(buf, 0, buf.length, 0);
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+    await fs.promises.rename(tmpPath, filePath);
+    await fsyncDir(dir);
+    return { seq, firstIndex, path: filePath, sizeBytes: buf.length };
+  }
+
+  /** Runs mutations one at a time, in call order; after a failed write nothing more runs. */
+  private serialize<T>(op: () => Promise<T>): Promise<T> {
+    const run = async (): Promise<T> => {
+      if (this.closed) throw new WalClosedError(this.dir);
+      if (this.failure !== undefined) throw new WalFailedError(this.dir, this.failure);
+      try {
+        return await op();
+      } catch (err) {
+        this.failure = err;
+        throw err;
+      }
+    };
+    const result = this.queue.then(run);
+    this.queue = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+
+  /**
+   * Appends the entries and hard state of one Ready. With mustSync the returned promise
+   * resolves only once they are on stable storage (one fdatasync for all of them).
+   * An entry at an index the log already has replaces it and every later entry.
+   */
+  save(hardState: raftpb.HardState | undefined, entries: readonly raftpb.Entry[], mustSync: boolean): Promise<void> {
+    if (hardState === undefined && entries.length === 0) return this.serialize(async () => undefined);
+    return this.serialize(() => this.appendBatch(undefined, hardState, entries, mustSync));
+  }
+
+  /**
+   * Persists a Ready that carries a snapshot from the leader: the snapshot file first, then
+   * one WAL write with the snapshot marker, the entries and the hard state, fsynced; then
+   * releases the segments the snapshot makes unnecessary.
+   */
+  saveInstalledSnapshot(snapshot: raftpb.Snapshot, hardState: raftpb.HardState | undefined, entries: readonly raftpb.Entry[]): Promise<void> {
+    return this.serialize(async () => {
+      await this.snapshotter.save(snapshot);
+      const { index, term } = snapshot.metadata;
+      await this.appendBatch({ index, term, kind: SnapshotKind.Installed }, hardState, entries, true);
+      await this.afterSnapshot(index);
+    });
+  }
+
+  /**
+   * Persists a snapshot the application took of its own state (log compaction): the snapshot
+   * file, then a fsynced WAL marker; then releases segments and prunes old snapshot files.
+   */
+  saveSnapshot(snapshot: raftpb.Snapshot): Promise<void> {
+    return this.serialize(async () => {
+      const { index, term } = snapshot.metadata;
+      if (index > this.lastIndex) throw new RangeError(`snapshot index ${index} is beyond the last WAL index ${this.lastIndex}`);
+      await this.snapshotter.save(snapshot);
+      await this.appendBatch({ index, term, kind: SnapshotKind.Local }, undefined, [], true);
+      await this.afterSnapshot(index);
+    });
+  }
+
+  private async appendBatch(
+    marker: { index: number; term: number; kind: SnapshotKind } | undefined,
+    hardState: raftpb.HardState | undefined,
+    entries: readonly raftpb.Entry[],
+    mustSync: boolean,
+  ): Promise<void> {
+    const encoder = new RecordBatchEncoder();
+    if (marker !== undefined) encoder.snapshot(marker);
+    for (const e of entries) encoder.entry(e);
+    // After the entries, so that a torn write never keeps a commit index without its entries.
+    if (hardState !== undefined) encoder.hardState(hardState);
+    const buf = encoder.finish();
+
+    let segment = this.segments[this.segments.length - 1]!;
+    if (segment.sizeBytes + buf.length > this.segmentSizeBytes && this.segmentHasBatches) {
+      segment = await this.rollover();
+    }
+    await writeAll(this.fd, buf, segment.sizeBytes);
+    segment.sizeBytes += buf.length;
+    this.segmentHasBatches = true;
+    this.dirty = true;
+    if (mustSync) {
+      await fdatasync(this.fd);
+      this.dirty = false;
+    }
+    if (marker?.kind === SnapshotKind.Installed) this.lastIndex = marker.index;
+    if (entries.length > 0) this.lastIndex = entries[entries.length - 1]!.index;
+    if (hardState !== undefined) this.hardState = { term: hardState.term, vote: hardState.vote, commit: hardState.commit };
+  }
+
+  /** Seals the current segment (durably) and starts the next one. */
+  private async rollover(): Promise<SegmentInfo> {
+    const old = this.segments[this.segments.length - 1]!;
+    if (this.dirty) await fdatasync(this.fd);
+    this.dirty = false;
+    await closeFd(this.fd);
+    this.fd = -1;
+    const next = await Wal.createSegment(this.dir, old.seq + 1, this.lastIndex + 1, this.hardState);
+    this.fd = await openFd(next.path, 'r+');
+    this.segments.push(next);
+    this.segmentHasBatches = false;
+    this.logger.debug({ segment: next.path, sealed: old.path, sealedSizeBytes: old.sizeBytes }, 'started a new WAL segment');
+    return next;
+  }
+
+  private async afterSnapshot(snapshotIndex: number): Promise<void> {
+    await this.releaseSegmentsBefore(snapshotIndex);
+    await this.snapshotter.prune();
+  }
+
+  /**
+   * Deletes the oldest segments whose every live entry is at or below the snapshot index:
+   * segment k qualifies when segment k+1 starts at or before snapshotIndex + 1. The last
+   * segment always stays (it is being written).
+   */
+  private async releaseSegmentsBefore(snapshotIndex: number): Promise<void> {
+    let cut = -1;
+    for (let k = 0; k + 1 < this.segments.length; k++) {
+      if (this.segments[k + 1]!.firstIndex <= snapshotIndex + 1) cut = k;
+    }
+    if (cut < 0) return;
+    const released = this.segments.splice(0, cut + 1);
+    let bytesFreed = 0;
+    // Oldest first, so a crash part way leaves a contiguous run of segments.
+    for (const s of released) {
+      await fs.promises.rm(s.path, { force: true });
+      bytesFreed += s.sizeBytes;
+    }
+    await fsyncDir(this.dir);
+    this.logger.info(
+      { dir: this.dir, snapshotIndex, segmentsReleased: released.length, bytesFreed, segmentsLeft: this.segments.length },
+      'released WAL segments covered by a snapshot',
+    );
+  }
+
+  /** Segment files currently in use, oldest first (for tests and operators). */
+  segmentFiles(): readonly { path: string; seq: number; firstIndex: number; sizeBytes: number }[] {
+    return this.segments.map((s) => ({ ...s }));
+  }
+
+  /** Syncs what is unsynced, closes the segment and releases the directory lock. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.queue;
+    this.closed = true;
+    try {
+      if (this.fd >= 0) {
+        if (this.dirty && this.failure === undefined) await fdatasync(this.fd);
+        await closeFd(this.fd);
+        this.fd = -1;
+      }
+    } finally {
+      await this.lock.release();
+    }
+  }
+}
+
+/** Opens (or creates) the WAL in `dir` and replays it; see Wal.open. */
+export function openWal(dir: string, opts: WalOptions): Promise<OpenedWal> {
+  return Wal.open(dir, opts);
+}
