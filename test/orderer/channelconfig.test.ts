@@ -190,7 +190,7 @@ describe('buildChannelConfig → parse round trip', () => {
     expect(settings.application?.organizations.map((o) => o.mspId)).toEqual(['OrdererMSP']);
   });
 
-  it('survives the ledger module's genesis block and the wire', () => {
+  it('survives the ledger module’s genesis block and the wire', () => {
     const block = ledgerGenesisBlock({ channelId: 'mychannel', configEnvelope: buildGenesisConfigEnvelope(spec) });
     const settings = parseConfigBlock(common.Block.decode(common.Block.encode(block)));
     expect(settings.channelId).toBe('mychannel');
