@@ -1,0 +1,676 @@
+// The Chain: one channel's ordering pipeline on one orderer. It owns the Raft node
+// and drives it the way architecture.md's "Ready loop" says:
+//   persist (WAL, one fsync) -> send -> apply committed blocks (one LMDB transaction) -> advance.
+// All inputs (ticks, Raft messages, envelopes, timers) are queued and handled by one
+// loop, so the Raft core is never touched while a Ready is being persisted, and
+// everything that arrived during an fsync is batched into the next Ready.
+import type { Logger } from 'pino';
+import type { NodeId } from '../../cluster/types';
+import { RaftRole, SnapshotStatus, type Ready, type SoftState } from '../../consensus/raft/api';
+import { ProposalDroppedError } from '../../consensus/raft/errors';
+import { RawNode } from '../../consensus/raft/rawnode';
+import { SeededRng } from '../../consensus/raft/rng';
+import { blockHeaderHash, envelopeTxIdOrEmpty, newBlock } from '../../ledger/block';
+import type { BlockStore } from '../../ledger/block-store';
+import { writeCommitMetadata } from '../../ledger/metadata';
+import { common, orderer, raftpb } from '../../protos';
+import { BatchTimer, BlockCutter } from '../blockcutter';
+import { OrdererError } from '../errors';
+import { parseBroadcastEnvelope, type ParsedEnvelope } from '../msgcheck';
+import type { ChainHandle, ChainServiceSettings } from '../types';
+import { AcceptedEnvelopes } from './accepted';
+import { designatedCampaigner } from './campaign';
+import { REAL_TIMERS, type ChainOptions, type ChainSettings, type ChainTimers } from './types';
+
+/** One envelope waiting for the block cutter on the leader. */
+interface IntakeItem {
+  readonly txId: string;
+  readonly envelopeBytes: Uint8Array;
+  readonly messageSizeBytes: number;
+}
+
+type ChainEvent =
+  | { kind: 'tick' }
+  | { kind: 'step'; msg: raftpb.Message }
+  | { kind: 'submit'; from: NodeId; req: orderer.SubmitRequest }
+  | { kind: 'batch-timeout' }
+  | { kind: 'unreachable'; id: NodeId }
+  | { kind: 'snapshot-failed'; id: NodeId };
+
+/** Bound on queued Raft messages while a Ready is in progress; beyond it they are dropped (Raft retransmits). */
+const MAX_QUEUED_EVENTS = 100_000;
+/** Entries kept in the Raft log behind a snapshot, so slightly lagging followers need no snapshot (Fabric keeps 4). */
+export const SNAPSHOT_CATCHUP_ENTRIES = 4;
+
+export interface ChainStatus {
+  channelId: string;
+  nodeId: NodeId;
+  role: RaftRole;
+  leaderId: NodeId;
+  term: number;
+  commitIndex: number;
+  appliedIndex: number;
+  height: number;
+  inflightBlocks: number;
+  intakeEnvelopes: number;
+  acceptedUnordered: number;
+  halted: boolean;
+}
+
+export class Chain implements ChainHandle {
+  readonly channelId: string;
+  readonly blockStore: BlockStore;
+  private readonly node: RawNode;
+  private readonly logger: Logger;
+  private readonly timers: ChainTimers;
+  private settingsValue: ChainSettings;
+  private readonly cutter: BlockCutter;
+  private readonly batchTimer: BatchTimer;
+  private readonly accepted: AcceptedEnvelopes;
+
+  private events: ChainEvent[] = [];
+  private driving = false;
+  private halted = false;
+  private haltReason = '';
+  private readonly stopTimers: Array<() => void> = [];
+  private idle: Promise<void> = Promise.resolve();
+
+  private role: RaftRole = RaftRole.Follower;
+  private leaderId: NodeId = 0;
+  private everHadLeader = false;
+  private confState: raftpb.ConfState;
+  private appliedIndex: number;
+  private bytesSinceSnapshot = 0;
+  private campaignTicks = -1;
+  private ticksSinceCampaign = 0;
+
+  // Leader state. leaderReadyIndex: the leader takes envelopes into blocks only after
+  // applying everything in its log, so its block cursor continues the real chain.
+  private leaderReadyIndex = -1;
+  private leaderReady = false;
+  private lastCreated: { number: number; hash: Uint8Array } | undefined;
+  private readonly inflight = new Map<number, string[]>();
+  private readonly proposedTxIds = new Set<string>();
+  private readonly intakeTxIds = new Set<string>();
+  private intake: IntakeItem[] = [];
+  private cutWhenFree = false;
+
+  constructor(private readonly options: ChainOptions) {
+    this.channelId = options.channelId;
+    this.blockStore = options.blockStore;
+    this.settingsValue = options.settings;
+    this.timers = options.timers ?? REAL_TIMERS;
+    this.logger = options.logger.child({ channel: options.channelId, node: options.selfId });
+    this.accepted = new AcceptedEnvelopes(options.maxIntakeEnvelopes ?? 200_000);
+    const s = options.settings;
+    this.cutter = new BlockCutter({ maxMessageCount: s.maxMessageCount, preferredMaxBytes: s.preferredMaxBytes });
+    this.batchTimer = new BatchTimer(
+      (ms, cb) => this.timers.setTimeout(cb, ms),
+      () => this.push({ kind: 'batch-timeout' }),
+    );
+    const storage = options.raft.storage;
+    const initial = storage.initialState();
+    this.confState = initial.confState;
+    this.appliedIndex = storage.firstIndex() - 1;
+    this.node = new RawNode({
+      id: options.selfId,
+      electionTick: s.electionTick,
+      heartbeatTick: s.heartbeatTick,
+      storage,
+      maxSizePerMsgBytes: s.preferredMaxBytes,
+      maxInflightMsgs: s.maxInflightBlocks,
+      checkQuorum: true,
+      preVote: true,
+      disableProposalForwarding: true,
+      rng: new SeededRng(options.rngSeed ?? (options.selfId * 7919 + Date.now()) >>> 0),
+      logger: {
+        debug: (o, m) => this.logger.debug(o, m),
+        info: (o, m) => this.logger.info(o, m),
+        warn: (o, m) => this.logger.warn(o, m),
+      },
+    });
+  }
+
+  // ---- lifecycle -------------------------------------------------------------------
+
+  /** Starts ticking. A brand-new channel member bootstraps its Raft log first. */
+  start(): void {
+    const s = this.settingsValue;
+    if (this.options.raft.fresh) {
+      const ids = s.members.map((m) => m.id);
+      if (this.blockStore.height() <= 1) {
+        this.node.bootstrap(ids);
+        // Fabric: on a new channel one node campaigns right away instead of waiting for
+        // a randomized timeout, so the channel has a leader within a few ticks.
+        if (designatedCampaigner(this.channelId, ids.length) === this.options.selfId) this.campaignTicks = 2 * s.heartbeatTick;
+      }
+      // A fresh member joining an existing chain starts empty; the leader sends it a snapshot.
+    }
+    this.stopTimers.push(this.timers.setInterval(() => this.push({ kind: 'tick' }), s.tickIntervalMs));
+    const resubmitAfterMs = this.options.resubmitAfterMs ?? Math.max(2_000, 4 * s.electionTick * s.tickIntervalMs);
+    this.stopTimers.push(this.timers.setInterval(() => this.resubmitOverdue(resubmitAfterMs), resubmitAfterMs));
+    this.logger.info({ members: s.members.map((m) => m.id), height: this.blockStore.height(), fresh: this.options.raft.fresh }, 'chain started');
+    this.kick();
+  }
+
+  /** Stops the chain: no more ticks or envelopes; pending work is abandoned (the WAL has what was durable). */
+  async halt(reason = 'chain stopped'): Promise<void> {
+    if (!this.halted) {
+      this.halted = true;
+      this.haltReason = reason;
+      for (const stop of this.stopTimers.splice(0)) stop();
+      this.batchTimer.stop();
+      this.events = [];
+      this.logger.info({ reason }, 'chain halted');
+    }
+    await this.idle;
+  }
+
+  // ---- ChainHandle -----------------------------------------------------------------
+
+  settings(): ChainServiceSettings {
+    const s = this.settingsValue;
+    return { absoluteMaxBytes: s.absoluteMaxBytes, maintenanceMode: s.maintenanceMode, configSequence: s.configSequence };
+  }
+
+  errored(): boolean {
+    if (this.halted || !this.everHadLeader || this.leaderId === 0) return true;
+    return (this.role === RaftRole.Candidate || this.role === RaftRole.PreCandidate) && this.settingsValue.members.length > 2;
+  }
+
+  async order(env: ParsedEnvelope): Promise<void> {
+    if (this.halted) throw OrdererError.serviceUnavailable(`channel ${this.channelId} is halted: ${this.haltReason}`);
+    const leader = this.leaderId;
+    if (leader === 0) throw OrdererError.serviceUnavailable('no Raft leader');
+    const txId = env.txId;
+    const item: IntakeItem = { txId, envelopeBytes: env.envelopeBytes, messageSizeBytes: env.messageSizeBytes };
+    if (leader === this.options.selfId) {
+      this.enqueueIntake(item, true);
+    } else {
+      const req: orderer.SubmitRequestInit = {
+        channel: this.channelId,
+        lastValidationSeq: this.settingsValue.configSequence,
+        payload: env.envelope,
+      };
+      try {
+        await this.options.transport.sendSubmit(this.channelId, leader, req);
+      } catch (err) {
+        const reason = err instanceof Error ? err.message : String(err);
+        throw OrdererError.serviceUnavailable(`could not forward to leader ${leader}: ${reason}`, { cause: err });
+      }
+    }
+    if (txId !== '') {
+      const now = this.timers.nowMs();
+      this.accepted.add({ txId, envelopeBytes: env.envelopeBytes, messageSizeBytes: env.messageSizeBytes, acceptedAtMs: now, lastSentAtMs: now });
+    }
+  }
+
+  // ---- cluster MessageReceiver -----------------------------------------------------
+
+  onConsensus(from: NodeId, msg: raftpb.Message): void {
+    if (msg.to !== this.options.selfId) {
+      this.logger.warn({ from, to: msg.to }, 'dropping a Raft message addressed to another node');
+      return;
+    }
+    this.push({ kind: 'step', msg });
+  }
+
+  onSubmit(from: NodeId, req: orderer.SubmitRequest): void {
+    this.push({ kind: 'submit', from, req });
+  }
+
+  reportUnreachable(id: NodeId): void {
+    this.push({ kind: 'unreachable', id });
+  }
+
+  reportSnapshotFailed(id: NodeId): void {
+    this.push({ kind: 'snapshot-failed', id });
+  }
+
+  status(): ChainStatus {
+    const st = this.node.status();
+    return {
+      channelId: this.channelId,
+      nodeId: this.options.selfId,
+      role: this.role,
+      leaderId: this.leaderId,
+      term: st.term,
+      commitIndex: st.commit,
+      appliedIndex: this.appliedIndex,
+      height: this.blockStore.height(),
+      inflightBlocks: this.inflight.size,
+      intakeEnvelopes: this.intake.length,
+      acceptedUnordered: this.accepted.size,
+      halted: this.halted,
+    };
+  }
+
+  // ---- the loop --------------------------------------------------------------------
+
+  private push(ev: ChainEvent): void {
+    if (this.halted) return;
+    if (this.events.length >= MAX_QUEUED_EVENTS && ev.kind === 'step') return;
+    this.events.push(ev);
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.driving || this.halted) return;
+    this.driving = true;
+    this.idle = this.drive().finally(() => {
+      this.driving = false;
+    });
+  }
+
+  private async drive(): Promise<void> {
+    try {
+      for (;;) {
+        if (this.halted) return;
+        this.drainEvents();
+        if (this.halted) return;
+        if (!this.node.hasReady()) {
+          if (this.events.length === 0) return;
+          continue;
+        }
+        const rd = this.node.ready();
+        await this.handleReady(rd);
+        if (this.halted) return;
+        this.node.advance();
+        this.pumpIntake();
+      }
+    } catch (err) {
+      // Anything thrown here means local state can no longer be trusted (disk error,
+      // corrupt entry): stop instead of risking a fork, and say why.
+      this.logger.error({ err }, 'chain failed; halting');
+      await this.halt(`internal error: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  private drainEvents(): void {
+    while (this.events.length > 0 && !this.halted) {
+      const batch = this.events;
+      this.events = [];
+      for (const ev of batch) this.handleEvent(ev);
+    }
+  }
+
+  private handleEvent(ev: ChainEvent): void {
+    switch (ev.kind) {
+      case 'tick':
+        this.node.tick();
+        if (this.campaignTicks > 0 && this.leaderId === 0) {
+          if (++this.ticksSinceCampaign >= this.campaignTicks) {
+            this.ticksSinceCampaign = 0;
+            this.node.campaign();
+          }
+        }
+        return;
+      case 'step':
+        try {
+          this.node.step(ev.msg);
+        } catch (err) {
+          this.logger.warn({ err, type: ev.msg.type, from: ev.msg.from }, 'rejected a Raft message');
+        }
+        return;
+      case 'submit':
+        this.onForwarded(ev.from, ev.req);
+        return;
+      case 'batch-timeout':
+        this.cutPending();
+        return;
+      case 'unreachable':
+        this.node.reportUnreachable(ev.id);
+        return;
+      case 'snapshot-failed':
+        this.node.reportSnapshot(ev.id, SnapshotStatus.Failure);
+        return;
+    }
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    // 1. Durable before anything that promises it goes out (votes, append acks).
+    await this.options.raft.saveReady(rd);
+    // 2. Send.
+    for (const msg of rd.messages) this.send(msg);
+    // 3. Role changes.
+    if (rd.softState !== undefined) this.onSoftState(rd.softState);
+    // 4. Apply.
+    if (rd.snapshot !== undefined && rd.snapshot.metadata.index > 0) await this.applySnapshot(rd.snapshot);
+    if (rd.committedEntries.length > 0) await this.applyEntries(rd.committedEntries);
+    if (!this.leaderReady && this.leaderReadyIndex >= 0 && this.appliedIndex >= this.leaderReadyIndex) this.becomeLeaderReady();
+  }
+
+  private send(msg: raftpb.Message): void {
+    if (msg.to === 0 || msg.to === this.options.selfId) return;
+    const ok = this.options.transport.sendConsensus(this.channelId, msg.to, msg);
+    if (!ok) {
+      // Raft must learn the peer is unreachable, and a snapshot that never left must be
+      // reported failed, or the leader waits on it forever.
+      this.events.push({ kind: 'unreachable', id: msg.to });
+      if (msg.type === raftpb.MessageType.MsgSnap) this.events.push({ kind: 'snapshot-failed', id: msg.to });
+    }
+  }
+
+  // ---- roles -----------------------------------------------------------------------
+
+  private onSoftState(ss: SoftState): void {
+    const wasLeader = this.role === RaftRole.Leader;
+    const previousLeader = this.leaderId;
+    this.role = ss.role;
+    this.leaderId = ss.leaderId;
+    if (ss.leaderId !== 0) this.everHadLeader = true;
+    if (previousLeader !== ss.leaderId) {
+      this.logger.info({ leader: ss.leaderId, previous: previousLeader, role: ss.role }, 'raft leader changed');
+    }
+    if (wasLeader && ss.role !== RaftRole.Leader) this.stepDownAsLeader();
+    if (!wasLeader && ss.role === RaftRole.Leader) {
+      this.leaderReady = false;
+      this.leaderReadyIndex = this.options.raft.storage.lastIndex();
+      this.campaignTicks = -1;
+    }
+    if (ss.leaderId !== 0 && ss.leaderId !== previousLeader) this.resubmitAccepted();
+  }
+
+  private becomeLeaderReady(): void {
+    this.leaderReady = true;
+    this.leaderReadyIndex = -1;
+    const last = this.blockStore.lastBlock();
+    if (last === undefined) throw new Error('ledger is empty: a chain needs at least its genesis block');
+    this.lastCreated = { number: last.number, hash: last.headerHash };
+    this.logger.info({ height: this.blockStore.height() }, 'leader ready: accepting envelopes');
+    // What this node accepted as a follower and was not ordered yet goes in first.
+    this.resubmitAccepted();
+    this.pumpIntake();
+  }
+
+  private stepDownAsLeader(): void {
+    // Fabric drops the cutter's batch here; envelopes this node accepted stay in
+    // `accepted` and go to the new leader, forwarded ones are resent by their followers.
+    this.batchTimer.stop();
+    this.cutter.cut();
+    this.intake = [];
+    this.intakeTxIds.clear();
+    this.inflight.clear();
+    this.proposedTxIds.clear();
+    this.lastCreated = undefined;
+    this.leaderReady = false;
+    this.leaderReadyIndex = -1;
+    this.cutWhenFree = false;
+  }
+
+  // ---- envelopes on the leader -----------------------------------------------------
+
+  private isKnownTx(txId: string): boolean {
+    if (txId === '') return false;
+    return this.intakeTxIds.has(txId) || this.proposedTxIds.has(txId) || this.blockStore.getByTxId(txId) !== undefined;
+  }
+
+  /** Returns false when the envelope is a duplicate or the intake is full. */
+  private enqueueIntake(item: IntakeItem, fromClient: boolean): boolean {
+    if (this.isKnownTx(item.txId)) return false;
+    if (this.intake.length >= (this.options.maxIntakeEnvelopes ?? 200_000)) {
+      if (fromClient) throw OrdererError.serviceUnavailable('the leader is overloaded: too many envelopes waiting to be ordered');
+      return false;
+    }
+    this.intake.push(item);
+    if (item.txId !== '') this.intakeTxIds.add(item.txId);
+    this.kick();
+    return true;
+  }
+
+  private onForwarded(from: NodeId, req: orderer.SubmitRequest): void {
+    if (req.payload === undefined) return;
+    const envelopeBytes = common.Envelope.encode(req.payload);
+    if (this.role !== RaftRole.Leader) {
+      // Fabric forwards again when the receiver is no longer leader.
+      if (this.leaderId !== 0 && this.leaderId !== this.options.selfId && this.leaderId !== from) {
+        this.options.transport
+          .sendSubmit(this.channelId, this.leaderId, { channel: this.channelId, lastValidationSeq: req.lastValidationSeq, payload: req.payload })
+          .catch(() => undefined);
+      }
+      return;
+    }
+    let parsed: ParsedEnvelope;
+    try {
+      // Re-checked here: the follower's checks ran against a config we may have moved past.
+      parsed = parseBroadcastEnvelope(envelopeBytes);
+    } catch (err) {
+      this.logger.warn({ err, from }, 'dropping a forwarded envelope that does not parse');
+      return;
+    }
+    if (parsed.kind !== 'normal' || parsed.channelId !== this.channelId) return;
+    if (parsed.messageSizeBytes > this.settingsValue.absoluteMaxBytes) return;
+    this.enqueueIntake({ txId: parsed.txId, envelopeBytes, messageSizeBytes: parsed.messageSizeBytes }, false);
+  }
+
+  /** Moves envelopes from the intake through the cutter into proposed blocks, within MaxInflightBlocks. */
+  private pumpIntake(): void {
+    if (this.role !== RaftRole.Leader || !this.leaderReady || this.halted) return;
+    const s = this.settingsValue;
+    if (this.cutWhenFree && this.inflight.size < s.maxInflightBlocks) {
+      this.cutWhenFree = false;
+      this.cutPending();
+    }
+    let i = 0;
+    while (i < this.intake.length && this.inflight.size < s.maxInflightBlocks) {
+      const item = this.intake[i++]!;
+      this.intakeTxIds.delete(item.txId);
+      if (item.txId !== '' && (this.proposedTxIds.has(item.txId) || this.blockStore.getByTxId(item.txId) !== undefined)) continue;
+      if (item.txId !== '') this.proposedTxIds.add(item.txId);
+      const { batches, pending } = this.cutter.ordered(item.envelopeBytes, item.messageSizeBytes);
+      for (const batch of batches) this.proposeBlock(batch);
+      this.batchTimer.afterOrdered(pending, s.batchTimeoutMs);
+    }
+    this.intake = i >= this.intake.length ? [] : this.intake.slice(i);
+  }
+
+  private cutPending(): void {
+    if (this.role !== RaftRole.Leader || !this.leaderReady) return;
+    if (this.inflight.size >= this.settingsValue.maxInflightBlocks) {
+      this.cutWhenFree = true;
+      return;
+    }
+    this.batchTimer.stop();
+    const batch = this.cutter.cut();
+    if (batch.length > 0) this.proposeBlock(batch);
+  }
+
+  private proposeBlock(batch: Uint8Array[]): void {
+    const prev = this.lastCreated;
+    if (prev === undefined) throw new Error('proposeBlock without a block cursor');
+    const block = newBlock(prev.number + 1, prev.hash, batch);
+    const bytes = common.Block.encode(block);
+    try {
+      this.node.propose(bytes);
+    } catch (err) {
+      if (!(err instanceof ProposalDroppedError)) throw err;
+      // The envelopes are not lost: accepted ones are resubmitted to whoever leads next.
+      this.logger.warn({ block: prev.number + 1, reason: err.reason }, 'block proposal dropped');
+      for (const env of batch) this.proposedTxIds.delete(envelopeTxIdOrEmpty(env));
+      return;
+    }
+    const txIds = batch.map((env) => envelopeTxIdOrEmpty(env));
+    this.inflight.set(prev.number + 1, txIds);
+    this.lastCreated = { number: prev.number + 1, hash: blockHeaderHash(block.header!) };
+  }
+
+  // ---- applying ------------------------------------------------------------------
+
+  private async applyEntries(entries: raftpb.Entry[]): Promise<void> {
+    let blocks: common.Block[] = [];
+    let lastNormalData: Uint8Array | undefined;
+    let normalBytes = 0;
+    const flush = async (): Promise<void> => {
+      if (blocks.length === 0) return;
+      const toWrite = blocks;
+      blocks = [];
+      await this.blockStore.appendBatch(toWrite.map((b) => common.Block.encode(b)));
+      for (const b of toWrite) this.onBlockCommitted(b);
+    };
+    for (const e of entries) {
+      if (e.index <= this.appliedIndex) continue;
+      if (e.type === raftpb.EntryType.EntryNormal) {
+        if (e.data.length > 0) {
+          const block = common.Block.decode(e.data);
+          const number = block.header?.number ?? 0;
+          const expected = this.blockStore.height() + blocks.length;
+          if (number > expected) {
+            throw new Error(`committed entry ${e.index} carries block ${number} but the ledger expects ${expected}`);
+          }
+          if (number === expected) {
+            this.fillMetadata(block, e.index);
+            blocks.push(block);
+          }
+          lastNormalData = e.data;
+          normalBytes += e.data.length;
+        }
+      } else if (e.type === raftpb.EntryType.EntryConfChange) {
+        await flush();
+        const cc = raftpb.ConfChange.decode(e.data);
+        this.confState = this.node.applyConfChange(cc);
+        if (cc.type === raftpb.ConfChangeType.ConfChangeRemoveNode && cc.nodeId === this.options.selfId) {
+          this.appliedIndex = e.index;
+          await this.halt('this node was removed from the channel');
+          return;
+        }
+      }
+      this.appliedIndex = e.index;
+    }
+    await flush();
+    this.bytesSinceSnapshot += normalBytes;
+    if (lastNormalData !== undefined && this.bytesSinceSnapshot >= this.settingsValue.snapshotIntervalSizeBytes) {
+      this.bytesSinceSnapshot = 0;
+      await this.options.raft.snapshot(this.appliedIndex, this.confState, lastNormalData);
+      this.logger.info({ index: this.appliedIndex, height: this.blockStore.height() }, 'raft snapshot taken');
+    }
+  }
+
+  private fillMetadata(block: common.Block, raftIndex: number): void {
+    const s = this.settingsValue;
+    writeCommitMetadata(block, {
+      lastConfigIndex: s.lastConfigIndex,
+      consenterMetadata: { consenterIds: s.members.map((m) => m.id), nextConsenterId: s.nextConsenterId, raftIndex },
+      ...(this.options.signer !== undefined ? { signer: this.options.signer } : {}),
+    });
+  }
+
+  private onBlockCommitted(block: common.Block): void {
+    const number = block.header?.number ?? 0;
+    const txIds = this.inflight.get(number);
+    if (txIds !== undefined) this.inflight.delete(number);
+    for (const env of block.data?.data ?? []) {
+      const txId = envelopeTxIdOrEmpty(env);
+      if (txId === '') continue;
+      this.proposedTxIds.delete(txId);
+      this.accepted.settle(txId);
+    }
+  }
+
+  /** A snapshot ahead of our ledger: fetch the missing blocks from the other orderers. */
+  private async applySnapshot(snap: raftpb.Snapshot): Promise<void> {
+    const target = common.Block.decode(snap.data);
+    const targetNumber = target.header?.number ?? 0;
+    this.confState = snap.metadata.confState;
+    const height = this.blockStore.height();
+    if (targetNumber >= height) {
+      this.logger.info({ from: height, to: targetNumber, snapshotIndex: snap.metadata.index }, 'catching up to a raft snapshot');
+      if (targetNumber > height) await this.pullBlocks(height, targetNumber - 1);
+      const lastHash = this.blockStore.lastHeaderHash();
+      this.fillMetadata(target, snap.metadata.index);
+      if (lastHash === undefined || target.header === undefined) throw new Error('cannot apply a snapshot to an empty ledger');
+      await this.blockStore.append(common.Block.encode(target));
+      this.onBlockCommitted(target);
+    }
+    this.appliedIndex = Math.max(this.appliedIndex, snap.metadata.index);
+    this.bytesSinceSnapshot = 0;
+  }
+
+  private async pullBlocks(fromNumber: number, toNumber: number): Promise<void> {
+    const endpoints = this.settingsValue.members.filter((m) => m.id !== this.options.selfId).map((m) => `${m.host}:${m.port}`);
+    let backoffMs = 100;
+    while (this.blockStore.height() <= toNumber) {
+      if (this.halted) throw new Error('halted while pulling blocks');
+      const ac = new AbortController();
+      try {
+        const start = this.blockStore.height();
+        for await (const { bytes } of this.options.pullBlocks({
+          channelId: this.channelId,
+          fromNumber: start,
+          toNumber,
+          previousHash: this.blockStore.lastHeaderHash() ?? new Uint8Array(0),
+          endpoints,
+          signal: ac.signal,
+        })) {
+          await this.blockStore.append(bytes);
+          const height = this.blockStore.height();
+          if (height % 100 === 0 || height > toNumber) this.logger.info({ height, target: toNumber + 1 }, 'pulled blocks');
+          if (height > toNumber) break;
+        }
+        backoffMs = 100;
+      } catch (err) {
+        this.logger.warn({ err, height: this.blockStore.height(), target: toNumber + 1 }, 'block pull failed; retrying');
+        await new Promise<void>((resolve) => this.timers.setTimeout(resolve, backoffMs));
+        backoffMs = Math.min(backoffMs * 2, 5_000);
+      } finally {
+        ac.abort();
+      }
+    }
+  }
+
+  // ---- resubmission ------------------------------------------------------------------
+
+  private resubmitAccepted(): void {
+    if (this.leaderId === 0 || this.accepted.size === 0) return;
+    this.resend(this.accepted.all());
+  }
+
+  private resubmitOverdue(resubmitAfterMs: number): void {
+    if (this.halted) return;
+    const now = this.timers.nowMs();
+    const ttlMs = this.options.resubmitTtlMs ?? 120_000;
+    const expired = this.accepted.expire(now - ttlMs);
+    if (expired > 0) this.logger.warn({ expired, ttlMs }, 'gave up resubmitting envelopes that were never ordered');
+    if (this.leaderId === 0) return;
+    this.resend(this.accepted.due(now - resubmitAfterMs));
+  }
+
+  private resend(items: ReturnType<AcceptedEnvelopes['all']>): void {
+    if (items.length === 0) return;
+    const now = this.timers.nowMs();
+    const leader = this.leaderId;
+    if (leader === this.options.selfId) {
+      if (!this.leaderReady) return; // becomeLeaderReady() resubmits
+      let queued = 0;
+      for (const item of items) {
+        item.lastSentAtMs = now;
+        if (this.blockStore.getByTxId(item.txId) !== undefined) {
+          this.accepted.settle(item.txId);
+          continue;
+        }
+        if (this.enqueueIntake(item, false)) queued++;
+      }
+      if (queued > 0) this.logger.info({ queued }, 'resubmitted accepted envelopes to ourselves as the new leader');
+      return;
+    }
+    let sent = 0;
+    for (const item of items) {
+      if (this.blockStore.getByTxId(item.txId) !== undefined) {
+        this.accepted.settle(item.txId);
+        continue;
+      }
+      item.lastSentAtMs = now;
+      let payload: common.Envelope;
+      try {
+        payload = common.Envelope.decode(item.envelopeBytes);
+      } catch {
+        this.accepted.settle(item.txId);
+        continue;
+      }
+      sent++;
+      this.options.transport
+        .sendSubmit(this.channelId, leader, { channel: this.channelId, lastValidationSeq: this.settingsValue.configSequence, payload })
+        .catch(() => undefined); // retried by the next sweep
+    }
+    if (sent > 0) this.logger.info({ sent, leader }, 'resubmitted unordered envelopes to the leader');
+  }
+}

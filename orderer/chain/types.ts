@@ -1,0 +1,96 @@
+// What a Chain is built from. Every dependency is an interface so the real-process
+// tests, the benchmark and (later) the simulator can all drive the same Chain.
+import type { Logger } from 'pino';
+import type { ClusterTransport, NodeId } from '../../cluster/types';
+import type { Ready, WritableStorage } from '../../consensus/raft/api';
+import type { BlockStore } from '../../ledger/block-store';
+import type { MetadataSigner } from '../../ledger/metadata';
+import type { raftpb, common } from '../../protos';
+
+/** A consenter of the channel with its Raft id (etcdraft consenter list + BlockMetadata.consenter_ids). */
+export interface RaftMember {
+  readonly id: NodeId;
+  readonly host: string;
+  readonly port: number;
+}
+
+/** The channel settings a chain runs with, taken from its latest config block. */
+export interface ChainSettings {
+  readonly configSequence: number;
+  readonly maintenanceMode: boolean;
+  readonly members: readonly RaftMember[];
+  readonly nextConsenterId: number;
+  readonly tickIntervalMs: number;
+  readonly electionTick: number;
+  readonly heartbeatTick: number;
+  readonly maxInflightBlocks: number;
+  readonly snapshotIntervalSizeBytes: number;
+  readonly maxMessageCount: number;
+  readonly absoluteMaxBytes: number;
+  readonly preferredMaxBytes: number;
+  readonly batchTimeoutMs: number;
+  /** Block number of the newest config block (LAST_CONFIG). */
+  readonly lastConfigIndex: number;
+}
+
+/** Durable Raft state as the chain needs it: WAL + snapshots in production. */
+export interface RaftPersistence {
+  /** What RawNode reads; updated by saveReady. */
+  readonly storage: WritableStorage;
+  /** True when no Raft state existed on disk (a brand-new member of the channel). */
+  readonly fresh: boolean;
+  /** Persists a Ready's hard state, entries and snapshot (one fsync when mustSync), then updates storage. */
+  saveReady(ready: Ready): Promise<void>;
+  /** Takes a snapshot at `index` holding `data`, then compacts the log up to index - keepEntries. */
+  snapshot(index: number, confState: raftpb.ConfState, data: Uint8Array): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Pulls blocks [fromNumber, toNumber] from the other orderers, hash chain verified. */
+export type BlockPullFn = (args: {
+  channelId: string;
+  fromNumber: number;
+  toNumber: number;
+  previousHash: Uint8Array;
+  endpoints: readonly string[];
+  signal: AbortSignal;
+}) => AsyncIterable<{ block: common.Block; bytes: Uint8Array }>;
+
+export interface ChainTimers {
+  setInterval(fn: () => void, ms: number): () => void;
+  setTimeout(fn: () => void, ms: number): () => void;
+  nowMs(): number;
+}
+
+export const REAL_TIMERS: ChainTimers = {
+  setInterval(fn, ms) {
+    const h = setInterval(fn, ms);
+    return () => clearInterval(h);
+  },
+  setTimeout(fn, ms) {
+    const h = setTimeout(fn, ms);
+    return () => clearTimeout(h);
+  },
+  nowMs: () => Date.now(),
+};
+
+export interface ChainOptions {
+  channelId: string;
+  selfId: NodeId;
+  settings: ChainSettings;
+  blockStore: BlockStore;
+  raft: RaftPersistence;
+  transport: ClusterTransport;
+  pullBlocks: BlockPullFn;
+  logger: Logger;
+  signer?: MetadataSigner;
+  timers?: ChainTimers;
+  /** Seed of the Raft core's election-timeout randomness. */
+  rngSeed?: number;
+  /** Envelopes waiting for the block cutter on the leader before Broadcast hears SERVICE_UNAVAILABLE. */
+  maxIntakeEnvelopes?: number;
+  /** How long an accepted, not yet ordered envelope is kept for resubmission. */
+  resubmitTtlMs?: number;
+  /** Unordered envelopes older than this are sent to the leader again. */
+  resubmitAfterMs?: number;
+}
