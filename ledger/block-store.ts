@@ -1,0 +1,81 @@
+// The ledger's contract with the rest of the orderer. One BlockStore holds one channel's chain.
+import type { common } from '../protos';
+
+/** A block to append: its encoded bytes (stored exactly as given) or a message to encode. */
+export type BlockInput = Uint8Array | common.BlockInit;
+
+/**
+ * A block read back from the store: its exact bytes, decoded, and checked (the number is the one
+ * asked for and data_hash matches the data). Shared between readers: treat it as read-only.
+ */
+export interface StoredBlock {
+  readonly number: number;
+  readonly bytes: Uint8Array;
+  readonly block: common.Block;
+  /** hash(header), the previous_hash of the next block. */
+  readonly headerHash: Uint8Array;
+}
+
+export interface TxLocation {
+  readonly blockNumber: number;
+  /** Position of the envelope in block.data.data. */
+  readonly txIndex: number;
+}
+
+export interface BlockIteratorOptions {
+  /** Aborting ends the iteration like return(): a pending next() resolves with done. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Yields stored blocks from a number on, then waits for new ones. next() rejects with
+ * CorruptionError for a damaged block and with BlockStoreError('closed') when the store closes.
+ */
+export interface BlockIterator extends AsyncIterableIterator<StoredBlock> {
+  /** Ends the iteration at once, also while a next() is waiting for a block. */
+  return(): Promise<IteratorResult<StoredBlock>>;
+}
+
+export interface VerifyReport {
+  height: number;
+  bytesChecked: number;
+}
+
+export interface BlockStoreStats {
+  height: number;
+  /** Iterators currently waiting for the next block. */
+  waitingIterators: number;
+  /** Iterators not yet finished. */
+  openIterators: number;
+  /** LMDB write transactions used by appends since open: appendBatch and same-turn appends share one. */
+  writeTransactions: number;
+  cachedBlocks: number;
+  cachedBytes: number;
+}
+
+export interface BlockStore {
+  readonly channelId: string;
+  /** Number of durable blocks (the next block's number). */
+  height(): number;
+  lastBlock(): StoredBlock | undefined;
+  /** hash(header) of the last block; undefined while the store is empty. */
+  lastHeaderHash(): Uint8Array | undefined;
+  /** undefined when number >= height(); throws CorruptionError for a damaged block. */
+  getBlock(number: number): StoredBlock | undefined;
+  /** Where a tx_id first occurred. */
+  getByTxId(txId: string): TxLocation | undefined;
+  /**
+   * Appends one block; resolves once it is durable (committed and synced). Rejects with
+   * BlockStoreError (reason 'block-number' | 'previous-hash' | 'data-hash' | 'malformed-block', ...)
+   * and then nothing changed. Calls may overlap; they land in call order.
+   */
+  append(block: BlockInput): Promise<void>;
+  /** Appends consecutive blocks in one transaction: all of them become durable or none. */
+  appendBatch(blocks: readonly BlockInput[]): Promise<void>;
+  iterate(fromNumber: number, options?: BlockIteratorOptions): BlockIterator;
+  /** Re-reads the whole chain; rejects with CorruptionError naming the first bad block. */
+  verify(): Promise<VerifyReport>;
+  stats(): BlockStoreStats;
+  /** Waits for appends in flight, ends iterators, releases the store for other processes. */
+  close(): Promise<void>;
+}

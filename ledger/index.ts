@@ -1,0 +1,8 @@
+// The ledger: Fabric's block format and the per-channel LMDB block store.
+export * from './errors';
+export * from './der';
+export * from './hash';
+export * from './block';
+export * from './metadata';
+export * from './block-store';
+export { openBlockStore, channelStoreDir, LmdbBlockStore, MAX_TXID_KEY_BYTES, DEFAULT_RECENT_BLOCKS_MAX_BYTES, type OpenBlockStoreOptions } from './lmdb-block-store';
