@@ -2,7 +2,7 @@
 // tests, the benchmark and (later) the simulator can all drive the same Chain.
 import type { Logger } from 'pino';
 import type { ClusterTransport, NodeId } from '../../cluster/types';
-import type { Ready, WritableStorage } from '../../consensus/raft/api';
+import type { Ready, Storage } from '../../consensus/raft/api';
 import type { BlockStore } from '../../ledger/block-store';
 import type { MetadataSigner } from '../../ledger/metadata';
 import type { raftpb, common } from '../../protos';
@@ -36,7 +36,7 @@ export interface ChainSettings {
 /** Durable Raft state as the chain needs it: WAL + snapshots in production. */
 export interface RaftPersistence {
   /** What RawNode reads; updated by saveReady. */
-  readonly storage: WritableStorage;
+  readonly storage: Storage;
   /** True when no Raft state existed on disk (a brand-new member of the channel). */
   readonly fresh: boolean;
   /** Persists a Ready's hard state, entries and snapshot (one fsync when mustSync), then updates storage. */
