@@ -4,7 +4,8 @@
 // We generate instead of using protobufjs' own codecs because Fabric's bytes depend on
 // two rules protobufjs does not follow: proto3 fields equal to their default are
 // omitted (Go's canonical form), and etcd's gogoproto raftpb writes every scalar,
-// even when zero. 64-bit integers are JS numbers (exact up to 2^53).
+// even when zero. 64-bit integers are JS numbers (exact up to 2^53). Decoders check each
+// known field's wire type and every length, since their input comes from the network.
 import protobuf from 'protobufjs';
 import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
