@@ -97,11 +97,15 @@ export class Network {
     return t;
   }
 
-  /** Simulate a crash: keep the storage, forget everything volatile, restart a RawNode on it. */
+  /**
+   * Simulate a crash: keep the storage, forget everything volatile (messages in flight to
+   * it included), restart a RawNode on it with the same settings unless overridden.
+   */
   restart(id: NodeId, overrides: ConfigOverrides = {}): TestNode {
     const old = this.get(id);
     this.queue = this.queue.filter((m) => m.to !== id);
-    const t = this.add(id, old.storage, overrides);
+    const { id: _id, storage: _storage, ...previous } = old.config;
+    const t = this.add(id, old.storage, { ...previous, ...overrides });
     t.applied = old.applied;
     t.appliedAll = old.appliedAll;
     t.confState = old.confState;
