@@ -49,7 +49,7 @@ function checkLimits(limits: BatchLimits): BatchLimits {
   if (!Number.isSafeInteger(limits.preferredMaxBytes) || limits.preferredMaxBytes < 1) {
     throw new RangeError(`preferredMaxBytes must be a positive integer, got ${limits.preferredMaxBytes}`);
   }
-  return { maxMessageCount: limits.maxMessageCount, preferredMaxBytes: limits.preferredMaxBytes };
+  return Object.freeze({ maxMessageCount: limits.maxMessageCount, preferredMaxBytes: limits.preferredMaxBytes });
 }
 
 export class BlockCutter {

@@ -118,11 +118,15 @@ export function getOwn<V>(record: Readonly<Record<string, V>>, key: string): V |
   return Object.hasOwn(record, key) ? record[key] : undefined;
 }
 
-function decodeAt<T>(path: string, decode: (bytes: Uint8Array) => T, bytes: Uint8Array): T {
+/** Decodes config bytes; a ProtoDecodeError becomes a ChannelConfigError at `path`
+ *  (`what` names the part of the element, e.g. "metadata"). */
+function decodeAt<T>(path: string, decode: (bytes: Uint8Array) => T, bytes: Uint8Array, what?: string): T {
   try {
     return decode(bytes);
   } catch (err) {
-    if (err instanceof ProtoDecodeError) throw new ChannelConfigError(path, err.message, { cause: err });
+    if (err instanceof ProtoDecodeError) {
+      throw new ChannelConfigError(path, what === undefined ? err.message : `${what}: ${err.message}`, { cause: err });
+    }
     throw err;
   }
 }
@@ -138,11 +142,11 @@ function requiredValue<T, I>(group: common.ConfigGroup, groupPath: string, key: 
   return value;
 }
 
-function parseDurationAt(path: string, text: string): number {
+function parseDurationAt(path: string, text: string, what: string): number {
   try {
     return parseGoDurationMs(text);
   } catch (err) {
-    if (err instanceof InvalidDurationError) throw new ChannelConfigError(path, err.message, { cause: err });
+    if (err instanceof InvalidDurationError) throw new ChannelConfigError(path, `${what}: ${err.message}`, { cause: err });
     throw err;
   }
 }
@@ -177,7 +181,7 @@ export function validateBatchSize(path: string, b: BatchSizeSettings): void {
 
 /** Parses and checks a BatchTimeout string; returns milliseconds (> 0). */
 export function parseBatchTimeoutMs(path: string, timeout: string): number {
-  const ms = parseDurationAt(path, timeout);
+  const ms = parseDurationAt(path, timeout, 'BatchTimeout');
   if (!(ms > 0)) throw new ChannelConfigError(path, `BatchTimeout must be positive, got ${JSON.stringify(timeout)}`);
   return ms;
 }
@@ -190,7 +194,7 @@ export function validateRaftMetadata(
   const o = metadata.options;
   if (o === undefined) throw new ChannelConfigError(path, 'etcdraft options are missing');
   if (o.tickInterval === '') throw new ChannelConfigError(path, 'TickInterval is missing');
-  const tickIntervalMs = parseDurationAt(`${path} TickInterval`, o.tickInterval);
+  const tickIntervalMs = parseDurationAt(path, o.tickInterval, 'TickInterval');
   // Fabric only rejects zero; a negative tick makes no sense to a timer either.
   if (!(tickIntervalMs > 0)) throw new ChannelConfigError(path, `TickInterval must be positive, got ${JSON.stringify(o.tickInterval)}`);
   if (o.heartbeatTick === 0) throw new ChannelConfigError(path, 'HeartbeatTick must be greater than 0');
@@ -228,7 +232,7 @@ function parseConsensus(group: common.ConfigGroup, groupPath: string): Consensus
   if (ct.state === orderer.ConsensusType_State.STATE_NORMAL) state = 'normal';
   else if (ct.state === orderer.ConsensusType_State.STATE_MAINTENANCE) state = 'maintenance';
   else throw new ChannelConfigError(path, `unknown consensus state ${ct.state}`);
-  const metadata = decodeAt(`${path} metadata`, etcdraft.ConfigMetadata.decode, ct.metadata);
+  const metadata = decodeAt(path, etcdraft.ConfigMetadata.decode, ct.metadata, 'metadata');
   const { consenters, options } = validateRaftMetadata(path, metadata);
   return Object.freeze({ type: ETCDRAFT_CONSENSUS_TYPE, state, consenters: Object.freeze(consenters), options });
 }

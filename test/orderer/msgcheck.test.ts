@@ -1,4 +1,4 @@
-import { OrdererError } from '../../orderer/errors';
+import { ChannelConfigError, OrdererError, statusName, toStatusResponse } from '../../orderer/errors';
 import {
   checkBroadcastEnvelope,
   checkEnvelopeForChannel,
@@ -267,5 +267,35 @@ describe('policy checks', () => {
     const ev = new InsecureAcceptAllPolicyEvaluator();
     expect(ev.evaluateSignedData()).toBe(true);
     await expect(checkPolicy(ev, '/Channel/Writers', [])).resolves.toBeUndefined();
+  });
+});
+
+describe('OrdererError → BroadcastResponse', () => {
+  it('carries its status and message as the response', () => {
+    expect(toStatusResponse(OrdererError.tooLarge('too big'))).toEqual({ status: common.Status.REQUEST_ENTITY_TOO_LARGE, info: 'too big' });
+    expect(toStatusResponse(new ChannelConfigError('/Channel/Orderer/BatchSize', 'bad'))).toEqual({
+      status: common.Status.BAD_REQUEST,
+      info: '/Channel/Orderer/BatchSize: bad',
+    });
+  });
+
+  it('answers INTERNAL_SERVER_ERROR for anything unclassified', () => {
+    expect(toStatusResponse(new TypeError('x is undefined'))).toEqual({
+      status: common.Status.INTERNAL_SERVER_ERROR,
+      info: 'internal error: x is undefined',
+    });
+    expect(toStatusResponse('boom').status).toBe(common.Status.INTERNAL_SERVER_ERROR);
+  });
+
+  it('cannot be created with a status that is not a failure', () => {
+    expect(() => new OrdererError(common.Status.SUCCESS, 'ok')).toThrow(RangeError);
+    expect(() => new OrdererError(common.Status.UNKNOWN, '?')).toThrow(RangeError);
+  });
+
+  it('names statuses for logs and metrics', () => {
+    expect(statusName(common.Status.SERVICE_UNAVAILABLE)).toBe('SERVICE_UNAVAILABLE');
+    expect(statusName(999 as common.Status)).toBe('999');
+    expect(OrdererError.serviceUnavailable('x')).toBeInstanceOf(Error);
+    expect(OrdererError.serviceUnavailable('x').name).toBe('OrdererError');
   });
 });
