@@ -64,6 +64,11 @@ export class EgressStream {
   private call: StepClientCall | undefined;
   /** False while the gRPC stream's buffer is above its high-water mark (waiting for 'drain'). */
   private writable = false;
+  /**
+   * Messages handed to gRPC whose write has not completed. They count against
+   * sendBufferSize, so the bound covers everything this stream holds, not just our queue.
+   */
+  private inFlight = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private openedAtMs = 0;
   private lastProgressAtMs = 0;
@@ -84,9 +89,9 @@ export class EgressStream {
     return this.options.selfId;
   }
 
-  /** Messages queued here, not yet handed to gRPC (waiting submits not included). */
+  /** Messages held by this stream: queued, or handed to gRPC and not yet written (waiting submits not included). */
   get queuedCount(): number {
-    return this.queue.length;
+    return this.queue.length + this.inFlight;
   }
 
   get isClosed(): boolean {
@@ -94,7 +99,7 @@ export class EgressStream {
   }
 
   hasRoom(): boolean {
-    return this.state !== 'closed' && this.waiters.length === 0 && this.queue.length < this.options.sendBufferSize;
+    return this.state !== 'closed' && this.waiters.length === 0 && this.queuedCount < this.options.sendBufferSize;
   }
 
   /** Queues without waiting. False when the queue is full or the stream closed: the message is dropped. */
@@ -189,6 +194,7 @@ export class EgressStream {
     this.call = call;
     this.state = 'open';
     this.writable = true;
+    this.inFlight = 0;
     this.openedAtMs = Date.now();
     this.lastProgressAtMs = this.openedAtMs;
     this.snapshotsOnCall = 0;
@@ -227,13 +233,21 @@ export class EgressStream {
       if (message === undefined) return;
       this.lastProgressAtMs = Date.now();
       if (message.isSnapshot) this.snapshotsOnCall += 1;
+      this.inFlight += 1;
       // write() returning false is gRPC's backpressure: stop until 'drain'.
-      this.writable = call.write(message.bytes);
+      this.writable = call.write(message.bytes, () => this.written(call));
     }
   }
 
+  private written(call: StepClientCall): void {
+    if (this.call !== call) return; // an earlier stream's write; inFlight was reset with it
+    this.inFlight -= 1;
+    this.lastProgressAtMs = Date.now();
+    this.pump();
+  }
+
   private admitWaiters(): void {
-    while (this.queue.length < this.options.sendBufferSize) {
+    while (this.queuedCount < this.options.sendBufferSize) {
       const waiter = this.waiters.shift();
       if (waiter === undefined) return;
       if (waiter.settled) continue; // timed out while waiting
@@ -284,6 +298,7 @@ export class EgressStream {
     if (call === undefined) return;
     this.call = undefined;
     this.writable = false;
+    this.inFlight = 0; // lost with the stream: gRPC may or may not have sent them
     this.options.metrics.egressStreamsChanged(this.options.channel, -1);
     call.cancel();
   }

@@ -30,7 +30,7 @@ export interface ClusterServerOptions extends MessageSizeLimits {
 }
 
 export class ClusterServer {
-  private closed = false;
+  private closing: Promise<void> | undefined;
 
   private constructor(
     readonly server: grpc.Server,
@@ -53,12 +53,18 @@ export class ClusterServer {
   }
 
   /**
-   * Stops at once. Step streams never end on their own (senders keep them open), so a
-   * graceful shutdown would wait forever; peers reconnect to whoever listens next.
+   * Stops at once and resolves when the port is released. Step streams never end on their
+   * own (senders keep them open), so waiting for them would wait forever; peers reconnect
+   * to whoever listens next.
    */
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.server.forceShutdown();
+  close(): Promise<void> {
+    if (this.closing === undefined) {
+      this.closing = new Promise<void>((resolve) => {
+        // tryShutdown reports when listeners and connections are gone; forceShutdown makes that now.
+        this.server.tryShutdown(() => resolve());
+        this.server.forceShutdown();
+      });
+    }
+    return this.closing;
   }
 }

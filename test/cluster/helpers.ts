@@ -111,14 +111,15 @@ export class TestNode {
     return { id, host: HOST, port: this.port };
   }
 
-  stopListening(): void {
-    this.server?.close();
+  async stopListening(): Promise<void> {
+    const server = this.server;
     this.server = undefined;
+    await server?.close();
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.comm.close();
-    this.stopListening();
+    await this.stopListening();
   }
 }
 
@@ -138,6 +139,19 @@ export async function waitFor(what: string, predicate: () => boolean, timeoutMs 
   while (!predicate()) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(5);
+  }
+}
+
+/** `promise`, or a rejection naming the timeout if it takes longer than `timeoutMs`. */
+export async function within<T>(timeoutMs: number, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no result within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

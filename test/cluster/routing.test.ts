@@ -28,8 +28,8 @@ describe('cluster routing between three orderers', () => {
     }
   });
 
-  afterAll(() => {
-    for (const n of nodes) n.close();
+  afterAll(async () => {
+    await Promise.all(nodes.map((n) => n.close()));
   });
 
   it('delivers consensus messages to the channel receiver with the sender id of that channel', async () => {

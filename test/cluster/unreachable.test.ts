@@ -1,0 +1,179 @@
+// A destination that is down, stalled or reconfigured away never blocks the sender: consensus
+// messages are dropped and reported once the queue is full, submits fail with typed errors
+// after rpcTimeoutMs, and a destination that comes back is reconnected to.
+import * as grpc from '@grpc/grpc-js';
+import { raftpb } from '../../protos';
+import { clusterServiceDefinition, StreamClosedError, SubmitTimeoutError, type ClusterMember } from '../../cluster';
+import { freePort, HOST, PINO_WARN, RecordingReceiver, sleep, TestNode, waitFor } from './helpers';
+
+const heartbeat = (index: number): raftpb.MessageInit => ({ type: raftpb.MessageType.MsgHeartbeat, from: 1, to: 2, index });
+
+describe('destination down', () => {
+  const nodes: TestNode[] = [];
+  afterEach(async () => {
+    await Promise.all(nodes.splice(0).map((n) => n.close()));
+  });
+
+  it('drops and reports once the queue is full without blocking, then reconnects when the destination comes up', async () => {
+    const a = new TestNode('a');
+    const b = new TestNode('b');
+    nodes.push(a, b);
+    await a.listen();
+    const bPort = await freePort();
+    const members: ClusterMember[] = [a.member(1), { id: 2, host: HOST, port: bPort }];
+    a.comm.configure('ch', { selfId: 1, members });
+    b.comm.configure('ch', { selfId: 2, members });
+    const atB = new RecordingReceiver();
+    b.comm.register('ch', atB);
+
+    const started = process.hrtime.bigint();
+    const results: boolean[] = [];
+    for (let i = 0; i < 1_000; i++) results.push(a.comm.sendConsensus('ch', 2, heartbeat(i)));
+    results.push(a.comm.sendConsensus('ch', 2, { type: raftpb.MessageType.MsgSnap, from: 1, to: 2, snapshot: { metadata: { index: 5, term: 1 } } }));
+    const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
+
+    // The loop never waited on the network: 1,001 sends in well under the dial timeout.
+    expect(elapsedMs).toBeLessThan(400);
+    expect(results.slice(0, 100).every((ok) => ok)).toBe(true);
+    expect(results.slice(100).some((ok) => ok)).toBe(false);
+    expect(a.metrics.dropped[HOST]?.['ch']).toBe(901);
+    await Promise.resolve();
+    expect(a.unreachable).toContainEqual({ channel: 'ch', nodeId: 2 });
+    expect(a.snapshotFailures).toEqual([{ channel: 'ch', nodeId: 2 }]);
+    expect(a.log.lines.some((l) => l.level === PINO_WARN && l.msg.includes('dropping'))).toBe(true);
+
+    // Failed connection attempts are reported as unreachable too (the chain keeps Raft probing).
+    await waitFor('a failed dial', () => a.log.lines.some((l) => l.msg === 'cluster stream down'), 3_000);
+
+    await b.listen(bPort);
+    await waitFor('queued messages after reconnect', () => atB.consensus.length === 100, 5_000);
+    expect(atB.consensus.map((m) => m.msg.index)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    expect(a.comm.sendConsensus('ch', 2, heartbeat(5_000))).toBe(true);
+    await waitFor('a new message', () => atB.consensus.length === 101);
+    expect(atB.consensus[100]?.msg.index).toBe(5_000);
+    expect(atB.consensus.every((m) => m.from === 1)).toBe(true);
+  });
+
+  it('reconnects after the destination restarts', async () => {
+    const a = new TestNode('a');
+    const b = new TestNode('b');
+    nodes.push(a, b);
+    await a.listen();
+    const bPort = await b.listen();
+    const members = [a.member(1), b.member(2)];
+    a.comm.configure('ch', { selfId: 1, members });
+    b.comm.configure('ch', { selfId: 2, members });
+    const atB = new RecordingReceiver();
+    b.comm.register('ch', atB);
+
+    expect(a.comm.sendConsensus('ch', 2, heartbeat(1))).toBe(true);
+    await waitFor('first message', () => atB.consensus.length === 1);
+
+    await b.stopListening();
+    await waitFor('a notices the stream went down', () => a.unreachable.length > 0, 3_000);
+    await b.listen(bPort);
+    // Keep sending as a leader would (heartbeats) until one gets through on a new stream.
+    for (let i = 2; atB.consensus.length < 2; i++) {
+      a.comm.sendConsensus('ch', 2, heartbeat(i));
+      if (i > 500) throw new Error('no message arrived after restart');
+      await sleep(10);
+    }
+    expect(atB.consensus[1]?.from).toBe(1);
+  });
+
+  it('a submit waits for room up to rpcTimeoutMs, then fails with SubmitTimeoutError', async () => {
+    const a = new TestNode('a', { rpcTimeoutMs: 300, sendBufferSize: 10 });
+    nodes.push(a);
+    await a.listen();
+    const downPort = await freePort();
+    a.comm.configure('ch', { selfId: 1, members: [a.member(1), { id: 2, host: HOST, port: downPort }] });
+
+    for (let i = 0; i < 10; i++) await a.comm.sendSubmit('ch', 2, { lastValidationSeq: i });
+    const started = Date.now();
+    const err: unknown = await a.comm.sendSubmit('ch', 2, { lastValidationSeq: 99 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SubmitTimeoutError);
+    expect((err as SubmitTimeoutError).timeoutMs).toBe(300);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+    // Consensus traffic to the same node has its own queue and is unaffected by the submit backlog.
+    expect(a.comm.sendConsensus('ch', 2, heartbeat(1))).toBe(true);
+  });
+
+  it('a peer that stops reading fills the queue; sends stay non-blocking and drops are reported', async () => {
+    // A Step server that accepts the stream and never reads from it: HTTP/2 flow control backs up.
+    const stalled = new grpc.Server();
+    stalled.addService(clusterServiceDefinition, { Step: (call: grpc.ServerDuplexStream<Uint8Array, Uint8Array>) => void call.pause() });
+    const stalledPort = await new Promise<number>((resolve, reject) =>
+      stalled.bindAsync(`${HOST}:0`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+    );
+    const a = new TestNode('a', { rpcTimeoutMs: 300 });
+    nodes.push(a);
+    try {
+      a.comm.configure('ch', { selfId: 1, members: [{ id: 2, host: HOST, port: stalledPort }] });
+      const big = new Uint8Array(256 * 1024);
+      let dropped = 0;
+      const deadline = Date.now() + 5_000;
+      while (dropped === 0 && Date.now() < deadline) {
+        const started = Date.now();
+        const ok = a.comm.sendConsensus('ch', 2, { type: raftpb.MessageType.MsgApp, entries: [{ data: big }] });
+        expect(Date.now() - started).toBeLessThan(50);
+        if (!ok) dropped += 1;
+        await sleep(1);
+      }
+      expect(dropped).toBe(1);
+      await Promise.resolve();
+      expect(a.unreachable).toContainEqual({ channel: 'ch', nodeId: 2 });
+
+      // After rpcTimeoutMs without progress a full queue gets a fresh stream.
+      await sleep(350);
+      a.comm.sendConsensus('ch', 2, heartbeat(1));
+      await waitFor('stream restart', () => a.log.lines.some((l) => typeof l['reason'] === 'string' && l['reason'].startsWith('no progress')), 2_000);
+    } finally {
+      stalled.forceShutdown();
+    }
+  });
+});
+
+describe('reconfiguration', () => {
+  const a = new TestNode('a', { rpcTimeoutMs: 5_000, sendBufferSize: 5 });
+  const b = new TestNode('b');
+  const atB = new RecordingReceiver();
+
+  beforeAll(async () => {
+    await a.listen();
+    await b.listen();
+    b.comm.register('ch', atB);
+  });
+
+  afterAll(async () => {
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('closes streams of removed nodes, failing waiting submits, and follows a node to its new endpoint', async () => {
+    const downPort = await freePort();
+    a.comm.configure('ch', { selfId: 1, members: [a.member(1), { id: 2, host: HOST, port: downPort }] });
+    b.comm.configure('ch', { selfId: 2, members: [a.member(1), b.member(2)] });
+    for (let i = 0; i < 5; i++) await a.comm.sendSubmit('ch', 2, { lastValidationSeq: i });
+    const waiting = a.comm.sendSubmit('ch', 2, { lastValidationSeq: 5 }).catch((e: unknown) => e);
+
+    // Node 2 removed: its streams close; the waiting submit fails at once, not after 5 s.
+    a.comm.configure('ch', { selfId: 1, members: [a.member(1)] });
+    const err = await waiting;
+    expect(err).toBeInstanceOf(StreamClosedError);
+    expect(a.comm.client.queuedMessages('ch', 2, 'submit')).toBe(0);
+    expect(a.comm.sendConsensus('ch', 2, heartbeat(1))).toBe(false);
+
+    // Node 2 back, at the address where it really listens.
+    a.comm.configure('ch', { selfId: 1, members: [a.member(1), b.member(2)] });
+    expect(a.comm.sendConsensus('ch', 2, heartbeat(2))).toBe(true);
+    await a.comm.sendSubmit('ch', 2, { lastValidationSeq: 7, payload: { payload: Uint8Array.of(7) } });
+    await waitFor('messages at the new endpoint', () => atB.consensus.length === 1 && atB.submits.length === 1);
+    expect(atB.consensus[0]?.msg.index).toBe(2);
+    expect(atB.submits[0]?.req.lastValidationSeq).toBe(7);
+  });
+
+  it('removeChannel stops traffic both ways', async () => {
+    a.comm.removeChannel('ch');
+    expect(a.comm.sendConsensus('ch', 2, heartbeat(3))).toBe(false);
+    await expect(a.comm.sendSubmit('ch', 2, { lastValidationSeq: 1 })).rejects.toThrow('not a known member');
+  });
+});
