@@ -7,6 +7,8 @@ import {
   RawNode,
   SeededRng,
   RaftRole,
+  StepRejectedError,
+  ProposalDroppedError,
   type NodeId,
   type RaftConfig,
   type Ready,
@@ -59,6 +61,8 @@ export class Network {
   queue: raftpb.Message[] = [];
   /** Every message ever sent (before any drop), for assertions. */
   readonly sent: raftpb.Message[] = [];
+  /** Deliveries the receiver refused (stale responses from removed nodes, dropped forwarded proposals). */
+  readonly refused: Array<{ message: raftpb.Message; error: Error }> = [];
   private readonly cut = new Set<string>();
   private readonly isolated = new Set<NodeId>();
   private readonly droppedTypes = new Set<raftpb.MessageType>();
@@ -182,7 +186,14 @@ export class Network {
     for (const m of batch) {
       if (filter !== undefined && !filter(m)) continue;
       if (this.dropped(m)) continue;
-      this.get(m.to).node.step(m);
+      try {
+        this.get(m.to).node.step(m);
+      } catch (error) {
+        // What a transport does: a refused message is logged and dropped, never fatal.
+        if (!(error instanceof StepRejectedError || error instanceof ProposalDroppedError)) throw error;
+        this.refused.push({ message: m, error });
+        continue;
+      }
       delivered.push(m);
     }
     return delivered;
