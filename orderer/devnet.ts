@@ -74,7 +74,7 @@ function channelSpec(channelId: string, layout: DevnetLayout, o: DevnetOptions):
 
 function nodeYaml(node: DevnetNode, layout: DevnetLayout, logLevel: string): string {
   const channels = layout.channels
-    .map((c) => `    - Name: ${c}\n      GenesisBlock: ${path.join(layout.dataDir, 'genesis', `${c}.block`)}`)
+    .map((c) => `    - name: ${c}\n      genesisBlock: ${path.join(layout.dataDir, 'genesis', `${c}.block`)}`)
     .join('\n');
   return [
     `# ${node.name} of the local development network (written by npm start).`,
