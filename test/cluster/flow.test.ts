@@ -64,4 +64,15 @@ describe('cluster flow', () => {
     await waitFor('accepted messages', () => atB.consensus.length === before + 100);
     expect(a.unreachable).toEqual([{ channel: 'ch', nodeId: 2 }]);
   });
+
+  it("one channel's full queue does not hold up another channel to the same node", async () => {
+    configureChannel('other', [a, b], [1, 2]);
+    const atBOther = new RecordingReceiver();
+    b.comm.register('other', atBOther);
+    for (let i = 0; i < 200; i++) a.comm.sendConsensus('ch', 2, { type: raftpb.MessageType.MsgHeartbeat, index: i });
+    expect(a.comm.client.queuedMessages('ch', 2, 'consensus')).toBe(100);
+    expect(a.comm.sendConsensus('other', 2, { type: raftpb.MessageType.MsgVote, term: 9 })).toBe(true);
+    await waitFor('message on the other channel', () => atBOther.consensus.length === 1);
+    expect(atBOther.consensus[0]?.msg.term).toBe(9);
+  });
 });

@@ -1,7 +1,7 @@
 // Messages between real gRPC servers reach the right channel's receiver, attributed to the
 // right sender id, with their bytes intact.
 import { common, raftpb } from '../../protos';
-import { UnknownDestinationError } from '../../cluster';
+import { MessageTooLargeError, UnknownDestinationError } from '../../cluster';
 import { configureChannel, RecordingReceiver, TestNode, waitFor } from './helpers';
 
 describe('cluster routing between three orderers', () => {
@@ -94,5 +94,35 @@ describe('cluster routing between three orderers', () => {
     expect(a.snapshotFailures).toEqual([{ channel: 'ch1', nodeId: 9 }]);
     await expect(a.comm.sendSubmit('ch1', 0, { lastValidationSeq: 1 })).rejects.toBeInstanceOf(UnknownDestinationError);
     await expect(a.comm.sendSubmit('ch1', 9, { lastValidationSeq: 1 })).rejects.toBeInstanceOf(UnknownDestinationError);
+  });
+});
+
+describe('outgoing size limit', () => {
+  const a = new TestNode('a', { maxSendMessageBytes: 1_024 });
+  const b = new TestNode('b');
+  const atB = new RecordingReceiver();
+
+  beforeAll(async () => {
+    await a.listen();
+    await b.listen();
+    configureChannel('ch', [a, b], [1, 2]);
+    b.comm.register('ch', atB);
+  });
+
+  afterAll(async () => {
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('refuses messages over maxSendMessageBytes before they reach the wire, keeping the stream for the rest', async () => {
+    const big = new Uint8Array(2_048);
+    expect(a.comm.sendConsensus('ch', 2, { type: raftpb.MessageType.MsgSnap, snapshot: { data: big } })).toBe(false);
+    const err: unknown = await a.comm.sendSubmit('ch', 2, { payload: { payload: big } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MessageTooLargeError);
+    expect((err as MessageTooLargeError).maxBytes).toBe(1_024);
+    expect(a.snapshotFailures).toEqual([{ channel: 'ch', nodeId: 2 }]);
+
+    expect(a.comm.sendConsensus('ch', 2, { type: raftpb.MessageType.MsgHeartbeat, index: 1 })).toBe(true);
+    await waitFor('small message', () => atB.consensus.length === 1);
+    expect(a.metrics.dropped['127.0.0.1']?.['ch']).toBe(2);
   });
 });
