@@ -94,10 +94,6 @@ export class EgressStream {
     return this.queue.length + this.inFlight;
   }
 
-  get isClosed(): boolean {
-    return this.state === 'closed';
-  }
-
   hasRoom(): boolean {
     return this.state !== 'closed' && this.waiters.length === 0 && this.queuedCount < this.options.sendBufferSize;
   }
