@@ -101,7 +101,11 @@ export class Raft {
     restoreConfState(this.trk, confState, this.log.lastIndex());
     this.isLearner = this.trk.progress.get(this.id)?.isLearner ?? false;
     if (!isEmptyHardState(hardState)) this.loadState(hardState);
-    if (config.applied !== undefined && config.applied > 0) this.log.appliedTo(config.applied, 0);
+    if (config.applied !== undefined && config.applied > this.log.applied) {
+      const from = this.log.applied + 1;
+      this.log.appliedTo(config.applied, 0);
+      this.replayAppliedConfChanges(from, config.applied);
+    }
     this.becomeFollower(this.term, NONE);
     this.logger.info(
       {
@@ -114,6 +118,28 @@ export class Raft {
       },
       'raft node created',
     );
+  }
+
+  /**
+   * The storage's ConfState is the one of its snapshot. Conf changes applied after it (up to
+   * config.applied) will not be handed out again, so the tracker replays them here: the
+   * membership after a restart is the one the application last applied. (etcd leaves this
+   * to the application; v1 changes are idempotent, so replaying is safe.)
+   */
+  private replayAppliedConfChanges(from: number, to: number): void {
+    let lo = from;
+    while (lo <= to) {
+      const page = this.log.slice(lo, to + 1, 1 << 20);
+      for (const e of page) {
+        if (e.type === raftpb.EntryType.EntryConfChange) {
+          applyConfChangeV1(this.trk, raftpb.ConfChange.decode(e.data), this.log.lastIndex());
+        } else if (e.type === raftpb.EntryType.EntryConfChangeV2) {
+          throw new RaftError(`entry ${e.index} is a ConfChangeV2, which is not supported`);
+        }
+      }
+      lo += page.length;
+    }
+    this.isLearner = this.trk.progress.get(this.id)?.isLearner ?? false;
   }
 
   private loadState(hs: raftpb.HardState): void {
