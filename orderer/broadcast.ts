@@ -1,0 +1,193 @@
+// The Broadcast service (reference §4.1): one BroadcastResponse per envelope, in the order the
+// envelopes arrived; after the first non-SUCCESS response the stream ends with gRPC OK.
+//
+// Per stream, envelopes are checked one after another and handed to their chain in arrival
+// order, but the stream does not wait for chain.order() to settle before taking the next
+// envelope: on a follower, order() is a round trip to the leader, and waiting for each one
+// would cap a stream at one envelope per round trip. Answers are queued in arrival order and
+// written as their order() calls settle. The number of envelopes handed over but not yet
+// answered is bounded per stream; at the bound the stream stops reading (gRPC flow control
+// then slows the client).
+//
+// One consequence of pipelining: when order() fails for an envelope, envelopes behind it may
+// already be with the chain. The client gets the failure and the stream ends; those later
+// envelopes get no answer, exactly as when a stream breaks while envelopes are in flight, and
+// clients must treat an unanswered envelope as "fate unknown" in both cases.
+import type { Logger } from 'pino';
+import { common, type orderer } from '../protos';
+import { OrdererError, statusName, toStatusResponse } from './errors';
+import { InboundMessages, writeWithBackpressure, type BroadcastCall } from './grpc-service';
+import {
+  checkBroadcastEnvelope,
+  classifyHeaderType,
+  parseEnvelopeHeaders,
+  type ParsedEnvelope,
+} from './msgcheck';
+import type { ChainHandle, ChainRegistry } from './types';
+
+/** Envelopes per stream handed to a chain whose answer has not been written yet. */
+export const DEFAULT_MAX_INFLIGHT_PER_STREAM = 512;
+
+export interface BroadcastOptions {
+  maxInflightPerStream?: number;
+}
+
+const SUCCESS_RESPONSE: orderer.BroadcastResponseInit = Object.freeze({ status: common.Status.SUCCESS });
+
+export const CONFIG_UPDATE_NOT_SUPPORTED = 'channel config updates are not supported by this orderer yet';
+
+/**
+ * Parses an envelope and runs every check of §4.1 we implement, in Fabric's order except
+ * that an unknown channel is NOT_FOUND (the issue asks for it; Fabric says BAD_REQUEST):
+ * parse → channel → header type → maintenance → payload present → size → Writers policy.
+ * Throws OrdererError with the status to answer.
+ */
+export async function checkForBroadcast(
+  envelopeBytes: Uint8Array,
+  registry: ChainRegistry,
+): Promise<{ chain: ChainHandle; parsed: ParsedEnvelope }> {
+  const { envelope, payload, channelHeader } = parseEnvelopeHeaders(envelopeBytes);
+  const channelId = channelHeader.channelId;
+  if (channelId.length === 0) throw OrdererError.badRequest('channel header has no channel ID');
+  const chain = registry.get(channelId);
+  if (chain === undefined) throw OrdererError.notFound(`channel ${channelId} not served here`);
+  const kind = classifyHeaderType(channelHeader.type);
+  const parsed: ParsedEnvelope = {
+    envelopeBytes,
+    envelope,
+    payload,
+    channelHeader,
+    kind,
+    channelId,
+    txId: channelHeader.txId,
+    headerType: channelHeader.type,
+    messageSizeBytes: envelope.payload.length + envelope.signature.length,
+  };
+  await checkBroadcastEnvelope(parsed, chain.settings(), registry.policyEvaluator);
+  if (kind === 'config-update') {
+    // Config updates pass the same filters as Fabric's first; processing them is a later issue.
+    throw new OrdererError(common.Status.NOT_IMPLEMENTED, CONFIG_UPDATE_NOT_SUPPORTED);
+  }
+  return { chain, parsed };
+}
+
+/** An answer that may still be waiting for its order() call. */
+type PendingAnswer = Promise<orderer.BroadcastResponseInit>;
+
+function answerFor(err: unknown): orderer.BroadcastResponseInit {
+  return toStatusResponse(err);
+}
+
+/**
+ * Serves one Broadcast stream until the client half-closes, cancels, or an envelope is
+ * rejected. Never rejects: every failure becomes a response or the end of the stream.
+ */
+export async function handleBroadcast(
+  call: BroadcastCall,
+  registry: ChainRegistry,
+  logger: Logger,
+  options: BroadcastOptions = {},
+): Promise<void> {
+  const maxInflight = options.maxInflightPerStream ?? DEFAULT_MAX_INFLIGHT_PER_STREAM;
+  if (!(maxInflight >= 1)) throw new RangeError(`maxInflightPerStream must be at least 1, got ${maxInflight}`);
+  const inbound = new InboundMessages<Uint8Array>(call);
+  const answers: PendingAnswer[] = [];
+  let readerDone = false;
+  /** Set once a non-SUCCESS answer was chosen: nothing more is handed to a chain. */
+  let failed = false;
+  let wakeWriter: (() => void) | undefined;
+  let wakeReader: (() => void) | undefined;
+  const wake = (which: 'reader' | 'writer'): void => {
+    const fn = which === 'reader' ? wakeReader : wakeWriter;
+    if (which === 'reader') wakeReader = undefined;
+    else wakeWriter = undefined;
+    fn?.();
+  };
+
+  const reader = async (): Promise<void> => {
+    try {
+      while (!failed) {
+        while (answers.length >= maxInflight && !failed) {
+          await new Promise<void>((resolve) => (wakeReader = resolve));
+        }
+        if (failed) break;
+        const envelopeBytes = await inbound.next();
+        if (envelopeBytes === undefined || failed) break;
+        let answer: PendingAnswer;
+        try {
+          const { chain, parsed } = await checkForBroadcast(envelopeBytes, registry);
+          // A failure answered while we were checking stops the stream before this envelope reaches a chain.
+          if (failed) break;
+          answer = chain.order(parsed).then(
+            () => SUCCESS_RESPONSE,
+            (err: unknown) => answerFor(err),
+          );
+        } catch (err) {
+          const response = answerFor(err);
+          logger.debug({ status: statusName(response.status ?? common.Status.UNKNOWN), info: response.info }, 'broadcast envelope rejected');
+          answer = Promise.resolve(response);
+          failed = true;
+        }
+        answers.push(answer);
+        wake('writer');
+      }
+    } catch (err) {
+      // The stream itself failed (reset by the client): nothing left to answer.
+      logger.debug({ err }, 'broadcast stream failed while reading');
+    } finally {
+      readerDone = true;
+      wake('writer');
+    }
+  };
+
+  // A client that goes away releases the stream at once, without waiting for the chain to
+  // settle the envelopes it still holds (their answers have nowhere to go).
+  let onGone: () => void = () => undefined;
+  const gone = new Promise<'gone'>((resolve) => {
+    onGone = () => resolve('gone');
+  });
+  call.once('cancelled', onGone);
+  call.once('close', onGone);
+
+  const writer = async (): Promise<void> => {
+    for (;;) {
+      const next = answers[0];
+      if (next === undefined) {
+        if (readerDone) break;
+        await new Promise<void>((resolve) => (wakeWriter = resolve));
+        continue;
+      }
+      const response = await Promise.race([next, gone]);
+      if (response === 'gone') {
+        stopReading();
+        break;
+      }
+      answers.shift();
+      wake('reader');
+      const written = await writeWithBackpressure(call, response);
+      if (response.status !== common.Status.SUCCESS || !written) {
+        if (written) logger.debug({ status: statusName(response.status ?? 0), info: response.info }, 'broadcast stream ends after a failure');
+        stopReading();
+        break;
+      }
+    }
+  };
+
+  /** Ends the reader even while it waits for the client's next envelope. */
+  const stopReading = (): void => {
+    failed = true;
+    inbound.dispose();
+    wake('reader');
+  };
+
+  try {
+    await Promise.all([reader(), writer()]);
+  } finally {
+    call.off('cancelled', onGone);
+    call.off('close', onGone);
+    inbound.dispose();
+    answers.length = 0;
+    // Fabric ends a Broadcast stream with status OK both on client EOF and after a rejection.
+    if (!call.destroyed && !call.writableEnded) call.end();
+  }
+}

@@ -1,0 +1,409 @@
+// The Deliver service (reference §4.3, §4.4): a client sends envelopes carrying a SeekInfo and
+// receives the blocks it asked for, then a SUCCESS status, then may ask again on the same
+// stream. Any other status ends the stream.
+//
+// Blocks are sent as the ledger stored them: the DeliverResponse is the block's bytes behind a
+// tag and a length (encodeDeliverBlockResponse), and the framed bytes are shared by every
+// stream that sends the same StoredBlock object (the ledger keeps recent blocks as shared
+// objects), so many clients following the tip cost one copy per block, not one per client.
+//
+// Each stream waits for its own client: a block is written only once the previous one was
+// taken by gRPC ('drain'), so a slow client holds at most grpc-js' small write buffer and
+// never slows the chain or other clients. A client that goes away aborts its stream's signal,
+// which ends the ledger iterator at once, even while it waits for a block.
+import type { Logger } from 'pino';
+import * as grpc from '@grpc/grpc-js';
+import type { StoredBlock } from '../ledger/block-store';
+import { common, orderer, ProtoDecodeError } from '../protos';
+import { OrdererError, statusName } from './errors';
+import {
+  InboundMessages,
+  encodeDeliverBlockResponse,
+  encodeDeliverStatusResponse,
+  failCall,
+  writeWithBackpressure,
+  type DeliverCall,
+} from './grpc-service';
+import { checkPolicy, envelopeSignedData, parseEnvelopeHeaders } from './msgcheck';
+import type { ChainHandle, ChainRegistry } from './types';
+
+/** Policies a seek request must satisfy (reference §4.3). */
+export const CHANNEL_READERS_POLICY = '/Channel/Readers';
+/** In maintenance mode only orderer-org readers may pull blocks. */
+export const ORDERER_READERS_POLICY = '/Channel/Orderer/Readers';
+
+export function readersPolicyName(maintenanceMode: boolean): string {
+  return maintenanceMode ? ORDERER_READERS_POLICY : CHANNEL_READERS_POLICY;
+}
+
+export const DEFAULT_MAX_CONCURRENT_DELIVER_STREAMS = 10_000;
+/** Fabric's General.Authentication.TimeWindow default. */
+export const DEFAULT_TIME_WINDOW_MS = 15 * 60 * 1000;
+/** How often chains with STRICT streams waiting for a block are asked whether they errored. */
+export const DEFAULT_ERRORED_POLL_INTERVAL_MS = 100;
+/** At most one "stream limit reached" warning per this interval, however many are refused. */
+const LIMIT_WARNING_INTERVAL_MS = 10_000;
+
+export interface DeliverServiceOptions {
+  registry: ChainRegistry;
+  logger: Logger;
+  /** Deliver streams open at once in this process; more are refused with RESOURCE_EXHAUSTED. */
+  maxConcurrentStreams?: number;
+  /** A seek request's timestamp may differ from our clock by at most this much. */
+  timeWindowMs?: number;
+  erroredPollIntervalMs?: number;
+  /** Wall clock for the timestamp check (tests move it). */
+  nowMs?: () => number;
+}
+
+export interface DeliverServiceStats {
+  activeStreams: number;
+  /** Streams refused because the limit was reached, since the service started. */
+  refusedStreams: number;
+}
+
+/** Where a seek starts and stops, from a SeekInfo and the height when the request arrived. */
+export interface SeekPlan {
+  readonly startNumber: number;
+  /** The stream ends after sending the block with exactly this number (so it may never end). */
+  readonly stopNumber: number;
+  /** A specified start beyond the height: answered NOT_FOUND (unless BAD_REQUEST applies first). */
+  readonly startBeyondHeight: boolean;
+}
+
+function positionKind(position: orderer.SeekPosition): 'oldest' | 'newest' | 'specified' | 'nextCommit' | undefined {
+  if (position.oldest !== undefined) return 'oldest';
+  if (position.newest !== undefined) return 'newest';
+  if (position.specified !== undefined) return 'specified';
+  if (position.nextCommit !== undefined) return 'nextCommit';
+  return undefined;
+}
+
+/**
+ * Reference §4.4. Throws OrdererError BAD_REQUEST when start or stop is missing (or sets no
+ * position at all) and when a specified stop lies before the start.
+ */
+export function planSeek(seekInfo: orderer.SeekInfo, height: number): SeekPlan {
+  const { start, stop } = seekInfo;
+  if (start === undefined) throw OrdererError.badRequest('seek info has no start position');
+  if (stop === undefined) throw OrdererError.badRequest('seek info has no stop position');
+  const startKind = positionKind(start);
+  const stopKind = positionKind(stop);
+  // Fabric would answer an empty start NOT_FOUND and treat an empty stop as 0; both are
+  // malformed requests, and saying so is more useful to the client.
+  if (startKind === undefined) throw OrdererError.badRequest('seek start position sets none of oldest, newest, specified, next_commit');
+  if (stopKind === undefined) throw OrdererError.badRequest('seek stop position sets none of oldest, newest, specified, next_commit');
+
+  let startNumber: number;
+  let startBeyondHeight = false;
+  switch (startKind) {
+    case 'oldest':
+      startNumber = 0;
+      break;
+    case 'newest':
+      startNumber = Math.max(height - 1, 0);
+      break;
+    case 'specified':
+      startNumber = start.specified?.number ?? 0;
+      // N = height waits for the next block; beyond that the block may never exist here.
+      startBeyondHeight = startNumber > height;
+      break;
+    case 'nextCommit':
+      startNumber = height;
+      break;
+  }
+
+  let stopNumber: number;
+  switch (stopKind) {
+    case 'oldest':
+      stopNumber = startNumber;
+      break;
+    case 'newest':
+      // newest..newest is exactly one block even if another lands meanwhile; otherwise the
+      // newest block at request time. An empty ledger has no newest block: never stop (-1 is
+      // never a block number), as Fabric's unsigned height-1 wraps to "forever".
+      stopNumber = startKind === 'newest' ? startNumber : height - 1;
+      break;
+    case 'specified':
+      stopNumber = stop.specified?.number ?? 0;
+      if (stopNumber < startNumber) {
+        throw OrdererError.badRequest(`seek stop block ${stopNumber} is before start block ${startNumber}`);
+      }
+      break;
+    case 'nextCommit':
+      // Fabric leaves the stop at 0 here, so such a stream stops only if it started at block 0.
+      stopNumber = 0;
+      break;
+  }
+  return { startNumber, stopNumber, startBeyondHeight };
+}
+
+/** Resolves a waiter when a watched chain reports errored(), checking every watched chain on one timer. */
+class ErroredWatch {
+  private readonly watchers = new Map<ChainHandle, Set<() => void>>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly intervalMs: number) {}
+
+  /** `errored` resolves when the chain is seen errored; call cancel() when no longer waiting. */
+  watch(chain: ChainHandle): { errored: Promise<'errored'>; cancel: () => void } {
+    let fire: () => void = () => undefined;
+    const errored = new Promise<'errored'>((resolve) => {
+      fire = () => resolve('errored');
+    });
+    let set = this.watchers.get(chain);
+    if (set === undefined) {
+      set = new Set();
+      this.watchers.set(chain, set);
+    }
+    set.add(fire);
+    if (this.timer === undefined) {
+      this.timer = setInterval(() => this.tick(), this.intervalMs);
+      this.timer.unref();
+    }
+    const cancel = (): void => {
+      const current = this.watchers.get(chain);
+      current?.delete(fire);
+      if (current?.size === 0) this.watchers.delete(chain);
+      this.stopIfIdle();
+    };
+    return { errored, cancel };
+  }
+
+  close(): void {
+    for (const set of this.watchers.values()) for (const fire of set) fire();
+    this.watchers.clear();
+    this.stopIfIdle();
+  }
+
+  private tick(): void {
+    for (const [chain, set] of this.watchers) {
+      if (!chain.errored()) continue;
+      this.watchers.delete(chain);
+      for (const fire of set) fire();
+    }
+    this.stopIfIdle();
+  }
+
+  private stopIfIdle(): void {
+    if (this.watchers.size === 0 && this.timer !== undefined) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+}
+
+/** The stream's client went away (or the service closed): nothing more can be sent. */
+const GONE = 'gone';
+type SeekOutcome = common.Status | typeof GONE;
+
+export class DeliverService {
+  private readonly registry: ChainRegistry;
+  private readonly logger: Logger;
+  private readonly maxConcurrentStreams: number;
+  private readonly timeWindowMs: number;
+  private readonly nowMs: () => number;
+  private readonly erroredWatch: ErroredWatch;
+  /** DeliverResponse bytes per stored block object; entries go when the ledger drops the block. */
+  private readonly framedBlocks = new WeakMap<StoredBlock, Buffer>();
+  private readonly streams = new Set<AbortController>();
+  private refusedStreams = 0;
+  private lastLimitWarningMs = -Infinity;
+
+  constructor(options: DeliverServiceOptions) {
+    this.registry = options.registry;
+    this.logger = options.logger;
+    this.maxConcurrentStreams = options.maxConcurrentStreams ?? DEFAULT_MAX_CONCURRENT_DELIVER_STREAMS;
+    this.timeWindowMs = options.timeWindowMs ?? DEFAULT_TIME_WINDOW_MS;
+    this.nowMs = options.nowMs ?? Date.now;
+    this.erroredWatch = new ErroredWatch(options.erroredPollIntervalMs ?? DEFAULT_ERRORED_POLL_INTERVAL_MS);
+    if (!(this.maxConcurrentStreams >= 1)) throw new RangeError(`maxConcurrentStreams must be at least 1`);
+    if (!(this.timeWindowMs >= 0)) throw new RangeError(`timeWindowMs must not be negative`);
+  }
+
+  stats(): DeliverServiceStats {
+    return { activeStreams: this.streams.size, refusedStreams: this.refusedStreams };
+  }
+
+  /** Ends every open stream (their iterators stop) and the errored-poll timer. */
+  close(): void {
+    for (const stream of this.streams) stream.abort();
+    this.erroredWatch.close();
+  }
+
+  /** The grpc-js handler for one Deliver stream. Never rejects. */
+  async handle(call: DeliverCall): Promise<void> {
+    if (this.streams.size >= this.maxConcurrentStreams) {
+      this.refuse(call);
+      return;
+    }
+    const stream = new AbortController();
+    this.streams.add(stream);
+    const onGone = (): void => stream.abort();
+    call.on('cancelled', onGone);
+    call.on('close', onGone);
+    call.on('error', onGone);
+    const inbound = new InboundMessages<Uint8Array>(call);
+    try {
+      for (;;) {
+        const envelopeBytes = await inbound.next();
+        if (envelopeBytes === undefined || stream.signal.aborted) break;
+        const outcome = await this.serveSeek(call, envelopeBytes, stream.signal);
+        if (outcome === GONE) break;
+        const sent = await writeWithBackpressure(call, encodeDeliverStatusResponse(outcome), stream.signal);
+        if (!sent || outcome !== common.Status.SUCCESS) break;
+      }
+    } catch (err) {
+      // The request stream failed (reset by the client); there is nobody to answer.
+      this.logger.debug({ err }, 'deliver stream failed while reading');
+    } finally {
+      inbound.dispose();
+      call.off('cancelled', onGone);
+      call.off('close', onGone);
+      call.off('error', onGone);
+      stream.abort();
+      this.streams.delete(stream);
+      // Ends with gRPC OK after a final status, and when the client half-closed, as Fabric does.
+      if (!call.destroyed && !call.writableEnded) call.end();
+    }
+  }
+
+  private refuse(call: DeliverCall): void {
+    this.refusedStreams++;
+    const now = Date.now();
+    if (now - this.lastLimitWarningMs >= LIMIT_WARNING_INTERVAL_MS) {
+      this.lastLimitWarningMs = now;
+      this.logger.warn(
+        { limit: this.maxConcurrentStreams, refusedStreams: this.refusedStreams },
+        'refusing Deliver streams: concurrent stream limit reached',
+      );
+    }
+    failCall(
+      call,
+      grpc.status.RESOURCE_EXHAUSTED,
+      `too many concurrent Deliver streams on this orderer (limit ${this.maxConcurrentStreams}); retry later`,
+    );
+  }
+
+  /** One SeekInfo request: sends its blocks and returns the status that ends it. */
+  private async serveSeek(call: DeliverCall, envelopeBytes: Uint8Array, signal: AbortSignal): Promise<SeekOutcome> {
+    let chain: ChainHandle;
+    let seekInfo: orderer.SeekInfo;
+    let plan: SeekPlan;
+    let policyName: string;
+    let signedData: ReturnType<typeof envelopeSignedData>;
+    let policySequence: number;
+    try {
+      const { envelope, payload, channelHeader } = parseEnvelopeHeaders(envelopeBytes);
+      this.checkTimestamp(channelHeader);
+      const found = this.registry.get(channelHeader.channelId);
+      if (found === undefined) throw OrdererError.notFound(`channel ${channelHeader.channelId} not served here`);
+      chain = found;
+      try {
+        seekInfo = orderer.SeekInfo.decode(payload.data);
+      } catch (err) {
+        if (err instanceof ProtoDecodeError) throw OrdererError.badRequest(`bad seek info: ${err.message}`, { cause: err });
+        throw err;
+      }
+      if (seekInfo.errorResponse === orderer.SeekInfo_SeekErrorResponse.STRICT && chain.errored()) {
+        throw OrdererError.serviceUnavailable(`channel ${chain.channelId} cannot vouch for its blocks right now (no leader)`);
+      }
+      const settings = chain.settings();
+      policyName = readersPolicyName(settings.maintenanceMode);
+      policySequence = settings.configSequence;
+      signedData = envelopeSignedData({ envelope, payload });
+      await checkPolicy(this.registry.policyEvaluator, policyName, signedData);
+      plan = planSeek(seekInfo, chain.blockStore.height());
+    } catch (err) {
+      return this.statusOf(err);
+    }
+    this.logger.debug(
+      { channel: chain.channelId, start: plan.startNumber, stop: plan.stopNumber, behavior: seekInfo.behavior, errorResponse: seekInfo.errorResponse },
+      'deliver seek',
+    );
+
+    const strict = seekInfo.errorResponse === orderer.SeekInfo_SeekErrorResponse.STRICT;
+    const failIfNotReady = seekInfo.behavior === orderer.SeekInfo_SeekBehavior.FAIL_IF_NOT_READY;
+    const store = chain.blockStore;
+    if (plan.startBeyondHeight) {
+      return common.Status.NOT_FOUND;
+    }
+    const iterator = store.iterate(plan.startNumber, { signal });
+    try {
+      for (let wanted = plan.startNumber; ; wanted++) {
+        if (failIfNotReady && wanted > store.height() - 1) return common.Status.NOT_FOUND;
+        if (strict && chain.errored()) return common.Status.SERVICE_UNAVAILABLE;
+        let next: IteratorResult<StoredBlock> | 'errored';
+        try {
+          if (strict && wanted >= store.height()) {
+            // Waiting for a block that may not come while the chain is errored: STRICT clients
+            // want to hear about that (and go to another orderer) rather than wait.
+            const watch = this.erroredWatch.watch(chain);
+            try {
+              next = await Promise.race([iterator.next(), watch.errored]);
+            } finally {
+              watch.cancel();
+            }
+          } else {
+            next = await iterator.next();
+          }
+        } catch (err) {
+          if (signal.aborted) return GONE;
+          this.logger.error({ err, channel: chain.channelId, block: wanted }, 'deliver cannot read the ledger');
+          return common.Status.SERVICE_UNAVAILABLE;
+        }
+        if (next === 'errored') return common.Status.SERVICE_UNAVAILABLE;
+        if (next.done === true) return GONE;
+        const stored = next.value;
+
+        // Readers may lose access through a config change while following the chain.
+        const settings = chain.settings();
+        if (settings.configSequence !== policySequence) {
+          policySequence = settings.configSequence;
+          policyName = readersPolicyName(settings.maintenanceMode);
+          try {
+            await checkPolicy(this.registry.policyEvaluator, policyName, signedData);
+          } catch (err) {
+            return this.statusOf(err);
+          }
+        }
+
+        if (!(await writeWithBackpressure(call, this.framed(stored), signal))) return GONE;
+        if (stored.number === plan.stopNumber) return common.Status.SUCCESS;
+      }
+    } finally {
+      await iterator.return();
+    }
+  }
+
+  private framed(stored: StoredBlock): Buffer {
+    let bytes = this.framedBlocks.get(stored);
+    if (bytes === undefined) {
+      bytes = encodeDeliverBlockResponse(stored.bytes);
+      this.framedBlocks.set(stored, bytes);
+    }
+    return bytes;
+  }
+
+  /** Fabric rejects seek requests without a timestamp or outside the time window (replay protection). */
+  private checkTimestamp(channelHeader: common.ChannelHeader): void {
+    const timestamp = channelHeader.timestamp;
+    if (timestamp === undefined) throw OrdererError.badRequest('seek request has no timestamp');
+    const requestMs = timestamp.seconds * 1000 + Math.floor(timestamp.nanos / 1_000_000);
+    const skewMs = Math.abs(this.nowMs() - requestMs);
+    if (skewMs > this.timeWindowMs) {
+      throw OrdererError.badRequest(
+        `seek request timestamp ${new Date(requestMs).toISOString()} is ${Math.round(skewMs / 1000)} s away from the orderer's clock (allowed ${Math.round(this.timeWindowMs / 1000)} s)`,
+      );
+    }
+  }
+
+  private statusOf(err: unknown): common.Status {
+    if (err instanceof OrdererError) {
+      this.logger.debug({ status: statusName(err.status), reason: err.message }, 'deliver request refused');
+      return err.status;
+    }
+    this.logger.error({ err }, 'deliver request failed');
+    return common.Status.INTERNAL_SERVER_ERROR;
+  }
+}
