@@ -17,7 +17,10 @@ export interface Reader extends Omit<protobuf.Reader, Long64> {
   sfixed64(): number;
 }
 export const Reader = {
-  create: (bytes: Uint8Array): Reader => protobuf.Reader.create(bytes) as unknown as Reader,
+  // Always the plain Reader: protobufjs' BufferReader (picked for Node Buffers, which is
+  // what gRPC hands us) cuts a string field that runs past the end of the input short
+  // instead of failing, so a truncated message would decode "successfully".
+  create: (bytes: Uint8Array): Reader => new protobuf.Reader(bytes) as unknown as Reader,
 };
 export const Writer = protobuf.Writer;
 export type Writer = protobuf.Writer;

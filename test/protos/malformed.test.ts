@@ -176,3 +176,12 @@ describe('unknown fields are skipped', () => {
     expect(common.MetadataSignature.decode(sig.serializeBinary())).toEqual({ signatureHeader: new Uint8Array(0), signature: utf8('sig') });
   });
 });
+
+describe('Node Buffers (what gRPC hands us)', () => {
+  test('a string field cut off by the end of a Buffer is an error, not a shorter string', () => {
+    const bytes = common.ChannelHeader.encode({ channelId: 'mychannel', txId: 'abc' });
+    // Drop the last byte of tx_id: its length prefix now points past the end.
+    const truncated = Buffer.from(bytes.subarray(0, bytes.length - 1));
+    expect(() => common.ChannelHeader.decode(truncated)).toThrow(ProtoDecodeError);
+  });
+});
