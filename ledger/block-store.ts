@@ -1,7 +1,11 @@
 // The ledger's contract with the rest of the orderer. One BlockStore holds one channel's chain.
 import type { common } from '../protos';
 
-/** A block to append: its encoded bytes (stored exactly as given) or a message to encode. */
+/**
+ * A block to append: its encoded bytes (stored exactly as given) or a message to encode.
+ * Bytes are handed over, not copied: the store serves them to readers from its recent-block cache,
+ * so the caller must not modify them after calling append.
+ */
 export type BlockInput = Uint8Array | common.BlockInit;
 
 /**

@@ -1,0 +1,216 @@
+// npm run bench:ledger — durable append and read rates of the LMDB block store, next to the raw
+// sequential write rate and fsync rate of the same disk measured in the same run (absolute numbers
+// on a shared machine are noisy; the ratio is what we watch). Prints one JSON object, then a summary.
+import { createHash } from 'node:crypto';
+import { closeSync, fdatasyncSync, fsyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { openBlockStore } from '../../ledger';
+import { ChainBuilder, makeEnvelope, SeededRandom } from '../ledger/fixtures/chain';
+
+const MiB = 1024 * 1024;
+const LARGE_BLOCK_BYTES = MiB;
+const LARGE_BLOCKS = Number(process.env.BENCH_LARGE_BLOCKS ?? 200);
+const SMALL_BLOCK_BYTES = 10 * 1024;
+const SMALL_BLOCKS = Number(process.env.BENCH_SMALL_BLOCKS ?? 20_000);
+const SMALL_BATCH = 100;
+/** Appends kept in flight in the pipelined runs, as an apply loop that does not wait for each block would. */
+const PIPELINE_WINDOW = 4;
+const RAW_WRITE_BYTES = 200 * MiB;
+const FSYNC_SECONDS = 2;
+
+const logger = pino({ level: 'silent' });
+const seconds = (startNs: bigint): number => Number(process.hrtime.bigint() - startNs) / 1e9;
+const round = (x: number, digits = 1): number => Math.round(x * 10 ** digits) / 10 ** digits;
+
+/** 1 MiB chunks, one fsync at the end (or, with syncEachChunk, an fdatasync after every chunk). */
+function rawSequentialWrite(dir: string, syncEachChunk = false): number {
+  const file = path.join(dir, 'raw-seq');
+  const chunk = new SeededRandom(1).bytes(MiB);
+  const fd = openSync(file, 'w');
+  const t = process.hrtime.bigint();
+  for (let written = 0; written < RAW_WRITE_BYTES; written += chunk.length) {
+    writeSync(fd, chunk);
+    if (syncEachChunk) fdatasyncSync(fd);
+  }
+  fsyncSync(fd);
+  const s = seconds(t);
+  closeSync(fd);
+  rmSync(file);
+  return RAW_WRITE_BYTES / MiB / s;
+}
+
+function rawFsyncRate(dir: string): number {
+  const file = path.join(dir, 'raw-fsync');
+  const small = new Uint8Array(512).fill(1);
+  const fd = openSync(file, 'w');
+  const t = process.hrtime.bigint();
+  let n = 0;
+  while (seconds(t) < FSYNC_SECONDS) {
+    writeSync(fd, small);
+    fsyncSync(fd);
+    n++;
+  }
+  const s = seconds(t);
+  closeSync(fd);
+  rmSync(file);
+  return n / s;
+}
+
+/** The tiny measurement behind the choice of node:crypto for SHA-256 (see README, Ledger). */
+function sha256Rates(): Record<string, number | null> {
+  let noble: ((b: Uint8Array) => Uint8Array) | undefined;
+  try {
+    // @noble/hashes is ESM-only: require() works from Node 20.19 on; older Nodes skip this column.
+    noble = (require('@noble/hashes/sha2.js') as { sha256: (b: Uint8Array) => Uint8Array }).sha256;
+  } catch {
+    noble = undefined;
+  }
+  const out: Record<string, number | null> = {};
+  for (const [label, size] of [['1mb', MiB], ['10kb', 10 * 1024]] as const) {
+    const buf = new SeededRandom(2).bytes(size);
+    const rounds = Math.max(20, Math.floor((64 * MiB) / size));
+    const candidates: [string, ((b: Uint8Array) => unknown) | undefined][] = [
+      ['node_crypto', (b) => createHash('sha256').update(b).digest()],
+      ['noble', noble],
+    ];
+    for (const [name, hash] of candidates) {
+      const key = `sha256_${name}_${label}_mb_s`;
+      if (hash === undefined) {
+        out[key] = null;
+        continue;
+      }
+      for (let i = 0; i < 3; i++) hash(buf);
+      const t = process.hrtime.bigint();
+      for (let i = 0; i < rounds; i++) hash(buf);
+      out[key] = round((rounds * size) / MiB / seconds(t));
+    }
+  }
+  return out;
+}
+
+function buildBlocks(count: number, envelopeDataBytes: number, seed: number): { blocks: Uint8Array[]; totalBytes: number } {
+  const random = new SeededRandom(seed);
+  // A handful of distinct payloads reused across blocks: building 200 MB of fresh random data
+  // would dominate the setup time and does not change what LMDB has to write.
+  const payloads = Array.from({ length: 16 }, () => random.bytes(envelopeDataBytes));
+  const chain = new ChainBuilder();
+  const blocks: Uint8Array[] = [];
+  let totalBytes = 0;
+  for (let i = 0; i < count; i++) {
+    const block = chain.next([makeEnvelope(`tx-${i}`, payloads[i % payloads.length]!)]);
+    blocks.push(block);
+    totalBytes += block.length;
+  }
+  return { blocks, totalBytes };
+}
+
+interface Rates {
+  blocks_s: number;
+  mb_s: number;
+}
+
+const rates = (blocks: number, bytes: number, s: number): Rates => ({ blocks_s: round(blocks / s), mb_s: round(bytes / MiB / s) });
+
+/**
+ * Appends `blocks` in calls of `batch` blocks, keeping up to `window` calls in flight (window 1 =
+ * wait for each append to be durable before the next), then reads them all back.
+ */
+async function appendAndRead(
+  dir: string,
+  channelId: string,
+  blocks: Uint8Array[],
+  totalBytes: number,
+  batch: number,
+  window: number,
+): Promise<{ append: Rates; read: Rates; writeTransactions: number }> {
+  const store = await openBlockStore({ dir, channelId, logger });
+  const t = process.hrtime.bigint();
+  const inFlight: Promise<void>[] = [];
+  for (let i = 0; i < blocks.length; i += batch) {
+    inFlight.push(batch === 1 ? store.append(blocks[i]!) : store.appendBatch(blocks.slice(i, i + batch)));
+    if (inFlight.length >= window) await inFlight.shift();
+  }
+  await Promise.all(inFlight);
+  const append = rates(blocks.length, totalBytes, seconds(t));
+  const writeTransactions = store.stats().writeTransactions;
+  await store.close();
+  // Read through a fresh store without the recent-block cache, so every block comes from LMDB and
+  // is decoded and checked (data hash) as any reader would see it.
+  const reader = await openBlockStore({ dir, channelId, logger, recentBlocksMaxBytes: 0 });
+  const r = process.hrtime.bigint();
+  let readBytes = 0;
+  for (let n = 0; n < reader.height(); n++) readBytes += reader.getBlock(n)!.bytes.length;
+  const read = rates(reader.height(), readBytes, seconds(r));
+  await reader.close();
+  return { append, read, writeTransactions };
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ledger-bench-'));
+  const loadBefore = loadavg()[0] ?? 0;
+  try {
+    const sha = sha256Rates();
+    const rawWriteBefore = rawSequentialWrite(dir);
+    const fsyncPerS = rawFsyncRate(dir);
+
+    const large = buildBlocks(LARGE_BLOCKS, LARGE_BLOCK_BYTES - 200, 3);
+    const large1 = await appendAndRead(dir, 'large', large.blocks, large.totalBytes, 1, 1);
+    const rawWriteAfter = rawSequentialWrite(dir);
+    const largePipelined = await appendAndRead(dir, 'largepipe', large.blocks, large.totalBytes, 1, PIPELINE_WINDOW);
+    const rawSyncEach = rawSequentialWrite(dir, true);
+    large.blocks.length = 0; // let the 200 MB go before building the small blocks
+
+    const small = buildBlocks(SMALL_BLOCKS, SMALL_BLOCK_BYTES - 200, 4);
+    const small1 = await appendAndRead(dir, 'small', small.blocks, small.totalBytes, 1, 1);
+    const smallPipelined = await appendAndRead(dir, 'smallpipe', small.blocks, small.totalBytes, 1, PIPELINE_WINDOW);
+    const smallBatch = await appendAndRead(dir, 'smallbatch', small.blocks, small.totalBytes, SMALL_BATCH, 1);
+
+    // The ratio is taken against the better of the two raw runs around the 1 MB appends.
+    const rawWriteMbS = Math.max(rawWriteBefore, rawWriteAfter);
+    const ratio = large1.append.mb_s / rawWriteMbS;
+    const result = {
+      machine: { cpus: cpus().length, loadavg_1m_before: round(loadBefore, 2), loadavg_1m_after: round(loadavg()[0] ?? 0, 2) },
+      raw: {
+        seq_write_mb_s_before: round(rawWriteBefore),
+        seq_write_mb_s_after: round(rawWriteAfter),
+        seq_write_fdatasync_each_mb_mb_s: round(rawSyncEach),
+        fsync_per_s: round(fsyncPerS),
+      },
+      sha256: sha,
+      ledger: {
+        block_1mb: {
+          blocks: LARGE_BLOCKS,
+          append_durable_one_at_a_time: large1.append,
+          append_durable_pipelined: { ...largePipelined.append, window: PIPELINE_WINDOW, write_transactions: largePipelined.writeTransactions },
+          read: large1.read,
+        },
+        block_10kb: {
+          blocks: SMALL_BLOCKS,
+          append_durable_one_at_a_time: small1.append,
+          append_durable_pipelined: { ...smallPipelined.append, window: PIPELINE_WINDOW, write_transactions: smallPipelined.writeTransactions },
+          append_durable_batch100: { ...smallBatch.append, write_transactions: smallBatch.writeTransactions },
+          read: small1.read,
+        },
+      },
+      ratio_append_1mb_to_raw_write: round(ratio, 2),
+      ratio_append_1mb_pipelined_to_raw_write: round(largePipelined.append.mb_s / rawWriteMbS, 2),
+      targets: { append_1mb_at_least_half_raw_write: ratio >= 0.5, read_faster_than_write: large1.read.mb_s > large1.append.mb_s },
+    };
+    console.log(JSON.stringify(result, null, 2));
+    console.log(
+      `ledger_append_1mb_mb_s=${large1.append.mb_s} raw_write_mb_s=${round(rawWriteMbS)} ratio=${round(ratio, 2)} ` +
+        `read_1mb_mb_s=${large1.read.mb_s} append_10kb_blocks_s=${small1.append.blocks_s} fsync_per_s=${round(fsyncPerS)} ` +
+        `append_1mb_pipelined_mb_s=${largePipelined.append.mb_s} ratio_pipelined=${round(largePipelined.append.mb_s / rawWriteMbS, 2)} ` +
+        `raw_write_fdatasync_each_mb_mb_s=${round(rawSyncEach)} append_10kb_batch100_blocks_s=${smallBatch.append.blocks_s}`,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
