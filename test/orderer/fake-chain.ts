@@ -46,6 +46,11 @@ export interface FakeChainOptions {
  */
 export class CountingBlockStore implements BlockStore {
   blocksIterated = 0;
+  /**
+   * When set, iterators hand out what this returns instead of the stored block: another block
+   * (a faulty or malicious orderer) or 'stall' (an orderer that stops sending without a word).
+   */
+  rewrite: ((stored: StoredBlock) => StoredBlock | 'stall') | undefined;
 
   constructor(readonly store: LmdbBlockStore) {}
 
@@ -75,13 +80,28 @@ export class CountingBlockStore implements BlockStore {
   }
   iterate(fromNumber: number, options?: BlockIteratorOptions): BlockIterator {
     const inner = this.store.iterate(fromNumber, options);
+    let releaseStall: (() => void) | undefined;
+    let finished = false;
     const counted: BlockIterator = {
       next: async () => {
         const result = await inner.next();
-        if (result.done !== true) this.blocksIterated++;
-        return result;
+        if (result.done === true) return result;
+        this.blocksIterated++;
+        const served = this.rewrite?.(result.value) ?? result.value;
+        if (served !== 'stall') return { done: false, value: served };
+        // Stalls until the reader gives up, like an iterator waiting for a block that never comes.
+        await new Promise<void>((resolve) => {
+          releaseStall = resolve;
+          if (finished || options?.signal?.aborted === true) resolve();
+          options?.signal?.addEventListener('abort', () => resolve(), { once: true });
+        });
+        return { done: true, value: undefined };
       },
-      return: () => inner.return(),
+      return: () => {
+        finished = true;
+        releaseStall?.();
+        return inner.return();
+      },
       [Symbol.asyncIterator]() {
         return counted;
       },
