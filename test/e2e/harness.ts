@@ -1,0 +1,284 @@
+// Real-process test harness: orderer nodes as child processes on 127.0.0.1, data in a
+// temp dir, clients over real gRPC. Every process a test starts is stopped by stopAll().
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { blockDataHash, blockHeaderHash, envelopeTxIdOrEmpty } from '../../ledger/block';
+import { bytesEqual } from '../../ledger/hash';
+import { deliverBlocks, type DeliveredBlock, BroadcastClient } from '../../orderer/deliver-client';
+import { writeDevnet, type DevnetLayout, type DevnetOptions } from '../../orderer/devnet';
+import { common, orderer } from '../../protos';
+
+const ORDERER_JS = path.resolve(__dirname, '../../dist/cmd/orderer.js');
+
+/** Ports that were free a moment ago on 127.0.0.1. */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers: net.Server[] = [];
+  const ports: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    servers.push(server);
+    ports.push((server.address() as net.AddressInfo).port);
+  }
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
+}
+
+export class NodeProcess {
+  private child: ChildProcess | undefined;
+  private exitedPromise: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly name: string,
+    readonly address: string,
+    readonly configPath: string,
+    readonly logPath: string,
+  ) {}
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  start(): void {
+    if (this.running) throw new Error(`${this.name} is already running`);
+    const fd = openSync(this.logPath, 'a');
+    const child = spawn(process.execPath, [ORDERER_JS, 'start', '--config', this.configPath], { stdio: ['ignore', fd, fd] });
+    closeSync(fd);
+    this.child = child;
+    this.exitedPromise = new Promise((resolve) => child.once('exit', () => resolve()));
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (!this.running) return;
+    this.child!.kill(signal);
+    await this.exitedPromise;
+  }
+
+  /** SIGTERM, then SIGKILL if it has not exited after `graceMs`. */
+  async stop(graceMs = 5_000): Promise<void> {
+    if (!this.running) return;
+    const child = this.child!;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    await this.exitedPromise;
+    clearTimeout(timer);
+  }
+
+  /** Leader id from this node's newest "raft leader changed" log line for a channel (0 = none). */
+  lastSeenLeader(channel: string): number {
+    let leader = 0;
+    let text = '';
+    try {
+      text = readFileSync(this.logPath, 'utf8');
+    } catch {
+      return 0;
+    }
+    for (const line of text.split('\n')) {
+      if (!line.includes('raft leader changed')) continue;
+      try {
+        const rec = JSON.parse(line) as { channel?: string; leader?: number };
+        if (rec.channel === channel && typeof rec.leader === 'number') leader = rec.leader;
+      } catch {
+        // a line cut by kill -9
+      }
+    }
+    return leader;
+  }
+
+  logText(): string {
+    try {
+      return readFileSync(this.logPath, 'utf8');
+    } catch {
+      return '';
+    }
+  }
+}
+
+export interface TestNetwork {
+  readonly dataDir: string;
+  readonly layout: DevnetLayout;
+  readonly nodes: NodeProcess[];
+  startAll(): void;
+  stopAll(): Promise<void>;
+  /** Stops everything and deletes the data (kept when KEEP_E2E_DATA is set). */
+  destroy(): Promise<void>;
+}
+
+export async function createNetwork(options: Omit<DevnetOptions, 'dataDir' | 'ports'> & { nodeCount?: number } = {}): Promise<TestNetwork> {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'orderer-e2e-'));
+  const ports = await freePorts(options.nodeCount ?? 3);
+  const layout = await writeDevnet({ tickInterval: '100ms', electionTick: 10, heartbeatTick: 1, batchTimeout: '200ms', logLevel: 'info', ...options, dataDir, ports });
+  const nodes = layout.nodes.map((n) => new NodeProcess(n.name, `${n.host}:${n.port}`, n.configPath, path.join(n.dir, 'orderer.log')));
+  return {
+    dataDir,
+    layout,
+    nodes,
+    startAll: () => nodes.forEach((n) => n.start()),
+    stopAll: async () => {
+      await Promise.all(nodes.map((n) => n.stop()));
+    },
+    destroy: async () => {
+      await Promise.all(nodes.map((n) => n.kill('SIGKILL')));
+      if (process.env['KEEP_E2E_DATA'] === undefined) rmSync(dataDir, { recursive: true, force: true });
+      else console.log(`e2e data kept in ${dataDir}`);
+    },
+  };
+}
+
+/** A valid normal-transaction envelope with a unique tx id (unsigned: identities come later). */
+export function makeEnvelope(channelId: string, dataBytes: number): { bytes: Uint8Array; txId: string } {
+  const nonce = randomBytes(24);
+  const creator = Buffer.from('e2e-client');
+  const txId = createHash('sha256').update(nonce).update(creator).digest('hex');
+  const channelHeader = common.ChannelHeader.encode({
+    type: common.HeaderType.ENDORSER_TRANSACTION,
+    channelId,
+    txId,
+    timestamp: { seconds: Math.floor(Date.now() / 1000), nanos: 0 },
+  });
+  const signatureHeader = common.SignatureHeader.encode({ creator, nonce });
+  const payload = common.Payload.encode({ header: { channelHeader, signatureHeader }, data: randomBytes(dataBytes) });
+  return { bytes: common.Envelope.encode({ payload, signature: randomBytes(8) }), txId };
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls until `check` returns a value that is not undefined, or fails after timeoutMs with `what`. */
+export async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined> | T | undefined, intervalMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined) return v;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError !== undefined ? ` (last error: ${String(lastError)})` : ''}`);
+    }
+    await sleep(intervalMs);
+  }
+}
+
+/** Sends one envelope on a fresh stream and returns the answer. */
+export async function broadcastOne(address: string, envelope: Uint8Array): Promise<orderer.BroadcastResponse> {
+  const client = new BroadcastClient(address);
+  try {
+    return await client.send(envelope);
+  } finally {
+    client.cancel();
+  }
+}
+
+/** Waits until `address` accepts an envelope (some leader exists); returns the probe's tx id. */
+export async function waitForService(address: string, channel: string, timeoutMs = 30_000): Promise<string> {
+  return waitFor(`a leader on ${channel} via ${address}`, timeoutMs, async () => {
+    const env = makeEnvelope(channel, 16);
+    const res = await broadcastOne(address, env.bytes);
+    return res.status === common.Status.SUCCESS ? env.txId : undefined;
+  }, 300);
+}
+
+/** All blocks [0, height) of a channel as one node serves them right now. */
+export async function readChain(address: string, channel: string): Promise<DeliveredBlock[]> {
+  const out: DeliveredBlock[] = [];
+  for await (const b of deliverBlocks({ address, channelId: channel, start: 'oldest', stop: 'newest', receiveTimeoutMs: 10_000 })) out.push(b);
+  return out;
+}
+
+export async function chainHeight(address: string, channel: string): Promise<number> {
+  for await (const b of deliverBlocks({ address, channelId: channel, start: 'newest', stop: 'newest', receiveTimeoutMs: 5_000 })) return b.number + 1;
+  return 0;
+}
+
+/** Checks numbers, data hashes and the previous-hash chain; returns every tx id in order. */
+export function verifyChain(blocks: readonly DeliveredBlock[]): string[] {
+  const txIds: string[] = [];
+  let previousHash: Uint8Array | undefined;
+  blocks.forEach((b, i) => {
+    const header = b.block.header!;
+    if (header.number !== i) throw new Error(`block at position ${i} has number ${header.number}`);
+    const data = b.block.data?.data ?? [];
+    if (!bytesEqual(header.dataHash, blockDataHash(data))) throw new Error(`block ${i}: data hash does not match its data`);
+    if (previousHash !== undefined && !bytesEqual(header.previousHash, previousHash)) throw new Error(`block ${i}: previous hash breaks the chain`);
+    previousHash = blockHeaderHash(header);
+    if (i > 0) for (const env of data) txIds.push(envelopeTxIdOrEmpty(env));
+  });
+  return txIds;
+}
+
+/** Header hashes of a chain, to compare nodes. */
+export function headerHashes(blocks: readonly DeliveredBlock[]): string[] {
+  return blocks.map((b) => Buffer.from(blockHeaderHash(b.block.header!)).toString('hex'));
+}
+
+export interface LoadResult {
+  acknowledged: string[];
+  rejected: Map<number, number>;
+  failedToSend: number;
+}
+
+/**
+ * Sends `envelopes` over `streamsPerNode` Broadcast streams on each address, round-robin.
+ * Envelopes whose stream broke get no answer and are retried on a fresh stream up to
+ * `retries` times (they count as acknowledged only with SUCCESS).
+ */
+export async function sendLoad(
+  addresses: readonly string[],
+  envelopes: readonly { bytes: Uint8Array; txId: string }[],
+  streamsPerNode: number,
+  options: { retries?: number; maxInflightPerStream?: number; onAck?: (txId: string) => void } = {},
+): Promise<LoadResult> {
+  const result: LoadResult = { acknowledged: [], rejected: new Map(), failedToSend: 0 };
+  const lanes: { address: string; items: { bytes: Uint8Array; txId: string }[] }[] = [];
+  for (const address of addresses) for (let s = 0; s < streamsPerNode; s++) lanes.push({ address, items: [] });
+  envelopes.forEach((e, i) => lanes[i % lanes.length]!.items.push(e));
+  const maxInflight = options.maxInflightPerStream ?? 200;
+  await Promise.all(
+    lanes.map(async (lane) => {
+      let queue = lane.items;
+      for (let attempt = 0; attempt <= (options.retries ?? 20) && queue.length > 0; attempt++) {
+        const retry: typeof queue = [];
+        const client = new BroadcastClient(lane.address);
+        const inflight = new Set<Promise<void>>();
+        for (const item of queue) {
+          if (client.ended) {
+            retry.push(item);
+            continue;
+          }
+          const p: Promise<void> = client.send(item.bytes).then(
+            (res) => {
+              if (res.status === common.Status.SUCCESS) {
+                result.acknowledged.push(item.txId);
+                options.onAck?.(item.txId);
+              } else if (res.status === common.Status.SERVICE_UNAVAILABLE) retry.push(item);
+              else result.rejected.set(res.status, (result.rejected.get(res.status) ?? 0) + 1);
+            },
+            () => {
+              retry.push(item);
+            },
+          );
+          inflight.add(p);
+          void p.finally(() => inflight.delete(p));
+          if (inflight.size >= maxInflight) await Promise.race(inflight);
+        }
+        await Promise.all(inflight);
+        if (client.ended) client.cancel();
+        else await client.close().catch(() => client.cancel());
+        queue = retry;
+        if (queue.length > 0) await sleep(200);
+      }
+      result.failedToSend += queue.length;
+    }),
+  );
+  return result;
+}
