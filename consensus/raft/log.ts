@@ -181,6 +181,11 @@ export class RaftLog {
     return this.slice(this.applying + 1, this.committed + 1, maxBytes);
   }
 
+  /** Whether committed-entry batches are byte-limited (sizes need computing at all). */
+  get limitsApplyingBytes(): boolean {
+    return this.maxApplyingBytes !== NO_LIMIT;
+  }
+
   acceptApplying(index: RaftIndex, sizeBytes: number): void {
     this.applying = index;
     this.applyingBytes += sizeBytes;

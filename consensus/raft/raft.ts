@@ -5,17 +5,17 @@ import { raftpb } from '../../protos';
 import type { NodeId, RaftConfig, RaftLogger, RaftTerm, Rng, SoftState } from './api';
 import { NONE, RaftRole } from './api';
 import { CAMPAIGN_TRANSFER_CONTEXT, CampaignType } from './campaign-type';
+import { restoreConfState } from './confchange';
+import { replayAppliedConfChanges } from './configuration';
+import { handleVoteRequest, hup } from './election';
 import { RaftError } from './errors';
-import { applyConfChangeV1, restoreConfState } from './confchange';
 import { RaftLog } from './log';
 import { Progress } from './progress';
-import { VoteResult } from './quorum';
-import { bcastAppend, maybeSendAppend } from './replication';
 import { stepCandidate } from './step-candidate';
 import { stepFollower } from './step-follower';
 import { stepLeader } from './step-leader';
 import { ProgressTracker } from './tracker';
-import { isEmptyHardState, newMessage, voteRespMsgType } from './util';
+import { isEmptyHardState, newMessage } from './util';
 
 const MessageType = raftpb.MessageType;
 
@@ -25,10 +25,6 @@ function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-export function isConfChangeEntry(e: raftpb.Entry): boolean {
-  return e.type === raftpb.EntryType.EntryConfChange || e.type === raftpb.EntryType.EntryConfChangeV2;
 }
 
 export function validateConfig(c: RaftConfig): void {
@@ -104,7 +100,7 @@ export class Raft {
     if (config.applied !== undefined && config.applied > this.log.applied) {
       const from = this.log.applied + 1;
       this.log.appliedTo(config.applied, 0);
-      this.replayAppliedConfChanges(from, config.applied);
+      replayAppliedConfChanges(this, from, config.applied);
     }
     this.becomeFollower(this.term, NONE);
     this.logger.info(
@@ -118,28 +114,6 @@ export class Raft {
       },
       'raft node created',
     );
-  }
-
-  /**
-   * The storage's ConfState is the one of its snapshot. Conf changes applied after it (up to
-   * config.applied) will not be handed out again, so the tracker replays them here: the
-   * membership after a restart is the one the application last applied. (etcd leaves this
-   * to the application; v1 changes are idempotent, so replaying is safe.)
-   */
-  private replayAppliedConfChanges(from: number, to: number): void {
-    let lo = from;
-    while (lo <= to) {
-      const page = this.log.slice(lo, to + 1, 1 << 20);
-      for (const e of page) {
-        if (e.type === raftpb.EntryType.EntryConfChange) {
-          applyConfChangeV1(this.trk, raftpb.ConfChange.decode(e.data), this.log.lastIndex());
-        } else if (e.type === raftpb.EntryType.EntryConfChangeV2) {
-          throw new RaftError(`entry ${e.index} is a ConfChangeV2, which is not supported`);
-        }
-      }
-      lo += page.length;
-    }
-    this.isLearner = this.trk.progress.get(this.id)?.isLearner ?? false;
   }
 
   private loadState(hs: raftpb.HardState): void {
@@ -248,7 +222,7 @@ export class Raft {
     this.logger.info({ id: this.id, term: this.term, lead }, 'became follower');
   }
 
-  private becomeCandidate(): void {
+  becomeCandidate(): void {
     if (this.role === RaftRole.Leader) throw new RaftError('invalid transition leader -> candidate');
     this.reset(this.term + 1);
     this.vote = this.id;
@@ -256,7 +230,7 @@ export class Raft {
     this.logger.info({ id: this.id, term: this.term }, 'became candidate');
   }
 
-  private becomePreCandidate(): void {
+  becomePreCandidate(): void {
     if (this.role === RaftRole.Leader) throw new RaftError('invalid transition leader -> pre-candidate');
     // Raft thesis §9.6: a pre-candidate changes neither its term nor its vote.
     this.trk.resetVotes();
@@ -309,78 +283,6 @@ export class Raft {
     this.leadTransferee = NONE;
   }
 
-  // ---- elections ----
-
-  hup(t: CampaignType): void {
-    if (this.role === RaftRole.Leader) {
-      this.logger.debug({ id: this.id }, 'ignoring MsgHup: already leader');
-      return;
-    }
-    if (!this.promotable()) {
-      this.logger.warn({ id: this.id }, 'not a voter (removed, learner, or restoring a snapshot); cannot campaign');
-      return;
-    }
-    // A conf change committed but not applied may change who votes: wait for it.
-    if (this.log.hasUnappliedConfChanges(isConfChangeEntry)) {
-      this.logger.warn({ id: this.id, term: this.term }, 'cannot campaign: committed conf changes are not applied yet');
-      return;
-    }
-    this.logger.info({ id: this.id, term: this.term, type: t }, 'starting a new election');
-    this.campaign(t);
-  }
-
-  private campaign(t: CampaignType): void {
-    let term: RaftTerm;
-    let voteMsg: raftpb.MessageType;
-    if (t === CampaignType.PreElection) {
-      this.becomePreCandidate();
-      voteMsg = MessageType.MsgPreVote;
-      // Ask whether we *would* win at term+1 without incrementing our own term.
-      term = this.term + 1;
-    } else {
-      this.becomeCandidate();
-      voteMsg = MessageType.MsgVote;
-      term = this.term;
-    }
-    const lastIndex = this.log.lastIndex();
-    const lastTerm = this.log.lastTerm();
-    for (const id of this.trk.voters) {
-      if (id === this.id) {
-        // Our own vote counts once it is durable: it comes back at advance().
-        this.send(newMessage({ type: voteRespMsgType(voteMsg), to: id, term }));
-        continue;
-      }
-      this.send(
-        newMessage({
-          type: voteMsg,
-          to: id,
-          term,
-          index: lastIndex,
-          logTerm: lastTerm,
-          context: t === CampaignType.Transfer ? CAMPAIGN_TRANSFER_CONTEXT : new Uint8Array(0),
-        }),
-      );
-    }
-  }
-
-  /** Count a (pre-)vote answer and act on the outcome. */
-  poll(from: NodeId, type: raftpb.MessageType, granted: boolean): void {
-    this.trk.recordVote(from, granted);
-    const tally = this.trk.tallyVotes();
-    this.logger.info({ id: this.id, from, type: MessageType[type], voteGranted: granted, ...tally }, 'vote received');
-    if (tally.result === VoteResult.Won) {
-      if (this.role === RaftRole.PreCandidate) {
-        this.campaign(CampaignType.Election);
-      } else {
-        this.becomeLeader();
-        bcastAppend(this);
-      }
-    } else if (tally.result === VoteResult.Lost) {
-      // Raft §5.2: lost the election; wait for a leader or the next timeout as follower.
-      this.becomeFollower(this.term, NONE);
-    }
-  }
-
   // ---- message dispatch ----
 
   /** Step a message. Throws ProposalDroppedError / ConfChangeRefusedError for refused proposals. */
@@ -417,11 +319,11 @@ export class Raft {
 
     switch (m.type) {
       case MessageType.MsgHup:
-        this.hup(this.preVote ? CampaignType.PreElection : CampaignType.Election);
+        hup(this, this.preVote ? CampaignType.PreElection : CampaignType.Election);
         return;
       case MessageType.MsgVote:
       case MessageType.MsgPreVote:
-        this.handleVoteRequest(m);
+        handleVoteRequest(this, m);
         return;
       default:
         if (this.role === RaftRole.Leader) stepLeader(this, m);
@@ -441,87 +343,6 @@ export class Raft {
     } else {
       this.logger.debug({ id: this.id, term: this.term, from: m.from, msgTerm: m.term, type: MessageType[m.type] }, 'ignored message with lower term');
     }
-  }
-
-  private handleVoteRequest(m: raftpb.Message): void {
-    // Raft §5.2: one vote per term (repeating it to the same candidate is fine). A
-    // pre-vote for a later term promises nothing, so it may be granted whatever our vote.
-    const canVote =
-      this.vote === m.from ||
-      (this.vote === NONE && this.lead === NONE) ||
-      (m.type === MessageType.MsgPreVote && m.term > this.term);
-    const respType = voteRespMsgType(m.type);
-    // Raft §5.4.1: grant only to a candidate whose log is at least as up to date as ours.
-    if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
-      this.logger.info({ id: this.id, to: m.from, type: MessageType[m.type], term: m.term }, 'cast vote');
-      this.send(newMessage({ type: respType, to: m.from, term: m.term }));
-      if (m.type === MessageType.MsgVote) {
-        this.electionElapsed = 0;
-        this.vote = m.from;
-      }
-    } else {
-      this.logger.info({ id: this.id, to: m.from, type: MessageType[m.type], term: m.term, vote: this.vote }, 'rejected vote');
-      this.send(newMessage({ type: respType, to: m.from, term: this.term, reject: true }));
-    }
-  }
-
-  // ---- snapshots and configuration ----
-
-  /**
-   * Follower: install a snapshot from the leader unless our log already covers it.
-   * Returns true when the snapshot replaced our log.
-   */
-  restore(s: raftpb.Snapshot): boolean {
-    const { index, term, confState } = s.metadata;
-    if (index <= this.log.committed) return false;
-    if (this.role !== RaftRole.Follower) {
-      // Only a leader of this term sends snapshots; as a non-follower we must be confused.
-      this.logger.warn({ id: this.id }, 'attempted to restore snapshot while not a follower');
-      this.becomeFollower(this.term + 1, NONE);
-      return false;
-    }
-    const member = confState.voters.includes(this.id) || confState.learners.includes(this.id) || confState.votersOutgoing.includes(this.id);
-    if (!member) {
-      this.logger.warn({ id: this.id, confState }, 'snapshot does not include this node; ignored');
-      return false;
-    }
-    if (this.log.matchTerm(index, term)) {
-      // We already have the entry: just fast-forward the commit index.
-      this.log.commitTo(index);
-      return false;
-    }
-    this.log.restore(s);
-    restoreConfState(this.trk, confState, this.log.lastIndex());
-    this.isLearner = this.trk.progress.get(this.id)?.isLearner ?? false;
-    this.logger.info({ id: this.id, index, term }, 'restored snapshot');
-    return true;
-  }
-
-  applyConfChange(cc: raftpb.ConfChange): raftpb.ConfState {
-    applyConfChangeV1(this.trk, cc, this.log.lastIndex());
-    return this.switchToConfig();
-  }
-
-  private switchToConfig(): raftpb.ConfState {
-    const cs = this.trk.confState();
-    const self = this.trk.progress.get(this.id);
-    this.isLearner = self?.isLearner ?? false;
-    this.logger.info({ id: this.id, voters: cs.voters, learners: cs.learners }, 'switched configuration');
-    if ((self === undefined || this.isLearner) && this.role === RaftRole.Leader) {
-      // Thesis §4.2.2: a leader removed from the configuration steps down once the change
-      // is applied; the remaining voters elect a new leader.
-      this.becomeFollower(this.term, NONE);
-      return cs;
-    }
-    if (this.role !== RaftRole.Leader || cs.voters.length === 0) return cs;
-    // The quorum changed: entries may now be committed, and new members need entries.
-    if (this.maybeCommit()) {
-      bcastAppend(this);
-    } else {
-      for (const id of this.trk.ids()) if (id !== this.id) maybeSendAppend(this, id, false);
-    }
-    if (this.leadTransferee !== NONE && !this.trk.isVoter(this.leadTransferee)) this.abortLeaderTransfer();
-    return cs;
   }
 
   maybeCommit(): boolean {

@@ -4,6 +4,7 @@
 import { raftpb } from '../../protos';
 import type { NodeId, PeerProgress, RaftConfig, RaftIndex, RaftStatus, RaftTerm, Ready, SoftState, WritableStorage } from './api';
 import { NONE, RaftRole, SnapshotStatus } from './api';
+import { applyConfChange } from './configuration';
 import { RaftError, StepRejectedError } from './errors';
 import { Raft } from './raft';
 import { flushPendingAppends } from './replication';
@@ -77,7 +78,7 @@ export class RawNode {
     r.log.append(ents);
     r.log.commitTo(ents.length);
     for (const id of peers) {
-      r.applyConfChange({ id: 0, type: raftpb.ConfChangeType.ConfChangeAddNode, nodeId: id, context: EMPTY });
+      applyConfChange(r, { id: 0, type: raftpb.ConfChangeType.ConfChangeAddNode, nodeId: id, context: EMPTY });
     }
   }
 
@@ -118,7 +119,7 @@ export class RawNode {
 
   /** Apply a committed conf change (call while applying committedEntries). Returns the new ConfState. */
   applyConfChange(cc: raftpb.ConfChange): raftpb.ConfState {
-    return this.raft.applyConfChange(cc);
+    return applyConfChange(this.raft, cc);
   }
 
   /**
@@ -141,10 +142,11 @@ export class RawNode {
   hasReady(): boolean {
     const r = this.raft;
     flushPendingAppends(r);
-    const ss = r.softState();
-    if (ss.leaderId !== this.prevSoftState.leaderId || ss.role !== this.prevSoftState.role) return true;
-    const hs = r.hardState();
-    if (!isEmptyHardState(hs) && !hardStateEqual(hs, this.prevHardState)) return true;
+    if (r.lead !== this.prevSoftState.leaderId || r.role !== this.prevSoftState.role) return true;
+    const prev = this.prevHardState;
+    if (r.term !== prev.term || r.vote !== prev.vote || r.log.committed !== prev.commit) {
+      if (r.term !== 0 || r.vote !== 0 || r.log.committed !== 0) return true;
+    }
     if (r.log.nextUnstableSnapshot() !== undefined) return true;
     if (r.msgs.length > 0 || r.selfMsgs.length > 0) return true;
     return r.log.hasNextUnstableEntries() || r.log.hasNextCommittedEntries();
@@ -184,7 +186,7 @@ export class RawNode {
     const lastCommitted = rd.committedEntries[rd.committedEntries.length - 1];
     if (lastCommitted !== undefined) {
       inFlight.lastCommitted = lastCommitted.index;
-      inFlight.committedBytes = entriesSizeBytes(rd.committedEntries);
+      inFlight.committedBytes = r.log.limitsApplyingBytes ? entriesSizeBytes(rd.committedEntries) : 0;
       r.log.acceptApplying(lastCommitted.index, inFlight.committedBytes);
     }
     r.msgs = [];

@@ -2,6 +2,7 @@
 // leader for our term (Raft §5.2: a candidate that hears from a legitimate leader steps down).
 import { raftpb } from '../../protos';
 import { RaftRole } from './api';
+import { poll } from './election';
 import { ProposalDroppedError } from './errors';
 import type { Raft } from './raft';
 import { handleAppendEntries, handleHeartbeat, handleSnapshot } from './step-follower';
@@ -26,7 +27,7 @@ export function stepCandidate(r: Raft, m: raftpb.Message): void {
       handleSnapshot(r, m);
       return;
     case myVoteResp:
-      r.poll(m.from, m.type, !m.reject);
+      poll(r, m.from, m.type, !m.reject);
       return;
     case MessageType.MsgTimeoutNow:
       r.logger.debug({ id: r.id, term: r.term, from: m.from }, 'ignored MsgTimeoutNow while campaigning');

@@ -5,6 +5,8 @@ import { NONE } from './api';
 import { ProposalDroppedError } from './errors';
 import type { Raft } from './raft';
 import { CampaignType } from './campaign-type';
+import { restore } from './configuration';
+import { hup } from './election';
 import { newMessage } from './util';
 
 const MessageType = raftpb.MessageType;
@@ -43,7 +45,7 @@ export function stepFollower(r: Raft, m: raftpb.Message): void {
     case MessageType.MsgTimeoutNow:
       // Thesis §3.10: the leader asks us to campaign at once, skipping pre-vote and leases.
       r.logger.info({ id: r.id, term: r.term, from: m.from }, 'received MsgTimeoutNow; campaigning');
-      r.hup(CampaignType.Transfer);
+      hup(r, CampaignType.Transfer);
       return;
     case MessageType.MsgForgetLeader:
       if (r.lead !== NONE) {
@@ -87,7 +89,7 @@ export function handleSnapshot(r: Raft, m: raftpb.Message): void {
     r.logger.warn({ id: r.id, from: m.from }, 'MsgSnap without snapshot; ignored');
     return;
   }
-  if (r.restore(s)) {
+  if (restore(r, s)) {
     r.send(newMessage({ type: MessageType.MsgAppResp, to: m.from, index: r.log.lastIndex() }));
   } else {
     r.send(newMessage({ type: MessageType.MsgAppResp, to: m.from, index: r.log.committed }));
