@@ -22,6 +22,14 @@ import { AcceptedEnvelopes } from './accepted';
 import { designatedCampaigner } from './campaign';
 import { REAL_TIMERS, type ChainOptions, type ChainSettings, type ChainTimers } from './types';
 
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve: () => void = () => undefined;
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
 /** One envelope waiting for the block cutter on the leader. */
 interface IntakeItem {
   readonly txId: string;
@@ -94,6 +102,8 @@ export class Chain implements ChainHandle {
   private readonly intakeTxIds = new Set<string>();
   private intake: IntakeItem[] = [];
   private cutWhenFree = false;
+  /** Settles whenever the known leader changes, so forwards waiting on a dead leader move on. */
+  private leaderChanged = deferred();
 
   constructor(private readonly options: ChainOptions) {
     this.channelId = options.channelId;
@@ -179,25 +189,36 @@ export class Chain implements ChainHandle {
   }
 
   async order(env: ParsedEnvelope): Promise<void> {
-    if (this.halted) throw OrdererError.serviceUnavailable(`channel ${this.channelId} is halted: ${this.haltReason}`);
-    const leader = this.leaderId;
-    if (leader === 0) throw OrdererError.serviceUnavailable('no Raft leader');
     const txId = env.txId;
     const item: IntakeItem = { txId, envelopeBytes: env.envelopeBytes, messageSizeBytes: env.messageSizeBytes };
-    if (leader === this.options.selfId) {
-      this.enqueueIntake(item, true);
-    } else {
+    // A forward waits for room on the leader's stream (up to the RPC timeout); if the
+    // leader dies meanwhile we move on to the next one instead of waiting that out.
+    for (let attempt = 0; ; attempt++) {
+      if (this.halted) throw OrdererError.serviceUnavailable(`channel ${this.channelId} is halted: ${this.haltReason}`);
+      const leader = this.leaderId;
+      if (leader === 0) throw OrdererError.serviceUnavailable('no Raft leader');
+      if (leader === this.options.selfId) {
+        this.enqueueIntake(item, true);
+        break;
+      }
+      const changed = this.leaderChanged.promise;
       const req: orderer.SubmitRequestInit = {
         channel: this.channelId,
         lastValidationSeq: this.settingsValue.configSequence,
         payload: env.envelope,
       };
+      const sent = this.options.transport.sendSubmit(this.channelId, leader, req);
+      let outcome: 'sent' | 'leader-changed';
       try {
-        await this.options.transport.sendSubmit(this.channelId, leader, req);
+        outcome = await Promise.race([sent.then(() => 'sent' as const), changed.then(() => 'leader-changed' as const)]);
       } catch (err) {
         const reason = err instanceof Error ? err.message : String(err);
         throw OrdererError.serviceUnavailable(`could not forward to leader ${leader}: ${reason}`, { cause: err });
       }
+      if (outcome === 'sent') break;
+      // Queued late to a deposed leader it may still be ordered; the tx-id checks catch a duplicate.
+      sent.catch(() => undefined);
+      if (attempt >= 3) throw OrdererError.serviceUnavailable('the Raft leader keeps changing; try again');
     }
     if (txId !== '') {
       const now = this.timers.nowMs();
@@ -360,6 +381,9 @@ export class Chain implements ChainHandle {
     this.leaderId = ss.leaderId;
     if (ss.leaderId !== 0) this.everHadLeader = true;
     if (previousLeader !== ss.leaderId) {
+      const changed = this.leaderChanged;
+      this.leaderChanged = deferred();
+      changed.resolve();
       this.logger.info({ leader: ss.leaderId, previous: previousLeader, role: ss.role }, 'raft leader changed');
     }
     if (wasLeader && ss.role !== RaftRole.Leader) this.stepDownAsLeader();
