@@ -1,0 +1,203 @@
+// The simulated network: every message a node sends is encoded to its wire bytes (as the
+// cluster layer ships it) and waits in a priority queue until its delivery time. Random
+// delays reorder messages, random drops and duplicates model a lossy at-least-once
+// transport, and partitions cut links both when a message is sent and when it arrives.
+import { raftpb } from '../../protos';
+import type { NodeId } from '../../consensus/raft/api';
+import type { Prng } from './prng';
+
+export interface NetworkParams {
+  /** Probability that a sent message is lost. */
+  dropP: number;
+  /** Probability that a sent message is delivered twice (each copy with its own delay). */
+  dupP: number;
+  /** Delivery delay in steps, uniform in [minDelaySteps, maxDelaySteps]. */
+  minDelaySteps: number;
+  maxDelaySteps: number;
+  /** Probability that a message is held much longer (up to longDelayMaxSteps): heavy reordering. */
+  longDelayP: number;
+  longDelayMaxSteps: number;
+  /** Bound on messages in flight; beyond it new messages are dropped (TigerBeetle: no unbounded queues). */
+  maxInFlight: number;
+}
+
+/** Shared by a MsgSnap and its duplicates: the sender learns the outcome once. */
+export interface SnapshotReport {
+  reported: boolean;
+}
+
+export interface Envelope {
+  deliverAtStep: number;
+  seq: number;
+  /** The node that sent it (a forwarded MsgProp keeps its proposer in msg.from). */
+  from: NodeId;
+  to: NodeId;
+  /** Incarnation of the sender when it sent; reports go only to that incarnation. */
+  fromIncarnation: number;
+  type: raftpb.MessageType;
+  bytes: Uint8Array;
+  snapshotReport?: SnapshotReport;
+}
+
+export interface NetworkStats {
+  sent: number;
+  delivered: number;
+  droppedRandom: number;
+  droppedPartition: number;
+  droppedDown: number;
+  droppedOverflow: number;
+  duplicated: number;
+}
+
+export class Network {
+  private readonly heap: Envelope[] = [];
+  private seq = 0;
+  /** Partition groups: nodes talk only within their group; absent nodes are in group 0. */
+  private groups = new Map<NodeId, number>();
+  /** One-way cuts, keyed by linkKey(from, to). */
+  private cuts = new Set<number>();
+  readonly stats: NetworkStats = {
+    sent: 0,
+    delivered: 0,
+    droppedRandom: 0,
+    droppedPartition: 0,
+    droppedDown: 0,
+    droppedOverflow: 0,
+    duplicated: 0,
+  };
+
+  constructor(
+    private params: NetworkParams,
+    private readonly rng: Prng,
+  ) {}
+
+  setParams(params: NetworkParams): void {
+    this.params = params;
+  }
+
+  get inFlight(): number {
+    return this.heap.length;
+  }
+
+  connected(from: NodeId, to: NodeId): boolean {
+    return (this.groups.get(from) ?? 0) === (this.groups.get(to) ?? 0) && !this.cuts.has(linkKey(from, to));
+  }
+
+  /** Split the nodes into groups (each inner list one side); everyone else stays in group 0. */
+  partition(sides: readonly (readonly NodeId[])[]): void {
+    this.groups = new Map();
+    sides.forEach((side, i) => {
+      for (const id of side) this.groups.set(id, i + 1);
+    });
+  }
+
+  cutOneWay(from: NodeId, to: NodeId): void {
+    this.cuts.add(linkKey(from, to));
+  }
+
+  heal(): void {
+    this.groups = new Map();
+    this.cuts = new Set();
+  }
+
+  describePartition(): string {
+    const byGroup = new Map<number, NodeId[]>();
+    for (const [id, g] of this.groups) byGroup.set(g, [...(byGroup.get(g) ?? []), id]);
+    const sides = [...byGroup.values()].map((ids) => `{${ids.sort((a, b) => a - b).join(',')}}`);
+    const cuts = [...this.cuts].map((k) => `${Math.floor(k / LINK_BASE)}->${k % LINK_BASE}`);
+    return [...sides, ...cuts.map((c) => `cut ${c}`)].join(' ') || 'none';
+  }
+
+  /**
+   * Queue a message. Returns what happened to it at send time, so the sender can be told
+   * about an unreachable peer or a failed snapshot right away, as a real transport would.
+   */
+  send(sender: NodeId, msg: raftpb.Message, fromIncarnation: number, nowStep: number): 'queued' | 'dropped' | 'partitioned' {
+    this.stats.sent++;
+    const snapshotReport = msg.type === raftpb.MessageType.MsgSnap ? { reported: false } : undefined;
+    if (!this.connected(sender, msg.to)) {
+      this.stats.droppedPartition++;
+      return 'partitioned';
+    }
+    if (this.rng.chance(this.params.dropP)) {
+      this.stats.droppedRandom++;
+      return 'dropped';
+    }
+    const bytes = raftpb.Message.encode(msg);
+    const copies = this.rng.chance(this.params.dupP) ? 2 : 1;
+    if (copies === 2) this.stats.duplicated++;
+    for (let c = 0; c < copies; c++) {
+      if (this.heap.length >= this.params.maxInFlight) {
+        this.stats.droppedOverflow++;
+        return c === 0 ? 'dropped' : 'queued';
+      }
+      const delay = this.rng.chance(this.params.longDelayP)
+        ? this.rng.between(this.params.maxDelaySteps, this.params.longDelayMaxSteps)
+        : this.rng.between(this.params.minDelaySteps, this.params.maxDelaySteps);
+      this.push({
+        deliverAtStep: nowStep + delay,
+        seq: this.seq++,
+        from: sender,
+        to: msg.to,
+        fromIncarnation,
+        type: msg.type,
+        bytes,
+        snapshotReport,
+      });
+    }
+    return 'queued';
+  }
+
+  /** Remove and return the next message due at or before nowStep, if any. */
+  popDue(nowStep: number): Envelope | undefined {
+    const top = this.heap[0];
+    if (top === undefined || top.deliverAtStep > nowStep) return undefined;
+    const last = this.heap.pop()!;
+    if (this.heap.length > 0) {
+      this.heap[0] = last;
+      this.siftDown(0);
+    }
+    return top;
+  }
+
+  private push(e: Envelope): void {
+    this.heap.push(e);
+    let i = this.heap.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!before(this.heap[i]!, this.heap[parent]!)) break;
+      this.swap(i, parent);
+      i = parent;
+    }
+  }
+
+  private siftDown(start: number): void {
+    let i = start;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < this.heap.length && before(this.heap[l]!, this.heap[m]!)) m = l;
+      if (r < this.heap.length && before(this.heap[r]!, this.heap[m]!)) m = r;
+      if (m === i) return;
+      this.swap(i, m);
+      i = m;
+    }
+  }
+
+  private swap(i: number, j: number): void {
+    const t = this.heap[i]!;
+    this.heap[i] = this.heap[j]!;
+    this.heap[j] = t;
+  }
+}
+
+const LINK_BASE = 1_000_000;
+
+function linkKey(from: NodeId, to: NodeId): number {
+  return from * LINK_BASE + to;
+}
+
+function before(a: Envelope, b: Envelope): boolean {
+  return a.deliverAtStep < b.deliverAtStep || (a.deliverAtStep === b.deliverAtStep && a.seq < b.seq);
+}

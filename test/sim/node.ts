@@ -1,0 +1,465 @@
+// One simulated orderer process: a RawNode over a MemoryStorage, its disk (Disk), and
+// its application state (the "ledger": how far it has applied, durable). It runs the
+// Ready loop exactly as the orderer will: persist, then send, then apply, then advance;
+// and it can crash at any point of that loop, losing what was not yet persisted.
+import { raftpb } from '../../protos';
+import type { NodeId, RaftConfig, RaftIndex, Ready, WritableStorage } from '../../consensus/raft/api';
+import { RaftRole, SnapshotStatus } from '../../consensus/raft/api';
+import { Disk } from './disk';
+import { CHAIN_START, chainNext, hashBytes } from './hash';
+import type { History } from './invariants';
+import type { RaftImpl, SimRawNode } from './impl';
+import type { Network } from './network';
+import type { Prng } from './prng';
+import type { Trace } from './trace';
+
+/** Raft settings shared by every node of a run (chosen per seed). */
+export type RaftParams = Omit<RaftConfig, 'id' | 'storage' | 'applied' | 'rng' | 'logger'>;
+
+/** Where in the Ready loop a crash strikes. */
+export type CrashPoint = 'before-persist' | 'after-persist' | 'after-send' | 'mid-apply';
+
+export interface NodeEnv {
+  readonly impl: RaftImpl;
+  readonly rng: Prng;
+  readonly net: Network;
+  readonly history: History;
+  readonly trace: Trace;
+  readonly raft: RaftParams;
+  readonly powerLoss: boolean;
+  now(): number;
+}
+
+/** What the transport tells a node after a Ready (queued: the core must not be re-entered mid-Ready). */
+interface PendingReport {
+  kind: 'unreachable' | 'snapshot';
+  peer: NodeId;
+  ok: boolean;
+}
+
+export class SimNode {
+  readonly disk = new Disk();
+  /** Application state, durable: the highest index applied to the "ledger". */
+  appApplied: RaftIndex = 0;
+  /** True once this node applied its own removal: it halts for good, as Fabric's chain does. */
+  evicted = false;
+  incarnation = 0;
+  /** Crash at this point of the next Ready, if set. */
+  crashAt?: CrashPoint;
+
+  private raw: SimRawNode | undefined;
+  private storage: WritableStorage | undefined;
+  /** Last index handed to the application in this incarnation (Raft's "applied"). */
+  private lastDelivered: RaftIndex = 0;
+  /** Highest commit index seen in this incarnation (hard state or storage on start). */
+  private commitSeen: RaftIndex = 0;
+  /** Highest commit status() reported in this incarnation: must never go down. */
+  private statusCommit: RaftIndex = 0;
+  /** Chain hashes of the disk log: chains[i - chainBase] is the hash of the prefix 1..i. */
+  private chains: number[] = [CHAIN_START];
+  private chainBase: RaftIndex = 0;
+  /** Conf state as of lastDelivered (what createSnapshot must record). */
+  private conf: raftpb.ConfState = emptyConf();
+  private reports: PendingReport[] = [];
+
+  constructor(
+    readonly id: NodeId,
+    private readonly env: NodeEnv,
+  ) {}
+
+  get up(): boolean {
+    return this.raw !== undefined;
+  }
+
+  /** Highest commit index this incarnation has seen. */
+  get commitIndex(): RaftIndex {
+    return this.commitSeen;
+  }
+
+  get applied(): RaftIndex {
+    return this.lastDelivered;
+  }
+
+  node(): SimRawNode {
+    if (this.raw === undefined) throw new Error(`node ${this.id} is down`);
+    return this.raw;
+  }
+
+  /** First start of a founding member: RawNode.bootstrap writes the initial membership. */
+  bootstrap(peers: NodeId[]): void {
+    const storage = this.env.impl.newStorage();
+    this.env.impl.bootstrap(storage, peers);
+    this.disk.captureFrom(storage);
+    this.start();
+  }
+
+  /**
+   * Start (or restart) from the disk. applied is the last index the node may skip on
+   * restart: its snapshot index, or its durable ledger height when no conf change lies
+   * between the two (the RawNode rebuilds membership from the snapshot's conf state, so
+   * conf changes after it must be re-applied). Both choices are valid; the seed picks.
+   */
+  start(): void {
+    if (this.evicted) throw new Error(`node ${this.id} was evicted and must not restart`);
+    const { history } = this.env;
+    const storage = this.env.impl.newStorage();
+    this.disk.loadInto(storage);
+    const snapIndex = this.disk.snapshotIndex;
+    let applied = snapIndex;
+    if (
+      this.appApplied > snapIndex &&
+      this.appApplied <= this.disk.hardState.commit &&
+      !history.confChangeBetween(snapIndex, this.appApplied) &&
+      this.env.rng.chance(0.5)
+    ) {
+      applied = this.appApplied;
+    }
+    this.incarnation++;
+    this.storage = storage;
+    this.reports = [];
+    this.crashAt = undefined;
+    this.lastDelivered = applied;
+    this.commitSeen = 0;
+    this.statusCommit = 0;
+    this.rebuildChains();
+    this.raw = this.env.impl.newNode({
+      ...this.env.raft,
+      id: this.id,
+      storage,
+      applied,
+      rng: this.env.rng.fork(),
+    });
+    this.conf = this.raw.status().confState;
+    // The commit on disk was checked when it was persisted; recheck the log under it
+    // against the global committed sequence, so a restart cannot resurrect a different log.
+    this.observeCommit(this.disk.hardState.commit);
+    if (this.env.trace.on) {
+      this.env.trace.log(
+        this.env.now(),
+        `node ${this.id} start #${this.incarnation} applied=${applied} snap=${snapIndex} ` +
+          `log=${this.disk.firstIndex}..${this.disk.lastIndex} hs=${fmtHs(this.disk.hardState)}`,
+      );
+    }
+  }
+
+  /** A crash: the RawNode, its MemoryStorage and anything unsent are gone; the disk stays. */
+  crash(why: string): void {
+    if (this.raw === undefined) return;
+    this.raw = undefined;
+    this.storage = undefined;
+    this.reports = [];
+    this.crashAt = undefined;
+    this.disk.crash(this.env.powerLoss);
+    if (this.env.trace.on) this.env.trace.log(this.env.now(), `node ${this.id} CRASH (${why})`);
+  }
+
+  /** Queue a transport report for after the current Ready (see PendingReport). */
+  report(kind: PendingReport['kind'], peer: NodeId, ok: boolean): void {
+    if (this.raw !== undefined) this.reports.push({ kind, peer, ok });
+  }
+
+  /** Deliver queued transport reports; called between Readys. */
+  flushReports(): void {
+    const raw = this.raw;
+    if (raw === undefined || this.reports.length === 0) return;
+    const reports = this.reports;
+    this.reports = [];
+    for (const r of reports) {
+      if (r.kind === 'unreachable') raw.reportUnreachable(r.peer);
+      else raw.reportSnapshot(r.peer, r.ok ? SnapshotStatus.Finish : SnapshotStatus.Failure);
+    }
+  }
+
+  /** Checks after every step: one leader per term, commit never decreasing in an incarnation. */
+  checkStatus(): void {
+    const raw = this.raw;
+    if (raw === undefined) return;
+    const st = raw.status();
+    const { history } = this.env;
+    if (st.commit < this.statusCommit) {
+      history.fail('commit never decreases', `status commit went from ${this.statusCommit} to ${st.commit}`, this.id);
+    }
+    this.statusCommit = st.commit;
+    if (st.role === RaftRole.Leader) history.recordLeader(this.id, st.term);
+  }
+
+  /** Take a snapshot at the applied index and compact the log behind it, keeping `keep` entries. */
+  snapshotAndCompact(keep: number): boolean {
+    const storage = this.storage;
+    if (storage === undefined) return false;
+    const index = this.lastDelivered;
+    if (index <= storage.snapshot().metadata.index || index < storage.firstIndex()) return false;
+    const snap = storage.createSnapshot(index, this.conf, this.env.history.snapshotData(index));
+    this.disk.saveOwnSnapshot(snap);
+    const compactIndex = Math.max(index - keep, storage.firstIndex());
+    if (compactIndex > storage.firstIndex() - 1) {
+      storage.compact(compactIndex);
+      this.disk.compact(compactIndex);
+    }
+    if (this.env.trace.on) this.env.trace.log(this.env.now(), `node ${this.id} snapshot@${index} compact@${compactIndex}`);
+    return true;
+  }
+
+  /**
+   * One pass of the Ready loop. Returns false if the node crashed in it.
+   * Order is the Ready contract: persist, send, apply, advance.
+   */
+  handleReady(): boolean {
+    const raw = this.raw;
+    const storage = this.storage;
+    if (raw === undefined || storage === undefined || !raw.hasReady()) return true;
+    const { history, trace } = this.env;
+    const rd = raw.ready();
+    if (trace.on) trace.log(this.env.now(), `node ${this.id} ready ${fmtReady(rd)}`);
+    this.checkMustSync(rd);
+    if (this.crashAt === 'before-persist') {
+      this.crash('before persisting a Ready');
+      return false;
+    }
+
+    // 1. Persist: snapshot, entries, hard state; the disk first, then the live storage.
+    const snap = rd.snapshot !== undefined && rd.snapshot.metadata.index > 0 ? rd.snapshot : undefined;
+    if (snap !== undefined) {
+      history.checkSnapshot(this.id, snap, this.lastDelivered);
+      this.disk.applySnapshot(snap);
+      storage.applySnapshot(snap);
+      this.rebuildChains();
+    }
+    if (rd.entries.length > 0) {
+      const res = this.disk.append(rd.entries);
+      this.extendChains(res.fromIndex);
+      storage.append(rd.entries);
+      if (res.fromIndex <= this.commitSeen) {
+        // Raft never rewrites what this node already knows is committed (§5.3, §5.4).
+        const stillThere = this.disk.lastIndex >= this.commitSeen;
+        if (!stillThere || this.chainAt(this.commitSeen) !== history.committedChain(this.commitSeen)) {
+          history.fail(
+            'committed entries never change',
+            `append at ${res.fromIndex} (log was ..${res.previousLastIndex}, now ..${this.disk.lastIndex}) ` +
+              `rewrote entries at or below commit ${this.commitSeen}`,
+            this.id,
+          );
+        }
+      }
+    }
+    if (rd.hardState !== undefined) {
+      history.checkHardState(this.id, this.disk.hardState, rd.hardState);
+      this.disk.setHardState(rd.hardState);
+      storage.setHardState(rd.hardState);
+      this.observeCommit(rd.hardState.commit);
+    }
+    if (rd.mustSync || snap !== undefined) this.disk.sync();
+    if (this.crashAt === 'after-persist') {
+      this.crash('after persisting, before sending');
+      return false;
+    }
+
+    // 2. Send: only now is what each message promises durable.
+    for (const m of rd.messages) this.send(m);
+    if (this.crashAt === 'after-send') {
+      this.crash('after sending, before applying');
+      return false;
+    }
+
+    // 3. Apply the snapshot, then the committed entries.
+    if (snap !== undefined) {
+      this.lastDelivered = snap.metadata.index;
+      this.conf = copyConf(snap.metadata.confState);
+      if (snap.metadata.index > this.appApplied) this.appApplied = snap.metadata.index;
+    }
+    const crashAfter = this.crashAt === 'mid-apply' ? this.env.rng.nextInt(rd.committedEntries.length + 1) : -1;
+    let removedSelf = false;
+    for (let k = 0; k < rd.committedEntries.length; k++) {
+      if (k === crashAfter) {
+        this.crash(`while applying, after ${k} of ${rd.committedEntries.length} entries`);
+        return false;
+      }
+      if (this.applyEntry(raw, rd.committedEntries[k]!)) removedSelf = true;
+    }
+    if (crashAfter === rd.committedEntries.length) {
+      this.crash('after applying, before advance');
+      return false;
+    }
+
+    // 4. Advance, then tell the core what the transport learned while we were sending.
+    raw.advance();
+    this.flushReports();
+    if (removedSelf) {
+      this.evicted = true;
+      this.raw = undefined;
+      this.storage = undefined;
+      if (trace.on) trace.log(this.env.now(), `node ${this.id} applied its own removal: halts`);
+      return false;
+    }
+    return true;
+  }
+
+  private checkMustSync(rd: Ready): void {
+    const hs = rd.hardState;
+    const prev = this.disk.hardState;
+    const needSync = rd.entries.length > 0 || (hs !== undefined && (hs.term !== prev.term || hs.vote !== prev.vote));
+    if (needSync && !rd.mustSync) {
+      this.env.history.fail(
+        'mustSync covers entries and votes',
+        `Ready with ${rd.entries.length} entries, hardState ${hs === undefined ? '-' : fmtHs(hs)} (was ${fmtHs(prev)}) has mustSync=false`,
+        this.id,
+      );
+    }
+  }
+
+  private send(m: raftpb.Message): void {
+    const { history, net } = this.env;
+    // A forwarded proposal keeps its proposer as `from`; everything else is from us.
+    if ((m.from !== this.id && m.type !== raftpb.MessageType.MsgProp) || m.to === this.id || m.to === 0) {
+      history.fail('messages are addressed from self to a peer', `message ${fmtMsg(m)} from node ${this.id}`, this.id);
+    }
+    this.checkPromise(m);
+    const outcome = net.send(this.id, m, this.incarnation, this.env.now());
+    if (outcome === 'queued') return;
+    // A real transport notices a failed send (broken stream) and says so.
+    if (m.type === raftpb.MessageType.MsgSnap) this.report('snapshot', m.to, false);
+    else if (outcome === 'partitioned' && this.env.rng.chance(0.5)) this.report('unreachable', m.to, false);
+  }
+
+  /**
+   * A message may promise only what is already on disk: a granted vote the persisted vote,
+   * an append acknowledgement the persisted entries (Raft §5.1 "persist before responding").
+   */
+  private checkPromise(m: raftpb.Message): void {
+    const { history } = this.env;
+    const hs = this.disk.hardState;
+    if (m.type === raftpb.MessageType.MsgVoteResp && !m.reject) {
+      history.recordVoteGranted(this.id, m.term, m.to);
+      // A later persisted term also keeps the promise: the node can never vote in m.term again.
+      if (hs.term < m.term || (hs.term === m.term && hs.vote !== m.to)) {
+        history.fail(
+          'votes are durable before they are sent',
+          `granted vote to ${m.to} in term ${m.term} but disk hard state is ${fmtHs(hs)}`,
+          this.id,
+        );
+      }
+    }
+    // An ack from an older term may trail a truncation by a newer leader in the same Ready
+    // (it was true when made; that leader's election already rules out counting on it).
+    if (m.type === raftpb.MessageType.MsgAppResp && !m.reject && m.term === hs.term && m.index > this.disk.lastIndex) {
+      history.fail(
+        'acknowledged entries are durable',
+        `acked index ${m.index} in term ${m.term} but disk log ends at ${this.disk.lastIndex}`,
+        this.id,
+      );
+    }
+  }
+
+  /** Returns true if the entry removed this node from the cluster. */
+  private applyEntry(raw: SimRawNode, e: raftpb.Entry): boolean {
+    const { history } = this.env;
+    const expected = this.lastDelivered + 1;
+    if (e.index !== expected) {
+      history.fail(
+        e.index < expected ? 'no entry is applied twice' : 'entries are applied without gaps',
+        `applied index ${e.index} after ${this.lastDelivered}`,
+        this.id,
+      );
+    }
+    if (e.index > this.commitSeen) {
+      history.fail('only committed entries are applied', `applied ${e.index} but commit is ${this.commitSeen}`, this.id);
+    }
+    history.checkApplied(this.id, e);
+    this.lastDelivered = e.index;
+    let removedSelf = false;
+    if (e.type === raftpb.EntryType.EntryConfChange) {
+      // Re-delivered conf changes (after a restart from an older snapshot) are applied to
+      // Raft again, like Fabric does; the ledger skips what it already has.
+      const cc = raftpb.ConfChange.decode(e.data);
+      this.conf = raw.applyConfChange(cc);
+      history.recordConf(this.id, e.index, this.conf);
+      removedSelf = cc.type === raftpb.ConfChangeType.ConfChangeRemoveNode && cc.nodeId === this.id;
+    } else if (e.type === raftpb.EntryType.EntryConfChangeV2) {
+      history.fail('only V1 conf changes are proposed', `entry ${e.index} is a ConfChangeV2`, this.id);
+    }
+    if (e.index > this.appApplied) this.appApplied = e.index;
+    return removedSelf;
+  }
+
+  /** Record the commit index as seen on this node and check the log under it. */
+  private observeCommit(commit: RaftIndex): void {
+    const { history } = this.env;
+    if (commit <= this.commitSeen) return;
+    if (commit > this.disk.lastIndex) {
+      history.fail('commit is within the log', `commit ${commit} beyond last index ${this.disk.lastIndex}`, this.id);
+    }
+    for (let i = Math.max(this.commitSeen + 1, this.chainBase + 1); i <= commit; i++) {
+      const e = this.disk.entry(i)!;
+      history.recordCommitted(this.id, e, this.chainAt(i));
+    }
+    this.commitSeen = commit;
+  }
+
+  private chainAt(i: RaftIndex): number {
+    const c = this.chains[i - this.chainBase];
+    if (c === undefined) throw new Error(`node ${this.id}: no chain hash at ${i} (base ${this.chainBase})`);
+    return c;
+  }
+
+  /** Recompute the log's chain hashes from the disk's first entry (after start or a snapshot). */
+  private rebuildChains(): void {
+    this.chainBase = this.disk.firstIndex - 1;
+    this.chains = [this.chainBase === 0 ? CHAIN_START : this.env.history.committedChain(this.chainBase)];
+    this.extendChains(this.chainBase + 1);
+  }
+
+  /** Chain hashes from index `from` to the end of the disk log, checking Log Matching for each. */
+  private extendChains(from: RaftIndex): void {
+    const { history } = this.env;
+    this.chains.length = from - this.chainBase;
+    for (let i = from; i <= this.disk.lastIndex; i++) {
+      const e = this.disk.entry(i)!;
+      const chain = chainNext(this.chains[i - 1 - this.chainBase]!, e.index, e.term, e.type, hashBytes(e.data));
+      this.chains.push(chain);
+      history.checkLogMatching(this.id, e.index, e.term, chain);
+    }
+  }
+}
+
+export function emptyConf(): raftpb.ConfState {
+  return { voters: [], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false };
+}
+
+export function copyConf(c: raftpb.ConfState): raftpb.ConfState {
+  return {
+    voters: [...c.voters],
+    learners: [...c.learners],
+    votersOutgoing: [...c.votersOutgoing],
+    learnersNext: [...c.learnersNext],
+    autoLeave: c.autoLeave,
+  };
+}
+
+export function fmtHs(hs: raftpb.HardState): string {
+  return `{t${hs.term} v${hs.vote} c${hs.commit}}`;
+}
+
+export function fmtMsg(m: raftpb.Message): string {
+  const kind = raftpb.MessageType[m.type] ?? String(m.type);
+  let s = `${kind} ${m.from}->${m.to} t${m.term}`;
+  if (m.index !== 0 || m.logTerm !== 0) s += ` i${m.index}/lt${m.logTerm}`;
+  if (m.entries.length > 0) s += ` ents=${m.entries[0]!.index}..${m.entries[m.entries.length - 1]!.index}`;
+  if (m.commit !== 0) s += ` c${m.commit}`;
+  if (m.reject) s += ` REJECT(hint ${m.rejectHint})`;
+  if (m.snapshot !== undefined) s += ` snap@${m.snapshot.metadata.index}`;
+  return s;
+}
+
+function fmtReady(rd: Ready): string {
+  const parts: string[] = [];
+  if (rd.softState !== undefined) parts.push(`soft=${rd.softState.role}/lead${rd.softState.leaderId}`);
+  if (rd.hardState !== undefined) parts.push(`hs=${fmtHs(rd.hardState)}`);
+  if (rd.snapshot !== undefined && rd.snapshot.metadata.index > 0) parts.push(`snap@${rd.snapshot.metadata.index}`);
+  if (rd.entries.length > 0) parts.push(`ents=${rd.entries[0]!.index}..${rd.entries[rd.entries.length - 1]!.index}`);
+  if (rd.committedEntries.length > 0) {
+    parts.push(`apply=${rd.committedEntries[0]!.index}..${rd.committedEntries[rd.committedEntries.length - 1]!.index}`);
+  }
+  if (rd.messages.length > 0) parts.push(`msgs=[${rd.messages.map(fmtMsg).join('; ')}]`);
+  if (rd.mustSync) parts.push('sync');
+  return parts.join(' ');
+}
