@@ -124,8 +124,9 @@ async function appendAndRead(
   totalBytes: number,
   batch: number,
   window: number,
+  useWriteMap = false,
 ): Promise<{ append: Rates; read: Rates; writeTransactions: number }> {
-  const store = await openBlockStore({ dir, channelId, logger });
+  const store = await openBlockStore({ dir, channelId, logger, useWriteMap });
   const t = process.hrtime.bigint();
   const inFlight: Promise<void>[] = [];
   for (let i = 0; i < blocks.length; i += batch) {
@@ -160,6 +161,9 @@ async function main(): Promise<void> {
     const rawWriteAfter = rawSequentialWrite(dir);
     const largePipelined = await appendAndRead(dir, 'largepipe', large.blocks, large.totalBytes, 1, PIPELINE_WINDOW);
     const rawSyncEach = rawSequentialWrite(dir, true);
+    const largeWriteMap = await appendAndRead(dir, 'largewritemap', large.blocks, large.totalBytes, 1, 1, true);
+    const largeWriteMapBatch = await appendAndRead(dir, 'largewritemapbatch', large.blocks, large.totalBytes, 20, 1, true);
+    const largeBatch = await appendAndRead(dir, 'largebatch', large.blocks, large.totalBytes, 20, 1);
     large.blocks.length = 0; // let the 200 MB go before building the small blocks
 
     const small = buildBlocks(SMALL_BLOCKS, SMALL_BLOCK_BYTES - 200, 4);
@@ -184,7 +188,13 @@ async function main(): Promise<void> {
           blocks: LARGE_BLOCKS,
           append_durable_one_at_a_time: large1.append,
           append_durable_pipelined: { ...largePipelined.append, window: PIPELINE_WINDOW, write_transactions: largePipelined.writeTransactions },
+          append_durable_batch20: { ...largeBatch.append, write_transactions: largeBatch.writeTransactions },
           read: large1.read,
+          write_map: {
+            append_durable_one_at_a_time: largeWriteMap.append,
+            append_durable_batch20: largeWriteMapBatch.append,
+            read: largeWriteMap.read,
+          },
         },
         block_10kb: {
           blocks: SMALL_BLOCKS,

@@ -114,6 +114,24 @@ describe('append and read back', () => {
   });
 });
 
+describe('verify', () => {
+  test('a long verify and appends running at the same time both succeed', async () => {
+    const chain = new ChainBuilder();
+    const random = new SeededRandom(6);
+    const payload = random.bytes(1024 * 1024);
+    // More than verify's yield interval (32 MiB), so appends interleave with the walk.
+    await store.appendBatch(Array.from({ length: 40 }, () => chain.next([makeEnvelope(`big-${chain.nextNumber}`, payload)])));
+    const verifying = store.verify();
+    const appending = (async () => {
+      for (let i = 0; i < 5; i++) await store.append(chain.nextSimple(random, 100));
+    })();
+    const [report] = await Promise.all([verifying, appending]);
+    expect(report.height).toBeGreaterThanOrEqual(40);
+    expect(report.bytesChecked).toBeGreaterThan(40 * 1024 * 1024);
+    await expect(store.verify()).resolves.toMatchObject({ height: 45 });
+  });
+});
+
 describe('tx id index', () => {
   test('finds each tx by id; the first occurrence wins; empty ids are not indexed', async () => {
     const chain = new ChainBuilder();
