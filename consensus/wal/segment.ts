@@ -12,7 +12,10 @@ export interface SegmentInfo {
   seq: number;
   firstIndex: number;
   path: string;
+  /** Bytes of records: where the next write goes. */
   sizeBytes: number;
+  /** Size of the file, larger than sizeBytes while preallocated zeros follow the records. */
+  fileBytes: number;
 }
 
 export function segmentFileName(seq: number, firstIndex: number): string {
@@ -27,7 +30,7 @@ export async function listSegments(dir: string): Promise<SegmentInfo[]> {
     if (!m) continue;
     const filePath = path.join(dir, name);
     const stat = await fs.promises.stat(filePath);
-    segments.push({ seq: parseInt(m[1]!, 16), firstIndex: parseInt(m[2]!, 16), path: filePath, sizeBytes: stat.size });
+    segments.push({ seq: parseInt(m[1]!, 16), firstIndex: parseInt(m[2]!, 16), path: filePath, sizeBytes: stat.size, fileBytes: stat.size });
   }
   return segments.sort((a, b) => a.seq - b.seq);
 }

@@ -27,11 +27,15 @@ import {
   WAL_FORMAT_VERSION,
   type RecordFault,
 } from './record';
+import { isZeroFrom, nonZeroEnd, SegmentPreallocator, zeroFill } from './preallocate';
 import { ReplayLog } from './replay';
 import { listSegments, segmentFileName, type SegmentInfo } from './segment';
 import { Snapshotter } from './snapshotter';
 
 export const DEFAULT_SEGMENT_SIZE_BYTES = 64 * 1024 * 1024;
+/** Batches up to this size are encoded into one reused buffer; larger ones get their own. */
+const MAX_SCRATCH_BYTES = 16 * 1024 * 1024;
+const INITIAL_SCRATCH_BYTES = 256 * 1024;
 
 const openFd = promisify(fs.open);
 
@@ -43,6 +47,12 @@ export interface WalOptions {
   segmentSizeBytes?: number;
   /** Snapshot files kept (the newest ones). */
   snapshotsToKeep?: number;
+  /**
+   * Fill segment files with zeros up to segmentSizeBytes when they are created, so that
+   * fdatasync after a write does not also commit a file size change (default true; see
+   * preallocate.ts). Worth turning off only on copy-on-write filesystems.
+   */
+  preallocate?: boolean;
   /**
    * Truncate at the first bad record (and drop every later segment) instead of refusing to
    * open. Loses whatever was after it; logged at warn level with what was dropped.
@@ -80,6 +90,8 @@ export class Wal {
    * whole segment then goes into it rather than rolling over again. Unknown after open, so true.
    */
   private segmentHasBatches = true;
+  /** Reused encoding buffer; safe because writes are serialized and each completes before the next encode. */
+  private scratch: Buffer = Buffer.allocUnsafe(INITIAL_SCRATCH_BYTES);
 
   private constructor(
     readonly dir: string,
@@ -87,6 +99,7 @@ export class Wal {
     private readonly lock: DirLock,
     private readonly logger: Logger,
     private readonly segmentSizeBytes: number,
+    private readonly preallocator: SegmentPreallocator | undefined,
     private readonly segments: SegmentInfo[],
     private fd: number,
     private lastIndex: number,
@@ -118,6 +131,7 @@ export class Wal {
   private static async replay(dir: string, opts: WalOptions, lock: DirLock, snapshotter: Snapshotter): Promise<OpenedWal> {
     const logger = opts.logger;
     const segmentSizeBytes = opts.segmentSizeBytes ?? DEFAULT_SEGMENT_SIZE_BYTES;
+    const preallocator = opts.preallocate === false ? undefined : new SegmentPreallocator(dir, segmentSizeBytes, logger);
     const removedTemp = await removeTempFiles(dir);
     if (removedTemp.length > 0) logger.info({ dir, removed: removedTemp }, 'removed unfinished WAL segment files');
 
@@ -128,10 +142,10 @@ export class Wal {
         throw new CorruptionError(dir, 0, `no WAL segments, but snapshot files exist in ${snapshotter.dir}`);
       }
       const emptyHardState: raftpb.HardState = { term: 0, vote: 0, commit: 0 };
-      const first = await Wal.createSegment(dir, 0, 1, emptyHardState);
+      const first = await Wal.createSegment(dir, 0, 1, emptyHardState, { fillToBytes: preallocator ? segmentSizeBytes : 0 });
       const fd = await openFd(first.path, 'r+');
       logger.info({ dir, segment: first.path }, 'created new WAL');
-      const wal = new Wal(dir, snapshotter, lock, logger, segmentSizeBytes, [first], fd, 0, emptyHardState);
+      const wal = new Wal(dir, snapshotter, lock, logger, segmentSizeBytes, preallocator, [first], fd, 0, emptyHardState);
       return { wal, snapshot: undefined, hardState: { ...emptyHardState }, entries: [] };
     }
 
@@ -156,11 +170,17 @@ export class Wal {
       // follows the bad record. The write was never acknowledged; cut it off.
       if (fault.framing && isLast && fault.offsetBytes > 0 && findValidRecordAfter(buf, fault.offsetBytes + 1) === undefined) {
         logger.warn(
-          { file: segment.path, offsetBytes: fault.offsetBytes, droppedBytes: buf.length - fault.offsetBytes, reason: fault.reason },
+          {
+            file: segment.path,
+            offsetBytes: fault.offsetBytes,
+            droppedBytes: nonZeroEnd(buf, fault.offsetBytes) - fault.offsetBytes,
+            fileBytes: buf.length,
+            reason: fault.reason,
+          },
           'WAL ends in a torn write (crash during the last write); truncating it',
         );
         await Wal.truncateFile(segment.path, fault.offsetBytes);
-        segment.sizeBytes = fault.offsetBytes;
+        segment.sizeBytes = segment.fileBytes = fault.offsetBytes;
         fault = undefined;
         break;
       }
@@ -178,7 +198,7 @@ export class Wal {
       await Wal.repairAt(dir, segments, fault, logger);
       if (segments.length === 0) {
         // Repair dropped the very first segment: start again where it started.
-        segments.push(await Wal.createSegment(dir, bad.seq, log.lastIndex() + 1, log.hardState));
+        segments.push(await Wal.createSegment(dir, bad.seq, log.lastIndex() + 1, log.hardState, { fillToBytes: 0 }));
       }
     }
 
@@ -194,7 +214,7 @@ export class Wal {
     }
     const entries = log.entriesAfter(snapshotIndex);
     const fd = await openFd(last.path, 'r+');
-    const wal = new Wal(dir, snapshotter, lock, logger, segmentSizeBytes, segments, fd, log.lastIndex(), hardState);
+    const wal = new Wal(dir, snapshotter, lock, logger, segmentSizeBytes, preallocator, segments, fd, log.lastIndex(), hardState);
     logger.info(
       { dir, segments: segments.length, snapshotIndex, firstEntry: entries[0]?.index, lastIndex: log.lastIndex(), hardState },
       'replayed WAL',
@@ -206,9 +226,18 @@ export class Wal {
   private static replaySegment(k: number, segment: SegmentInfo, buf: Buffer, log: ReplayLog): Fault | undefined {
     const at = (offsetBytes: number, reason: string, framing: boolean): Fault => ({ segmentIndex: k, offsetBytes, reason, framing });
     let offset = 0;
+    segment.fileBytes = buf.length;
+    segment.sizeBytes = buf.length;
     while (offset < buf.length) {
       const parsed = parseRecord(buf, offset);
-      if (!parsed.ok) return at(offset, parsed.fault satisfies RecordFault, true);
+      if (!parsed.ok) {
+        // Zeros from a record boundary to the end: preallocated space not written yet.
+        if (offset > 0 && isZeroFrom(buf, offset)) {
+          segment.sizeBytes = offset;
+          return undefined;
+        }
+        return at(offset, parsed.fault satisfies RecordFault, true);
+      }
       const rec = parsed.record;
       if (offset === 0) {
         if (rec.type !== RecordType.SegmentHeader) return at(0, 'segment does not start with a segment header', false);
@@ -252,7 +281,7 @@ export class Wal {
         file: bad.path,
         offsetBytes: fault.offsetBytes,
         reason: fault.reason,
-        droppedBytesInFile: bad.sizeBytes - fault.offsetBytes,
+        droppedBytesInFile: bad.fileBytes - fault.offsetBytes,
         droppedSegments: (keepBad ? dropped : [bad, ...dropped]).map((s) => s.path),
       },
       'WAL repair: truncating at the first bad record; everything after it is lost',
@@ -261,7 +290,7 @@ export class Wal {
     segments.length = fault.segmentIndex + 1;
     if (keepBad) {
       await Wal.truncateFile(bad.path, fault.offsetBytes);
-      bad.sizeBytes = fault.offsetBytes;
+      bad.sizeBytes = bad.fileBytes = fault.offsetBytes;
     } else {
       await fs.promises.rm(bad.path, { force: true });
       segments.pop();
@@ -320,25 +349,42 @@ export class Wal {
     }
   }
 
-  /** Writes a new segment (header + current hard state) atomically and durably. */
-  private static async createSegment(dir: string, seq: number, firstIndex: number, hardState: raftpb.HardState): Promise<SegmentInfo> {
+  /**
+   * Writes a new segment (header + current hard state) atomically and durably: into a
+   * preallocated zero-filled file when one is given, else into a new file zero-filled up to
+   * `fillToBytes`; then renamed into place and the directory fsynced.
+   */
+  private static async createSegment(
+    dir: string,
+    seq: number,
+    firstIndex: number,
+    hardState: raftpb.HardState,
+    space: { preparedPath: string } | { fillToBytes: number },
+  ): Promise<SegmentInfo> {
     const filePath = path.join(dir, segmentFileName(seq, firstIndex));
-    const tmpPath = `${filePath}.tmp`;
     // Repeating the hard state here keeps it available after older segments are released.
     const buf = new RecordBatchEncoder()
       .segmentHeader({ formatVersion: WAL_FORMAT_VERSION, seq, firstIndex })
       .hardState(hardState)
       .finish();
-    const handle = await fs.promises.open(tmpPath, 'w');
+    const tmpPath = 'preparedPath' in space ? space.preparedPath : `${filePath}.tmp`;
+    const fd = await openFd(tmpPath, 'preparedPath' in space ? 'r+' : 'w');
+    let fileBytes = buf.length;
     try {
-      await handle.write(buf, 0, buf.length, 0);
-      await handle.datasync();
+      await writeAll(fd, buf, 0);
+      if ('fillToBytes' in space && space.fillToBytes > buf.length) {
+        await zeroFill(fd, buf.length, space.fillToBytes); // syncs
+        fileBytes = space.fillToBytes;
+      } else {
+        await fdatasync(fd);
+        fileBytes = Math.max(buf.length, (await fs.promises.stat(tmpPath)).size);
+      }
     } finally {
-      await handle.close();
+      await closeFd(fd);
     }
     await fs.promises.rename(tmpPath, filePath);
     await fsyncDir(dir);
-    return { seq, firstIndex, path: filePath, sizeBytes: buf.length };
+    return { seq, firstIndex, path: filePath, sizeBytes: buf.length, fileBytes };
   }
 
   /** Runs mutations one at a time, in call order; after a failed write nothing more runs. */
@@ -410,7 +456,11 @@ export class Wal {
     for (const e of entries) encoder.entry(e);
     // After the entries, so that a torn write never keeps a commit index without its entries.
     if (hardState !== undefined) encoder.hardState(hardState);
-    const buf = encoder.finish();
+    const neededBytes = encoder.sizeBytes;
+    if (neededBytes > this.scratch.length && neededBytes <= MAX_SCRATCH_BYTES) {
+      this.scratch = Buffer.allocUnsafe(Math.min(MAX_SCRATCH_BYTES, 2 ** Math.ceil(Math.log2(neededBytes))));
+    }
+    const buf = encoder.finish(this.scratch);
 
     let segment = this.segments[this.segments.length - 1]!;
     if (segment.sizeBytes + buf.length > this.segmentSizeBytes && this.segmentHasBatches) {
@@ -418,7 +468,10 @@ export class Wal {
     }
     await writeAll(this.fd, buf, segment.sizeBytes);
     segment.sizeBytes += buf.length;
+    segment.fileBytes = Math.max(segment.fileBytes, segment.sizeBytes);
     this.segmentHasBatches = true;
+    // Half full: prepare the next segment's file in the background, ready for the rollover.
+    if (this.preallocator !== undefined && segment.sizeBytes > this.segmentSizeBytes / 2) this.preallocator.start();
     this.dirty = true;
     if (mustSync) {
       await fdatasync(this.fd);
@@ -436,7 +489,9 @@ export class Wal {
     this.dirty = false;
     await closeFd(this.fd);
     this.fd = -1;
-    const next = await Wal.createSegment(this.dir, old.seq + 1, this.lastIndex + 1, this.hardState);
+    const prepared = await this.preallocator?.take();
+    const space = prepared !== undefined ? { preparedPath: prepared } : { fillToBytes: this.preallocator ? this.segmentSizeBytes : 0 };
+    const next = await Wal.createSegment(this.dir, old.seq + 1, this.lastIndex + 1, this.hardState, space);
     this.fd = await openFd(next.path, 'r+');
     this.segments.push(next);
     this.segmentHasBatches = false;
@@ -465,7 +520,7 @@ export class Wal {
     // Oldest first, so a crash part way leaves a contiguous run of segments.
     for (const s of released) {
       await fs.promises.rm(s.path, { force: true });
-      bytesFreed += s.sizeBytes;
+      bytesFreed += s.fileBytes;
     }
     await fsyncDir(this.dir);
     this.logger.info(
@@ -475,7 +530,7 @@ export class Wal {
   }
 
   /** Segment files currently in use, oldest first (for tests and operators). */
-  segmentFiles(): readonly { path: string; seq: number; firstIndex: number; sizeBytes: number }[] {
+  segmentFiles(): readonly Readonly<SegmentInfo>[] {
     return this.segments.map((s) => ({ ...s }));
   }
 
@@ -490,6 +545,7 @@ export class Wal {
         await closeFd(this.fd);
         this.fd = -1;
       }
+      await this.preallocator?.stop();
     } finally {
       await this.lock.release();
     }

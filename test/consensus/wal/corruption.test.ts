@@ -83,7 +83,7 @@ describe('corruption', () => {
     const last = segments[segments.length - 1]!;
     const rec = await middleEntryRecord(last);
     const buf = await fs.promises.readFile(last);
-    buf.writeUInt32LE(buf.readUInt32LE(rec.offset + 8) + 100, rec.offset + 8);
+    buf.writeUInt32LE(buf.readUInt32LE(rec.offset + 12) + 100, rec.offset + 12);
     await fs.promises.writeFile(last, buf);
     const err = await openError(dir);
     expect(err.filePath).toBe(last);

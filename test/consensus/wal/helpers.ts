@@ -50,11 +50,12 @@ export interface ParsedRecord {
   record: WalRecord;
 }
 
-/** Every record of a well-formed segment file with its byte range. */
+/** Every record of a well-formed segment file with its byte range (up to a preallocated zero tail). */
 export function parseSegment(buf: Buffer): ParsedRecord[] {
   const out: ParsedRecord[] = [];
   let offset = 0;
   while (offset < buf.length) {
+    if (offset > 0 && buf.subarray(offset).every((b) => b === 0)) break;
     const r = parseRecord(buf, offset);
     if (!r.ok) throw new Error(`test setup: bad record at ${offset}: ${r.fault}`);
     out.push({ offset, end: r.nextOffset, record: r.record });

@@ -22,7 +22,11 @@ function expectedFrom(records: readonly ParsedRecord[]): { hardState: raftpb.Har
   return { hardState, entries: log };
 }
 
-describe('torn tail', () => {
+describe.each([
+  { preallocate: false, what: 'file ends at the tear' },
+  { preallocate: true, what: 'preallocated zeros follow the tear' },
+])('torn tail ($what)', ({ preallocate }) => {
+  const opts = { preallocate, segmentSizeBytes: 16 * 1024 };
   let dir: string;
   let work: string;
   beforeAll(async () => {
@@ -36,7 +40,7 @@ describe('torn tail', () => {
 
   it('keeps everything before a cut at any byte of the last records, truncates the rest, and appends after it', async () => {
     const { logger } = captureLogger();
-    const { wal } = await Wal.open(dir, { logger });
+    const { wal } = await Wal.open(dir, { logger, ...opts });
     for (let i = 1; i <= 12; i++) {
       await wal.save({ term: 1 + (i >> 2), vote: 1, commit: i - 1 }, [entry(i, 1 + (i >> 2), `payload-${i}`)], true);
     }
@@ -49,16 +53,21 @@ describe('torn tail', () => {
 
     const original = await fs.promises.readFile(segmentPath);
     const records = parseSegment(original);
+    const logicalEnd = records[records.length - 1]!.end;
+    expect(original.length).toBe(preallocate ? opts.segmentSizeBytes : logicalEnd);
     const firstCut = records[records.length - 6]!.offset;
     let checkedCuts = 0;
-    for (let cut = firstCut; cut < original.length; cut++) {
+    for (let cut = firstCut; cut < logicalEnd; cut++) {
       await fs.promises.rm(work, { recursive: true, force: true });
       await fs.promises.mkdir(work);
       const torn = path.join(work, segmentName);
-      await fs.promises.writeFile(torn, original.subarray(0, cut));
+      // The crash left the bytes before the cut; after it, what was there before the write.
+      const image = Buffer.alloc(preallocate ? original.length : cut);
+      original.copy(image, 0, 0, cut);
+      await fs.promises.writeFile(torn, image);
 
       const capture = captureLogger();
-      const opened = await Wal.open(work, { logger: capture.logger });
+      const opened = await Wal.open(work, { logger: capture.logger, ...opts });
       const kept = records.filter((r) => r.end <= cut);
       const expected = expectedFrom(kept);
       expect({ cut, hs: opened.hardState, entries: plain(opened.entries) }).toEqual({
@@ -67,11 +76,16 @@ describe('torn tail', () => {
         entries: plain(expected.entries),
       });
       const boundary = kept[kept.length - 1]!.end;
-      expect((await fs.promises.stat(torn)).size).toBe(boundary);
-      if (boundary < cut) {
+      // What the torn write really left: its bytes up to the last non-zero one. (A tear that
+      // left only zero bytes looks exactly like unwritten space, and is treated as such.)
+      let writtenEnd = cut;
+      while (writtenEnd > boundary && image[writtenEnd - 1] === 0) writtenEnd--;
+      if (writtenEnd > boundary) {
+        expect((await fs.promises.stat(torn)).size).toBe(boundary);
         const warning = capture.lines.find((l) => l.level === WARN && l.file === torn);
-        expect(warning).toMatchObject({ offsetBytes: boundary, droppedBytes: cut - boundary });
+        expect(warning).toMatchObject({ offsetBytes: boundary, droppedBytes: writtenEnd - boundary });
       } else {
+        expect((await fs.promises.stat(torn)).size).toBe(image.length);
         expect(capture.lines.filter((l) => l.level >= WARN)).toEqual([]);
       }
 
@@ -79,31 +93,43 @@ describe('torn tail', () => {
       const nextIndex = (expected.entries.at(-1)?.index ?? 0) + 1;
       await opened.wal.save({ term: 9, vote: 3, commit: nextIndex - 1 }, [entry(nextIndex, 9, 'after-tear')], true);
       await opened.wal.close();
-      const again = await Wal.open(work, { logger: capture.logger });
+      const again = await Wal.open(work, { logger: capture.logger, ...opts });
       expect(plain(again.entries)).toEqual(plain([...expected.entries, entry(nextIndex, 9, 'after-tear')]));
       expect(again.hardState).toEqual({ term: 9, vote: 3, commit: nextIndex - 1 });
       await again.wal.close();
       checkedCuts++;
     }
-    expect(checkedCuts).toBe(original.length - firstCut);
+    expect(checkedCuts).toBe(logicalEnd - firstCut);
+  });
+});
+
+describe('zero tail', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await makeTempDir();
+  });
+  afterAll(async () => {
+    await removeDir(dir);
   });
 
-  it('treats a zero-filled tail (file extended, data never written) as torn', async () => {
+  it('treats zeros after the last record (preallocated, or extended and never written) as the end of the log', async () => {
     const { logger, lines } = captureLogger();
-    const { wal } = await Wal.open(dir + '-zero', { logger });
-    try {
-      await wal.save({ term: 1, vote: 1, commit: 1 }, [entry(1, 1), entry(2, 1)], true);
-      const segmentPath = wal.segmentFiles()[0]!.path;
-      await wal.close();
-      const size = (await fs.promises.stat(segmentPath)).size;
-      await fs.promises.appendFile(segmentPath, Buffer.alloc(4096));
-      const opened = await Wal.open(dir + '-zero', { logger });
-      expect(plain(opened.entries)).toEqual(plain([entry(1, 1), entry(2, 1)]));
-      expect((await fs.promises.stat(segmentPath)).size).toBe(size);
-      expect(lines.some((l) => l.level === WARN && l.file === segmentPath && l.offsetBytes === size)).toBe(true);
-      await opened.wal.close();
-    } finally {
-      await removeDir(dir + '-zero');
-    }
+    const { wal } = await Wal.open(dir, { logger, preallocate: false });
+    await wal.save({ term: 1, vote: 1, commit: 1 }, [entry(1, 1), entry(2, 1)], true);
+    const segmentPath = wal.segmentFiles()[0]!.path;
+    await wal.close();
+    const size = (await fs.promises.stat(segmentPath)).size;
+    await fs.promises.appendFile(segmentPath, Buffer.alloc(4096));
+    const opened = await Wal.open(dir, { logger, preallocate: false });
+    expect(plain(opened.entries)).toEqual(plain([entry(1, 1), entry(2, 1)]));
+    expect(lines.filter((l) => l.level >= WARN)).toEqual([]);
+    expect((await fs.promises.stat(segmentPath)).size).toBe(size + 4096);
+    // The next write goes right after the last record, into the zeros.
+    await opened.wal.save({ term: 1, vote: 1, commit: 3 }, [entry(3, 1)], true);
+    await opened.wal.close();
+    expect((await fs.promises.stat(segmentPath)).size).toBe(size + 4096);
+    const again = await Wal.open(dir, { logger, preallocate: false });
+    expect(plain(again.entries)).toEqual(plain([entry(1, 1), entry(2, 1), entry(3, 1)]));
+    await again.wal.close();
   });
 });

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { raftpb } from '../../../protos';
 import { Wal, WalClosedError, WalLockedError, crc32 } from '../../../consensus/wal';
 import { crc32Portable } from '../../../consensus/wal/crc32';
-import { RecordType } from '../../../consensus/wal/record';
+import { RecordBatchEncoder, RecordType } from '../../../consensus/wal/record';
 import { captureLogger, entries, entry, makeTempDir, parseSegment, plain, removeDir, walFiles } from './helpers';
 
 describe('crc32', () => {
@@ -16,6 +16,25 @@ describe('crc32', () => {
       const part = data.subarray(0, len);
       expect(crc32Portable(part)).toBe(crc32(part));
       expect(crc32Portable(part.subarray(len >> 1), crc32Portable(part.subarray(0, len >> 1)))).toBe(crc32(part));
+    }
+  });
+});
+
+describe('record encoding', () => {
+  it('writes entries as exactly the bytes raftpb.Entry.encode produces', () => {
+    const samples: raftpb.Entry[] = [
+      entry(1, 1),
+      { type: raftpb.EntryType.EntryConfChange, term: 2 ** 40 + 3, index: 2 ** 53 - 1, data: Buffer.alloc(300, 9) },
+      { type: raftpb.EntryType.EntryNormal, term: 0, index: 0, data: new Uint8Array(0) },
+      { type: raftpb.EntryType.EntryNormal, term: 127, index: 128, data: Buffer.alloc(70_000, 1) },
+    ];
+    for (const e of samples) {
+      const records = parseSegment(new RecordBatchEncoder().entry(e).finish());
+      expect(records).toHaveLength(1);
+      const buf = new RecordBatchEncoder().entry(e).finish();
+      expect(Buffer.from(buf.subarray(16)).equals(Buffer.from(raftpb.Entry.encode(e)))).toBe(true);
+      const decoded = records[0]!.record;
+      expect(decoded.type === RecordType.Entry && plain([decoded.entry])).toEqual(plain([e]));
     }
   });
 });
