@@ -283,6 +283,12 @@ export class BroadcastClient {
         return;
       }
       waiter.resolve(response);
+      if (response.status !== common.Status.SUCCESS) {
+        // The orderer closes a Broadcast stream after any rejection (reference §4.1): what was
+        // sent behind this envelope will not be answered, and nothing more should be sent.
+        this.end(new BroadcastClientError(address, 'the orderer closed the Broadcast stream after a rejection; this envelope was not answered'));
+        this.call.end();
+      }
     });
     this.call.on('error', (err: Error) => {
       const code = isServiceError(err) ? err.code : undefined;
@@ -300,6 +306,11 @@ export class BroadcastClient {
 
   get ended(): boolean {
     return this.endedWith !== undefined;
+  }
+
+  /** Why the stream ended (grpcCode set for a transport failure, absent when the orderer closed it). */
+  get failure(): BroadcastClientError | undefined {
+    return this.endedWith;
   }
 
   send(envelopeBytes: Uint8Array): Promise<orderer.BroadcastResponse> {

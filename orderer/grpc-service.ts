@@ -11,6 +11,13 @@ import { asBuffer } from '../cluster/service';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../cluster/types';
 import { common, orderer, ProtoDecodeError } from '../protos';
 import { Reader, delimitedEnd, skipUnknown } from '../protos/runtime';
+import type { Logger } from 'pino';
+// broadcast.ts and deliver.ts import this module's stream helpers in turn. The cycle is safe in
+// CommonJS because neither side uses the other's exports while the modules load, only inside
+// functions that run later.
+import { handleBroadcast, type BroadcastOptions } from './broadcast';
+import { DeliverService, type DeliverServiceOptions } from './deliver';
+import type { ChainRegistry } from './types';
 
 export { asBuffer, DEFAULT_MAX_MESSAGE_BYTES };
 
@@ -89,6 +96,29 @@ export function addAtomicBroadcastService(server: grpc.Server, handlers: AtomicB
     Broadcast: guard<orderer.BroadcastResponseInit>((call) => handlers.broadcast(call)),
     Deliver: guard<Uint8Array>((call) => handlers.deliver(call)),
   });
+}
+
+export interface AtomicBroadcastServiceOptions {
+  broadcast?: BroadcastOptions;
+  deliver?: Omit<DeliverServiceOptions, 'registry' | 'logger'>;
+}
+
+/**
+ * Serves Broadcast and Deliver for the channels of `registry` on `server`. Returns the Deliver
+ * service (stream counts; close() ends its streams on shutdown).
+ */
+export function registerAtomicBroadcast(
+  server: grpc.Server,
+  registry: ChainRegistry,
+  logger: Logger,
+  options: AtomicBroadcastServiceOptions = {},
+): DeliverService {
+  const deliver = new DeliverService({ registry, logger, ...options.deliver });
+  addAtomicBroadcastService(server, {
+    broadcast: (call) => handleBroadcast(call, registry, logger, options.broadcast),
+    deliver: (call) => deliver.handle(call),
+  });
+  return deliver;
 }
 
 /** Server options with Fabric's default message size limits (General.MaxRecvMsgSize/MaxSendMsgSize). */

@@ -296,6 +296,8 @@ export interface TestServerOptions {
 export async function startTestServer(options: TestServerOptions): Promise<TestServer> {
   const logger = options.logger ?? silentLogger;
   const server = new grpc.Server(atomicBroadcastServerOptions());
+  // What registerAtomicBroadcast does, plus a count of running Broadcast handlers so tests can
+  // see a stream being freed.
   const deliver = new DeliverService({ registry: options.registry, logger, ...options.deliver });
   let activeBroadcasts = 0;
   addAtomicBroadcastService(server, {

@@ -1,0 +1,204 @@
+// Broadcast load generation, shared by `client broadcast` and the benchmarks: N envelopes over C
+// concurrent streams (round-robin over the given orderers), each stream keeping up to a window
+// of envelopes unanswered.
+//
+// Every envelope is a well-formed Fabric transaction envelope (ENDORSER_TRANSACTION header, a
+// tx_id derived from nonce and creator, a timestamp, random payload data) with a dummy
+// signature: the orderer's identity checks are structural until MSPs exist.
+import type * as grpc from '@grpc/grpc-js';
+import { randomBytes } from 'node:crypto';
+import { computeTxId, NONCE_BYTES } from '../ledger/block';
+import { common, msp } from '../protos';
+import { BroadcastClient } from '../orderer/deliver-client';
+import { dialOrderer } from '../orderer/grpc-service';
+import { statusName } from '../orderer/errors';
+
+/** Status-table row for envelopes whose stream ended before they were answered. */
+export const NO_ANSWER = 'NO_ANSWER';
+/** Status-table row for envelopes never sent because their stream could not be used. */
+export const NOT_SENT = 'NOT_SENT';
+
+/** The creator all load envelopes claim (a placeholder identity). */
+export const LOAD_CREATOR: Uint8Array = msp.SerializedIdentity.encode({
+  mspid: 'LoadGenMSP',
+  idBytes: Buffer.from('-----BEGIN CERTIFICATE-----\nload generator placeholder\n-----END CERTIFICATE-----\n'),
+});
+
+const DUMMY_SIGNATURE_BYTES = 71; // the typical length of a DER-encoded ECDSA P-256 signature
+
+/** One client transaction envelope for `channelId` carrying `dataBytes` random bytes of payload data. */
+export function makeLoadEnvelope(channelId: string, dataBytes: number, creator: Uint8Array = LOAD_CREATOR): Uint8Array {
+  const nonce = randomBytes(NONCE_BYTES);
+  const nowMs = Date.now();
+  const channelHeader = common.ChannelHeader.encode({
+    type: common.HeaderType.ENDORSER_TRANSACTION,
+    channelId,
+    txId: computeTxId(nonce, creator),
+    timestamp: { seconds: Math.floor(nowMs / 1000), nanos: (nowMs % 1000) * 1_000_000 },
+  });
+  const payload = common.Payload.encode({
+    header: { channelHeader, signatureHeader: common.SignatureHeader.encode({ creator, nonce }) },
+    data: randomBytes(dataBytes),
+  });
+  return common.Envelope.encode({ payload, signature: randomBytes(DUMMY_SIGNATURE_BYTES) });
+}
+
+export interface LoadOptions {
+  /** Orderer addresses ("host:port"); stream i goes to orderers[i % length]. */
+  orderers: readonly string[];
+  channelId: string;
+  /** Envelopes to send in total. */
+  count: number;
+  /** Random payload data per envelope. */
+  sizeBytes: number;
+  /** Concurrent Broadcast streams. */
+  streams: number;
+  /** Envelopes a stream keeps unanswered at most (default 256). */
+  windowPerStream?: number;
+  tls?: grpc.ChannelCredentials;
+  /** Aborting stops sending; envelopes not sent yet are counted as NOT_SENT. */
+  signal?: AbortSignal;
+  /** How long to wait for each orderer's connection before giving up (default 5 s). */
+  connectTimeoutMs?: number;
+}
+
+/** The orderer could not be reached before the load started. */
+export class OrdererUnreachableError extends Error {
+  override readonly name = 'OrdererUnreachableError';
+  constructor(
+    readonly address: string,
+    reason: string,
+  ) {
+    super(`cannot reach orderer ${address}: ${reason}`);
+  }
+}
+
+function waitForConnection(address: string, client: grpc.Client, timeoutMs: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    client.waitForReady(Date.now() + timeoutMs, (error) => {
+      if (error === undefined || error === null) resolve();
+      else reject(new OrdererUnreachableError(address, error.message));
+    });
+  });
+}
+
+/** Live counters, readable while the load runs (progress display). */
+export class LoadProgress {
+  sent = 0;
+  answered = 0;
+  succeeded = 0;
+  readonly startedAtMs = Date.now();
+}
+
+export interface LoadReport {
+  readonly orderers: readonly string[];
+  readonly channelId: string;
+  readonly count: number;
+  readonly sizeBytes: number;
+  readonly streams: number;
+  readonly sent: number;
+  readonly elapsedMs: number;
+  /** Envelopes per status name (plus NO_ANSWER and NOT_SENT), largest first. */
+  readonly statusCounts: Readonly<Record<string, number>>;
+  /** SUCCESS answers per second over the whole run. */
+  readonly successPerSecond: number;
+  /** Distinct stream failures seen (at most a few). */
+  readonly errors: readonly string[];
+  readonly allSucceeded: boolean;
+}
+
+const MAX_REPORTED_ERRORS = 5;
+
+export async function runBroadcastLoad(options: LoadOptions, progress: LoadProgress = new LoadProgress()): Promise<LoadReport> {
+  const { orderers, channelId, count, sizeBytes, streams } = options;
+  if (orderers.length === 0) throw new RangeError('at least one orderer address is needed');
+  for (const [name, value] of [['count', count], ['streams', streams], ['sizeBytes', sizeBytes + 1]] as const) {
+    if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer`);
+  }
+  const window = options.windowPerStream ?? 256;
+  const counts = new Map<string, number>();
+  const errors = new Set<string>();
+  const bump = (status: string, by = 1): void => {
+    counts.set(status, (counts.get(status) ?? 0) + by);
+  };
+  // One connection per orderer, shared by its streams (as an SDK would).
+  const clients = new Map<string, grpc.Client>();
+  for (const address of new Set(orderers)) clients.set(address, dialOrderer(address, { tls: options.tls }));
+  try {
+    // An unreachable orderer is reported as such, not as thousands of unanswered envelopes.
+    await Promise.all([...clients].map(([address, client]) => waitForConnection(address, client, options.connectTimeoutMs ?? 5000)));
+  } catch (e) {
+    for (const client of clients.values()) client.close();
+    throw e;
+  }
+  const startedMs = Date.now();
+  // A function rather than an inline check: TypeScript would narrow the flag across awaits.
+  const stopped = (): boolean => options.signal?.aborted === true;
+
+  const worker = async (index: number, quota: number): Promise<void> => {
+    const address = orderers[index % orderers.length] as string;
+    const client = clients.get(address) as grpc.Client;
+    let remaining = quota;
+    while (remaining > 0 && !stopped()) {
+      const stream = new BroadcastClient(address, { client });
+      const pending: Promise<void>[] = [];
+      while (remaining > 0 && !stream.ended && !stopped()) {
+        if (stream.inflight >= window) await Promise.race(pending);
+        await stream.writable();
+        if (stream.ended) break;
+        remaining--;
+        progress.sent++;
+        const answered = stream.send(makeLoadEnvelope(channelId, sizeBytes)).then(
+          (response) => {
+            const name = statusName(response.status);
+            bump(name);
+            progress.answered++;
+            if (response.status === common.Status.SUCCESS) progress.succeeded++;
+          },
+          (err: unknown) => {
+            bump(NO_ANSWER);
+            progress.answered++;
+            errors.add(err instanceof Error ? err.message : String(err));
+          },
+        );
+        const settled = answered.then(() => {
+          pending.splice(pending.indexOf(settled), 1);
+        });
+        pending.push(settled);
+      }
+      if (stream.ended) {
+        await Promise.all(pending);
+        // The orderer closes a stream after a rejection; a transport failure means it is unusable.
+        if (stream.failure?.grpcCode !== undefined) break;
+      } else {
+        await stream.close();
+        await Promise.all(pending);
+      }
+    }
+    if (remaining > 0) bump(NOT_SENT, remaining);
+  };
+
+  try {
+    const base = Math.floor(count / streams);
+    const extra = count % streams;
+    await Promise.all(Array.from({ length: streams }, (_, i) => worker(i, base + (i < extra ? 1 : 0))));
+  } finally {
+    for (const client of clients.values()) client.close();
+  }
+  const elapsedMs = Date.now() - startedMs;
+  const statusCounts = Object.fromEntries([...counts].sort((a, b) => b[1] - a[1]));
+  const succeeded = counts.get('SUCCESS') ?? 0;
+  return {
+    orderers,
+    channelId,
+    count,
+    sizeBytes,
+    streams,
+    sent: progress.sent,
+    elapsedMs,
+    statusCounts,
+    successPerSecond: elapsedMs > 0 ? (succeeded * 1000) / elapsedMs : 0,
+    errors: [...errors].slice(0, MAX_REPORTED_ERRORS),
+    allSucceeded: succeeded === count,
+  };
+}
