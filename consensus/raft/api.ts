@@ -120,7 +120,11 @@ export enum SnapshotStatus {
  */
 export interface Storage {
   initialState(): { hardState: raftpb.HardState; confState: raftpb.ConfState };
-  /** Entries [lo, hi) limited to maxBytes in total (at least one entry when lo < hi). Throws CompactedError, UnavailableError. */
+  /**
+   * Entries [lo, hi) limited to maxBytes in total (at least one entry when lo < hi, so a cap
+   * of 0 yields one entry; Number.POSITIVE_INFINITY means no cap). Sizes are the entries'
+   * protobuf encoding sizes. Throws CompactedError, UnavailableError.
+   */
   entries(lo: RaftIndex, hi: RaftIndex, maxBytes: number): raftpb.Entry[];
   /** Term of entry i; valid for firstIndex()-1 ..lastIndex(). Throws CompactedError, UnavailableError. */
   term(i: RaftIndex): RaftTerm;

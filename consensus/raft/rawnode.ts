@@ -124,7 +124,10 @@ export class RawNode {
 
   /**
    * Step a message received from a peer. Rejects (StepRejectedError) local-only message
-   * types, messages addressed to another node and responses from non-members.
+   * types, messages addressed to another node and responses from non-members (e.g. late
+   * answers of a removed node): a transport logs and drops them. A proposal forwarded by a
+   * follower (MsgProp) that this node cannot take throws ProposalDroppedError, as etcd's
+   * Step returns ErrProposalDropped; the forwarder is not told.
    */
   step(msg: raftpb.Message): void {
     if (isLocalMsg(msg.type)) {
