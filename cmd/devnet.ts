@@ -12,22 +12,28 @@ const USAGE = `usage: npm start [-- --fresh] [--dir DIR] [--log-level LEVEL]
 Starts three orderers (127.0.0.1:7050, 8050, 9050) serving channel "mychannel".
   --fresh        delete the stored data first and start from a new genesis block
   --dir DIR      data directory (default ./data/devnet)
-  --log-level L  debug | info | warn | error (default info); logs go to DIR/ordererN/orderer.log`;
+  --log-level L  debug | info | warn | error (default info); logs go to DIR/ordererN/orderer.log
+  --ports A,B,C  client/cluster ports of the three nodes (default 7050,8050,9050)`;
 
 interface Args {
   fresh: boolean;
   dataDir: string;
   logLevel: string;
+  ports: number[] | undefined;
 }
 
 function parseArgs(argv: string[]): Args | undefined {
-  const args: Args = { fresh: false, dataDir: path.resolve('data', 'devnet'), logLevel: 'info' };
+  const args: Args = { fresh: false, dataDir: path.resolve('data', 'devnet'), logLevel: 'info', ports: undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--fresh') args.fresh = true;
     else if (a === '--dir') args.dataDir = path.resolve(argv[++i] ?? '');
     else if (a === '--log-level') args.logLevel = argv[++i] ?? 'info';
-    else if (a === '--help' || a === '-h') return undefined;
+    else if (a === '--ports') {
+      const ports = (argv[++i] ?? '').split(',').map((p) => Number(p));
+      if (ports.length === 0 || ports.some((p) => !Number.isInteger(p) || p <= 0 || p > 65535)) throw new Error('--ports takes comma-separated port numbers');
+      args.ports = ports;
+    } else if (a === '--help' || a === '-h') return undefined;
     else throw new Error(`unknown argument ${JSON.stringify(a)}`);
   }
   return args;
@@ -70,7 +76,7 @@ async function main(): Promise<number> {
   if (args.fresh) await rm(args.dataDir, { recursive: true, force: true });
   const { access } = await import('node:fs/promises');
   const resumed = await access(path.join(args.dataDir, 'genesis')).then(() => true, () => false);
-  const layout = await writeDevnet({ dataDir: args.dataDir, logLevel: args.logLevel });
+  const layout = await writeDevnet({ dataDir: args.dataDir, logLevel: args.logLevel, ...(args.ports !== undefined ? { ports: args.ports } : {}) });
   const ordererJs = path.join(__dirname, 'orderer.js');
   const children: ChildProcess[] = [];
   let stopping = false;

@@ -82,6 +82,7 @@ export class Chain implements ChainHandle {
   private haltReason = '';
   private readonly stopTimers: Array<() => void> = [];
   private idle: Promise<void> = Promise.resolve();
+  private startupSnapshot: raftpb.Snapshot | undefined;
 
   private role: RaftRole = RaftRole.Follower;
   private leaderId: NodeId = 0;
@@ -155,6 +156,11 @@ export class Chain implements ChainHandle {
         if (designatedCampaigner(this.channelId, ids.length) === this.options.selfId) this.campaignTicks = 2 * s.heartbeatTick;
       }
       // A fresh member joining an existing chain starts empty; the leader sends it a snapshot.
+    } else {
+      // A snapshot installed just before a crash may be ahead of the ledger: the blocks it
+      // stands for must be pulled before any later entry is applied (Fabric does this at start too).
+      const snap = this.options.raft.storage.snapshot();
+      if (snap.metadata.index > 0 && snap.data.length > 0) this.startupSnapshot = snap;
     }
     this.stopTimers.push(this.timers.setInterval(() => this.push({ kind: 'tick' }), s.tickIntervalMs));
     const resubmitAfterMs = this.options.resubmitAfterMs ?? Math.max(2_000, 4 * s.electionTick * s.tickIntervalMs);
@@ -285,6 +291,11 @@ export class Chain implements ChainHandle {
 
   private async drive(): Promise<void> {
     try {
+      const startupSnapshot = this.startupSnapshot;
+      if (startupSnapshot !== undefined) {
+        this.startupSnapshot = undefined;
+        await this.applySnapshot(startupSnapshot);
+      }
       for (;;) {
         if (this.halted) return;
         this.drainEvents();
