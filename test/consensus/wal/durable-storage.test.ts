@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CompactedError } from '../../../consensus/raft/errors';
 import { DurableStorage, WalClosedError, snapshotFileName } from '../../../consensus/wal';
-import { captureLogger, CONF_STATE, entries, entry, makeTempDir, plain, removeDir, snapshotAt } from './helpers';
+import { captureLogger, CONF_STATE, entries, entry, makeTempDir, plain, removeDir, snapshotAt, SMALL_SEGMENTS } from './helpers';
 
 /** Everything Raft can read from a Storage, in comparable form. */
 function view(s: DurableStorage): unknown {
@@ -29,7 +29,7 @@ describe('DurableStorage', () => {
 
   it('persists Readys before showing them and restarts to the same Storage view', async () => {
     const { logger } = captureLogger();
-    const storage = await DurableStorage.open(dir, { logger });
+    const storage = await DurableStorage.open(dir, { logger, ...SMALL_SEGMENTS });
     expect(storage.lastIndex()).toBe(0);
     await storage.saveReady({ hardState: { term: 1, vote: 1, commit: 0 }, entries: entries(1, 10, 1), mustSync: true });
     await storage.saveReady({ hardState: { term: 1, vote: 1, commit: 8 }, entries: [], mustSync: false });
@@ -39,7 +39,7 @@ describe('DurableStorage', () => {
     const before = view(storage);
     await storage.close();
 
-    const reopened = await DurableStorage.open(dir, { logger });
+    const reopened = await DurableStorage.open(dir, { logger, ...SMALL_SEGMENTS });
     expect(view(reopened)).toEqual(before);
     await reopened.close();
   });
@@ -72,21 +72,21 @@ describe('DurableStorage', () => {
 
   it('persists a Ready carrying a snapshot from the leader, replacing the log', async () => {
     const { logger } = captureLogger();
-    const storage = await DurableStorage.open(dir, { logger });
+    const storage = await DurableStorage.open(dir, { logger, ...SMALL_SEGMENTS });
     await storage.saveReady({ hardState: { term: 1, vote: 1, commit: 3 }, entries: entries(1, 5, 1), mustSync: true });
     const snapshot = snapshotAt(500, 4);
     await storage.saveReady({ snapshot, hardState: { term: 4, vote: 0, commit: 500 }, entries: entries(501, 502, 4), mustSync: true });
     expect(storage.firstIndex()).toBe(501);
     const before = view(storage);
     await storage.close();
-    const reopened = await DurableStorage.open(dir, { logger });
+    const reopened = await DurableStorage.open(dir, { logger, ...SMALL_SEGMENTS });
     expect(view(reopened)).toEqual(before);
     await reopened.close();
   });
 
   it('leaves memory untouched when the WAL refuses the write', async () => {
     const { logger } = captureLogger();
-    const storage = await DurableStorage.open(dir, { logger });
+    const storage = await DurableStorage.open(dir, { logger, ...SMALL_SEGMENTS });
     await storage.saveReady({ hardState: { term: 1, vote: 1, commit: 0 }, entries: entries(1, 2, 1), mustSync: true });
     await storage.close();
     await expect(storage.saveReady({ entries: entries(3, 3, 1), mustSync: true })).rejects.toBeInstanceOf(WalClosedError);

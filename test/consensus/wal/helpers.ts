@@ -73,3 +73,6 @@ export const CONF_STATE: raftpb.ConfState = { voters: [1, 2, 3], learners: [], v
 export function snapshotAt(index: number, term: number, text = `snap@${index}`): raftpb.Snapshot {
   return { data: Buffer.from(text), metadata: { index, term, confState: CONF_STATE } };
 }
+
+/** Tests use small segments: the default 64 MB would be zero-filled on creation. */
+export const SMALL_SEGMENTS = { segmentSizeBytes: 256 * 1024 } as const;

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Wal, WalLockedError } from '../../../consensus/wal';
 import { assertChildBuilt, Child } from './child';
-import { captureLogger, entries, makeTempDir, removeDir, WARN } from './helpers';
+import { captureLogger, entries, makeTempDir, removeDir, WARN, SMALL_SEGMENTS } from './helpers';
 
 describe('directory lock', () => {
   let dir: string;
@@ -23,7 +23,7 @@ describe('directory lock', () => {
     await child.waitForEvents(1);
 
     const { logger, lines } = captureLogger();
-    const err = await Wal.open(dir, { logger }).then(
+    const err = await Wal.open(dir, { logger, ...SMALL_SEGMENTS }).then(
       () => undefined,
       (e: unknown) => e,
     );
@@ -32,7 +32,7 @@ describe('directory lock', () => {
     expect((err as WalLockedError).message).toContain(`locked by process ${child.pid}`);
 
     await child.kill9();
-    const opened = await Wal.open(dir, { logger });
+    const opened = await Wal.open(dir, { logger, ...SMALL_SEGMENTS });
     expect(lines.some((l) => l.level === WARN && /stale WAL lock/.test(l.msg))).toBe(true);
     await opened.wal.save({ term: 1, vote: 1, commit: 1 }, entries(1, 1, 1), true);
     await opened.wal.close();
@@ -43,13 +43,13 @@ describe('directory lock', () => {
     // pid 1 is alive, but its start time differs from the one recorded.
     await fs.promises.writeFile(path.join(dir, 'LOCK'), JSON.stringify({ pid: 1, startTime: '1', hostname: os.hostname() }));
     const { logger } = captureLogger();
-    const opened = await Wal.open(dir, { logger });
+    const opened = await Wal.open(dir, { logger, ...SMALL_SEGMENTS });
     await opened.wal.close();
   });
 
   it('respects a lock held by a live process recorded without a start time', async () => {
     await fs.promises.writeFile(path.join(dir, 'LOCK'), JSON.stringify({ pid: process.ppid, startTime: null, hostname: os.hostname() }));
     const { logger } = captureLogger();
-    await expect(Wal.open(dir, { logger })).rejects.toBeInstanceOf(WalLockedError);
+    await expect(Wal.open(dir, { logger, ...SMALL_SEGMENTS })).rejects.toBeInstanceOf(WalLockedError);
   });
 });

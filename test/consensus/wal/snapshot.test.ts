@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CorruptionError, Snapshotter, Wal, snapshotFileName } from '../../../consensus/wal';
-import { captureLogger, entries, makeTempDir, plain, removeDir, snapshotAt, WARN } from './helpers';
+import { captureLogger, entries, makeTempDir, plain, removeDir, snapshotAt, WARN, SMALL_SEGMENTS } from './helpers';
 
 async function corrupt(filePath: string, offset: number): Promise<void> {
   const buf = await fs.promises.readFile(filePath);
@@ -83,7 +83,7 @@ describe('WAL with snapshots', () => {
 
   it('keeps the newest snapshotsToKeep snapshot files', async () => {
     const { logger } = captureLogger();
-    const { wal, snapshot } = await Wal.open(dir, { logger, snapshotsToKeep: 2 });
+    const { wal, snapshot } = await Wal.open(dir, { logger, ...SMALL_SEGMENTS, snapshotsToKeep: 2 });
     expect(snapshot).toBeUndefined();
     await wal.save({ term: 1, vote: 1, commit: 40 }, entries(1, 40, 1), true);
     for (const index of [10, 20, 30, 40]) await wal.saveSnapshot(snapshotAt(index, 1));
@@ -93,7 +93,7 @@ describe('WAL with snapshots', () => {
 
   it('skips a corrupt newest snapshot with a warning when the WAL still holds everything after the previous one', async () => {
     const { logger, lines } = captureLogger();
-    const { wal } = await Wal.open(dir, { logger });
+    const { wal } = await Wal.open(dir, { logger, ...SMALL_SEGMENTS });
     await wal.save({ term: 1, vote: 1, commit: 30 }, entries(1, 30, 1), true);
     await wal.saveSnapshot(snapshotAt(10, 1));
     await wal.saveSnapshot(snapshotAt(20, 1));
@@ -101,7 +101,7 @@ describe('WAL with snapshots', () => {
     const newest = path.join(dir, 'snap', snapshotFileName(1, 20));
     await corrupt(newest, 20);
 
-    const reopened = await Wal.open(dir, { logger });
+    const reopened = await Wal.open(dir, { logger, ...SMALL_SEGMENTS });
     expect(reopened.snapshot).toEqual(snapshotAt(10, 1));
     expect(plain(reopened.entries)).toEqual(plain(entries(11, 30, 1)));
     expect(lines.some((l) => l.level === WARN && l.file === newest)).toBe(true);
@@ -130,14 +130,14 @@ describe('WAL with snapshots', () => {
 
   it('ignores a snapshot file whose WAL records never became durable', async () => {
     const { logger, lines } = captureLogger();
-    const { wal } = await Wal.open(dir, { logger });
+    const { wal } = await Wal.open(dir, { logger, ...SMALL_SEGMENTS });
     await wal.save({ term: 1, vote: 1, commit: 10 }, entries(1, 10, 1), true);
     await wal.close();
     // As left by a crash after the .snap file of an installed snapshot but before its WAL write.
     const snapshotter = await Snapshotter.open(path.join(dir, 'snap'), { logger });
     const orphan = await snapshotter.save(snapshotAt(500, 4));
 
-    const reopened = await Wal.open(dir, { logger });
+    const reopened = await Wal.open(dir, { logger, ...SMALL_SEGMENTS });
     expect(reopened.snapshot).toBeUndefined();
     expect(plain(reopened.entries)).toEqual(plain(entries(1, 10, 1)));
     expect(lines.some((l) => l.level === WARN && l.file === orphan.path && l.fit === 'ahead-of-wal')).toBe(true);
@@ -164,6 +164,6 @@ describe('WAL with snapshots', () => {
     const { logger } = captureLogger();
     const snapshotter = await Snapshotter.open(path.join(dir, 'snap'), { logger });
     await snapshotter.save(snapshotAt(10, 1));
-    await expect(Wal.open(dir, { logger })).rejects.toThrow(CorruptionError);
+    await expect(Wal.open(dir, { logger, ...SMALL_SEGMENTS })).rejects.toThrow(CorruptionError);
   });
 });

@@ -4,7 +4,7 @@ import { raftpb } from '../../../protos';
 import { Wal, WalClosedError, WalLockedError, crc32 } from '../../../consensus/wal';
 import { crc32Portable } from '../../../consensus/wal/crc32';
 import { RecordBatchEncoder, RecordType } from '../../../consensus/wal/record';
-import { captureLogger, entries, entry, makeTempDir, parseSegment, plain, removeDir, walFiles } from './helpers';
+import { captureLogger, entries, entry, makeTempDir, parseSegment, plain, removeDir, walFiles, SMALL_SEGMENTS } from './helpers';
 
 describe('crc32', () => {
   it('matches the CRC-32 check value and the portable table implementation', () => {
@@ -50,17 +50,19 @@ describe('Wal', () => {
 
   it('creates an empty WAL and replays nothing', async () => {
     const { logger } = captureLogger();
-    const opened = await Wal.open(dir, { logger });
+    const opened = await Wal.open(dir, { logger, ...SMALL_SEGMENTS });
     expect(opened.snapshot).toBeUndefined();
     expect(opened.entries).toEqual([]);
     expect(opened.hardState).toEqual({ term: 0, vote: 0, commit: 0 });
     expect(await walFiles(dir)).toEqual(['0000000000000000-0000000000000001.wal']);
+    // Preallocated: zero-filled up to the segment size.
+    expect((await fs.promises.stat(path.join(dir, '0000000000000000-0000000000000001.wal'))).size).toBe(SMALL_SEGMENTS.segmentSizeBytes);
     await opened.wal.close();
   });
 
   it('replays hard state and entries exactly, with conflicting entries replacing the tail', async () => {
     const { logger } = captureLogger();
-    const { wal } = await Wal.open(dir, { logger });
+    const { wal } = await Wal.open(dir, { logger, ...SMALL_SEGMENTS });
     await wal.save({ term: 1, vote: 1, commit: 0 }, entries(1, 5, 1), true);
     await wal.save({ term: 1, vote: 1, commit: 3 }, [], false);
     // A new leader in term 2 overwrites 4..5 and appends up to 6.
@@ -68,7 +70,7 @@ describe('Wal', () => {
     await wal.save({ term: 2, vote: 3, commit: 4 }, rewritten, true);
     await wal.close();
 
-    const reopened = await Wal.open(dir, { logger });
+    const reopened = await Wal.open(dir, { logger, ...SMALL_SEGMENTS });
     expect(reopened.hardState).toEqual({ term: 2, vote: 3, commit: 4 });
     expect(plain(reopened.entries)).toEqual(plain([...entries(1, 3, 1), ...rewritten]));
     await reopened.wal.close();
@@ -76,7 +78,7 @@ describe('Wal', () => {
 
   it('writes one Ready with one write and one fdatasync, and none when mustSync is false', async () => {
     const { logger } = captureLogger();
-    const { wal } = await Wal.open(dir, { logger });
+    const { wal } = await Wal.open(dir, { logger, ...SMALL_SEGMENTS });
     const realFs = jest.requireActual<typeof fs>('node:fs');
     const writeSpy = jest.spyOn(realFs, 'write');
     const syncSpy = jest.spyOn(realFs, 'fdatasync');
@@ -125,7 +127,7 @@ describe('Wal', () => {
 
   it('serializes concurrent saves in call order and refuses use after close', async () => {
     const { logger } = captureLogger();
-    const { wal } = await Wal.open(dir, { logger });
+    const { wal } = await Wal.open(dir, { logger, ...SMALL_SEGMENTS });
     await Promise.all([
       wal.save(undefined, entries(1, 3, 1), true),
       wal.save(undefined, [entry(3, 2, 'new')], true),
@@ -133,19 +135,19 @@ describe('Wal', () => {
     ]);
     await wal.close();
     await expect(wal.save(undefined, [entry(4, 2)], true)).rejects.toBeInstanceOf(WalClosedError);
-    const reopened = await Wal.open(dir, { logger });
+    const reopened = await Wal.open(dir, { logger, ...SMALL_SEGMENTS });
     expect(plain(reopened.entries)).toEqual(plain([entry(1, 1), entry(2, 1), entry(3, 2, 'new')]));
     await reopened.wal.close();
   });
 
   it('refuses a second open of the same directory in the same process', async () => {
     const { logger } = captureLogger();
-    const { wal } = await Wal.open(dir, { logger });
-    const second = Wal.open(dir, { logger });
+    const { wal } = await Wal.open(dir, { logger, ...SMALL_SEGMENTS });
+    const second = Wal.open(dir, { logger, ...SMALL_SEGMENTS });
     await expect(second).rejects.toBeInstanceOf(WalLockedError);
     await expect(second).rejects.toThrow(`locked by process ${process.pid}`);
     await wal.close();
-    const third = await Wal.open(dir, { logger });
+    const third = await Wal.open(dir, { logger, ...SMALL_SEGMENTS });
     await third.wal.close();
   });
 });
