@@ -23,9 +23,18 @@ export function majorityCommittedIndex(
   const n = voters.length;
   if (n === 0) return 0;
   if (n === 1) return matchOf(voters[0]!);
+  // Insertion sort, descending: clusters are small, and Array.prototype.sort allocates
+  // on every call (this runs on every acknowledgement the leader receives).
   const matches = new Array<RaftIndex>(n);
-  for (let i = 0; i < n; i++) matches[i] = matchOf(voters[i]!);
-  matches.sort((a, b) => b - a);
+  for (let i = 0; i < n; i++) {
+    const m = matchOf(voters[i]!);
+    let j = i;
+    while (j > 0 && matches[j - 1]! < m) {
+      matches[j] = matches[j - 1]!;
+      j--;
+    }
+    matches[j] = m;
+  }
   return matches[majoritySize(n) - 1]!;
 }
 
