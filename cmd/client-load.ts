@@ -141,39 +141,44 @@ export async function runBroadcastLoad(options: LoadOptions, progress: LoadProgr
     let remaining = quota;
     while (remaining > 0 && !stopped()) {
       const stream = new BroadcastClient(address, { client });
-      const pending: Promise<void>[] = [];
+      // Answers still due on this stream, and a wake-up for whoever waits for one to arrive
+      // (one resolver rather than racing every pending promise, which costs O(window) per send).
+      let unanswered = 0;
+      let wake: (() => void) | undefined;
+      const answerArrived = (): void => {
+        unanswered--;
+        progress.answered++;
+        const resume = wake;
+        wake = undefined;
+        resume?.();
+      };
+      const nextAnswer = (): Promise<void> => new Promise<void>((resolve) => (wake = resolve));
       while (remaining > 0 && !stream.ended && !stopped()) {
-        if (stream.inflight >= window) await Promise.race(pending);
+        if (unanswered >= window) await nextAnswer();
         await stream.writable();
         if (stream.ended) break;
         remaining--;
         progress.sent++;
-        const answered = stream.send(makeLoadEnvelope(channelId, sizeBytes)).then(
+        unanswered++;
+        stream.send(makeLoadEnvelope(channelId, sizeBytes)).then(
           (response) => {
-            const name = statusName(response.status);
-            bump(name);
-            progress.answered++;
+            bump(statusName(response.status));
             if (response.status === common.Status.SUCCESS) progress.succeeded++;
+            answerArrived();
           },
           (err: unknown) => {
             bump(NO_ANSWER);
-            progress.answered++;
             errors.add(err instanceof Error ? err.message : String(err));
+            answerArrived();
           },
         );
-        const settled = answered.then(() => {
-          pending.splice(pending.indexOf(settled), 1);
-        });
-        pending.push(settled);
       }
-      if (stream.ended) {
-        await Promise.all(pending);
-        // The orderer closes a stream after a rejection; a transport failure means it is unusable.
-        if (stream.failure?.grpcCode !== undefined) break;
-      } else {
-        await stream.close();
-        await Promise.all(pending);
-      }
+      stream.halfClose();
+      while (unanswered > 0) await nextAnswer();
+      // The orderer closes a stream after a rejection (a new one carries on); a transport
+      // failure means the orderer cannot be used.
+      if (stream.failure?.grpcCode !== undefined) break;
+      await stream.close();
     }
     if (remaining > 0) bump(NOT_SENT, remaining);
   };

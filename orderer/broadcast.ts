@@ -141,13 +141,26 @@ export async function handleBroadcast(
   };
 
   // A client that goes away releases the stream at once, without waiting for the chain to
-  // settle the envelopes it still holds (their answers have nowhere to go).
-  let onGone: () => void = () => undefined;
-  const gone = new Promise<'gone'>((resolve) => {
-    onGone = () => resolve('gone');
-  });
+  // settle the envelopes it still holds (their answers have nowhere to go). The wait below is
+  // interrupted through a per-wait resolver: racing every answer against one long-lived "gone"
+  // promise would pile up a reaction per envelope for the life of the stream.
+  let isGone = false;
+  let interruptWait: ((value: 'gone') => void) | undefined;
+  const onGone = (): void => {
+    isGone = true;
+    interruptWait?.('gone');
+  };
   call.once('cancelled', onGone);
   call.once('close', onGone);
+  const answerOrGone = (answer: PendingAnswer): Promise<orderer.BroadcastResponseInit | 'gone'> =>
+    new Promise((resolve) => {
+      if (isGone) {
+        resolve('gone');
+        return;
+      }
+      interruptWait = resolve;
+      void answer.then(resolve);
+    });
 
   const writer = async (): Promise<void> => {
     for (;;) {
@@ -157,7 +170,8 @@ export async function handleBroadcast(
         await new Promise<void>((resolve) => (wakeWriter = resolve));
         continue;
       }
-      const response = await Promise.race([next, gone]);
+      const response = await answerOrGone(next);
+      interruptWait = undefined;
       if (response === 'gone') {
         stopReading();
         break;

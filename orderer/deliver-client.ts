@@ -278,7 +278,7 @@ export class BroadcastClient {
     this.call.on('data', (response: orderer.BroadcastResponse) => {
       const waiter = this.pending.shift();
       if (waiter === undefined) {
-        this.end(new BroadcastClientError(address, 'orderer sent an answer nobody asked for'));
+        this.finish(new BroadcastClientError(address, 'orderer sent an answer nobody asked for'));
         this.call.cancel();
         return;
       }
@@ -286,17 +286,17 @@ export class BroadcastClient {
       if (response.status !== common.Status.SUCCESS) {
         // The orderer closes a Broadcast stream after any rejection (reference §4.1): what was
         // sent behind this envelope will not be answered, and nothing more should be sent.
-        this.end(new BroadcastClientError(address, 'the orderer closed the Broadcast stream after a rejection; this envelope was not answered'));
-        this.call.end();
+        this.finish(new BroadcastClientError(address, 'the orderer closed the Broadcast stream after a rejection; this envelope was not answered'));
+        this.halfClose();
       }
     });
     this.call.on('error', (err: Error) => {
       const code = isServiceError(err) ? err.code : undefined;
       const details = isServiceError(err) ? err.details || err.message : err.message;
-      this.end(new BroadcastClientError(address, `Broadcast failed: ${details}`, code));
+      this.finish(new BroadcastClientError(address, `Broadcast failed: ${details}`, code));
     });
-    this.call.on('end', () => this.end(new BroadcastClientError(address, 'Broadcast stream ended before this envelope was answered')));
-    this.call.on('close', () => this.end(new BroadcastClientError(address, 'Broadcast stream closed before this envelope was answered')));
+    this.call.on('end', () => this.finish(new BroadcastClientError(address, 'Broadcast stream ended before this envelope was answered')));
+    this.call.on('close', () => this.finish(new BroadcastClientError(address, 'Broadcast stream closed before this envelope was answered')));
   }
 
   /** Envelopes sent and not yet answered. */
@@ -335,11 +335,16 @@ export class BroadcastClient {
     });
   }
 
+  /** Tells the orderer nothing more will be sent; answers still due keep arriving. */
+  halfClose(): void {
+    if (!this.call.writableEnded) this.call.end();
+  }
+
   /** Half-closes, waits for the answers still due, then releases the connection. */
   async close(): Promise<void> {
     if (this.endedWith === undefined) {
       const closed = new Promise<void>((resolve) => this.call.once('close', () => resolve()));
-      this.call.end();
+      this.halfClose();
       await closed;
     }
     if (this.ownClient) this.client.close();
@@ -348,11 +353,11 @@ export class BroadcastClient {
   /** Abandons the stream at once; unanswered envelopes reject. */
   cancel(): void {
     this.call.cancel();
-    this.end(new BroadcastClientError(this.address, 'Broadcast cancelled'));
+    this.finish(new BroadcastClientError(this.address, 'Broadcast cancelled'));
     if (this.ownClient) this.client.close();
   }
 
-  private end(err: BroadcastClientError): void {
+  private finish(err: BroadcastClientError): void {
     this.endedWith ??= err;
     for (const waiter of this.pending.splice(0)) waiter.reject(this.endedWith);
   }
