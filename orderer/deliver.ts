@@ -14,6 +14,7 @@
 import type { Logger } from 'pino';
 import * as grpc from '@grpc/grpc-js';
 import type { StoredBlock } from '../ledger/block-store';
+import { BlockStoreError } from '../ledger/errors';
 import { common, orderer, ProtoDecodeError } from '../protos';
 import { OrdererError, statusName } from './errors';
 import {
@@ -349,7 +350,12 @@ export class DeliverService {
           }
         } catch (err) {
           if (signal.aborted) return GONE;
-          this.logger.error({ err, channel: chain.channelId, block: wanted }, 'deliver cannot read the ledger');
+          if (err instanceof BlockStoreError && err.reason === 'closed') {
+            // The channel's ledger closed under the stream (shutdown, channel removed): expected, not an alarm.
+            this.logger.debug({ channel: chain.channelId }, 'deliver stream ends: the ledger was closed');
+          } else {
+            this.logger.error({ err, channel: chain.channelId, block: wanted }, 'deliver cannot read the ledger');
+          }
           return common.Status.SERVICE_UNAVAILABLE;
         }
         if (next === 'errored') return common.Status.SERVICE_UNAVAILABLE;

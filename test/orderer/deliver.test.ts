@@ -257,6 +257,14 @@ describe('request checks (reference §4.3)', () => {
 });
 
 describe('streams and resources', () => {
+  test('a ledger that closes under a waiting stream ends it with SERVICE_UNAVAILABLE', async () => {
+    const pending = seek(6, 'forever');
+    await waitFor(() => chain.blockStore.stats().waitingIterators === 1, 2000, 'the stream to wait');
+    await chain.blockStore.close();
+    expect(await pending).toMatchObject({ numbers: [], status: common.Status.SERVICE_UNAVAILABLE });
+  });
+
+
   test('200 concurrent streams follow the tip and all get the same bytes', async () => {
     const streams = Array.from({ length: 200 }, () => seek(6, 9, { behavior: BLOCK_UNTIL_READY }));
     await waitFor(() => chain.blockStore.stats().waitingIterators === 200, 10_000, 'all streams to wait');
