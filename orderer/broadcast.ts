@@ -28,6 +28,9 @@ import type { ChainHandle, ChainRegistry } from './types';
 /** Envelopes per stream handed to a chain whose answer has not been written yet. */
 export const DEFAULT_MAX_INFLIGHT_PER_STREAM = 512;
 
+/** Received envelopes queued ahead of the checks before the stream is paused. */
+const INBOUND_BUFFERED_ENVELOPES = 16;
+
 export interface BroadcastOptions {
   maxInflightPerStream?: number;
 }
@@ -74,10 +77,6 @@ export async function checkForBroadcast(
 /** An answer that may still be waiting for its order() call. */
 type PendingAnswer = Promise<orderer.BroadcastResponseInit>;
 
-function answerFor(err: unknown): orderer.BroadcastResponseInit {
-  return toStatusResponse(err);
-}
-
 /**
  * Serves one Broadcast stream until the client half-closes, cancels, or an envelope is
  * rejected. Never rejects: every failure becomes a response or the end of the stream.
@@ -90,7 +89,8 @@ export async function handleBroadcast(
 ): Promise<void> {
   const maxInflight = options.maxInflightPerStream ?? DEFAULT_MAX_INFLIGHT_PER_STREAM;
   if (!(maxInflight >= 1)) throw new RangeError(`maxInflightPerStream must be at least 1, got ${maxInflight}`);
-  const inbound = new InboundMessages<Uint8Array>(call);
+  // A few envelopes may wait here while the previous one is checked; more pause the stream.
+  const inbound = new InboundMessages<Uint8Array>(call, INBOUND_BUFFERED_ENVELOPES);
   const answers: PendingAnswer[] = [];
   let readerDone = false;
   /** Set once a non-SUCCESS answer was chosen: nothing more is handed to a chain. */
@@ -120,10 +120,10 @@ export async function handleBroadcast(
           if (failed) break;
           answer = chain.order(parsed).then(
             () => SUCCESS_RESPONSE,
-            (err: unknown) => answerFor(err),
+            (err: unknown) => toStatusResponse(err),
           );
         } catch (err) {
-          const response = answerFor(err);
+          const response = toStatusResponse(err);
           logger.debug({ status: statusName(response.status ?? common.Status.UNKNOWN), info: response.info }, 'broadcast envelope rejected');
           answer = Promise.resolve(response);
           failed = true;
