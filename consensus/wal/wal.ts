@@ -327,8 +327,14 @@ export class Wal {
         );
       }
       // The snapshot file became durable but the WAL records of the same save did not (crash
-      // in between), so the save never returned: ignore the file.
-      logger.warn({ file: file.path, fit, walLastIndex: log.lastIndex() }, 'snapshot file not backed by the WAL; ignoring it');
+      // in between), so the save never returned. Set it aside (not deleted: it is an operator's
+      // to inspect) so that it neither counts as one of the kept snapshots nor warns again.
+      const asidePath = `${file.path}.orphan`;
+      await fs.promises.rename(file.path, asidePath);
+      logger.warn(
+        { file: file.path, renamedTo: asidePath, fit, walFirstIndex: log.firstIndex, walLastIndex: log.lastIndex() },
+        'snapshot file not backed by the WAL (crash between writing it and the WAL); set aside',
+      );
     }
     if (log.fit(0, 0) === 'ok') return { snapshot: undefined, index: 0 };
     throw new CorruptionError(

@@ -141,6 +141,8 @@ describe('WAL with snapshots', () => {
     expect(reopened.snapshot).toBeUndefined();
     expect(plain(reopened.entries)).toEqual(plain(entries(1, 10, 1)));
     expect(lines.some((l) => l.level === WARN && l.file === orphan.path && l.fit === 'ahead-of-wal')).toBe(true);
+    expect(fs.existsSync(orphan.path)).toBe(false);
+    expect(fs.existsSync(`${orphan.path}.orphan`)).toBe(true);
     await reopened.wal.close();
   });
 
