@@ -1,6 +1,6 @@
 // The write-ahead log of one channel's Raft node: hard states, entries and snapshot markers
-// appended to segment files in one directory, replayed on open (record format in record.ts,
-// segment naming in segment.ts, snapshot files in snapshotter.ts).
+// appended to segment files in one directory (record format in record.ts, segment files in
+// segment.ts, replay and damage handling in recovery.ts, snapshot files in snapshotter.ts).
 //
 // Durability rules this file keeps:
 // - One Ready is one buffer, one write, and at most one fdatasync (group commit).
@@ -15,21 +15,13 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import type { raftpb } from '../../protos';
-import { CorruptionError, WalClosedError, WalFailedError } from './errors';
+import { WalClosedError, WalFailedError } from './errors';
 import { closeFd, fdatasync, fsyncDir, removeTempFiles, writeAll } from './fsutil';
 import { DirLock } from './lock';
-import {
-  findValidRecordAfter,
-  parseRecord,
-  RecordBatchEncoder,
-  RecordType,
-  SnapshotKind,
-  WAL_FORMAT_VERSION,
-  type RecordFault,
-} from './record';
-import { isZeroFrom, nonZeroEnd, SegmentPreallocator, zeroFill } from './preallocate';
-import { ReplayLog } from './replay';
-import { listSegments, segmentFileName, type SegmentInfo } from './segment';
+import { SegmentPreallocator } from './preallocate';
+import { RecordBatchEncoder, SnapshotKind } from './record';
+import { recoverWal } from './recovery';
+import { createSegment, type SegmentInfo } from './segment';
 import { Snapshotter } from './snapshotter';
 
 export const DEFAULT_SEGMENT_SIZE_BYTES = 64 * 1024 * 1024;
@@ -69,14 +61,6 @@ export interface ReplayedState {
 
 export interface OpenedWal extends ReplayedState {
   wal: Wal;
-}
-
-interface Fault {
-  segmentIndex: number;
-  offsetBytes: number;
-  reason: string;
-  /** Damage that a crash in the middle of the last write can leave (framing, CRC). */
-  framing: boolean;
 }
 
 export class Wal {
@@ -135,262 +119,19 @@ export class Wal {
     const removedTemp = await removeTempFiles(dir);
     if (removedTemp.length > 0) logger.info({ dir, removed: removedTemp }, 'removed unfinished WAL segment files');
 
-    const segments = await listSegments(dir);
-    const snapshotFiles = await snapshotter.list();
-    if (segments.length === 0) {
-      if (snapshotFiles.length > 0) {
-        throw new CorruptionError(dir, 0, `no WAL segments, but snapshot files exist in ${snapshotter.dir}`);
-      }
+    const recovered = await recoverWal(dir, snapshotter, opts);
+    if (recovered === undefined) {
       const emptyHardState: raftpb.HardState = { term: 0, vote: 0, commit: 0 };
-      const first = await Wal.createSegment(dir, 0, 1, emptyHardState, { fillToBytes: preallocator ? segmentSizeBytes : 0 });
+      const first = await createSegment(dir, 0, 1, emptyHardState, { fillToBytes: preallocator ? segmentSizeBytes : 0 });
       const fd = await openFd(first.path, 'r+');
       logger.info({ dir, segment: first.path }, 'created new WAL');
       const wal = new Wal(dir, snapshotter, lock, logger, segmentSizeBytes, preallocator, [first], fd, 0, emptyHardState);
       return { wal, snapshot: undefined, hardState: { ...emptyHardState }, entries: [] };
     }
-
-    const log = new ReplayLog(segments[0]!.firstIndex);
-    // A gap in the sequence numbers: records after it cannot be trusted to continue the log.
-    let gapFault: Fault | undefined;
-    for (let k = 1; k < segments.length && gapFault === undefined; k++) {
-      if (segments[k]!.seq !== segments[k - 1]!.seq + 1) {
-        const reason = `missing segment(s) with sequence ${segments[k - 1]!.seq + 1} to ${segments[k]!.seq - 1}`;
-        gapFault = { segmentIndex: k, offsetBytes: 0, reason, framing: false };
-      }
-    }
-    const readableCount = gapFault?.segmentIndex ?? segments.length;
-    let fault: Fault | undefined;
-    for (let k = 0; k < readableCount && fault === undefined; k++) {
-      const segment = segments[k]!;
-      const buf = await fs.promises.readFile(segment.path);
-      fault = Wal.replaySegment(k, segment, buf, log);
-      if (fault === undefined) continue;
-      const isLast = k === segments.length - 1;
-      // Torn tail: the last write of the last segment stopped part way, so nothing valid
-      // follows the bad record. The write was never acknowledged; cut it off.
-      if (fault.framing && isLast && fault.offsetBytes > 0 && findValidRecordAfter(buf, fault.offsetBytes + 1) === undefined) {
-        logger.warn(
-          {
-            file: segment.path,
-            offsetBytes: fault.offsetBytes,
-            droppedBytes: nonZeroEnd(buf, fault.offsetBytes) - fault.offsetBytes,
-            fileBytes: buf.length,
-            reason: fault.reason,
-          },
-          'WAL ends in a torn write (crash during the last write); truncating it',
-        );
-        await Wal.truncateFile(segment.path, fault.offsetBytes);
-        segment.sizeBytes = segment.fileBytes = fault.offsetBytes;
-        fault = undefined;
-        break;
-      }
-      if (fault.framing) {
-        const validAfter = findValidRecordAfter(buf, fault.offsetBytes + 1);
-        if (validAfter !== undefined) fault.reason += `; valid records follow at offset ${validAfter}`;
-        else if (!isLast) fault.reason += ' in a segment that is not the last';
-      }
-    }
-
-    fault ??= gapFault;
-    if (fault !== undefined) {
-      const bad = segments[fault.segmentIndex]!;
-      if (!opts.repair) throw new CorruptionError(bad.path, fault.offsetBytes, fault.reason);
-      await Wal.repairAt(dir, segments, fault, logger);
-      if (segments.length === 0) {
-        // Repair dropped the very first segment: start again where it started.
-        segments.push(await Wal.createSegment(dir, bad.seq, log.lastIndex() + 1, log.hardState, { fillToBytes: 0 }));
-      }
-    }
-
-    const { snapshot, index: snapshotIndex } = await Wal.chooseSnapshot(snapshotter, log, segments[0]!, logger);
-    const hardState = { ...log.hardState };
-    if (hardState.commit < snapshotIndex) hardState.commit = snapshotIndex; // a snapshot holds only committed entries
-    const last = segments[segments.length - 1]!;
-    if (hardState.commit > log.lastIndex()) {
-      const reason = `hard state commit ${hardState.commit} is beyond the last entry ${log.lastIndex()}`;
-      if (!opts.repair) throw new CorruptionError(last.path, last.sizeBytes, reason);
-      logger.warn({ file: last.path, commit: hardState.commit, lastIndex: log.lastIndex() }, `WAL repair: ${reason}; lowering commit`);
-      hardState.commit = log.lastIndex();
-    }
-    const entries = log.entriesAfter(snapshotIndex);
-    const fd = await openFd(last.path, 'r+');
-    const wal = new Wal(dir, snapshotter, lock, logger, segmentSizeBytes, preallocator, segments, fd, log.lastIndex(), hardState);
-    logger.info(
-      { dir, segments: segments.length, snapshotIndex, firstEntry: entries[0]?.index, lastIndex: log.lastIndex(), hardState },
-      'replayed WAL',
-    );
+    const { segments, snapshot, hardState, entries, lastIndex } = recovered;
+    const fd = await openFd(segments[segments.length - 1]!.path, 'r+');
+    const wal = new Wal(dir, snapshotter, lock, logger, segmentSizeBytes, preallocator, segments, fd, lastIndex, hardState);
     return { wal, snapshot, hardState: { ...hardState }, entries };
-  }
-
-  /** Feeds one segment's records into the log; returns the first bad record, if any. */
-  private static replaySegment(k: number, segment: SegmentInfo, buf: Buffer, log: ReplayLog): Fault | undefined {
-    const at = (offsetBytes: number, reason: string, framing: boolean): Fault => ({ segmentIndex: k, offsetBytes, reason, framing });
-    let offset = 0;
-    segment.fileBytes = buf.length;
-    segment.sizeBytes = buf.length;
-    while (offset < buf.length) {
-      const parsed = parseRecord(buf, offset);
-      if (!parsed.ok) {
-        // Zeros from a record boundary to the end: preallocated space not written yet.
-        if (offset > 0 && isZeroFrom(buf, offset)) {
-          segment.sizeBytes = offset;
-          return undefined;
-        }
-        return at(offset, parsed.fault satisfies RecordFault, true);
-      }
-      const rec = parsed.record;
-      if (offset === 0) {
-        if (rec.type !== RecordType.SegmentHeader) return at(0, 'segment does not start with a segment header', false);
-        const h = rec.header;
-        if (h.formatVersion !== WAL_FORMAT_VERSION) return at(0, `unsupported WAL format version ${h.formatVersion}`, false);
-        if (h.seq !== segment.seq || h.firstIndex !== segment.firstIndex) {
-          return at(0, `segment header (seq ${h.seq}, first index ${h.firstIndex}) does not match the file name`, false);
-        }
-        if (k > 0 && h.firstIndex !== log.lastIndex() + 1) {
-          return at(0, `segment starts at index ${h.firstIndex} but the previous segments end at ${log.lastIndex()}`, false);
-        }
-      } else {
-        switch (rec.type) {
-          case RecordType.SegmentHeader:
-            return at(offset, 'segment header in the middle of a segment', false);
-          case RecordType.HardState:
-            log.hardState = rec.hardState;
-            break;
-          case RecordType.Entry:
-            if (!log.applyEntry(rec.entry)) {
-              return at(offset, `entry index ${rec.entry.index} does not follow the last index ${log.lastIndex()}`, false);
-            }
-            break;
-          case RecordType.Snapshot:
-            if (rec.marker.kind === SnapshotKind.Installed) log.applyInstalledSnapshot(rec.marker.index, rec.marker.term);
-            break;
-        }
-      }
-      offset = parsed.nextOffset;
-    }
-    return undefined;
-  }
-
-  /** repair: cut the log at the fault, loudly. */
-  private static async repairAt(dir: string, segments: SegmentInfo[], fault: Fault, logger: Logger): Promise<void> {
-    const bad = segments[fault.segmentIndex]!;
-    const dropped = segments.slice(fault.segmentIndex + 1);
-    const keepBad = fault.offsetBytes > 0;
-    logger.warn(
-      {
-        file: bad.path,
-        offsetBytes: fault.offsetBytes,
-        reason: fault.reason,
-        droppedBytesInFile: bad.fileBytes - fault.offsetBytes,
-        droppedSegments: (keepBad ? dropped : [bad, ...dropped]).map((s) => s.path),
-      },
-      'WAL repair: truncating at the first bad record; everything after it is lost',
-    );
-    for (const s of dropped.reverse()) await fs.promises.rm(s.path, { force: true });
-    segments.length = fault.segmentIndex + 1;
-    if (keepBad) {
-      await Wal.truncateFile(bad.path, fault.offsetBytes);
-      bad.sizeBytes = bad.fileBytes = fault.offsetBytes;
-    } else {
-      await fs.promises.rm(bad.path, { force: true });
-      segments.pop();
-    }
-    await fsyncDir(dir);
-  }
-
-  /** Picks the newest snapshot file that verifies and that the WAL continues from. */
-  private static async chooseSnapshot(
-    snapshotter: Snapshotter,
-    log: ReplayLog,
-    firstSegment: SegmentInfo,
-    logger: Logger,
-  ): Promise<{ snapshot: raftpb.Snapshot | undefined; index: number }> {
-    const skippedCorrupt: string[] = [];
-    for (const file of await snapshotter.list()) {
-      let snapshot: raftpb.Snapshot;
-      try {
-        snapshot = await snapshotter.load(file);
-      } catch (err) {
-        if (!(err instanceof CorruptionError)) throw err;
-        logger.warn({ file: file.path, offsetBytes: err.offsetBytes, reason: err.reason }, 'corrupt snapshot file; trying an older one');
-        skippedCorrupt.push(file.path);
-        continue;
-      }
-      const fit = log.fit(file.index, file.term);
-      if (fit === 'ok') return { snapshot, index: file.index };
-      if (fit === 'wal-starts-later') {
-        throw new CorruptionError(
-          skippedCorrupt[0] ?? file.path,
-          0,
-          `cannot restart from snapshot ${file.name}: the WAL starts at index ${log.firstIndex}` +
-            (skippedCorrupt.length > 0 ? ` and newer snapshots are corrupt (${skippedCorrupt.join(', ')})` : ''),
-        );
-      }
-      // The snapshot file became durable but the WAL records of the same save did not (crash
-      // in between), so the save never returned. Set it aside (not deleted: it is an operator's
-      // to inspect) so that it neither counts as one of the kept snapshots nor warns again.
-      const asidePath = `${file.path}.orphan`;
-      await fs.promises.rename(file.path, asidePath);
-      logger.warn(
-        { file: file.path, renamedTo: asidePath, fit, walFirstIndex: log.firstIndex, walLastIndex: log.lastIndex() },
-        'snapshot file not backed by the WAL (crash between writing it and the WAL); set aside',
-      );
-    }
-    if (log.fit(0, 0) === 'ok') return { snapshot: undefined, index: 0 };
-    throw new CorruptionError(
-      skippedCorrupt[0] ?? firstSegment.path,
-      0,
-      `no usable snapshot, and the WAL starts at index ${log.firstIndex} rather than at the beginning of the log` +
-        (skippedCorrupt.length > 0 ? ` (corrupt snapshots: ${skippedCorrupt.join(', ')})` : ''),
-    );
-  }
-
-  private static async truncateFile(filePath: string, sizeBytes: number): Promise<void> {
-    const handle = await fs.promises.open(filePath, 'r+');
-    try {
-      await handle.truncate(sizeBytes);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  }
-
-  /**
-   * Writes a new segment (header + current hard state) atomically and durably: into a
-   * preallocated zero-filled file when one is given, else into a new file zero-filled up to
-   * `fillToBytes`; then renamed into place and the directory fsynced.
-   */
-  private static async createSegment(
-    dir: string,
-    seq: number,
-    firstIndex: number,
-    hardState: raftpb.HardState,
-    space: { preparedPath: string } | { fillToBytes: number },
-  ): Promise<SegmentInfo> {
-    const filePath = path.join(dir, segmentFileName(seq, firstIndex));
-    // Repeating the hard state here keeps it available after older segments are released.
-    const buf = new RecordBatchEncoder()
-      .segmentHeader({ formatVersion: WAL_FORMAT_VERSION, seq, firstIndex })
-      .hardState(hardState)
-      .finish();
-    const tmpPath = 'preparedPath' in space ? space.preparedPath : `${filePath}.tmp`;
-    const fd = await openFd(tmpPath, 'preparedPath' in space ? 'r+' : 'w');
-    let fileBytes = buf.length;
-    try {
-      await writeAll(fd, buf, 0);
-      if ('fillToBytes' in space && space.fillToBytes > buf.length) {
-        await zeroFill(fd, buf.length, space.fillToBytes); // syncs
-        fileBytes = space.fillToBytes;
-      } else {
-        await fdatasync(fd);
-        fileBytes = Math.max(buf.length, (await fs.promises.stat(tmpPath)).size);
-      }
-    } finally {
-      await closeFd(fd);
-    }
-    await fs.promises.rename(tmpPath, filePath);
-    await fsyncDir(dir);
-    return { seq, firstIndex, path: filePath, sizeBytes: buf.length, fileBytes };
   }
 
   /** Runs mutations one at a time, in call order; after a failed write nothing more runs. */
@@ -497,7 +238,7 @@ export class Wal {
     this.fd = -1;
     const prepared = await this.preallocator?.take();
     const space = prepared !== undefined ? { preparedPath: prepared } : { fillToBytes: this.preallocator ? this.segmentSizeBytes : 0 };
-    const next = await Wal.createSegment(this.dir, old.seq + 1, this.lastIndex + 1, this.hardState, space);
+    const next = await createSegment(this.dir, old.seq + 1, this.lastIndex + 1, this.hardState, space);
     this.fd = await openFd(next.path, 'r+');
     this.segments.push(next);
     this.segmentHasBatches = false;
