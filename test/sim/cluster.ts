@@ -36,6 +36,7 @@ export interface RunStats {
   confChangesProposed: number;
   confChangesApplied: number;
   crashes: number;
+  leaderFaults: number;
   midReadyCrashes: number;
   restarts: number;
   evictions: number;
@@ -111,6 +112,7 @@ export class Cluster {
     proposalsRefused: 0,
     confChangesProposed: 0,
     crashes: 0,
+    leaderFaults: 0,
     midReadyCrashes: 0,
     restarts: 0,
     partitions: 0,
@@ -189,6 +191,21 @@ export class Cluster {
           this.counts.midReadyCrashes++;
         } else {
           node.crash('between Readys');
+        }
+      }
+    }
+    if (rng.chance(f.leaderFaultP)) {
+      const leader = this.leader();
+      if (leader !== undefined) {
+        if (rng.chance(0.5)) {
+          this.counts.crashes++;
+          this.counts.leaderFaults++;
+          leader.crash('leader fault');
+        } else if (this.liveIds().length > 1) {
+          this.counts.partitions++;
+          this.counts.leaderFaults++;
+          this.net.partition([[leader.id]]);
+          if (this.trace.on) this.trace.log(this.now, `partition: ${this.net.describePartition()} (leader cut off)`);
         }
       }
     }
@@ -578,6 +595,7 @@ export class Cluster {
       confChangesProposed: c.confChangesProposed,
       confChangesApplied: this.history.confChangesApplied(),
       crashes: c.crashes,
+      leaderFaults: c.leaderFaults,
       midReadyCrashes: c.midReadyCrashes,
       restarts: c.restarts,
       evictions,

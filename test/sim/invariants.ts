@@ -188,11 +188,6 @@ export class History {
     return this.confIndexes[this.confIndexes.length - 1] ?? 0;
   }
 
-  /** True if a conf change was applied at an index in (lo, hi]. */
-  confChangeBetween(lo: RaftIndex, hi: RaftIndex): boolean {
-    return this.confIndexes.some((i) => i > lo && i <= hi);
-  }
-
   /** The application's snapshot payload at index i: the index and the chain hash of what it has applied. */
   snapshotData(i: RaftIndex): Uint8Array {
     const out = new Uint8Array(16);

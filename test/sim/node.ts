@@ -94,24 +94,19 @@ export class SimNode {
   }
 
   /**
-   * Start (or restart) from the disk. applied is the last index the node may skip on
-   * restart: its snapshot index, or its durable ledger height when no conf change lies
-   * between the two (the RawNode rebuilds membership from the snapshot's conf state, so
-   * conf changes after it must be re-applied). Both choices are valid; the seed picks.
+   * Start (or restart) from the disk. applied is where the ledger stands: its snapshot
+   * index (the node re-delivers everything after it, as Fabric restarts) or its durable
+   * ledger height, as long as the durable commit covers it (a power loss may have taken
+   * the commit index back). From the latter the core replays the conf changes between the
+   * snapshot and applied itself. Both are valid; the seed picks.
    */
   start(): void {
     if (this.evicted) throw new Error(`node ${this.id} was evicted and must not restart`);
-    const { history } = this.env;
     const storage = this.env.impl.newStorage();
     this.disk.loadInto(storage);
     const snapIndex = this.disk.snapshotIndex;
     let applied = snapIndex;
-    if (
-      this.appApplied > snapIndex &&
-      this.appApplied <= this.disk.hardState.commit &&
-      !history.confChangeBetween(snapIndex, this.appApplied) &&
-      this.env.rng.chance(0.5)
-    ) {
+    if (this.appApplied > snapIndex && this.appApplied <= this.disk.hardState.commit && this.env.rng.chance(0.5)) {
       applied = this.appApplied;
     }
     this.incarnation++;

@@ -11,6 +11,8 @@ export interface FaultParams {
   /** Per node, the probability that it ticks in a step (clock skew between nodes). */
   tickP: number[];
   crashP: number;
+  /** Probability per step to strike the leader: crash it, or cut it off from everyone. */
+  leaderFaultP: number;
   restartP: number;
   /** Share of crashes that strike inside the Ready loop rather than between Readys. */
   midReadyCrashShare: number;
@@ -75,10 +77,13 @@ export function chooseParams(seed: number, rng: Prng, overrides: ParamOverrides 
   const maxNodeIds = nodes + 6;
   for (let i = 0; i < maxNodeIds; i++) tickP.push(rng.chance(0.5) ? 1 : 0.5 + rng.nextFloat() * 0.5);
   const faults: FaultParams = {
-    faultSteps: overrides.faultSteps ?? rng.between(200, 400),
+    faultSteps: overrides.faultSteps ?? rng.between(300, 600),
     tickP,
     crashP: rng.pick([0, 0.005, 0.02, 0.05]),
-    restartP: rng.pick([0.02, 0.1]),
+    // Leadership churn is what exposes commit-rule and election bugs (Raft Figure 8 needs
+    // three leaders with diverging logs), so some seeds depose leaders often.
+    leaderFaultP: rng.pick([0, 0.01, 0.03, 0.06]),
+    restartP: rng.pick([0.02, 0.1, 0.2]),
     midReadyCrashShare: rng.pick([0, 0.5]),
     powerLoss: rng.chance(0.3),
     partitionP: rng.pick([0, 0.01, 0.03]),
@@ -113,6 +118,6 @@ export function describeParams(p: SimParams): string {
     `checkQuorum=${r.checkQuorum} noForward=${r.disableProposalForwarding} maxMsg=${r.maxSizePerMsgBytes} ` +
     `inflight=${r.maxInflightMsgs} drop=${p.net.dropP} dup=${p.net.dupP} delay<=${p.net.maxDelaySteps} ` +
     `long=${p.net.longDelayP} steps=${f.faultSteps} crash=${f.crashP} powerLoss=${f.powerLoss} ` +
-    `partition=${f.partitionP} conf=${f.confChangeP} snap=${f.snapshotP}`
+    `leaderFault=${f.leaderFaultP} partition=${f.partitionP} conf=${f.confChangeP} snap=${f.snapshotP}`
   );
 }
