@@ -111,11 +111,11 @@ test('200 concurrent iterators all receive each new block and all stop cleanly',
     for await (const block of store.iterate(0, { signal: controller.signal })) seen[i]!.push(block.number);
   });
   // let every reader catch up and park
-  for (let turn = 0; turn < 50 && store.stats().waitingIterators < readers; turn++) await new Promise((r) => setTimeout(r, 5));
+  for (let turn = 0; turn < 1000 && store.stats().waitingIterators < readers; turn++) await new Promise((r) => setTimeout(r, 5));
   expect(store.stats().waitingIterators).toBe(readers);
   const started = process.hrtime.bigint();
   await appendSome(3);
-  for (let turn = 0; turn < 100 && seen.some((s) => s.length < 5); turn++) await new Promise((r) => setTimeout(r, 5));
+  for (let turn = 0; turn < 1000 && seen.some((s) => s.length < 5); turn++) await new Promise((r) => setTimeout(r, 5));
   const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
   expect(seen.every((s) => s.join() === '0,1,2,3,4')).toBe(true);
   expect(elapsedMs).toBeLessThan(5000);
