@@ -331,6 +331,11 @@ export class Cluster {
     // other in the old configuration with no quorum, which no protocol can fix.
     if (conf.voters.length >= 3) for (const id of conf.voters) options.push({ type: T.ConfChangeRemoveNode, nodeId: id });
     for (const id of conf.learners) options.push({ type: T.ConfChangeRemoveNode, nodeId: id });
+    // Demotion (AddLearnerNode on a voter) is not something Fabric does, but the core
+    // supports it; it moves one voter like a removal, so the same floor applies.
+    if (conf.voters.length >= 3 && conf.learners.length < 2 && rng.chance(0.3)) {
+      for (const id of conf.voters) options.push({ type: T.ConfChangeAddLearnerNode, nodeId: id });
+    }
     if (options.length === 0) return;
     const change = rng.pick(options);
     const cc: raftpb.ConfChangeInit = { id: ++this.ccCounter, type: change.type, nodeId: change.nodeId };

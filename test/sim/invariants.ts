@@ -15,6 +15,11 @@ import { InvariantViolation } from './trace';
 
 interface CommittedEntry {
   term: RaftTerm;
+  /**
+   * The highest term any leader had when this commit was first seen: the leader that
+   * committed it had a term no higher, so every leader of a later term must hold it.
+   */
+  leaderTermBound: RaftTerm;
   type: raftpb.EntryType;
   dataHash: number;
   /** Chain hash of the log prefix 1..index. */
@@ -29,6 +34,7 @@ export class History {
   /** committed[i] is the committed entry at index i (index 0 unused). */
   private readonly committed: (CommittedEntry | undefined)[] = [undefined];
   private readonly leaders = new Map<RaftTerm, NodeId>();
+  private maxLeaderTerm = 0;
   /** `${voter}/${term}` -> candidate granted. */
   private readonly votes = new Map<string, NodeId>();
   /** `${index}/${term}` -> chain hash of any log holding that entry. */
@@ -62,10 +68,24 @@ export class History {
     return c.chain;
   }
 
-  recordLeader(id: NodeId, term: RaftTerm): void {
+  /** Returns true the first time this leader is seen in this term. */
+  recordLeader(id: NodeId, term: RaftTerm): boolean {
     const prev = this.leaders.get(term);
-    if (prev === undefined) this.leaders.set(term, id);
-    else if (prev !== id) this.fail('at most one leader per term', `nodes ${prev} and ${id} both led term ${term}`, id);
+    if (prev !== undefined && prev !== id) this.fail('at most one leader per term', `nodes ${prev} and ${id} both led term ${term}`, id);
+    if (term > this.maxLeaderTerm) this.maxLeaderTerm = term;
+    if (prev !== undefined) return false;
+    this.leaders.set(term, id);
+    return true;
+  }
+
+  /**
+   * Leader Completeness (§5.4.1): the highest committed index a leader of `term` must
+   * hold, i.e. the last entry whose commit was seen while every leader so far had a lower
+   * term (0 if none).
+   */
+  lastCommittedBefore(term: RaftTerm): RaftIndex {
+    for (let i = this.committed.length - 1; i > 0; i--) if (this.committed[i]!.leaderTermBound < term) return i;
+    return 0;
   }
 
   recordVoteGranted(voter: NodeId, term: RaftTerm, candidate: NodeId): void {
@@ -112,7 +132,7 @@ export class History {
       this.fail('committed prefix is known', `node ${id} committed ${e.index} but only ..${this.committedLength} is known`, id);
     }
     const dataHash = hashBytes(e.data);
-    this.committed.push({ term: e.term, type: e.type, dataHash, chain, firstNode: id });
+    this.committed.push({ term: e.term, leaderTermBound: this.maxLeaderTerm, type: e.type, dataHash, chain, firstNode: id });
     if (e.type === raftpb.EntryType.EntryNormal && e.data.length > 0 && !this.indexByData.has(dataHash)) {
       this.indexByData.set(dataHash, e.index);
     }

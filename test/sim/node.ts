@@ -175,7 +175,22 @@ export class SimNode {
       history.fail('commit never decreases', `status commit went from ${this.statusCommit} to ${st.commit}`, this.id);
     }
     this.statusCommit = st.commit;
-    if (st.role === RaftRole.Leader) history.recordLeader(this.id, st.term);
+    if (st.role === RaftRole.Leader) this.observeLeadership(st.term);
+  }
+
+  /** A leader is recorded (one per term) and, the first time, must hold every entry committed before its term. */
+  private observeLeadership(term: number): void {
+    const { history } = this.env;
+    if (!history.recordLeader(this.id, term)) return;
+    const i = history.lastCommittedBefore(term);
+    if (i <= this.chainBase) return; // covered by its snapshot, checked when installed
+    if (this.disk.lastIndex < i || this.chainAt(i) !== history.committedChain(i)) {
+      history.fail(
+        'leader completeness',
+        `leader of term ${term} lacks committed entry ${i}@t${history.committedEntry(i)?.term} (its log ends at ${this.disk.lastIndex})`,
+        this.id,
+      );
+    }
   }
 
   /** Take a snapshot at the applied index and compact the log behind it, keeping `keep` entries. */
@@ -206,6 +221,9 @@ export class SimNode {
     const { history, trace } = this.env;
     const rd = raw.ready();
     if (trace.on) trace.log(this.env.now(), `node ${this.id} ready ${fmtReady(rd)}`);
+    // Record a new leader before the Ready's commit index is seen: a commit must never be
+    // observed before the leader that made it (see History.lastCommittedBefore).
+    if (rd.softState?.role === RaftRole.Leader) this.observeLeadership(raw.status().term);
     this.checkMustSync(rd);
     if (this.crashAt === 'before-persist') {
       this.crash('before persisting a Ready');
