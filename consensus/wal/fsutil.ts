@@ -37,6 +37,20 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+/**
+ * mkdir -p whose result survives a power loss: each directory it created is recorded durably
+ * in its parent (fsync of the parent), not only the files later created inside it.
+ */
+export async function mkdirDurable(dir: string): Promise<void> {
+  const firstCreated = await fs.promises.mkdir(dir, { recursive: true });
+  if (firstCreated === undefined) return;
+  // Every level from the first created one down to `dir` is new; fsync each one's parent.
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    await fsyncDir(path.dirname(d));
+    if (d === path.resolve(firstCreated) || d === path.dirname(d)) break;
+  }
+}
+
 /** Writes a file completely and durably under a temporary name, then renames it into place. */
 export async function writeFileAtomic(filePath: string, data: Uint8Array): Promise<void> {
   const tmpPath = `${filePath}.tmp`;

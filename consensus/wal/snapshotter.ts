@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import { raftpb } from '../../protos';
 import { crc32 } from './crc32';
 import { CorruptionError } from './errors';
-import { removeTempFiles, writeFileAtomic } from './fsutil';
+import { mkdirDurable, removeTempFiles, writeFileAtomic } from './fsutil';
 
 export const SNAPSHOT_MAGIC = 0x50414e53;
 export const SNAPSHOT_FORMAT_VERSION = 1;
@@ -62,7 +62,7 @@ export class Snapshotter {
   }
 
   static async open(dir: string, opts: SnapshotterOptions): Promise<Snapshotter> {
-    await fs.promises.mkdir(dir, { recursive: true });
+    await mkdirDurable(dir);
     const removed = await removeTempFiles(dir);
     if (removed.length > 0) opts.logger.info({ dir, removed }, 'removed unfinished snapshot files');
     return new Snapshotter(dir, opts);

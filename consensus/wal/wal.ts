@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import type { raftpb } from '../../protos';
 import { WalClosedError, WalFailedError } from './errors';
-import { closeFd, fdatasync, fsyncDir, removeTempFiles, writeAll } from './fsutil';
+import { closeFd, fdatasync, fsyncDir, mkdirDurable, removeTempFiles, writeAll } from './fsutil';
 import { DirLock } from './lock';
 import { SegmentPreallocator } from './preallocate';
 import { RecordBatchEncoder, SnapshotKind } from './record';
@@ -98,7 +98,7 @@ export class Wal {
    */
   static async open(dir: string, opts: WalOptions): Promise<OpenedWal> {
     const logger = opts.logger;
-    await fs.promises.mkdir(dir, { recursive: true });
+    await mkdirDurable(dir);
     const lock = await DirLock.acquire(dir, logger);
     try {
       const snapshotter = await Snapshotter.open(opts.snapDir ?? path.join(dir, 'snap'), {
