@@ -139,12 +139,7 @@ export class Wal {
     const run = async (): Promise<T> => {
       if (this.closed) throw new WalClosedError(this.dir);
       if (this.failure !== undefined) throw new WalFailedError(this.dir, this.failure);
-      try {
-        return await op();
-      } catch (err) {
-        this.failure = err;
-        throw err;
-      }
+      return op();
     };
     const result = this.queue.then(run);
     this.queue = result.then(
@@ -208,7 +203,20 @@ export class Wal {
       this.scratch = Buffer.allocUnsafe(Math.min(MAX_SCRATCH_BYTES, 2 ** Math.ceil(Math.log2(neededBytes))));
     }
     const buf = encoder.finish(this.scratch);
+    // Errors up to here (an oversized or malformed entry) wrote nothing; from here on they
+    // leave the segment in an unknown state.
+    try {
+      await this.writeBatch(buf, mustSync);
+    } catch (err) {
+      this.failure = err;
+      throw err;
+    }
+    if (marker?.kind === SnapshotKind.Installed) this.lastIndex = marker.index;
+    if (entries.length > 0) this.lastIndex = entries[entries.length - 1]!.index;
+    if (hardState !== undefined) this.hardState = { term: hardState.term, vote: hardState.vote, commit: hardState.commit };
+  }
 
+  private async writeBatch(buf: Buffer, mustSync: boolean): Promise<void> {
     let segment = this.segments[this.segments.length - 1]!;
     if (segment.sizeBytes + buf.length > this.segmentSizeBytes && this.segmentHasBatches) {
       segment = await this.rollover();
@@ -224,9 +232,6 @@ export class Wal {
       await fdatasync(this.fd);
       this.dirty = false;
     }
-    if (marker?.kind === SnapshotKind.Installed) this.lastIndex = marker.index;
-    if (entries.length > 0) this.lastIndex = entries[entries.length - 1]!.index;
-    if (hardState !== undefined) this.hardState = { term: hardState.term, vote: hardState.vote, commit: hardState.commit };
   }
 
   /** Seals the current segment (durably) and starts the next one. */

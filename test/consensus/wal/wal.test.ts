@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { raftpb } from '../../../protos';
-import { Wal, WalClosedError, WalLockedError, crc32 } from '../../../consensus/wal';
+import { Wal, WalClosedError, WalFailedError, WalLockedError, crc32 } from '../../../consensus/wal';
 import { crc32Portable } from '../../../consensus/wal/crc32';
 import { RecordBatchEncoder, RecordType } from '../../../consensus/wal/record';
 import { captureLogger, entries, entry, makeTempDir, parseSegment, plain, removeDir, walFiles, SMALL_SEGMENTS } from './helpers';
@@ -137,6 +137,29 @@ describe('Wal', () => {
     await expect(wal.save(undefined, [entry(4, 2)], true)).rejects.toBeInstanceOf(WalClosedError);
     const reopened = await Wal.open(dir, { logger, ...SMALL_SEGMENTS });
     expect(plain(reopened.entries)).toEqual(plain([entry(1, 1), entry(2, 1), entry(3, 2, 'new')]));
+    await reopened.wal.close();
+  });
+
+  it('refuses every write after a failed fdatasync, but not after an entry it could not encode', async () => {
+    const { logger } = captureLogger();
+    const { wal } = await Wal.open(dir, { logger, ...SMALL_SEGMENTS });
+    await expect(wal.save(undefined, [{ ...entry(1, 1), index: -1 }], true)).rejects.toThrow(RangeError);
+    await wal.save(undefined, [entry(1, 1)], true);
+
+    const realFs = jest.requireActual<typeof fs>('node:fs');
+    const syncSpy = jest.spyOn(realFs, 'fdatasync').mockImplementationOnce(((_fd: number, callback: (err: NodeJS.ErrnoException | null) => void) => {
+      callback(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+    }) as typeof fs.fdatasync);
+    try {
+      await expect(wal.save(undefined, [entry(2, 1)], true)).rejects.toThrow('EIO');
+    } finally {
+      syncSpy.mockRestore();
+    }
+    // The kernel may have dropped the pages that failed to sync: no retry can be trusted.
+    await expect(wal.save(undefined, [entry(2, 1)], true)).rejects.toBeInstanceOf(WalFailedError);
+    await wal.close();
+    const reopened = await Wal.open(dir, { logger, ...SMALL_SEGMENTS });
+    expect(reopened.entries.map((e) => e.index)).toEqual([1, 2]); // the page cache still had entry 2
     await reopened.wal.close();
   });
 
