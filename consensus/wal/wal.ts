@@ -247,7 +247,8 @@ export class Wal {
     this.fd = await openFd(next.path, 'r+');
     this.segments.push(next);
     this.segmentHasBatches = false;
-    this.logger.debug({ segment: next.path, sealed: old.path, sealedSizeBytes: old.sizeBytes }, 'started a new WAL segment');
+    const preallocated = prepared !== undefined ? 'background' : this.preallocator ? 'inline' : 'none';
+    this.logger.debug({ segment: next.path, sealed: old.path, sealedSizeBytes: old.sizeBytes, preallocated }, 'started a new WAL segment');
     return next;
   }
 

@@ -97,7 +97,7 @@ describe('Wal', () => {
   });
 
   it('rolls over to a new segment named by sequence and first index, each starting with the hard state', async () => {
-    const { logger } = captureLogger();
+    const { logger, lines } = captureLogger();
     const { wal } = await Wal.open(dir, { logger, segmentSizeBytes: 4096 });
     let index = 1;
     for (let batch = 0; batch < 30; batch++) {
@@ -112,6 +112,8 @@ describe('Wal', () => {
       expect(f.seq).toBe(k);
       expect(path.basename(f.path)).toBe(`${k.toString(16).padStart(16, '0')}-${f.firstIndex.toString(16).padStart(16, '0')}.wal`);
       if (k < files.length - 1) expect(f.sizeBytes).toBeLessThanOrEqual(4096);
+      // Preallocated: the file is zero-filled to the segment size (later ones in the background).
+      expect((await fs.promises.stat(f.path)).size).toBe(4096);
       const records = parseSegment(await fs.promises.readFile(f.path));
       expect(records[0]!.record.type).toBe(RecordType.SegmentHeader);
       expect(records[1]!.record.type).toBe(RecordType.HardState);
@@ -119,6 +121,9 @@ describe('Wal', () => {
       if (firstEntry?.record.type === RecordType.Entry) expect(firstEntry.record.entry.index).toBe(f.firstIndex);
     }
     await wal.close();
+    expect((await fs.promises.readdir(dir)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+    // Segment files were prepared in the background while the previous one filled up.
+    expect(lines.some((l) => l.msg === 'started a new WAL segment' && l.preallocated === 'background')).toBe(true);
     const reopened = await Wal.open(dir, { logger, segmentSizeBytes: 4096 });
     expect(reopened.entries.map((e) => e.index)).toEqual(Array.from({ length: 150 }, (_, i) => i + 1));
     expect(reopened.hardState).toEqual({ term: 1, vote: 2, commit: 148 });
