@@ -60,7 +60,10 @@ export interface RunResult {
   trace: string[];
 }
 
-/** Steps messages may still take to drain after the last liveness tick: none, deliveries are 1 step when calm. */
+/**
+ * Readys a node may run back to back in one step: after advance() the core can have more
+ * to hand out (capped committed batches), but new messages wait for the next step anyway.
+ */
 const READY_ROUNDS_PER_STEP = 4;
 
 /** Bound on a leader's uncommitted entries before clients are held back (Fabric's MaxInflightBlocks, in entries). */

@@ -201,11 +201,10 @@ export class SimNode {
     if (index <= storage.snapshot().metadata.index || index < storage.firstIndex()) return false;
     const snap = storage.createSnapshot(index, this.conf, this.env.history.snapshotData(index));
     this.disk.saveOwnSnapshot(snap);
+    // Keep `keep` entries behind the snapshot for slow followers (Fabric's SnapshotCatchUpEntries).
     const compactIndex = Math.max(index - keep, storage.firstIndex());
-    if (compactIndex > storage.firstIndex() - 1) {
-      storage.compact(compactIndex);
-      this.disk.compact(compactIndex);
-    }
+    storage.compact(compactIndex);
+    this.disk.compact(compactIndex);
     if (this.env.trace.on) this.env.trace.log(this.env.now(), `node ${this.id} snapshot@${index} compact@${compactIndex}`);
     return true;
   }
