@@ -395,7 +395,7 @@ export class Cluster {
       // The leader must hear how its snapshot went, or it waits in Snapshot state forever.
       env.snapshotReport.reported = true;
       this.counts.snapshotsSent++;
-      if (senderSame) sender.report('snapshot', env.to, reachable);
+      if (senderSame && (!reachable || this.params.faults.reportSnapshotFinish)) sender.report('snapshot', env.to, reachable);
     }
     if (!reachable) {
       if (target === undefined || !target.up) this.net.stats.droppedDown++;

@@ -2,7 +2,8 @@
 //   npm run build && node dist/test/sim/run.js --seeds 10000 --from 0
 // Options: --seeds N (how many), --from S (first seed), --nodes 3|5 (default: by seed),
 // --steps N (fault steps per seed), --seed S (replay one seed with its trace), --stop (stop
-// at the first failure). Prints progress, every failing seed with its replay command, and a
+// at the first failure), --no-snapshot-finish (the transport reports only lost MsgSnaps, as
+// cluster/ does today: see FINDINGS.md #1). Prints progress, every failing seed with its replay command, and a
 // summary; exits 1 if any seed failed.
 import { runSeed, type RunStats } from './cluster';
 import type { ParamOverrides } from './params';
@@ -42,6 +43,9 @@ function parseArgs(argv: string[]): Args {
         break;
       case '--stop':
         args.stopAtFirst = true;
+        break;
+      case '--no-snapshot-finish':
+        args.overrides.reportSnapshotFinish = false;
         break;
       default:
         throw new Error(`unknown option ${flag}`);

@@ -5,7 +5,7 @@
 // Each scenario prints what happened; a scenario that shows a problem exits non-zero.
 import { raftpb } from '../../protos';
 import type { NodeId, RaftConfig } from '../../consensus/raft/api';
-import { RaftRole } from '../../consensus/raft/api';
+import { RaftRole, SnapshotStatus } from '../../consensus/raft/api';
 import { coreImpl, errorName, type RaftImpl, type SimRawNode } from './impl';
 import { Prng } from './prng';
 
@@ -18,6 +18,12 @@ interface LabNode {
 class Lab {
   readonly nodes = new Map<NodeId, LabNode>();
   private readonly rng: Prng;
+  /** Messages this returns true for are lost (set by a scenario). */
+  drop: (m: raftpb.Message) => boolean = () => false;
+  /** Delivered MsgSnaps, for scenarios that report them (or not). */
+  readonly snapshotsDelivered: { from: NodeId; to: NodeId }[] = [];
+  /** Last applied index per node (for snapshots). */
+  readonly applied = new Map<NodeId, number>();
 
   constructor(
     seed: number,
@@ -55,15 +61,18 @@ class Lab {
         n.storage.append(rd.entries);
         if (rd.hardState !== undefined) n.storage.setHardState(rd.hardState);
         inbox.push(...rd.messages);
+        if (rd.snapshot !== undefined && rd.snapshot.metadata.index > 0) this.applied.set(n.raw.status().id, rd.snapshot.metadata.index);
         for (const e of rd.committedEntries) {
           if (e.type === raftpb.EntryType.EntryConfChange) n.raw.applyConfChange(raftpb.ConfChange.decode(e.data));
+          this.applied.set(n.raw.status().id, e.index);
         }
         n.raw.advance();
       }
       if (inbox.length === 0) return;
       for (const m of inbox) {
         const to = this.nodes.get(m.to);
-        if (to === undefined) continue;
+        if (to === undefined || this.drop(m)) continue;
+        if (m.type === raftpb.MessageType.MsgSnap) this.snapshotsDelivered.push({ from: m.from, to: m.to });
         try {
           to.raw.step(raftpb.Message.decode(raftpb.Message.encode(m)));
         } catch (e) {
@@ -71,6 +80,14 @@ class Lab {
         }
       }
     }
+  }
+
+  /** Snapshot a node at its applied index and compact everything before it. */
+  snapshotAndCompact(id: NodeId): void {
+    const n = this.nodes.get(id)!;
+    const index = this.applied.get(id) ?? 0;
+    n.storage.createSnapshot(index, n.raw.status().confState, new Uint8Array([1]));
+    n.storage.compact(index);
   }
 
   leader(): NodeId | undefined {
@@ -137,6 +154,60 @@ export function lowerTermVoteLivelock(preVote: boolean, ticks: number): { leader
 }
 
 /**
+ * The core keeps a follower it sent a snapshot to in Snapshot state (no more appends) until
+ * it hears the outcome: reportSnapshot from the transport, or an append acknowledgement at
+ * or past the snapshot. etcd's transport always reports; cluster/ reports only messages it
+ * knows were lost. If the snapshot is delivered and installed but the follower's
+ * acknowledgement is lost, nothing ever tells the leader: heartbeats keep flowing, but the
+ * follower stays behind for as long as this leader leads.
+ * Three voters; node 3 is cut off while the leader commits and compacts; node 3 comes back,
+ * gets the snapshot, installs it, and its one acknowledgement is lost. Returns node 3's
+ * commit index after `ticks` more ticks, and the leader's.
+ */
+export function snapshotAckLost(reportFinish: boolean, ticks: number): { follower: number; leader: number; state: string } {
+  const lab = new Lab(7);
+  for (const id of [1, 2, 3]) {
+    const storage = coreImpl.newStorage();
+    coreImpl.bootstrap(storage, [1, 2, 3]);
+    lab.add(id, storage, { preVote: true, checkQuorum: true });
+  }
+  lab.tick();
+  lab.nodes.get(1)!.raw.campaign();
+  lab.tick();
+  let cut = true;
+  lab.drop = (m) => cut && (m.to === 3 || m.from === 3);
+  for (let i = 0; i < 5; i++) {
+    lab.nodes.get(1)!.raw.propose(new Uint8Array([i]));
+    lab.tick();
+  }
+  lab.snapshotAndCompact(1);
+  // Node 3 is back; the first acknowledgement it sends after installing the snapshot is lost.
+  cut = false;
+  let lostAck = false;
+  lab.drop = (m) => {
+    if (!lostAck && m.from === 3 && m.type === raftpb.MessageType.MsgAppResp && !m.reject) {
+      lostAck = true;
+      return true;
+    }
+    return false;
+  };
+  for (let t = 0; t < ticks; t++) {
+    // Clients keep writing: the leader has new entries node 3 should receive.
+    if (t % 10 === 0) lab.nodes.get(1)!.raw.propose(new Uint8Array([100 + (t % 100)]));
+    lab.tick();
+    if (reportFinish) {
+      // What etcd's transport does once the snapshot has been streamed.
+      for (const d of lab.snapshotsDelivered.splice(0)) lab.nodes.get(d.from)!.raw.reportSnapshot(d.to, SnapshotStatus.Finish);
+    }
+  }
+  return {
+    follower: lab.nodes.get(3)!.raw.status().commit,
+    leader: lab.nodes.get(1)!.raw.status().commit,
+    state: lab.describe(),
+  };
+}
+
+/**
  * A node that cannot win (its log is behind) still campaigns without pre-vote, and every
  * higher-term MsgVote it sends makes the electable node step down and restart its election
  * timer (the core, like etcd, resets the timer in becomeFollower even when it refuses the
@@ -190,6 +261,14 @@ function main(): number {
   console.log(`lower-term MsgVote, preVote off: leader ${without.leader ?? 'NONE'} after ${ticks} ticks (${without.state})`);
   if (without.leader === undefined) {
     console.log('  -> livelock: node 3 could win (node 2 would vote for it) but never learns node 2\'s term');
+    problems++;
+  }
+  const noReport = snapshotAckLost(false, 500);
+  const withReport = snapshotAckLost(true, 500);
+  console.log(`snapshot ack lost, only losses reported: follower commit ${noReport.follower} / leader ${noReport.leader} after 500 ticks`);
+  console.log(`snapshot ack lost, Finish reported:      follower commit ${withReport.follower} / leader ${withReport.leader}`);
+  if (noReport.follower < noReport.leader) {
+    console.log('  -> the follower is stranded: the leader waits in Snapshot state for a report that never comes');
     problems++;
   }
   const duelOn = duelingCandidates(true, 200, 5000);
