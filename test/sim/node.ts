@@ -175,6 +175,10 @@ export class SimNode {
       history.fail('commit never decreases', `status commit went from ${this.statusCommit} to ${st.commit}`, this.id);
     }
     this.statusCommit = st.commit;
+    // Between Readys the core's applied index is exactly what the application applied.
+    if (st.applied !== this.lastDelivered) {
+      history.fail('applied index agrees with the application', `status applied ${st.applied}, application ${this.lastDelivered}`, this.id);
+    }
     if (st.role === RaftRole.Leader) this.observeLeadership(st.term);
   }
 
