@@ -1,0 +1,273 @@
+// The orderer benchmark's processes: a fresh three-node network in a temp dir on free
+// 127.0.0.1 ports (orderer nodes as child processes, as `npm start` runs them), and the
+// ack-only Broadcast sink used as the baseline. Every process started here is stopped by
+// stop(), which the benchmark also calls on errors and on Ctrl-C.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { makeLoadEnvelope } from '../../cmd/client-load';
+import { BroadcastClient, deliverBlocks } from '../../orderer/deliver-client';
+import { writeDevnet, type DevnetOptions } from '../../orderer/devnet';
+import { common } from '../../protos';
+
+const ORDERER_JS = path.resolve(__dirname, '../../cmd/orderer.js');
+const SINK_JS = path.resolve(__dirname, 'orderer-bench-sink.js');
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Ports that were free a moment ago on 127.0.0.1. */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers: net.Server[] = [];
+  const ports: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    servers.push(server);
+    ports.push((server.address() as net.AddressInfo).port);
+  }
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
+}
+
+/** Memory figures of a live process from /proc/<pid>/status (Linux), in bytes. */
+export interface ProcessMemory {
+  /** VmHWM: peak resident set size since the process started. */
+  peakRssBytes: number;
+  /** VmRSS: resident set size now. */
+  rssBytes: number;
+  /** RssAnon (heap, stacks, malloc) and RssFile (mapped files: LMDB's map, code) now. */
+  rssAnonBytes: number;
+  rssFileBytes: number;
+}
+
+export function readProcessMemory(pid: number): ProcessMemory | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const kib = (key: string): number => {
+    const match = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text);
+    return match === null ? 0 : Number(match[1]) * 1024;
+  };
+  return { peakRssBytes: kib('VmHWM'), rssBytes: kib('VmRSS'), rssAnonBytes: kib('RssAnon'), rssFileBytes: kib('RssFile') };
+}
+
+/** CPU time (user + system) a live process has used so far, from /proc/<pid>/stat, in ms. */
+export function readProcessCpuMs(pid: number): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // Fields after the command name (which may hold spaces) start after the last ')'.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14, 15)
+  return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
+}
+
+/** USER_HZ: 100 on every Linux architecture Node runs on. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** One child process with its output in a log file. */
+export class BenchProcess {
+  private child: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+  /** Set when the process ended without stop() asking it to. */
+  unexpectedExit: string | undefined;
+  private stopping = false;
+
+  constructor(
+    readonly name: string,
+    readonly address: string,
+    private readonly args: readonly string[],
+    readonly logPath: string,
+  ) {}
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  start(): void {
+    const fd = openSync(this.logPath, 'a');
+    const child = spawn(process.execPath, [...this.args], { stdio: ['ignore', fd, fd] });
+    closeSync(fd);
+    this.child = child;
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        if (!this.stopping) this.unexpectedExit = `${this.name} exited (${signal ?? `code ${code}`}); see ${this.logPath}`;
+        resolve();
+      });
+    });
+  }
+
+  memory(): ProcessMemory | undefined {
+    return this.pid === undefined || !this.running ? undefined : readProcessMemory(this.pid);
+  }
+
+  cpuMs(): number | undefined {
+    return this.pid === undefined || !this.running ? undefined : readProcessCpuMs(this.pid);
+  }
+
+  /** SIGTERM (a graceful stop writes --cpu-prof profiles), then SIGKILL after graceMs. */
+  async stop(graceMs = 8_000): Promise<void> {
+    this.stopping = true;
+    if (!this.running) return;
+    const child = this.child as ChildProcess;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+
+  /** Last resort from an exit handler: synchronous, no waiting. */
+  killNow(): void {
+    this.stopping = true;
+    if (this.running) this.child?.kill('SIGKILL');
+  }
+}
+
+export interface BenchNetworkOptions {
+  /** Channel config knobs handed to writeDevnet. */
+  devnet: Omit<DevnetOptions, 'dataDir' | 'ports' | 'channels'>;
+  channelId: string;
+  /** Extra `node` flags for every orderer, e.g. ['--cpu-prof', '--cpu-prof-dir=...']. */
+  nodeFlags?: readonly string[];
+  /** Keep the data directory afterwards (for looking at logs). */
+  keepData?: boolean;
+}
+
+/** A fresh three-node network in a temp dir. */
+export class BenchNetwork {
+  private constructor(
+    readonly dataDir: string,
+    readonly nodes: readonly BenchProcess[],
+    private keepData: boolean,
+  ) {}
+
+  /** Keeps the data directory (logs) when stopped, e.g. after a failure. */
+  keepOnStop(): void {
+    this.keepData = true;
+  }
+
+  static async create(options: BenchNetworkOptions): Promise<BenchNetwork> {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'orderer-bench-'));
+    const ports = await freePorts(3);
+    const layout = await writeDevnet({ ...options.devnet, dataDir, ports, channels: [options.channelId] });
+    const nodes = layout.nodes.map(
+      (n) =>
+        new BenchProcess(
+          n.name,
+          `${n.host}:${n.port}`,
+          [...(options.nodeFlags ?? []), ORDERER_JS, 'start', '--config', n.configPath],
+          path.join(n.dir, 'orderer.log'),
+        ),
+    );
+    return new BenchNetwork(dataDir, nodes, options.keepData === true);
+  }
+
+  get addresses(): string[] {
+    return this.nodes.map((n) => n.address);
+  }
+
+  start(): void {
+    for (const n of this.nodes) n.start();
+  }
+
+  /** Throws if a node died. */
+  checkAlive(): void {
+    for (const n of this.nodes) if (n.unexpectedExit !== undefined) throw new Error(n.unexpectedExit);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => n.stop()));
+    if (!this.keepData) rmSync(this.dataDir, { recursive: true, force: true });
+  }
+
+  killNow(): void {
+    for (const n of this.nodes) n.killNow();
+  }
+
+  /** The leader's name, from the newest "raft leader changed" line in the node logs ('' if unknown). */
+  leaderName(channelId: string): string {
+    let leaderId = 0;
+    for (const n of this.nodes) {
+      let text = '';
+      try {
+        text = readFileSync(n.logPath, 'utf8');
+      } catch {
+        continue;
+      }
+      for (const line of text.split('\n')) {
+        if (!line.includes('raft leader changed')) continue;
+        try {
+          const rec = JSON.parse(line) as { channel?: string; leader?: number };
+          if (rec.channel === channelId && typeof rec.leader === 'number' && rec.leader > 0) leaderId = rec.leader;
+        } catch {
+          // a partial line
+        }
+      }
+    }
+    // Consenter ids follow the order of the consenters in the genesis block: node i+1.
+    return leaderId > 0 ? (this.nodes[leaderId - 1]?.name ?? '') : '';
+  }
+
+  /** Profiles written by --cpu-prof into `dir`. */
+  static profiles(dir: string): string[] {
+    try {
+      return readdirSync(dir)
+        .filter((f) => f.endsWith('.cpuprofile'))
+        .map((f) => path.join(dir, f));
+    } catch {
+      return [];
+    }
+  }
+}
+
+/** The ack-only Broadcast sink in its own process (like an orderer, the load generator does not share its CPU time). */
+export async function startSink(logDir: string): Promise<BenchProcess> {
+  const [port] = await freePorts(1);
+  const sink = new BenchProcess('sink', `127.0.0.1:${port}`, [SINK_JS, '--port', String(port)], path.join(logDir, 'sink.log'));
+  sink.start();
+  return sink;
+}
+
+/** Sends one small envelope to `address` on a fresh stream; SUCCESS means a leader is there. */
+async function probe(address: string, channelId: string): Promise<boolean> {
+  const client = new BroadcastClient(address);
+  try {
+    const response = await client.send(makeLoadEnvelope(channelId, 16));
+    return response.status === common.Status.SUCCESS;
+  } catch {
+    return false;
+  } finally {
+    client.cancel();
+  }
+}
+
+/** Waits until every address accepts an envelope (a leader exists and followers forward). */
+export async function waitUntilServing(addresses: readonly string[], channelId: string, timeoutMs: number, check: () => void = () => undefined): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (const address of addresses) {
+    for (;;) {
+      check();
+      if (await probe(address, channelId)) break;
+      if (Date.now() > deadline) throw new Error(`${address} did not accept envelopes on ${channelId} within ${timeoutMs} ms`);
+      await sleep(250);
+    }
+  }
+}
+
+/** The channel's height as `address` serves it now. */
+export async function chainHeight(address: string, channelId: string): Promise<number> {
+  for await (const b of deliverBlocks({ address, channelId, start: 'newest', stop: 'newest', receiveTimeoutMs: 10_000 })) return b.number + 1;
+  return 0;
+}

@@ -1,0 +1,238 @@
+// Watches a channel on every node while the benchmark's load runs: one Deliver stream per node
+// from a start height, forever, waiting for blocks not written yet. Records when each block
+// arrived from each node and, once per block, the send time of each load envelope in it (the
+// load generator stamps the channel header with Date.now() just before it writes the
+// envelope), so latency is block arrival minus send time, to the millisecond.
+import { envelopeHeaders } from '../../ledger/block';
+import { LOAD_CREATOR } from '../../cmd/client-load';
+import { deliverBlocks } from '../../orderer/deliver-client';
+import { common } from '../../protos';
+
+interface ObservedBlock {
+  /** Send times (ms since the epoch) of the load envelopes in the block. */
+  readonly sentAtMs: Float64Array;
+  readonly envelopes: number;
+  readonly bytes: number;
+  /** Arrival time per node (NaN until it arrived there). */
+  readonly arrivedAtMs: Float64Array;
+}
+
+export interface LatencyStats {
+  samples: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  meanMs: number;
+}
+
+export interface ObservationReport {
+  /** Load envelopes seen on every node. */
+  envelopes: number;
+  /** First send (the oldest load envelope stamp) to the moment the last one was on every node. */
+  endToEndMs: number;
+  envelopesPerSecond: number;
+  /** Blocks holding load envelopes, their average number of envelopes and bytes. */
+  blocks: number;
+  averageBlockEnvelopes: number;
+  averageBlockBytes: number;
+  /** Send to the block's arrival on every node (the slowest of them). */
+  latencyAllNodes: LatencyStats;
+  /** Send to the block's first arrival on any node. */
+  latencyFirstNode: LatencyStats;
+}
+
+function percentile(sorted: Float64Array, fraction: number): number {
+  if (sorted.length === 0) return 0;
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil(fraction * sorted.length) - 1));
+  return sorted[rank] as number;
+}
+
+function latencyStats(values: Float64Array): LatencyStats {
+  const sorted = values.slice().sort();
+  let sum = 0;
+  for (const v of sorted) sum += v;
+  const round = (v: number): number => Math.round(v * 10) / 10;
+  return {
+    samples: sorted.length,
+    p50Ms: round(percentile(sorted, 0.5)),
+    p90Ms: round(percentile(sorted, 0.9)),
+    p99Ms: round(percentile(sorted, 0.99)),
+    maxMs: round(sorted.length > 0 ? (sorted[sorted.length - 1] as number) : 0),
+    meanMs: round(sorted.length > 0 ? sum / sorted.length : 0),
+  };
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(a, b) === 0;
+}
+
+export class BlockObserver {
+  private readonly blocks = new Map<number, ObservedBlock>();
+  /** Load envelopes received so far per node. */
+  readonly envelopesPerNode: number[];
+  private readonly controller = new AbortController();
+  private readonly streams: Promise<void>[] = [];
+  private failure: Error | undefined;
+  /** Called on every received block (for waking the waiter). */
+  private wake: (() => void) | undefined;
+
+  /**
+   * @param sinceMs load envelopes stamped before this are ignored (earlier runs, probes)
+   */
+  constructor(
+    private readonly addresses: readonly string[],
+    private readonly channelId: string,
+    private readonly startHeights: readonly number[],
+    private readonly sinceMs: number,
+  ) {
+    this.envelopesPerNode = addresses.map(() => 0);
+  }
+
+  start(): void {
+    this.addresses.forEach((address, node) => {
+      this.streams.push(this.follow(address, node));
+    });
+  }
+
+  get error(): Error | undefined {
+    return this.failure;
+  }
+
+  private async follow(address: string, node: number): Promise<void> {
+    try {
+      for await (const delivered of deliverBlocks({
+        address,
+        channelId: this.channelId,
+        start: this.startHeights[node] as number,
+        stop: 'forever',
+        signal: this.controller.signal,
+        maxBufferedResponses: 64,
+      })) {
+        const nowMs = Date.now();
+        let observed = this.blocks.get(delivered.number);
+        if (observed === undefined) {
+          observed = this.decode(delivered.block, delivered.bytes.length);
+          this.blocks.set(delivered.number, observed);
+        }
+        observed.arrivedAtMs[node] = nowMs;
+        this.envelopesPerNode[node]! += observed.sentAtMs.length;
+        this.notify();
+      }
+    } catch (err) {
+      if (!this.controller.signal.aborted) {
+        this.failure ??= err instanceof Error ? err : new Error(String(err));
+        this.notify();
+      }
+    }
+  }
+
+  private decode(block: common.Block, bytes: number): ObservedBlock {
+    const envelopes = block.data?.data ?? [];
+    const sent: number[] = [];
+    for (const envelope of envelopes) {
+      let headers: ReturnType<typeof envelopeHeaders>;
+      try {
+        headers = envelopeHeaders(envelope);
+      } catch {
+        continue;
+      }
+      const { channelHeader, signatureHeader } = headers;
+      if (channelHeader.type !== common.HeaderType.ENDORSER_TRANSACTION) continue;
+      if (!bytesEqual(signatureHeader.creator, LOAD_CREATOR)) continue;
+      const stamp = channelHeader.timestamp;
+      const sentAtMs = (stamp?.seconds ?? 0) * 1000 + (stamp?.nanos ?? 0) / 1_000_000;
+      if (sentAtMs < this.sinceMs) continue;
+      sent.push(sentAtMs);
+    }
+    const arrivedAtMs = new Float64Array(this.addresses.length).fill(Number.NaN);
+    return { sentAtMs: Float64Array.from(sent), envelopes: envelopes.length, bytes, arrivedAtMs };
+  }
+
+  private notify(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  /** Resolves once every node delivered at least `count` load envelopes; rejects after timeoutMs or on a stream failure. */
+  async waitForAll(count: number, timeoutMs: number, onWait: () => void = () => undefined): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.envelopesPerNode.some((n) => n < count)) {
+      if (this.failure !== undefined) throw this.failure;
+      const leftMs = deadline - Date.now();
+      if (leftMs <= 0) {
+        throw new Error(`only ${this.envelopesPerNode.join('/')} of ${count} envelopes were delivered by the nodes within ${timeoutMs} ms`);
+      }
+      onWait();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(leftMs, 1000));
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.controller.abort();
+    await Promise.all(this.streams);
+  }
+
+  /** One CSV line per block: number, envelopes, bytes, first and last send, arrival per node (ms since the epoch). */
+  timelineCsv(): string {
+    const nodes = this.addresses.map((_, i) => `arrived_node${i + 1}_ms`).join(',');
+    const rows = [`block,envelopes,bytes,first_sent_ms,last_sent_ms,${nodes}`];
+    for (const [number, b] of [...this.blocks].sort((x, y) => x[0] - y[0])) {
+      let first = Number.POSITIVE_INFINITY;
+      let last = 0;
+      for (const t of b.sentAtMs) {
+        first = Math.min(first, t);
+        last = Math.max(last, t);
+      }
+      rows.push([number, b.envelopes, b.bytes, b.sentAtMs.length > 0 ? first : '', b.sentAtMs.length > 0 ? last : '', ...b.arrivedAtMs].join(','));
+    }
+    return `${rows.join('\n')}\n`;
+  }
+
+  report(): ObservationReport {
+    const all: number[] = [];
+    const first: number[] = [];
+    let firstSentMs = Number.POSITIVE_INFINITY;
+    let lastOnAllMs = 0;
+    let blocks = 0;
+    let envelopes = 0;
+    let bytes = 0;
+    for (const b of this.blocks.values()) {
+      if (b.sentAtMs.length === 0) continue;
+      let slowest = 0;
+      let fastest = Number.POSITIVE_INFINITY;
+      for (const t of b.arrivedAtMs) {
+        slowest = Math.max(slowest, t); // NaN (not on every node) propagates
+        fastest = Math.min(fastest, t);
+      }
+      if (Number.isNaN(slowest)) continue;
+      blocks++;
+      envelopes += b.envelopes;
+      bytes += b.bytes;
+      lastOnAllMs = Math.max(lastOnAllMs, slowest);
+      for (const sent of b.sentAtMs) {
+        firstSentMs = Math.min(firstSentMs, sent);
+        all.push(slowest - sent);
+        first.push(fastest - sent);
+      }
+    }
+    const endToEndMs = all.length > 0 ? lastOnAllMs - firstSentMs : 0;
+    return {
+      envelopes: all.length,
+      endToEndMs,
+      envelopesPerSecond: endToEndMs > 0 ? Math.round((all.length * 1000) / endToEndMs) : 0,
+      blocks,
+      averageBlockEnvelopes: blocks > 0 ? Math.round((envelopes / blocks) * 10) / 10 : 0,
+      averageBlockBytes: blocks > 0 ? Math.round(bytes / blocks) : 0,
+      latencyAllNodes: latencyStats(Float64Array.from(all)),
+      latencyFirstNode: latencyStats(Float64Array.from(first)),
+    };
+  }
+}
