@@ -96,6 +96,10 @@ async function main(argv: string[]): Promise<number> {
         },
       );
     };
+    // Operators (and the real-process tests) can ask a running node what its chains are doing.
+    process.on('SIGUSR2', () => {
+      for (const id of node.channelIds()) logger.info({ status: node.chain(id)?.status() }, 'chain status');
+    });
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
   });

@@ -43,7 +43,8 @@ type ChainEvent =
   | { kind: 'submit'; from: NodeId; req: orderer.SubmitRequest }
   | { kind: 'batch-timeout' }
   | { kind: 'unreachable'; id: NodeId }
-  | { kind: 'snapshot-failed'; id: NodeId };
+  | { kind: 'snapshot-failed'; id: NodeId }
+  | { kind: 'snapshot-sent'; id: NodeId };
 
 /** Bound on queued Raft messages while a Ready is in progress; beyond it they are dropped (Raft retransmits). */
 const MAX_QUEUED_EVENTS = 100_000;
@@ -63,6 +64,16 @@ export interface ChainStatus {
   intakeEnvelopes: number;
   acceptedUnordered: number;
   halted: boolean;
+  leaderReady: boolean;
+  pendingInCutter: number;
+  inflightBlockNumbers: number[];
+  lastCreatedBlock: number;
+  processingReady: boolean;
+  queuedEvents: number;
+  forwardedReceived: number;
+  forwardedQueued: number;
+  acknowledged: number;
+  resubmitted: number;
 }
 
 export class Chain implements ChainHandle {
@@ -103,6 +114,10 @@ export class Chain implements ChainHandle {
   private readonly intakeTxIds = new Set<string>();
   private intake: IntakeItem[] = [];
   private cutWhenFree = false;
+  private readonly intakeHighWater: number;
+  /** Totals since start, for status() and operators. */
+  private readonly counters = { forwardedReceived: 0, forwardedQueued: 0, acknowledged: 0, resubmitted: 0 };
+  private intakeWaiters: Array<() => void> = [];
   /** Settles whenever the known leader changes, so forwards waiting on a dead leader move on. */
   private leaderChanged = deferred();
 
@@ -114,6 +129,7 @@ export class Chain implements ChainHandle {
     this.logger = options.logger.child({ channel: options.channelId, node: options.selfId });
     this.accepted = new AcceptedEnvelopes(options.maxIntakeEnvelopes ?? 200_000);
     const s = options.settings;
+    this.intakeHighWater = options.intakeHighWater ?? Math.max(2 * s.maxMessageCount, 1_000);
     this.cutter = new BlockCutter({ maxMessageCount: s.maxMessageCount, preferredMaxBytes: s.preferredMaxBytes });
     this.batchTimer = new BatchTimer(
       (ms, cb) => this.timers.setTimeout(cb, ms),
@@ -204,6 +220,14 @@ export class Chain implements ChainHandle {
       const leader = this.leaderId;
       if (leader === 0) throw OrdererError.serviceUnavailable('no Raft leader');
       if (leader === this.options.selfId) {
+        // Backpressure, as Fabric's leader stops taking envelopes while its pipeline is full:
+        // every envelope acknowledged here and not yet in a block dies with this process, so
+        // their number stays bounded instead of growing with the client's speed.
+        if (this.intake.length >= this.intakeHighWater) {
+          if (!(await this.waitForIntakeRoom())) throw OrdererError.serviceUnavailable('the leader is overloaded: too many envelopes waiting to be ordered');
+          attempt--;
+          continue;
+        }
         this.enqueueIntake(item, true);
         break;
       }
@@ -226,6 +250,7 @@ export class Chain implements ChainHandle {
       sent.catch(() => undefined);
       if (attempt >= 3) throw OrdererError.serviceUnavailable('the Raft leader keeps changing; try again');
     }
+    this.counters.acknowledged++;
     if (txId !== '') {
       const now = this.timers.nowMs();
       this.accepted.add({ txId, envelopeBytes: env.envelopeBytes, messageSizeBytes: env.messageSizeBytes, acceptedAtMs: now, lastSentAtMs: now });
@@ -269,6 +294,13 @@ export class Chain implements ChainHandle {
       intakeEnvelopes: this.intake.length,
       acceptedUnordered: this.accepted.size,
       halted: this.halted,
+      leaderReady: this.leaderReady,
+      pendingInCutter: this.cutter.pendingCount,
+      inflightBlockNumbers: [...this.inflight.keys()],
+      lastCreatedBlock: this.lastCreated?.number ?? -1,
+      processingReady: this.driving,
+      queuedEvents: this.events.length,
+      ...this.counters,
     };
   }
 
@@ -356,6 +388,9 @@ export class Chain implements ChainHandle {
       case 'snapshot-failed':
         this.node.reportSnapshot(ev.id, SnapshotStatus.Failure);
         return;
+      case 'snapshot-sent':
+        this.node.reportSnapshot(ev.id, SnapshotStatus.Finish);
+        return;
     }
   }
 
@@ -375,6 +410,12 @@ export class Chain implements ChainHandle {
   private send(msg: raftpb.Message): void {
     if (msg.to === 0 || msg.to === this.options.selfId) return;
     const ok = this.options.transport.sendConsensus(this.channelId, msg.to, msg);
+    if (ok && msg.type === raftpb.MessageType.MsgSnap) {
+      // As Fabric does: a snapshot handed to the transport counts as delivered. Otherwise a
+      // lost answer from the follower would leave the leader waiting on it forever (its
+      // progress stays in snapshot state); if the follower did miss it, probing resends.
+      this.events.push({ kind: 'snapshot-sent', id: msg.to });
+    }
     if (!ok) {
       // Raft must learn the peer is unreachable, and a snapshot that never left must be
       // reported failed, or the leader waits on it forever.
@@ -431,6 +472,7 @@ export class Chain implements ChainHandle {
     this.leaderReady = false;
     this.leaderReadyIndex = -1;
     this.cutWhenFree = false;
+    this.wakeIntakeWaiters();
   }
 
   // ---- envelopes on the leader -----------------------------------------------------
@@ -454,6 +496,7 @@ export class Chain implements ChainHandle {
   }
 
   private onForwarded(from: NodeId, req: orderer.SubmitRequest): void {
+    this.counters.forwardedReceived++;
     if (req.payload === undefined) return;
     const envelopeBytes = common.Envelope.encode(req.payload);
     if (this.role !== RaftRole.Leader) {
@@ -475,7 +518,7 @@ export class Chain implements ChainHandle {
     }
     if (parsed.kind !== 'normal' || parsed.channelId !== this.channelId) return;
     if (parsed.messageSizeBytes > this.settingsValue.absoluteMaxBytes) return;
-    this.enqueueIntake({ txId: parsed.txId, envelopeBytes, messageSizeBytes: parsed.messageSizeBytes }, false);
+    if (this.enqueueIntake({ txId: parsed.txId, envelopeBytes, messageSizeBytes: parsed.messageSizeBytes }, false)) this.counters.forwardedQueued++;
   }
 
   /** Moves envelopes from the intake through the cutter into proposed blocks, within MaxInflightBlocks. */
@@ -497,6 +540,34 @@ export class Chain implements ChainHandle {
       this.batchTimer.afterOrdered(pending, s.batchTimeoutMs);
     }
     this.intake = i >= this.intake.length ? [] : this.intake.slice(i);
+    if (this.intake.length < this.intakeHighWater) this.wakeIntakeWaiters();
+  }
+
+  /** Resolves true once the intake is below its high-water mark (or leadership moved), false after the RPC timeout. */
+  private waitForIntakeRoom(): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      let done = false;
+      const cancel = this.timers.setTimeout(() => {
+        if (done) return;
+        done = true;
+        this.intakeWaiters = this.intakeWaiters.filter((w) => w !== wake);
+        resolve(false);
+      }, this.options.intakeWaitTimeoutMs ?? 7_000);
+      const wake = (): void => {
+        if (done) return;
+        done = true;
+        cancel();
+        resolve(true);
+      };
+      this.intakeWaiters.push(wake);
+    });
+  }
+
+  private wakeIntakeWaiters(): void {
+    if (this.intakeWaiters.length === 0) return;
+    const waiters = this.intakeWaiters;
+    this.intakeWaiters = [];
+    for (const wake of waiters) wake();
   }
 
   private cutPending(): void {
@@ -702,6 +773,7 @@ export class Chain implements ChainHandle {
         continue;
       }
       sent++;
+      this.counters.resubmitted++;
       this.options.transport
         .sendSubmit(this.channelId, leader, { channel: this.channelId, lastValidationSeq: this.settingsValue.configSequence, payload })
         .catch(() => undefined); // retried by the next sweep

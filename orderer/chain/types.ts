@@ -89,6 +89,10 @@ export interface ChainOptions {
   rngSeed?: number;
   /** Envelopes waiting for the block cutter on the leader before Broadcast hears SERVICE_UNAVAILABLE. */
   maxIntakeEnvelopes?: number;
+  /** Client envelopes the leader takes ahead of its block pipeline before Broadcast waits (default max(2 x MaxMessageCount, 1000)). */
+  intakeHighWater?: number;
+  /** How long a Broadcast waits for room on a busy leader before SERVICE_UNAVAILABLE. */
+  intakeWaitTimeoutMs?: number;
   /** How long an accepted, not yet ordered envelope is kept for resubmission. */
   resubmitTtlMs?: number;
   /** Unordered envelopes older than this are sent to the leader again. */

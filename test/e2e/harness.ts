@@ -62,6 +62,11 @@ export class NodeProcess {
     await this.exitedPromise;
   }
 
+  /** Asks the node to log its chains' status (SIGUSR2). */
+  dumpStatus(): void {
+    if (this.running) this.child!.kill('SIGUSR2');
+  }
+
   /** SIGTERM, then SIGKILL if it has not exited after `graceMs`. */
   async stop(graceMs = 5_000): Promise<void> {
     if (!this.running) return;
