@@ -12,6 +12,7 @@ import { RawNode } from '../../consensus/raft/rawnode';
 import { SeededRng } from '../../consensus/raft/rng';
 import { blockHeaderHash, envelopeTxIdOrEmpty, newBlock } from '../../ledger/block';
 import type { BlockStore } from '../../ledger/block-store';
+import { bytesEqual } from '../../ledger/hash';
 import { writeCommitMetadata } from '../../ledger/metadata';
 import { common, orderer, raftpb } from '../../protos';
 import { BatchTimer, BlockCutter } from '../blockcutter';
@@ -109,7 +110,10 @@ export class Chain implements ChainHandle {
   private leaderReadyIndex = -1;
   private leaderReady = false;
   private lastCreated: { number: number; hash: Uint8Array } | undefined;
-  private readonly inflight = new Map<number, string[]>();
+  /** Proposed, uncommitted blocks of this leader: their tx ids and data hash. */
+  private readonly inflight = new Map<number, { txIds: string[]; dataHash: Uint8Array }>();
+  /** Tx id of each envelope handed to the cutter, so it is not decoded again for the block. */
+  private readonly txIdOf = new WeakMap<Uint8Array, string>();
   private readonly proposedTxIds = new Set<string>();
   private readonly intakeTxIds = new Set<string>();
   private intake: IntakeItem[] = [];
@@ -332,6 +336,8 @@ export class Chain implements ChainHandle {
         if (this.halted) return;
         this.drainEvents();
         if (this.halted) return;
+        // Envelopes that reached an idle leader become proposals now, not at the next tick.
+        this.pumpIntake();
         if (!this.node.hasReady()) {
           if (this.events.length === 0) return;
           continue;
@@ -533,8 +539,10 @@ export class Chain implements ChainHandle {
     while (i < this.intake.length && this.inflight.size < s.maxInflightBlocks) {
       const item = this.intake[i++]!;
       this.intakeTxIds.delete(item.txId);
-      if (item.txId !== '' && (this.proposedTxIds.has(item.txId) || this.blockStore.getByTxId(item.txId) !== undefined)) continue;
+      // The ledger was checked when the item entered the intake; only proposals can have changed since.
+      if (item.txId !== '' && this.proposedTxIds.has(item.txId)) continue;
       if (item.txId !== '') this.proposedTxIds.add(item.txId);
+      this.txIdOf.set(item.envelopeBytes, item.txId);
       const { batches, pending } = this.cutter.ordered(item.envelopeBytes, item.messageSizeBytes);
       for (const batch of batches) this.proposeBlock(batch);
       this.batchTimer.afterOrdered(pending, s.batchTimeoutMs);
@@ -592,11 +600,11 @@ export class Chain implements ChainHandle {
       if (!(err instanceof ProposalDroppedError)) throw err;
       // The envelopes are not lost: accepted ones are resubmitted to whoever leads next.
       this.logger.warn({ block: prev.number + 1, reason: err.reason }, 'block proposal dropped');
-      for (const env of batch) this.proposedTxIds.delete(envelopeTxIdOrEmpty(env));
+      for (const env of batch) this.proposedTxIds.delete(this.txIdOf.get(env) ?? envelopeTxIdOrEmpty(env));
       return;
     }
-    const txIds = batch.map((env) => envelopeTxIdOrEmpty(env));
-    this.inflight.set(prev.number + 1, txIds);
+    const txIds = batch.map((env) => this.txIdOf.get(env) ?? envelopeTxIdOrEmpty(env));
+    this.inflight.set(prev.number + 1, { txIds, dataHash: block.header!.dataHash });
     this.lastCreated = { number: prev.number + 1, hash: blockHeaderHash(block.header!) };
   }
 
@@ -662,10 +670,17 @@ export class Chain implements ChainHandle {
 
   private onBlockCommitted(block: common.Block): void {
     const number = block.header?.number ?? 0;
-    const txIds = this.inflight.get(number);
-    if (txIds !== undefined) this.inflight.delete(number);
-    for (const env of block.data?.data ?? []) {
-      const txId = envelopeTxIdOrEmpty(env);
+    const mine = this.inflight.get(number);
+    if (mine !== undefined) this.inflight.delete(number);
+    // Our own proposal (same data): its tx ids are known. Otherwise decode them, but only if
+    // something here waits for them.
+    const txIds =
+      mine !== undefined && block.header !== undefined && bytesEqual(mine.dataHash, block.header.dataHash)
+        ? mine.txIds
+        : this.accepted.size > 0 || this.proposedTxIds.size > 0
+          ? (block.data?.data ?? []).map((env) => envelopeTxIdOrEmpty(env))
+          : [];
+    for (const txId of txIds) {
       if (txId === '') continue;
       this.proposedTxIds.delete(txId);
       this.accepted.settle(txId);
