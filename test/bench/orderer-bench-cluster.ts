@@ -3,8 +3,8 @@
 // ack-only Broadcast sink used as the baseline. Every process started here is stopped by
 // stop(), which the benchmark also calls on errors and on Ctrl-C.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { freePorts, sleep } from '../support/ports';
 import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { makeLoadEnvelope } from '../../cmd/client-load';
@@ -15,21 +15,7 @@ import { common } from '../../protos';
 const ORDERER_JS = path.resolve(__dirname, '../../cmd/orderer.js');
 const SINK_JS = path.resolve(__dirname, 'orderer-bench-sink.js');
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Ports that were free a moment ago on 127.0.0.1. */
-export async function freePorts(count: number): Promise<number[]> {
-  const servers: net.Server[] = [];
-  const ports: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const server = net.createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    servers.push(server);
-    ports.push((server.address() as net.AddressInfo).port);
-  }
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  return ports;
-}
 
 /** Memory figures of a live process from /proc/<pid>/status (Linux), in bytes. */
 export interface ProcessMemory {
@@ -271,3 +257,5 @@ export async function chainHeight(address: string, channelId: string): Promise<n
   for await (const b of deliverBlocks({ address, channelId, start: 'newest', stop: 'newest', receiveTimeoutMs: 10_000 })) return b.number + 1;
   return 0;
 }
+
+export { freePorts, sleep };

@@ -1,9 +1,9 @@
 // Real-process test harness: orderer nodes as child processes on 127.0.0.1, data in a
 // temp dir, clients over real gRPC. Every process a test starts is stopped by stopAll().
 import { spawn, type ChildProcess } from 'node:child_process';
+import { freePorts, sleep } from '../support/ports';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { blockDataHash, blockHeaderHash, envelopeTxIdOrEmpty } from '../../ledger/block';
@@ -14,19 +14,6 @@ import { common, orderer } from '../../protos';
 
 const ORDERER_JS = path.resolve(__dirname, '../../dist/cmd/orderer.js');
 
-/** Ports that were free a moment ago on 127.0.0.1. */
-export async function freePorts(count: number): Promise<number[]> {
-  const servers: net.Server[] = [];
-  const ports: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const server = net.createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    servers.push(server);
-    ports.push((server.address() as net.AddressInfo).port);
-  }
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  return ports;
-}
 
 export class NodeProcess {
   private child: ChildProcess | undefined;
@@ -154,7 +141,6 @@ export function makeEnvelope(channelId: string, dataBytes: number): { bytes: Uin
   return { bytes: common.Envelope.encode({ payload, signature: randomBytes(8) }), txId };
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls until `check` returns a value that is not undefined, or fails after timeoutMs with `what`. */
 export async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined> | T | undefined, intervalMs = 200): Promise<T> {
@@ -287,3 +273,5 @@ export async function sendLoad(
   );
   return result;
 }
+
+export { freePorts, sleep };
