@@ -7,6 +7,8 @@
 // 2. Liveness: everything heals (calm network, every member up, evicted nodes halted);
 //    within livenessTicks a stable leader must exist and a fresh proposal must be applied
 //    by every member.
+// Runs are async because a durable store (durable.ts) writes to real files; the steps still
+// run strictly one after another, so a seed replays exactly in either mode.
 import { raftpb } from '../../protos';
 import type { NodeId } from '../../consensus/raft/api';
 import { RaftRole } from '../../consensus/raft/api';
@@ -17,6 +19,7 @@ import { Network, type Envelope } from './network';
 import { fmtMsg, SimNode, type CrashPoint, type NodeEnv } from './node';
 import { calmNetwork, chooseParams, describeParams, type ParamOverrides, type SimParams } from './params';
 import { Prng } from './prng';
+import { memoryStores, type StoreFactory } from './store';
 import { InvariantViolation, Trace } from './trace';
 
 export interface RunOptions {
@@ -25,6 +28,8 @@ export interface RunOptions {
   /** Where trace lines go (default: kept in RunResult.trace). */
   traceSink?: (line: string) => void;
   overrides?: ParamOverrides;
+  /** Where nodes keep their Raft state (default: MemoryStorage over the Disk model; durable.ts for the WAL). */
+  stores?: StoreFactory;
 }
 
 export interface RunStats {
@@ -71,11 +76,11 @@ const MAX_UNCOMMITTED = 16;
 
 const CRASH_POINTS: readonly CrashPoint[] = ['before-persist', 'after-persist', 'after-send', 'mid-apply'];
 
-export function runSeed(seed: number, options: RunOptions = {}): RunResult {
+export async function runSeed(seed: number, options: RunOptions = {}): Promise<RunResult> {
   const cluster = new Cluster(seed, options);
   let violation: InvariantViolation | undefined;
   try {
-    cluster.run();
+    await cluster.run();
   } catch (e) {
     if (e instanceof InvariantViolation) violation = e;
     else {
@@ -134,28 +139,30 @@ export class Cluster {
     this.params = chooseParams(seed, this.rng, options.overrides);
     this.trace = new Trace(options.trace ?? false, options.traceSink);
     this.net = new Network(this.params.net, this.rng);
+    const impl = options.impl ?? coreImpl;
     this.env = {
-      impl: options.impl ?? coreImpl,
+      impl,
       rng: this.rng,
       net: this.net,
       history: this.history,
       trace: this.trace,
       raft: this.params.raft,
       powerLoss: this.params.faults.powerLoss,
+      stores: options.stores ?? memoryStores(impl),
       now: () => this.now,
     };
     this.nextId = this.params.nodes + 1;
   }
 
-  run(): void {
-    if (this.trace.on) this.trace.log(0, `seed ${this.seed}: ${describeParams(this.params)}`);
-    this.bootstrap();
-    for (let i = 0; i < this.params.faults.faultSteps; i++) this.faultStep();
-    this.heal();
-    this.awaitLiveness();
+  async run(): Promise<void> {
+    if (this.trace.on) this.trace.log(0, `seed ${this.seed}: ${describeParams(this.params)} stores=${this.env.stores.kind}`);
+    await this.bootstrap();
+    for (let i = 0; i < this.params.faults.faultSteps; i++) await this.faultStep();
+    await this.heal();
+    await this.awaitLiveness();
   }
 
-  private bootstrap(): void {
+  private async bootstrap(): Promise<void> {
     const peers: NodeId[] = [];
     for (let id = 1; id <= this.params.nodes; id++) peers.push(id);
     // Memberships are recorded as nodes apply conf changes; before the founding AddNode
@@ -164,23 +171,23 @@ export class Cluster {
     for (const id of peers) {
       const node = new SimNode(id, this.env);
       this.nodes.set(id, node);
-      node.bootstrap(peers);
+      await node.bootstrap(peers);
     }
   }
 
   // ---- the fault phase ----
 
-  private faultStep(): void {
+  private async faultStep(): Promise<void> {
     this.now++;
     this.history.step = this.now;
-    this.injectFaults();
+    await this.injectFaults();
     this.tickNodes(false);
-    this.deliverDue();
-    this.runReadies();
+    await this.deliverDue();
+    await this.runReadies();
     this.checkAll();
   }
 
-  private injectFaults(): void {
+  private async injectFaults(): Promise<void> {
     const f = this.params.faults;
     const rng = this.rng;
     if (rng.chance(f.crashP)) {
@@ -193,7 +200,7 @@ export class Cluster {
           node.crashAt = rng.pick(CRASH_POINTS);
           this.counts.midReadyCrashes++;
         } else {
-          node.crash('between Readys');
+          await node.crash('between Readys');
         }
       }
     }
@@ -203,7 +210,7 @@ export class Cluster {
         if (rng.chance(0.5)) {
           this.counts.crashes++;
           this.counts.leaderFaults++;
-          leader.crash('leader fault');
+          await leader.crash('leader fault');
         } else if (this.liveIds().length > 1) {
           this.counts.partitions++;
           this.counts.leaderFaults++;
@@ -215,7 +222,7 @@ export class Cluster {
     if (rng.chance(f.restartP)) {
       const down = [...this.nodes.values()].filter((n) => !n.up && !n.evicted);
       if (down.length > 0) {
-        rng.pick(down).start();
+        await rng.pick(down).start();
         this.counts.restarts++;
       }
     }
@@ -225,10 +232,10 @@ export class Cluster {
       if (this.trace.on) this.trace.log(this.now, 'network healed');
     }
     if (rng.chance(f.proposeP)) this.proposeSome();
-    if (rng.chance(f.confChangeP)) this.changeMembership();
+    if (rng.chance(f.confChangeP)) await this.changeMembership();
     if (rng.chance(f.snapshotP)) {
       const up = this.upNodes();
-      if (up.length > 0 && rng.pick(up).snapshotAndCompact(rng.pick([0, 2, 10, 50]))) this.counts.snapshotsTaken++;
+      if (up.length > 0 && (await rng.pick(up).snapshotAndCompact(rng.pick([0, 2, 10, 50])))) this.counts.snapshotsTaken++;
     }
     if (rng.chance(f.transferP)) this.transferLeadership();
     if (rng.chance(f.campaignP)) {
@@ -319,7 +326,7 @@ export class Cluster {
    * now is still valid when it is applied). New members get fresh ids, never reused, and
    * their process starts empty, as an operator would start a new orderer.
    */
-  private changeMembership(): void {
+  private async changeMembership(): Promise<void> {
     const rng = this.rng;
     const leader = this.leader();
     if (leader === undefined) return;
@@ -356,7 +363,7 @@ export class Cluster {
       this.nextId++;
       const node = new SimNode(change.nodeId, this.env);
       this.nodes.set(change.nodeId, node);
-      node.start();
+      await node.start();
     }
   }
 
@@ -382,11 +389,15 @@ export class Cluster {
     }
   }
 
-  private deliverDue(): void {
-    for (let env = this.net.popDue(this.now); env !== undefined; env = this.net.popDue(this.now)) this.deliver(env);
+  private async deliverDue(): Promise<void> {
+    for (let env = this.net.popDue(this.now); env !== undefined; env = this.net.popDue(this.now)) {
+      const eager = this.deliver(env);
+      if (eager !== undefined) await this.runReady(eager);
+    }
   }
 
-  private deliver(env: Envelope): void {
+  /** Returns the target when its Ready is to run right away (more interleavings). */
+  private deliver(env: Envelope): SimNode | undefined {
     const target = this.nodes.get(env.to);
     const sender = this.nodes.get(env.from);
     const reachable = target !== undefined && target.up && this.net.connected(env.from, env.to);
@@ -401,7 +412,7 @@ export class Cluster {
       if (target === undefined || !target.up) this.net.stats.droppedDown++;
       else this.net.stats.droppedPartition++;
       if (senderSame && this.rng.chance(0.3)) sender.report('unreachable', env.to, false);
-      return;
+      return undefined;
     }
     this.net.stats.delivered++;
     const msg = raftpb.Message.decode(env.bytes);
@@ -416,19 +427,28 @@ export class Cluster {
       this.counts.stepsRejected++;
       if (this.trace.on) this.trace.log(this.now, `node ${target.id} rejected it: ${name}`);
     }
-    if (this.rng.chance(this.params.faults.eagerReadyP)) this.runReady(target);
+    return this.rng.chance(this.params.faults.eagerReadyP) ? target : undefined;
   }
 
-  private runReadies(): void {
-    for (const node of this.rng.shuffled(this.upNodes())) this.runReady(node);
+  private async runReadies(): Promise<void> {
+    for (const node of this.rng.shuffled(this.upNodes())) {
+      // The first round of runReady without an await when there is no Ready (most of the
+      // time): flushing the node's reports may give it one.
+      if (!node.readyPending) {
+        node.flushReports();
+        if (node.readyPending) await this.runReady(node, 1);
+      } else {
+        await this.runReady(node, 0);
+      }
+    }
     for (const node of this.upNodes()) node.flushReports();
   }
 
-  private runReady(node: SimNode): void {
-    for (let i = 0; i < READY_ROUNDS_PER_STEP && node.up; i++) {
-      if (!node.handleReady()) return;
+  private async runReady(node: SimNode, firstRound = 0): Promise<void> {
+    for (let i = firstRound; i < READY_ROUNDS_PER_STEP && node.up; i++) {
+      if (!(await node.handleReady())) return;
       node.flushReports();
-      if (!node.up || !node.node().hasReady()) return;
+      if (!node.readyPending) return;
     }
   }
 
@@ -439,17 +459,17 @@ export class Cluster {
   // ---- liveness ----
 
   /** Everything heals: calm network, every non-evicted node up, removed members halted. */
-  private heal(): void {
+  private async heal(): Promise<void> {
     this.net.heal();
     this.net.setParams(calmNetwork(this.params.net));
     for (const node of this.nodes.values()) {
       node.crashAt = undefined;
       if (!node.up && !node.evicted) {
-        node.start();
+        await node.start();
         this.counts.restarts++;
       }
     }
-    this.haltRemoved();
+    await this.haltRemoved();
     if (this.trace.on) this.trace.log(this.now, `---- healed; liveness phase (${this.params.livenessTicks} ticks) ----`);
   }
 
@@ -461,7 +481,7 @@ export class Cluster {
    * commit index may even have been lost in a power failure) may need its vote to elect
    * the leader that tells everyone the removal is committed.
    */
-  private haltRemoved(): void {
+  private async haltRemoved(): Promise<void> {
     const latest = this.history.confAt(Number.MAX_SAFE_INTEGER);
     const ever = this.history.everMembers();
     const stillCounted = new Set<NodeId>();
@@ -476,13 +496,13 @@ export class Cluster {
     }
     for (const node of this.nodes.values()) {
       if (!node.evicted && ever.has(node.id) && !confHas(latest, node.id) && !stillCounted.has(node.id)) {
-        node.crash('removed from the cluster: halted');
+        await node.crash('removed from the cluster: halted');
         node.evicted = true;
       }
     }
   }
 
-  private awaitLiveness(): void {
+  private async awaitLiveness(): Promise<void> {
     const { electionTick } = this.params.raft;
     let marker: Uint8Array | undefined;
     /** Leader and term the marker went to: a leader that keeps its term never loses it. */
@@ -493,16 +513,16 @@ export class Cluster {
       this.history.step = this.now;
       this.counts.livenessTicks = t;
       this.tickNodes(true);
-      this.deliverDue();
-      this.runReadies();
+      await this.deliverDue();
+      await this.runReadies();
       this.checkAll();
-      this.haltRemoved();
+      await this.haltRemoved();
       if (t % (4 * electionTick) === 0) {
         // The orderer snapshots by size as blocks flow; here, on a timer. It matters for
         // liveness: the core (like etcd's) ignores a snapshot whose membership does not
         // include the receiver, so a member added after the leader's last snapshot can
         // only catch up (if the log was compacted) once the leader snapshots again.
-        for (const node of this.upNodes()) if (node.snapshotAndCompact(10)) this.counts.snapshotsTaken++;
+        for (const node of this.upNodes()) if (await node.snapshotAndCompact(10)) this.counts.snapshotsTaken++;
       }
       const leader = this.leader();
       if (leader === undefined) continue;

@@ -42,6 +42,11 @@ export class Disk {
     return i > this.offset ? this.entries[i - this.offset - 1] : undefined;
   }
 
+  /** Copies of the entries on disk, first to last. */
+  copyEntries(): raftpb.Entry[] {
+    return this.entries.map(copyEntry);
+  }
+
   /** Take over a storage's state as it stands (after RawNode.bootstrap wrote to it). */
   captureFrom(storage: WritableStorage): void {
     const snap = storage.snapshot();

@@ -1,9 +1,11 @@
-// One simulated orderer process: a RawNode over a MemoryStorage, its disk (Disk), and
-// its application state (the "ledger": how far it has applied, durable). It runs the
-// Ready loop exactly as the orderer will: persist, then send, then apply, then advance;
-// and it can crash at any point of that loop, losing what was not yet persisted.
+// One simulated orderer process: a RawNode over its store (store.ts: a MemoryStorage, or
+// the WAL-backed DurableStorage), the simulator's model of its disk (Disk), and its
+// application state (the "ledger": how far it has applied, durable). It runs the Ready loop
+// exactly as the orderer will: persist, then send, then apply, then advance; and it can
+// crash at any point of that loop, losing what was not yet persisted. The loop is async
+// because a durable store's writes are; with the memory store nothing in it waits on IO.
 import { raftpb } from '../../protos';
-import type { NodeId, RaftConfig, RaftIndex, Ready, WritableStorage } from '../../consensus/raft/api';
+import type { NodeId, RaftConfig, RaftIndex, Ready } from '../../consensus/raft/api';
 import { RaftRole, SnapshotStatus } from '../../consensus/raft/api';
 import { Disk } from './disk';
 import { CHAIN_START, chainNext, hashBytes } from './hash';
@@ -11,6 +13,7 @@ import type { History } from './invariants';
 import type { RaftImpl, SimRawNode } from './impl';
 import type { Network } from './network';
 import type { Prng } from './prng';
+import type { Fail, NodeStore, StoreFactory } from './store';
 import type { Trace } from './trace';
 
 /** Raft settings shared by every node of a run (chosen per seed). */
@@ -27,6 +30,7 @@ export interface NodeEnv {
   readonly trace: Trace;
   readonly raft: RaftParams;
   readonly powerLoss: boolean;
+  readonly stores: StoreFactory;
   now(): number;
 }
 
@@ -48,7 +52,7 @@ export class SimNode {
   crashAt?: CrashPoint;
 
   private raw: SimRawNode | undefined;
-  private storage: WritableStorage | undefined;
+  private store: NodeStore | undefined;
   /** Last index handed to the application in this incarnation (Raft's "applied"). */
   private lastDelivered: RaftIndex = 0;
   /** Highest commit index seen in this incarnation (hard state or storage on start). */
@@ -61,6 +65,8 @@ export class SimNode {
   /** Conf state as of lastDelivered (what createSnapshot must record). */
   private conf: raftpb.ConfState = emptyConf();
   private reports: PendingReport[] = [];
+  /** Raises an invariant violation on this node (handed to its store). */
+  private readonly failer: Fail = (invariant, detail) => this.env.history.fail(invariant, detail, this.id);
 
   constructor(
     readonly id: NodeId,
@@ -69,6 +75,11 @@ export class SimNode {
 
   get up(): boolean {
     return this.raw !== undefined;
+  }
+
+  /** Up and with a Ready to handle. */
+  get readyPending(): boolean {
+    return this.raw !== undefined && this.raw.hasReady();
   }
 
   /** Highest commit index this incarnation has seen. */
@@ -85,12 +96,16 @@ export class SimNode {
     return this.raw;
   }
 
-  /** First start of a founding member: RawNode.bootstrap writes the initial membership. */
-  bootstrap(peers: NodeId[]): void {
+  /**
+   * First start of a founding member: RawNode.bootstrap writes the initial membership into a
+   * scratch storage, taken over as what the node has on disk (a durable store writes it to
+   * its WAL when it is first opened).
+   */
+  async bootstrap(peers: NodeId[]): Promise<void> {
     const storage = this.env.impl.newStorage();
     this.env.impl.bootstrap(storage, peers);
     this.disk.captureFrom(storage);
-    this.start();
+    await this.start();
   }
 
   /**
@@ -100,17 +115,18 @@ export class SimNode {
    * the commit index back). From the latter the core replays the conf changes between the
    * snapshot and applied itself. Both are valid; the seed picks.
    */
-  start(): void {
+  async start(): Promise<void> {
     if (this.evicted) throw new Error(`node ${this.id} was evicted and must not restart`);
-    const storage = this.env.impl.newStorage();
-    this.disk.loadInto(storage);
+    const store = await this.env.stores.open(this.id, this.disk, this.failer);
+    this.checkReopened(store);
+    const storage = store.storage;
     const snapIndex = this.disk.snapshotIndex;
     let applied = snapIndex;
     if (this.appApplied > snapIndex && this.appApplied <= this.disk.hardState.commit && this.env.rng.chance(0.5)) {
       applied = this.appApplied;
     }
     this.incarnation++;
-    this.storage = storage;
+    this.store = store;
     this.reports = [];
     this.crashAt = undefined;
     this.lastDelivered = applied;
@@ -132,20 +148,67 @@ export class SimNode {
       this.env.trace.log(
         this.env.now(),
         `node ${this.id} start #${this.incarnation} applied=${applied} snap=${snapIndex} ` +
-          `log=${this.disk.firstIndex}..${this.disk.lastIndex} hs=${fmtHs(this.disk.hardState)}`,
+          `log=${this.disk.firstIndex}..${this.disk.lastIndex} hs=${fmtHs(this.disk.hardState)} ${store.describe()}`,
       );
     }
   }
 
-  /** A crash: the RawNode, its MemoryStorage and anything unsent are gone; the disk stays. */
-  crash(why: string): void {
+  /**
+   * A crash: the RawNode, its storage's memory and anything unsent are gone; the disk stays.
+   * A durable store is closed without writing anything more (the Ready in flight, if any,
+   * is dropped), as a killed process leaves its directory.
+   */
+  async crash(why: string): Promise<void> {
     if (this.raw === undefined) return;
+    const store = this.store;
     this.raw = undefined;
-    this.storage = undefined;
+    this.store = undefined;
     this.reports = [];
     this.crashAt = undefined;
     this.disk.crash(this.env.powerLoss);
     if (this.env.trace.on) this.env.trace.log(this.env.now(), `node ${this.id} CRASH (${why})`);
+    await store?.close();
+  }
+
+  /**
+   * A restarted node must get back exactly what it persisted (the Disk): snapshot, hard state
+   * and every entry after the store's first index. A store may have dropped entries at or
+   * below its snapshot (a WAL replays only what follows it); the model drops them too.
+   */
+  private checkReopened(store: NodeStore): void {
+    const fail = this.failer;
+    const s = store.storage;
+    const disk = this.disk;
+    const what = 'a restarted node gets back what it persisted';
+    const snap = s.snapshot();
+    const want = disk.snapshot;
+    const snapIndex = want?.metadata.index ?? 0;
+    if (snap.metadata.index !== snapIndex) fail(what, `snapshot at ${snap.metadata.index}, persisted ${snapIndex}`);
+    if (want !== undefined) {
+      if (snap.metadata.term !== want.metadata.term) fail(what, `snapshot term ${snap.metadata.term}, persisted ${want.metadata.term}`);
+      if (!sameConf(snap.metadata.confState, want.metadata.confState) || !sameBytes(snap.data, want.data)) {
+        fail(what, `snapshot at ${snapIndex} differs in membership or data from the one persisted`);
+      }
+    }
+    const first = s.firstIndex();
+    if (first < disk.firstIndex || first > snapIndex + 1) {
+      fail(what, `log starts at ${first}; persisted ${disk.firstIndex}..${disk.lastIndex} with snapshot at ${snapIndex}`);
+    }
+    disk.compact(first - 1);
+    const last = s.lastIndex();
+    if (last !== disk.lastIndex) fail(what, `log ends at ${last}, persisted up to ${disk.lastIndex}`);
+    const got = last >= first ? s.entries(first, last + 1, Number.POSITIVE_INFINITY) : [];
+    for (const e of got) {
+      const d = disk.entry(e.index)!;
+      if (e.term !== d.term || e.type !== d.type || !sameBytes(e.data, d.data)) {
+        fail(what, `entry ${e.index} is ${e.term}/${e.type}/${e.data.length}B, persisted ${d.term}/${d.type}/${d.data.length}B`);
+      }
+    }
+    const hs = s.initialState().hardState;
+    const dhs = disk.hardState;
+    if (hs.term !== dhs.term || hs.vote !== dhs.vote || hs.commit !== dhs.commit) {
+      fail(what, `hard state ${fmtHs(hs)}, persisted ${fmtHs(dhs)}`);
+    }
   }
 
   /** Queue a transport report for after the current Ready (see PendingReport). */
@@ -198,16 +261,17 @@ export class SimNode {
   }
 
   /** Take a snapshot at the applied index and compact the log behind it, keeping `keep` entries. */
-  snapshotAndCompact(keep: number): boolean {
-    const storage = this.storage;
-    if (storage === undefined) return false;
+  async snapshotAndCompact(keep: number): Promise<boolean> {
+    const store = this.store;
+    if (store === undefined) return false;
+    const storage = store.storage;
     const index = this.lastDelivered;
     if (index <= storage.snapshot().metadata.index || index < storage.firstIndex()) return false;
-    const snap = storage.createSnapshot(index, this.conf, this.env.history.snapshotData(index));
+    const snap = await store.createSnapshot(index, this.conf, this.env.history.snapshotData(index));
     this.disk.saveOwnSnapshot(snap);
     // Keep `keep` entries behind the snapshot for slow followers (Fabric's SnapshotCatchUpEntries).
     const compactIndex = Math.max(index - keep, storage.firstIndex());
-    storage.compact(compactIndex);
+    store.compact(compactIndex);
     this.disk.compact(compactIndex);
     if (this.env.trace.on) this.env.trace.log(this.env.now(), `node ${this.id} snapshot@${index} compact@${compactIndex}`);
     return true;
@@ -217,10 +281,10 @@ export class SimNode {
    * One pass of the Ready loop. Returns false if the node crashed in it.
    * Order is the Ready contract: persist, send, apply, advance.
    */
-  handleReady(): boolean {
+  async handleReady(): Promise<boolean> {
     const raw = this.raw;
-    const storage = this.storage;
-    if (raw === undefined || storage === undefined || !raw.hasReady()) return true;
+    const store = this.store;
+    if (raw === undefined || store === undefined || !raw.hasReady()) return true;
     const { history, trace } = this.env;
     const rd = raw.ready();
     if (trace.on) trace.log(this.env.now(), `node ${this.id} ready ${fmtReady(rd)}`);
@@ -229,22 +293,21 @@ export class SimNode {
     if (rd.softState?.role === RaftRole.Leader) this.observeLeadership(raw.status().term);
     this.checkMustSync(rd);
     if (this.crashAt === 'before-persist') {
-      this.crash('before persisting a Ready');
+      await this.crash('before persisting a Ready');
       return false;
     }
 
-    // 1. Persist: snapshot, entries, hard state; the disk first, then the live storage.
+    // 1. Persist: snapshot, entries, hard state; into the model (Disk) with the checks,
+    //    then into the store, which shows them to the RawNode once they are durable.
     const snap = rd.snapshot !== undefined && rd.snapshot.metadata.index > 0 ? rd.snapshot : undefined;
     if (snap !== undefined) {
       history.checkSnapshot(this.id, snap, this.lastDelivered);
       this.disk.applySnapshot(snap);
-      storage.applySnapshot(snap);
       this.rebuildChains();
     }
     if (rd.entries.length > 0) {
       const res = this.disk.append(rd.entries);
       this.extendChains(res.fromIndex);
-      storage.append(rd.entries);
       if (res.fromIndex <= this.commitSeen) {
         // Raft never rewrites what this node already knows is committed (§5.3, §5.4).
         const stillThere = this.disk.lastIndex >= this.commitSeen;
@@ -261,19 +324,23 @@ export class SimNode {
     if (rd.hardState !== undefined) {
       history.checkHardState(this.id, this.disk.hardState, rd.hardState);
       this.disk.setHardState(rd.hardState);
-      storage.setHardState(rd.hardState);
       this.observeCommit(rd.hardState.commit);
     }
     if (rd.mustSync || snap !== undefined) this.disk.sync();
+    const persisted = store.persist(rd);
+    if (persisted !== undefined) await persisted;
+    if (store.storage.lastIndex() !== this.disk.lastIndex) {
+      history.fail('the storage holds what was persisted', `storage log ends at ${store.storage.lastIndex()}, disk at ${this.disk.lastIndex}`, this.id);
+    }
     if (this.crashAt === 'after-persist') {
-      this.crash('after persisting, before sending');
+      await this.crash('after persisting, before sending');
       return false;
     }
 
     // 2. Send: only now is what each message promises durable.
     for (const m of rd.messages) this.send(m);
     if (this.crashAt === 'after-send') {
-      this.crash('after sending, before applying');
+      await this.crash('after sending, before applying');
       return false;
     }
 
@@ -287,13 +354,13 @@ export class SimNode {
     let removedSelf = false;
     for (let k = 0; k < rd.committedEntries.length; k++) {
       if (k === crashAfter) {
-        this.crash(`while applying, after ${k} of ${rd.committedEntries.length} entries`);
+        await this.crash(`while applying, after ${k} of ${rd.committedEntries.length} entries`);
         return false;
       }
       if (this.applyEntry(raw, rd.committedEntries[k]!)) removedSelf = true;
     }
     if (crashAfter === rd.committedEntries.length) {
-      this.crash('after applying, before advance');
+      await this.crash('after applying, before advance');
       return false;
     }
 
@@ -303,8 +370,9 @@ export class SimNode {
     if (removedSelf) {
       this.evicted = true;
       this.raw = undefined;
-      this.storage = undefined;
+      this.store = undefined;
       if (trace.on) trace.log(this.env.now(), `node ${this.id} applied its own removal: halts`);
+      await store.close();
       return false;
     }
     return true;
@@ -435,6 +503,23 @@ export class SimNode {
       history.checkLogMatching(this.id, e.index, e.term, chain);
     }
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function sameConf(a: raftpb.ConfState, b: raftpb.ConfState): boolean {
+  const same = (x: readonly number[], y: readonly number[]): boolean => x.length === y.length && x.every((v, i) => v === y[i]);
+  return (
+    same(a.voters, b.voters) &&
+    same(a.learners, b.learners) &&
+    same(a.votersOutgoing, b.votersOutgoing) &&
+    same(a.learnersNext, b.learnersNext) &&
+    a.autoLeave === b.autoLeave
+  );
 }
 
 export function emptyConf(): raftpb.ConfState {

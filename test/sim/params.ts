@@ -51,6 +51,10 @@ export interface ParamOverrides {
   faultSteps?: number;
   /** false: the transport never reports a delivered MsgSnap as finished (see FINDINGS.md #1). */
   reportSnapshotFinish?: boolean;
+  /** Force power loss on or off (durable runs: a real directory keeps unsynced writes, as kill -9 does). */
+  powerLoss?: boolean;
+  /** Lower bound on the per-step crash probability (durable runs make every seed crash and restart). */
+  minCrashP?: number;
 }
 
 export function chooseParams(seed: number, rng: Prng, overrides: ParamOverrides = {}): SimParams {
@@ -86,13 +90,15 @@ export function chooseParams(seed: number, rng: Prng, overrides: ParamOverrides 
   const faults: FaultParams = {
     faultSteps: overrides.faultSteps ?? rng.between(300, 600),
     tickP,
-    crashP: rng.pick([0, 0.005, 0.02, 0.05]),
+    // minCrashP and powerLoss override a drawn value without skipping its draw, so the seed's
+    // other parameters stay what they are without them.
+    crashP: Math.max(overrides.minCrashP ?? 0, rng.pick([0, 0.005, 0.02, 0.05])),
     // Leadership churn is what exposes commit-rule and election bugs (Raft Figure 8 needs
     // three leaders with diverging logs), so some seeds depose leaders often.
     leaderFaultP: rng.pick([0, 0.01, 0.03, 0.06]),
     restartP: rng.pick([0.02, 0.1, 0.2]),
     midReadyCrashShare: rng.pick([0, 0.5]),
-    powerLoss: rng.chance(0.3),
+    powerLoss: keepDraw(rng.chance(0.3), overrides.powerLoss),
     partitionP: rng.pick([0, 0.01, 0.03]),
     healP: rng.pick([0.02, 0.1]),
     proposeP: rng.pick([0.1, 0.3, 0.6]),
@@ -114,6 +120,10 @@ export function chooseParams(seed: number, rng: Prng, overrides: ParamOverrides 
   // seeds get 200 (see FINDINGS.md).
   const livenessTicks = (raft.preVote ? 50 : 200) * electionTick;
   return { seed, nodes, raft, net, faults, livenessTicks, maxNodeIds };
+}
+
+function keepDraw<T>(drawn: T, override: T | undefined): T {
+  return override ?? drawn;
 }
 
 /** The network once healed: nothing lost, duplicated or held back. */

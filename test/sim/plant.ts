@@ -163,10 +163,10 @@ export interface PlantOutcome {
 }
 
 /** Run seeds from `from` until one fails or `maxSeeds` have passed. */
-export function huntPlant(impl: RaftImpl, from: number, maxSeeds: number): PlantOutcome {
+export async function huntPlant(impl: RaftImpl, from: number, maxSeeds: number): Promise<PlantOutcome> {
   for (let i = 0; i < maxSeeds; i++) {
     const seed = from + i;
-    const r = runSeed(seed, { impl });
+    const r = await runSeed(seed, { impl });
     if (r.violation !== undefined) {
       return {
         plant: impl.name,
@@ -180,7 +180,7 @@ export function huntPlant(impl: RaftImpl, from: number, maxSeeds: number): Plant
   return { plant: impl.name, seedsRun: maxSeeds };
 }
 
-function main(): number {
+async function main(): Promise<number> {
   const argv = process.argv.slice(2);
   let only: string | undefined;
   let maxSeeds = 3000;
@@ -218,7 +218,7 @@ function main(): number {
       const byInvariant = new Map<string, number>();
       let caught = 0;
       for (let seed = from; seed < from + maxSeeds; seed++) {
-        const v = runSeed(seed, { impl }).violation;
+        const v = (await runSeed(seed, { impl })).violation;
         if (v === undefined) continue;
         caught++;
         byInvariant.set(v.invariant, (byInvariant.get(v.invariant) ?? 0) + 1);
@@ -228,7 +228,7 @@ function main(): number {
       if (!keep) fs.rmSync(dir, { recursive: true, force: true });
       continue;
     }
-    const out = huntPlant(impl, from, maxSeeds);
+    const out = await huntPlant(impl, from, maxSeeds);
     const secs = ((Date.now() - started) / 1000).toFixed(1);
     if (plant.find === '') {
       const ok = out.caughtAtSeed === undefined;
@@ -247,4 +247,14 @@ function main(): number {
   return exit;
 }
 
-if (require.main === module) process.exitCode = main();
+if (require.main === module) {
+  main().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      console.error(e);
+      process.exitCode = 1;
+    },
+  );
+}

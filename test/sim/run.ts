@@ -3,9 +3,12 @@
 // Options: --seeds N (how many), --from S (first seed), --nodes 3|5 (default: by seed),
 // --steps N (fault steps per seed), --seed S (replay one seed with its trace), --stop (stop
 // at the first failure), --no-snapshot-finish (the transport reports only lost MsgSnaps, as
-// cluster/ does today: see FINDINGS.md #1). Prints progress, every failing seed with its replay command, and a
-// summary; exits 1 if any seed failed.
-import { runSeed, type RunStats } from './cluster';
+// cluster/ does today: see FINDINGS.md #1), --durable (nodes on consensus/wal's DurableStorage
+// in temporary directories, see durable.ts), --no-power-loss (memory mode with the durable
+// runs' parameters). Prints progress, every failing seed with its
+// replay command, and a summary; exits 1 if any seed failed.
+import { runSeed, type RunOptions, type RunResult } from './cluster';
+import { runSeedDurable } from './durable';
 import type { ParamOverrides } from './params';
 
 interface Args {
@@ -14,10 +17,11 @@ interface Args {
   overrides: ParamOverrides;
   replay?: number;
   stopAtFirst: boolean;
+  durable: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { seeds: 1000, from: 0, overrides: {}, stopAtFirst: false };
+  const args: Args = { seeds: 1000, from: 0, overrides: {}, stopAtFirst: false, durable: false };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = (): number => {
@@ -47,6 +51,12 @@ function parseArgs(argv: string[]): Args {
       case '--no-snapshot-finish':
         args.overrides.reportSnapshotFinish = false;
         break;
+      case '--durable':
+        args.durable = true;
+        break;
+      case '--no-power-loss':
+        args.overrides.powerLoss = false;
+        break;
       default:
         throw new Error(`unknown option ${flag}`);
     }
@@ -54,12 +64,18 @@ function parseArgs(argv: string[]): Args {
   return args;
 }
 
-function main(): number {
+/** A run's counters: the simulation's, plus the WAL's in durable mode. */
+function counters(r: RunResult & { durable?: object }): [string, number][] {
+  return Object.entries({ ...r.stats, ...r.durable }) as [string, number][];
+}
+
+async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
+  const run = (seed: number, options: RunOptions): Promise<RunResult> => (args.durable ? runSeedDurable(seed, options) : runSeed(seed, options));
   if (args.replay !== undefined) {
-    const r = runSeed(args.replay, { trace: true, traceSink: (line) => console.log(line), overrides: args.overrides });
+    const r = await run(args.replay, { trace: true, traceSink: (line) => console.log(line), overrides: args.overrides });
     console.log(`seed ${r.seed}: ${r.params}`);
-    console.log(JSON.stringify(r.stats));
+    console.log(JSON.stringify(Object.fromEntries(counters(r))));
     if (r.violation !== undefined) {
       console.log(`FAILED: ${r.violation.message}`);
       return 1;
@@ -68,19 +84,22 @@ function main(): number {
     return 0;
   }
   const started = Date.now();
-  const totals = new Map<keyof RunStats, number>();
+  const totals = new Map<string, number>();
   const failures: number[] = [];
   let lastReport = started;
   let done = 0;
   for (let seed = args.from; seed < args.from + args.seeds; seed++) {
-    const r = runSeed(seed, { overrides: args.overrides });
+    const r = await run(seed, { overrides: args.overrides });
     done++;
-    for (const [k, v] of Object.entries(r.stats) as [keyof RunStats, number][]) totals.set(k, (totals.get(k) ?? 0) + v);
+    for (const [k, v] of counters(r)) totals.set(k, (totals.get(k) ?? 0) + v);
     if (r.violation !== undefined) {
       failures.push(seed);
       console.log(`seed ${seed} FAILED: ${r.violation.message.split('\n')[0]}`);
       console.log(`  params: ${r.params}`);
-      console.log(`  replay: SIM_SEED=${seed} SIM_TRACE=1 npx jest test/sim/sim.test.ts   (or node dist/test/sim/run.js --seed ${seed})`);
+      const o = args.overrides;
+      const flags = `${args.durable ? ' --durable' : ''}${o.reportSnapshotFinish === false ? ' --no-snapshot-finish' : ''}${o.powerLoss === false ? ' --no-power-loss' : ''}`;
+      const jest = args.durable ? `SIM_DURABLE_SEED=${seed} SIM_TRACE=1 npx jest test/sim/sim-durable.test.ts` : `SIM_SEED=${seed} SIM_TRACE=1 npx jest test/sim/sim.test.ts`;
+      console.log(`  replay: node dist/test/sim/run.js${flags} --seed ${seed}   (or ${jest})`);
       if (args.stopAtFirst) break;
     }
     const now = Date.now();
@@ -97,4 +116,12 @@ function main(): number {
   return failures.length === 0 ? 0 : 1;
 }
 
-process.exitCode = main();
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    console.error(e);
+    process.exitCode = 1;
+  },
+);

@@ -6,6 +6,7 @@
 import { raftpb } from '../../protos';
 import type { NodeId, RaftConfig } from '../../consensus/raft/api';
 import { RaftRole, SnapshotStatus } from '../../consensus/raft/api';
+import { newMessage } from '../../consensus/raft/util';
 import { coreImpl, errorName, type RaftImpl, type SimRawNode } from './impl';
 import { Prng } from './prng';
 
@@ -246,6 +247,49 @@ export function duelingCandidates(preVote: boolean, runs: number, maxTicks: numb
   return out;
 }
 
+/**
+ * Without check-quorum and pre-vote, a follower with a higher term ignores the current
+ * leader's lower-term MsgApp and MsgHeartbeat (the core answers them with its term only when
+ * one of the two is on, like etcd), and the leader never steps down by itself. If that
+ * follower cannot campaign either (a new member that has not learned any membership yet, see
+ * FINDINGS.md #2), nothing ever tells the leader about the higher term: no leader can commit.
+ * History: voters {1,2} as node 1 knows them (snapshot at 10); node 2 is a new member with an
+ * empty log and no membership. Node 1 wins term 2 with node 2's vote, then node 2 is cut off
+ * from it and grants its vote in term 3 to node 3, a removed member that halts right after
+ * (found by the simulator in durable mode, seed 6257: `node dist/test/sim/run.js --durable
+ * --seed 6257`). Returns both commit indexes after `ticks` ticks of proposals.
+ */
+export function staleLeaderIgnored(checkQuorum: boolean, preVote: boolean, ticks: number): { commit: number; state: string } {
+  const lab = new Lab(3);
+  const snapshot: raftpb.Snapshot = {
+    data: new Uint8Array(0),
+    metadata: { index: 10, term: 1, confState: { voters: [1, 2], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false } },
+  };
+  const s1 = coreImpl.newStorage();
+  s1.applySnapshot(snapshot);
+  s1.setHardState({ term: 1, vote: 0, commit: 10 });
+  lab.add(1, s1, { checkQuorum, preVote, applied: 10 });
+  lab.add(2, coreImpl.newStorage(), { checkQuorum, preVote });
+  // Node 2 hears the vote request and nothing after it (it would install the snapshot).
+  lab.drop = (m) => m.from === 1 && m.to === 2 && m.type !== raftpb.MessageType.MsgVote && m.type !== raftpb.MessageType.MsgPreVote;
+  lab.nodes.get(1)!.raw.campaign();
+  lab.tick();
+  const n2 = lab.nodes.get(2)!.raw;
+  n2.step(newMessage({ type: raftpb.MessageType.MsgVote, from: 3, to: 2, term: 3, index: 12, logTerm: 1 }));
+  while (n2.hasReady()) {
+    n2.ready();
+    n2.advance();
+  }
+  lab.drop = () => false;
+  for (let t = 0; t < ticks; t++) {
+    const leader = lab.leader();
+    if (t % 10 === 0 && leader !== undefined) lab.nodes.get(leader)!.raw.propose(new Uint8Array([t % 256]));
+    lab.tick();
+  }
+  const commit = Math.min(...[...lab.nodes.values()].map((n) => n.raw.status().commit));
+  return { commit, state: lab.describe() };
+}
+
 function summary(ticks: number[]): string {
   const sorted = [...ticks].sort((a, b) => a - b);
   const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
@@ -269,6 +313,16 @@ function main(): number {
   console.log(`snapshot ack lost, Finish reported:      follower commit ${withReport.follower} / leader ${withReport.leader}`);
   if (noReport.follower < noReport.leader) {
     console.log('  -> the follower is stranded: the leader waits in Snapshot state for a report that never comes');
+    problems++;
+  }
+  const staleOff = staleLeaderIgnored(false, false, 2000);
+  const staleCq = staleLeaderIgnored(true, false, 2000);
+  const stalePv = staleLeaderIgnored(false, true, 2000);
+  console.log(`stale leader, checkQuorum and preVote off: lowest commit ${staleOff.commit} after 2000 ticks (${staleOff.state})`);
+  console.log(`stale leader, checkQuorum on:              lowest commit ${staleCq.commit} (${staleCq.state})`);
+  console.log(`stale leader, preVote on:                  lowest commit ${stalePv.commit} (${stalePv.state})`);
+  if (staleOff.commit <= 10) {
+    console.log('  -> livelock: node 2 ignores the lower-term leader and cannot campaign; the leader never learns term 3');
     problems++;
   }
   const duelOn = duelingCandidates(true, 200, 5000);

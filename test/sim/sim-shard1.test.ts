@@ -10,15 +10,15 @@ describe(`cluster simulation, shard ${SHARD}`, () => {
   const plan = planShard(SHARD, SHARDS);
   const replay = plan.replay;
   if (replay !== undefined) {
-    test(`replay seed ${replay}`, () => {
-      const failure = replaySeed(replay);
+    test(`replay seed ${replay}`, async () => {
+      const failure = await replaySeed(replay);
       if (failure !== undefined) throw new Error(failure);
     });
   }
   const totals: Totals = {};
   for (const { start, end } of plan.chunks) {
-    test(`seeds ${start}..${end - 1} keep every invariant and recover after healing`, () => {
-      const failures = runChunk(start, end, totals);
+    test(`seeds ${start}..${end - 1} keep every invariant and recover after healing`, async () => {
+      const failures = await runChunk(start, end, totals);
       if (failures.length > 0) throw new Error(`${failures.length} seed(s) failed:\n${failures.join('\n')}`);
     });
   }

@@ -7,15 +7,15 @@ const SHARD = 0;
 const SHARDS = 2;
 
 describe('simulator', () => {
-  test('a seed replays exactly: same stats and same committed log', () => {
+  test('a seed replays exactly: same stats and same committed log', async () => {
     for (const seed of [7, 8]) {
-      const a = runSeed(seed);
-      const b = runSeed(seed);
+      const a = await runSeed(seed);
+      const b = await runSeed(seed);
       expect(b.stats).toEqual(a.stats);
       expect(b.digest).toBe(a.digest);
       expect(a.stats.committed).toBeGreaterThan(0);
     }
-    expect(runSeed(9).digest).not.toBe(runSeed(11).digest);
+    expect((await runSeed(9)).digest).not.toBe((await runSeed(11)).digest);
   });
 });
 
@@ -23,15 +23,15 @@ describe(`cluster simulation, shard ${SHARD}`, () => {
   const plan = planShard(SHARD, SHARDS);
   const replay = plan.replay;
   if (replay !== undefined) {
-    test(`replay seed ${replay}`, () => {
-      const failure = replaySeed(replay);
+    test(`replay seed ${replay}`, async () => {
+      const failure = await replaySeed(replay);
       if (failure !== undefined) throw new Error(failure);
     });
   }
   const totals: Totals = {};
   for (const { start, end } of plan.chunks) {
-    test(`seeds ${start}..${end - 1} keep every invariant and recover after healing`, () => {
-      const failures = runChunk(start, end, totals);
+    test(`seeds ${start}..${end - 1} keep every invariant and recover after healing`, async () => {
+      const failures = await runChunk(start, end, totals);
       if (failures.length > 0) throw new Error(`${failures.length} seed(s) failed:\n${failures.join('\n')}`);
     });
   }
