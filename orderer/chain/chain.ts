@@ -191,15 +191,20 @@ export class Chain implements ChainHandle {
 
   /** Stops the chain: no more ticks or envelopes; pending work is abandoned (the WAL has what was durable). */
   async halt(reason = 'chain stopped'): Promise<void> {
-    if (!this.halted) {
-      this.halted = true;
-      this.haltReason = reason;
-      for (const stop of this.stopTimers.splice(0)) stop();
-      this.batchTimer.stop();
-      this.events = [];
-      this.logger.info({ reason }, 'chain halted');
-    }
+    this.stopNow(reason);
     await this.idle;
+  }
+
+  /** Halts without waiting for the loop: the loop itself calls this (awaiting itself would hang). */
+  private stopNow(reason: string): void {
+    if (this.halted) return;
+    this.halted = true;
+    this.haltReason = reason;
+    for (const stop of this.stopTimers.splice(0)) stop();
+    this.batchTimer.stop();
+    this.events = [];
+    this.wakeIntakeWaiters();
+    this.logger.info({ reason }, 'chain halted');
   }
 
   // ---- ChainHandle -----------------------------------------------------------------
@@ -352,7 +357,7 @@ export class Chain implements ChainHandle {
       // Anything thrown here means local state can no longer be trusted (disk error,
       // corrupt entry): stop instead of risking a fork, and say why.
       this.logger.error({ err }, 'chain failed; halting');
-      await this.halt(`internal error: ${err instanceof Error ? err.message : String(err)}`);
+      this.stopNow(`internal error: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
 
@@ -644,7 +649,7 @@ export class Chain implements ChainHandle {
         this.confState = this.node.applyConfChange(cc);
         if (cc.type === raftpb.ConfChangeType.ConfChangeRemoveNode && cc.nodeId === this.options.selfId) {
           this.appliedIndex = e.index;
-          await this.halt('this node was removed from the channel');
+          this.stopNow('this node was removed from the channel');
           return;
         }
       }

@@ -1,0 +1,97 @@
+// The Chain in one process on real storage (LMDB ledger, WAL), as a single-node channel:
+// envelopes become blocks, and a chain whose disk fails halts cleanly and says so.
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import type { ClusterTransport } from '../../cluster/types';
+import { newBlock } from '../../ledger/block';
+import { openBlockStore, type LmdbBlockStore } from '../../ledger/lmdb-block-store';
+import { Chain } from '../../orderer/chain/chain';
+import { openRaftPersistence } from '../../orderer/chain/raft-persistence';
+import type { ChainSettings, RaftPersistence } from '../../orderer/chain/types';
+import { OrdererError } from '../../orderer/errors';
+import { parseBroadcastEnvelope } from '../../orderer/msgcheck';
+import { common } from '../../protos';
+import { makeEnvelope, waitFor } from '../e2e/harness';
+
+const logger = pino({ level: 'silent' });
+const settings: ChainSettings = {
+  configSequence: 0,
+  maintenanceMode: false,
+  members: [{ id: 1, host: '127.0.0.1', port: 1 }],
+  nextConsenterId: 2,
+  tickIntervalMs: 10,
+  electionTick: 10,
+  heartbeatTick: 1,
+  maxInflightBlocks: 5,
+  snapshotIntervalSizeBytes: 16 * 1024 * 1024,
+  maxMessageCount: 10,
+  absoluteMaxBytes: 1024 * 1024,
+  preferredMaxBytes: 512 * 1024,
+  batchTimeoutMs: 20,
+  lastConfigIndex: 0,
+};
+const noPeers: ClusterTransport = {
+  sendConsensus: () => false,
+  sendSubmit: () => Promise.reject(new Error('no peers in a single-node channel')),
+};
+
+let dir: string;
+let store: LmdbBlockStore;
+let raft: RaftPersistence;
+let chain: Chain;
+
+beforeEach(async () => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'chain-test-'));
+  store = await openBlockStore({ dir: path.join(dir, 'ledger'), channelId: 'solo', logger });
+  await store.append(newBlock(0, new Uint8Array(0), [common.Envelope.encode({ payload: new Uint8Array([1]) })]));
+  raft = await openRaftPersistence({ walDir: path.join(dir, 'wal'), snapDir: path.join(dir, 'snap'), logger });
+  chain = new Chain({
+    channelId: 'solo',
+    selfId: 1,
+    settings,
+    blockStore: store,
+    raft,
+    transport: noPeers,
+    pullBlocks: () => {
+      throw new Error('nothing to pull from');
+    },
+    logger,
+    rngSeed: 7,
+  });
+  chain.start();
+});
+
+afterEach(async () => {
+  await chain.halt();
+  await raft.close();
+  await store.close().catch(() => undefined);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('a single-node chain elects itself and orders envelopes into blocks of MaxMessageCount', async () => {
+  await waitFor('a leader', 5_000, () => (chain.errored() ? undefined : true), 10);
+  const envelopes = Array.from({ length: 25 }, () => makeEnvelope('solo', 32));
+  for (const e of envelopes) await chain.order(parseBroadcastEnvelope(e.bytes));
+  await waitFor('25 envelopes in blocks', 5_000, () => (store.height() >= 4 ? true : undefined), 10);
+  const sizes = [1, 2, 3].map((n) => store.getBlock(n)!.block.data!.data.length);
+  expect(sizes).toEqual([10, 10, 5]); // two full blocks, the rest cut by BatchTimeout
+  for (const e of envelopes) expect(store.getByTxId(e.txId)).toBeDefined();
+});
+
+test('a chain whose ledger fails halts, answers SERVICE_UNAVAILABLE, and stops promptly', async () => {
+  await waitFor('a leader', 5_000, () => (chain.errored() ? undefined : true), 10);
+  await chain.order(parseBroadcastEnvelope(makeEnvelope('solo', 32).bytes));
+  await store.close(); // the disk goes away before the block (cut after 20 ms) is written
+  await waitFor('the chain to halt', 5_000, () => (chain.status().halted ? true : undefined), 10);
+  expect(chain.errored()).toBe(true);
+  const err = await chain.order(parseBroadcastEnvelope(makeEnvelope('solo', 32).bytes)).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(OrdererError);
+  expect((err as OrdererError).status).toBe(common.Status.SERVICE_UNAVAILABLE);
+  expect((err as OrdererError).message).toMatch(/halted/);
+  // halt() from outside must not hang on a loop that stopped itself.
+  const started = Date.now();
+  await chain.halt();
+  expect(Date.now() - started).toBeLessThan(1_000);
+});
