@@ -11,6 +11,7 @@
 //
 // Signatures on blocks are not checked yet (that needs the channel's policies); the
 // verifyBlock hook is where that check goes.
+import type { BlockPullRequest } from './chain/types';
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { Backoff } from '../cluster/backoff';
@@ -334,15 +335,7 @@ export async function* pullBlocks(options: BlockPullerOptions & PullRange): Asyn
   }
 }
 
-/** Arguments of the chain's catch-up hook (orderer/chain's BlockPullFn). */
-export interface BlockPullRequest {
-  channelId: string;
-  fromNumber: number;
-  toNumber: number;
-  previousHash: Uint8Array;
-  endpoints: readonly string[];
-  signal: AbortSignal;
-}
+export type { BlockPullRequest };
 
 /** A block-pull function with fixed settings, in the shape the chain's catch-up takes. */
 export function blockPullFn(

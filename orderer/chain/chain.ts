@@ -20,8 +20,10 @@ import { OrdererError } from '../errors';
 import { parseBroadcastEnvelope, type ParsedEnvelope } from '../msgcheck';
 import type { ChainHandle, ChainServiceSettings } from '../types';
 import { AcceptedEnvelopes } from './accepted';
+import { pullIntoLedger } from './catchup';
+import { IntakeGate } from './intake-gate';
 import { designatedCampaigner } from './campaign';
-import { REAL_TIMERS, type ChainOptions, type ChainSettings, type ChainTimers } from './types';
+import { REAL_TIMERS, type ChainOptions, type ChainSettings, type ChainStatus, type ChainTimers } from './types';
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve: () => void = () => undefined;
@@ -52,30 +54,6 @@ const MAX_QUEUED_EVENTS = 100_000;
 /** Entries kept in the Raft log behind a snapshot, so slightly lagging followers need no snapshot (Fabric keeps 4). */
 export const SNAPSHOT_CATCHUP_ENTRIES = 4;
 
-export interface ChainStatus {
-  channelId: string;
-  nodeId: NodeId;
-  role: RaftRole;
-  leaderId: NodeId;
-  term: number;
-  commitIndex: number;
-  appliedIndex: number;
-  height: number;
-  inflightBlocks: number;
-  intakeEnvelopes: number;
-  acceptedUnordered: number;
-  halted: boolean;
-  leaderReady: boolean;
-  pendingInCutter: number;
-  inflightBlockNumbers: number[];
-  lastCreatedBlock: number;
-  processingReady: boolean;
-  queuedEvents: number;
-  forwardedReceived: number;
-  forwardedQueued: number;
-  acknowledged: number;
-  resubmitted: number;
-}
 
 export class Chain implements ChainHandle {
   readonly channelId: string;
@@ -121,7 +99,7 @@ export class Chain implements ChainHandle {
   private readonly intakeHighWater: number;
   /** Totals since start, for status() and operators. */
   private readonly counters = { forwardedReceived: 0, forwardedQueued: 0, acknowledged: 0, resubmitted: 0 };
-  private intakeWaiters: Array<() => void> = [];
+  private readonly intakeGate: IntakeGate;
   /** Settles whenever the known leader changes, so forwards waiting on a dead leader move on. */
   private leaderChanged = deferred();
 
@@ -134,6 +112,7 @@ export class Chain implements ChainHandle {
     this.accepted = new AcceptedEnvelopes(options.maxIntakeEnvelopes ?? 200_000);
     const s = options.settings;
     this.intakeHighWater = options.intakeHighWater ?? Math.max(2 * s.maxMessageCount, 1_000);
+    this.intakeGate = new IntakeGate(this.timers, options.intakeWaitTimeoutMs ?? 7_000);
     this.cutter = new BlockCutter({ maxMessageCount: s.maxMessageCount, preferredMaxBytes: s.preferredMaxBytes });
     this.batchTimer = new BatchTimer(
       (ms, cb) => this.timers.setTimeout(cb, ms),
@@ -203,7 +182,7 @@ export class Chain implements ChainHandle {
     for (const stop of this.stopTimers.splice(0)) stop();
     this.batchTimer.stop();
     this.events = [];
-    this.wakeIntakeWaiters();
+    this.intakeGate.wakeAll();
     this.logger.info({ reason }, 'chain halted');
   }
 
@@ -233,7 +212,7 @@ export class Chain implements ChainHandle {
         // every envelope acknowledged here and not yet in a block dies with this process, so
         // their number stays bounded instead of growing with the client's speed.
         if (this.intake.length >= this.intakeHighWater) {
-          if (!(await this.waitForIntakeRoom())) throw OrdererError.serviceUnavailable('the leader is overloaded: too many envelopes waiting to be ordered');
+          if (!(await this.intakeGate.wait())) throw OrdererError.serviceUnavailable('the leader is overloaded: too many envelopes waiting to be ordered');
           attempt--;
           continue;
         }
@@ -483,7 +462,7 @@ export class Chain implements ChainHandle {
     this.leaderReady = false;
     this.leaderReadyIndex = -1;
     this.cutWhenFree = false;
-    this.wakeIntakeWaiters();
+    this.intakeGate.wakeAll();
   }
 
   // ---- envelopes on the leader -----------------------------------------------------
@@ -553,34 +532,7 @@ export class Chain implements ChainHandle {
       this.batchTimer.afterOrdered(pending, s.batchTimeoutMs);
     }
     this.intake = i >= this.intake.length ? [] : this.intake.slice(i);
-    if (this.intake.length < this.intakeHighWater) this.wakeIntakeWaiters();
-  }
-
-  /** Resolves true once the intake is below its high-water mark (or leadership moved), false after the RPC timeout. */
-  private waitForIntakeRoom(): Promise<boolean> {
-    return new Promise<boolean>((resolve) => {
-      let done = false;
-      const cancel = this.timers.setTimeout(() => {
-        if (done) return;
-        done = true;
-        this.intakeWaiters = this.intakeWaiters.filter((w) => w !== wake);
-        resolve(false);
-      }, this.options.intakeWaitTimeoutMs ?? 7_000);
-      const wake = (): void => {
-        if (done) return;
-        done = true;
-        cancel();
-        resolve(true);
-      };
-      this.intakeWaiters.push(wake);
-    });
-  }
-
-  private wakeIntakeWaiters(): void {
-    if (this.intakeWaiters.length === 0) return;
-    const waiters = this.intakeWaiters;
-    this.intakeWaiters = [];
-    for (const wake of waiters) wake();
+    if (this.intake.length < this.intakeHighWater) this.intakeGate.wakeAll();
   }
 
   private cutPending(): void {
@@ -700,47 +652,24 @@ export class Chain implements ChainHandle {
     const height = this.blockStore.height();
     if (targetNumber >= height) {
       this.logger.info({ from: height, to: targetNumber, snapshotIndex: snap.metadata.index }, 'catching up to a raft snapshot');
-      if (targetNumber > height) await this.pullBlocks(height, targetNumber - 1);
-      const lastHash = this.blockStore.lastHeaderHash();
+      if (targetNumber > height) {
+        await pullIntoLedger({
+          channelId: this.channelId,
+          blockStore: this.blockStore,
+          pullBlocks: this.options.pullBlocks,
+          endpoints: this.settingsValue.members.filter((m) => m.id !== this.options.selfId).map((m) => `${m.host}:${m.port}`),
+          toNumber: targetNumber - 1,
+          timers: this.timers,
+          logger: this.logger,
+          isHalted: () => this.halted,
+        });
+      }
       this.fillMetadata(target, snap.metadata.index);
-      if (lastHash === undefined || target.header === undefined) throw new Error('cannot apply a snapshot to an empty ledger');
       await this.blockStore.append(common.Block.encode(target));
       this.onBlockCommitted(target);
     }
     this.appliedIndex = Math.max(this.appliedIndex, snap.metadata.index);
     this.bytesSinceSnapshot = 0;
-  }
-
-  private async pullBlocks(fromNumber: number, toNumber: number): Promise<void> {
-    const endpoints = this.settingsValue.members.filter((m) => m.id !== this.options.selfId).map((m) => `${m.host}:${m.port}`);
-    let backoffMs = 100;
-    while (this.blockStore.height() <= toNumber) {
-      if (this.halted) throw new Error('halted while pulling blocks');
-      const ac = new AbortController();
-      try {
-        const start = this.blockStore.height();
-        for await (const { bytes } of this.options.pullBlocks({
-          channelId: this.channelId,
-          fromNumber: start,
-          toNumber,
-          previousHash: this.blockStore.lastHeaderHash() ?? new Uint8Array(0),
-          endpoints,
-          signal: ac.signal,
-        })) {
-          await this.blockStore.append(bytes);
-          const height = this.blockStore.height();
-          if (height % 100 === 0 || height > toNumber) this.logger.info({ height, target: toNumber + 1 }, 'pulled blocks');
-          if (height > toNumber) break;
-        }
-        backoffMs = 100;
-      } catch (err) {
-        this.logger.warn({ err, height: this.blockStore.height(), target: toNumber + 1 }, 'block pull failed; retrying');
-        await new Promise<void>((resolve) => this.timers.setTimeout(resolve, backoffMs));
-        backoffMs = Math.min(backoffMs * 2, 5_000);
-      } finally {
-        ac.abort();
-      }
-    }
   }
 
   // ---- resubmission ------------------------------------------------------------------

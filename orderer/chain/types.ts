@@ -3,6 +3,7 @@
 import type { Logger } from 'pino';
 import type { ClusterTransport, NodeId } from '../../cluster/types';
 import type { Ready, Storage } from '../../consensus/raft/api';
+import type { RaftRole } from '../../consensus/raft/api';
 import type { BlockStore } from '../../ledger/block-store';
 import type { MetadataSigner } from '../../ledger/metadata';
 import type { raftpb, common } from '../../protos';
@@ -46,15 +47,18 @@ export interface RaftPersistence {
   close(): Promise<void>;
 }
 
-/** Pulls blocks [fromNumber, toNumber] from the other orderers, hash chain verified. */
-export type BlockPullFn = (args: {
+/** What the chain asks a block puller for when it catches up to a snapshot. */
+export interface BlockPullRequest {
   channelId: string;
   fromNumber: number;
   toNumber: number;
   previousHash: Uint8Array;
   endpoints: readonly string[];
   signal: AbortSignal;
-}) => AsyncIterable<{ block: common.Block; bytes: Uint8Array }>;
+}
+
+/** Pulls blocks [fromNumber, toNumber] from the other orderers, hash chain verified. */
+export type BlockPullFn = (request: BlockPullRequest) => AsyncIterable<{ block: common.Block; bytes: Uint8Array }>;
 
 export interface ChainTimers {
   setInterval(fn: () => void, ms: number): () => void;
@@ -97,4 +101,30 @@ export interface ChainOptions {
   resubmitTtlMs?: number;
   /** Unordered envelopes older than this are sent to the leader again. */
   resubmitAfterMs?: number;
+}
+
+/** What a chain reports to operators (SIGUSR2) and tests. */
+export interface ChainStatus {
+  channelId: string;
+  nodeId: NodeId;
+  role: RaftRole;
+  leaderId: NodeId;
+  term: number;
+  commitIndex: number;
+  appliedIndex: number;
+  height: number;
+  inflightBlocks: number;
+  intakeEnvelopes: number;
+  acceptedUnordered: number;
+  halted: boolean;
+  leaderReady: boolean;
+  pendingInCutter: number;
+  inflightBlockNumbers: number[];
+  lastCreatedBlock: number;
+  processingReady: boolean;
+  queuedEvents: number;
+  forwardedReceived: number;
+  forwardedQueued: number;
+  acknowledged: number;
+  resubmitted: number;
 }
