@@ -17,18 +17,23 @@ export function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-const passThrough = (bytes: Buffer): Uint8Array => bytes;
+export const passThrough = (bytes: Buffer): Uint8Array => bytes;
 
-export const clusterStepMethod: grpc.MethodDefinition<Uint8Array, Uint8Array> = {
-  path: CLUSTER_STEP_PATH,
-  requestStream: true,
-  responseStream: true,
-  requestSerialize: asBuffer,
-  requestDeserialize: passThrough,
-  responseSerialize: asBuffer,
-  responseDeserialize: passThrough,
-  originalName: 'step',
-};
+/** A bidirectional-streaming method that moves marshaled bytes both ways; codecs run at the edges. */
+export function rawBidiStreamMethod(path: string, originalName: string): grpc.MethodDefinition<Uint8Array, Uint8Array> {
+  return {
+    path,
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: asBuffer,
+    requestDeserialize: passThrough,
+    responseSerialize: asBuffer,
+    responseDeserialize: passThrough,
+    originalName,
+  };
+}
+
+export const clusterStepMethod = rawBidiStreamMethod(CLUSTER_STEP_PATH, 'step');
 
 export const clusterServiceDefinition: grpc.ServiceDefinition = {
   Step: clusterStepMethod,

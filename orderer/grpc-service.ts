@@ -7,7 +7,7 @@
 // them. Typed codecs run at the edges; Buffers handed to grpc-js are views, never copies.
 import * as grpc from '@grpc/grpc-js';
 import type { Readable, Writable } from 'node:stream';
-import { asBuffer } from '../cluster/service';
+import { asBuffer, passThrough, rawBidiStreamMethod } from '../cluster/service';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../cluster/types';
 import { common, orderer, ProtoDecodeError } from '../protos';
 import { Reader, delimitedEnd, skipUnknown } from '../protos/runtime';
@@ -35,7 +35,6 @@ export type BroadcastClientCall = grpc.ClientDuplexStream<Uint8Array, orderer.Br
 /** Client side of Deliver: marshaled envelopes out, marshaled DeliverResponses in (see parseDeliverResponse). */
 export type DeliverClientCall = grpc.ClientDuplexStream<Uint8Array, Uint8Array>;
 
-const passThrough = (bytes: Buffer): Uint8Array => bytes;
 const encodeBroadcastResponse = (response: orderer.BroadcastResponseInit): Buffer =>
   asBuffer(orderer.BroadcastResponse.encode(response));
 // grpc-js reports a throwing deserializer as an INTERNAL status on the call, which is what a
@@ -54,16 +53,7 @@ export const broadcastMethod: grpc.MethodDefinition<Uint8Array, orderer.Broadcas
   originalName: 'broadcast',
 };
 
-export const deliverMethod: grpc.MethodDefinition<Uint8Array, Uint8Array> = {
-  path: DELIVER_PATH,
-  requestStream: true,
-  responseStream: true,
-  requestSerialize: asBuffer,
-  requestDeserialize: passThrough,
-  responseSerialize: asBuffer,
-  responseDeserialize: passThrough,
-  originalName: 'deliver',
-};
+export const deliverMethod = rawBidiStreamMethod(DELIVER_PATH, 'deliver');
 
 export const atomicBroadcastServiceDefinition: grpc.ServiceDefinition = {
   Broadcast: broadcastMethod,
