@@ -225,8 +225,8 @@ export class Wal {
     segment.sizeBytes += buf.length;
     segment.fileBytes = Math.max(segment.fileBytes, segment.sizeBytes);
     this.segmentHasBatches = true;
-    // Half full: prepare the next segment's file in the background, ready for the rollover.
-    if (this.preallocator !== undefined && segment.sizeBytes > this.segmentSizeBytes / 2) this.preallocator.start();
+    // Early, so the paced background fill is done before the rollover even at full load.
+    if (this.preallocator !== undefined && segment.sizeBytes > this.segmentSizeBytes / 8) this.preallocator.start();
     this.dirty = true;
     if (mustSync) {
       await fdatasync(this.fd);
