@@ -13,6 +13,7 @@ import type { BackoffOptions } from './backoff';
 import { EgressStream, endpoint, type OutgoingMessage } from './egress';
 import { ClusterError, MessageTooLargeError, StreamClosedError, UnknownDestinationError } from './errors';
 import { ConnectionPool } from './connections';
+import { encodeConsensusStep } from './wire';
 import { ClusterMembership } from './membership';
 import { NO_METRICS, type ClusterMetrics } from './metrics';
 import {
@@ -159,9 +160,7 @@ export class ClusterClient implements ClusterTransport {
       this.reportLoss(channel, toId, isSnapshot);
       return false;
     }
-    const bytes = orderer.StepRequest.encode({
-      consensusRequest: { channel, payload: raftpb.Message.encode(msg), metadata },
-    });
+    const bytes = encodeConsensusStep(channel, msg, metadata);
     if (bytes.length > this.maxSendMessageBytes) {
       this.logger.warn({ channel, to: toId, sizeBytes: bytes.length, maxBytes: this.maxSendMessageBytes }, 'consensus message too large, dropped');
       this.metrics.messageDropped(member.host, channel, 'consensus');
