@@ -5,6 +5,7 @@
 // loop, so the Raft core is never touched while a Ready is being persisted, and
 // everything that arrived during an fsync is batched into the next Ready.
 import type { Logger } from 'pino';
+import { Fifo } from '../../cluster/fifo';
 import type { NodeId } from '../../cluster/types';
 import { RaftRole, SnapshotStatus, type Ready, type SoftState } from '../../consensus/raft/api';
 import { ProposalDroppedError } from '../../consensus/raft/errors';
@@ -94,7 +95,7 @@ export class Chain implements ChainHandle {
   private readonly txIdOf = new WeakMap<Uint8Array, string>();
   private readonly proposedTxIds = new Set<string>();
   private readonly intakeTxIds = new Set<string>();
-  private intake: IntakeItem[] = [];
+  private intake = new Fifo<IntakeItem>();
   private cutWhenFree = false;
   private readonly intakeHighWater: number;
   /** Totals since start, for status() and operators. */
@@ -454,7 +455,7 @@ export class Chain implements ChainHandle {
     // `accepted` and go to the new leader, forwarded ones are resent by their followers.
     this.batchTimer.stop();
     this.cutter.cut();
-    this.intake = [];
+    this.intake = new Fifo<IntakeItem>();
     this.intakeTxIds.clear();
     this.inflight.clear();
     this.proposedTxIds.clear();
@@ -519,9 +520,8 @@ export class Chain implements ChainHandle {
       this.cutWhenFree = false;
       this.cutPending();
     }
-    let i = 0;
-    while (i < this.intake.length && this.inflight.size < s.maxInflightBlocks) {
-      const item = this.intake[i++]!;
+    while (this.intake.length > 0 && this.inflight.size < s.maxInflightBlocks) {
+      const item = this.intake.shift()!;
       this.intakeTxIds.delete(item.txId);
       // The ledger was checked when the item entered the intake; only proposals can have changed since.
       if (item.txId !== '' && this.proposedTxIds.has(item.txId)) continue;
@@ -531,7 +531,6 @@ export class Chain implements ChainHandle {
       for (const batch of batches) this.proposeBlock(batch);
       this.batchTimer.afterOrdered(pending, s.batchTimeoutMs);
     }
-    this.intake = i >= this.intake.length ? [] : this.intake.slice(i);
     if (this.intake.length < this.intakeHighWater) this.intakeGate.wakeAll();
   }
 
