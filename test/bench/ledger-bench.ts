@@ -1,8 +1,11 @@
 // npm run bench:ledger — durable append and read rates of the LMDB block store, next to the raw
 // sequential write rate and fsync rate of the same disk measured in the same run (absolute numbers
 // on a shared machine are noisy; the ratio is what we watch). Prints one JSON object, then a summary.
+// `node dist/test/bench/ledger-bench.js rss` runs only the memory scenario (see rssScenario); the
+// full run starts it in a child process of its own, so nothing else this bench maps counts in it.
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, fdatasyncSync, fsyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
@@ -18,6 +21,10 @@ const SMALL_BATCH = 100;
 /** Appends kept in flight in the pipelined runs, as an apply loop that does not wait for each block would. */
 const PIPELINE_WINDOW = 4;
 const RAW_WRITE_BYTES = 200 * MiB;
+/** The memory scenario: the shape of the orderer benchmark's blocks (500 envelopes of 1 KB). */
+const RSS_BLOCKS = Number(process.env.BENCH_RSS_BLOCKS ?? 300);
+const RSS_ENVELOPES_PER_BLOCK = 500;
+const RSS_ENVELOPE_DATA_BYTES = 1024;
 const FSYNC_SECONDS = 2;
 
 const logger = pino({ level: 'silent' });
@@ -148,6 +155,88 @@ async function appendAndRead(
   return { append, read, writeTransactions };
 }
 
+/** kB figures of /proc/self/status (Linux); undefined elsewhere. */
+function procStatusKb(field: string): number | undefined {
+  try {
+    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync('/proc/self/status', 'utf8'));
+    return match?.[1] === undefined ? undefined : Number(match[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+interface RssResult {
+  blocks: number;
+  envelopes_per_block: number;
+  ledger_mb: number;
+  /** Lookups and awaited appends together, one block at a time. */
+  blocks_s: number;
+  rss_file_mb_after_open: number | null;
+  rss_file_mb_after_appends: number | null;
+  rss_file_growth_mb: number | null;
+  rss_anon_mb_after_appends: number | null;
+}
+
+const kbToMb = (kb: number | undefined): number | null => (kb === undefined ? null : round(kb / 1024));
+
+/**
+ * What the orderer does on its hot path, alone: every envelope is looked up by tx id before its
+ * block is appended, then the block is appended and awaited. Reports the growth of file-backed RSS
+ * (the store's LMDB mappings) against the bytes appended.
+ */
+async function rssScenario(): Promise<RssResult> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ledger-bench-rss-'));
+  try {
+    const store = await openBlockStore({ dir, channelId: 'rss', logger });
+    const random = new SeededRandom(5);
+    const payloads = Array.from({ length: 16 }, () => random.bytes(RSS_ENVELOPE_DATA_BYTES));
+    const chain = new ChainBuilder();
+    const fileAfterOpen = procStatusKb('RssFile');
+    let ledgerBytes = 0;
+    let found = 0;
+    let busyNs = 0n;
+    for (let b = 0; b < RSS_BLOCKS; b++) {
+      // 64 hex characters, like Fabric's tx ids; unique, so every lookup misses as for new envelopes.
+      const txIds = Array.from({ length: RSS_ENVELOPES_PER_BLOCK }, (_, i) => createHash('sha256').update(`${b}/${i}`).digest('hex'));
+      const block = chain.next(txIds.map((txId, i) => makeEnvelope(txId, payloads[i % payloads.length]!)));
+      ledgerBytes += block.length;
+      const t = process.hrtime.bigint();
+      for (const txId of txIds) if (store.getByTxId(txId) !== undefined) found++;
+      await store.append(block);
+      busyNs += process.hrtime.bigint() - t;
+    }
+    if (found !== 0) throw new Error(`${found} fresh tx ids were reported as already stored`);
+    const result: RssResult = {
+      blocks: RSS_BLOCKS,
+      envelopes_per_block: RSS_ENVELOPES_PER_BLOCK,
+      ledger_mb: round(ledgerBytes / MiB),
+      blocks_s: round(RSS_BLOCKS / (Number(busyNs) / 1e9)),
+      rss_file_mb_after_open: kbToMb(fileAfterOpen),
+      rss_file_mb_after_appends: kbToMb(procStatusKb('RssFile')),
+      rss_file_growth_mb: null,
+      rss_anon_mb_after_appends: kbToMb(procStatusKb('RssAnon')),
+    };
+    if (result.rss_file_mb_after_open !== null && result.rss_file_mb_after_appends !== null) {
+      result.rss_file_growth_mb = round(result.rss_file_mb_after_appends - result.rss_file_mb_after_open);
+    }
+    await store.close();
+    return result;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const rssSummary = (r: RssResult): string =>
+  `ledger_rss_file_growth_mb=${r.rss_file_growth_mb} ledger_mb=${r.ledger_mb} rss_file_mb=${r.rss_file_mb_after_appends} rss_scenario_blocks_s=${r.blocks_s}`;
+
+/** The memory scenario in a fresh process, so the other runs' mappings do not count in it. */
+function rssInChild(): RssResult {
+  const child = spawnSync(process.execPath, [__filename, 'rss'], { encoding: 'utf8' });
+  if (child.status !== 0) throw new Error(`rss scenario failed: ${child.stderr}`);
+  const jsonEnd = child.stdout.lastIndexOf('}');
+  return JSON.parse(child.stdout.slice(0, jsonEnd + 1)) as RssResult;
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(tmpdir(), 'ledger-bench-'));
   const loadBefore = loadavg()[0] ?? 0;
@@ -170,6 +259,8 @@ async function main(): Promise<void> {
     const small1 = await appendAndRead(dir, 'small', small.blocks, small.totalBytes, 1, 1);
     const smallPipelined = await appendAndRead(dir, 'smallpipe', small.blocks, small.totalBytes, 1, PIPELINE_WINDOW);
     const smallBatch = await appendAndRead(dir, 'smallbatch', small.blocks, small.totalBytes, SMALL_BATCH, 1);
+    small.blocks.length = 0;
+    const rss = rssInChild();
 
     // The ratio is taken against the better of the two raw runs around the 1 MB appends.
     const rawWriteMbS = Math.max(rawWriteBefore, rawWriteAfter);
@@ -203,6 +294,7 @@ async function main(): Promise<void> {
           append_durable_batch100: { ...smallBatch.append, write_transactions: smallBatch.writeTransactions },
           read: small1.read,
         },
+        memory_500x1kb_with_lookups: rss,
       },
       ratio_append_1mb_to_raw_write: round(ratio, 2),
       ratio_append_1mb_pipelined_to_raw_write: round(largePipelined.append.mb_s / rawWriteMbS, 2),
@@ -213,14 +305,16 @@ async function main(): Promise<void> {
       `ledger_append_1mb_mb_s=${large1.append.mb_s} raw_write_mb_s=${round(rawWriteMbS)} ratio=${round(ratio, 2)} ` +
         `read_1mb_mb_s=${large1.read.mb_s} append_10kb_blocks_s=${small1.append.blocks_s} fsync_per_s=${round(fsyncPerS)} ` +
         `append_1mb_pipelined_mb_s=${largePipelined.append.mb_s} ratio_pipelined=${round(largePipelined.append.mb_s / rawWriteMbS, 2)} ` +
-        `raw_write_fdatasync_each_mb_mb_s=${round(rawSyncEach)} append_10kb_batch100_blocks_s=${smallBatch.append.blocks_s}`,
+        `raw_write_fdatasync_each_mb_mb_s=${round(rawSyncEach)} append_10kb_batch100_blocks_s=${smallBatch.append.blocks_s} ` +
+        rssSummary(rss),
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-main().catch((err: unknown) => {
+const run = process.argv[2] === 'rss' ? rssScenario().then((r) => console.log(`${JSON.stringify(r, null, 2)}\n${rssSummary(r)}`)) : main();
+run.catch((err: unknown) => {
   console.error(err);
   process.exit(1);
 });
