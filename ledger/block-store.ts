@@ -51,7 +51,10 @@ export interface BlockStoreStats {
   waitingIterators: number;
   /** Iterators not yet finished. */
   openIterators: number;
-  /** LMDB write transactions used by appends since open: appendBatch and same-turn appends share one. */
+  /**
+   * LMDB write transactions of the block environment used by appends since open: appendBatch and
+   * same-turn appends share one. (The tx-id index commits alongside, in its own environment.)
+   */
   writeTransactions: number;
   cachedBlocks: number;
   cachedBytes: number;

@@ -5,4 +5,6 @@ export * from './hash';
 export * from './block';
 export * from './metadata';
 export * from './block-store';
-export { openBlockStore, channelStoreDir, LmdbBlockStore, MAX_TXID_KEY_BYTES, DEFAULT_RECENT_BLOCKS_MAX_BYTES, type OpenBlockStoreOptions } from './lmdb-block-store';
+export { openBlockStore, channelStoreDir, LmdbBlockStore, DEFAULT_RECENT_BLOCKS_MAX_BYTES, type OpenBlockStoreOptions } from './lmdb-block-store';
+export { MAX_TXID_KEY_BYTES } from './lmdb-records';
+export { TX_INDEX_DIR } from './tx-index';

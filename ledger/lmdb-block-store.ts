@@ -1,8 +1,10 @@
-// BlockStore on LMDB: one LMDB environment per channel in <dir>/chains/<channelId>/, with three
+// BlockStore on LMDB: one LMDB environment per channel in <dir>/chains/<channelId>/, with two
 // named databases:
 //   blocks: 8-byte big-endian block number → the Block's bytes exactly as appended
-//   txids:  UTF-8 tx_id → 8-byte block number ‖ 4-byte position (first occurrence wins)
-//   meta:   "tip" → height ‖ hash(last header); "owner" → the process that has the store open
+//   meta:   "tip" → height ‖ hash(last header); "owner" → the process that has the store open;
+//           "format" → the layout version
+// and the tx-id index in an environment of its own below it (tx-index.ts), so that appends and
+// lookups never read block pages through LMDB's memory map.
 // One environment per channel (rather than sub-databases of one shared environment) keeps channels
 // independent: each has its own writer lock and commit stream, and removing a channel is removing a
 // directory, as with Fabric's chains/<channel> folders.
@@ -24,16 +26,16 @@ import type {
   VerifyReport,
 } from './block-store';
 import { BlockStoreError, CorruptionError } from './errors';
-import { bytesEqual, SHA256_BYTES, toHex } from './hash';
+import { bytesEqual, toHex } from './hash';
 import { HeightNotifier } from './height-notifier';
+import { BINARY_DB_OPTIONS, blockKey, blockNumberOfKey, decodeTip, EMPTY, EMPTY_TIP, encodeTip, txIdKey, type Bytes, type Tip } from './lmdb-records';
 import { encodeOwnerRecord, ownerLiveness, ownRecord, parseOwnerRecord, type OwnerRecord } from './owner';
+import { openTxIdIndex, type IndexBlock, type TxIdIndex } from './tx-index';
 
 /** Fabric's channel name rule; it also keeps the name safe to use as a directory. */
 const CHANNEL_ID_PATTERN = /^[a-z][a-z0-9.-]*$/;
 const MAX_CHANNEL_ID_CHARS = 249;
 
-/** LMDB's portable key limit; real tx ids are 64 hex characters, longer ones are not indexed. */
-export const MAX_TXID_KEY_BYTES = 511;
 export const DEFAULT_RECENT_BLOCKS_MAX_BYTES = 16 * 1024 * 1024;
 /** verify() gives the event loop a turn after this many bytes, so Deliver and Raft keep running. */
 const VERIFY_YIELD_EVERY_BYTES = 32 * 1024 * 1024;
@@ -41,10 +43,15 @@ const VERIFY_YIELD_EVERY_BYTES = 32 * 1024 * 1024;
 const TIP_KEY = Buffer.from('tip');
 const OWNER_KEY = Buffer.from('owner');
 const FORMAT_KEY = Buffer.from('format');
-const FORMAT_VERSION = 1;
-const TIP_BYTES = 8 + SHA256_BYTES;
-const TX_LOCATION_BYTES = 12;
-const EMPTY = new Uint8Array(0);
+/**
+ * 2: the tx-id index moved to its own environment. Version 1 stores are migrated at open (their
+ * `txids` database is dropped and the new index built from the blocks); the bump makes a version 1
+ * binary refuse a migrated store instead of answering lookups from a stale index.
+ */
+const FORMAT_VERSION = 2;
+const FORMAT_WITH_TXIDS_INSIDE = 1;
+/** Open reopens the block environment after re-indexing read more than this through its map. */
+const REOPEN_AFTER_READING_BYTES = 64 * 1024 * 1024;
 
 export interface OpenBlockStoreOptions {
   /** Ledger root (FileLedger.Location); the channel lives in <dir>/chains/<channelId>/. */
@@ -60,22 +67,10 @@ export interface OpenBlockStoreOptions {
   useWriteMap?: boolean;
 }
 
-interface Tip {
-  height: number;
-  /** hash(header) of block height-1; empty while the store is empty. */
-  lastHash: Uint8Array;
-}
-
 /** A validated block on its way into the store. */
 interface PreparedBlock {
   stored: StoredBlock;
-  txIds: string[];
-}
-
-type Bytes = Buffer;
-
-interface PutWithOptions {
-  put(key: Buffer, value: Buffer, options: { noOverwrite: boolean }): Promise<boolean>;
+  index: IndexBlock;
 }
 
 /** Id of the newest committed LMDB transaction (env info); differences count write transactions. */
@@ -90,49 +85,6 @@ export function channelStoreDir(dir: string, channelId: string): string {
 
 /** Stores opened by this process, by real path: LMDB shares one environment per path in a process. */
 const openInThisProcess = new Set<string>();
-
-function blockKey(number: number): Buffer {
-  const key = Buffer.allocUnsafe(8);
-  key.writeUInt32BE(Math.floor(number / 0x1_0000_0000), 0);
-  key.writeUInt32BE(number >>> 0, 4);
-  return key;
-}
-
-function encodeTip(tip: Tip): Buffer {
-  const out = Buffer.alloc(TIP_BYTES);
-  out.writeUInt32BE(Math.floor(tip.height / 0x1_0000_0000), 0);
-  out.writeUInt32BE(tip.height >>> 0, 4);
-  out.set(tip.lastHash, 8);
-  return out;
-}
-
-function decodeTip(bytes: Buffer | undefined): Tip | undefined {
-  if (bytes === undefined) return undefined;
-  if (bytes.length !== TIP_BYTES) throw new CorruptionError(-1, 'tip-mismatch', `tip record has ${bytes.length} bytes`);
-  const height = bytes.readUInt32BE(0) * 0x1_0000_0000 + bytes.readUInt32BE(4);
-  return { height, lastHash: height === 0 ? EMPTY : Uint8Array.prototype.slice.call(bytes, 8) };
-}
-
-function encodeTxLocation(blockNumber: number, txIndex: number): Buffer {
-  const out = Buffer.allocUnsafe(TX_LOCATION_BYTES);
-  out.writeUInt32BE(Math.floor(blockNumber / 0x1_0000_0000), 0);
-  out.writeUInt32BE(blockNumber >>> 0, 4);
-  out.writeUInt32BE(txIndex, 8);
-  return out;
-}
-
-function decodeTxLocation(bytes: Buffer): TxLocation {
-  return {
-    blockNumber: bytes.readUInt32BE(0) * 0x1_0000_0000 + bytes.readUInt32BE(4),
-    txIndex: bytes.readUInt32BE(8),
-  };
-}
-
-function txIdKey(txId: string): Buffer | undefined {
-  if (txId.length === 0) return undefined;
-  const key = Buffer.from(txId, 'utf8');
-  return key.length <= MAX_TXID_KEY_BYTES ? key : undefined;
-}
 
 /** Decodes and checks bytes read from disk; anything unexpected is corruption of block `number`. */
 function checkStored(number: number, bytes: Uint8Array): StoredBlock {
@@ -154,10 +106,17 @@ function checkStored(number: number, bytes: Uint8Array): StoredBlock {
   return { number, bytes, block, headerHash: blockHeaderHash(header) };
 }
 
+/** Block `number` (below `height`) as stored and checked; CorruptionError when missing or damaged. */
+function readStored(blocksDb: Database<Bytes, Buffer>, number: number, height: number): StoredBlock {
+  const bytes = blocksDb.get(blockKey(number));
+  if (bytes === undefined) throw new CorruptionError(number, 'missing-block', `block ${number} is below height ${height} but not stored`);
+  return checkStored(number, bytes);
+}
+
 /** A block stored at or above the recorded height would mean a write landed without its tip. */
 function checkNothingAbove(blocksDb: Database<Bytes, Buffer>, height: number): void {
   for (const key of blocksDb.getKeys({ start: blockKey(height), limit: 1 })) {
-    const number = key.readUInt32BE(0) * 0x1_0000_0000 + key.readUInt32BE(4);
+    const number = blockNumberOfKey(key);
     throw new CorruptionError(number, 'extra-block', `block ${number} is stored above height ${height}`);
   }
 }
@@ -187,8 +146,6 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
   /** Settles after the last enqueued write; close() waits for it. */
   private lastWrite: Promise<unknown> = Promise.resolve();
   private openIterators = 0;
-  /** txIdsDb with the put options lmdb-js accepts at run time but does not declare for async put. */
-  private readonly txIdIndex: PutWithOptions;
   private readonly firstTxnId: number;
   private readonly recent = new Map<number, StoredBlock>();
   private recentBytes = 0;
@@ -200,8 +157,8 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
     private readonly location: string,
     private readonly env: RootDatabase,
     private readonly blocksDb: Database<Bytes, Buffer>,
-    private readonly txIdsDb: Database<Bytes, Buffer>,
     private readonly metaDb: Database<Bytes, Buffer>,
+    private readonly index: TxIdIndex,
     private readonly owner: OwnerRecord,
     tip: Tip,
     private readonly logger: Logger,
@@ -209,7 +166,6 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
   ) {
     this.durable = tip;
     this.pending = tip;
-    this.txIdIndex = txIdsDb as unknown as PutWithOptions;
     this.firstTxnId = lastTxnId(env);
     this.recentMaxBytes = recentBlocksMaxBytes;
   }
@@ -232,19 +188,16 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
     if (number >= this.durable.height) return undefined;
     const cached = this.recent.get(number);
     if (cached !== undefined) return cached;
-    const bytes = this.blocksDb.get(blockKey(number));
-    if (bytes === undefined) throw new CorruptionError(number, 'missing-block', `block ${number} is below height ${this.durable.height} but not stored`);
-    return checkStored(number, bytes);
+    return readStored(this.blocksDb, number, this.durable.height);
   }
 
   getByTxId(txId: string): TxLocation | undefined {
     this.assertOpen();
     const key = txIdKey(txId);
     if (key === undefined) return undefined;
-    const value = this.txIdsDb.get(key);
-    if (value === undefined) return undefined;
-    const location = decodeTxLocation(value);
-    return location.blockNumber < this.durable.height ? location : undefined;
+    const location = this.index.get(key);
+    // Entries of blocks still being committed are not visible, as the blocks themselves are not.
+    return location !== undefined && location.blockNumber < this.durable.height ? location : undefined;
   }
 
   append(block: BlockInput): Promise<void> {
@@ -305,39 +258,47 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
         throw new BlockStoreError('data-hash', `block ${number} has data_hash ${toHex(header.dataHash)}, its data hashes to ${toHex(dataHash)}`, number);
       }
       const stored: StoredBlock = { number, bytes, block, headerHash: blockHeaderHash(header) };
-      out.push({ stored, txIds: envelopes.map(envelopeTxIdOrEmpty) });
+      out.push({ stored, index: { number, previousHash: header.previousHash, txIds: envelopes.map(envelopeTxIdOrEmpty) } });
       expected = { height: number + 1, lastHash: stored.headerHash };
     }
     return out;
   }
 
   private async commit(prepared: PreparedBlock[], before: Tip, after: Tip): Promise<void> {
-    let applied: boolean;
-    try {
-      // The whole batch is conditional on the tip record still carrying version = our height, and
-      // LMDB checks that inside the write transaction: if anything else appended meanwhile, nothing
-      // of this batch is written. The writes are queued for lmdb-js's writer thread rather than
-      // done in a transaction callback, so the writer never waits for this (busy) JS thread, and
-      // appends queued in the same event turn share one transaction and one sync.
-      applied = await this.metaDb.ifVersion(TIP_KEY, before.height, () => {
-        for (const { stored, txIds } of prepared) {
-          const bytes = stored.bytes;
-          void this.blocksDb.put(blockKey(stored.number), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-          txIds.forEach((txId, txIndex) => {
-            const key = txIdKey(txId);
-            // MDB_NOOVERWRITE: an id already indexed (earlier block, or earlier in this batch) keeps its entry.
-            if (key !== undefined) void this.txIdIndex.put(key, encodeTxLocation(stored.number, txIndex), { noOverwrite: true });
-          });
-        }
-        void this.metaDb.put(TIP_KEY, encodeTip(after), after.height);
-      });
-    } catch (err) {
-      throw this.fail(new BlockStoreError('write-failed', `committing blocks ${before.height}..${after.height - 1} failed: ${(err as Error).message}`, before.height));
+    // The whole batch is conditional on the tip record still carrying version = our height, and
+    // LMDB checks that inside the write transaction: if anything else appended meanwhile, nothing
+    // of this batch is written. The writes are queued for lmdb-js's writer thread rather than
+    // done in a transaction callback, so the writer never waits for this (busy) JS thread, and
+    // appends queued in the same event turn share one transaction and one sync.
+    const blocksCommit = this.metaDb.ifVersion(TIP_KEY, before.height, () => {
+      for (const { stored } of prepared) {
+        const bytes = stored.bytes;
+        void this.blocksDb.put(blockKey(stored.number), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      }
+      void this.metaDb.put(TIP_KEY, encodeTip(after), after.height);
+    });
+    // The index commit runs at the same time on the index environment's own writer thread, so an
+    // append costs one sync's latency, not two. Whichever lands alone in a crash, open repairs the
+    // index from the blocks (tx-index.ts).
+    const indexCommit = this.index.write(prepared.map((p) => p.index), before, after, this.durable.height);
+    const [blocks, index] = await Promise.allSettled([blocksCommit, indexCommit]);
+    const range = `${before.height}..${after.height - 1}`;
+    if (blocks.status === 'rejected') {
+      throw this.fail(new BlockStoreError('write-failed', `committing blocks ${range} failed: ${errorMessage(blocks.reason)}`, before.height));
     }
-    if (!applied) {
+    if (index.status === 'rejected') {
+      throw this.fail(new BlockStoreError('write-failed', `indexing the tx ids of blocks ${range} failed: ${errorMessage(index.reason)}`, before.height));
+    }
+    if (!blocks.value) {
       throw this.fail(
         this.failure ??
           new BlockStoreError('conflict', `the stored chain is no longer at height ${before.height}: another writer changed the store`, before.height),
+      );
+    }
+    if (!index.value) {
+      throw this.fail(
+        this.failure ??
+          new BlockStoreError('conflict', `the tx-id index is no longer at height ${before.height}: another writer changed it`, before.height),
       );
     }
     if (after.height > this.durable.height) this.durable = after;
@@ -385,17 +346,15 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
     let bytesChecked = 0;
     let bytesSinceYield = 0;
     for (let number = 0; number < height; number++) {
-      const bytes = this.blocksDb.get(blockKey(number));
-      if (bytes === undefined) throw new CorruptionError(number, 'missing-block', `block ${number} is below height ${height} but not stored`);
-      const stored = checkStored(number, bytes);
+      const stored = readStored(this.blocksDb, number, height);
       const header = stored.block.header;
       if (header === undefined || !bytesEqual(header.previousHash, previousHash)) {
         throw new CorruptionError(number, 'previous-hash', `previous_hash does not match the hash of block ${number - 1}`);
       }
       this.checkTxIndex(stored);
       previousHash = stored.headerHash;
-      bytesChecked += bytes.length;
-      bytesSinceYield += bytes.length;
+      bytesChecked += stored.bytes.length;
+      bytesSinceYield += stored.bytes.length;
       if (bytesSinceYield >= VERIFY_YIELD_EVERY_BYTES) {
         bytesSinceYield = 0;
         await new Promise<void>((resolve) => setImmediate(resolve));
@@ -406,7 +365,7 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
       throw new CorruptionError(height - 1, 'tip-mismatch', 'the recorded hash of the last block differs from the stored block');
     }
     // Appends may have landed while verify yielded: look above the tip as it is stored now.
-    const storedTip = decodeTip(this.metaDb.get(TIP_KEY));
+    const storedTip = decodeTip(this.metaDb.get(TIP_KEY), 'tip');
     checkNothingAbove(this.blocksDb, Math.max(height, storedTip?.height ?? 0));
     return { height, bytesChecked };
   }
@@ -416,8 +375,7 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
     envelopes.forEach((envelope, txIndex) => {
       const key = txIdKey(envelopeTxIdOrEmpty(envelope));
       if (key === undefined) return;
-      const value = this.txIdsDb.get(key);
-      const indexed = value === undefined ? undefined : decodeTxLocation(value);
+      const indexed = this.index.get(key);
       const earlierOrHere =
         indexed !== undefined &&
         (indexed.blockNumber < stored.number || (indexed.blockNumber === stored.number && indexed.txIndex <= txIndex));
@@ -426,7 +384,6 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
       }
     });
   }
-
 
   stats(): BlockStoreStats {
     return {
@@ -446,10 +403,10 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
     this.closedWith = new BlockStoreError('closed', `block store of channel ${this.channelId} is closed`);
     this.notifier.notify();
     try {
-      this.env.transactionSync(() => {
-        const current = parseOwnerRecord(this.metaDb.get(OWNER_KEY) ?? EMPTY);
-        if (current?.pid === this.owner.pid && current.openedAtMs === this.owner.openedAtMs) this.metaDb.remove(OWNER_KEY);
-      });
+      // The index goes first: it belongs to whoever owns the store, so it must be closed before
+      // the owner record that lets another process take the store over is removed.
+      await this.index.close();
+      releaseOwner(this.env, this.metaDb, this.owner);
     } finally {
       await this.env.close();
       openInThisProcess.delete(this.location);
@@ -471,10 +428,93 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
   }
 }
 
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Removes the owner record if it is still this store's own. */
+function releaseOwner(env: RootDatabase, metaDb: Database<Bytes, Buffer>, owner: OwnerRecord): void {
+  env.transactionSync(() => {
+    const current = parseOwnerRecord(metaDb.get(OWNER_KEY) ?? EMPTY);
+    if (current?.pid === owner.pid && current.openedAtMs === owner.openedAtMs) metaDb.removeSync(OWNER_KEY);
+  });
+}
+
+interface BlocksEnv {
+  env: RootDatabase;
+  blocksDb: Database<Bytes, Buffer>;
+  /** Versions on the meta records: the tip's version is the height, which appends are conditional on. */
+  metaDb: Database<Bytes, Buffer>;
+}
+
+async function openBlocksEnv(location: string, useWriteMap: boolean): Promise<BlocksEnv> {
+  const env = open({
+    path: location,
+    maxDbs: 4,
+    // Durability: a commit returns only after LMDB's own fsyncs (data pages, then the meta page).
+    // overlappingSync would resolve at commit and sync later, so it stays off; noSync never.
+    overlappingSync: false,
+    useWritemap: useWriteMap,
+    compression: false,
+    encoding: 'binary',
+    keyEncoding: 'binary',
+  });
+  try {
+    return { env, blocksDb: env.openDB('blocks', BINARY_DB_OPTIONS), metaDb: env.openDB('meta', { ...BINARY_DB_OPTIONS, useVersions: true }) };
+  } catch (err) {
+    await env.close();
+    throw err;
+  }
+}
+
+/**
+ * Checks the store's format and tip and claims it for `self`, in one write transaction: LMDB's
+ * writer lock makes check-and-claim atomic across processes. Migrates a format 1 store.
+ */
+function claim(blocks: BlocksEnv, location: string, self: OwnerRecord, logger: Logger): Tip {
+  const { env, blocksDb, metaDb } = blocks;
+  // Opened before the claiming transaction, which only drops it (opening is a transaction of its own).
+  const legacyTxIdsDb = metaDb.get(FORMAT_KEY)?.[0] === FORMAT_WITH_TXIDS_INSIDE ? env.openDB('txids', BINARY_DB_OPTIONS) : undefined;
+  return env.transactionSync(() => {
+    const previous = parseOwnerRecord(metaDb.get(OWNER_KEY) ?? EMPTY);
+    if (previous !== undefined) {
+      const liveness = ownerLiveness(previous, self);
+      if (liveness === 'alive') {
+        throw new BlockStoreError(
+          'locked',
+          `block store ${location} is in use by process ${previous.pid} on ${previous.hostname} (opened ${new Date(previous.openedAtMs).toISOString()})`,
+        );
+      }
+      if (liveness === 'unknown') {
+        logger.warn({ previous }, 'taking over a block store last opened on another host; make sure that process is gone');
+      } else {
+        logger.info({ previousPid: previous.pid }, 'previous owner of the block store is gone; taking over');
+      }
+    }
+    const format = metaDb.get(FORMAT_KEY)?.[0];
+    if (format === FORMAT_WITH_TXIDS_INSIDE) {
+      // Its entries are rebuilt in the index environment, from the blocks.
+      legacyTxIdsDb?.dropSync();
+      logger.info({ location }, 'migrating the block store to format 2: the tx-id index moves to its own environment');
+    } else if (format !== undefined && format !== FORMAT_VERSION) {
+      throw new BlockStoreError('unsupported-format', `block store ${location} has format ${format}, expected ${FORMAT_VERSION}`);
+    }
+    if (format !== FORMAT_VERSION) metaDb.putSync(FORMAT_KEY, Buffer.from([FORMAT_VERSION]));
+    const stored = decodeTip(metaDb.get(TIP_KEY), 'tip');
+    const recorded = stored ?? EMPTY_TIP;
+    checkTip(blocksDb, recorded);
+    if (stored === undefined) metaDb.putSync(TIP_KEY, encodeTip(recorded), 0);
+    // Claimed last: a store that fails the checks above is left without an owner record.
+    metaDb.putSync(OWNER_KEY, encodeOwnerRecord(self));
+    return recorded;
+  });
+}
+
 /**
  * Opens (creating if needed) the block store of one channel and claims it for this process.
  * Rejects with BlockStoreError('locked') while another live process has it open, and with
- * CorruptionError when the recorded tip does not match the last stored block.
+ * CorruptionError when the recorded tip does not match the last stored block. Before it resolves,
+ * the tx-id index matches the blocks: caught up, undone or rebuilt from them as needed.
  */
 export async function openBlockStore(options: OpenBlockStoreOptions): Promise<LmdbBlockStore> {
   const { channelId, logger } = options;
@@ -488,68 +528,46 @@ export async function openBlockStore(options: OpenBlockStoreOptions): Promise<Lm
     throw new BlockStoreError('locked', `block store ${location} is already open in this process`);
   }
   openInThisProcess.add(location);
-  let env: RootDatabase | undefined;
+  const log = logger.child({ channel: channelId });
+  const useWriteMap = options.useWriteMap ?? false;
+  let blocks: BlocksEnv | undefined;
+  let claimedBy: OwnerRecord | undefined;
+  let index: TxIdIndex | undefined;
   try {
-    env = open({
-      path: location,
-      maxDbs: 4,
-      // Durability: a commit returns only after LMDB's own fsyncs (data pages, then the meta page).
-      // overlappingSync would resolve at commit and sync later, so it stays off; noSync never.
-      overlappingSync: false,
-      useWritemap: options.useWriteMap ?? false,
-      compression: false,
-      encoding: 'binary',
-      keyEncoding: 'binary',
-    });
-    const dbOptions = { encoding: 'binary', keyEncoding: 'binary', compression: false } as const;
-    const blocksDb: Database<Bytes, Buffer> = env.openDB('blocks', dbOptions);
-    const txIdsDb: Database<Bytes, Buffer> = env.openDB('txids', dbOptions);
-    // Versions on the meta records: the tip's version is the height, which appends are conditional on.
-    const metaDb: Database<Bytes, Buffer> = env.openDB('meta', { ...dbOptions, useVersions: true });
+    blocks = await openBlocksEnv(location, useWriteMap);
     const self = ownRecord(Date.now());
-    const tip = env.transactionSync(() => {
-      const previous = parseOwnerRecord(metaDb.get(OWNER_KEY) ?? EMPTY);
-      if (previous !== undefined) {
-        const liveness = ownerLiveness(previous, self);
-        if (liveness === 'alive') {
-          throw new BlockStoreError(
-            'locked',
-            `block store ${location} is in use by process ${previous.pid} on ${previous.hostname} (opened ${new Date(previous.openedAtMs).toISOString()})`,
-          );
-        }
-        if (liveness === 'unknown') {
-          logger.warn({ channel: channelId, previous }, 'taking over a block store last opened on another host; make sure that process is gone');
-        } else {
-          logger.info({ channel: channelId, previousPid: previous.pid }, 'previous owner of the block store is gone; taking over');
-        }
-      }
-      const format = metaDb.get(FORMAT_KEY);
-      if (format === undefined) metaDb.put(FORMAT_KEY, Buffer.from([FORMAT_VERSION]));
-      else if (format[0] !== FORMAT_VERSION) throw new BlockStoreError('unsupported-format', `block store ${location} has format ${format[0]}, expected ${FORMAT_VERSION}`);
-      const stored = decodeTip(metaDb.get(TIP_KEY));
-      const recorded = stored ?? { height: 0, lastHash: EMPTY };
-      checkTip(blocksDb, recorded);
-      if (stored === undefined) void metaDb.put(TIP_KEY, encodeTip(recorded), 0);
-      // Claimed last: a store that fails the checks above is left without an owner record.
-      metaDb.put(OWNER_KEY, encodeOwnerRecord(self));
-      return recorded;
-    });
+    const tip = claim(blocks, location, self, log);
+    claimedBy = self;
+    const { blocksDb } = blocks;
+    index = await openTxIdIndex(location, { tip, readBlock: (number) => readStored(blocksDb, number, tip.height) }, log);
+    if (index.blockBytesRead >= REOPEN_AFTER_READING_BYTES) {
+      // Those blocks were read through the block environment's map, and their pages stay mapped,
+      // counted in the process's RSS, until the environment is closed. The owner record stays.
+      await blocks.env.close();
+      blocks = undefined;
+      blocks = await openBlocksEnv(location, useWriteMap);
+    }
     const store = new LmdbBlockStore(
       channelId,
       location,
-      env,
-      blocksDb,
-      txIdsDb,
-      metaDb,
+      blocks.env,
+      blocks.blocksDb,
+      blocks.metaDb,
+      index,
       self,
       tip,
-      logger.child({ channel: channelId }),
+      log,
       options.recentBlocksMaxBytes ?? DEFAULT_RECENT_BLOCKS_MAX_BYTES,
     );
-    logger.info({ channel: channelId, height: tip.height, location }, 'block store opened');
+    log.info({ height: tip.height, location }, 'block store opened');
     return store;
   } catch (err) {
-    if (env !== undefined) await env.close();
+    await index?.close();
+    if (blocks !== undefined) {
+      // Left claimed, the store would read as locked by this (live) process until it exits.
+      if (claimedBy !== undefined) releaseOwner(blocks.env, blocks.metaDb, claimedBy);
+      await blocks.env.close();
+    }
     openInThisProcess.delete(location);
     throw err;
   }

@@ -20,6 +20,7 @@ beforeAll(() => {
     [path.join(ROOT, 'test/ledger/fixtures/hold-open.ts'), fixture('hold-open')],
     [path.join(ROOT, 'ledger/lmdb-block-store.ts'), path.join(ROOT, 'dist/ledger/lmdb-block-store.js')],
     [path.join(ROOT, 'ledger/owner.ts'), path.join(ROOT, 'dist/ledger/owner.js')],
+    [path.join(ROOT, 'ledger/tx-index.ts'), path.join(ROOT, 'dist/ledger/tx-index.js')],
   ];
   for (const [source, compiled] of pairs) {
     if (!existsSync(compiled) || statSync(compiled).mtimeMs < statSync(source).mtimeMs) {
@@ -137,6 +138,13 @@ test('kill -9 while appending: every acknowledged block survives, nothing partia
       }
       await store.verify().catch((err: unknown) => fail(round, `verify failed: ${String(err)}`));
       for (let n = 0; n < height; n++) if (store.getBlock(n) === undefined) fail(round, `block ${n} unreadable`);
+      // The index commits beside the blocks, so the kill can land between the two: open repairs it.
+      for (let n = 0; n < height; n++) {
+        const location = store.getByTxId(`tx-${n}`);
+        if (location?.blockNumber !== n || location.txIndex !== 0) fail(round, `tx-${n} is indexed at ${JSON.stringify(location)}`);
+      }
+      // A tx id of the batch in flight that did not land must not be found.
+      if (store.getByTxId(`tx-${height}`) !== undefined) fail(round, `tx-${height} is found above the height`);
       expectedAtLeast = height;
     } finally {
       await store.close();

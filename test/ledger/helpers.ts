@@ -10,3 +10,10 @@ export function tempDir(prefix: string): { dir: string; remove: () => void } {
   const dir = mkdtempSync(path.join(tmpdir(), `ledger-${prefix}-`));
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
+
+/** A logger whose records are kept (parsed) for the test to look at. */
+export function capturingLogger(): { logger: pino.Logger; records: Record<string, unknown>[]; messages: () => string[] } {
+  const records: Record<string, unknown>[] = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => void records.push(JSON.parse(line) as Record<string, unknown>) });
+  return { logger, records, messages: () => records.map((r) => String(r.msg)) };
+}

@@ -1,0 +1,77 @@
+// Byte layouts shared by the block environment and the tx-id index environment of a channel store.
+import { CorruptionError } from './errors';
+import { SHA256_BYTES } from './hash';
+import type { TxLocation } from './block-store';
+
+/** LMDB's portable key limit; real tx ids are 64 hex characters, longer ones are not indexed. */
+export const MAX_TXID_KEY_BYTES = 511;
+
+/** A chain position: `height` blocks, the last of which hashes to `lastHash`. */
+export interface Tip {
+  height: number;
+  /** hash(header) of block height-1; empty while the store is empty. */
+  lastHash: Uint8Array;
+}
+
+export const EMPTY = new Uint8Array(0);
+export const EMPTY_TIP: Tip = { height: 0, lastHash: EMPTY };
+const TIP_BYTES = 8 + SHA256_BYTES;
+const TX_LOCATION_BYTES = 12;
+
+export type Bytes = Buffer;
+
+/** Every named database of the store holds raw bytes under raw byte keys. */
+export const BINARY_DB_OPTIONS = { encoding: 'binary', keyEncoding: 'binary', compression: false } as const;
+
+function writeUint64(out: Buffer, value: number, offset: number): void {
+  out.writeUInt32BE(Math.floor(value / 0x1_0000_0000), offset);
+  out.writeUInt32BE(value >>> 0, offset + 4);
+}
+
+function readUint64(bytes: Buffer, offset: number): number {
+  return bytes.readUInt32BE(offset) * 0x1_0000_0000 + bytes.readUInt32BE(offset + 4);
+}
+
+/** 8-byte big-endian, so LMDB's byte order is block order. */
+export function blockKey(number: number): Buffer {
+  const key = Buffer.allocUnsafe(8);
+  writeUint64(key, number, 0);
+  return key;
+}
+
+export function blockNumberOfKey(key: Buffer): number {
+  return readUint64(key, 0);
+}
+
+export function encodeTip(tip: Tip): Buffer {
+  const out = Buffer.alloc(TIP_BYTES);
+  writeUint64(out, tip.height, 0);
+  out.set(tip.lastHash, 8);
+  return out;
+}
+
+/** `what` names the record in the error, e.g. "tip". */
+export function decodeTip(bytes: Buffer | undefined, what: string): Tip | undefined {
+  if (bytes === undefined) return undefined;
+  if (bytes.length !== TIP_BYTES) throw new CorruptionError(-1, 'tip-mismatch', `${what} record has ${bytes.length} bytes`);
+  const height = readUint64(bytes, 0);
+  return { height, lastHash: height === 0 ? EMPTY : Uint8Array.prototype.slice.call(bytes, 8) };
+}
+
+export function encodeTxLocation(blockNumber: number, txIndex: number): Buffer {
+  const out = Buffer.allocUnsafe(TX_LOCATION_BYTES);
+  writeUint64(out, blockNumber, 0);
+  out.writeUInt32BE(txIndex, 8);
+  return out;
+}
+
+export function decodeTxLocation(bytes: Buffer): TxLocation {
+  return { blockNumber: readUint64(bytes, 0), txIndex: bytes.readUInt32BE(8) };
+}
+
+/** The index key of a tx id; undefined for ids that are not indexed (empty or too long). */
+export function txIdKey(txId: string): Buffer | undefined {
+  if (txId.length === 0) return undefined;
+  const key = Buffer.from(txId, 'utf8');
+  return key.length <= MAX_TXID_KEY_BYTES ? key : undefined;
+}

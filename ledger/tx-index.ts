@@ -1,0 +1,350 @@
+// The tx-id index of a channel store, in an LMDB environment of its own: <channel dir>/txindex/.
+// Why not beside the blocks: index inserts and lookups land on random B-tree pages, and when those
+// pages shared a file with the blocks, each page fault made Linux's fault-around map the
+// neighbouring page-cache pages too, which were block pages, so every orderer's RSS grew with its
+// whole ledger (README, Ledger). Here the neighbours are index pages, and appends read the block
+// file through its map only at the end of its B-tree.
+//
+// Named databases:
+//   txids:   UTF-8 tx_id → block number ‖ position (first occurrence wins)
+//   journal: block number → previous_hash and the block's indexed tx ids, kept only for blocks whose
+//            block commit may not be durable yet (see write())
+//   meta:    "indexed" → height ‖ hash(last header) of what is indexed, LMDB version = height;
+//            "format" → the layout version of this environment
+//
+// The block environment is the source of truth. The two commits of an append run concurrently, so
+// a crash can leave the index behind the blocks (caught up from the blocks at open) or ahead of them
+// (the blocks of the batch in flight were not committed: the journal says which tx ids to remove).
+// Anything else (an index of another chain, an unreadable environment) is rebuilt from the blocks.
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+import { open, type Database, type RootDatabase } from 'lmdb';
+import type { Logger } from 'pino';
+import type { StoredBlock, TxLocation } from './block-store';
+import { envelopeTxIdOrEmpty } from './block';
+import { bytesEqual, toHex } from './hash';
+import { lmdbDataFileProblem } from './lmdb-file-check';
+import {
+  BINARY_DB_OPTIONS,
+  blockKey,
+  decodeTip,
+  decodeTxLocation,
+  EMPTY,
+  EMPTY_TIP,
+  encodeTip,
+  encodeTxLocation,
+  txIdKey,
+  type Bytes,
+  type Tip,
+} from './lmdb-records';
+
+export const TX_INDEX_DIR = 'txindex';
+const INDEXED_KEY = Buffer.from('indexed');
+const FORMAT_KEY = Buffer.from('format');
+const INDEX_FORMAT_VERSION = 1;
+/**
+ * Address space reserved for the index's memory map (not memory, not disk). lmdb-js grows a map by
+ * doubling and keeps every earlier map alive until close (its fork of mdb_env_set_mapsize), so each
+ * index page touched before a resize stays resident twice; reserving this much up front means no
+ * resize before the index holds some 400 million tx ids.
+ */
+const INDEX_MAP_BYTES = 64 * 1024 * 1024 * 1024;
+/** Catching up reads at most this many block bytes per index transaction. */
+const CATCH_UP_CHUNK_BYTES = 64 * 1024 * 1024;
+
+/** What the index needs of an appended block. */
+export interface IndexBlock {
+  number: number;
+  previousHash: Uint8Array;
+  /** Every envelope's tx id in block order; empty or over-long ids are not indexed. */
+  txIds: readonly string[];
+}
+
+/** The block store as the index sees it while it is opened: the truth to match. */
+export interface IndexSource {
+  tip: Tip;
+  /** A stored block, decoded and checked; throws CorruptionError when it is damaged. */
+  readBlock(number: number): StoredBlock;
+}
+
+interface PutWithOptions {
+  put(key: Buffer, value: Buffer, options: { noOverwrite: boolean }): Promise<boolean>;
+}
+
+interface JournalRecord {
+  previousHash: Uint8Array;
+  keys: Buffer[];
+}
+
+function encodeJournal(previousHash: Uint8Array, keys: readonly Buffer[]): Buffer {
+  const out = Buffer.allocUnsafe(1 + previousHash.length + keys.reduce((n, k) => n + 2 + k.length, 0));
+  out[0] = previousHash.length;
+  out.set(previousHash, 1);
+  let at = 1 + previousHash.length;
+  for (const key of keys) {
+    out.writeUInt16BE(key.length, at);
+    out.set(key, at + 2);
+    at += 2 + key.length;
+  }
+  return out;
+}
+
+function decodeJournal(bytes: Buffer): JournalRecord | undefined {
+  const hashBytes = bytes[0];
+  if (hashBytes === undefined || 1 + hashBytes > bytes.length) return undefined;
+  const keys: Buffer[] = [];
+  let at = 1 + hashBytes;
+  while (at < bytes.length) {
+    if (at + 2 > bytes.length) return undefined;
+    const length = bytes.readUInt16BE(at);
+    if (at + 2 + length > bytes.length) return undefined;
+    keys.push(bytes.subarray(at + 2, at + 2 + length));
+    at += 2 + length;
+  }
+  return { previousHash: Uint8Array.prototype.slice.call(bytes, 1, 1 + hashBytes), keys };
+}
+
+function indexedKeys(txIds: readonly string[]): { key: Buffer; txIndex: number }[] {
+  const out: { key: Buffer; txIndex: number }[] = [];
+  txIds.forEach((txId, txIndex) => {
+    const key = txIdKey(txId);
+    if (key !== undefined) out.push({ key, txIndex });
+  });
+  return out;
+}
+
+export class TxIdIndex {
+  /**
+   * Journal records below this block number are obsolete and removed by the next write. Nothing is
+   * pruned until clearJournal() has established where the records start.
+   */
+  private journalFrom = Number.MAX_SAFE_INTEGER;
+  private readonly txIdPuts: PutWithOptions;
+  private blockBytesReadTotal = 0;
+
+  private constructor(
+    readonly location: string,
+    private readonly env: RootDatabase,
+    private readonly txIdsDb: Database<Bytes, Buffer>,
+    private readonly journalDb: Database<Bytes, Buffer>,
+    private readonly metaDb: Database<Bytes, Buffer>,
+  ) {
+    this.txIdPuts = txIdsDb as unknown as PutWithOptions;
+  }
+
+  /** Opens the environment; rejects when it is unreadable or not an index this code wrote. */
+  static async openEnv(location: string): Promise<TxIdIndex> {
+    const problem = lmdbDataFileProblem(location);
+    if (problem !== undefined) throw new Error(problem);
+    const env = open({
+      path: location,
+      maxDbs: 4,
+      mapSize: INDEX_MAP_BYTES,
+      // Same durability as the blocks: an append is acknowledged only when both commits are synced.
+      overlappingSync: false,
+      compression: false,
+      encoding: 'binary',
+      keyEncoding: 'binary',
+    });
+    try {
+      const txIdsDb: Database<Bytes, Buffer> = env.openDB('txids', BINARY_DB_OPTIONS);
+      const journalDb: Database<Bytes, Buffer> = env.openDB('journal', BINARY_DB_OPTIONS);
+      const metaDb: Database<Bytes, Buffer> = env.openDB('meta', { ...BINARY_DB_OPTIONS, useVersions: true });
+      env.transactionSync(() => {
+        const format = metaDb.get(FORMAT_KEY);
+        const recorded = decodeTip(metaDb.get(INDEXED_KEY), 'indexed');
+        if (format === undefined && recorded === undefined) {
+          if (txIdsDb.getKeysCount({ limit: 1 }) > 0) throw new Error('tx ids are stored but no indexed height is recorded');
+          metaDb.putSync(FORMAT_KEY, Buffer.from([INDEX_FORMAT_VERSION]));
+          metaDb.putSync(INDEXED_KEY, encodeTip(EMPTY_TIP), 0);
+          return;
+        }
+        if (format?.length !== 1 || format[0] !== INDEX_FORMAT_VERSION) throw new Error(`index format ${format?.[0] ?? 'missing'}, expected ${INDEX_FORMAT_VERSION}`);
+        if (recorded === undefined) throw new Error('no indexed height is recorded');
+      });
+      return new TxIdIndex(location, env, txIdsDb, journalDb, metaDb);
+    } catch (err) {
+      await env.close();
+      throw err;
+    }
+  }
+
+  /** Bytes of blocks read to catch up since the environment was opened. */
+  get blockBytesRead(): number {
+    return this.blockBytesReadTotal;
+  }
+
+  /** Where the tx id first occurred, whatever the block height: the store filters by its height. */
+  get(key: Buffer): TxLocation | undefined {
+    const value = this.txIdsDb.get(key);
+    return value === undefined ? undefined : decodeTxLocation(value);
+  }
+
+  /**
+   * Queues the index writes of consecutive blocks, to be applied only if the index is still at
+   * `before.height` (checked inside the write transaction). Resolves once the commit is synced:
+   * true when applied, false when the index had moved. Blocks numbered `durableBlocks` or above
+   * get a journal record, so that open can remove their tx ids should their block commit never
+   * land; records below `durableBlocks` are no longer needed and are removed.
+   */
+  write(blocks: readonly IndexBlock[], before: Tip, after: Tip, durableBlocks: number): Promise<boolean> {
+    const obsolete: number[] = [];
+    for (let n = this.journalFrom; n < durableBlocks; n++) obsolete.push(n);
+    this.journalFrom = Math.max(this.journalFrom, durableBlocks);
+    return this.metaDb.ifVersion(INDEXED_KEY, before.height, () => {
+      for (const block of blocks) {
+        const entries = indexedKeys(block.txIds);
+        for (const { key, txIndex } of entries) {
+          // MDB_NOOVERWRITE: an id already indexed (earlier block, or earlier in this batch) keeps its entry.
+          void this.txIdPuts.put(key, encodeTxLocation(block.number, txIndex), { noOverwrite: true });
+        }
+        if (block.number >= durableBlocks) {
+          void this.journalDb.put(blockKey(block.number), encodeJournal(block.previousHash, entries.map((e) => e.key)));
+        }
+      }
+      for (const n of obsolete) void this.journalDb.remove(blockKey(n));
+      void this.metaDb.put(INDEXED_KEY, encodeTip(after), after.height);
+    });
+  }
+
+  /** Reads what is recorded as indexed now. */
+  indexed(): Tip {
+    return decodeTip(this.metaDb.get(INDEXED_KEY), 'indexed') ?? EMPTY_TIP;
+  }
+
+  /**
+   * Takes the index back to `tip` by removing the tx ids first indexed in blocks at or above its
+   * height. Returns how many blocks were undone, or a reason why the journal cannot do it.
+   */
+  undoAbove(tip: Tip): number | string {
+    const indexed = this.indexed();
+    const records: JournalRecord[] = [];
+    for (let n = tip.height; n < indexed.height; n++) {
+      const bytes = this.journalDb.get(blockKey(n));
+      const record = bytes === undefined ? undefined : decodeJournal(bytes);
+      if (record === undefined) return `no readable journal record for block ${n}`;
+      records.push(record);
+    }
+    const first = records[0];
+    if (first === undefined || !bytesEqual(first.previousHash, tip.lastHash)) {
+      return `the index continued from a block hashing to ${toHex(first?.previousHash ?? EMPTY) || '(empty)'}, not ${toHex(tip.lastHash) || '(empty)'}`;
+    }
+    this.env.transactionSync(() => {
+      for (const { keys } of records) {
+        for (const key of keys) {
+          const value = this.txIdsDb.get(key);
+          if (value !== undefined && decodeTxLocation(value).blockNumber >= tip.height) this.txIdsDb.removeSync(key);
+        }
+      }
+      this.metaDb.putSync(INDEXED_KEY, encodeTip(tip), tip.height);
+    });
+    return records.length;
+  }
+
+  /** Indexes the stored blocks from the index's height up to `source.tip`. Returns the block count. */
+  async catchUp(source: IndexSource): Promise<number> {
+    let indexed = this.indexed();
+    const start = indexed.height;
+    while (indexed.height < source.tip.height) {
+      const blocks: IndexBlock[] = [];
+      let bytes = 0;
+      let next: Tip = indexed;
+      while (next.height < source.tip.height && bytes < CATCH_UP_CHUNK_BYTES) {
+        const stored = source.readBlock(next.height);
+        blocks.push({ number: stored.number, previousHash: next.lastHash, txIds: (stored.block.data?.data ?? []).map(envelopeTxIdOrEmpty) });
+        bytes += stored.bytes.length;
+        this.blockBytesReadTotal += stored.bytes.length;
+        next = { height: stored.number + 1, lastHash: stored.headerHash };
+      }
+      if (!(await this.write(blocks, indexed, next, source.tip.height))) {
+        throw new Error(`the tx-id index ${this.location} moved from height ${indexed.height} while it was being caught up`);
+      }
+      indexed = next;
+    }
+    return indexed.height - start;
+  }
+
+  /** Removes every journal record: called once the index matches a durable block tip. */
+  clearJournal(tipHeight: number): void {
+    // A clean close leaves the last batch's records; a new or rebuilt index has none, and an empty
+    // write transaction would still cost a sync.
+    if (this.journalDb.getKeysCount({ limit: 1 }) > 0) {
+      this.env.transactionSync(() => {
+        for (const key of this.journalDb.getKeys()) this.journalDb.removeSync(key);
+      });
+    }
+    this.journalFrom = tipHeight;
+  }
+
+  close(): Promise<void> {
+    return this.env.close();
+  }
+}
+
+/** The hash the block store has for `height` (the header hash of block height-1). */
+function hashAt(source: IndexSource, height: number): Uint8Array {
+  if (height === 0) return EMPTY;
+  if (height === source.tip.height) return source.tip.lastHash;
+  return source.readBlock(height - 1).headerHash;
+}
+
+/**
+ * Brings an opened index to the block store's tip. Returns why it has to be rebuilt instead, or
+ * undefined when it now matches.
+ */
+async function bringUpToDate(index: TxIdIndex, source: IndexSource, logger: Logger): Promise<string | undefined> {
+  const indexed = index.indexed();
+  const { tip } = source;
+  if (indexed.height > tip.height) {
+    const undone = index.undoAbove(tip);
+    if (typeof undone === 'string') return `it is at height ${indexed.height}, above the block height ${tip.height}, and cannot be undone: ${undone}`;
+    logger.info({ blocks: undone, height: tip.height }, 'removed the tx ids of blocks whose block commit did not complete');
+    return undefined;
+  }
+  if (!bytesEqual(indexed.lastHash, hashAt(source, indexed.height))) {
+    return `its block ${indexed.height - 1} has a different header hash than the stored one: it indexes another chain`;
+  }
+  if (indexed.height < tip.height) {
+    logger.info({ blocks: tip.height - indexed.height, from: indexed.height, height: tip.height }, 're-indexing tx ids of blocks missing from the index');
+    const startedMs = Date.now();
+    const caughtUp = await index.catchUp(source);
+    logger.info({ blocks: caughtUp, from: indexed.height, height: tip.height, ms: Date.now() - startedMs }, 're-indexed tx ids of blocks missing from the index');
+  }
+  return undefined;
+}
+
+/**
+ * Opens the tx-id index of the channel store in `channelDir` and brings it to `source.tip`:
+ * catches up, undoes or rebuilds as needed. The caller must own the channel store.
+ */
+export async function openTxIdIndex(channelDir: string, source: IndexSource, logger: Logger): Promise<TxIdIndex> {
+  const location = path.join(channelDir, TX_INDEX_DIR);
+  let index: TxIdIndex | undefined;
+  try {
+    index = await TxIdIndex.openEnv(location);
+  } catch (err) {
+    logger.warn({ path: location, err }, 'the tx-id index cannot be opened; deleting it and rebuilding it from the blocks');
+  }
+  try {
+    if (index !== undefined) {
+      const problem = await bringUpToDate(index, source, logger);
+      if (problem === undefined) {
+        index.clearJournal(source.tip.height);
+        return index;
+      }
+      logger.warn({ path: location, reason: problem }, 'the tx-id index does not match the blocks; rebuilding it from the blocks');
+      await index.close();
+      index = undefined;
+    }
+    rmSync(location, { recursive: true, force: true });
+    index = await TxIdIndex.openEnv(location);
+    const startedMs = Date.now();
+    const rebuilt = await index.catchUp(source);
+    index.clearJournal(source.tip.height);
+    logger.info({ blocks: rebuilt, path: location, ms: Date.now() - startedMs }, 'tx-id index rebuilt from the blocks');
+    return index;
+  } catch (err) {
+    await index?.close();
+    throw err;
+  }
+}

@@ -1,0 +1,247 @@
+// The tx-id index lives in its own LMDB environment (<channel dir>/txindex/) and is repaired from
+// the blocks at open: these tests damage it in the ways a crash, an operator or a disk can, and
+// check that lookups answer from the blocks that are really stored.
+import { cpSync, existsSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { open } from 'lmdb';
+import { blockHeaderHash, channelStoreDir, CorruptionError, openBlockStore, TX_INDEX_DIR, type LmdbBlockStore } from '../../ledger';
+import { common } from '../../protos';
+import { ChainBuilder, makeEnvelope, SeededRandom } from './fixtures/chain';
+import { capturingLogger, silentLogger, tempDir } from './helpers';
+
+const CHANNEL = 'idx';
+let tmp: ReturnType<typeof tempDir>;
+let store: LmdbBlockStore | undefined;
+
+beforeEach(() => {
+  tmp = tempDir('txindex');
+});
+
+afterEach(async () => {
+  await store?.close();
+  store = undefined;
+  tmp.remove();
+});
+
+const storeDir = (dir = tmp.dir): string => channelStoreDir(dir, CHANNEL);
+const indexDir = (dir = tmp.dir): string => path.join(storeDir(dir), TX_INDEX_DIR);
+
+async function reopen(logger = silentLogger): Promise<LmdbBlockStore> {
+  await store?.close();
+  store = await openBlockStore({ dir: tmp.dir, channelId: CHANNEL, logger, recentBlocksMaxBytes: 0 });
+  return store;
+}
+
+/** Blocks whose envelopes carry `${prefix}-<block>-<position>` tx ids. */
+function blocksOf(chain: ChainBuilder, prefix: string, count: number, perBlock = 3): Uint8Array[] {
+  const data = new SeededRandom(chain.nextNumber + 1).bytes(100);
+  return Array.from({ length: count }, () => {
+    const number = chain.nextNumber;
+    return chain.next(Array.from({ length: perBlock }, (_, i) => makeEnvelope(`${prefix}-${number}-${i}`, data)));
+  });
+}
+
+async function appendEach(s: LmdbBlockStore, blocks: Uint8Array[]): Promise<void> {
+  for (const block of blocks) await s.append(block);
+}
+
+/**
+ * Copies the block environment's file as it is now (the store closed); the returned function puts
+ * it back, as if later block commits never reached the disk.
+ */
+function keepBlockFile(): () => void {
+  const file = path.join(storeDir(), 'data.mdb');
+  const copy = path.join(tmp.dir, `blocks-${Date.now()}-${Math.random()}`);
+  cpSync(file, copy);
+  return () => cpSync(copy, file);
+}
+
+/** Opens the store, appends `count` blocks one at a time and closes it again. */
+async function appendClosed(chain: ChainBuilder, prefix: string, count: number): Promise<void> {
+  await appendEach(await reopen(), blocksOf(chain, prefix, count));
+  await store!.close();
+  store = undefined;
+}
+
+function expectIndexed(s: LmdbBlockStore, prefix: string, fromBlock: number, toBlock: number, perBlock = 3): void {
+  for (let n = fromBlock; n < toBlock; n++) {
+    for (let i = 0; i < perBlock; i++) expect(s.getByTxId(`${prefix}-${n}-${i}`)).toEqual({ blockNumber: n, txIndex: i });
+  }
+}
+
+const logged = (records: Record<string, unknown>[], msg: string): Record<string, unknown>[] => records.filter((r) => r.msg === msg);
+
+test('the index survives a reopen as it is: nothing is re-indexed', async () => {
+  const chain = new ChainBuilder();
+  await appendEach(await reopen(), blocksOf(chain, 'a', 5));
+  const { logger, messages } = capturingLogger();
+  const s = await reopen(logger);
+  expectIndexed(s, 'a', 0, 5);
+  expect(messages().filter((m) => m.includes('index'))).toEqual([]);
+  await expect(s.verify()).resolves.toMatchObject({ height: 5 });
+});
+
+test('a deleted index directory is rebuilt from the blocks at open', async () => {
+  const chain = new ChainBuilder();
+  await appendClosed(chain, 'a', 6);
+  rmSync(indexDir(), { recursive: true });
+  const { logger, records } = capturingLogger();
+  const s = await reopen(logger);
+  expectIndexed(s, 'a', 0, 6);
+  expect(logged(records, 're-indexed tx ids of blocks missing from the index')).toMatchObject([{ blocks: 6, from: 0, height: 6 }]);
+  await expect(s.verify()).resolves.toMatchObject({ height: 6 });
+  // and the rebuilt index takes new blocks
+  await appendEach(s, blocksOf(chain, 'b', 2));
+  expectIndexed(await reopen(), 'b', 6, 8);
+});
+
+test('an index left behind the blocks (copied from an earlier point) is caught up at open', async () => {
+  const chain = new ChainBuilder();
+  await appendClosed(chain, 'a', 3);
+  const earlier = path.join(tmp.dir, 'index-at-3');
+  cpSync(indexDir(), earlier, { recursive: true });
+  await appendClosed(chain, 'a', 4);
+  rmSync(indexDir(), { recursive: true });
+  cpSync(earlier, indexDir(), { recursive: true });
+
+  const { logger, records } = capturingLogger();
+  const s = await reopen(logger);
+  expect(s.height()).toBe(7);
+  expectIndexed(s, 'a', 0, 7);
+  expect(logged(records, 're-indexed tx ids of blocks missing from the index')).toMatchObject([{ blocks: 4, from: 3, height: 7 }]);
+  expect(records.filter((r) => r.level === 40)).toEqual([]); // caught up, not rebuilt
+  await expect(s.verify()).resolves.toMatchObject({ height: 7 });
+});
+
+test('an index ahead of the blocks (its commit landed, the blocks\' did not) has exactly those blocks undone', async () => {
+  const chain = new ChainBuilder();
+  await appendClosed(chain, 'a', 3);
+  // Put back below: as if the next blocks' commits never reached the block file while the index's did.
+  const restoreBlocksAt3 = keepBlockFile();
+  const fork = new ChainBuilder(chain.nextNumber, chain.previousHash);
+  const s1 = await reopen();
+  // Issued together, as a pipelining apply loop does: none is known durable when the others are.
+  await Promise.all(blocksOf(chain, 'lost', 3).map((block) => s1.append(block)));
+  expect(s1.getByTxId('lost-4-1')).toEqual({ blockNumber: 4, txIndex: 1 });
+  await s1.close();
+  store = undefined;
+  restoreBlocksAt3();
+
+  const { logger, records } = capturingLogger();
+  const s = await reopen(logger);
+  expect(s.height()).toBe(3);
+  expect(logged(records, 'removed the tx ids of blocks whose block commit did not complete')).toMatchObject([{ blocks: 3, height: 3 }]);
+  expect(records.filter((r) => r.level === 40)).toEqual([]); // undone, not rebuilt
+  // Other blocks take numbers 3 and 4; one of them carries a tx id the lost block 4 had, at
+  // another position. Lookups must see these blocks, not the lost ones.
+  const data = Uint8Array.of(1, 2, 3);
+  await s.append(fork.next([makeEnvelope('new-3-0', data)]));
+  await s.append(fork.next([makeEnvelope('lost-4-1', data), makeEnvelope('new-4-1', data)]));
+  expect(s.getByTxId('lost-3-0')).toBeUndefined();
+  expect(s.getByTxId('lost-4-0')).toBeUndefined();
+  expect(s.getByTxId('lost-4-1')).toEqual({ blockNumber: 4, txIndex: 0 });
+  expect(s.getByTxId('new-3-0')).toEqual({ blockNumber: 3, txIndex: 0 });
+  expectIndexed(s, 'a', 0, 3);
+  await expect(s.verify()).resolves.toMatchObject({ height: 5 });
+});
+
+test('an index ahead of the blocks by more than its journal covers is rebuilt', async () => {
+  const chain = new ChainBuilder();
+  await appendClosed(chain, 'a', 2);
+  const restoreBlocksAt2 = keepBlockFile();
+  // Appended one at a time: each earlier block is durable when the next is indexed, so its
+  // journal record is gone by the time the store closes.
+  await appendClosed(chain, 'lost', 3);
+  restoreBlocksAt2();
+
+  const { logger, records } = capturingLogger();
+  const s = await reopen(logger);
+  expect(logged(records, 'the tx-id index does not match the blocks; rebuilding it from the blocks')).toHaveLength(1);
+  expect(s.height()).toBe(2);
+  expectIndexed(s, 'a', 0, 2);
+  await s.append(new ChainBuilder(chain.nextNumber - 3, s.lastHeaderHash()).next([makeEnvelope('other', Uint8Array.of(1))]));
+  expect(s.getByTxId('lost-2-0')).toBeUndefined();
+  expect(s.getByTxId('other')).toEqual({ blockNumber: 2, txIndex: 0 });
+});
+
+test('an index of another chain at the same height is detected by its hash and rebuilt', async () => {
+  const other = tempDir('txindex-other');
+  try {
+    const otherStore = await openBlockStore({ dir: other.dir, channelId: CHANNEL, logger: silentLogger });
+    await appendEach(otherStore, blocksOf(new ChainBuilder(), 'b', 4));
+    await otherStore.close();
+    await appendClosed(new ChainBuilder(), 'a', 4);
+    rmSync(indexDir(), { recursive: true });
+    cpSync(indexDir(other.dir), indexDir(), { recursive: true });
+
+    const { logger, records } = capturingLogger();
+    const s = await reopen(logger);
+    expect(logged(records, 'the tx-id index does not match the blocks; rebuilding it from the blocks')).toMatchObject([{ path: indexDir() }]);
+    expectIndexed(s, 'a', 0, 4);
+    expect(s.getByTxId('b-1-0')).toBeUndefined();
+    await expect(s.verify()).resolves.toMatchObject({ height: 4 });
+  } finally {
+    other.remove();
+  }
+});
+
+test('an index environment that is not an LMDB file any more is deleted and rebuilt, with a warning naming it', async () => {
+  const chain = new ChainBuilder();
+  await appendClosed(chain, 'a', 4);
+  // lmdb-js takes the whole process down (SIGSEGV) when asked to open such a file.
+  writeFileSync(path.join(indexDir(), 'data.mdb'), new SeededRandom(3).bytes(64 * 1024));
+
+  const { logger, records } = capturingLogger();
+  const s = await reopen(logger);
+  expect(logged(records, 'the tx-id index cannot be opened; deleting it and rebuilding it from the blocks')).toMatchObject([{ level: 40, path: indexDir() }]);
+  expectIndexed(s, 'a', 0, 4);
+  await expect(s.verify()).resolves.toMatchObject({ height: 4 });
+});
+
+test('a format 1 store (tx ids inside the block environment) is migrated: lookups work, and the old index is gone', async () => {
+  // Written the way format 1 stores were: blocks, txids and meta in one environment.
+  const chain = new ChainBuilder();
+  const blocks = blocksOf(chain, 'a', 3);
+  const env = open({ path: storeDir(), maxDbs: 4, overlappingSync: false });
+  const dbOptions = { encoding: 'binary', keyEncoding: 'binary' } as const;
+  const blocksDb = env.openDB('blocks', dbOptions);
+  const txIdsDb = env.openDB('txids', dbOptions);
+  const metaDb = env.openDB('meta', { ...dbOptions, useVersions: true });
+  const key = (n: number): Buffer => Buffer.from([0, 0, 0, 0, 0, 0, 0, n]);
+  blocks.forEach((b, n) => void blocksDb.put(key(n), Buffer.from(b)));
+  await txIdsDb.put(Buffer.from('a-0-0'), Buffer.concat([key(0), Buffer.alloc(4)]));
+  const tip = Buffer.concat([key(3), Buffer.from(blockHeaderHash(common.Block.decode(blocks[2]!).header!))]);
+  await metaDb.put(Buffer.from('tip'), tip, 3);
+  await metaDb.put(Buffer.from('format'), Buffer.from([1]));
+  await env.close();
+  expect(existsSync(indexDir())).toBe(false);
+
+  const s = await reopen();
+  expect(s.height()).toBe(3);
+  expectIndexed(s, 'a', 0, 3);
+  await s.close();
+  store = undefined;
+  const after = open({ path: storeDir(), maxDbs: 4, overlappingSync: false });
+  try {
+    // A format 1 binary refuses format 2 instead of answering from a stale index.
+    expect(after.openDB('meta', { ...dbOptions, useVersions: true }).get(Buffer.from('format'))).toEqual(Buffer.from([2]));
+    expect(after.openDB('txids', dbOptions).getKeysCount()).toBe(0);
+  } finally {
+    await after.close();
+  }
+});
+
+test('an open that fails while re-indexing leaves the store unclaimed: the next open fails the same way, not as locked', async () => {
+  const chain = new ChainBuilder();
+  await appendClosed(chain, 'a', 4);
+  rmSync(indexDir(), { recursive: true });
+  const env = open({ path: storeDir(), maxDbs: 4, overlappingSync: false });
+  await env.openDB('blocks', { encoding: 'binary', keyEncoding: 'binary' }).put(Buffer.from([0, 0, 0, 0, 0, 0, 0, 1]), Buffer.from([0xff, 0xff]));
+  await env.close();
+
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const err = await openBlockStore({ dir: tmp.dir, channelId: CHANNEL, logger: silentLogger }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CorruptionError);
+    expect(err).toMatchObject({ blockNumber: 1, kind: 'undecodable' });
+  }
+});
