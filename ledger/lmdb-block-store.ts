@@ -36,7 +36,8 @@ import { openTxIdIndex, type IndexBlock, type TxIdIndex } from './tx-index';
 const CHANNEL_ID_PATTERN = /^[a-z][a-z0-9.-]*$/;
 const MAX_CHANNEL_ID_CHARS = 249;
 
-export const DEFAULT_RECENT_BLOCKS_MAX_BYTES = 16 * 1024 * 1024;
+/** Readers at the tip need the last few blocks; 8 MB is over ten full 500-envelope blocks and is resident memory per channel. */
+export const DEFAULT_RECENT_BLOCKS_MAX_BYTES = 8 * 1024 * 1024;
 /** verify() gives the event loop a turn after this many bytes, so Deliver and Raft keep running. */
 const VERIFY_YIELD_EVERY_BYTES = 32 * 1024 * 1024;
 

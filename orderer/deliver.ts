@@ -198,6 +198,10 @@ class ErroredWatch {
 const GONE = 'gone';
 type SeekOutcome = common.Status | typeof GONE;
 
+/** Framed blocks kept for streams at the tip: a few blocks, at most this many bytes (one larger block still fits). */
+const FRAMED_BLOCKS_KEPT = 8;
+const FRAMED_BLOCKS_MAX_BYTES = 4 * 1024 * 1024;
+
 export class DeliverService {
   private readonly registry: ChainRegistry;
   private readonly logger: Logger;
@@ -205,8 +209,13 @@ export class DeliverService {
   private readonly timeWindowMs: number;
   private readonly nowMs: () => number;
   private readonly erroredWatch: ErroredWatch;
-  /** DeliverResponse bytes per stored block object; entries go when the ledger drops the block. */
-  private readonly framedBlocks = new WeakMap<StoredBlock, Buffer>();
+  /**
+   * DeliverResponse bytes of the last few blocks sent, shared by the streams that follow the tip.
+   * Bounded on its own: tied to the ledger's recent-block cache (a WeakMap on its entries) it held
+   * a second copy of every cached block, 16 MB per channel.
+   */
+  private readonly framedBlocks = new Map<StoredBlock, Buffer>();
+  private framedBytes = 0;
   private readonly streams = new Set<AbortController>();
   private refusedStreams = 0;
   private lastLimitWarningMs = -Infinity;
@@ -387,6 +396,13 @@ export class DeliverService {
     if (bytes === undefined) {
       bytes = encodeDeliverBlockResponse(stored.bytes);
       this.framedBlocks.set(stored, bytes);
+      this.framedBytes += bytes.length;
+      for (const [old, oldBytes] of this.framedBlocks) {
+        if (this.framedBlocks.size <= FRAMED_BLOCKS_KEPT && this.framedBytes <= FRAMED_BLOCKS_MAX_BYTES) break;
+        if (old === stored) break;
+        this.framedBlocks.delete(old);
+        this.framedBytes -= oldBytes.length;
+      }
     }
     return bytes;
   }
