@@ -99,6 +99,12 @@ async function main(argv: string[]): Promise<number> {
     // Operators (and the real-process tests) can ask a running node what its chains are doing.
     process.on('SIGUSR2', () => {
       for (const id of node.channelIds()) logger.info({ status: node.chain(id)?.status() }, 'chain status');
+      const m = process.memoryUsage();
+      const mb = (bytes: number): number => Math.round(bytes / 104857.6) / 10;
+      logger.info(
+        { rssMB: mb(m.rss), heapUsedMB: mb(m.heapUsed), heapTotalMB: mb(m.heapTotal), externalMB: mb(m.external), arrayBuffersMB: mb(m.arrayBuffers) },
+        'process memory',
+      );
     });
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
