@@ -2,6 +2,7 @@
 // (General.Cluster.ListenAddress/Port) and the tests. On a shared port the orderer builds
 // its own grpc.Server with clusterServerOptions() and calls registerClusterService().
 import * as grpc from '@grpc/grpc-js';
+import { widenServerWindows } from './http2-window';
 import { ClusterError } from './errors';
 import { registerClusterService, type ClusterDispatcher } from './dispatcher';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './types';
@@ -49,6 +50,7 @@ export class ClusterServer {
         else resolve(boundPort);
       });
     });
+    widenServerWindows(server);
     return new ClusterServer(server, options.host, port);
   }
 

@@ -18,6 +18,7 @@ import type { Logger } from 'pino';
 import { handleBroadcast, type BroadcastOptions } from './broadcast';
 import { DeliverService, type DeliverServiceOptions } from './deliver';
 import type { ChainRegistry } from './types';
+import { BLOCK_RECEIVER_CHANNEL_OPTIONS, widenServerWindows } from '../cluster/http2-window';
 
 export { asBuffer, DEFAULT_MAX_MESSAGE_BYTES };
 
@@ -123,8 +124,12 @@ export function atomicBroadcastServerOptions(maxMessageBytes = DEFAULT_MAX_MESSA
 export function bindServer(server: grpc.Server, address: string, credentials?: grpc.ServerCredentials): Promise<number> {
   return new Promise<number>((resolve, reject) => {
     server.bindAsync(address, credentials ?? grpc.ServerCredentials.createInsecure(), (err, port) => {
-      if (err !== null) reject(new Error(`cannot listen on ${address}: ${err.message}`, { cause: err }));
-      else resolve(port);
+      if (err !== null) {
+        reject(new Error(`cannot listen on ${address}: ${err.message}`, { cause: err }));
+        return;
+      }
+      widenServerWindows(server);
+      resolve(port);
     });
   });
 }
@@ -146,6 +151,7 @@ export function dialOrderer(address: string, options: DialOptions = {}): grpc.Cl
   return new grpc.Client(address, options.tls ?? grpc.credentials.createInsecure(), {
     'grpc.max_receive_message_length': maxMessageBytes,
     'grpc.max_send_message_length': maxMessageBytes,
+    ...BLOCK_RECEIVER_CHANNEL_OPTIONS,
     ...options.channelOptions,
   });
 }

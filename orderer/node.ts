@@ -18,6 +18,7 @@ import { parseConfigBlock, type ChannelSettings } from './channelconfig';
 import { registerAtomicBroadcast } from './grpc-service';
 import { InsecureAcceptAllPolicyEvaluator, type PolicyEvaluator } from './msgcheck';
 import type { ChainHandle, ChainRegistry } from './types';
+import { widenServerWindows } from '../cluster/http2-window';
 
 export interface ChannelBootstrap {
   readonly name: string;
@@ -117,6 +118,7 @@ export class OrdererNode implements ChainRegistry {
     this.boundPort = await new Promise<number>((resolve, reject) => {
       this.server.bindAsync(`${this.options.listenHost}:${this.options.listenPort}`, creds, (err, port) => (err ? reject(err) : resolve(port)));
     });
+    widenServerWindows(this.server);
     for (const { chain } of this.channels.values()) chain.start();
     this.logger.info({ address: `${this.options.listenHost}:${this.boundPort}`, channels: this.channelIds() }, 'orderer started');
   }
