@@ -149,7 +149,11 @@ export class BlockObserver {
     return { sentAtMs: Float64Array.from(sent), envelopes: envelopes.length, bytes, arrivedAtMs };
   }
 
+  /** Called after every received block and on a stream failure. */
+  onProgress: (() => void) | undefined;
+
   private notify(): void {
+    this.onProgress?.();
     const wake = this.wake;
     this.wake = undefined;
     wake?.();
