@@ -38,6 +38,9 @@ const MAX_CHANNEL_ID_CHARS = 249;
 
 /** Readers at the tip need the last few blocks; 8 MB is over ten full 500-envelope blocks and is resident memory per channel. */
 export const DEFAULT_RECENT_BLOCKS_MAX_BYTES = 8 * 1024 * 1024;
+/** Pending tx-id index entries are written at least this often, and at once beyond INDEX_FLUSH_TX_IDS. */
+const INDEX_FLUSH_INTERVAL_MS = 200;
+const INDEX_FLUSH_TX_IDS = 2_000;
 /** verify() gives the event loop a turn after this many bytes, so Deliver and Raft keep running. */
 const VERIFY_YIELD_EVERY_BYTES = 32 * 1024 * 1024;
 
@@ -151,6 +154,20 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
   private readonly recent = new Map<number, StoredBlock>();
   private recentBytes = 0;
   private readonly recentMaxBytes: number;
+  /**
+   * Index entries of durable blocks not yet written to the tx-id index, first occurrence per id.
+   * Written behind the block commits (flushIndex), every INDEX_FLUSH_INTERVAL_MS or per
+   * INDEX_FLUSH_TX_IDS ids: a transaction per block cost about 10 µs of CPU per tx id and a second
+   * synced commit on every append (the index's random keys dirty a page each). Not much larger
+   * batches either: a transaction a second made each flush a disk and event-loop stall (README).
+   * A crash loses nothing: open re-indexes the blocks above the index's recorded height.
+   */
+  private readonly unindexed = new Map<string, TxLocation>();
+  private unindexedBlocks: IndexBlock[] = [];
+  /** What the index environment holds (its recorded tip); unindexedBlocks continue from it. */
+  private indexedTip: Tip;
+  private indexFlush: Promise<void> | undefined;
+  private indexFlushTimer: NodeJS.Timeout | undefined;
 
   /** Use openBlockStore(). */
   constructor(
@@ -167,6 +184,7 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
   ) {
     this.durable = tip;
     this.pending = tip;
+    this.indexedTip = tip;
     this.firstTxnId = lastTxnId(env);
     this.recentMaxBytes = recentBlocksMaxBytes;
   }
@@ -196,7 +214,8 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
     this.assertOpen();
     const key = txIdKey(txId);
     if (key === undefined) return undefined;
-    const location = this.index.get(key);
+    // The index first: an id it holds occurred before anything not yet written to it.
+    const location = this.index.get(key) ?? this.unindexed.get(txId);
     // Entries of blocks still being committed are not visible, as the blocks themselves are not.
     return location !== undefined && location.blockNumber < this.durable.height ? location : undefined;
   }
@@ -259,7 +278,7 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
         throw new BlockStoreError('data-hash', `block ${number} has data_hash ${toHex(header.dataHash)}, its data hashes to ${toHex(dataHash)}`, number);
       }
       const stored: StoredBlock = { number, bytes, block, headerHash: blockHeaderHash(header) };
-      out.push({ stored, index: { number, previousHash: header.previousHash, txIds: envelopes.map(envelopeTxIdOrEmpty) } });
+      out.push({ stored, index: { number, txIds: envelopes.map(envelopeTxIdOrEmpty) } });
       expected = { height: number + 1, lastHash: stored.headerHash };
     }
     return out;
@@ -271,41 +290,93 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
     // of this batch is written. The writes are queued for lmdb-js's writer thread rather than
     // done in a transaction callback, so the writer never waits for this (busy) JS thread, and
     // appends queued in the same event turn share one transaction and one sync.
-    const blocksCommit = this.metaDb.ifVersion(TIP_KEY, before.height, () => {
-      for (const { stored } of prepared) {
-        const bytes = stored.bytes;
-        void this.blocksDb.put(blockKey(stored.number), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-      }
-      void this.metaDb.put(TIP_KEY, encodeTip(after), after.height);
-    });
-    // The index commit runs at the same time on the index environment's own writer thread, so an
-    // append costs one sync's latency, not two. Whichever lands alone in a crash, open repairs the
-    // index from the blocks (tx-index.ts).
-    const indexCommit = this.index.write(prepared.map((p) => p.index), before, after, this.durable.height);
-    const [blocks, index] = await Promise.allSettled([blocksCommit, indexCommit]);
+    let applied: boolean;
     const range = `${before.height}..${after.height - 1}`;
-    if (blocks.status === 'rejected') {
-      throw this.fail(new BlockStoreError('write-failed', `committing blocks ${range} failed: ${errorMessage(blocks.reason)}`, before.height));
+    try {
+      applied = await this.metaDb.ifVersion(TIP_KEY, before.height, () => {
+        for (const { stored } of prepared) {
+          const bytes = stored.bytes;
+          void this.blocksDb.put(blockKey(stored.number), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+        }
+        void this.metaDb.put(TIP_KEY, encodeTip(after), after.height);
+      });
+    } catch (err) {
+      throw this.fail(new BlockStoreError('write-failed', `committing blocks ${range} failed: ${errorMessage(err)}`, before.height));
     }
-    if (index.status === 'rejected') {
-      throw this.fail(new BlockStoreError('write-failed', `indexing the tx ids of blocks ${range} failed: ${errorMessage(index.reason)}`, before.height));
-    }
-    if (!blocks.value) {
+    if (!applied) {
       throw this.fail(
         this.failure ??
           new BlockStoreError('conflict', `the stored chain is no longer at height ${before.height}: another writer changed the store`, before.height),
       );
     }
-    if (!index.value) {
-      throw this.fail(
-        this.failure ??
-          new BlockStoreError('conflict', `the tx-id index is no longer at height ${before.height}: another writer changed it`, before.height),
-      );
+    // Visible to lookups before the blocks are: getByTxId must never miss an id of a durable block.
+    for (const { index } of prepared) {
+      this.unindexedBlocks.push(index);
+      index.txIds.forEach((txId, txIndex) => {
+        if (txIdKey(txId) !== undefined && !this.unindexed.has(txId)) this.unindexed.set(txId, { blockNumber: index.number, txIndex });
+      });
     }
+    this.scheduleIndexFlush();
     if (after.height > this.durable.height) this.durable = after;
     for (const p of prepared) this.remember(p.stored);
     this.logger.debug({ from: before.height, to: after.height - 1 }, 'blocks appended');
     this.notifier.notify();
+  }
+
+  private scheduleIndexFlush(): void {
+    if (this.unindexed.size >= INDEX_FLUSH_TX_IDS) {
+      void this.flushIndex().catch(() => undefined); // fail() has recorded it
+      return;
+    }
+    if (this.indexFlushTimer !== undefined || this.unindexedBlocks.length === 0) return;
+    this.indexFlushTimer = setTimeout(() => {
+      this.indexFlushTimer = undefined;
+      void this.flushIndex().catch(() => undefined);
+    }, INDEX_FLUSH_INTERVAL_MS);
+    this.indexFlushTimer.unref();
+  }
+
+  /** Writes every pending index entry (one transaction); resolves when the index holds them all. */
+  private flushIndex(): Promise<void> {
+    const run = async (): Promise<void> => {
+      while (this.unindexedBlocks.length > 0) {
+        if (this.indexFlushTimer !== undefined) {
+          clearTimeout(this.indexFlushTimer);
+          this.indexFlushTimer = undefined;
+        }
+        const blocks = this.unindexedBlocks;
+        this.unindexedBlocks = [];
+        const before = this.indexedTip;
+        const lastBlock = blocks[blocks.length - 1]!;
+        const after: Tip = lastBlock.number + 1 === this.durable.height ? this.durable : { height: lastBlock.number + 1, lastHash: this.hashAfter(lastBlock.number) };
+        let applied: boolean;
+        try {
+          applied = await this.index.write(blocks, before, after);
+        } catch (err) {
+          throw this.fail(new BlockStoreError('write-failed', `indexing the tx ids of blocks ${before.height}..${after.height - 1} failed: ${errorMessage(err)}`, before.height));
+        }
+        if (!applied) {
+          throw this.fail(new BlockStoreError('conflict', `the tx-id index is no longer at height ${before.height}: another writer changed it`, before.height));
+        }
+        this.indexedTip = after;
+        for (const [txId, location] of this.unindexed) {
+          if (location.blockNumber < after.height) this.unindexed.delete(txId);
+        }
+      }
+    };
+    // One flush at a time; a flush asked for while one runs goes after it.
+    const flush = (this.indexFlush ?? Promise.resolve()).catch(() => undefined).then(run);
+    this.indexFlush = flush;
+    flush.then(
+      () => this.indexFlush === flush && (this.indexFlush = undefined),
+      () => this.indexFlush === flush && (this.indexFlush = undefined),
+    );
+    return flush;
+  }
+
+  /** Header hash of block `number`, which is durable (from the cache, else the store). */
+  private hashAfter(number: number): Uint8Array {
+    return (this.recent.get(number) ?? readStored(this.blocksDb, number, this.durable.height)).headerHash;
   }
 
   private fail(err: BlockStoreError): BlockStoreError {
@@ -342,6 +413,7 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
 
   async verify(): Promise<VerifyReport> {
     this.assertOpen();
+    await this.flushIndex();
     const { height, lastHash } = this.durable;
     let previousHash: Uint8Array = EMPTY;
     let bytesChecked = 0;
@@ -401,6 +473,10 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
     if (this.closing) return;
     this.closing = true;
     await this.lastWrite;
+    // What the index lacks would be re-indexed at the next open anyway; writing it now saves that.
+    await this.flushIndex().catch((err: unknown) => this.logger.warn({ err }, 'could not write the last tx-id index entries; the next open re-indexes them'));
+    clearTimeout(this.indexFlushTimer);
+    this.indexFlushTimer = undefined;
     this.closedWith = new BlockStoreError('closed', `block store of channel ${this.channelId} is closed`);
     this.notifier.notify();
     try {

@@ -7,15 +7,13 @@
 //
 // Named databases:
 //   txids:   UTF-8 tx_id → block number ‖ position (first occurrence wins)
-//   journal: block number → previous_hash and the block's indexed tx ids, kept only for blocks whose
-//            block commit may not be durable yet (see write())
 //   meta:    "indexed" → height ‖ hash(last header) of what is indexed, LMDB version = height;
 //            "format" → the layout version of this environment
 //
-// The block environment is the source of truth. The two commits of an append run concurrently, so
-// a crash can leave the index behind the blocks (caught up from the blocks at open) or ahead of them
-// (the blocks of the batch in flight were not committed: the journal says which tx ids to remove).
-// Anything else (an index of another chain, an unreadable environment) is rebuilt from the blocks.
+// The block environment is the source of truth. The store writes index entries only for blocks
+// whose commit is durable, behind the appends (lmdb-block-store.ts), so a crash can leave the
+// index behind the blocks, never ahead: open catches it up from the blocks. An index ahead of the
+// blocks (the block file restored from an older copy), of another chain, or unreadable is rebuilt.
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
@@ -55,7 +53,6 @@ const CATCH_UP_CHUNK_BYTES = 64 * 1024 * 1024;
 /** What the index needs of an appended block. */
 export interface IndexBlock {
   number: number;
-  previousHash: Uint8Array;
   /** Every envelope's tx id in block order; empty or over-long ids are not indexed. */
   txIds: readonly string[];
 }
@@ -71,39 +68,6 @@ interface PutWithOptions {
   put(key: Buffer, value: Buffer, options: { noOverwrite: boolean }): Promise<boolean>;
 }
 
-interface JournalRecord {
-  previousHash: Uint8Array;
-  keys: Buffer[];
-}
-
-function encodeJournal(previousHash: Uint8Array, keys: readonly Buffer[]): Buffer {
-  const out = Buffer.allocUnsafe(1 + previousHash.length + keys.reduce((n, k) => n + 2 + k.length, 0));
-  out[0] = previousHash.length;
-  out.set(previousHash, 1);
-  let at = 1 + previousHash.length;
-  for (const key of keys) {
-    out.writeUInt16BE(key.length, at);
-    out.set(key, at + 2);
-    at += 2 + key.length;
-  }
-  return out;
-}
-
-function decodeJournal(bytes: Buffer): JournalRecord | undefined {
-  const hashBytes = bytes[0];
-  if (hashBytes === undefined || 1 + hashBytes > bytes.length) return undefined;
-  const keys: Buffer[] = [];
-  let at = 1 + hashBytes;
-  while (at < bytes.length) {
-    if (at + 2 > bytes.length) return undefined;
-    const length = bytes.readUInt16BE(at);
-    if (at + 2 + length > bytes.length) return undefined;
-    keys.push(bytes.subarray(at + 2, at + 2 + length));
-    at += 2 + length;
-  }
-  return { previousHash: Uint8Array.prototype.slice.call(bytes, 1, 1 + hashBytes), keys };
-}
-
 function indexedKeys(txIds: readonly string[]): { key: Buffer; txIndex: number }[] {
   const out: { key: Buffer; txIndex: number }[] = [];
   txIds.forEach((txId, txIndex) => {
@@ -114,11 +78,6 @@ function indexedKeys(txIds: readonly string[]): { key: Buffer; txIndex: number }
 }
 
 export class TxIdIndex {
-  /**
-   * Journal records below this block number are obsolete and removed by the next write. Nothing is
-   * pruned until clearJournal() has established where the records start.
-   */
-  private journalFrom = Number.MAX_SAFE_INTEGER;
   private readonly txIdPuts: PutWithOptions;
   private blockBytesReadTotal = 0;
 
@@ -126,7 +85,6 @@ export class TxIdIndex {
     readonly location: string,
     private readonly env: RootDatabase,
     private readonly txIdsDb: Database<Bytes, Buffer>,
-    private readonly journalDb: Database<Bytes, Buffer>,
     private readonly metaDb: Database<Bytes, Buffer>,
   ) {
     this.txIdPuts = txIdsDb as unknown as PutWithOptions;
@@ -148,7 +106,6 @@ export class TxIdIndex {
     });
     try {
       const txIdsDb: Database<Bytes, Buffer> = env.openDB('txids', BINARY_DB_OPTIONS);
-      const journalDb: Database<Bytes, Buffer> = env.openDB('journal', BINARY_DB_OPTIONS);
       const metaDb: Database<Bytes, Buffer> = env.openDB('meta', { ...BINARY_DB_OPTIONS, useVersions: true });
       env.transactionSync(() => {
         const format = metaDb.get(FORMAT_KEY);
@@ -162,7 +119,7 @@ export class TxIdIndex {
         if (format?.length !== 1 || format[0] !== INDEX_FORMAT_VERSION) throw new Error(`index format ${format?.[0] ?? 'missing'}, expected ${INDEX_FORMAT_VERSION}`);
         if (recorded === undefined) throw new Error('no indexed height is recorded');
       });
-      return new TxIdIndex(location, env, txIdsDb, journalDb, metaDb);
+      return new TxIdIndex(location, env, txIdsDb, metaDb);
     } catch (err) {
       await env.close();
       throw err;
@@ -181,28 +138,18 @@ export class TxIdIndex {
   }
 
   /**
-   * Queues the index writes of consecutive blocks, to be applied only if the index is still at
-   * `before.height` (checked inside the write transaction). Resolves once the commit is synced:
-   * true when applied, false when the index had moved. Blocks numbered `durableBlocks` or above
-   * get a journal record, so that open can remove their tx ids should their block commit never
-   * land; records below `durableBlocks` are no longer needed and are removed.
+   * Queues the index writes of consecutive durable blocks, to be applied only if the index is still
+   * at `before.height` (checked inside the write transaction). Resolves once the commit is synced:
+   * true when applied, false when the index had moved.
    */
-  write(blocks: readonly IndexBlock[], before: Tip, after: Tip, durableBlocks: number): Promise<boolean> {
-    const obsolete: number[] = [];
-    for (let n = this.journalFrom; n < durableBlocks; n++) obsolete.push(n);
-    this.journalFrom = Math.max(this.journalFrom, durableBlocks);
+  write(blocks: readonly IndexBlock[], before: Tip, after: Tip): Promise<boolean> {
     return this.metaDb.ifVersion(INDEXED_KEY, before.height, () => {
       for (const block of blocks) {
-        const entries = indexedKeys(block.txIds);
-        for (const { key, txIndex } of entries) {
+        for (const { key, txIndex } of indexedKeys(block.txIds)) {
           // MDB_NOOVERWRITE: an id already indexed (earlier block, or earlier in this batch) keeps its entry.
           void this.txIdPuts.put(key, encodeTxLocation(block.number, txIndex), { noOverwrite: true });
         }
-        if (block.number >= durableBlocks) {
-          void this.journalDb.put(blockKey(block.number), encodeJournal(block.previousHash, entries.map((e) => e.key)));
-        }
       }
-      for (const n of obsolete) void this.journalDb.remove(blockKey(n));
       void this.metaDb.put(INDEXED_KEY, encodeTip(after), after.height);
     });
   }
@@ -210,35 +157,6 @@ export class TxIdIndex {
   /** Reads what is recorded as indexed now. */
   indexed(): Tip {
     return decodeTip(this.metaDb.get(INDEXED_KEY), 'indexed') ?? EMPTY_TIP;
-  }
-
-  /**
-   * Takes the index back to `tip` by removing the tx ids first indexed in blocks at or above its
-   * height. Returns how many blocks were undone, or a reason why the journal cannot do it.
-   */
-  undoAbove(tip: Tip): number | string {
-    const indexed = this.indexed();
-    const records: JournalRecord[] = [];
-    for (let n = tip.height; n < indexed.height; n++) {
-      const bytes = this.journalDb.get(blockKey(n));
-      const record = bytes === undefined ? undefined : decodeJournal(bytes);
-      if (record === undefined) return `no readable journal record for block ${n}`;
-      records.push(record);
-    }
-    const first = records[0];
-    if (first === undefined || !bytesEqual(first.previousHash, tip.lastHash)) {
-      return `the index continued from a block hashing to ${toHex(first?.previousHash ?? EMPTY) || '(empty)'}, not ${toHex(tip.lastHash) || '(empty)'}`;
-    }
-    this.env.transactionSync(() => {
-      for (const { keys } of records) {
-        for (const key of keys) {
-          const value = this.txIdsDb.get(key);
-          if (value !== undefined && decodeTxLocation(value).blockNumber >= tip.height) this.txIdsDb.removeSync(key);
-        }
-      }
-      this.metaDb.putSync(INDEXED_KEY, encodeTip(tip), tip.height);
-    });
-    return records.length;
   }
 
   /** Indexes the stored blocks from the index's height up to `source.tip`. Returns the block count. */
@@ -251,29 +169,17 @@ export class TxIdIndex {
       let next: Tip = indexed;
       while (next.height < source.tip.height && bytes < CATCH_UP_CHUNK_BYTES) {
         const stored = source.readBlock(next.height);
-        blocks.push({ number: stored.number, previousHash: next.lastHash, txIds: (stored.block.data?.data ?? []).map(envelopeTxIdOrEmpty) });
+        blocks.push({ number: stored.number, txIds: (stored.block.data?.data ?? []).map(envelopeTxIdOrEmpty) });
         bytes += stored.bytes.length;
         this.blockBytesReadTotal += stored.bytes.length;
         next = { height: stored.number + 1, lastHash: stored.headerHash };
       }
-      if (!(await this.write(blocks, indexed, next, source.tip.height))) {
+      if (!(await this.write(blocks, indexed, next))) {
         throw new Error(`the tx-id index ${this.location} moved from height ${indexed.height} while it was being caught up`);
       }
       indexed = next;
     }
     return indexed.height - start;
-  }
-
-  /** Removes every journal record: called once the index matches a durable block tip. */
-  clearJournal(tipHeight: number): void {
-    // A clean close leaves the last batch's records; a new or rebuilt index has none, and an empty
-    // write transaction would still cost a sync.
-    if (this.journalDb.getKeysCount({ limit: 1 }) > 0) {
-      this.env.transactionSync(() => {
-        for (const key of this.journalDb.getKeys()) this.journalDb.removeSync(key);
-      });
-    }
-    this.journalFrom = tipHeight;
   }
 
   close(): Promise<void> {
@@ -296,10 +202,7 @@ async function bringUpToDate(index: TxIdIndex, source: IndexSource, logger: Logg
   const indexed = index.indexed();
   const { tip } = source;
   if (indexed.height > tip.height) {
-    const undone = index.undoAbove(tip);
-    if (typeof undone === 'string') return `it is at height ${indexed.height}, above the block height ${tip.height}, and cannot be undone: ${undone}`;
-    logger.info({ blocks: undone, height: tip.height }, 'removed the tx ids of blocks whose block commit did not complete');
-    return undefined;
+    return `it is at height ${indexed.height}, above the block height ${tip.height}: the blocks are older than the index`;
   }
   if (!bytesEqual(indexed.lastHash, hashAt(source, indexed.height))) {
     return `its block ${indexed.height - 1} has a different header hash than the stored one: it indexes another chain`;
@@ -329,7 +232,6 @@ export async function openTxIdIndex(channelDir: string, source: IndexSource, log
     if (index !== undefined) {
       const problem = await bringUpToDate(index, source, logger);
       if (problem === undefined) {
-        index.clearJournal(source.tip.height);
         return index;
       }
       logger.warn({ path: location, reason: problem }, 'the tx-id index does not match the blocks; rebuilding it from the blocks');
@@ -340,7 +242,6 @@ export async function openTxIdIndex(channelDir: string, source: IndexSource, log
     index = await TxIdIndex.openEnv(location);
     const startedMs = Date.now();
     const rebuilt = await index.catchUp(source);
-    index.clearJournal(source.tip.height);
     logger.info({ blocks: rebuilt, path: location, ms: Date.now() - startedMs }, 'tx-id index rebuilt from the blocks');
     return index;
   } catch (err) {
