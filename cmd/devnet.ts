@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { writeDevnet, type DevnetLayout } from '../orderer/devnet';
+import { COLOCATED_NODE_FLAGS, writeDevnet, type DevnetLayout } from '../orderer/devnet';
 
 const USAGE = `usage: npm start [-- --fresh] [--dir DIR] [--log-level LEVEL]
 
@@ -82,7 +82,7 @@ async function main(): Promise<number> {
   let stopping = false;
   const exited = layout.nodes.map((node) => {
     const log = createWriteStream(path.join(node.dir, 'orderer.log'), { flags: 'a' });
-    const child = spawn(process.execPath, [ordererJs, 'start', '--config', node.configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...COLOCATED_NODE_FLAGS, ordererJs, 'start', '--config', node.configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);
     children.push(child);
