@@ -446,14 +446,15 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
   private checkTxIndex(stored: StoredBlock): void {
     const envelopes = stored.block.data?.data ?? [];
     envelopes.forEach((envelope, txIndex) => {
-      const key = txIdKey(envelopeTxIdOrEmpty(envelope));
+      const txId = envelopeTxIdOrEmpty(envelope);
+      const key = txIdKey(txId);
       if (key === undefined) return;
       const indexed = this.index.get(key);
       const earlierOrHere =
         indexed !== undefined &&
         (indexed.blockNumber < stored.number || (indexed.blockNumber === stored.number && indexed.txIndex <= txIndex));
       if (!earlierOrHere) {
-        throw new CorruptionError(stored.number, 'txid-index', `tx ${key.toString('utf8')} at position ${txIndex} is not indexed`);
+        throw new CorruptionError(stored.number, 'txid-index', `tx ${txId} at position ${txIndex} is not indexed`);
       }
     });
   }

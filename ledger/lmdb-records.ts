@@ -3,7 +3,7 @@ import { CorruptionError } from './errors';
 import { SHA256_BYTES } from './hash';
 import type { TxLocation } from './block-store';
 
-/** LMDB's portable key limit; real tx ids are 64 hex characters, longer ones are not indexed. */
+/** LMDB's portable key limit; with the one-byte tag, ids over 510 UTF-8 bytes are not indexed. */
 export const MAX_TXID_KEY_BYTES = 511;
 
 /** A chain position: `height` blocks, the last of which hashes to `lastHash`. */
@@ -70,8 +70,28 @@ export function decodeTxLocation(bytes: Buffer): TxLocation {
 }
 
 /** The index key of a tx id; undefined for ids that are not indexed (empty or too long). */
+const HEX_TXID = /^[0-9a-f]{64}$/;
+/** Key tags: a packed lowercase-hex id, or any other id as UTF-8. The tag keeps the two apart. */
+const PACKED_HEX_TAG = 0;
+const UTF8_TAG = 1;
+
+/**
+ * The index key of a tx id. Fabric's tx ids are 64 lowercase hex characters (SHA-256); they are
+ * stored as their 32 bytes, which makes an index entry about 40% smaller (fewer pages to write and
+ * to keep resident). Any other id, uppercase hex included, is stored as its UTF-8 bytes.
+ */
 export function txIdKey(txId: string): Buffer | undefined {
   if (txId.length === 0) return undefined;
-  const key = Buffer.from(txId, 'utf8');
-  return key.length <= MAX_TXID_KEY_BYTES ? key : undefined;
+  if (txId.length === 64 && HEX_TXID.test(txId)) {
+    const key = Buffer.allocUnsafe(33);
+    key[0] = PACKED_HEX_TAG;
+    key.write(txId, 1, 'hex');
+    return key;
+  }
+  const utf8Bytes = Buffer.byteLength(txId, 'utf8');
+  if (utf8Bytes + 1 > MAX_TXID_KEY_BYTES) return undefined;
+  const key = Buffer.allocUnsafe(utf8Bytes + 1);
+  key[0] = UTF8_TAG;
+  key.write(txId, 1, 'utf8');
+  return key;
 }

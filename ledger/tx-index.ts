@@ -6,7 +6,7 @@
 // file through its map only at the end of its B-tree.
 //
 // Named databases:
-//   txids:   UTF-8 tx_id → block number ‖ position (first occurrence wins)
+//   txids:   tagged tx_id (txIdKey) → block number ‖ position (first occurrence wins)
 //   meta:    "indexed" → height ‖ hash(last header) of what is indexed, LMDB version = height;
 //            "format" → the layout version of this environment
 //
@@ -39,7 +39,9 @@ import {
 export const TX_INDEX_DIR = 'txindex';
 const INDEXED_KEY = Buffer.from('indexed');
 const FORMAT_KEY = Buffer.from('format');
-const INDEX_FORMAT_VERSION = 1;
+/** 2: tagged keys, Fabric's hex tx ids packed into 32 bytes (lmdb-records.ts txIdKey). An index of
+ * another format is rebuilt from the blocks at open. */
+const INDEX_FORMAT_VERSION = 2;
 /**
  * Address space reserved for the index's memory map (not memory, not disk). lmdb-js grows a map by
  * doubling and keeps every earlier map alive until close (its fork of mdb_env_set_mapsize), so each

@@ -150,6 +150,25 @@ describe('tx id index', () => {
     await expect(store.verify()).resolves.toMatchObject({ height: 4 });
   });
 
+  test('Fabric hex ids, the same id in uppercase, and ids up to 510 UTF-8 bytes are told apart, before and after the index is written', async () => {
+    const hex = 'ab'.repeat(32);
+    const upper = hex.toUpperCase();
+    const almostHex = `${'ab'.repeat(31)}a`; // 63 characters
+    const longest = 'é'.repeat(255); // 510 UTF-8 bytes
+    const tooLong = `${longest}x`;
+    const chain = new ChainBuilder();
+    const ids = [hex, upper, almostHex, longest, tooLong];
+    await store.append(chain.next(ids.map((id, i) => makeEnvelope(id, Uint8Array.of(i)))));
+    const expectLookups = (s: typeof store): void => {
+      ids.slice(0, 4).forEach((id, txIndex) => expect(s.getByTxId(id)).toEqual({ blockNumber: 0, txIndex }));
+      expect(s.getByTxId(tooLong)).toBeUndefined();
+      expect(s.getByTxId('cd'.repeat(32))).toBeUndefined();
+    };
+    expectLookups(store); // from the entries not yet written to the index
+    await expect(store.verify()).resolves.toMatchObject({ height: 1 }); // writes them, checks them
+    expectLookups(store);
+  });
+
   test('envelopes that do not parse are stored but not indexed', async () => {
     const chain = new ChainBuilder();
     await store.append(chain.next([Uint8Array.of(0xff, 0xff), makeEnvelope('ok', Uint8Array.of(1))]));
