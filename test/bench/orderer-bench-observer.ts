@@ -74,8 +74,6 @@ export class BlockObserver {
   private readonly controller = new AbortController();
   private readonly streams: Promise<void>[] = [];
   private failure: Error | undefined;
-  /** Called on every received block (for waking the waiter). */
-  private wake: (() => void) | undefined;
 
   /**
    * @param sinceMs load envelopes stamped before this are ignored (earlier runs, probes)
@@ -154,29 +152,6 @@ export class BlockObserver {
 
   private notify(): void {
     this.onProgress?.();
-    const wake = this.wake;
-    this.wake = undefined;
-    wake?.();
-  }
-
-  /** Resolves once every node delivered at least `count` load envelopes; rejects after timeoutMs or on a stream failure. */
-  async waitForAll(count: number, timeoutMs: number, onWait: () => void = () => undefined): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.envelopesPerNode.some((n) => n < count)) {
-      if (this.failure !== undefined) throw this.failure;
-      const leftMs = deadline - Date.now();
-      if (leftMs <= 0) {
-        throw new Error(`only ${this.envelopesPerNode.join('/')} of ${count} envelopes were delivered by the nodes within ${timeoutMs} ms`);
-      }
-      onWait();
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.min(leftMs, 1000));
-        this.wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
   }
 
   async stop(): Promise<void> {
