@@ -39,7 +39,7 @@ const MAX_CHANNEL_ID_CHARS = 249;
 /** Readers at the tip need the last few blocks; 8 MB is over ten full 500-envelope blocks and is resident memory per channel. */
 export const DEFAULT_RECENT_BLOCKS_MAX_BYTES = 8 * 1024 * 1024;
 /** Pending tx-id index entries are written at least this often, and at once beyond INDEX_FLUSH_TX_IDS. */
-const INDEX_FLUSH_INTERVAL_MS = 200;
+export const DEFAULT_INDEX_FLUSH_INTERVAL_MS = 200;
 const INDEX_FLUSH_TX_IDS = 2_000;
 /** verify() gives the event loop a turn after this many bytes, so Deliver and Raft keep running. */
 const VERIFY_YIELD_EVERY_BYTES = 32 * 1024 * 1024;
@@ -69,6 +69,8 @@ export interface OpenBlockStoreOptions {
    * heap pages that are then written out. Same durability (msync before the commit returns).
    */
   useWriteMap?: boolean;
+  /** Longest wait before pending tx-id index entries are written (DEFAULT_INDEX_FLUSH_INTERVAL_MS). */
+  indexFlushIntervalMs?: number;
 }
 
 /** A validated block on its way into the store. */
@@ -156,7 +158,7 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
   private readonly recentMaxBytes: number;
   /**
    * Index entries of durable blocks not yet written to the tx-id index, first occurrence per id.
-   * Written behind the block commits (flushIndex), every INDEX_FLUSH_INTERVAL_MS or per
+   * Written behind the block commits (flushIndex), every indexFlushIntervalMs or per
    * INDEX_FLUSH_TX_IDS ids: a transaction per block cost about 10 µs of CPU per tx id and a second
    * synced commit on every append (the index's random keys dirty a page each). Not much larger
    * batches either: a transaction a second made each flush a disk and event-loop stall (README).
@@ -181,6 +183,7 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
     tip: Tip,
     private readonly logger: Logger,
     recentBlocksMaxBytes: number,
+    private readonly indexFlushIntervalMs: number,
   ) {
     this.durable = tip;
     this.pending = tip;
@@ -332,7 +335,7 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
     this.indexFlushTimer = setTimeout(() => {
       this.indexFlushTimer = undefined;
       void this.flushIndex().catch(() => undefined);
-    }, INDEX_FLUSH_INTERVAL_MS);
+    }, this.indexFlushIntervalMs);
     this.indexFlushTimer.unref();
   }
 
@@ -344,18 +347,27 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
           clearTimeout(this.indexFlushTimer);
           this.indexFlushTimer = undefined;
         }
+        // After a failed flush nothing more is written: a later batch recorded on top of the old
+        // indexed height would hide the failed blocks' ids for good. The entries stay in memory for
+        // lookups, and the next open re-indexes from the index's recorded height.
+        if (this.failure !== undefined) throw this.failure;
         const blocks = this.unindexedBlocks;
         this.unindexedBlocks = [];
         const before = this.indexedTip;
-        const lastBlock = blocks[blocks.length - 1]!;
-        const after: Tip = lastBlock.number + 1 === this.durable.height ? this.durable : { height: lastBlock.number + 1, lastHash: this.hashAfter(lastBlock.number) };
+        let after: Tip = before;
         let applied: boolean;
         try {
+          const first = blocks[0]!;
+          const last = blocks[blocks.length - 1]!;
+          if (first.number !== before.height) throw new Error(`pending index entries start at block ${first.number}, the index is at height ${before.height}`);
+          after = last.number + 1 === this.durable.height ? this.durable : { height: last.number + 1, lastHash: this.hashAfter(last.number) };
           applied = await this.index.write(blocks, before, after);
         } catch (err) {
-          throw this.fail(new BlockStoreError('write-failed', `indexing the tx ids of blocks ${before.height}..${after.height - 1} failed: ${errorMessage(err)}`, before.height));
+          this.unindexedBlocks = blocks.concat(this.unindexedBlocks);
+          throw this.fail(new BlockStoreError('write-failed', `indexing the tx ids of blocks from ${before.height} failed: ${errorMessage(err)}`, before.height));
         }
         if (!applied) {
+          this.unindexedBlocks = blocks.concat(this.unindexedBlocks);
           throw this.fail(new BlockStoreError('conflict', `the tx-id index is no longer at height ${before.height}: another writer changed it`, before.height));
         }
         this.indexedTip = after;
@@ -636,6 +648,7 @@ export async function openBlockStore(options: OpenBlockStoreOptions): Promise<Lm
       tip,
       log,
       options.recentBlocksMaxBytes ?? DEFAULT_RECENT_BLOCKS_MAX_BYTES,
+      options.indexFlushIntervalMs ?? DEFAULT_INDEX_FLUSH_INTERVAL_MS,
     );
     log.info({ height: tip.height, location }, 'block store opened');
     return store;

@@ -145,6 +145,11 @@ export class TxIdIndex {
    * true when applied, false when the index had moved.
    */
   write(blocks: readonly IndexBlock[], before: Tip, after: Tip): Promise<boolean> {
+    // Consecutive from the indexed height, or the recorded height would claim blocks never indexed.
+    blocks.forEach((block, i) => {
+      if (block.number !== before.height + i) throw new Error(`index write of block ${block.number} at position ${i} does not continue height ${before.height}`);
+    });
+    if (after.height !== before.height + blocks.length) throw new Error(`index write of ${blocks.length} blocks from ${before.height} cannot end at height ${after.height}`);
     return this.metaDb.ifVersion(INDEXED_KEY, before.height, () => {
       for (const block of blocks) {
         for (const { key, txIndex } of indexedKeys(block.txIds)) {

@@ -115,9 +115,12 @@ test('an index left behind the blocks (copied from an earlier point) is caught u
 
 test('tx ids are found as soon as their append resolves, before the index is written; a clean close writes them', async () => {
   const chain = new ChainBuilder();
-  const s = await reopen();
+  await store?.close();
+  // A long flush interval, so that nothing is written behind the appends while the test looks.
+  const s = await openBlockStore({ dir: tmp.dir, channelId: CHANNEL, logger: silentLogger, recentBlocksMaxBytes: 0, indexFlushIntervalMs: 60_000 });
+  store = s;
   await appendEach(s, blocksOf(chain, 'a', 3));
-  // Written behind the appends (at most a second later): nothing of it is in the index yet. After a
+  // Written behind the appends: nothing of it is in the index yet. After a
   // crash in this window open re-indexes them (block-store-processes.test.ts kills a writer).
   const index = open({ path: indexDir(), readOnly: true, maxDbs: 4, encoding: 'binary', keyEncoding: 'binary' });
   try {
@@ -133,6 +136,38 @@ test('tx ids are found as soon as their append resolves, before the index is wri
   const reopened = await reopen(logger);
   expect(logged(records, 're-indexed tx ids of blocks missing from the index')).toEqual([]);
   expectIndexed(reopened, 'a', 0, 3);
+});
+
+test('an index write that fails (a full disk) stops the store, and the next open indexes everything the failed writes missed', async () => {
+  const chain = new ChainBuilder();
+  await store?.close();
+  const s = await openBlockStore({ dir: tmp.dir, channelId: CHANNEL, logger: silentLogger, recentBlocksMaxBytes: 0, indexFlushIntervalMs: 60_000 });
+  store = s;
+  await appendEach(s, blocksOf(chain, 'a', 3));
+  // The first index write fails (the disk was full for a moment); later ones would succeed.
+  const index = Reflect.get(s, 'index') as object;
+  const write = Reflect.get(index, 'write') as (...args: unknown[]) => Promise<boolean>;
+  let failuresLeft = 1;
+  Reflect.set(index, 'write', (...args: unknown[]) =>
+    failuresLeft-- > 0 ? Promise.reject(new Error('ENOSPC: no space left on device')) : write.apply(index, args),
+  );
+  // An append in flight when the index write fails still lands; nothing written after the failure
+  // may claim the index is complete up to it.
+  const inFlight = s.append(blocksOf(chain, 'a', 1)[0]!);
+  await expect(s.verify()).rejects.toThrow(/indexing the tx ids of blocks from 0 failed: ENOSPC/);
+  await inFlight.catch(() => undefined);
+  await expect(s.append(blocksOf(chain, 'a', 1)[0]!)).rejects.toThrow(/earlier write failed/);
+  expectIndexed(s, 'a', 0, s.height()); // still answered from memory
+  const height = s.height();
+  await s.close();
+  store = undefined;
+
+  const { logger, records } = capturingLogger();
+  const reopened = await reopen(logger);
+  expect(reopened.height()).toBe(height);
+  expectIndexed(reopened, 'a', 0, height);
+  expect(logged(records, 're-indexed tx ids of blocks missing from the index')).toMatchObject([{ from: 0, height }]);
+  await expect(reopened.verify()).resolves.toMatchObject({ height });
 });
 
 test('an index ahead of the blocks (the block file restored from an older copy) is rebuilt', async () => {
