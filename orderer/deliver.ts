@@ -198,7 +198,10 @@ class ErroredWatch {
 const GONE = 'gone';
 type SeekOutcome = common.Status | typeof GONE;
 
-/** Framed blocks kept for streams at the tip: a few blocks, at most this many bytes (one larger block still fits). */
+/**
+ * Framed blocks kept for streams at the tip: a few blocks, at most this many bytes (one larger
+ * block still fits). One cache for all channels of the process; keys are the ledgers' block objects.
+ */
 const FRAMED_BLOCKS_KEPT = 8;
 const FRAMED_BLOCKS_MAX_BYTES = 4 * 1024 * 1024;
 
@@ -383,7 +386,11 @@ export class DeliverService {
           }
         }
 
-        if (!(await writeWithBackpressure(call, this.framed(stored), signal))) return GONE;
+        // Only blocks at the tip are shared by many streams; a reader catching up from disk gets
+        // its own copies and must not push the tip's out of the small cache.
+        const nearTip = stored.number + FRAMED_BLOCKS_KEPT >= chain.blockStore.height();
+        const framed = nearTip ? this.framed(stored) : encodeDeliverBlockResponse(stored.bytes);
+        if (!(await writeWithBackpressure(call, framed, signal))) return GONE;
         if (stored.number === plan.stopNumber) return common.Status.SUCCESS;
       }
     } finally {

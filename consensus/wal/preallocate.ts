@@ -106,6 +106,7 @@ export class SegmentPreallocator {
   /** Starts preparing the next file unless one is prepared or being prepared. */
   start(): void {
     if (this.pending !== undefined || this.stopping) return;
+    this.hurry = false;
     this.pending = this.prepare().catch((err: unknown) => {
       // Not fatal: the next segment is then created without preallocation.
       this.logger.warn({ file: this.filePath, err }, 'could not preallocate the next WAL segment');
@@ -126,7 +127,6 @@ export class SegmentPreallocator {
       fs.open(this.filePath, 'w', (err, handle) => (err ? reject(err) : resolve(handle))),
     );
     let done = false;
-    this.hurry = false;
     const pacing: ZeroFillPacing = {
       shouldStop: () => this.stopping,
       delayMs: (writtenBytes, elapsedMs) => {

@@ -188,7 +188,15 @@ export class Chain implements ChainHandle {
     this.batchTimer.stop();
     this.events = [];
     this.intakeGate.wakeAll();
+    // Forwards waiting for room on a stream answer SERVICE_UNAVAILABLE now, not after the RPC timeout.
+    this.wakeForwardWaiters();
     this.logger.info({ reason }, 'chain halted');
+  }
+
+  private wakeForwardWaiters(): void {
+    const waiters = [...this.forwardWaiters];
+    this.forwardWaiters.clear();
+    for (const wake of waiters) wake();
   }
 
   // ---- ChainHandle -----------------------------------------------------------------
@@ -454,9 +462,7 @@ export class Chain implements ChainHandle {
     this.leaderId = ss.leaderId;
     if (ss.leaderId !== 0) this.everHadLeader = true;
     if (previousLeader !== ss.leaderId) {
-      const waiters = [...this.forwardWaiters];
-      this.forwardWaiters.clear();
-      for (const wake of waiters) wake();
+      this.wakeForwardWaiters();
       this.logger.info({ leader: ss.leaderId, previous: previousLeader, role: ss.role }, 'raft leader changed');
     }
     if (wasLeader && ss.role !== RaftRole.Leader) this.stepDownAsLeader();
