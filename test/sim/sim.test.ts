@@ -1,7 +1,7 @@
 // Deterministic cluster simulation, shard 0 of 2 (env variables: see suite.ts).
 // A failing seed prints its replay command: SIM_SEED=<seed> npx jest test/sim/sim.test.ts
 import { runSeed } from './cluster';
-import { coverageShortfalls, planShard, replaySeed, runChunk, type Totals } from './suite';
+import { describeShard } from './shard-tests';
 
 const SHARD = 0;
 const SHARDS = 2;
@@ -19,25 +19,4 @@ describe('simulator', () => {
   });
 });
 
-describe(`cluster simulation, shard ${SHARD}`, () => {
-  const plan = planShard(SHARD, SHARDS);
-  const replay = plan.replay;
-  if (replay !== undefined) {
-    test(`replay seed ${replay}`, async () => {
-      const failure = await replaySeed(replay);
-      if (failure !== undefined) throw new Error(failure);
-    });
-  }
-  const totals: Totals = {};
-  for (const { start, end } of plan.chunks) {
-    test(`seeds ${start}..${end - 1} keep every invariant and recover after healing`, async () => {
-      const failures = await runChunk(start, end, totals);
-      if (failures.length > 0) throw new Error(`${failures.length} seed(s) failed:\n${failures.join('\n')}`);
-    });
-  }
-  if (plan.chunks.length > 0) {
-    test('the seeds exercised every kind of fault', () => {
-      expect(coverageShortfalls(totals, plan.seeds)).toEqual([]);
-    });
-  }
-});
+describeShard(SHARD, SHARDS);
