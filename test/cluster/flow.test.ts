@@ -1,26 +1,13 @@
 // Order and throughput: per-destination order is kept, and bursts far larger than the send
 // buffer all arrive when the sender respects the queue (consensus) or waits for room (submit).
 import { raftpb } from '../../protos';
-import { configureChannel, RecordingReceiver, sleep, TestNode, waitFor } from './helpers';
+import { configureChannel, nodePairForDescribe, RecordingReceiver, sleep, waitFor } from './helpers';
 
 const BURST = 10_000;
 
 describe('cluster flow', () => {
   // Generous timeouts: only a starved machine gets near them, and then slowness is not the bug under test.
-  const a = new TestNode('a', { rpcTimeoutMs: 20_000 });
-  const b = new TestNode('b');
-  const atB = new RecordingReceiver();
-
-  beforeAll(async () => {
-    await a.listen();
-    await b.listen();
-    configureChannel('ch', [a, b], [1, 2]);
-    b.comm.register('ch', atB);
-  });
-
-  afterAll(async () => {
-    await Promise.all([a.close(), b.close()]);
-  });
+  const { a, b, atB } = nodePairForDescribe({ rpcTimeoutMs: 20_000 });
 
   it(`delivers a burst of ${BURST} consensus messages in order through a queue of 100`, async () => {
     let sent = 0;

@@ -204,3 +204,23 @@ export function rawStep(port: number, nodeIdHeader: string | undefined): RawStep
     },
   };
 }
+
+/**
+ * Nodes a (id 1) and b (id 2) on channel 'ch', b recording what it receives; listening before the
+ * enclosing describe's tests and closed after them.
+ */
+export function nodePairForDescribe(aOptions: Partial<CommOptions> = {}): { a: TestNode; b: TestNode; atB: RecordingReceiver } {
+  const a = new TestNode('a', aOptions);
+  const b = new TestNode('b');
+  const atB = new RecordingReceiver();
+  beforeAll(async () => {
+    await a.listen();
+    await b.listen();
+    configureChannel('ch', [a, b], [1, 2]);
+    b.comm.register('ch', atB);
+  });
+  afterAll(async () => {
+    await Promise.all([a.close(), b.close()]);
+  });
+  return { a, b, atB };
+}

@@ -2,7 +2,7 @@
 // right sender id, with their bytes intact.
 import { common, raftpb } from '../../protos';
 import { MessageTooLargeError, UnknownDestinationError } from '../../cluster';
-import { configureChannel, RecordingReceiver, TestNode, waitFor } from './helpers';
+import { configureChannel, nodePairForDescribe, RecordingReceiver, TestNode, waitFor } from './helpers';
 
 describe('cluster routing between three orderers', () => {
   const nodes = [new TestNode('a'), new TestNode('b'), new TestNode('c')];
@@ -98,20 +98,7 @@ describe('cluster routing between three orderers', () => {
 });
 
 describe('outgoing size limit', () => {
-  const a = new TestNode('a', { maxSendMessageBytes: 1_024 });
-  const b = new TestNode('b');
-  const atB = new RecordingReceiver();
-
-  beforeAll(async () => {
-    await a.listen();
-    await b.listen();
-    configureChannel('ch', [a, b], [1, 2]);
-    b.comm.register('ch', atB);
-  });
-
-  afterAll(async () => {
-    await Promise.all([a.close(), b.close()]);
-  });
+  const { a, b, atB } = nodePairForDescribe({ maxSendMessageBytes: 1_024 });
 
   it('refuses messages over maxSendMessageBytes before they reach the wire, keeping the stream for the rest', async () => {
     const big = new Uint8Array(2_048);
