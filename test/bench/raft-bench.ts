@@ -5,7 +5,8 @@
 // collections, summed). Prints a JSON object, then `raft_batched_per_s=N raft_unbatched_per_s=N`.
 import v8 from 'node:v8';
 import { raftpb } from '../../protos';
-import { MemoryStorage, RawNode, RaftRole, SeededRng, type NodeId, type RaftConfig } from '../../consensus/raft';
+import { MemoryStorage, RawNode, RaftRole, SeededRng, type NodeId } from '../../consensus/raft';
+import { makeConfig } from '../consensus/raft/network';
 
 const PAYLOAD_BYTES = 1024;
 const BATCH_SIZE = 512;
@@ -31,18 +32,8 @@ class Cluster {
     for (const id of ids) {
       const storage = new MemoryStorage();
       RawNode.bootstrap(storage, ids);
-      const config: RaftConfig = {
-        id,
-        electionTick: 10,
-        heartbeatTick: 1,
-        storage,
-        maxSizePerMsgBytes: 1024 * 1024,
-        maxInflightMsgs: 256,
-        checkQuorum: true,
-        preVote: true,
-        disableProposalForwarding: true,
-        rng: new SeededRng(id),
-      };
+      // Fabric's settings: check quorum, pre-vote, no proposal forwarding.
+      const config = makeConfig(id, storage, { checkQuorum: true, preVote: true, disableProposalForwarding: true, rng: new SeededRng(id) });
       this.nodes.push({ id, storage, node: new RawNode(config), appliedIndex: 0, appliedProposals: 0, confState: raftpb.ConfState.decode(new Uint8Array(0)) });
       this.inbox.set(id, []);
     }
