@@ -45,3 +45,39 @@ export class ConfChangeRefusedError extends RaftError {}
 
 /** step() received something it must not (local-only message type from the network, response from unknown peer...). */
 export class StepRejectedError extends RaftError {}
+
+/**
+ * A broken invariant, not a refusal: the state this node holds or was handed cannot be right
+ * (its log lost entries it had acknowledged, a committed entry would be overwritten, a message
+ * meant for another node reached it, the caller broke the Ready contract). Continuing could
+ * fork the log or count a vote twice, so the caller must stop this Raft node: etcd panics and
+ * Fabric halts the chain. Benign refusals (ProposalDroppedError, ConfChangeRefusedError,
+ * StepRejectedError) never use this type.
+ */
+export class RaftInvariantError extends RaftError {}
+
+/**
+ * The leader reports index `commitIndex` committed while this node's log ends at `lastIndex`.
+ * The leader only reports what this node acknowledged as durable, so entries it once held are
+ * gone: its storage lost them (a WAL truncated by repair, a disk that lied about fsync, a
+ * directory restored from an old copy).
+ */
+export class RaftLogLostError extends RaftInvariantError {
+  constructor(
+    readonly commitIndex: number,
+    readonly lastIndex: number,
+  ) {
+    super(`commit index ${commitIndex} is beyond the last log index ${lastIndex}: entries this node acknowledged are missing from its log`);
+  }
+}
+
+/** A message from the network whose `to` is not this node: misrouted, or two nodes hold the same id. */
+export class RaftMisaddressedError extends RaftInvariantError {
+  constructor(
+    readonly messageTo: number,
+    readonly selfId: number,
+    description: string,
+  ) {
+    super(`${description} is addressed to node ${messageTo}, but this is node ${selfId}`);
+  }
+}

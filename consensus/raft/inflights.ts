@@ -2,6 +2,7 @@
 // acknowledged, oldest first. While the window is full the leader stops sending entries to
 // that follower (maxInflightMsgs bounds memory and network use per peer).
 import type { RaftIndex } from './api';
+import { RaftInvariantError } from './errors';
 
 export class Inflights {
   private readonly buffer: RaftIndex[];
@@ -25,7 +26,7 @@ export class Inflights {
 
   /** Record a MsgApp whose last entry is lastIndex; indexes must be added in increasing order. */
   add(lastIndex: RaftIndex): void {
-    if (this.full()) throw new RangeError('cannot add into a full inflights window');
+    if (this.full()) throw new RaftInvariantError('cannot add into a full inflights window');
     const slot = (this.start + this.size) % this.capacity;
     this.buffer[slot] = lastIndex;
     this.size++;

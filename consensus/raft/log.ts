@@ -3,7 +3,7 @@
 //   firstIndex ... applied <= applying <= committed ... lastIndex
 import type { raftpb } from '../../protos';
 import type { RaftIndex, RaftLogger, RaftTerm, Storage } from './api';
-import { CompactedError, RaftError, UnavailableError } from './errors';
+import { CompactedError, RaftInvariantError, RaftLogLostError, UnavailableError } from './errors';
 import { Unstable } from './unstable';
 import { entriesSizeBytes, limitSize } from './util';
 
@@ -87,7 +87,7 @@ export class RaftLog {
     const conflict = this.findConflict(ents);
     if (conflict !== 0) {
       if (conflict <= this.committed) {
-        throw new RaftError(`entry ${conflict} conflicts with committed entry (committed ${this.committed})`);
+        throw new RaftInvariantError(`entry ${conflict} conflicts with committed entry (committed ${this.committed})`);
       }
       this.append(ents.slice(conflict - (prevIndex + 1)));
     }
@@ -99,7 +99,7 @@ export class RaftLog {
     if (ents.length === 0) return this.lastIndex();
     const after = ents[0]!.index - 1;
     if (after < this.committed) {
-      throw new RaftError(`cannot append after ${after}: below committed ${this.committed}`);
+      throw new RaftInvariantError(`cannot append after ${after}: below committed ${this.committed}`);
     }
     this.unstable.truncateAndAppend(ents);
     return this.lastIndex();
@@ -138,9 +138,9 @@ export class RaftLog {
 
   commitTo(toCommit: RaftIndex): void {
     if (this.committed >= toCommit) return;
-    if (this.lastIndex() < toCommit) {
-      throw new RaftError(`commit ${toCommit} is beyond the last index ${this.lastIndex()}; was the log lost?`);
-    }
+    // Nobody may report an index committed that this log does not hold: a leader sends at most
+    // what we acknowledged as durable, so the entries between were lost here.
+    if (this.lastIndex() < toCommit) throw new RaftLogLostError(toCommit, this.lastIndex());
     this.committed = toCommit;
   }
 
@@ -195,7 +195,7 @@ export class RaftLog {
 
   appliedTo(index: RaftIndex, sizeBytes: number): void {
     if (index > this.committed || index < this.applied) {
-      throw new RaftError(`applied ${index} is out of range [${this.applied}, ${this.committed}]`);
+      throw new RaftInvariantError(`applied ${index} is out of range [${this.applied}, ${this.committed}]`);
     }
     this.applied = index;
     this.applying = Math.max(this.applying, index);
@@ -236,7 +236,7 @@ export class RaftLog {
   slice(lo: RaftIndex, hi: RaftIndex, maxBytes: number): raftpb.Entry[] {
     const first = this.firstIndex();
     if (lo < first) throw new CompactedError(lo);
-    if (hi > this.lastIndex() + 1) throw new RaftError(`slice [${lo}, ${hi}) beyond last index ${this.lastIndex()}`);
+    if (hi > this.lastIndex() + 1) throw new RaftInvariantError(`slice [${lo}, ${hi}) beyond last index ${this.lastIndex()}`);
     if (lo >= hi) return [];
     const offset = this.unstable.offset;
     if (lo >= offset) return limitSize(this.unstable.slice(lo, hi), maxBytes);

@@ -5,7 +5,7 @@ import type { raftpb } from '../../protos';
 import type { RaftIndex, RaftTerm, WritableStorage } from './api';
 import {
   CompactedError,
-  RaftError,
+  RaftInvariantError,
   SnapshotOutOfDateError,
   UnavailableError,
 } from './errors';
@@ -107,7 +107,7 @@ export class MemoryStorage implements WritableStorage {
     if (first > entries[0]!.index) start = first - entries[0]!.index;
     const at = entries[start]!.index - this.offset();
     if (at > this.ents.length) {
-      throw new RaftError(`missing log entry [last: ${this.lastIndex()}, append at: ${entries[start]!.index}]`);
+      throw new RaftInvariantError(`missing log entry [last: ${this.lastIndex()}, append at: ${entries[start]!.index}]`);
     }
     this.ents.length = at;
     for (let k = start; k < entries.length; k++) this.ents.push(entries[k]!);

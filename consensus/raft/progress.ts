@@ -8,6 +8,7 @@
 //    is sent until the caller reports the snapshot's fate.
 import type { RaftIndex } from './api';
 import { ProgressState } from './api';
+import { RaftInvariantError } from './errors';
 import { Inflights } from './inflights';
 
 export class Progress {
@@ -79,7 +80,7 @@ export class Progress {
       // One probe at a time: wait for its answer before sending more entries.
       if (entryCount > 0) this.msgAppFlowPaused = true;
     } else {
-      throw new RangeError('sending entries to a follower in snapshot state');
+      throw new RaftInvariantError('sending entries to a follower in snapshot state');
     }
   }
 

@@ -8,7 +8,7 @@ import { CAMPAIGN_TRANSFER_CONTEXT, CampaignType } from './campaign-type';
 import { restoreConfState } from './confchange';
 import { replayAppliedConfChanges } from './configuration';
 import { handleVoteRequest, hup } from './election';
-import { RaftError } from './errors';
+import { RaftError, RaftInvariantError } from './errors';
 import { RaftLog } from './log';
 import { Progress } from './progress';
 import { stepCandidate } from './step-candidate';
@@ -118,7 +118,7 @@ export class Raft {
 
   private loadState(hs: raftpb.HardState): void {
     if (hs.commit < this.log.committed || hs.commit > this.log.lastIndex()) {
-      throw new RaftError(`hard state commit ${hs.commit} is out of range [${this.log.committed}, ${this.log.lastIndex()}]`);
+      throw new RaftInvariantError(`hard state commit ${hs.commit} is out of range [${this.log.committed}, ${this.log.lastIndex()}]`);
     }
     this.log.committed = hs.commit;
     this.term = hs.term;
@@ -139,13 +139,13 @@ export class Raft {
     const t = m.type;
     if (t === MessageType.MsgVote || t === MessageType.MsgVoteResp || t === MessageType.MsgPreVote || t === MessageType.MsgPreVoteResp) {
       // Vote traffic carries the term it is about (a pre-vote asks for term+1).
-      if (m.term === 0) throw new RaftError(`term must be set when sending ${MessageType[t]}`);
+      if (m.term === 0) throw new RaftInvariantError(`term must be set when sending ${MessageType[t]}`);
     } else if (t !== MessageType.MsgProp) {
       m.term = this.term;
     }
     if (m.to === this.id) {
       if (t !== MessageType.MsgAppResp && t !== MessageType.MsgVoteResp && t !== MessageType.MsgPreVoteResp) {
-        throw new RaftError(`message ${MessageType[t]} must not be addressed to ourselves`);
+        throw new RaftInvariantError(`message ${MessageType[t]} must not be addressed to ourselves`);
       }
       this.selfMsgs.push(m);
       return;
@@ -223,7 +223,7 @@ export class Raft {
   }
 
   becomeCandidate(): void {
-    if (this.role === RaftRole.Leader) throw new RaftError('invalid transition leader -> candidate');
+    if (this.role === RaftRole.Leader) throw new RaftInvariantError('invalid transition leader -> candidate');
     this.reset(this.term + 1);
     this.vote = this.id;
     this.role = RaftRole.Candidate;
@@ -231,7 +231,7 @@ export class Raft {
   }
 
   becomePreCandidate(): void {
-    if (this.role === RaftRole.Leader) throw new RaftError('invalid transition leader -> pre-candidate');
+    if (this.role === RaftRole.Leader) throw new RaftInvariantError('invalid transition leader -> pre-candidate');
     // Raft thesis §9.6: a pre-candidate changes neither its term nor its vote.
     this.trk.resetVotes();
     this.lead = NONE;
@@ -240,7 +240,7 @@ export class Raft {
   }
 
   becomeLeader(): void {
-    if (this.role === RaftRole.Follower) throw new RaftError('invalid transition follower -> leader');
+    if (this.role === RaftRole.Follower) throw new RaftInvariantError('invalid transition follower -> leader');
     this.reset(this.term);
     this.lead = this.id;
     this.role = RaftRole.Leader;

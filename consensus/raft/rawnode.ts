@@ -5,7 +5,7 @@ import { raftpb } from '../../protos';
 import type { NodeId, PeerProgress, RaftConfig, RaftIndex, RaftStatus, RaftTerm, Ready, SoftState, WritableStorage } from './api';
 import { NONE, RaftRole, SnapshotStatus } from './api';
 import { applyConfChange } from './configuration';
-import { RaftError, StepRejectedError } from './errors';
+import { RaftError, RaftInvariantError, RaftMisaddressedError, StepRejectedError } from './errors';
 import { Raft } from './raft';
 import { flushPendingAppends } from './replication';
 import { entriesSizeBytes, hardStateEqual, isEmptyHardState, isLocalMsg, isResponseMsg, newMessage, EMPTY } from './util';
@@ -124,8 +124,10 @@ export class RawNode {
 
   /**
    * Step a message received from a peer. Rejects (StepRejectedError) local-only message
-   * types, messages addressed to another node and responses from non-members (e.g. late
-   * answers of a removed node): a transport logs and drops them. A proposal forwarded by a
+   * types and responses from non-members (e.g. late answers of a removed node): a transport
+   * logs and drops them. A message addressed to another node throws RaftMisaddressedError and
+   * one that shows this node's log lost acknowledged entries RaftLogLostError (both
+   * RaftInvariantError): the caller must stop this node. A proposal forwarded by a
    * follower (MsgProp) that this node cannot take throws ProposalDroppedError, as etcd's
    * Step returns ErrProposalDropped; the forwarder is not told.
    */
@@ -134,7 +136,9 @@ export class RawNode {
       throw new StepRejectedError(`message type ${MessageType[msg.type] ?? msg.type} is local-only and cannot come from the network`);
     }
     if (msg.to !== this.raft.id) {
-      throw new StepRejectedError(`message ${MessageType[msg.type]} from ${msg.from} is addressed to node ${msg.to}, not ${this.raft.id}`);
+      // Not a refusal: a vote or acknowledgement meant for another node must not be counted
+      // here, and it means the cluster's ids are crossed (Fabric halts the chain on it).
+      throw new RaftMisaddressedError(msg.to, this.raft.id, `message ${MessageType[msg.type] ?? msg.type} from node ${msg.from}`);
     }
     if (isResponseMsg(msg.type) && !this.raft.trk.progress.has(msg.from)) {
       throw new StepRejectedError(`response ${MessageType[msg.type]} from node ${msg.from}, which is not a member`);
@@ -157,7 +161,7 @@ export class RawNode {
 
   /** Everything to do now. Exactly one Ready may be outstanding: call advance() before the next. */
   ready(): Ready {
-    if (this.inFlight !== undefined) throw new RaftError('ready() called again before advance()');
+    if (this.inFlight !== undefined) throw new RaftInvariantError('ready() called again before advance()');
     const r = this.raft;
     flushPendingAppends(r);
     const rd: Ready = {
@@ -202,7 +206,7 @@ export class RawNode {
   /** The last Ready was persisted, sent and applied. */
   advance(): void {
     const inFlight = this.inFlight;
-    if (inFlight === undefined) throw new RaftError('advance() called without an outstanding Ready');
+    if (inFlight === undefined) throw new RaftInvariantError('advance() called without an outstanding Ready');
     this.inFlight = undefined;
     const r = this.raft;
     if (inFlight.snapshotIndex !== undefined) {

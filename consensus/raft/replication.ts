@@ -3,7 +3,7 @@
 import { raftpb } from '../../protos';
 import type { NodeId } from './api';
 import { ProgressState, RaftRole } from './api';
-import { CompactedError, RaftError, SnapshotTemporarilyUnavailableError } from './errors';
+import { CompactedError, RaftInvariantError, SnapshotTemporarilyUnavailableError } from './errors';
 import type { Progress } from './progress';
 import type { Raft } from './raft';
 import { newMessage } from './util';
@@ -57,7 +57,7 @@ function maybeSendSnapshot(r: Raft, to: NodeId, pr: Progress): boolean {
     }
     throw err;
   }
-  if (snapshot.metadata.index === 0) throw new RaftError(`need a non-empty snapshot to catch up node ${to}`);
+  if (snapshot.metadata.index === 0) throw new RaftInvariantError(`need a non-empty snapshot to catch up node ${to}`);
   pr.becomeSnapshot(snapshot.metadata.index);
   r.logger.debug({ id: r.id, to, index: snapshot.metadata.index, term: snapshot.metadata.term }, 'sent snapshot');
   r.send(newMessage({ type: MessageType.MsgSnap, to, snapshot }));

@@ -1,6 +1,6 @@
 // Raft §5.2 leader election: timeouts, terms, one vote per term, the up-to-date check.
 import { raftpb } from '../../../protos';
-import { MemoryStorage, RaftRole, RawNode, SeededRng, StepRejectedError } from '../../../consensus/raft';
+import { MemoryStorage, RaftInvariantError, RaftMisaddressedError, RaftRole, RawNode, SeededRng, StepRejectedError } from '../../../consensus/raft';
 import { makeConfig, Network } from './network';
 import { elect, MT, readyMessages, summarize } from './helpers';
 
@@ -196,15 +196,19 @@ describe('election', () => {
     expect(net.get(1).node.status()).toMatchObject({ role: RaftRole.Follower, term: 9, leaderId: 2 });
   });
 
-  test('local-only message types, misaddressed messages and responses from strangers are rejected', () => {
+  test('local-only message types and responses from strangers are refused; a misaddressed message is a broken invariant', () => {
     const net = Network.cluster([1, 2, 3]);
     const node = net.get(1).node;
     const localTypes = [MT.MsgHup, MT.MsgBeat, MT.MsgUnreachable, MT.MsgSnapStatus, MT.MsgCheckQuorum, MT.MsgStorageAppend, MT.MsgStorageAppendResp, MT.MsgStorageApply, MT.MsgStorageApplyResp];
     for (const type of localTypes) {
       expect(() => node.step(raftpb.Message.decode(raftpb.Message.encode({ type, from: 2, to: 1, term: 5 })))).toThrow(StepRejectedError);
     }
-    expect(() => node.step(raftpb.Message.decode(raftpb.Message.encode({ type: MT.MsgApp, from: 2, to: 3, term: 5 })))).toThrow(StepRejectedError);
-    expect(() => node.step(raftpb.Message.decode(raftpb.Message.encode({ type: MT.MsgAppResp, from: 9, to: 1, term: 5 })))).toThrow(StepRejectedError);
+    const misaddressed = (): void => node.step(raftpb.Message.decode(raftpb.Message.encode({ type: MT.MsgApp, from: 2, to: 3, term: 5 })));
+    expect(misaddressed).toThrow(RaftMisaddressedError);
+    expect(misaddressed).toThrow(RaftInvariantError);
+    const stranger = (): void => node.step(raftpb.Message.decode(raftpb.Message.encode({ type: MT.MsgAppResp, from: 9, to: 1, term: 5 })));
+    expect(stranger).toThrow(StepRejectedError);
+    expect(stranger).not.toThrow(RaftInvariantError);
     // Nothing changed.
     expect(node.status()).toMatchObject({ term: 1, role: RaftRole.Follower });
     expect(node.hasReady()).toBe(false);

@@ -1,7 +1,7 @@
 // The building blocks on their own: quorum arithmetic, inflights, progress transitions,
 // the unstable log, the raft log's conflict search, the seeded rng.
 import { raftpb } from '../../../protos';
-import { MemoryStorage, ProgressState, SeededRng } from '../../../consensus/raft';
+import { MemoryStorage, ProgressState, RaftInvariantError, SeededRng } from '../../../consensus/raft';
 import { Inflights } from '../../../consensus/raft/inflights';
 import { RaftLog } from '../../../consensus/raft/log';
 import { Progress } from '../../../consensus/raft/progress';
@@ -38,7 +38,7 @@ describe('inflights', () => {
     inf.add(7);
     inf.add(9);
     expect(inf.full()).toBe(true);
-    expect(() => inf.add(10)).toThrow(RangeError);
+    expect(() => inf.add(10)).toThrow(RaftInvariantError);
     inf.freeLE(6);
     expect(inf.count).toBe(2);
     inf.add(11);
