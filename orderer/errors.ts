@@ -89,6 +89,15 @@ export class LocalConfigError extends Error {
   }
 }
 
+/**
+ * The chain's own state cannot be right (a committed block that does not continue the
+ * ledger): not a client's error and not retryable. The chain halts the channel on it, as on a
+ * broken Raft invariant.
+ */
+export class ChainInvariantError extends Error {
+  override readonly name: string = 'ChainInvariantError';
+}
+
 /** The status and info to answer a client with for any thrown value. */
 export function toStatusResponse(err: unknown): { status: common.Status; info: string } {
   if (err instanceof OrdererError) return { status: err.status, info: err.message };

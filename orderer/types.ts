@@ -28,6 +28,12 @@ export interface ChainHandle {
    * there is no leader, the chain is halted or overloaded).
    */
   order(envelope: ParsedEnvelope): Promise<void>;
+  /**
+   * Set once the chain found its own state broken (a Raft invariant, entries its WAL lost) and
+   * halted: what it saw and how to recover. Its ledger may be stale, so Deliver serves nothing
+   * for it, whatever the SeekInfo asks. Optional so that stand-ins need not implement it.
+   */
+  brokenReason?(): string | undefined;
 }
 
 export interface ChainRegistry {

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { Fifo } from '../../cluster/fifo';
 import type { NodeId } from '../../cluster/types';
 import { RaftRole, SnapshotStatus, type Ready, type SoftState } from '../../consensus/raft/api';
-import { ProposalDroppedError } from '../../consensus/raft/errors';
+import { ProposalDroppedError, RaftError, RaftInvariantError, RaftMisaddressedError } from '../../consensus/raft/errors';
 import { RawNode } from '../../consensus/raft/rawnode';
 import { SeededRng } from '../../consensus/raft/rng';
 import { blockHeaderHash, envelopeTxIdOrEmpty, newBlock } from '../../ledger/block';
@@ -17,10 +17,11 @@ import { bytesEqual } from '../../ledger/hash';
 import { writeCommitMetadata } from '../../ledger/metadata';
 import { common, orderer, raftpb } from '../../protos';
 import { BatchTimer, BlockCutter } from '../blockcutter';
-import { OrdererError } from '../errors';
+import { ChainInvariantError, OrdererError } from '../errors';
 import { parseBroadcastEnvelope, type ParsedEnvelope } from '../msgcheck';
 import type { ChainHandle, ChainServiceSettings } from '../types';
 import { AcceptedEnvelopes } from './accepted';
+import { describeBrokenState, type BrokenState } from './broken';
 import { pullIntoLedger } from './catchup';
 import { IntakeGate } from './intake-gate';
 import { designatedCampaigner } from './campaign';
@@ -67,6 +68,8 @@ export class Chain implements ChainHandle {
   private driving = false;
   private halted = false;
   private haltReason = '';
+  /** Set when the chain halted on broken state: what was seen and how to recover (operators). */
+  private broken: BrokenState | undefined;
   private readonly stopTimers: Array<() => void> = [];
   private idle: Promise<void> = Promise.resolve();
   private startupSnapshot: raftpb.Snapshot | undefined;
@@ -179,8 +182,13 @@ export class Chain implements ChainHandle {
     await this.idle;
   }
 
-  /** Halts without waiting for the loop: the loop itself calls this (awaiting itself would hang). */
-  private stopNow(reason: string): void {
+  /**
+   * Halts without waiting for the loop: the loop itself calls this (awaiting itself would hang).
+   * `self` marks a halt the chain decided on (broken state, removal, a failed disk): it then
+   * closes its WAL itself once the loop is out, so nothing more is appended; on an orderer
+   * shutdown the owner closes it.
+   */
+  private stopNow(reason: string, self = false): void {
     if (this.halted) return;
     this.halted = true;
     this.haltReason = reason;
@@ -190,7 +198,48 @@ export class Chain implements ChainHandle {
     this.intakeGate.wakeAll();
     // Forwards waiting for room on a stream answer SERVICE_UNAVAILABLE now, not after the RPC timeout.
     this.wakeForwardWaiters();
-    this.logger.info({ reason }, 'chain halted');
+    // A broken chain already said so in its one error line.
+    if (this.broken === undefined) this.logger.info({ reason }, 'chain halted');
+    if (self) this.idle = this.idle.then(() => this.closeStorageAfterHalt());
+  }
+
+  private async closeStorageAfterHalt(): Promise<void> {
+    try {
+      await this.options.raft.close();
+    } catch (err) {
+      // The halt stands either way; a WAL that failed earlier may not close cleanly.
+      this.logger.warn({ err }, 'closing the WAL of a halted chain failed');
+    }
+  }
+
+  /**
+   * Halts the channel on state that cannot be right (etcd panics, Fabric halts): one error
+   * line with what was seen and how to recover, then Broadcast and Deliver refuse the channel.
+   */
+  private haltBroken(err: RaftInvariantError | ChainInvariantError): void {
+    if (this.halted) return;
+    const broken = describeBrokenState(err, {
+      channelId: this.channelId,
+      selfId: this.options.selfId,
+      ...(this.options.ledgerDir !== undefined ? { ledgerDir: this.options.ledgerDir } : {}),
+      ...(this.options.raft.walDir !== undefined ? { walDir: this.options.raft.walDir } : {}),
+      ...(this.options.raft.snapDir !== undefined ? { snapDir: this.options.raft.snapDir } : {}),
+    });
+    this.broken = broken;
+    this.logger.error({ err, kind: broken.kind, ...broken.fields, recovery: broken.recovery }, broken.operatorMessage);
+    this.stopNow(broken.clientReason, true);
+  }
+
+  /** Anything thrown out of the loop: broken state halts loudly, other failures as before. */
+  private failWith(err: unknown): void {
+    if (err instanceof RaftInvariantError || err instanceof ChainInvariantError) {
+      this.haltBroken(err);
+      return;
+    }
+    // Local state can no longer be trusted (disk error, corrupt entry): stop instead of
+    // risking a fork, and say why.
+    this.logger.error({ err }, 'chain failed; halting');
+    this.stopNow(`internal error: ${err instanceof Error ? err.message : String(err)}`, true);
   }
 
   private wakeForwardWaiters(): void {
@@ -204,6 +253,10 @@ export class Chain implements ChainHandle {
   settings(): ChainServiceSettings {
     const s = this.settingsValue;
     return { absoluteMaxBytes: s.absoluteMaxBytes, maintenanceMode: s.maintenanceMode, configSequence: s.configSequence };
+  }
+
+  brokenReason(): string | undefined {
+    return this.broken?.clientReason;
   }
 
   errored(): boolean {
@@ -273,8 +326,13 @@ export class Chain implements ChainHandle {
   // ---- cluster MessageReceiver -----------------------------------------------------
 
   onConsensus(from: NodeId, msg: raftpb.Message): void {
+    if (this.halted) return;
     if (msg.to !== this.options.selfId) {
-      this.logger.warn({ from, to: msg.to }, 'dropping a Raft message addressed to another node');
+      // Fabric halts here too (§3.7): a vote or acknowledgement meant for another node must
+      // never be counted, and it means two orderers believe they hold the same id.
+      this.haltBroken(
+        new RaftMisaddressedError(msg.to, this.options.selfId, `message ${raftpb.MessageType[msg.type] ?? msg.type} from node ${from}`),
+      );
       return;
     }
     this.push({ kind: 'step', msg });
@@ -307,6 +365,8 @@ export class Chain implements ChainHandle {
       intakeEnvelopes: this.intake.length,
       acceptedUnordered: this.accepted.size,
       halted: this.halted,
+      haltReason: this.halted ? (this.broken?.operatorMessage ?? this.haltReason) : undefined,
+      broken: this.broken !== undefined,
       leaderReady: this.leaderReady,
       pendingInCutter: this.cutter.pendingCount,
       inflightBlockNumbers: [...this.inflight.keys()],
@@ -358,10 +418,7 @@ export class Chain implements ChainHandle {
         this.pumpIntake();
       }
     } catch (err) {
-      // Anything thrown here means local state can no longer be trusted (disk error,
-      // corrupt entry): stop instead of risking a fork, and say why.
-      this.logger.error({ err }, 'chain failed; halting');
-      this.stopNow(`internal error: ${err instanceof Error ? err.message : String(err)}`);
+      this.failWith(err);
     }
   }
 
@@ -388,6 +445,9 @@ export class Chain implements ChainHandle {
         try {
           this.node.step(ev.msg);
         } catch (err) {
+          // A refusal (a late answer of a removed node, a local-only type) is the sender's
+          // problem; a broken invariant or anything unexpected stops this channel (drive()).
+          if (!(err instanceof RaftError) || err instanceof RaftInvariantError) throw err;
           this.logger.warn({ err, type: ev.msg.type, from: ev.msg.from }, 'rejected a Raft message');
         }
         return;
@@ -421,6 +481,8 @@ export class Chain implements ChainHandle {
     }
     // 1. Durable before anything that promises it goes out (votes, append acks).
     await this.options.raft.saveReady(rd);
+    // Halted meanwhile (a misaddressed message, an external halt): nothing more goes out or is applied.
+    if (this.halted) return;
     if (rd.hardState !== undefined) this.persistedTermVote = { term: rd.hardState.term, vote: rd.hardState.vote };
     // 2. Send.
     for (const msg of rd.messages) if (!early || !isLeaderReplication(msg)) this.send(msg);
@@ -623,7 +685,7 @@ export class Chain implements ChainHandle {
           const number = block.header?.number ?? 0;
           const expected = this.blockStore.height() + blocks.length;
           if (number > expected) {
-            throw new Error(`committed entry ${e.index} carries block ${number} but the ledger expects ${expected}`);
+            throw new ChainInvariantError(`committed entry ${e.index} carries block ${number} but the ledger expects ${expected}`);
           }
           if (number === expected) {
             this.fillMetadata(block, e.index);
@@ -638,7 +700,7 @@ export class Chain implements ChainHandle {
         this.confState = this.node.applyConfChange(cc);
         if (cc.type === raftpb.ConfChangeType.ConfChangeRemoveNode && cc.nodeId === this.options.selfId) {
           this.appliedIndex = e.index;
-          this.stopNow('this node was removed from the channel');
+          this.stopNow('this node was removed from the channel', true);
           return;
         }
       }

@@ -24,14 +24,18 @@ export async function openRaftPersistence(options: OpenRaftPersistenceOptions): 
   const initial = storage.initialState();
   const fresh = storage.lastIndex() === 0 && initial.hardState.term === 0 && storage.snapshot().metadata.index === 0;
   const keep = options.keepEntriesAfterSnapshot ?? 4;
+  let closing: Promise<void> | undefined;
   return {
     storage,
     fresh,
+    walDir: options.walDir,
+    snapDir: options.snapDir,
     saveReady: (ready: Ready) => storage.saveReady(ready),
     async snapshot(index: number, confState: raftpb.ConfState, data: Uint8Array): Promise<void> {
       await storage.createSnapshot(index, confState, data);
       if (index - keep > storage.firstIndex()) storage.compact(index - keep);
     },
-    close: () => storage.close(),
+    // The chain closes it when it halts on its own, and the orderer again at shutdown.
+    close: () => (closing ??= storage.close()),
   };
 }

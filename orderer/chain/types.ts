@@ -44,7 +44,12 @@ export interface RaftPersistence {
   saveReady(ready: Ready): Promise<void>;
   /** Takes a snapshot at `index` holding `data`, then compacts the log up to index - keepEntries. */
   snapshot(index: number, confState: raftpb.ConfState, data: Uint8Array): Promise<void>;
+  /** Closes the WAL (syncs it, releases its lock). Safe to call more than once. */
   close(): Promise<void>;
+  /** The channel's WAL directory, named when the chain halts and an operator must act on it. */
+  readonly walDir?: string;
+  /** The channel's snapshot directory, named likewise. */
+  readonly snapDir?: string;
 }
 
 /** What the chain asks a block puller for when it catches up to a snapshot. */
@@ -101,6 +106,11 @@ export interface ChainOptions {
   resubmitTtlMs?: number;
   /** Unordered envelopes older than this are sent to the leader again. */
   resubmitAfterMs?: number;
+  /**
+   * The channel's ledger directory (<FileLedger.Location>/chains/<channel>), named in the
+   * recovery advice when the chain halts on broken state.
+   */
+  ledgerDir?: string;
 }
 
 /** What a chain reports to operators (SIGUSR2) and tests. */
@@ -117,6 +127,13 @@ export interface ChainStatus {
   intakeEnvelopes: number;
   acceptedUnordered: number;
   halted: boolean;
+  /** Why the chain halted (undefined while it runs). */
+  haltReason: string | undefined;
+  /**
+   * True when it halted because its own state is broken (a Raft invariant, lost WAL entries):
+   * it serves neither Broadcast nor Deliver until an operator recovers it.
+   */
+  broken: boolean;
   leaderReady: boolean;
   pendingInCutter: number;
   inflightBlockNumbers: number[];
