@@ -139,25 +139,36 @@ export function planSeek(seekInfo: orderer.SeekInfo, height: number): SeekPlan {
   return { startNumber, stopNumber, startBeyondHeight };
 }
 
-/** Resolves a waiter when a watched chain reports errored(), checking every watched chain on one timer. */
+/** True once the chain halted on broken state: nothing it holds may be served. */
+function isBroken(chain: ChainHandle): boolean {
+  return chain.brokenReason?.() !== undefined;
+}
+
+/**
+ * Resolves a waiter when a watched chain reports errored() (STRICT waiters) or broken (every
+ * waiter), checking every watched chain on one timer.
+ */
 class ErroredWatch {
-  private readonly watchers = new Map<ChainHandle, Set<() => void>>();
+  private readonly watchers = new Map<ChainHandle, Map<() => void, boolean>>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly intervalMs: number) {}
 
-  /** `errored` resolves when the chain is seen errored; call cancel() when no longer waiting. */
-  watch(chain: ChainHandle): { errored: Promise<'errored'>; cancel: () => void } {
+  /**
+   * `errored` resolves when the chain is seen broken, or errored when `strict`; call cancel()
+   * when no longer waiting.
+   */
+  watch(chain: ChainHandle, strict: boolean): { errored: Promise<'errored'>; cancel: () => void } {
     let fire: () => void = () => undefined;
     const errored = new Promise<'errored'>((resolve) => {
       fire = () => resolve('errored');
     });
     let set = this.watchers.get(chain);
     if (set === undefined) {
-      set = new Set();
+      set = new Map();
       this.watchers.set(chain, set);
     }
-    set.add(fire);
+    set.set(fire, strict);
     if (this.timer === undefined) {
       this.timer = setInterval(() => this.tick(), this.intervalMs);
       this.timer.unref();
@@ -172,16 +183,21 @@ class ErroredWatch {
   }
 
   close(): void {
-    for (const set of this.watchers.values()) for (const fire of set) fire();
+    for (const set of this.watchers.values()) for (const fire of set.keys()) fire();
     this.watchers.clear();
     this.stopIfIdle();
   }
 
   private tick(): void {
     for (const [chain, set] of this.watchers) {
-      if (!chain.errored()) continue;
-      this.watchers.delete(chain);
-      for (const fire of set) fire();
+      if (!chain.errored()) continue; // a broken chain is errored too
+      const broken = isBroken(chain);
+      for (const [fire, strict] of set) {
+        if (!strict && !broken) continue;
+        set.delete(fire);
+        fire();
+      }
+      if (set.size === 0) this.watchers.delete(chain);
     }
     this.stopIfIdle();
   }
@@ -312,6 +328,10 @@ export class DeliverService {
       const found = this.registry.get(channelHeader.channelId);
       if (found === undefined) throw OrdererError.notFound(`channel ${channelHeader.channelId} not served here`);
       chain = found;
+      // Unlike Fabric (which serves BEST_EFFORT readers from a halted chain), a chain that found
+      // its own state broken may hold stale or wrong blocks: nobody is served from it.
+      const broken = chain.brokenReason?.();
+      if (broken !== undefined) throw OrdererError.serviceUnavailable(`channel ${chain.channelId} is halted: ${broken}`);
       try {
         seekInfo = orderer.SeekInfo.decode(payload.data);
       } catch (err) {
@@ -346,12 +366,14 @@ export class DeliverService {
       for (let wanted = plan.startNumber; ; wanted++) {
         if (failIfNotReady && wanted > store.height() - 1) return common.Status.NOT_FOUND;
         if (strict && chain.errored()) return common.Status.SERVICE_UNAVAILABLE;
+        if (isBroken(chain)) return common.Status.SERVICE_UNAVAILABLE;
         let next: IteratorResult<StoredBlock> | 'errored';
         try {
-          if (strict && wanted >= store.height()) {
+          if (wanted >= store.height() && (strict || chain.brokenReason !== undefined)) {
             // Waiting for a block that may not come while the chain is errored: STRICT clients
-            // want to hear about that (and go to another orderer) rather than wait.
-            const watch = this.erroredWatch.watch(chain);
+            // want to hear about that (and go to another orderer) rather than wait. Every client
+            // hears when the chain turns out broken.
+            const watch = this.erroredWatch.watch(chain, strict);
             try {
               next = await Promise.race([iterator.next(), watch.errored]);
             } finally {
@@ -373,6 +395,8 @@ export class DeliverService {
         if (next === 'errored') return common.Status.SERVICE_UNAVAILABLE;
         if (next.done === true) return GONE;
         const stored = next.value;
+        // Broken while this read was waiting for the disk: not one more block from it.
+        if (isBroken(chain)) return common.Status.SERVICE_UNAVAILABLE;
 
         // Readers may lose access through a config change while following the chain.
         const settings = chain.settings();

@@ -256,6 +256,41 @@ describe('request checks (reference §4.3)', () => {
   });
 });
 
+describe('a chain halted on broken state (its Raft log lost entries, an invariant broke)', () => {
+  /** The chain's brokenReason(), settable by the test; errored() follows it, as the real Chain's does. */
+  let broken: string | undefined;
+  beforeEach(() => {
+    broken = undefined;
+    Object.assign(chain, { brokenReason: (): string | undefined => broken });
+  });
+  const breakChain = (reason: string): void => {
+    broken = reason;
+    chain.isErrored = true;
+  };
+
+  test('serves nothing, whatever the SeekInfo asks: SERVICE_UNAVAILABLE for STRICT and BEST_EFFORT alike', async () => {
+    breakChain('its Raft log lost acknowledged entries');
+    expect(await seek('oldest', 'newest', { errorResponse: STRICT })).toMatchObject({ numbers: [], status: common.Status.SERVICE_UNAVAILABLE });
+    expect(await seek('oldest', 'newest', { errorResponse: BEST_EFFORT })).toMatchObject({ numbers: [], status: common.Status.SERVICE_UNAVAILABLE });
+    expect(await seek(2, 2, { errorResponse: BEST_EFFORT, behavior: FAIL_IF_NOT_READY })).toMatchObject({
+      numbers: [],
+      status: common.Status.SERVICE_UNAVAILABLE,
+    });
+  });
+
+  test('a BEST_EFFORT stream waiting at the tip ends with SERVICE_UNAVAILABLE when the chain breaks', async () => {
+    const bestEffort = seek(5, 'forever', { errorResponse: BEST_EFFORT });
+    await waitFor(() => chain.blockStore.stats().waitingIterators === 1, 2000, 'the stream to wait');
+    breakChain('its Raft log lost acknowledged entries');
+    expect(await bestEffort).toMatchObject({ numbers: [5], status: common.Status.SERVICE_UNAVAILABLE });
+  });
+
+  test('a chain that is only leaderless (errored, not broken) still serves BEST_EFFORT readers', async () => {
+    chain.isErrored = true;
+    expect(await seek('oldest', 'newest', { errorResponse: BEST_EFFORT })).toMatchObject({ numbers: [0, 1, 2, 3, 4, 5], status: undefined });
+  });
+});
+
 describe('streams and resources', () => {
   test('a ledger that closes under a waiting stream ends it with SERVICE_UNAVAILABLE', async () => {
     const pending = seek(6, 'forever');
