@@ -1,10 +1,12 @@
 // The local development network `npm start` runs: three orderers on 127.0.0.1 sharing one
 // channel. Kept out of cmd/ so tests and the benchmark can create the same network.
-import { access, mkdir, writeFile } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { access, lstat, mkdir, open, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { genesisBlock } from '../ledger/block';
 import { common } from '../protos';
-import { buildGenesisConfigEnvelope, type ChannelConfigSpec } from './channelconfig';
+import { buildGenesisConfigEnvelope, parseConfigBlock, type ChannelConfigSpec } from './channelconfig';
 
 /**
  * Node flags for orderers that share a machine's cores with each other (the devnet, the
@@ -125,4 +127,179 @@ export async function writeDevnet(options: DevnetOptions): Promise<DevnetLayout>
     await writeFile(node.configPath, nodeYaml(node, layout, options.logLevel ?? 'info'));
   }
   return layout;
+}
+
+/**
+ * The file that marks a directory as the devnet's own. `--fresh` deletes a directory only when it
+ * holds this marker, so a mistyped `--dir` can never delete a checkout or a home directory.
+ */
+export const DEVNET_MARKER_FILE = '.fabric-raft-devnet';
+const MARKER_CREATED_BY = 'npm start (fabric-raft-orderer devnet)';
+
+/** The devnet refuses a data directory (not ours, not usable): the message says why and what to do. */
+export class DevnetDirError extends Error {
+  override readonly name = 'DevnetDirError';
+}
+
+export type DevnetDirState =
+  /** Created now (or found empty): a new network. */
+  | 'new'
+  /** Holds the devnet's marker and data: the network resumes. */
+  | 'resumed'
+  /** Deleted by --fresh (it held the marker) and created anew. */
+  | 'recreated';
+
+export interface PreparedDevnetDir {
+  readonly state: DevnetDirState;
+  /** Client ports of the network stored in the directory, read from its genesis block (resumed only). */
+  readonly storedPorts: readonly number[] | undefined;
+  /** Set when a directory written before the marker existed was recognised and marked. */
+  readonly adoptedLegacy: boolean;
+}
+
+function errnoCode(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | undefined)?.code;
+}
+
+async function pathKind(p: string): Promise<'missing' | 'dir' | 'symlink' | 'other'> {
+  try {
+    const st = await lstat(p);
+    return st.isSymbolicLink() ? 'symlink' : st.isDirectory() ? 'dir' : 'other';
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return 'missing';
+    throw err;
+  }
+}
+
+async function hasMarker(dir: string): Promise<boolean> {
+  const file = path.join(dir, DEVNET_MARKER_FILE);
+  // A symlinked marker could point anywhere: only a regular file written by us counts.
+  if ((await pathKind(file)) !== 'other') return false;
+  try {
+    const parsed = JSON.parse(await readFile(file, 'utf8')) as { createdBy?: unknown };
+    return parsed.createdBy === MARKER_CREATED_BY;
+  } catch {
+    return false;
+  }
+}
+
+/** Writes the marker and makes it (and the directory's own entry) durable. */
+async function writeMarker(dir: string): Promise<void> {
+  const file = path.join(dir, DEVNET_MARKER_FILE);
+  const body = `${JSON.stringify({ createdBy: MARKER_CREATED_BY, createdAt: new Date().toISOString() }, null, 2)}\n`;
+  const handle = await open(file, 'w');
+  try {
+    await handle.writeFile(body);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  for (const d of [dir, path.dirname(dir)]) {
+    const dh = await open(d, fsConstants.O_RDONLY);
+    try {
+      await dh.sync();
+    } finally {
+      await dh.close();
+    }
+  }
+}
+
+/**
+ * A data directory written by a devnet from before the marker: nothing in it but `genesis/` (block
+ * files only) and `ordererN/` folders whose orderer.yaml carries the header the devnet writes.
+ */
+async function isLegacyDevnet(dir: string, entries: readonly string[]): Promise<boolean> {
+  if (!entries.includes('genesis') || !entries.includes('orderer1')) return false;
+  for (const name of entries) {
+    if (name === 'genesis') {
+      if ((await pathKind(path.join(dir, name))) !== 'dir') return false;
+      const files = await readdir(path.join(dir, name));
+      if (!files.every((f) => f.endsWith('.block'))) return false;
+    } else if (/^orderer[1-9]\d*$/.test(name)) {
+      try {
+        const yaml = await readFile(path.join(dir, name, 'orderer.yaml'), 'utf8');
+        if (!yaml.startsWith(`# ${name} of the local development network (written by npm start).`)) return false;
+      } catch {
+        return false;
+      }
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * Directories no command of ours deletes, whatever marker they hold: the file system root, the home
+ * directory, the current directory and every directory above it, and anything holding a `.git`.
+ */
+async function refuseToDelete(dir: string): Promise<string | undefined> {
+  const real = await realpath(dir);
+  const cwd = await realpath(process.cwd());
+  const home = await realpath(os.homedir()).catch(() => os.homedir());
+  if (real === path.parse(real).root) return 'it is the root of the file system';
+  if (real === home) return 'it is the home directory';
+  const rel = path.relative(real, cwd);
+  if (rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel))) return 'it contains the current directory';
+  if ((await pathKind(path.join(real, '.git'))) !== 'missing') return 'it contains a .git repository';
+  return undefined;
+}
+
+/** Client ports of the network in `dataDir`, read from the consenters of its first channel's genesis block. */
+export async function storedDevnetPorts(dataDir: string, channelId = 'mychannel'): Promise<number[] | undefined> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path.join(dataDir, 'genesis', `${channelId}.block`));
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+  const settings = parseConfigBlock(common.Block.decode(bytes));
+  return settings.orderer.consensus.consenters.map((c) => c.port);
+}
+
+/**
+ * Makes `dataDir` ready for the devnet, checking first that it is the devnet's own: a new or empty
+ * directory is marked as ours; one holding the marker resumes (or, with `fresh`, is deleted and
+ * created anew); anything else is refused with a DevnetDirError, and nothing is written or deleted.
+ */
+export async function prepareDevnetDir(dataDir: string, options: { fresh: boolean; channelId?: string }): Promise<PreparedDevnetDir> {
+  const dir = path.resolve(dataDir);
+  const kind = await pathKind(dir);
+  if (kind === 'symlink') {
+    throw new DevnetDirError(`${dir} is a symbolic link; give the directory it points to as --dir (the devnet deletes nothing through links)`);
+  }
+  if (kind === 'other') throw new DevnetDirError(`${dir} exists and is not a directory`);
+  if (kind === 'missing') {
+    await mkdir(dir, { recursive: true });
+    await writeMarker(dir);
+    return { state: 'new', storedPorts: undefined, adoptedLegacy: false };
+  }
+  const entries = await readdir(dir);
+  if (entries.length === 0) {
+    await writeMarker(dir);
+    return { state: 'new', storedPorts: undefined, adoptedLegacy: false };
+  }
+  let adoptedLegacy = false;
+  if (!(await hasMarker(dir))) {
+    if (!(await isLegacyDevnet(dir, entries))) {
+      const what = options.fresh ? 'refusing to delete' : 'refusing to use';
+      throw new DevnetDirError(
+        `${what} ${dir}: it is not empty and was not created by npm start (no ${DEVNET_MARKER_FILE} marker in it). ` +
+          'Choose a new or empty directory with --dir DIR, or remove it yourself if it really is a devnet.',
+      );
+    }
+    await writeMarker(dir);
+    adoptedLegacy = true;
+  }
+  if (options.fresh) {
+    const reason = await refuseToDelete(dir);
+    if (reason !== undefined) throw new DevnetDirError(`refusing to delete ${dir}: ${reason}`);
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    await writeMarker(dir);
+    return { state: 'recreated', storedPorts: undefined, adoptedLegacy };
+  }
+  const storedPorts = await storedDevnetPorts(dir, options.channelId);
+  return { state: storedPorts === undefined ? 'new' : 'resumed', storedPorts, adoptedLegacy };
 }

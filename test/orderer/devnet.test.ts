@@ -1,0 +1,123 @@
+// The devnet's data directory rules: npm start writes only into a directory that is new, empty or
+// its own (marked), and --fresh deletes only its own, never a checkout, a home or a parent of the
+// current directory. Each case leaves a canary file that must survive.
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { DEVNET_MARKER_FILE, DevnetDirError, prepareDevnetDir, storedDevnetPorts, writeDevnet } from '../../orderer/devnet';
+
+let root: string;
+
+beforeEach(() => {
+  root = mkdtempSync(path.join(os.tmpdir(), 'devnet-dir-'));
+});
+
+afterEach(() => {
+  rmSync(root, { recursive: true, force: true });
+});
+
+function canary(dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, 'canary.txt');
+  writeFileSync(file, 'must survive');
+  return file;
+}
+
+test('a new directory is created and marked as the devnet\'s', async () => {
+  const dir = path.join(root, 'a', 'b');
+  const prepared = await prepareDevnetDir(dir, { fresh: false });
+  expect(prepared).toEqual({ state: 'new', storedPorts: undefined, adoptedLegacy: false });
+  expect(readdirSync(dir)).toEqual([DEVNET_MARKER_FILE]);
+});
+
+test('an empty existing directory is taken and marked', async () => {
+  const dir = path.join(root, 'empty');
+  mkdirSync(dir);
+  expect((await prepareDevnetDir(dir, { fresh: true })).state).toBe('new');
+  expect(existsSync(path.join(dir, DEVNET_MARKER_FILE))).toBe(true);
+});
+
+test.each([false, true])('a directory with other files is refused and left untouched (fresh=%s)', async (fresh) => {
+  const dir = path.join(root, 'checkout');
+  const file = canary(dir);
+  mkdirSync(path.join(dir, '.git'));
+  await expect(prepareDevnetDir(dir, { fresh })).rejects.toThrow(DevnetDirError);
+  await expect(prepareDevnetDir(dir, { fresh })).rejects.toThrow(fresh ? /refusing to delete .*not created by npm start/ : /refusing to use .*not created by npm start/);
+  expect(readFileSync(file, 'utf8')).toBe('must survive');
+  expect(readdirSync(dir).sort()).toEqual(['.git', 'canary.txt']);
+});
+
+test('a forged marker (wrong content or a symlink) does not make a directory ours', async () => {
+  const dir = path.join(root, 'forged');
+  const file = canary(dir);
+  writeFileSync(path.join(dir, DEVNET_MARKER_FILE), 'hello');
+  await expect(prepareDevnetDir(dir, { fresh: true })).rejects.toThrow(/refusing to delete/);
+  const other = path.join(root, 'other');
+  await prepareDevnetDir(other, { fresh: false });
+  const linked = path.join(root, 'linked');
+  const linkedCanary = canary(linked);
+  symlinkSync(path.join(other, DEVNET_MARKER_FILE), path.join(linked, DEVNET_MARKER_FILE));
+  await expect(prepareDevnetDir(linked, { fresh: true })).rejects.toThrow(/refusing to delete/);
+  expect(existsSync(file) && existsSync(linkedCanary)).toBe(true);
+});
+
+test('--fresh deletes the devnet\'s own directory and starts it anew; without it the network resumes', async () => {
+  const dir = path.join(root, 'devnet');
+  await prepareDevnetDir(dir, { fresh: false });
+  await writeDevnet({ dataDir: dir, ports: [17050, 18050, 19050] });
+  const resumed = await prepareDevnetDir(dir, { fresh: false });
+  expect(resumed.state).toBe('resumed');
+  expect(resumed.storedPorts).toEqual([17050, 18050, 19050]);
+  const fresh = await prepareDevnetDir(dir, { fresh: true });
+  expect(fresh.state).toBe('recreated');
+  expect(readdirSync(dir)).toEqual([DEVNET_MARKER_FILE]);
+});
+
+test('--fresh never deletes a marked directory that holds the current directory or a .git', async () => {
+  const dir = path.join(root, 'marked');
+  await prepareDevnetDir(dir, { fresh: false });
+  mkdirSync(path.join(dir, '.git'));
+  const file = canary(dir);
+  await expect(prepareDevnetDir(dir, { fresh: true })).rejects.toThrow(/refusing to delete .*contains a \.git repository/);
+  rmSync(path.join(dir, '.git'), { recursive: true });
+  const inside = path.join(dir, 'work');
+  mkdirSync(inside);
+  const before = process.cwd();
+  process.chdir(inside);
+  try {
+    await expect(prepareDevnetDir(dir, { fresh: true })).rejects.toThrow(/refusing to delete .*contains the current directory/);
+  } finally {
+    process.chdir(before);
+  }
+  expect(existsSync(file)).toBe(true);
+});
+
+test('a symbolic link as the data directory is refused', async () => {
+  const target = path.join(root, 'target');
+  await prepareDevnetDir(target, { fresh: false });
+  const link = path.join(root, 'link');
+  symlinkSync(target, link);
+  await expect(prepareDevnetDir(link, { fresh: true })).rejects.toThrow(/symbolic link/);
+  expect(existsSync(path.join(target, DEVNET_MARKER_FILE))).toBe(true);
+});
+
+test('a network written before the marker existed is recognised, marked and resumed', async () => {
+  const dir = path.join(root, 'legacy');
+  await writeDevnet({ dataDir: dir, ports: [27050, 28050, 29050] });
+  expect(existsSync(path.join(dir, DEVNET_MARKER_FILE))).toBe(false);
+  const prepared = await prepareDevnetDir(dir, { fresh: false });
+  expect(prepared).toEqual({ state: 'resumed', storedPorts: [27050, 28050, 29050], adoptedLegacy: true });
+  expect(existsSync(path.join(dir, DEVNET_MARKER_FILE))).toBe(true);
+  // One stray file makes it no longer recognisable: refused.
+  const other = path.join(root, 'legacy2');
+  await writeDevnet({ dataDir: other, ports: [27050, 28050, 29050] });
+  canary(other);
+  await expect(prepareDevnetDir(other, { fresh: true })).rejects.toThrow(/refusing to delete/);
+});
+
+test('storedDevnetPorts reads the consenters of the stored genesis block', async () => {
+  const dir = path.join(root, 'ports');
+  expect(await storedDevnetPorts(dir)).toBeUndefined();
+  await writeDevnet({ dataDir: dir, ports: [31000, 31001] });
+  expect(await storedDevnetPorts(dir)).toEqual([31000, 31001]);
+});
