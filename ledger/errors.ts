@@ -21,7 +21,9 @@ export type BlockStoreErrorReason =
   /** The files were written by an incompatible version of this store. */
   | 'unsupported-format'
   /** The channel id cannot be used as a directory name. */
-  | 'invalid-channel';
+  | 'invalid-channel'
+  /** A directory the store would delete and rebuild holds files the store did not write. */
+  | 'refused-delete';
 
 export class BlockStoreError extends Error {
   constructor(
@@ -44,21 +46,50 @@ export type CorruptionKind =
   | 'missing-block'
   | 'extra-block'
   | 'tip-mismatch'
-  | 'txid-index';
+  | 'txid-index'
+  /** The LMDB data file ends before pages its current meta page or its B-trees point to. */
+  | 'truncated'
+  /** Neither meta page can be trusted: zeroed, not LMDB, another version, or a page size LMDB never writes. */
+  | 'meta-page'
+  /** A B-tree page is not what its parent says it is (garbage, a wrong page number, out-of-range pointers). */
+  | 'page-structure'
+  /** lmdb-js itself reported damage (MDB_CORRUPTED, MDB_PAGE_NOTFOUND, MDB_INVALID...). */
+  | 'lmdb-error';
+
+/** Where on disk the damage is: the file, and the byte offset when it is known. */
+export interface CorruptionLocation {
+  file: string;
+  offsetBytes?: number;
+}
 
 /**
  * Stored bytes that are not what was appended: the disk or something outside the store changed them.
- * blockNumber is -1 when the damage is in the store's own tip record rather than in a block.
+ * blockNumber is -1 when the damage is in the store's own tip record or in the LMDB file's
+ * structure rather than in a block. `file` (and `offsetBytes` when known) say where, so the
+ * message an operator sees names the file to restore or remove.
  */
 export class CorruptionError extends Error {
+  readonly file: string | undefined;
+  readonly offsetBytes: number | undefined;
+
   constructor(
     readonly blockNumber: number,
     readonly kind: CorruptionKind,
     detail: string,
+    where?: CorruptionLocation,
   ) {
-    super(`ledger corruption at block ${blockNumber} (${kind}): ${detail}`);
+    super(`ledger corruption ${describeWhere(blockNumber, where)}(${kind}): ${detail}`);
     this.name = 'CorruptionError';
+    this.file = where?.file;
+    this.offsetBytes = where?.offsetBytes;
   }
+}
+
+function describeWhere(blockNumber: number, where: CorruptionLocation | undefined): string {
+  const block = blockNumber >= 0 ? `at block ${blockNumber} ` : '';
+  if (where === undefined) return block;
+  const offset = where.offsetBytes === undefined ? '' : ` at byte ${where.offsetBytes}`;
+  return `${block}in ${where.file}${offset} `;
 }
 
 /** A block lacks what a reader needs (for example a metadata slot). */
