@@ -8,7 +8,10 @@
 // One environment per channel (rather than sub-databases of one shared environment) keeps channels
 // independent: each has its own writer lock and commit stream, and removing a channel is removing a
 // directory, as with Fabric's chains/<channel> folders.
-import { mkdirSync, realpathSync } from 'node:fs';
+// Damage: before lmdb-js maps a data file it is checked with plain reads (lmdb-file-check.ts),
+// because lmdb-js ends the process with SIGSEGV/SIGBUS on a zeroed, foreign or cut-off file; what
+// LMDB itself reports later (MDB_CORRUPTED...) is rethrown as CorruptionError naming the file.
+import { existsSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import type { Logger } from 'pino';
@@ -25,9 +28,12 @@ import type {
   TxLocation,
   VerifyReport,
 } from './block-store';
+import { fsyncDirSync, mkdirDurableSync } from './durable-dir';
 import { BlockStoreError, CorruptionError } from './errors';
 import { bytesEqual, toHex } from './hash';
 import { HeightNotifier } from './height-notifier';
+import { checkLmdbDataFile, LMDB_DATA_FILE, OPEN_CHECK_MAX_TREE_PAGES, type LmdbFileReport } from './lmdb-file-check';
+import { asCorruption, guardLmdb } from './lmdb-guard';
 import { BINARY_DB_OPTIONS, blockKey, blockNumberOfKey, decodeTip, EMPTY, EMPTY_TIP, encodeTip, txIdKey, type Bytes, type Tip } from './lmdb-records';
 import { encodeOwnerRecord, ownerLiveness, ownRecord, parseOwnerRecord, type OwnerRecord } from './owner';
 import { openTxIdIndex, type IndexBlock, type TxIdIndex } from './tx-index';
@@ -92,52 +98,57 @@ export function channelStoreDir(dir: string, channelId: string): string {
 /** Stores opened by this process, by real path: LMDB shares one environment per path in a process. */
 const openInThisProcess = new Set<string>();
 
-/** Decodes and checks bytes read from disk; anything unexpected is corruption of block `number`. */
-function checkStored(number: number, bytes: Uint8Array): StoredBlock {
+/**
+ * Decodes and checks bytes read from `file`; anything unexpected is corruption of block `number`.
+ * Every CorruptionError names the data file, so the operator knows which file to act on.
+ */
+function checkStored(number: number, bytes: Uint8Array, file: string): StoredBlock {
+  const where = { file };
   let block: common.Block;
   try {
     block = common.Block.decode(bytes);
   } catch (err) {
-    throw new CorruptionError(number, 'undecodable', err instanceof Error ? err.message : String(err));
+    throw new CorruptionError(number, 'undecodable', err instanceof Error ? err.message : String(err), where);
   }
   const header = block.header;
-  if (header === undefined) throw new CorruptionError(number, 'missing-header', 'stored block has no header');
+  if (header === undefined) throw new CorruptionError(number, 'missing-header', 'stored block has no header', where);
   if (header.number !== number) {
-    throw new CorruptionError(number, 'wrong-number', `stored under ${number} but its header says ${header.number}`);
+    throw new CorruptionError(number, 'wrong-number', `stored under ${number} but its header says ${header.number}`, where);
   }
   const dataHash = blockDataHash(block.data?.data ?? []);
   if (!bytesEqual(dataHash, header.dataHash)) {
-    throw new CorruptionError(number, 'data-hash', `data hash ${toHex(dataHash)} != header ${toHex(header.dataHash)}`);
+    throw new CorruptionError(number, 'data-hash', `data hash ${toHex(dataHash)} != header ${toHex(header.dataHash)}`, where);
   }
   return { number, bytes, block, headerHash: blockHeaderHash(header) };
 }
 
 /** Block `number` (below `height`) as stored and checked; CorruptionError when missing or damaged. */
-function readStored(blocksDb: Database<Bytes, Buffer>, number: number, height: number): StoredBlock {
-  const bytes = blocksDb.get(blockKey(number));
-  if (bytes === undefined) throw new CorruptionError(number, 'missing-block', `block ${number} is below height ${height} but not stored`);
-  return checkStored(number, bytes);
+function readStored(blocksDb: Database<Bytes, Buffer>, number: number, height: number, file: string): StoredBlock {
+  const bytes = guardLmdb(file, () => blocksDb.get(blockKey(number)), number);
+  if (bytes === undefined) throw new CorruptionError(number, 'missing-block', `block ${number} is below height ${height} but not stored`, { file });
+  return checkStored(number, bytes, file);
 }
 
 /** A block stored at or above the recorded height would mean a write landed without its tip. */
-function checkNothingAbove(blocksDb: Database<Bytes, Buffer>, height: number): void {
-  for (const key of blocksDb.getKeys({ start: blockKey(height), limit: 1 })) {
+function checkNothingAbove(blocksDb: Database<Bytes, Buffer>, height: number, file: string): void {
+  const keys = guardLmdb(file, () => [...blocksDb.getKeys({ start: blockKey(height), limit: 1 })]);
+  for (const key of keys) {
     const number = blockNumberOfKey(key);
-    throw new CorruptionError(number, 'extra-block', `block ${number} is stored above height ${height}`);
+    throw new CorruptionError(number, 'extra-block', `block ${number} is stored above height ${height}`, { file });
   }
 }
 
 /** Cheap open-time check: the newest block matches the recorded tip and nothing lies beyond it. */
-function checkTip(blocksDb: Database<Bytes, Buffer>, tip: Tip): void {
+function checkTip(blocksDb: Database<Bytes, Buffer>, tip: Tip, file: string): void {
   if (tip.height > 0) {
     const number = tip.height - 1;
-    const bytes = blocksDb.get(blockKey(number));
-    if (bytes === undefined) throw new CorruptionError(number, 'missing-block', `the last block ${number} is not stored`);
-    if (!bytesEqual(checkStored(number, bytes).headerHash, tip.lastHash)) {
-      throw new CorruptionError(number, 'tip-mismatch', 'the recorded hash of the last block differs from the stored block');
+    const bytes = guardLmdb(file, () => blocksDb.get(blockKey(number)), number);
+    if (bytes === undefined) throw new CorruptionError(number, 'missing-block', `the last block ${number} is not stored`, { file });
+    if (!bytesEqual(checkStored(number, bytes, file).headerHash, tip.lastHash)) {
+      throw new CorruptionError(number, 'tip-mismatch', 'the recorded hash of the last block differs from the stored block', { file });
     }
   }
-  checkNothingAbove(blocksDb, tip.height);
+  checkNothingAbove(blocksDb, tip.height, file);
 }
 
 export class LmdbBlockStore implements BlockStore, IteratorSource {
@@ -146,7 +157,8 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
   private durable: Tip;
   /** What the next append is checked against: includes appends still being committed. */
   private pending: Tip;
-  private failure: BlockStoreError | undefined;
+  /** The first failed write (or damage found while writing); every later write is refused with it. */
+  private failure: BlockStoreError | CorruptionError | undefined;
   private closing = false;
   private closedWith: BlockStoreError | undefined;
   /** Settles after the last enqueued write; close() waits for it. */
@@ -170,6 +182,8 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
   private indexedTip: Tip;
   private indexFlush: Promise<void> | undefined;
   private indexFlushTimer: NodeJS.Timeout | undefined;
+  /** The block environment's data file, named in every CorruptionError about it. */
+  private readonly dataFile: string;
 
   /** Use openBlockStore(). */
   constructor(
@@ -185,6 +199,7 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
     recentBlocksMaxBytes: number,
     private readonly indexFlushIntervalMs: number,
   ) {
+    this.dataFile = path.join(location, LMDB_DATA_FILE);
     this.durable = tip;
     this.pending = tip;
     this.indexedTip = tip;
@@ -210,7 +225,7 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
     if (number >= this.durable.height) return undefined;
     const cached = this.recent.get(number);
     if (cached !== undefined) return cached;
-    return readStored(this.blocksDb, number, this.durable.height);
+    return readStored(this.blocksDb, number, this.durable.height, this.dataFile);
   }
 
   getByTxId(txId: string): TxLocation | undefined {
@@ -304,6 +319,8 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
         void this.metaDb.put(TIP_KEY, encodeTip(after), after.height);
       });
     } catch (err) {
+      const damage = asCorruption(err, this.dataFile);
+      if (damage instanceof CorruptionError) throw this.fail(damage);
       throw this.fail(new BlockStoreError('write-failed', `committing blocks ${range} failed: ${errorMessage(err)}`, before.height));
     }
     if (!applied) {
@@ -364,6 +381,7 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
           applied = await this.index.write(blocks, before, after);
         } catch (err) {
           this.unindexedBlocks = blocks.concat(this.unindexedBlocks);
+          if (err instanceof CorruptionError) throw this.fail(err);
           throw this.fail(new BlockStoreError('write-failed', `indexing the tx ids of blocks from ${before.height} failed: ${errorMessage(err)}`, before.height));
         }
         if (!applied) {
@@ -388,10 +406,10 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
 
   /** Header hash of block `number`, which is durable (from the cache, else the store). */
   private hashAfter(number: number): Uint8Array {
-    return (this.recent.get(number) ?? readStored(this.blocksDb, number, this.durable.height)).headerHash;
+    return (this.recent.get(number) ?? readStored(this.blocksDb, number, this.durable.height, this.dataFile)).headerHash;
   }
 
-  private fail(err: BlockStoreError): BlockStoreError {
+  private fail<E extends BlockStoreError | CorruptionError>(err: E): E {
     if (this.failure === undefined) {
       this.failure = err;
       this.logger.error({ err }, 'block store write failed; reopen the store');
@@ -431,10 +449,10 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
     let bytesChecked = 0;
     let bytesSinceYield = 0;
     for (let number = 0; number < height; number++) {
-      const stored = readStored(this.blocksDb, number, height);
+      const stored = readStored(this.blocksDb, number, height, this.dataFile);
       const header = stored.block.header;
       if (header === undefined || !bytesEqual(header.previousHash, previousHash)) {
-        throw new CorruptionError(number, 'previous-hash', `previous_hash does not match the hash of block ${number - 1}`);
+        throw new CorruptionError(number, 'previous-hash', `previous_hash does not match the hash of block ${number - 1}`, { file: this.dataFile });
       }
       this.checkTxIndex(stored);
       previousHash = stored.headerHash;
@@ -447,11 +465,11 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
       }
     }
     if (height > 0 && !bytesEqual(previousHash, lastHash)) {
-      throw new CorruptionError(height - 1, 'tip-mismatch', 'the recorded hash of the last block differs from the stored block');
+      throw new CorruptionError(height - 1, 'tip-mismatch', 'the recorded hash of the last block differs from the stored block', { file: this.dataFile });
     }
     // Appends may have landed while verify yielded: look above the tip as it is stored now.
-    const storedTip = decodeTip(this.metaDb.get(TIP_KEY), 'tip');
-    checkNothingAbove(this.blocksDb, Math.max(height, storedTip?.height ?? 0));
+    const storedTip = decodeTip(guardLmdb(this.dataFile, () => this.metaDb.get(TIP_KEY)), 'tip');
+    checkNothingAbove(this.blocksDb, Math.max(height, storedTip?.height ?? 0), this.dataFile);
     return { height, bytesChecked };
   }
 
@@ -466,7 +484,7 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
         indexed !== undefined &&
         (indexed.blockNumber < stored.number || (indexed.blockNumber === stored.number && indexed.txIndex <= txIndex));
       if (!earlierOrHere) {
-        throw new CorruptionError(stored.number, 'txid-index', `tx ${txId} at position ${txIndex} is not indexed`);
+        throw new CorruptionError(stored.number, 'txid-index', `tx ${txId} at position ${txIndex} is not indexed`, { file: this.index.dataFile });
       }
     });
   }
@@ -538,7 +556,8 @@ interface BlocksEnv {
 }
 
 async function openBlocksEnv(location: string, useWriteMap: boolean): Promise<BlocksEnv> {
-  const env = open({
+  const file = path.join(location, LMDB_DATA_FILE);
+  const env = guardLmdb(file, () => open({
     path: location,
     maxDbs: 4,
     // Durability: a commit returns only after LMDB's own fsyncs (data pages, then the meta page).
@@ -548,9 +567,13 @@ async function openBlocksEnv(location: string, useWriteMap: boolean): Promise<Bl
     compression: false,
     encoding: 'binary',
     keyEncoding: 'binary',
-  });
+  }));
   try {
-    return { env, blocksDb: env.openDB('blocks', BINARY_DB_OPTIONS), metaDb: env.openDB('meta', { ...BINARY_DB_OPTIONS, useVersions: true }) };
+    return guardLmdb(file, () => ({
+      env,
+      blocksDb: env.openDB('blocks', BINARY_DB_OPTIONS),
+      metaDb: env.openDB('meta', { ...BINARY_DB_OPTIONS, useVersions: true }),
+    }));
   } catch (err) {
     await env.close();
     throw err;
@@ -562,6 +585,11 @@ async function openBlocksEnv(location: string, useWriteMap: boolean): Promise<Bl
  * writer lock makes check-and-claim atomic across processes. Migrates a format 1 store.
  */
 function claim(blocks: BlocksEnv, location: string, self: OwnerRecord, logger: Logger): Tip {
+  const file = path.join(location, LMDB_DATA_FILE);
+  return guardLmdb(file, () => claimIn(blocks, location, file, self, logger));
+}
+
+function claimIn(blocks: BlocksEnv, location: string, file: string, self: OwnerRecord, logger: Logger): Tip {
   const { env, blocksDb, metaDb } = blocks;
   // Opened before the claiming transaction, which only drops it (opening is a transaction of its own).
   const legacyTxIdsDb = metaDb.get(FORMAT_KEY)?.[0] === FORMAT_WITH_TXIDS_INSIDE ? env.openDB('txids', BINARY_DB_OPTIONS) : undefined;
@@ -592,7 +620,7 @@ function claim(blocks: BlocksEnv, location: string, self: OwnerRecord, logger: L
     if (format !== FORMAT_VERSION) metaDb.putSync(FORMAT_KEY, Buffer.from([FORMAT_VERSION]));
     const stored = decodeTip(metaDb.get(TIP_KEY), 'tip');
     const recorded = stored ?? EMPTY_TIP;
-    checkTip(blocksDb, recorded);
+    checkTip(blocksDb, recorded, file);
     if (stored === undefined) metaDb.putSync(TIP_KEY, encodeTip(recorded), 0);
     // Claimed last: a store that fails the checks above is left without an owner record.
     metaDb.putSync(OWNER_KEY, encodeOwnerRecord(self));
@@ -601,10 +629,43 @@ function claim(blocks: BlocksEnv, location: string, self: OwnerRecord, logger: L
 }
 
 /**
+ * Looks at the block file before lmdb-js maps it (see lmdb-file-check.ts): throws CorruptionError
+ * for a damaged one, and says loudly when a store that existed is about to be started empty.
+ */
+function checkBlocksFile(location: string, logger: Logger): LmdbFileReport {
+  const report = checkLmdbDataFile(location, { maxTreePages: OPEN_CHECK_MAX_TREE_PAGES });
+  const { file } = report;
+  if (report.state === 'empty') {
+    logger.warn(
+      { file, sizeBytes: 0 },
+      `the block file ${file} is empty (0 bytes): LMDB will initialise a new, empty block store in it. ` +
+        'Every block this channel had here is gone; the ledger starts from empty and will be re-filled from the genesis block or from the other orderers',
+    );
+  } else if (report.state === 'absent' && existsSync(path.join(location, 'lock.mdb'))) {
+    // lock.mdb stays after a store is closed: the store existed, and its data file was removed.
+    logger.warn(
+      { file },
+      `the block file ${file} is missing although this store was opened before: a new, empty block store is created. ` +
+        'The ledger starts from empty and will be re-filled from the genesis block or from the other orderers',
+    );
+  } else if (report.state === 'in-use') {
+    logger.info({ file }, 'the block file changed while it was checked: another process is writing it');
+  } else if (report.state === 'sound') {
+    if (report.shorterThanLastPage) {
+      logger.info({ file, sizeBytes: report.sizeBytes, lastPage: report.lastPage }, 'the block file ends before its last page, but only free pages are missing');
+    }
+    logger.debug({ ...report }, 'block file checked');
+  }
+  return report;
+}
+
+/**
  * Opens (creating if needed) the block store of one channel and claims it for this process.
  * Rejects with BlockStoreError('locked') while another live process has it open, and with
- * CorruptionError when the recorded tip does not match the last stored block. Before it resolves,
- * the tx-id index matches the blocks: caught up, undone or rebuilt from them as needed.
+ * CorruptionError, naming the data file, when the file is damaged (checked before it is mapped,
+ * or reported by LMDB) or the recorded tip does not match the last stored block. Before it
+ * resolves, the tx-id index matches the blocks: caught up, undone or rebuilt from them as needed.
+ * A new channel's directories are created durably (their parents fsynced).
  */
 export async function openBlockStore(options: OpenBlockStoreOptions): Promise<LmdbBlockStore> {
   const { channelId, logger } = options;
@@ -612,7 +673,7 @@ export async function openBlockStore(options: OpenBlockStoreOptions): Promise<Lm
     throw new BlockStoreError('invalid-channel', `channel id ${JSON.stringify(channelId)} is not a valid channel name`);
   }
   const dir = channelStoreDir(options.dir, channelId);
-  mkdirSync(dir, { recursive: true });
+  mkdirDurableSync(dir);
   const location = realpathSync(dir);
   if (openInThisProcess.has(location)) {
     throw new BlockStoreError('locked', `block store ${location} is already open in this process`);
@@ -623,13 +684,17 @@ export async function openBlockStore(options: OpenBlockStoreOptions): Promise<Lm
   let blocks: BlocksEnv | undefined;
   let claimedBy: OwnerRecord | undefined;
   let index: TxIdIndex | undefined;
+  const dataFile = path.join(location, LMDB_DATA_FILE);
   try {
+    const fileReport = checkBlocksFile(location, log);
     blocks = await openBlocksEnv(location, useWriteMap);
     const self = ownRecord(Date.now());
     const tip = claim(blocks, location, self, log);
     claimedBy = self;
+    // LMDB created data.mdb and lock.mdb and synced the claim, but not their directory entries.
+    if (fileReport.state === 'absent') fsyncDirSync(location);
     const { blocksDb } = blocks;
-    index = await openTxIdIndex(location, { tip, readBlock: (number) => readStored(blocksDb, number, tip.height) }, log);
+    index = await openTxIdIndex(location, { tip, readBlock: (number) => readStored(blocksDb, number, tip.height, dataFile) }, log);
     if (index.blockBytesRead >= REOPEN_AFTER_READING_BYTES) {
       // Those blocks were read through the block environment's map, and their pages stay mapped,
       // counted in the process's RSS, until the environment is closed. The owner record stays.
@@ -660,6 +725,6 @@ export async function openBlockStore(options: OpenBlockStoreOptions): Promise<Lm
       await blocks.env.close();
     }
     openInThisProcess.delete(location);
-    throw err;
+    throw asCorruption(err, dataFile);
   }
 }

@@ -13,15 +13,19 @@
 // The block environment is the source of truth. The store writes index entries only for blocks
 // whose commit is durable, behind the appends (lmdb-block-store.ts), so a crash can leave the
 // index behind the blocks, never ahead: open catches it up from the blocks. An index ahead of the
-// blocks (the block file restored from an older copy), of another chain, or unreadable is rebuilt.
-import { rmSync } from 'node:fs';
+// blocks (the block file restored from an older copy), of another chain, or unreadable (damaged
+// LMDB file, lmdb-file-check.ts) is rebuilt: its directory is removed only when it holds nothing but
+// LMDB's own files (lmdb-env-dir.ts).
 import path from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import type { Logger } from 'pino';
 import type { StoredBlock, TxLocation } from './block-store';
 import { envelopeTxIdOrEmpty } from './block';
-import { bytesEqual, toHex } from './hash';
-import { lmdbDataFileProblem } from './lmdb-file-check';
+import { fsyncDirSync, mkdirDurableSync } from './durable-dir';
+import { bytesEqual } from './hash';
+import { removeLmdbEnvDir } from './lmdb-env-dir';
+import { checkLmdbDataFile, LMDB_DATA_FILE, OPEN_CHECK_MAX_TREE_PAGES, type LmdbFileReport } from './lmdb-file-check';
+import { guardLmdb, guardLmdbAsync } from './lmdb-guard';
 import {
   BINARY_DB_OPTIONS,
   blockKey,
@@ -82,6 +86,8 @@ function indexedKeys(txIds: readonly string[]): { key: Buffer; txIndex: number }
 export class TxIdIndex {
   private readonly txIdPuts: PutWithOptions;
   private blockBytesReadTotal = 0;
+  /** The environment's data file, named in every CorruptionError about it. */
+  readonly dataFile: string;
 
   private constructor(
     readonly location: string,
@@ -90,13 +96,18 @@ export class TxIdIndex {
     private readonly metaDb: Database<Bytes, Buffer>,
   ) {
     this.txIdPuts = txIdsDb as unknown as PutWithOptions;
+    this.dataFile = path.join(location, LMDB_DATA_FILE);
   }
 
-  /** Opens the environment; rejects when it is unreadable or not an index this code wrote. */
+  /**
+   * Opens the environment, creating its directory durably; rejects when it is damaged (checked
+   * before lmdb-js maps it: CorruptionError), unreadable, or not an index this code wrote.
+   */
   static async openEnv(location: string): Promise<TxIdIndex> {
-    const problem = lmdbDataFileProblem(location);
-    if (problem !== undefined) throw new Error(problem);
-    const env = open({
+    mkdirDurableSync(location);
+    const report: LmdbFileReport = checkLmdbDataFile(location, { maxTreePages: OPEN_CHECK_MAX_TREE_PAGES });
+    const dataFile = path.join(location, LMDB_DATA_FILE);
+    const env = guardLmdb(dataFile, () => open({
       path: location,
       maxDbs: 4,
       mapSize: INDEX_MAP_BYTES,
@@ -105,11 +116,11 @@ export class TxIdIndex {
       compression: false,
       encoding: 'binary',
       keyEncoding: 'binary',
-    });
+    }));
     try {
-      const txIdsDb: Database<Bytes, Buffer> = env.openDB('txids', BINARY_DB_OPTIONS);
-      const metaDb: Database<Bytes, Buffer> = env.openDB('meta', { ...BINARY_DB_OPTIONS, useVersions: true });
-      env.transactionSync(() => {
+      const txIdsDb: Database<Bytes, Buffer> = guardLmdb(dataFile, () => env.openDB('txids', BINARY_DB_OPTIONS));
+      const metaDb: Database<Bytes, Buffer> = guardLmdb(dataFile, () => env.openDB('meta', { ...BINARY_DB_OPTIONS, useVersions: true }));
+      guardLmdb(dataFile, () => env.transactionSync(() => {
         const format = metaDb.get(FORMAT_KEY);
         const recorded = decodeTip(metaDb.get(INDEXED_KEY), 'indexed');
         if (format === undefined && recorded === undefined) {
@@ -120,7 +131,9 @@ export class TxIdIndex {
         }
         if (format?.length !== 1 || format[0] !== INDEX_FORMAT_VERSION) throw new Error(`index format ${format?.[0] ?? 'missing'}, expected ${INDEX_FORMAT_VERSION}`);
         if (recorded === undefined) throw new Error('no indexed height is recorded');
-      });
+      }));
+      // LMDB created data.mdb and lock.mdb (and synced the data) but not their directory entries.
+      if (report.state === 'absent') fsyncDirSync(location);
       return new TxIdIndex(location, env, txIdsDb, metaDb);
     } catch (err) {
       await env.close();
@@ -135,7 +148,7 @@ export class TxIdIndex {
 
   /** Where the tx id first occurred, whatever the block height: the store filters by its height. */
   get(key: Buffer): TxLocation | undefined {
-    const value = this.txIdsDb.get(key);
+    const value = guardLmdb(this.dataFile, () => this.txIdsDb.get(key));
     return value === undefined ? undefined : decodeTxLocation(value);
   }
 
@@ -150,20 +163,22 @@ export class TxIdIndex {
       if (block.number !== before.height + i) throw new Error(`index write of block ${block.number} at position ${i} does not continue height ${before.height}`);
     });
     if (after.height !== before.height + blocks.length) throw new Error(`index write of ${blocks.length} blocks from ${before.height} cannot end at height ${after.height}`);
-    return this.metaDb.ifVersion(INDEXED_KEY, before.height, () => {
-      for (const block of blocks) {
-        for (const { key, txIndex } of indexedKeys(block.txIds)) {
-          // MDB_NOOVERWRITE: an id already indexed (earlier block, or earlier in this batch) keeps its entry.
-          void this.txIdPuts.put(key, encodeTxLocation(block.number, txIndex), { noOverwrite: true });
+    return guardLmdbAsync(this.dataFile, () =>
+      this.metaDb.ifVersion(INDEXED_KEY, before.height, () => {
+        for (const block of blocks) {
+          for (const { key, txIndex } of indexedKeys(block.txIds)) {
+            // MDB_NOOVERWRITE: an id already indexed (earlier block, or earlier in this batch) keeps its entry.
+            void this.txIdPuts.put(key, encodeTxLocation(block.number, txIndex), { noOverwrite: true });
+          }
         }
-      }
-      void this.metaDb.put(INDEXED_KEY, encodeTip(after), after.height);
-    });
+        void this.metaDb.put(INDEXED_KEY, encodeTip(after), after.height);
+      }),
+    );
   }
 
   /** Reads what is recorded as indexed now. */
   indexed(): Tip {
-    return decodeTip(this.metaDb.get(INDEXED_KEY), 'indexed') ?? EMPTY_TIP;
+    return decodeTip(guardLmdb(this.dataFile, () => this.metaDb.get(INDEXED_KEY)), 'indexed') ?? EMPTY_TIP;
   }
 
   /** Indexes the stored blocks from the index's height up to `source.tip`. Returns the block count. */
@@ -245,7 +260,7 @@ export async function openTxIdIndex(channelDir: string, source: IndexSource, log
       await index.close();
       index = undefined;
     }
-    rmSync(location, { recursive: true, force: true });
+    removeLmdbEnvDir(channelDir, TX_INDEX_DIR);
     index = await TxIdIndex.openEnv(location);
     const startedMs = Date.now();
     const rebuilt = await index.catchUp(source);
