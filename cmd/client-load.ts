@@ -103,6 +103,11 @@ export interface LoadReport {
   readonly elapsedMs: number;
   /** Envelopes per status name (plus NO_ANSWER and NOT_SENT), largest first. */
   readonly statusCounts: Readonly<Record<string, number>>;
+  /**
+   * The orderer's info texts per non-SUCCESS status name, each with how many answers carried it
+   * (at most a few distinct texts per status): why the envelopes were refused.
+   */
+  readonly statusInfo: Readonly<Record<string, Readonly<Record<string, number>>>>;
   /** SUCCESS answers per second over the whole run. */
   readonly successPerSecond: number;
   /** Distinct stream failures seen (at most a few). */
@@ -111,6 +116,8 @@ export interface LoadReport {
 }
 
 const MAX_REPORTED_ERRORS = 5;
+/** Distinct info texts kept per status: a refusal usually repeats one reason thousands of times. */
+const MAX_INFO_TEXTS_PER_STATUS = 3;
 
 export async function runBroadcastLoad(options: LoadOptions, progress: LoadProgress = new LoadProgress()): Promise<LoadReport> {
   const { orderers, channelId, count, sizeBytes, streams } = options;
@@ -121,8 +128,16 @@ export async function runBroadcastLoad(options: LoadOptions, progress: LoadProgr
   const window = options.windowPerStream ?? 256;
   const counts = new Map<string, number>();
   const errors = new Set<string>();
+  const infos = new Map<string, Map<string, number>>();
   const bump = (status: string, by = 1): void => {
     counts.set(status, (counts.get(status) ?? 0) + by);
+  };
+  const noteInfo = (status: string, info: string): void => {
+    let texts = infos.get(status);
+    if (texts === undefined) infos.set(status, (texts = new Map()));
+    const seen = texts.get(info);
+    if (seen !== undefined) texts.set(info, seen + 1);
+    else if (texts.size < MAX_INFO_TEXTS_PER_STATUS) texts.set(info, 1);
   };
   // One connection per orderer, shared by its streams (as an SDK would).
   const clients = new Map<string, grpc.Client>();
@@ -165,8 +180,10 @@ export async function runBroadcastLoad(options: LoadOptions, progress: LoadProgr
         unanswered++;
         stream.send(makeLoadEnvelope(channelId, sizeBytes)).then(
           (response) => {
-            bump(statusName(response.status));
+            const name = statusName(response.status);
+            bump(name);
             if (response.status === common.Status.SUCCESS) progress.succeeded++;
+            else noteInfo(name, response.info.length > 0 ? response.info : '(no info text)');
             answerArrived();
           },
           (err: unknown) => {
@@ -205,6 +222,7 @@ export async function runBroadcastLoad(options: LoadOptions, progress: LoadProgr
     sent: progress.sent,
     elapsedMs,
     statusCounts,
+    statusInfo: Object.fromEntries([...infos].map(([status, texts]) => [status, Object.fromEntries(texts)])),
     successPerSecond: elapsedMs > 0 ? (succeeded * 1000) / elapsedMs : 0,
     errors: [...errors].slice(0, MAX_REPORTED_ERRORS),
     allSucceeded: succeeded === count,

@@ -97,8 +97,15 @@ function printReport(report: LoadReport): void {
   out('');
   const rows = Object.entries(report.statusCounts);
   const width = Math.max('status'.length, ...rows.map(([name]) => name.length));
-  out(`${'status'.padEnd(width)}  count`);
-  for (const [name, count] of rows) out(`${name.padEnd(width)}  ${String(count).padStart(5)}`);
+  out(`${'status'.padEnd(width)}  count  info`);
+  for (const [name, count] of rows) {
+    // The orderer's own words for a refusal ("no Raft leader", "message too large"...) beside it.
+    const texts = Object.entries(report.statusInfo[name] ?? {});
+    const first = texts[0];
+    const info = first === undefined ? '' : texts.length === 1 ? first[0] : `${first[0]} (${first[1]}x)`;
+    out(`${name.padEnd(width)}  ${String(count).padStart(5)}  ${info}`.trimEnd());
+    for (const [text, seen] of texts.slice(1)) out(`${''.padEnd(width)}  ${''.padStart(5)}  ${text} (${seen}x)`);
+  }
   if (rows.some(([name]) => name === NO_ANSWER || name === NOT_SENT)) {
     out('');
     out(`${NO_ANSWER}: the stream ended before the answer (after a rejection the orderer closes the stream);`);

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { computeTxId, envelopeHeaders, toHex } from '../../ledger';
 import { common, msp } from '../../protos';
 import { atomicBroadcastServerOptions, bindServer, registerAtomicBroadcast } from '../../orderer/grpc-service';
+import { OrdererError } from '../../orderer/errors';
 import { FakeChain, FakeRegistry, silentLogger } from '../orderer/fake-chain';
 
 const CLIENT = path.join(__dirname, '..', '..', 'dist', 'cmd', 'client.js');
@@ -88,7 +89,7 @@ describe('client broadcast', () => {
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/sent 300 of 300 envelopes \(100 B of data each\) over 3 stream\(s\)/);
     expect(run.stdout).toMatch(/[\d.]+ tx\/s/);
-    expect(run.stdout).toMatch(/^SUCCESS\s+300$/m);
+    expect(run.stdout).toMatch(/^SUCCESS\s+300$/m); // no info column for SUCCESS
 
     expect(chain.ordered).toHaveLength(300);
     expect(new Set(chain.ordered.map((e) => e.txId)).size).toBe(300);
@@ -116,11 +117,22 @@ describe('client broadcast', () => {
     expect(orderers.map((o) => o.chain.ordered.length)).toEqual([100, 100]);
   });
 
-  test('rejections show in the status table and make the exit status non-zero', async () => {
+  test('rejections show in the status table with the orderer\'s info text and make the exit status non-zero', async () => {
     const run = await runClient(['broadcast', '--orderer', orderers[0]!.address, '--channel', 'nosuchchannel', '-n', '5', '-c', '1', '--window', '1']);
     expect(run.code).toBe(1);
-    expect(run.stdout).toMatch(/^NOT_FOUND\s+5$/m);
+    expect(run.stdout).toMatch(/^NOT_FOUND\s+5\s+channel nosuchchannel not served here$/m);
     expect(orderers[0]!.chain.ordered).toHaveLength(0);
+  });
+
+  test('each non-SUCCESS status shows why; --json carries the info texts', async () => {
+    orderers[0]!.chain.rejectWith = OrdererError.serviceUnavailable('no Raft leader');
+    const run = await runClient(['broadcast', '--orderer', orderers[0]!.address, '--channel', CHANNEL, '-n', '4', '-c', '1', '--window', '1', '--json']);
+    expect(run.code).toBe(1);
+    const report = JSON.parse(run.stdout) as { statusCounts: Record<string, number>; statusInfo: Record<string, Record<string, number>> };
+    expect(report.statusCounts).toEqual({ SERVICE_UNAVAILABLE: 4 });
+    expect(report.statusInfo).toEqual({ SERVICE_UNAVAILABLE: { 'no Raft leader': 4 } });
+    const text = await runClient(['broadcast', '--orderer', orderers[0]!.address, '--channel', CHANNEL, '-n', '2', '-c', '1', '--window', '1']);
+    expect(text.stdout).toMatch(/^SERVICE_UNAVAILABLE\s+2\s+no Raft leader$/m);
   });
 
   test('an unreachable orderer is reported as such', async () => {
