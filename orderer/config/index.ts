@@ -12,3 +12,4 @@ export {
   type ParseOrdererConfigOptions,
 } from './load';
 export { toByteSize, toDurationMs, toLoggingSpec } from './values';
+export { unsupportedSettings, type UnsupportedSetting } from './unsupported';

@@ -7,6 +7,7 @@ import {
   overrideEnvName,
   parseOrdererConfig,
   toByteSize,
+  unsupportedSettings,
   type OrdererConfig,
 } from '../../orderer/config';
 import { LocalConfigError } from '../../orderer/errors';
@@ -357,5 +358,23 @@ describe('finding the file', () => {
     const err = failure(() => loadOrdererConfig({ cwd: dir, env: { FABRIC_CFG_PATH: dir } }));
     expect(err.message).toContain('not found');
     expect(failure(() => loadOrdererConfig({ filePath: path.join(dir, 'nope.yaml'), env: {} })).message).toContain('cannot be read');
+  });
+});
+
+describe('settings the orderer cannot honour yet are refused, not ignored', () => {
+  test('General.TLS.Enabled asks for TLS this node does not have', () => {
+    const { config } = parse('General:\n  TLS:\n    Enabled: true\n    PrivateKey: k.pem\n    Certificate: c.pem\n');
+    expect(unsupportedSettings(config)).toEqual([{ key: 'General.TLS.Enabled', reason: expect.stringContaining('would serve plaintext') }]);
+  });
+
+  test('a separate cluster listener would listen nowhere; one equal to the main listener is fine', () => {
+    const separate = parse('General:\n  ListenPort: 7050\n  Cluster:\n    ListenAddress: 127.0.0.1\n    ListenPort: 7051\n').config;
+    expect(unsupportedSettings(separate).map((u) => u.key)).toEqual(['General.Cluster.ListenAddress']);
+    const same = parse('General:\n  ListenAddress: 127.0.0.1\n  ListenPort: 7050\n  Cluster:\n    ListenAddress: 127.0.0.1\n    ListenPort: 7050\n').config;
+    expect(unsupportedSettings(same)).toEqual([]);
+  });
+
+  test('the documented sample asks for nothing unsupported', () => {
+    expect(unsupportedSettings(loadOrdererConfig({ filePath: SAMPLE, env: {} }).config)).toEqual([]);
   });
 });
