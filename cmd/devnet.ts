@@ -1,52 +1,94 @@
 #!/usr/bin/env node
-// `npm start`: a local three-node network on 127.0.0.1 in three OS processes, serving
-// the channel "mychannel". Data lives under ./data/devnet; a second run resumes from it.
+// `npm start`: a local network of orderers on 127.0.0.1 in separate OS processes, serving the
+// channel "mychannel". Data lives under ./data/devnet; a second run resumes from it.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { createWriteStream, statSync } from 'node:fs';
 import path from 'node:path';
-import { COLOCATED_NODE_FLAGS, writeDevnet, type DevnetLayout } from '../orderer/devnet';
+import { COLOCATED_NODE_FLAGS, DEVNET_MARKER_FILE, DEVNET_PORTS, DevnetDirError, prepareDevnetDir, writeDevnet, type DevnetLayout } from '../orderer/devnet';
+import { exitReason } from './exit-reason';
 
-const USAGE = `usage: npm start [-- --fresh] [--dir DIR] [--log-level LEVEL]
+const USAGE = `usage: npm start [-- [--fresh] [--dir DIR] [--ports A,B,C] [--log-level LEVEL]]
 
-Starts three orderers (127.0.0.1:7050, 8050, 9050) serving channel "mychannel".
-  --fresh        delete the stored data first and start from a new genesis block
-  --dir DIR      data directory (default ./data/devnet)
-  --log-level L  debug | info | warn | error (default info); logs go to DIR/ordererN/orderer.log
-  --ports A,B,C  client/cluster ports of the three nodes (default 7050,8050,9050)`;
+Starts one orderer per port (default three: 127.0.0.1:7050, 8050, 9050) serving channel "mychannel".
+  --fresh        delete the stored network first and start from a new genesis block; only a
+                 directory that npm start created itself (it holds a ${DEVNET_MARKER_FILE} marker)
+                 is ever deleted
+  --dir DIR      data directory (default ./data/devnet); must be new, empty, or made by npm start
+  --ports A,B,C  client/cluster ports of the nodes (default ${DEVNET_PORTS.join(',')}); a stored network
+                 keeps the ports it was created with (its consenters are in its genesis block)
+  --log-level L  debug | info | warn | error (default info); logs go to DIR/ordererN/orderer.log`;
 
-interface Args {
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
+
+/** A second signal this soon after the first is the same Ctrl-C, delivered twice (terminal and npm). */
+const DUPLICATE_SIGNAL_WINDOW_MS = 2_000;
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export interface DevnetArgs {
   fresh: boolean;
   dataDir: string;
   logLevel: string;
   ports: number[] | undefined;
 }
 
-function parseArgs(argv: string[]): Args | undefined {
-  const args: Args = { fresh: false, dataDir: path.resolve('data', 'devnet'), logLevel: 'info', ports: undefined };
+/** The value after a flag; a missing one or another flag in its place is an error, never "". */
+function flagValue(argv: readonly string[], i: number, flag: string, what: string): string {
+  const value = argv[i + 1];
+  if (value === undefined || value.length === 0 || value.startsWith('--')) throw new UsageError(`${flag} needs ${what}`);
+  return value;
+}
+
+export function parseDevnetArgs(argv: readonly string[]): DevnetArgs | undefined {
+  const args: DevnetArgs = { fresh: false, dataDir: path.resolve('data', 'devnet'), logLevel: 'info', ports: undefined };
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--fresh') args.fresh = true;
-    else if (a === '--dir') args.dataDir = path.resolve(argv[++i] ?? '');
-    else if (a === '--log-level') args.logLevel = argv[++i] ?? 'info';
-    else if (a === '--ports') {
-      const ports = (argv[++i] ?? '').split(',').map((p) => Number(p));
-      if (ports.length === 0 || ports.some((p) => !Number.isInteger(p) || p <= 0 || p > 65535)) throw new Error('--ports takes comma-separated port numbers');
+    const raw = argv[i]!;
+    // --flag=value is the same as --flag value.
+    const eq = raw.startsWith('--') ? raw.indexOf('=') : -1;
+    const a = eq > 0 ? raw.slice(0, eq) : raw;
+    const inline = eq > 0 ? raw.slice(eq + 1) : undefined;
+    const take = (what: string): string => {
+      if (inline !== undefined) {
+        if (inline.length === 0) throw new UsageError(`${a} needs ${what}`);
+        return inline;
+      }
+      const v = flagValue(argv, i, a, what);
+      i++;
+      return v;
+    };
+    if (a === '--fresh' && inline === undefined) args.fresh = true;
+    else if (a === '--dir') args.dataDir = path.resolve(take('a directory'));
+    else if (a === '--log-level') {
+      const level = take('a level');
+      if (!LOG_LEVELS.includes(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`);
+      args.logLevel = level;
+    } else if (a === '--ports') {
+      const text = take('comma-separated port numbers');
+      const ports = text.split(',').map((p) => (/^\d+$/.test(p.trim()) ? Number(p.trim()) : NaN));
+      if (ports.some((p) => !Number.isInteger(p) || p <= 0 || p > 65535)) throw new UsageError(`--ports takes comma-separated port numbers, got ${JSON.stringify(text)}`);
+      if (new Set(ports).size !== ports.length) throw new UsageError(`--ports has a port twice: ${text}`);
       args.ports = ports;
     } else if (a === '--help' || a === '-h') return undefined;
-    else throw new Error(`unknown argument ${JSON.stringify(a)}`);
+    else throw new UsageError(`unknown argument ${JSON.stringify(raw)}`);
   }
   return args;
 }
 
-function banner(layout: DevnetLayout, resumed: boolean): string {
+function countWord(n: number): string {
+  return ['no', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'][n] ?? String(n);
+}
+
+function banner(layout: DevnetLayout, state: 'new' | 'resumed' | 'recreated'): string {
   const first = layout.nodes[0]!;
+  const n = layout.nodes.length;
   const lines = [
     '',
-    `  Fabric Raft ordering service: local network (${resumed ? 'resumed from' : 'new, data in'} ${layout.dataDir})`,
+    `  Fabric Raft ordering service: local network of ${countWord(n)} node${n === 1 ? '' : 's'} (${state === 'resumed' ? 'resumed from' : 'new, data in'} ${layout.dataDir})`,
     '',
     '  node        endpoint (Broadcast, Deliver, Cluster)   log',
-    ...layout.nodes.map((n) => `  ${n.name.padEnd(10)}  ${`${n.host}:${n.port}`.padEnd(40)} ${path.join(n.dir, 'orderer.log')}`),
+    ...layout.nodes.map((node) => `  ${node.name.padEnd(10)}  ${`${node.host}:${node.port}`.padEnd(40)} ${path.join(node.dir, 'orderer.log')}`),
     '',
     `  channel: ${layout.channels.join(', ')}`,
     '',
@@ -55,65 +97,135 @@ function banner(layout: DevnetLayout, resumed: boolean): string {
     '  watch the blocks:',
     `    node dist/cmd/client.js deliver --orderer ${first.host}:${first.port} --channel ${layout.channels[0]} --start oldest --stop forever`,
     '',
-    '  Ctrl-C stops all three nodes.',
+    `  Ctrl-C stops ${n === 1 ? 'the node' : n === 2 ? 'both nodes' : `all ${countWord(n)} nodes`}.`,
     '',
   ];
   return lines.join('\n');
 }
 
-async function main(): Promise<number> {
-  let args: Args | undefined;
+function fileSize(file: string): number {
   try {
-    args = parseArgs(process.argv.slice(2));
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
+async function main(): Promise<number> {
+  let args: DevnetArgs | undefined;
+  try {
+    args = parseDevnetArgs(process.argv.slice(2));
   } catch (err) {
-    console.error(`${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
+    console.error(`npm start: ${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
     return 2;
   }
   if (args === undefined) {
     console.log(USAGE);
     return 0;
   }
-  if (args.fresh) await rm(args.dataDir, { recursive: true, force: true });
-  const { access } = await import('node:fs/promises');
-  const resumed = await access(path.join(args.dataDir, 'genesis')).then(() => true, () => false);
-  const layout = await writeDevnet({ dataDir: args.dataDir, logLevel: args.logLevel, ...(args.ports !== undefined ? { ports: args.ports } : {}) });
+  let prepared;
+  try {
+    prepared = await prepareDevnetDir(args.dataDir, { fresh: args.fresh });
+  } catch (err) {
+    if (!(err instanceof DevnetDirError)) throw err;
+    console.error(`npm start: ${err.message}`);
+    return 2;
+  }
+  if (prepared.adoptedLegacy) console.log(`recognised ${args.dataDir} as a network written by an earlier npm start; marked it as the devnet's`);
+  let ports = args.ports;
+  const stored = prepared.storedPorts;
+  if (stored !== undefined) {
+    if (ports !== undefined && ports.join(',') !== stored.join(',')) {
+      console.error(
+        `npm start: ${args.dataDir} holds a network created with --ports ${stored.join(',')}. Its nodes are the channel's consenters, ` +
+          'named by host:port in its genesis block, and config updates that could move them are not implemented yet. ' +
+          `Run without --ports (or with --ports ${stored.join(',')}) to resume it, add --fresh to start a new network on ${ports.join(',')}, ` +
+          'or use another --dir.',
+      );
+      return 2;
+    }
+    ports = [...stored];
+  }
+  const layout = await writeDevnet({ dataDir: args.dataDir, logLevel: args.logLevel, ...(ports !== undefined ? { ports } : {}) });
   const ordererJs = path.join(__dirname, 'orderer.js');
   const children: ChildProcess[] = [];
   let stopping = false;
-  const exited = layout.nodes.map((node) => {
-    const log = createWriteStream(path.join(node.dir, 'orderer.log'), { flags: 'a' });
-    const child = spawn(process.execPath, [...COLOCATED_NODE_FLAGS, ordererJs, 'start', '--config', node.configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout?.pipe(log);
-    child.stderr?.pipe(log);
+  let firstSignalAtMs = 0;
+  /** Nodes still running when the stop began: only their exit codes say whether it was clean. */
+  const runningAtStop = new Set<number>();
+  const exited = layout.nodes.map((node, index) => {
+    const logPath = path.join(node.dir, 'orderer.log');
+    // The log is appended to across runs: only what this run wrote explains this run's exit.
+    const logStart = fileSize(logPath);
+    const log = createWriteStream(logPath, { flags: 'a' });
+    // Each node in a process group of its own, so a Ctrl-C in the terminal reaches only this
+    // launcher, which then stops every node with exactly one SIGTERM (a second signal would make
+    // a node stop at once, without closing its WAL and ledger). Their stdin is a pipe from us:
+    // should this launcher die without stopping them, it closes and they stop on their own.
+    const child = spawn(process.execPath, [...COLOCATED_NODE_FLAGS, ordererJs, 'start', '--config', node.configPath, '--stop-on-stdin-eof'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true,
+    });
+    // Two sources into one file: neither may end it; 'close' (both drained) does.
+    child.stdout?.pipe(log, { end: false });
+    child.stderr?.pipe(log, { end: false });
+    // A node that exits closes its end of the pipe; writing to it must not kill the launcher.
+    child.stdin?.on('error', () => undefined);
     children.push(child);
-    return new Promise<number>((resolve) => {
-      child.on('exit', (code, signal) => {
-        if (!stopping) console.error(`${node.name} exited unexpectedly (${signal ?? `code ${code}`}); see ${path.join(node.dir, 'orderer.log')}`);
-        resolve(code ?? 1);
+    return new Promise<{ index: number; code: number }>((resolve) => {
+      child.on('close', (code, signal) => {
+        // Let the piped output reach the file before reading it back.
+        log.end(() => {
+          if (!stopping || code !== 0) {
+            const reason = exitReason(logPath, logStart);
+            const how = signal ?? `code ${code}`;
+            console.error(`${node.name} exited${stopping ? '' : ' unexpectedly'} (${how}): ${reason ?? 'no error in its log'}`);
+            console.error(`  log: ${logPath}`);
+          }
+          resolve({ index, code: code ?? 1 });
+        });
       });
     });
   });
-  console.log(banner(layout, resumed));
+  console.log(banner(layout, prepared.state));
   const stopAll = (signal: NodeJS.Signals): void => {
+    const nowMs = Date.now();
     if (stopping) {
-      for (const c of children) c.kill('SIGKILL');
+      // The terminal sends Ctrl-C to the whole foreground group and npm forwards it again: one key
+      // press arrives here twice. Only a later, deliberate second Ctrl-C forces the stop.
+      if (nowMs - firstSignalAtMs < DUPLICATE_SIGNAL_WINDOW_MS) return;
+      console.log(`${signal} again: stopping the nodes at once (SIGKILL)`);
+      for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
       return;
     }
     stopping = true;
+    firstSignalAtMs = nowMs;
+    children.forEach((c, i) => {
+      if (c.exitCode === null && c.signalCode === null) runningAtStop.add(i);
+    });
     console.log(`\nstopping the network (${signal})...`);
-    for (const c of children) c.kill('SIGTERM');
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
   };
   process.on('SIGINT', () => stopAll('SIGINT'));
   process.on('SIGTERM', () => stopAll('SIGTERM'));
-  const codes = await Promise.all(exited);
-  if (stopping) console.log('all nodes stopped; run npm start again to resume.');
-  return codes.every((c) => c === 0) && stopping ? 0 : 1;
+  const results = await Promise.all(exited);
+  if (!stopping) {
+    console.error('every node has exited; the network is down.');
+    return 1;
+  }
+  const clean = results.filter((r) => runningAtStop.has(r.index)).every((r) => r.code === 0);
+  const failedEarlier = results.some((r) => !runningAtStop.has(r.index));
+  if (!clean) console.log('stopped; some nodes did not stop cleanly (see above).');
+  else console.log(`all ${failedEarlier ? 'running ' : ''}nodes stopped; run npm start again to resume.`);
+  return clean && !failedEarlier ? 0 : 1;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+if (require.main === module) {
+  main().then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}

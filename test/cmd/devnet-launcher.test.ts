@@ -1,0 +1,67 @@
+// The npm start launcher's argument rules and the reason line it prints for a node that stopped.
+import path from 'node:path';
+import { parseDevnetArgs, UsageError } from '../../cmd/devnet';
+import { reasonFromLog } from '../../cmd/exit-reason';
+
+describe('parseDevnetArgs', () => {
+  test('--dir without a value is an error, never the current directory', () => {
+    expect(() => parseDevnetArgs(['--fresh', '--dir'])).toThrow(new UsageError('--dir needs a directory'));
+    expect(() => parseDevnetArgs(['--dir', ''])).toThrow(UsageError);
+    expect(() => parseDevnetArgs(['--dir', '--fresh'])).toThrow(/--dir needs a directory/);
+    expect(() => parseDevnetArgs(['--dir='])).toThrow(/--dir needs a directory/);
+  });
+
+  test('values are taken as given; defaults otherwise', () => {
+    expect(parseDevnetArgs([])).toEqual({ fresh: false, dataDir: path.resolve('data', 'devnet'), logLevel: 'info', ports: undefined });
+    expect(parseDevnetArgs(['--fresh', '--dir', 'x/y', '--ports', '1,2', '--log-level', 'debug'])).toEqual({
+      fresh: true,
+      dataDir: path.resolve('x/y'),
+      logLevel: 'debug',
+      ports: [1, 2],
+    });
+    expect(parseDevnetArgs(['--dir=z', '--ports=5,6,7'])).toMatchObject({ dataDir: path.resolve('z'), ports: [5, 6, 7] });
+    expect(parseDevnetArgs(['--help'])).toBeUndefined();
+  });
+
+  test('bad ports, levels and unknown flags are errors', () => {
+    expect(() => parseDevnetArgs(['--ports'])).toThrow(/--ports needs/);
+    expect(() => parseDevnetArgs(['--ports', '1,x'])).toThrow(/comma-separated port numbers/);
+    expect(() => parseDevnetArgs(['--ports', '70000'])).toThrow(/comma-separated port numbers/);
+    expect(() => parseDevnetArgs(['--ports', '7050,7050'])).toThrow(/a port twice/);
+    expect(() => parseDevnetArgs(['--log-level', 'loud'])).toThrow(/--log-level must be one of/);
+    expect(() => parseDevnetArgs(['--frsh'])).toThrow(/unknown argument "--frsh"/);
+  });
+});
+
+describe('reasonFromLog', () => {
+  const line = (o: object): string => JSON.stringify({ time: 1, pid: 9, ...o });
+
+  test('the last error a node logged, with its error message', () => {
+    const log = [
+      line({ level: 30, msg: 'starting' }),
+      line({ level: 50, msg: 'orderer failed to start', err: { type: 'Error', message: 'this node (127.0.0.1:7050) is not a consenter of mychannel' } }),
+      line({ level: 30, msg: 'orderer stopped' }),
+    ].join('\n');
+    expect(reasonFromLog(log)).toBe('orderer failed to start: this node (127.0.0.1:7050) is not a consenter of mychannel');
+  });
+
+  test('a crash Node printed after the logs wins over an older logged error', () => {
+    const log = [
+      line({ level: 50, msg: 'old trouble' }),
+      '/x/dist/cmd/orderer.js:10',
+      '    throw err;',
+      '    ^',
+      '',
+      'Error: listen EADDRINUSE: address already in use 127.0.0.1:7050',
+      '    at Server.setupListenHandle (node:net:1817:16)',
+      '',
+      'Node.js v20.20.2',
+    ].join('\n');
+    expect(reasonFromLog(log)).toBe('Error: listen EADDRINUSE: address already in use 127.0.0.1:7050');
+  });
+
+  test('no error at all gives undefined; info and warn lines are not reasons', () => {
+    expect(reasonFromLog([line({ level: 30, msg: 'a' }), line({ level: 40, msg: 'b' }), '{broken json'].join('\n'))).toBeUndefined();
+    expect(reasonFromLog('')).toBeUndefined();
+  });
+});
