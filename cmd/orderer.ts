@@ -1,15 +1,21 @@
 #!/usr/bin/env node
 // `orderer start --config FILE`: runs one orderer node until SIGINT/SIGTERM.
+import * as grpc from '@grpc/grpc-js';
 import path from 'node:path';
 import pino from 'pino';
-import { loadOrdererConfig, type OrdererConfig } from '../orderer/config';
+import { loadOrdererConfig, unsupportedSettings, type OrdererConfig } from '../orderer/config';
 import { ensureDirs, OrdererNode, type OrdererNodeOptions } from '../orderer/node';
 
-const USAGE = `usage: orderer start [--config FILE]
+const USAGE = `usage: orderer start [--config FILE] [--stop-on-stdin-eof]
 
 Runs one ordering node. Without --config, orderer.yaml is looked up in $FABRIC_CFG_PATH,
 the current directory and /etc/hyperledger/fabric. Every key can be overridden by an
-environment variable: General.ListenPort -> ORDERER_GENERAL_LISTENPORT.`;
+environment variable: General.ListenPort -> ORDERER_GENERAL_LISTENPORT.
+
+SIGINT or SIGTERM stops the node cleanly (streams closed, WAL and ledger closed, locks released);
+a second signal stops it at once.
+  --stop-on-stdin-eof   also stop cleanly when standard input closes (npm start uses it, so its
+                        nodes never outlive it)`;
 
 export function nodeOptionsFromConfig(config: OrdererConfig, logger: pino.Logger): OrdererNodeOptions {
   const g = config.general;
@@ -44,10 +50,17 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   let configPath: string | undefined;
+  let stopOnStdinEof = false;
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i]!;
-    if (arg === '--config' || arg === '-c') configPath = rest[++i];
-    else if (arg.startsWith('--config=')) configPath = arg.slice('--config='.length);
+    if (arg === '--config' || arg === '-c') {
+      configPath = rest[++i];
+      if (configPath === undefined || configPath.length === 0 || configPath.startsWith('-')) {
+        console.error(`${arg} needs a file\n\n${USAGE}`);
+        return 2;
+      }
+    } else if (arg.startsWith('--config=')) configPath = arg.slice('--config='.length);
+    else if (arg === '--stop-on-stdin-eof') stopOnStdinEof = true;
     else {
       console.error(`unknown argument ${JSON.stringify(arg)}\n\n${USAGE}`);
       return 2;
@@ -61,10 +74,29 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   const { config } = loaded;
+  const unsupported = unsupportedSettings(config);
+  if (unsupported.length > 0) {
+    for (const u of unsupported) console.error(`orderer: ${u.key} in ${loaded.filePath}: ${u.reason}`);
+    return 1;
+  }
   const logger = pino({ level: config.logging.level, base: { pid: process.pid } });
+  // grpc-js writes its own diagnostics to stderr as bare "E ..." lines, outside the JSON log; they
+  // repeat what our own error lines say (a port in use, a peer gone), so they go into the log as
+  // pino lines of their own component.
+  const grpcLog = logger.child({ component: 'grpc-js' });
+  grpc.setLogger({
+    error: (...args: unknown[]) => grpcLog.warn(args.map(String).join(' ')),
+    info: (...args: unknown[]) => grpcLog.debug(args.map(String).join(' ')),
+    debug: (...args: unknown[]) => grpcLog.debug(args.map(String).join(' ')),
+  });
   for (const w of loaded.warnings) logger.warn({ config: loaded.filePath }, w);
   const options = nodeOptionsFromConfig(config, logger);
-  await ensureDirs(options);
+  try {
+    await ensureDirs(options);
+  } catch (err) {
+    logger.error({ err }, 'orderer failed to start');
+    return 1;
+  }
   const node = new OrdererNode(options);
   try {
     await node.start();
@@ -108,6 +140,12 @@ async function main(argv: string[]): Promise<number> {
     });
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
+    if (stopOnStdinEof) {
+      // The launcher holds the other end: it closing (launcher gone) is a stop request.
+      process.stdin.on('end', () => stop('stdin closed'));
+      process.stdin.on('error', () => stop('stdin closed'));
+      process.stdin.resume();
+    }
   });
 }
 

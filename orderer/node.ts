@@ -1,10 +1,12 @@
 // One orderer process: the gRPC server (AtomicBroadcast + Cluster on one port), the
 // cluster transport, and a Chain per channel with its ledger and Raft storage.
 import * as grpc from '@grpc/grpc-js';
-import { mkdir, readFile } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { access, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { Comm } from '../cluster/comm';
+import { mkdirDurable } from '../consensus/wal/fsutil';
 import type { ClusterMember } from '../cluster/types';
 import { openBlockStore } from '../ledger/lmdb-block-store';
 import type { BlockStore } from '../ledger/block-store';
@@ -65,6 +67,9 @@ export function raftMembers(settings: ChannelSettings, lastBlock: common.Block):
   const nextConsenterId = meta !== undefined && meta.nextConsenterId > 0 ? meta.nextConsenterId : consenters.length + 1;
   return { members: consenters.map((c, i) => ({ id: ids[i]!, host: c.host, port: c.port })), nextConsenterId };
 }
+
+/** How long a stop lets open streams end by themselves once the chains are closed. */
+const STREAM_DRAIN_MS = 500;
 
 export class OrdererNode implements ChainRegistry {
   readonly policyEvaluator: PolicyEvaluator;
@@ -194,24 +199,80 @@ export class OrdererNode implements ChainRegistry {
     }
   }
 
-  async stop(): Promise<void> {
-    await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
+  private stopping: Promise<void> | undefined;
+
+  /**
+   * A clean stop: no new calls, the cluster streams we opened closed, every chain halted and its WAL
+   * and ledger closed (locks released), then whatever streams remain are cut. Waiting for streams to
+   * end by themselves would wait forever: Deliver streams that follow new blocks, and the other
+   * orderers' Step streams into this server, never end on their own.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= this.stopNow();
+    return this.stopping;
+  }
+
+  private async stopNow(): Promise<void> {
+    const drained = new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
     this.comm.close();
+    const failures: unknown[] = [];
     for (const [name, ch] of this.channels) {
       this.comm.removeChannel(name);
-      await ch.close();
+      // One channel failing to close must not leave the others' WAL and ledger open.
+      try {
+        await ch.close();
+      } catch (err) {
+        failures.push(err);
+        this.logger.error({ err, channel: name }, 'channel did not close cleanly');
+      }
     }
     this.channels.clear();
+    // Streams answered by closed chains end within moments; cut those still open.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([drained, new Promise<void>((resolve) => (timer = setTimeout(resolve, STREAM_DRAIN_MS)))]);
+    clearTimeout(timer);
+    this.server.forceShutdown();
+    if (failures.length > 0) throw new AggregateError(failures, `${failures.length} channel(s) did not close cleanly`);
     this.logger.info('orderer stopped');
   }
 
-  /** Stops at once: open streams are cut (Ctrl-C twice, tests). */
+  /** Stops at once: open streams are cut before the chains close (a second signal, tests). */
   async forceStop(): Promise<void> {
     this.server.forceShutdown();
     await this.stop();
   }
 }
 
+/** A storage directory named by the config cannot be created or written: names the key and the path. */
+export class StorageDirError extends Error {
+  override readonly name = 'StorageDirError';
+  constructor(
+    readonly configKey: string,
+    readonly dir: string,
+    cause: unknown,
+  ) {
+    const e = cause as NodeJS.ErrnoException;
+    super(`${configKey} (${dir}) cannot be used: ${e.code !== undefined ? `${e.code}: ` : ''}${e.message ?? String(cause)}`, { cause });
+  }
+}
+
+/**
+ * Creates the storage roots the config names, durably (a directory created just before a power
+ * loss must still be there after it), and checks they are writable, so a wrong path fails at start
+ * with the config key and the path rather than later with a bare stack.
+ */
 export async function ensureDirs(options: Pick<OrdererNodeOptions, 'ledgerDir' | 'walDir' | 'snapDir'>): Promise<void> {
-  for (const dir of [options.ledgerDir, options.walDir, options.snapDir]) await mkdir(dir, { recursive: true });
+  const dirs: [string, string][] = [
+    ['FileLedger.Location', options.ledgerDir],
+    ['Consensus.WALDir', options.walDir],
+    ['Consensus.SnapDir', options.snapDir],
+  ];
+  for (const [key, dir] of dirs) {
+    try {
+      await mkdirDurable(dir);
+      await access(dir, fsConstants.W_OK | fsConstants.X_OK);
+    } catch (err) {
+      throw new StorageDirError(key, dir, err);
+    }
+  }
 }

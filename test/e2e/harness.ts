@@ -18,6 +18,8 @@ const ORDERER_JS = path.resolve(__dirname, '../../dist/cmd/orderer.js');
 export class NodeProcess {
   private child: ChildProcess | undefined;
   private exitedPromise: Promise<void> = Promise.resolve();
+  /** How the last run ended (undefined while it runs or before the first). */
+  lastExit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
 
   constructor(
     readonly name: string,
@@ -40,7 +42,13 @@ export class NodeProcess {
     const child = spawn(process.execPath, [ORDERER_JS, 'start', '--config', this.configPath], { stdio: ['ignore', fd, fd] });
     closeSync(fd);
     this.child = child;
-    this.exitedPromise = new Promise((resolve) => child.once('exit', () => resolve()));
+    this.lastExit = undefined;
+    this.exitedPromise = new Promise((resolve) =>
+      child.once('exit', (code, signal) => {
+        this.lastExit = { code, signal };
+        resolve();
+      }),
+    );
   }
 
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
@@ -52,6 +60,11 @@ export class NodeProcess {
   /** Asks the node to log its chains' status (SIGUSR2). */
   dumpStatus(): void {
     if (this.running) this.child!.kill('SIGUSR2');
+  }
+
+  /** Resolves when the current run has exited. */
+  exited(): Promise<void> {
+    return this.exitedPromise;
   }
 
   /** SIGTERM, then SIGKILL if it has not exited after `graceMs`. */
