@@ -30,7 +30,10 @@ deliver options:
   --start POS           oldest | newest | a block number (default oldest)
   --stop POS            newest | a block number | forever (default newest);
                         newest is the newest block when the request arrives
-  --fail-if-not-ready   answer NOT_FOUND rather than wait for blocks not written yet
+  --fail-if-not-ready   end with NOT_FOUND (exit status 1) at the first block of the
+                        range not written yet instead of waiting for it (no effect
+                        with --stop newest, whose blocks all exist); a --start beyond
+                        the height is NOT_FOUND either way
   --best-effort         keep reading while the orderer has no Raft leader
                         (by default the orderer answers SERVICE_UNAVAILABLE then)
   --json                print one JSON object per block instead of a text line

@@ -189,6 +189,15 @@ describe('client deliver', () => {
     expect(chain.blockStore.stats().openIterators).toBe(0);
   });
 
+  test('--fail-if-not-ready prints the blocks that exist, then ends with NOT_FOUND and exit status 1', async () => {
+    const { address, chain } = orderers[0]!;
+    await chain.appendBlocks(2);
+    const run = await runClient(['deliver', '--orderer', address, '--channel', CHANNEL, '--start', 'oldest', '--stop', '10', '--fail-if-not-ready']);
+    expect(run.code).toBe(1);
+    expect(run.stdout.trim().split('\n').map((line) => line.split('  ')[0])).toEqual(['block 0', 'block 1', 'block 2']);
+    expect(run.stderr).toMatch(/Deliver answered NOT_FOUND/);
+  });
+
   test('a status other than SUCCESS is an error', async () => {
     const run = await runClient(['deliver', '--orderer', orderers[0]!.address, '--channel', 'nosuchchannel']);
     expect(run.code).toBe(1);
