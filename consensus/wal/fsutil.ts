@@ -65,11 +65,19 @@ export async function writeFileAtomic(filePath: string, data: Uint8Array): Promi
   await fsyncDir(path.dirname(filePath));
 }
 
-/** Removes leftover `*.tmp` files of interrupted atomic writes; returns their names. */
-export async function removeTempFiles(dir: string): Promise<string[]> {
-  const names = (await fs.promises.readdir(dir)).filter((n) => n.endsWith('.tmp'));
-  for (const name of names) await fs.promises.rm(path.join(dir, name), { force: true });
-  return names;
+/**
+ * Removes leftover temporary files of interrupted writes; returns their names. Only regular
+ * files whose names `isOurTempFile` recognises (names this code writes) are touched: an
+ * operator's `notes.tmp`, a directory or a symlink in the same place stays.
+ */
+export async function removeTempFiles(dir: string, isOurTempFile: (name: string) => boolean): Promise<string[]> {
+  const removed: string[] = [];
+  for (const dirent of await fs.promises.readdir(dir, { withFileTypes: true })) {
+    if (!dirent.isFile() || !isOurTempFile(dirent.name)) continue;
+    await fs.promises.rm(path.join(dir, dirent.name));
+    removed.push(dirent.name);
+  }
+  return removed;
 }
 
 /** Not `instanceof Error`: errors made by Node internals can come from another realm (jest's vm). */

@@ -63,6 +63,12 @@ function parseLock(text: string): LockContent | undefined {
   return undefined;
 }
 
+/** What DirLock.probe found; pid -1 when the lock file names none (unparsable). */
+export type LockProbe =
+  | { state: 'free'; lockPath: string }
+  | { state: 'held'; lockPath: string; pid: number }
+  | { state: 'stale'; lockPath: string; pid: number };
+
 export class DirLock {
   private released = false;
 
@@ -100,6 +106,24 @@ export class DirLock {
       await DirLock.breakStale(lockPath, existing, logger);
     }
     throw new WalLockedError(dir, -1, lockPath);
+  }
+
+  /**
+   * Looks at the directory's lock without taking or breaking it (for tools that must not
+   * change anything, e.g. a dry run): free, held by a live process, or left by a dead one.
+   */
+  static async probe(dir: string): Promise<LockProbe> {
+    const lockPath = path.join(dir, LOCK_FILE_NAME);
+    let existing: string;
+    try {
+      existing = await fs.promises.readFile(lockPath, 'utf8');
+    } catch (err) {
+      if (isErrnoException(err) && err.code === 'ENOENT') return { state: 'free', lockPath };
+      throw err;
+    }
+    const holder = parseLock(existing);
+    if (holder === undefined) return (await DirLock.isFresh(lockPath)) ? { state: 'held', lockPath, pid: -1 } : { state: 'stale', lockPath, pid: -1 };
+    return isAlive(holder) ? { state: 'held', lockPath, pid: holder.pid } : { state: 'stale', lockPath, pid: holder.pid };
   }
 
   /** True for a lock file touched so recently that its creator may still be writing it. */

@@ -6,14 +6,25 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import type { raftpb } from '../../protos';
-import { closeFd, fdatasync, fsyncDir, writeAll } from './fsutil';
-import { zeroFill } from './preallocate';
+import { closeFd, fdatasync, fsyncDir, isErrnoException, writeAll } from './fsutil';
+import { PREALLOCATED_FILE_NAME, zeroFill } from './preallocate';
 import { RecordBatchEncoder, WAL_FORMAT_VERSION } from './record';
 
 const openFd = promisify(fs.open);
 
 export const SEGMENT_SUFFIX = '.wal';
 const NAME_PATTERN = /^([0-9a-f]{16})-([0-9a-f]{16})\.wal$/;
+/** Temporary name of a segment being created (createSegment), and of the preallocated next one. */
+const TEMP_NAME_PATTERN = /^[0-9a-f]{16}-[0-9a-f]{16}\.wal\.tmp$/;
+
+/** True for the names of temporary files the WAL itself writes in its directory. */
+export function isSegmentTempFileName(name: string): boolean {
+  return TEMP_NAME_PATTERN.test(name) || name === PREALLOCATED_FILE_NAME;
+}
+
+export function isSegmentFileName(name: string): boolean {
+  return NAME_PATTERN.test(name);
+}
 
 export interface SegmentInfo {
   seq: number;
@@ -25,6 +36,16 @@ export interface SegmentInfo {
   fileBytes: number;
 }
 
+async function pathExists(p: string): Promise<boolean> {
+  return fs.promises.lstat(p).then(
+    () => true,
+    (err: unknown) => {
+      if (isErrnoException(err) && err.code === 'ENOENT') return false;
+      throw err;
+    },
+  );
+}
+
 export function segmentFileName(seq: number, firstIndex: number): string {
   return `${seq.toString(16).padStart(16, '0')}-${firstIndex.toString(16).padStart(16, '0')}${SEGMENT_SUFFIX}`;
 }
@@ -32,9 +53,11 @@ export function segmentFileName(seq: number, firstIndex: number): string {
 /** Segment files in the directory, ordered by sequence number. */
 export async function listSegments(dir: string): Promise<SegmentInfo[]> {
   const segments: SegmentInfo[] = [];
-  for (const name of await fs.promises.readdir(dir)) {
+  for (const dirent of await fs.promises.readdir(dir, { withFileTypes: true })) {
+    const name = dirent.name;
     const m = NAME_PATTERN.exec(name);
-    if (!m) continue;
+    // Only regular files: whatever else carries such a name is not ours to read or delete.
+    if (!m || !dirent.isFile()) continue;
     const filePath = path.join(dir, name);
     const stat = await fs.promises.stat(filePath);
     segments.push({ seq: parseInt(m[1]!, 16), firstIndex: parseInt(m[2]!, 16), path: filePath, sizeBytes: stat.size, fileBytes: stat.size });
@@ -74,6 +97,11 @@ export async function createSegment(
     }
   } finally {
     await closeFd(fd);
+  }
+  // rename() would silently replace a segment of that name, and with it the entries it holds.
+  if (await pathExists(filePath)) {
+    await fs.promises.rm(tmpPath, { force: true });
+    throw new Error(`refusing to create WAL segment ${filePath}: a file of that name already exists`);
   }
   await fs.promises.rename(tmpPath, filePath);
   await fsyncDir(dir);

@@ -20,6 +20,12 @@ export const SNAPSHOT_FORMAT_VERSION = 1;
 const SNAPSHOT_HEADER_BYTES = 16;
 export const DEFAULT_SNAPSHOTS_TO_KEEP = 4;
 const NAME_PATTERN = /^([0-9a-f]{16})-([0-9a-f]{16})\.snap$/;
+/** writeFileAtomic's temporary name for a snapshot file. */
+const TEMP_NAME_PATTERN = /^[0-9a-f]{16}-[0-9a-f]{16}\.snap\.tmp$/;
+
+export function isSnapshotTempFileName(name: string): boolean {
+  return TEMP_NAME_PATTERN.test(name);
+}
 
 export interface SnapshotFile {
   name: string;
@@ -63,7 +69,7 @@ export class Snapshotter {
 
   static async open(dir: string, opts: SnapshotterOptions): Promise<Snapshotter> {
     await mkdirDurable(dir);
-    const removed = await removeTempFiles(dir);
+    const removed = await removeTempFiles(dir, isSnapshotTempFileName);
     if (removed.length > 0) opts.logger.info({ dir, removed }, 'removed unfinished snapshot files');
     return new Snapshotter(dir, opts);
   }
@@ -83,9 +89,11 @@ export class Snapshotter {
   /** All snapshot files, newest (highest index, then highest term) first. */
   async list(): Promise<SnapshotFile[]> {
     const files: SnapshotFile[] = [];
-    for (const name of await fs.promises.readdir(this.dir)) {
+    for (const dirent of await fs.promises.readdir(this.dir, { withFileTypes: true })) {
+      const name = dirent.name;
       const m = NAME_PATTERN.exec(name);
-      if (!m) continue;
+      // Only regular files: prune() deletes what this lists.
+      if (!m || !dirent.isFile()) continue;
       files.push({ name, path: path.join(this.dir, name), term: parseInt(m[1]!, 16), index: parseInt(m[2]!, 16) });
     }
     return files.sort((a, b) => b.index - a.index || b.term - a.term);

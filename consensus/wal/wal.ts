@@ -21,7 +21,7 @@ import { DirLock } from './lock';
 import { SegmentPreallocator } from './preallocate';
 import { RecordBatchEncoder, SnapshotKind } from './record';
 import { recoverWal } from './recovery';
-import { createSegment, type SegmentInfo } from './segment';
+import { createSegment, isSegmentTempFileName, type SegmentInfo } from './segment';
 import { Snapshotter } from './snapshotter';
 
 export const DEFAULT_SEGMENT_SIZE_BYTES = 64 * 1024 * 1024;
@@ -67,6 +67,7 @@ export class Wal {
   private queue: Promise<void> = Promise.resolve();
   private failure: unknown = undefined;
   private closed = false;
+  private closing: Promise<void> | undefined;
   /** True when bytes were written to the current segment since its last fdatasync. */
   private dirty = false;
   /**
@@ -116,7 +117,7 @@ export class Wal {
     const logger = opts.logger;
     const segmentSizeBytes = opts.segmentSizeBytes ?? DEFAULT_SEGMENT_SIZE_BYTES;
     const preallocator = opts.preallocate === false ? undefined : new SegmentPreallocator(dir, segmentSizeBytes, logger);
-    const removedTemp = await removeTempFiles(dir);
+    const removedTemp = await removeTempFiles(dir, isSegmentTempFileName);
     if (removedTemp.length > 0) logger.info({ dir, removed: removedTemp }, 'removed unfinished WAL segment files');
 
     const recovered = await recoverWal(dir, snapshotter, opts);
@@ -287,9 +288,16 @@ export class Wal {
     return this.segments.map((s) => ({ ...s }));
   }
 
-  /** Syncs what is unsynced, closes the segment and releases the directory lock. */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  /**
+   * Syncs what is unsynced, closes the segment and releases the directory lock. Calls after
+   * the first (a halted chain closes its WAL, its orderer again at shutdown) share its result.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<void> {
     await this.queue;
     this.closed = true;
     try {
