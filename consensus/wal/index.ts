@@ -4,3 +4,4 @@ export { Snapshotter, DEFAULT_SNAPSHOTS_TO_KEEP, snapshotFileName, type Snapshot
 export { CorruptionError, WalLockedError, WalClosedError, WalFailedError, WalError } from './errors';
 export { crc32 } from './crc32';
 export { DurableStorage, type DurableStorageOptions, type PersistedReady } from './durable-storage';
+export { repairWal, WalRepairRefusedError, type WalRepairOptions, type WalRepairReport } from './repair';

@@ -26,12 +26,49 @@ export interface Recovered {
   lastIndex: number;
 }
 
-interface Fault {
+export interface Fault {
   segmentIndex: number;
   offsetBytes: number;
   reason: string;
   /** Damage that a crash in the middle of the last write can leave (framing, CRC). */
   framing: boolean;
+}
+
+/** A torn last write at the end of the last segment: never acknowledged, cut off on every open. */
+export interface TornTail {
+  segmentIndex: number;
+  offsetBytes: number;
+  /** Non-zero bytes after the cut (the rest is preallocated zeros). */
+  droppedBytes: number;
+  fileBytes: number;
+  reason: string;
+}
+
+/** What cutting the log at a fault loses: every readable record after it, and the files. */
+export interface DroppedByRepair {
+  /** The damaged file, kept and truncated to offsetBytes (or removed when the fault is at offset 0). */
+  file: string;
+  offsetBytes: number;
+  /** Bytes of the damaged file from the fault to its last non-zero byte. */
+  droppedBytesInFile: number;
+  /** Whole segment files removed (the damaged one too when nothing before the fault is kept). */
+  removedSegments: string[];
+  /** Records after the fault that still parse (the damaged record itself is not counted). */
+  readableRecordsDropped: number;
+  entriesDropped: number;
+  /** Index range of the dropped entries that still parse. */
+  firstDroppedIndex: number | undefined;
+  lastDroppedIndex: number | undefined;
+}
+
+/** A read-only pass over the segments: what replays, and where (if anywhere) the log is damaged. */
+export interface WalScan {
+  segments: SegmentInfo[];
+  log: ReplayLog;
+  tornTail: TornTail | undefined;
+  fault: Fault | undefined;
+  /** Set with `fault`: what a repair would drop. */
+  dropped: DroppedByRepair | undefined;
 }
 
 /**
@@ -40,62 +77,34 @@ interface Fault {
  */
 export async function recoverWal(dir: string, snapshotter: Snapshotter, opts: RecoveryOptions): Promise<Recovered | undefined> {
   const logger = opts.logger;
-  const segments = await listSegments(dir);
-  const snapshotFiles = await snapshotter.list();
-  if (segments.length === 0) {
+  const scan = await scanWal(dir);
+  if (scan === undefined) {
+    const snapshotFiles = await snapshotter.list();
     if (snapshotFiles.length > 0) {
       throw new CorruptionError(dir, 0, `no WAL segments, but snapshot files exist in ${snapshotter.dir}`);
     }
     return undefined;
   }
-
-  const log = new ReplayLog(segments[0]!.firstIndex);
-  // A gap in the sequence numbers: records after it cannot be trusted to continue the log.
-  let gapFault: Fault | undefined;
-  for (let k = 1; k < segments.length && gapFault === undefined; k++) {
-    if (segments[k]!.seq !== segments[k - 1]!.seq + 1) {
-      const reason = `missing segment(s) with sequence ${segments[k - 1]!.seq + 1} to ${segments[k]!.seq - 1}`;
-      gapFault = { segmentIndex: k, offsetBytes: 0, reason, framing: false };
-    }
+  const { segments, log, tornTail, fault, dropped } = scan;
+  if (tornTail !== undefined) {
+    const segment = segments[tornTail.segmentIndex]!;
+    logger.warn(
+      {
+        file: segment.path,
+        offsetBytes: tornTail.offsetBytes,
+        droppedBytes: tornTail.droppedBytes,
+        fileBytes: tornTail.fileBytes,
+        reason: tornTail.reason,
+      },
+      'WAL ends in a torn write (crash during the last write); truncating it',
+    );
+    await truncateFile(segment.path, tornTail.offsetBytes);
+    segment.sizeBytes = segment.fileBytes = tornTail.offsetBytes;
   }
-  const readableCount = gapFault?.segmentIndex ?? segments.length;
-  let fault: Fault | undefined;
-  for (let k = 0; k < readableCount && fault === undefined; k++) {
-    const segment = segments[k]!;
-    const buf = await fs.promises.readFile(segment.path);
-    fault = replaySegment(k, segment, buf, log);
-    if (fault === undefined) continue;
-    const isLast = k === segments.length - 1;
-    // Torn tail: the last write of the last segment stopped part way, so nothing valid
-    // follows the bad record. The write was never acknowledged; cut it off.
-    if (fault.framing && isLast && fault.offsetBytes > 0 && findValidRecordAfter(buf, fault.offsetBytes + 1) === undefined) {
-      logger.warn(
-        {
-          file: segment.path,
-          offsetBytes: fault.offsetBytes,
-          droppedBytes: nonZeroEnd(buf, fault.offsetBytes) - fault.offsetBytes,
-          fileBytes: buf.length,
-          reason: fault.reason,
-        },
-        'WAL ends in a torn write (crash during the last write); truncating it',
-      );
-      await truncateFile(segment.path, fault.offsetBytes);
-      segment.sizeBytes = segment.fileBytes = fault.offsetBytes;
-      fault = undefined;
-      break;
-    }
-    if (fault.framing) {
-      const validAfter = findValidRecordAfter(buf, fault.offsetBytes + 1);
-      if (validAfter !== undefined) fault.reason += `; valid records follow at offset ${validAfter}`;
-      else if (!isLast) fault.reason += ' in a segment that is not the last';
-    }
-  }
-
-  fault ??= gapFault;
   if (fault !== undefined) {
     const bad = segments[fault.segmentIndex]!;
     if (!opts.repair) throw new CorruptionError(bad.path, fault.offsetBytes, fault.reason);
-    await repairAt(dir, segments, fault, logger);
+    await repairAt(dir, segments, fault, dropped!, logger);
     if (segments.length === 0) {
       // Repair dropped the very first segment: start again where it started.
       segments.push(await createSegment(dir, bad.seq, log.lastIndex() + 1, log.hardState, { fillToBytes: 0 }));
@@ -118,6 +127,97 @@ export async function recoverWal(dir: string, snapshotter: Snapshotter, opts: Re
     'replayed WAL',
   );
   return { segments, snapshot, hardState, entries, lastIndex: log.lastIndex() };
+}
+
+/**
+ * Replays the segments in `dir` without changing anything: undefined when there are none.
+ * Finds a torn tail (cut on every open) or a fault (refused, or cut by repair).
+ */
+export async function scanWal(dir: string): Promise<WalScan | undefined> {
+  const segments = await listSegments(dir);
+  if (segments.length === 0) return undefined;
+  const log = new ReplayLog(segments[0]!.firstIndex);
+  // A gap in the sequence numbers: records after it cannot be trusted to continue the log.
+  let gapFault: Fault | undefined;
+  for (let k = 1; k < segments.length && gapFault === undefined; k++) {
+    if (segments[k]!.seq !== segments[k - 1]!.seq + 1) {
+      const reason = `missing segment(s) with sequence ${segments[k - 1]!.seq + 1} to ${segments[k]!.seq - 1}`;
+      gapFault = { segmentIndex: k, offsetBytes: 0, reason, framing: false };
+    }
+  }
+  const readableCount = gapFault?.segmentIndex ?? segments.length;
+  let fault: Fault | undefined;
+  let tornTail: TornTail | undefined;
+  let faultBuf: Buffer | undefined;
+  for (let k = 0; k < readableCount && fault === undefined; k++) {
+    const segment = segments[k]!;
+    const buf = await fs.promises.readFile(segment.path);
+    fault = replaySegment(k, segment, buf, log);
+    if (fault === undefined) continue;
+    faultBuf = buf;
+    const isLast = k === segments.length - 1;
+    // Torn tail: the last write of the last segment stopped part way, so nothing valid
+    // follows the bad record. The write was never acknowledged; cut it off.
+    if (fault.framing && isLast && fault.offsetBytes > 0 && findValidRecordAfter(buf, fault.offsetBytes + 1) === undefined) {
+      tornTail = {
+        segmentIndex: k,
+        offsetBytes: fault.offsetBytes,
+        droppedBytes: nonZeroEnd(buf, fault.offsetBytes) - fault.offsetBytes,
+        fileBytes: buf.length,
+        reason: fault.reason,
+      };
+      fault = undefined;
+      break;
+    }
+    if (fault.framing) {
+      const validAfter = findValidRecordAfter(buf, fault.offsetBytes + 1);
+      if (validAfter !== undefined) fault.reason += `; valid records follow at offset ${validAfter}`;
+      else if (!isLast) fault.reason += ' in a segment that is not the last';
+    }
+  }
+  fault ??= gapFault;
+  const dropped = fault === undefined ? undefined : await whatRepairDrops(segments, fault, fault === gapFault ? undefined : faultBuf);
+  return { segments, log, tornTail, fault, dropped };
+}
+
+/** Counts what cutting at `fault` loses: the readable records after it in its file and in every later segment. */
+async function whatRepairDrops(segments: readonly SegmentInfo[], fault: Fault, faultBuf: Buffer | undefined): Promise<DroppedByRepair> {
+  const bad = segments[fault.segmentIndex]!;
+  const keepBad = fault.offsetBytes > 0;
+  const later = segments.slice(fault.segmentIndex + 1);
+  const badBuf = faultBuf ?? (await fs.promises.readFile(bad.path));
+  const out: DroppedByRepair = {
+    file: bad.path,
+    offsetBytes: fault.offsetBytes,
+    droppedBytesInFile: nonZeroEnd(badBuf, fault.offsetBytes) - fault.offsetBytes,
+    removedSegments: (keepBad ? later : [bad, ...later]).map((s) => s.path),
+    readableRecordsDropped: 0,
+    entriesDropped: 0,
+    firstDroppedIndex: undefined,
+    lastDroppedIndex: undefined,
+  };
+  const count = (buf: Buffer, from: number | undefined): void => {
+    // Skip damage by resynchronising on the next record that checks out, as replay would not.
+    for (let offset = from; offset !== undefined && offset < buf.length; ) {
+      const parsed = parseRecord(buf, offset);
+      if (!parsed.ok) {
+        offset = findValidRecordAfter(buf, offset + 1);
+        continue;
+      }
+      out.readableRecordsDropped++;
+      if (parsed.record.type === RecordType.Entry) {
+        const index = parsed.record.entry.index;
+        out.entriesDropped++;
+        out.firstDroppedIndex = Math.min(out.firstDroppedIndex ?? index, index);
+        out.lastDroppedIndex = Math.max(out.lastDroppedIndex ?? index, index);
+      }
+      offset = parsed.nextOffset;
+    }
+  };
+  // The bad record itself is not counted; what follows it is, if it still parses.
+  count(badBuf, fault.offsetBytes === 0 && fault.framing === false ? 0 : findValidRecordAfter(badBuf, fault.offsetBytes + 1));
+  for (const s of later) count(await fs.promises.readFile(s.path), 0);
+  return out;
 }
 
 /** Feeds one segment's records into the log; returns the first bad record, if any. */
@@ -170,7 +270,7 @@ function replaySegment(k: number, segment: SegmentInfo, buf: Buffer, log: Replay
 }
 
 /** repair: cut the log at the fault, loudly. */
-async function repairAt(dir: string, segments: SegmentInfo[], fault: Fault, logger: Logger): Promise<void> {
+async function repairAt(dir: string, segments: SegmentInfo[], fault: Fault, what: DroppedByRepair, logger: Logger): Promise<void> {
   const bad = segments[fault.segmentIndex]!;
   const dropped = segments.slice(fault.segmentIndex + 1);
   const keepBad = fault.offsetBytes > 0;
@@ -179,8 +279,12 @@ async function repairAt(dir: string, segments: SegmentInfo[], fault: Fault, logg
       file: bad.path,
       offsetBytes: fault.offsetBytes,
       reason: fault.reason,
-      droppedBytesInFile: bad.fileBytes - fault.offsetBytes,
-      droppedSegments: (keepBad ? dropped : [bad, ...dropped]).map((s) => s.path),
+      droppedBytesInFile: what.droppedBytesInFile,
+      droppedSegments: what.removedSegments,
+      readableRecordsDropped: what.readableRecordsDropped,
+      entriesDropped: what.entriesDropped,
+      firstDroppedIndex: what.firstDroppedIndex,
+      lastDroppedIndex: what.lastDroppedIndex,
     },
     'WAL repair: truncating at the first bad record; everything after it is lost',
   );
@@ -227,7 +331,9 @@ async function chooseSnapshot(
     // The snapshot file became durable but the WAL records of the same save did not (crash
     // in between), so the save never returned. Set it aside (not deleted: it is an operator's
     // to inspect) so that it neither counts as one of the kept snapshots nor warns again.
-    const asidePath = `${file.path}.orphan`;
+    // Never over an earlier orphan of the same name: that one is evidence too.
+    let asidePath = `${file.path}.orphan`;
+    for (let n = 1; await fs.promises.lstat(asidePath).then(() => true, () => false); n++) asidePath = `${file.path}.orphan.${n}`;
     await fs.promises.rename(file.path, asidePath);
     logger.warn(
       { file: file.path, renamedTo: asidePath, fit, walFirstIndex: log.firstIndex, walLastIndex: log.lastIndex() },
