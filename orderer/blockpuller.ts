@@ -223,7 +223,7 @@ export class BlockPuller {
     if (!Number.isSafeInteger(fromNumber) || fromNumber < 0 || !Number.isSafeInteger(toNumber)) {
       throw new RangeError(`bad block range ${fromNumber}..${toNumber}`);
     }
-    const logger = this.options.logger;
+    const logger = this.options.logger.child({ channel: this.options.channelId });
     const backoff = new Backoff({
       minDelayMs: this.options.retryMinDelayMs ?? DEFAULT_RETRY_MIN_DELAY_MS,
       maxDelayMs: this.options.retryMaxDelayMs ?? DEFAULT_RETRY_MAX_DELAY_MS,
@@ -250,7 +250,7 @@ export class BlockPuller {
         );
       }
       const delayMs = backoff.nextDelayMs();
-      logger.warn({ channel: this.options.channelId, endpoint, block: next, err: err.message, retryInMs: delayMs }, 'block pull failed; trying another source');
+      logger.warn({ endpoint, block: next, err: err.message, retryInMs: delayMs }, 'block pull failed; trying another source');
       await sleep(delayMs, signal);
     };
     const checkAborted = (): void => {
@@ -276,7 +276,7 @@ export class BlockPuller {
       }
       const endpoint = pool[Math.min(pool.length - 1, Math.floor(this.random() * pool.length))] as string;
       const stopNumber = Math.min(toNumber, (heights.get(endpoint) as number) - 1);
-      logger.debug({ channel: this.options.channelId, endpoint, from: next, to: stopNumber }, 'pulling blocks');
+      logger.debug({ endpoint, from: next, to: stopNumber }, 'pulling blocks');
       try {
         const blocks = deliverBlocks({
           client: this.client(endpoint),

@@ -130,7 +130,9 @@ export class OrdererNode implements ChainRegistry {
 
   private async openChannel(ch: ChannelBootstrap): Promise<void> {
     const log = this.logger.child({ channel: ch.name });
-    const blockStore = await openBlockStore({ dir: this.options.ledgerDir, channelId: ch.name, logger: log });
+    // The block store, the block puller and the Chain add the channel to their lines themselves:
+    // they get the node's logger, or every line would carry "channel" twice.
+    const blockStore = await openBlockStore({ dir: this.options.ledgerDir, channelId: ch.name, logger: this.logger });
     try {
       if (blockStore.height() === 0) {
         const genesis = common.Block.decode(await readFile(ch.genesisBlockPath));
@@ -178,7 +180,7 @@ export class OrdererNode implements ChainRegistry {
         blockStore,
         raft,
         transport: this.comm,
-        pullBlocks: (args) => pullBlocks({ ...args, logger: log, ...(this.options.clientCredentials !== undefined ? { tls: this.options.clientCredentials } : {}) }),
+        pullBlocks: (args) => pullBlocks({ ...args, logger: this.logger, ...(this.options.clientCredentials !== undefined ? { tls: this.options.clientCredentials } : {}) }),
         logger: this.logger,
       });
       const clusterMembers: ClusterMember[] = members.map((m) => ({ id: m.id, host: m.host, port: m.port }));

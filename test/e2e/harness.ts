@@ -288,3 +288,29 @@ export async function sendLoad(
 }
 
 export { freePorts, sleep };
+
+/** Top-level keys that appear twice in one JSON log line (pino writes duplicates as given). */
+export function duplicateLogKeys(logText: string): string[] {
+  const found = new Set<string>();
+  for (const line of logText.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const seen = new Set<string>();
+    let depth = 0;
+    for (let i = 0; i < line.length; i++) {
+      const ch = line[i];
+      if (ch === '{' || ch === '[') depth++;
+      else if (ch === '}' || ch === ']') depth--;
+      else if (ch === '"') {
+        let j = i + 1;
+        while (j < line.length && line[j] !== '"') j += line[j] === '\\' ? 2 : 1;
+        const text = line.slice(i + 1, j);
+        if (depth === 1 && line[j + 1] === ':') {
+          if (seen.has(text)) found.add(text);
+          seen.add(text);
+        }
+        i = j;
+      }
+    }
+  }
+  return [...found];
+}

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { deliverBlocks } from '../../orderer/deliver-client';
-import { chainHeight, createNetwork, makeEnvelope, sendLoad, waitFor, waitForService, type TestNetwork } from './harness';
+import { chainHeight, createNetwork, duplicateLogKeys, makeEnvelope, sendLoad, waitFor, waitForService, type TestNetwork } from './harness';
 
 jest.setTimeout(90_000);
 
@@ -52,6 +52,9 @@ test('a single SIGTERM stops an orderer cleanly, with a Deliver stream open, and
   expect(log).toContain('"msg":"orderer stopped"');
   expect(log).not.toContain('second signal');
   expect(log).not.toContain('"level":50');
+  expect(log).toContain('"msg":"block store opened"');
+  expect(duplicateLogKeys(log)).toEqual([]); // e.g. "channel" twice from nested child loggers
+  expect(log.split('\n').filter((l) => l.length > 0 && !l.startsWith('{'))).toEqual([]); // no stray non-JSON lines
   expect(existsSync(path.join(dir, 'etcdraft', 'wal', 'mychannel', 'LOCK'))).toBe(false);
 
   node.start();
