@@ -2,7 +2,7 @@
 // `npm start`: a local network of orderers on 127.0.0.1 in separate OS processes, serving the
 // channel "mychannel". Data lives under ./data/devnet; a second run resumes from it.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, statSync } from 'node:fs';
+import { closeSync, openSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { COLOCATED_NODE_FLAGS, DEVNET_MARKER_FILE, DEVNET_PORTS, DevnetDirError, prepareDevnetDir, writeDevnet, type DevnetLayout } from '../orderer/devnet';
 import { exitReason } from './exit-reason';
@@ -157,33 +157,30 @@ async function main(): Promise<number> {
     const logPath = path.join(node.dir, 'orderer.log');
     // The log is appended to across runs: only what this run wrote explains this run's exit.
     const logStart = fileSize(logPath);
-    const log = createWriteStream(logPath, { flags: 'a' });
+    // The node writes its log straight into the file (not through this launcher), so the log goes
+    // on, and says how the node stopped, even if this launcher dies.
+    const logFd = openSync(logPath, 'a');
     // Each node in a process group of its own, so a Ctrl-C in the terminal reaches only this
     // launcher, which then stops every node with exactly one SIGTERM (a second signal would make
     // a node stop at once, without closing its WAL and ledger). Their stdin is a pipe from us:
     // should this launcher die without stopping them, it closes and they stop on their own.
     const child = spawn(process.execPath, [...COLOCATED_NODE_FLAGS, ordererJs, 'start', '--config', node.configPath, '--stop-on-stdin-eof'], {
-      stdio: ['pipe', 'pipe', 'pipe'],
+      stdio: ['pipe', logFd, logFd],
       detached: true,
     });
-    // Two sources into one file: neither may end it; 'close' (both drained) does.
-    child.stdout?.pipe(log, { end: false });
-    child.stderr?.pipe(log, { end: false });
+    closeSync(logFd);
     // A node that exits closes its end of the pipe; writing to it must not kill the launcher.
     child.stdin?.on('error', () => undefined);
     children.push(child);
     return new Promise<{ index: number; code: number }>((resolve) => {
-      child.on('close', (code, signal) => {
-        // Let the piped output reach the file before reading it back.
-        log.end(() => {
-          if (!stopping || code !== 0) {
-            const reason = exitReason(logPath, logStart);
-            const how = signal ?? `code ${code}`;
-            console.error(`${node.name} exited${stopping ? '' : ' unexpectedly'} (${how}): ${reason ?? 'no error in its log'}`);
-            console.error(`  log: ${logPath}`);
-          }
-          resolve({ index, code: code ?? 1 });
-        });
+      child.on('exit', (code, signal) => {
+        if (!stopping || code !== 0) {
+          const reason = exitReason(logPath, logStart);
+          const how = signal ?? `code ${code}`;
+          console.error(`${node.name} exited${stopping ? '' : ' unexpectedly'} (${how}): ${reason ?? 'no error in its log'}`);
+          console.error(`  log: ${logPath}`);
+        }
+        resolve({ index, code: code ?? 1 });
       });
     });
   });

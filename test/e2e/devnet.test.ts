@@ -117,6 +117,27 @@ test('a node that cannot start is named with the reason from its log', async () 
   }
 });
 
+test('nodes never outlive a launcher that is killed: they stop by themselves, cleanly', async () => {
+  const ports = await freePorts(3);
+  const run = launch(['--dir', dataDir, '--ports', ports.join(',')]);
+  await waitForService(`127.0.0.1:${ports[0]}`, 'mychannel');
+  run.child.kill('SIGKILL');
+  await run.exited;
+  await waitFor('every node to stop', 20_000, () =>
+    nodeDirs().every((dir) => readFileSync(path.join(dir, 'orderer.log'), 'utf8').includes('"msg":"orderer stopped"')) ? true : undefined,
+  );
+  for (const dir of nodeDirs()) {
+    const log = readFileSync(path.join(dir, 'orderer.log'), 'utf8');
+    expect(log).toContain('"signal":"stdin closed"');
+    expect(existsSync(path.join(dir, 'etcdraft', 'wal', 'mychannel', 'LOCK'))).toBe(false);
+  }
+  // And the ports are free again: a new launcher resumes the network on them.
+  const again = launch(['--dir', dataDir]);
+  await waitForService(`127.0.0.1:${ports[1]}`, 'mychannel');
+  again.child.kill('SIGINT');
+  expect(await again.exited).toBe(0);
+});
+
 test('a mistyped --dir deletes nothing and writes nothing', async () => {
   // A stand-in for the checkout `npm start` runs in.
   const checkout = path.join(dataDir, 'checkout');
