@@ -8,7 +8,8 @@ import type { Logger } from 'pino';
 import { Comm } from '../cluster/comm';
 import { mkdirDurable } from '../consensus/wal/fsutil';
 import type { ClusterMember } from '../cluster/types';
-import { openBlockStore } from '../ledger/lmdb-block-store';
+import { channelStoreDir, openBlockStore } from '../ledger/lmdb-block-store';
+import { CorruptionError as WalCorruptionError } from '../consensus/wal/errors';
 import type { BlockStore } from '../ledger/block-store';
 import { readConsenterMetadata, readLastConfigIndex } from '../ledger/metadata';
 import { common } from '../protos';
@@ -151,11 +152,22 @@ export class OrdererNode implements ChainRegistry {
           `this node (${this.options.selfHost}:${this.options.selfPort}) is not a consenter of ${ch.name}; consenters: ${members.map((m) => `${m.host}:${m.port}`).join(', ')}`,
         );
       }
-      const raft = await openRaftPersistence({
-        walDir: path.join(this.options.walDir, ch.name),
-        snapDir: path.join(this.options.snapDir, ch.name),
-        logger: log,
-      });
+      let raft;
+      try {
+        raft = await openRaftPersistence({
+          walDir: path.join(this.options.walDir, ch.name),
+          snapDir: path.join(this.options.snapDir, ch.name),
+          logger: log,
+        });
+      } catch (err) {
+        if (!(err instanceof WalCorruptionError)) throw err;
+        // Damage in the middle of the WAL is never skipped silently; the operator decides.
+        throw new Error(
+          `${err.message}. To see what a repair would drop: orderer wal repair --channel ${ch.name} --config <this orderer.yaml> --dry-run; ` +
+            'then run it without --dry-run (what the other orderers still hold is sent again)',
+          { cause: err },
+        );
+      }
       const opts = settings.orderer.consensus.options;
       const chainSettings: ChainSettings = {
         configSequence: settings.sequence,
@@ -176,6 +188,7 @@ export class OrdererNode implements ChainRegistry {
       const chain = new Chain({
         channelId: ch.name,
         selfId: self.id,
+        ledgerDir: channelStoreDir(this.options.ledgerDir, ch.name),
         settings: chainSettings,
         blockStore,
         raft,

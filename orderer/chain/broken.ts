@@ -28,6 +28,8 @@ export interface BrokenStateContext {
   walDir?: string;
   /** <Consensus.SnapDir>/<channel>. */
   snapDir?: string;
+  /** The leader whose message showed the log lost (its Raft id and host:port). */
+  reportedBy?: { id: number; endpoint: string };
 }
 
 /** The directories to remove, named as precisely as the chain knows them. */
@@ -56,15 +58,24 @@ export function describeBrokenState(err: RaftInvariantError | ChainInvariantErro
   const refuses = 'This orderer now refuses Broadcast and Deliver for the channel; other channels keep running.';
 
   if (err instanceof RaftLogLostError) {
+    // Raft leaders never lower what they believe a follower holds: until another leader is
+    // elected, the current one keeps reporting the old commit to this node, even with its data
+    // removed, and it would halt again. So the leader steps down while this node is stopped.
+    const leader = ctx.reportedBy !== undefined ? `the orderer that leads the channel (Raft node ${ctx.reportedBy.id}, ${ctx.reportedBy.endpoint})` : 'the orderer that leads the channel';
+    const logLostRecovery =
+      `To recover: stop this orderer and remove this channel's data (${dataDirectories(ctx)}; other channels are not affected); ` +
+      `then restart ${leader}, so that the others elect a leader that does not count this orderer's lost entries; then start this ` +
+      `orderer again: the channel is created anew from its genesis block in General.BootstrapChannels and catches up from the other ` +
+      `orderers. (Once the channel participation API exists: remove the channel from this orderer and join it again.)`;
     const seen =
       `channel ${channel} halted: this orderer's Raft log (WAL) lost entries it had acknowledged: the leader reports ` +
       `index ${err.commitIndex} committed, but the local log ends at index ${err.lastIndex}. Its copy of the channel cannot be trusted.`;
     return {
       kind: 'raft-log-lost',
-      operatorMessage: `${seen} ${refuses} ${recovery}`,
-      recovery,
+      operatorMessage: `${seen} ${refuses} ${logLostRecovery}`,
+      recovery: logLostRecovery,
       clientReason: `this orderer's copy of the channel is broken (its Raft log lost acknowledged entries); use another orderer`,
-      fields: { ...dirs, commitIndex: err.commitIndex, lastIndex: err.lastIndex },
+      fields: { ...dirs, commitIndex: err.commitIndex, lastIndex: err.lastIndex, ...(ctx.reportedBy !== undefined ? { leader: ctx.reportedBy.id } : {}) },
     };
   }
   if (err instanceof RaftMisaddressedError) {

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { Fifo } from '../../cluster/fifo';
 import type { NodeId } from '../../cluster/types';
 import { RaftRole, SnapshotStatus, type Ready, type SoftState } from '../../consensus/raft/api';
-import { ProposalDroppedError, RaftError, RaftInvariantError, RaftMisaddressedError } from '../../consensus/raft/errors';
+import { ProposalDroppedError, RaftError, RaftInvariantError, RaftLogLostError, RaftMisaddressedError } from '../../consensus/raft/errors';
 import { RawNode } from '../../consensus/raft/rawnode';
 import { SeededRng } from '../../consensus/raft/rng';
 import { blockHeaderHash, envelopeTxIdOrEmpty, newBlock } from '../../ledger/block';
@@ -216,11 +216,16 @@ export class Chain implements ChainHandle {
    * Halts the channel on state that cannot be right (etcd panics, Fabric halts): one error
    * line with what was seen and how to recover, then Broadcast and Deliver refuse the channel.
    */
+  /** The leader whose message revealed a lost log (named in the recovery steps). */
+  private logLostReportedBy = 0;
+
   private haltBroken(err: RaftInvariantError | ChainInvariantError): void {
     if (this.halted) return;
+    const reporter = this.settingsValue.members.find((m) => m.id === this.logLostReportedBy);
     const broken = describeBrokenState(err, {
       channelId: this.channelId,
       selfId: this.options.selfId,
+      ...(reporter !== undefined ? { reportedBy: { id: reporter.id, endpoint: `${reporter.host}:${reporter.port}` } } : {}),
       ...(this.options.ledgerDir !== undefined ? { ledgerDir: this.options.ledgerDir } : {}),
       ...(this.options.raft.walDir !== undefined ? { walDir: this.options.raft.walDir } : {}),
       ...(this.options.raft.snapDir !== undefined ? { snapDir: this.options.raft.snapDir } : {}),
@@ -447,6 +452,7 @@ export class Chain implements ChainHandle {
         } catch (err) {
           // A refusal (a late answer of a removed node, a local-only type) is the sender's
           // problem; a broken invariant or anything unexpected stops this channel (drive()).
+          if (err instanceof RaftLogLostError) this.logLostReportedBy = ev.msg.from;
           if (!(err instanceof RaftError) || err instanceof RaftInvariantError) throw err;
           this.logger.warn({ err, type: ev.msg.type, from: ev.msg.from }, 'rejected a Raft message');
         }

@@ -1,12 +1,15 @@
 // A standalone orderer's life as an operator sees it: one SIGTERM stops it cleanly even with a
 // Deliver stream following new blocks (WAL and ledger closed, no LOCK left, exit 0, restarts where
-// it stopped), and a storage path it cannot use fails the start naming the config key and path.
+// it stopped), a storage path it cannot use fails the start naming the config key and path, and a
+// damaged WAL is refused with the repair command, which then lets the node rejoin.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { RecordType } from '../../consensus/wal/record';
 import { deliverBlocks } from '../../orderer/deliver-client';
-import { chainHeight, createNetwork, duplicateLogKeys, makeEnvelope, sendLoad, waitFor, waitForService, type TestNetwork } from './harness';
+import { parseSegment } from '../consensus/wal/helpers';
+import { chainHeight, createNetwork, duplicateLogKeys, sleep, makeEnvelope, sendLoad, waitFor, waitForService, type NodeProcess, type TestNetwork } from './harness';
 
 jest.setTimeout(90_000);
 
@@ -80,3 +83,85 @@ test('a FileLedger.Location that cannot be created fails the start with the key 
   expect(out).toContain(`FileLedger.Location (${location}) cannot be used: ENOTDIR`);
   expect(out).not.toMatch(/^\s+at /m); // a message, not a bare stack
 });
+
+test('a damaged WAL: the start is refused with the repair command; after the repair the lost log halts the channel once; removing its data lets it catch up', async () => {
+  network = await createNetwork({ nodeCount: 3 });
+  network.startAll();
+  const [a, , c] = network.nodes as [NodeProcess, NodeProcess, NodeProcess];
+  await waitForService(a.address, 'mychannel');
+  const load = await sendLoad([a.address], Array.from({ length: 60 }, () => makeEnvelope('mychannel', 200)), 2);
+  expect(load.acknowledged).toHaveLength(60);
+  const height = await waitFor('every node at the same height', 20_000, async () => {
+    const hs = await Promise.all(network!.nodes.map((n) => chainHeight(n.address, 'mychannel')));
+    return hs.every((h) => h === hs[0]) && hs[0]! >= 2 ? hs[0] : undefined;
+  });
+  await c.stop();
+  expect(c.lastExit?.code).toBe(0);
+
+  const walDir = path.join(network.layout.nodes[2]!.dir, 'etcdraft', 'wal', 'mychannel');
+  const segment = path.join(walDir, readdirSync(walDir).filter((f) => f.endsWith('.wal')).sort()[0]!);
+  const bytes = readFileSync(segment);
+  const entries = parseSegment(bytes).filter((r) => r.record.type === RecordType.Entry);
+  expect(entries.length).toBeGreaterThan(4);
+  const damaged = entries[Math.floor(entries.length / 2)]!;
+  bytes[damaged.end - 3] = bytes[damaged.end - 3]! ^ 0x10;
+  writeFileSync(segment, bytes);
+
+  c.start();
+  await c.exited();
+  expect(c.lastExit?.code).toBe(1);
+  expect(c.logText()).toMatch(new RegExp(`corrupt raft storage at ${segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} offset ${damaged.offset}.*orderer wal repair --channel mychannel`));
+
+  const config = network.layout.nodes[2]!.configPath;
+  const dry = await runCli(['wal', 'repair', '--config', config, '--channel', 'mychannel', '--dry-run']);
+  expect(dry.code).toBe(3);
+  expect(dry.out).toContain(segment);
+  const repaired = await runCli(['wal', 'repair', '--config', config, '--channel', 'mychannel']);
+  expect(repaired.code).toBe(0);
+
+  // The repair dropped entries this node had acknowledged: the leader's heartbeats now report a
+  // commit beyond its log, and the channel halts once, loudly, saying how to recover, while
+  // Deliver refuses to serve the stale copy.
+  c.start();
+  await waitFor('the lost-log halt', 30_000, () => (c.logText().includes('"kind":"raft-log-lost"') ? true : undefined));
+  const haltLines = c.logText().split('\n').filter((l) => l.includes('"level":50') && l.includes('halted'));
+  expect(haltLines).toHaveLength(1);
+  expect(haltLines[0]).toContain('lost entries it had acknowledged');
+  expect(haltLines[0]).toContain(walDir);
+  await expect(chainHeight(c.address, 'mychannel')).rejects.toThrow(/SERVICE_UNAVAILABLE/);
+  await sleep(1_000); // heartbeats go on: still exactly one error line
+  expect(c.logText().split('\n').filter((l) => l.includes('"level":50') && l.includes('halted'))).toHaveLength(1);
+  await c.stop();
+
+  // The recovery the message gives: remove the channel's ledger, WAL and snapshots, restart the
+  // leader it names (a new leader does not count the lost entries), start it: it catches up.
+  const nodeDir = network.layout.nodes[2]!.dir;
+  for (const dir of [path.join(nodeDir, 'ledger', 'chains', 'mychannel'), walDir, path.join(nodeDir, 'etcdraft', 'snapshot', 'mychannel')]) {
+    expect(haltLines[0]).toContain(dir);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const leaderId = (JSON.parse(haltLines[0]!) as { leader?: number }).leader;
+  expect(leaderId === 1 || leaderId === 2).toBe(true);
+  const leader = network.nodes[leaderId! - 1]!;
+  expect(haltLines[0]).toContain(`Raft node ${leaderId}, ${leader.address}`);
+  await leader.stop();
+  leader.start();
+  c.start();
+  expect(await waitFor('the rebuilt node to catch up', 40_000, async () => ((await chainHeight(c.address, 'mychannel')) >= height ? true : undefined))).toBe(true);
+  expect(c.logText().split('\n').filter((l) => l.includes('"level":50') && l.includes('halted'))).toHaveLength(1);
+  await sendLoad([c.address], Array.from({ length: 10 }, () => makeEnvelope('mychannel', 100)), 1);
+  await waitFor('all nodes to agree again', 20_000, async () => {
+    const hs = await Promise.all(network!.nodes.map((n) => chainHeight(n.address, 'mychannel')));
+    return hs.every((h) => h === hs[0]) && hs[0]! > height ? true : undefined;
+  });
+});
+
+function runCli(args: string[]): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [ORDERER_JS, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.once('exit', (code) => resolve({ code, out }));
+  });
+}

@@ -153,7 +153,10 @@ describe('a heartbeat whose commit index is beyond the local log (the WAL lost a
     expect(errors).toHaveLength(1);
     expect(errors[0]!.msg).toBe(status.haltReason);
     expect(errors[0]).toMatchObject({ kind: 'raft-log-lost', commitIndex: 57, lastIndex: 3, walDir: a.walDir, snapDir: a.snapDir, ledgerDir: a.ledgerDir });
-    expect(errors[0]!.msg).toMatch(/To recover: stop this orderer, remove this channel's data/);
+    expect(errors[0]!.msg).toMatch(/To recover: stop this orderer and remove this channel's data/);
+    // The leader that reported the commit is named: it must step down before the node rejoins.
+    expect(errors[0]!.msg).toContain('then restart the orderer that leads the channel (Raft node 2, 127.0.0.1:2)');
+    expect(errors[0]).toMatchObject({ leader: 2 });
 
     const err = await a.chain.order(parseBroadcastEnvelope(makeEnvelope('lost', 32).bytes)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OrdererError);
