@@ -33,7 +33,7 @@ import { BlockStoreError, CorruptionError } from './errors';
 import { bytesEqual, toHex } from './hash';
 import { HeightNotifier } from './height-notifier';
 import { checkLmdbDataFile, LMDB_DATA_FILE, OPEN_CHECK_MAX_TREE_PAGES, type LmdbFileReport } from './lmdb-file-check';
-import { asCorruption, guardLmdb } from './lmdb-guard';
+import { asCorruption, guardLmdb, settleFailedCommit } from './lmdb-guard';
 import { BINARY_DB_OPTIONS, blockKey, blockNumberOfKey, decodeTip, EMPTY, EMPTY_TIP, encodeTip, txIdKey, type Bytes, type Tip } from './lmdb-records';
 import { encodeOwnerRecord, ownerLiveness, ownRecord, parseOwnerRecord, type OwnerRecord } from './owner';
 import { openTxIdIndex, type IndexBlock, type TxIdIndex } from './tx-index';
@@ -319,8 +319,11 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
         void this.metaDb.put(TIP_KEY, encodeTip(after), after.height);
       });
     } catch (err) {
+      settleFailedCommit(err, this.env, (cause) => this.logger.error({ err: cause, file: this.dataFile, blocks: range }, 'lmdb-js: why the commit of blocks failed'));
       const damage = asCorruption(err, this.dataFile);
       if (damage instanceof CorruptionError) throw this.fail(damage);
+      const found = this.damageOnDisk();
+      if (found !== undefined) throw this.fail(found);
       throw this.fail(new BlockStoreError('write-failed', `committing blocks ${range} failed: ${errorMessage(err)}`, before.height));
     }
     if (!applied) {
@@ -402,6 +405,22 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
       () => this.indexFlush === flush && (this.indexFlush = undefined),
     );
     return flush;
+  }
+
+  /**
+   * Damage the file check finds in the block file now, if any. lmdb-js's writer thread reports a
+   * page it found damaged only as MDB_BAD_TXN (the MDB_CORRUPTED goes to stderr), so a failed
+   * commit looks at the file before it is called a plain write failure.
+   */
+  private damageOnDisk(): CorruptionError | undefined {
+    try {
+      checkLmdbDataFile(this.location, { maxTreePages: OPEN_CHECK_MAX_TREE_PAGES });
+      return undefined;
+    } catch (err) {
+      if (err instanceof CorruptionError) return err;
+      this.logger.warn({ err }, 'could not check the block file after a failed write');
+      return undefined;
+    }
   }
 
   /** Header hash of block `number`, which is durable (from the cache, else the store). */

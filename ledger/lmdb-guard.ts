@@ -51,3 +51,31 @@ export async function guardLmdbAsync<T>(file: string, run: () => Promise<T>, blo
     throw asCorruption(err, file, blockNumber);
   }
 }
+
+/**
+ * lmdb-js rejects the writes of a failed commit with an Error whose `commitError` is a second
+ * promise, rejected a moment later with LMDB's own code. Nothing else handles that promise, so
+ * left alone it ends the process as an unhandled rejection. This takes it over: `onCause` gets
+ * LMDB's error once it arrives. Returns whether `err` carried one.
+ */
+export function takeCommitError(err: unknown, onCause: (cause: unknown) => void): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const commitError = (err as { commitError?: unknown }).commitError;
+  if (!(commitError instanceof Promise)) return false;
+  commitError.then(onCause, onCause);
+  return true;
+}
+
+/**
+ * Takes over the promises lmdb-js leaves behind when a commit fails, so that they cannot end the
+ * process as unhandled rejections: the error's `commitError` (LMDB's code, passed to `onCause`)
+ * and the commit promise of lmdb-js's own event-turn batch, which no caller holds. Call it in the
+ * first handler of the rejected write (`catch` right after its `await`, or a `.catch` attached
+ * when the write is queued): Node reports a rejection as unhandled once the current microtasks
+ * have run, and a later handler comes too late.
+ */
+export function settleFailedCommit(err: unknown, env: { committed: PromiseLike<unknown> }, onCause: (cause: unknown) => void): void {
+  takeCommitError(err, onCause);
+  // The batch's failure is the same one this caller is handling; only its promise is left over.
+  env.committed.then(undefined, () => undefined);
+}

@@ -25,7 +25,7 @@ import { fsyncDirSync, mkdirDurableSync } from './durable-dir';
 import { bytesEqual } from './hash';
 import { removeLmdbEnvDir } from './lmdb-env-dir';
 import { checkLmdbDataFile, LMDB_DATA_FILE, OPEN_CHECK_MAX_TREE_PAGES, type LmdbFileReport } from './lmdb-file-check';
-import { guardLmdb, guardLmdbAsync } from './lmdb-guard';
+import { guardLmdb, guardLmdbAsync, settleFailedCommit } from './lmdb-guard';
 import {
   BINARY_DB_OPTIONS,
   blockKey,
@@ -94,6 +94,7 @@ export class TxIdIndex {
     private readonly env: RootDatabase,
     private readonly txIdsDb: Database<Bytes, Buffer>,
     private readonly metaDb: Database<Bytes, Buffer>,
+    private readonly logger: Logger,
   ) {
     this.txIdPuts = txIdsDb as unknown as PutWithOptions;
     this.dataFile = path.join(location, LMDB_DATA_FILE);
@@ -103,7 +104,7 @@ export class TxIdIndex {
    * Opens the environment, creating its directory durably; rejects when it is damaged (checked
    * before lmdb-js maps it: CorruptionError), unreadable, or not an index this code wrote.
    */
-  static async openEnv(location: string): Promise<TxIdIndex> {
+  static async openEnv(location: string, logger: Logger): Promise<TxIdIndex> {
     mkdirDurableSync(location);
     const report: LmdbFileReport = checkLmdbDataFile(location, { maxTreePages: OPEN_CHECK_MAX_TREE_PAGES });
     const dataFile = path.join(location, LMDB_DATA_FILE);
@@ -134,7 +135,7 @@ export class TxIdIndex {
       }));
       // LMDB created data.mdb and lock.mdb (and synced the data) but not their directory entries.
       if (report.state === 'absent') fsyncDirSync(location);
-      return new TxIdIndex(location, env, txIdsDb, metaDb);
+      return new TxIdIndex(location, env, txIdsDb, metaDb, logger);
     } catch (err) {
       await env.close();
       throw err;
@@ -163,15 +164,20 @@ export class TxIdIndex {
       if (block.number !== before.height + i) throw new Error(`index write of block ${block.number} at position ${i} does not continue height ${before.height}`);
     });
     if (after.height !== before.height + blocks.length) throw new Error(`index write of ${blocks.length} blocks from ${before.height} cannot end at height ${after.height}`);
-    return guardLmdbAsync(this.dataFile, () =>
-      this.metaDb.ifVersion(INDEXED_KEY, before.height, () => {
-        for (const block of blocks) {
-          for (const { key, txIndex } of indexedKeys(block.txIds)) {
-            // MDB_NOOVERWRITE: an id already indexed (earlier block, or earlier in this batch) keeps its entry.
-            void this.txIdPuts.put(key, encodeTxLocation(block.number, txIndex), { noOverwrite: true });
-          }
+    const written = this.metaDb.ifVersion(INDEXED_KEY, before.height, () => {
+      for (const block of blocks) {
+        for (const { key, txIndex } of indexedKeys(block.txIds)) {
+          // MDB_NOOVERWRITE: an id already indexed (earlier block, or earlier in this batch) keeps its entry.
+          void this.txIdPuts.put(key, encodeTxLocation(block.number, txIndex), { noOverwrite: true });
         }
-        void this.metaDb.put(INDEXED_KEY, encodeTip(after), after.height);
+      }
+      void this.metaDb.put(INDEXED_KEY, encodeTip(after), after.height);
+    });
+    // The failure itself reaches the caller through the returned promise; this logs LMDB's reason.
+    return guardLmdbAsync(this.dataFile, () =>
+      written.catch((err: unknown) => {
+        settleFailedCommit(err, this.env, (cause) => this.logger.error({ err: cause, file: this.dataFile, from: before.height }, 'lmdb-js: why the commit of tx-id index entries failed'));
+        throw err;
       }),
     );
   }
@@ -246,7 +252,7 @@ export async function openTxIdIndex(channelDir: string, source: IndexSource, log
   const location = path.join(channelDir, TX_INDEX_DIR);
   let index: TxIdIndex | undefined;
   try {
-    index = await TxIdIndex.openEnv(location);
+    index = await TxIdIndex.openEnv(location, logger);
   } catch (err) {
     logger.warn({ path: location, err }, 'the tx-id index cannot be opened; deleting it and rebuilding it from the blocks');
   }
@@ -261,7 +267,7 @@ export async function openTxIdIndex(channelDir: string, source: IndexSource, log
       index = undefined;
     }
     removeLmdbEnvDir(channelDir, TX_INDEX_DIR);
-    index = await TxIdIndex.openEnv(location);
+    index = await TxIdIndex.openEnv(location, logger);
     const startedMs = Date.now();
     const rebuilt = await index.catchUp(source);
     logger.info({ blocks: rebuilt, path: location, ms: Date.now() - startedMs }, 'tx-id index rebuilt from the blocks');
