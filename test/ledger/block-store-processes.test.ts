@@ -1,6 +1,6 @@
 // Real processes against real LMDB files: kill -9 during appends, and two processes opening one store.
 // The children are compiled fixtures (npm test builds first): dist/test/ledger/fixtures/*.js.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { BlockStoreError, openBlockStore } from '../../ledger';
@@ -18,6 +18,9 @@ beforeAll(() => {
   const pairs: [string, string][] = [
     [path.join(ROOT, 'test/ledger/fixtures/append-loop.ts'), fixture('append-loop')],
     [path.join(ROOT, 'test/ledger/fixtures/hold-open.ts'), fixture('hold-open')],
+    [path.join(ROOT, 'test/ledger/fixtures/append-damaged.ts'), fixture('append-damaged')],
+    [path.join(ROOT, 'ledger/lmdb-guard.ts'), path.join(ROOT, 'dist/ledger/lmdb-guard.js')],
+    [path.join(ROOT, 'ledger/lmdb-file-check.ts'), path.join(ROOT, 'dist/ledger/lmdb-file-check.js')],
     [path.join(ROOT, 'ledger/lmdb-block-store.ts'), path.join(ROOT, 'dist/ledger/lmdb-block-store.js')],
     [path.join(ROOT, 'ledger/owner.ts'), path.join(ROOT, 'dist/ledger/owner.js')],
     [path.join(ROOT, 'ledger/tx-index.ts'), path.join(ROOT, 'dist/ledger/tx-index.js')],
@@ -184,4 +187,16 @@ test('a second process cannot open a store that a live process has open; after k
   } finally {
     await reopened.close();
   }
+});
+
+test('damage lmdb-js finds while committing an append: the append is refused with CorruptionError naming the page, and the process lives on', () => {
+  // Without settleFailedCommit (lmdb-guard.ts) the child dies of an unhandled rejection
+  // ("MDB_BAD_TXN: Transaction must abort") that lmdb-js leaves behind after the failed commit.
+  const result = spawnSync(process.execPath, [fixture('append-damaged'), tmp.dir], { encoding: 'utf8', timeout: 30_000 });
+  const file = path.join(tmp.dir, 'chains', 'damaged', 'data.mdb');
+  expect({ status: result.status, signal: result.signal, stderrTail: result.status === 0 ? '' : result.stderr.slice(-500) }).toEqual({ status: 0, signal: null, stderrTail: '' });
+  const lines = result.stdout.trim().split('\n');
+  expect(lines[0]).toMatch(/^refused page-structure \S+ \d+$/);
+  expect(lines[0]!.split(' ')[2]).toBe(file);
+  expect(lines.slice(1)).toEqual(['closed', 'alive']);
 });
