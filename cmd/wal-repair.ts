@@ -3,8 +3,7 @@
 // what is (or would be) dropped, and exits with a code a script can act on.
 import path from 'node:path';
 import pino from 'pino';
-import { CorruptionError } from '../consensus/wal/errors';
-import { repairWal, type WalRepairReport } from '../consensus/wal/repair';
+import { repairWal, WalCorruptionError, type WalRepairReport } from '../orderer/storage-tools';
 import { loadOrdererConfig } from '../orderer/config';
 
 export const WAL_REPAIR_USAGE = `usage: orderer wal repair --channel NAME [--config FILE | --wal-dir DIR --snap-dir DIR] [--dry-run]
@@ -180,7 +179,7 @@ export async function runWalRepair(argv: string[], io: WalRepairIo = PROCESS_IO)
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     // Damage repair does not cut (no snapshot the log can continue from...) is named as such.
-    io.err(`orderer wal repair: ${err instanceof CorruptionError ? 'cannot repair: ' : ''}${message}`);
+    io.err(`orderer wal repair: ${err instanceof WalCorruptionError ? 'cannot repair: ' : ''}${message}`);
     return 1;
   }
 }
