@@ -57,10 +57,30 @@ export class ClusterDispatcher {
       this.metrics.ingressStreamsChanged(-1);
     };
 
+    let paused = false;
     call.on('data', (bytes: Uint8Array) => {
       if (!open) return; // a rejected stream may still have messages in flight; they are ignored
       try {
-        this.dispatch(bytes, sender);
+        const receiver = this.dispatch(bytes, sender);
+        const room = paused ? undefined : receiver.receiveBackpressure?.();
+        if (room !== undefined) {
+          // Stop reading this peer until the chain has room; the sender feels it through flow control.
+          paused = true;
+          call.pause();
+          this.metrics.ingressPaused(1);
+          void room.then(
+            () => {
+              paused = false;
+              this.metrics.ingressPaused(-1);
+              if (open) call.resume();
+            },
+            () => {
+              paused = false;
+              this.metrics.ingressPaused(-1);
+              if (open) call.resume();
+            },
+          );
+        }
       } catch (err) {
         const rejection = toRejection(err);
         this.logger.warn(
@@ -83,7 +103,8 @@ export class ClusterDispatcher {
     call.on('error', closeOnce);
   };
 
-  private dispatch(bytes: Uint8Array, sender: SenderInfo): void {
+  /** Hands the message to its channel's receiver; returns that receiver. */
+  private dispatch(bytes: Uint8Array, sender: SenderInfo): MessageReceiver {
     let request: orderer.StepRequest;
     try {
       request = orderer.StepRequest.decode(bytes);
@@ -105,7 +126,7 @@ export class ClusterDispatcher {
         );
       }
       this.deliver(channel, from, () => receiver.onConsensus(from, msg, metadata));
-      return;
+      return receiver;
     }
 
     if (request.submitRequest !== undefined) {
@@ -116,7 +137,7 @@ export class ClusterDispatcher {
         throw StepRejectedError.malformed(`submit request from node ${from} on channel "${submit.channel}" carries no envelope`);
       }
       this.deliver(submit.channel, from, () => receiver.onSubmit(from, submit));
-      return;
+      return receiver;
     }
 
     throw StepRejectedError.malformed('StepRequest carries neither a consensus request nor a submit request');

@@ -10,12 +10,15 @@ export interface ClusterMetrics {
   ingressStreamsChanged(delta: 1 | -1): void;
   /** An outgoing Step stream opened (+1) or ended (-1) (cluster_comm_egress_stream_count). */
   egressStreamsChanged(channel: string, delta: 1 | -1): void;
+  /** An incoming stream stopped reading because its chain is full (+1) or resumed (-1). */
+  ingressPaused(delta: 1 | -1): void;
 }
 
 export const NO_METRICS: ClusterMetrics = {
   messageDropped: () => undefined,
   ingressStreamsChanged: () => undefined,
   egressStreamsChanged: () => undefined,
+  ingressPaused: () => undefined,
 };
 
 export class CountingClusterMetrics implements ClusterMetrics {
@@ -36,6 +39,15 @@ export class CountingClusterMetrics implements ClusterMetrics {
 
   egressStreamsChanged(channel: string, delta: 1 | -1): void {
     this.egressStreams[channel] = (this.egressStreams[channel] ?? 0) + delta;
+  }
+
+  /** Incoming streams paused right now, and how many pauses there were in all. */
+  ingressPausedNow = 0;
+  ingressPausesTotal = 0;
+
+  ingressPaused(delta: 1 | -1): void {
+    this.ingressPausedNow += delta;
+    if (delta === 1) this.ingressPausesTotal += 1;
   }
 
   droppedTotal(): number {

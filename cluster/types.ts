@@ -32,6 +32,13 @@ export type MessageKind = 'consensus' | 'submit';
 export interface MessageReceiver {
   onConsensus(fromNodeId: NodeId, msg: raftpb.Message, metadata: Uint8Array): void;
   onSubmit(fromNodeId: NodeId, req: orderer.SubmitRequest): void;
+  /**
+   * Asked after every message handed over: a promise means "my queue is full". The stream that
+   * carried the message then reads nothing more until the promise resolves, so HTTP/2 flow
+   * control holds the sender back (its bounded queue then fills and drops or waits, as for a
+   * slow network) instead of this process buffering without bound. Undefined: keep reading.
+   */
+  receiveBackpressure?(): Promise<void> | undefined;
 }
 
 /** Outgoing side as the chain uses it; ClusterClient is the gRPC implementation, tests may fake it. */
