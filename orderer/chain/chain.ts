@@ -97,6 +97,8 @@ export class Chain implements ChainHandle {
   private readonly proposedTxIds = new Set<string>();
   private readonly intakeTxIds = new Set<string>();
   private intake = new Fifo<IntakeItem>();
+  /** Forwards received as leader before leaderReady (bounded by intakeHighWater). */
+  private readonly heldForReady: Array<{ from: NodeId; req: orderer.SubmitRequest }> = [];
   private cutWhenFree = false;
   private readonly intakeHighWater: number;
   /** Totals since start, for status() and operators. */
@@ -271,7 +273,27 @@ export class Chain implements ChainHandle {
 
   async order(env: ParsedEnvelope): Promise<void> {
     const txId = env.txId;
-    const item: IntakeItem = { txId, envelopeBytes: env.envelopeBytes, messageSizeBytes: env.messageSizeBytes };
+    // Forwards handed to a leader that lost its leadership before they were queued: they may
+    // still reach it and be ordered, so a refusal must wait for them (a refusal means "not ordered").
+    const overtaken: Promise<void>[] = [];
+    try {
+      await this.forwardOrTake(env, overtaken);
+    } catch (err) {
+      if (overtaken.length === 0 || !(err instanceof OrdererError)) throw err;
+      const outcomes = await Promise.allSettled(overtaken);
+      if (!outcomes.some((o) => o.status === 'fulfilled')) throw err;
+      // One of them was queued after all: acknowledged, kept and resent like any forward.
+    }
+    this.counters.acknowledged++;
+    if (txId !== '') {
+      const now = this.timers.nowMs();
+      this.accepted.add({ txId, envelopeBytes: env.envelopeBytes, messageSizeBytes: env.messageSizeBytes, acceptedAtMs: now, lastSentAtMs: now });
+    }
+  }
+
+  /** Takes the envelope into this leader's intake or forwards it; throws OrdererError when neither happened. */
+  private async forwardOrTake(env: ParsedEnvelope, overtaken: Promise<void>[]): Promise<void> {
+    const item: IntakeItem = { txId: env.txId, envelopeBytes: env.envelopeBytes, messageSizeBytes: env.messageSizeBytes };
     // A forward waits for room on the leader's stream (up to the RPC timeout); if the
     // leader dies meanwhile we move on to the next one instead of waiting that out.
     for (let attempt = 0; ; attempt++) {
@@ -279,6 +301,14 @@ export class Chain implements ChainHandle {
       const leader = this.leaderId;
       if (leader === 0) throw OrdererError.serviceUnavailable('no Raft leader');
       if (leader === this.options.selfId) {
+        // Fabric §3.5: a new leader takes nothing until it has applied its whole log. Until
+        // then its ledger cannot tell whether an envelope is already in a block of the old
+        // term, so the client waits (bounded); a timeout refuses it unordered.
+        if (!this.leaderReady) {
+          if (!(await this.intakeGate.wait())) throw OrdererError.serviceUnavailable('the new Raft leader is still applying its log; try again');
+          attempt--;
+          continue;
+        }
         // Backpressure, as Fabric's leader stops taking envelopes while its pipeline is full:
         // every envelope acknowledged here and not yet in a block dies with this process, so
         // their number stays bounded instead of growing with the client's speed.
@@ -288,7 +318,7 @@ export class Chain implements ChainHandle {
           continue;
         }
         this.enqueueIntake(item, true);
-        break;
+        return;
       }
       const req: orderer.SubmitRequestInit = {
         channel: this.channelId,
@@ -316,15 +346,11 @@ export class Chain implements ChainHandle {
         const reason = err instanceof Error ? err.message : String(err);
         throw OrdererError.serviceUnavailable(`could not forward to leader ${leader}: ${reason}`, { cause: err });
       }
-      if (outcome === 'sent') break;
+      if (outcome === 'sent') return;
       // Queued late to a deposed leader it may still be ordered; the tx-id checks catch a duplicate.
       sent.catch(() => undefined);
+      overtaken.push(sent);
       if (attempt >= 3) throw OrdererError.serviceUnavailable('the Raft leader keeps changing; try again');
-    }
-    this.counters.acknowledged++;
-    if (txId !== '') {
-      const now = this.timers.nowMs();
-      this.accepted.add({ txId, envelopeBytes: env.envelopeBytes, messageSizeBytes: env.messageSizeBytes, acceptedAtMs: now, lastSentAtMs: now });
     }
   }
 
@@ -549,7 +575,10 @@ export class Chain implements ChainHandle {
     const lastHash = this.blockStore.lastHeaderHash();
     if (lastHash === undefined) throw new Error('ledger is empty: a chain needs at least its genesis block');
     this.lastCreated = { number: this.blockStore.height() - 1, hash: lastHash };
-    this.logger.info({ height: this.blockStore.height() }, 'leader ready: accepting envelopes');
+    this.logger.info({ height: this.blockStore.height(), held: this.heldForReady.length }, 'leader ready: accepting envelopes');
+    // Forwards that arrived while the log was being applied, now checked against a complete ledger.
+    for (const { from, req } of this.heldForReady.splice(0)) this.onForwarded(from, req);
+    this.intakeGate.wakeAll();
     // What this node accepted as a follower and was not ordered yet goes in first.
     this.resubmitAccepted();
     this.pumpIntake();
@@ -562,6 +591,7 @@ export class Chain implements ChainHandle {
     this.cutter.cut();
     this.intake = new Fifo<IntakeItem>();
     this.intakeTxIds.clear();
+    this.heldForReady.length = 0;
     this.inflight.clear();
     this.proposedTxIds.clear();
     this.lastCreated = undefined;
@@ -580,6 +610,8 @@ export class Chain implements ChainHandle {
 
   /** Returns false when the envelope is a duplicate or the intake is full. */
   private enqueueIntake(item: IntakeItem, fromClient: boolean): boolean {
+    // Only a ready leader's ledger answers "already ordered?" for every entry of its log.
+    if (!this.leaderReady) throw new ChainInvariantError(`envelope ${item.txId} offered to the intake before the leader applied its log`);
     if (this.isKnownTx(item.txId)) return false;
     if (this.intake.length >= (this.options.maxIntakeEnvelopes ?? 200_000)) {
       if (fromClient) throw OrdererError.serviceUnavailable('the leader is overloaded: too many envelopes waiting to be ordered');
@@ -595,6 +627,13 @@ export class Chain implements ChainHandle {
     this.counters.forwardedReceived++;
     if (req.payload === undefined) return;
     const envelopeBytes = common.Envelope.encode(req.payload);
+    if (this.role === RaftRole.Leader && !this.leaderReady) {
+      // Held until this leader has applied its log (Fabric §3.5), then checked against the
+      // ledger like any other. Beyond the bound it is dropped: the follower that acknowledged
+      // it keeps it and resends it.
+      if (this.heldForReady.length < this.intakeHighWater) this.heldForReady.push({ from, req });
+      return;
+    }
     if (this.role !== RaftRole.Leader) {
       // Fabric forwards again when the receiver is no longer leader.
       if (this.leaderId !== 0 && this.leaderId !== this.options.selfId && this.leaderId !== from) {
@@ -652,7 +691,7 @@ export class Chain implements ChainHandle {
 
   private proposeBlock(batch: Uint8Array[]): void {
     const prev = this.lastCreated;
-    if (prev === undefined) throw new Error('proposeBlock without a block cursor');
+    if (prev === undefined || !this.leaderReady) throw new ChainInvariantError('a block proposed before the leader applied its log');
     const block = newBlock(prev.number + 1, prev.hash, batch);
     const bytes = common.Block.encode(block);
     try {
