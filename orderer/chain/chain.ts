@@ -25,6 +25,7 @@ import { describeBrokenState, type BrokenState } from './broken';
 import { pullIntoLedger } from './catchup';
 import { IntakeGate } from './intake-gate';
 import { designatedCampaigner } from './campaign';
+import { ReadyLoop, ReadyProcessor } from './ready-loop';
 import { REAL_TIMERS, type ChainOptions, type ChainSettings, type ChainStatus, type ChainTimers } from './types';
 
 /** One envelope waiting for the block cutter on the leader. */
@@ -48,11 +49,6 @@ const MAX_QUEUED_EVENTS = 100_000;
 /** Entries kept in the Raft log behind a snapshot, so slightly lagging followers need no snapshot (Fabric keeps 4). */
 export const SNAPSHOT_CATCHUP_ENTRIES = 4;
 
-
-function isLeaderReplication(msg: raftpb.Message): boolean {
-  return msg.type === raftpb.MessageType.MsgApp || msg.type === raftpb.MessageType.MsgHeartbeat;
-}
-
 export class Chain implements ChainHandle {
   readonly channelId: string;
   readonly blockStore: BlockStore;
@@ -65,13 +61,12 @@ export class Chain implements ChainHandle {
   private readonly accepted: AcceptedEnvelopes;
 
   private events: ChainEvent[] = [];
-  private driving = false;
   private halted = false;
   private haltReason = '';
   /** Set when the chain halted on broken state: what was seen and how to recover (operators). */
   private broken: BrokenState | undefined;
   private readonly stopTimers: Array<() => void> = [];
-  private idle: Promise<void> = Promise.resolve();
+  private readonly loop: ReadyLoop;
   private startupSnapshot: raftpb.Snapshot | undefined;
 
   private role: RaftRole = RaftRole.Follower;
@@ -80,8 +75,6 @@ export class Chain implements ChainHandle {
   private confState: raftpb.ConfState;
   private appliedIndex: number;
   private bytesSinceSnapshot = 0;
-  /** Term and vote as last written to the WAL. */
-  private persistedTermVote: { term: number; vote: number };
   private campaignTicks = -1;
   private ticksSinceCampaign = 0;
 
@@ -130,7 +123,6 @@ export class Chain implements ChainHandle {
     const storage = options.raft.storage;
     const initial = storage.initialState();
     this.confState = initial.confState;
-    this.persistedTermVote = { term: initial.hardState.term, vote: initial.hardState.vote };
     this.appliedIndex = storage.firstIndex() - 1;
     this.node = new RawNode({
       id: options.selfId,
@@ -149,6 +141,28 @@ export class Chain implements ChainHandle {
         warn: (o, m) => this.logger.warn(o, m),
       },
     });
+    this.loop = new ReadyLoop(
+      this.node,
+      new ReadyProcessor(initial.hardState),
+      {
+        persist: (rd) => this.options.raft.saveReady(rd),
+        send: (msg) => this.send(msg),
+        softState: (ss) => this.onSoftState(ss),
+        apply: (rd) => this.apply(rd),
+        stopped: () => this.halted,
+      },
+      {
+        beforeReady: () => {
+          this.drainEvents();
+          // Envelopes that reached an idle leader become proposals now, not at the next tick.
+          this.pumpIntake();
+        },
+        hasQueuedInputs: () => this.events.length > 0,
+        afterAdvance: () => this.pumpIntake(),
+        onStart: () => this.catchUpToStartupSnapshot(),
+        onError: (err) => this.failWith(err),
+      },
+    );
   }
 
   // ---- lifecycle -------------------------------------------------------------------
@@ -181,7 +195,7 @@ export class Chain implements ChainHandle {
   /** Stops the chain: no more ticks or envelopes; pending work is abandoned (the WAL has what was durable). */
   async halt(reason = 'chain stopped'): Promise<void> {
     this.stopNow(reason);
-    await this.idle;
+    await this.loop.idle;
   }
 
   /**
@@ -202,7 +216,7 @@ export class Chain implements ChainHandle {
     this.wakeForwardWaiters();
     // A broken chain already said so in its one error line.
     if (this.broken === undefined) this.logger.info({ reason }, 'chain halted');
-    if (self) this.idle = this.idle.then(() => this.closeStorageAfterHalt());
+    if (self) this.loop.then(() => this.closeStorageAfterHalt());
   }
 
   private async closeStorageAfterHalt(): Promise<void> {
@@ -402,7 +416,7 @@ export class Chain implements ChainHandle {
       pendingInCutter: this.cutter.pendingCount,
       inflightBlockNumbers: [...this.inflight.keys()],
       lastCreatedBlock: this.lastCreated?.number ?? -1,
-      processingReady: this.driving,
+      processingReady: this.loop.running,
       queuedEvents: this.events.length,
       ...this.counters,
     };
@@ -418,39 +432,15 @@ export class Chain implements ChainHandle {
   }
 
   private kick(): void {
-    if (this.driving || this.halted) return;
-    this.driving = true;
-    this.idle = this.drive().finally(() => {
-      this.driving = false;
-    });
+    this.loop.kick();
   }
 
-  private async drive(): Promise<void> {
-    try {
-      const startupSnapshot = this.startupSnapshot;
-      if (startupSnapshot !== undefined) {
-        this.startupSnapshot = undefined;
-        await this.applySnapshot(startupSnapshot);
-      }
-      for (;;) {
-        if (this.halted) return;
-        this.drainEvents();
-        if (this.halted) return;
-        // Envelopes that reached an idle leader become proposals now, not at the next tick.
-        this.pumpIntake();
-        if (!this.node.hasReady()) {
-          if (this.events.length === 0) return;
-          continue;
-        }
-        const rd = this.node.ready();
-        await this.handleReady(rd);
-        if (this.halted) return;
-        this.node.advance();
-        this.pumpIntake();
-      }
-    } catch (err) {
-      this.failWith(err);
-    }
+  /** A snapshot installed just before a crash may be ahead of the ledger: pull its blocks first. */
+  private async catchUpToStartupSnapshot(): Promise<void> {
+    const startupSnapshot = this.startupSnapshot;
+    if (startupSnapshot === undefined) return;
+    this.startupSnapshot = undefined;
+    await this.applySnapshot(startupSnapshot);
   }
 
   private drainEvents(): void {
@@ -501,33 +491,11 @@ export class Chain implements ChainHandle {
     }
   }
 
-  private async handleReady(rd: Ready): Promise<void> {
-    // A leader's appends and heartbeats may leave while its own copy is being written (Raft
-    // thesis §10.2.1), so its fsync overlaps the followers' instead of preceding them. Safe here
-    // because nothing is committed on the strength of this Ready's entries until their acks are
-    // processed, which happens only after saveReady below returned; and only when this Ready
-    // keeps the persisted term and vote, so no message claims a term the disk does not have yet.
-    const early = this.role === RaftRole.Leader && this.keepsTermAndVote(rd.hardState);
-    if (early) {
-      for (const msg of rd.messages) if (isLeaderReplication(msg)) this.send(msg);
-    }
-    // 1. Durable before anything that promises it goes out (votes, append acks).
-    await this.options.raft.saveReady(rd);
-    // Halted meanwhile (a misaddressed message, an external halt): nothing more goes out or is applied.
-    if (this.halted) return;
-    if (rd.hardState !== undefined) this.persistedTermVote = { term: rd.hardState.term, vote: rd.hardState.vote };
-    // 2. Send.
-    for (const msg of rd.messages) if (!early || !isLeaderReplication(msg)) this.send(msg);
-    // 3. Role changes.
-    if (rd.softState !== undefined) this.onSoftState(rd.softState);
-    // 4. Apply.
+  /** Stage 3 of the Ready loop: the snapshot, then the committed entries. */
+  private async apply(rd: Ready): Promise<void> {
     if (rd.snapshot !== undefined && rd.snapshot.metadata.index > 0) await this.applySnapshot(rd.snapshot);
     if (rd.committedEntries.length > 0) await this.applyEntries(rd.committedEntries);
     if (!this.leaderReady && this.leaderReadyIndex >= 0 && this.appliedIndex >= this.leaderReadyIndex) this.becomeLeaderReady();
-  }
-
-  private keepsTermAndVote(hs: raftpb.HardState | undefined): boolean {
-    return hs === undefined || (hs.term === this.persistedTermVote.term && hs.vote === this.persistedTermVote.vote);
   }
 
   private send(msg: raftpb.Message): void {

@@ -2,11 +2,14 @@
 // the WAL-backed DurableStorage), the simulator's model of its disk (Disk), and its
 // application state (the "ledger": how far it has applied, durable). It runs the Ready loop
 // exactly as the orderer will: persist, then send, then apply, then advance; and it can
-// crash at any point of that loop, losing what was not yet persisted. The loop is async
-// because a durable store's writes are; with the memory store nothing in it waits on IO.
+// crash at any point of that loop, losing what was not yet persisted. The loop is the
+// orderer's own module (orderer/chain/ready-loop.ts); this file adds the model checks and
+// crash points as its stages. It is async because a durable store's writes are; with the
+// memory store nothing in it waits on IO.
 import { raftpb } from '../../protos';
 import type { NodeId, RaftConfig, RaftIndex, Ready } from '../../consensus/raft/api';
 import { RaftRole, SnapshotStatus } from '../../consensus/raft/api';
+import { ReadyProcessor } from '../../orderer/chain/ready-loop';
 import { Disk } from './disk';
 import { CHAIN_START, chainNext, hashBytes } from './hash';
 import type { History } from './invariants';
@@ -65,6 +68,8 @@ export class SimNode {
   /** Conf state as of lastDelivered (what createSnapshot must record). */
   private conf: raftpb.ConfState = emptyConf();
   private reports: PendingReport[] = [];
+  /** The orderer's Ready loop module for this incarnation (it tracks role and persisted term/vote). */
+  private processor: ReadyProcessor | undefined;
   /** Raises an invariant violation on this node (handed to its store). */
   private readonly failer: Fail = (invariant, detail) => this.env.history.fail(invariant, detail, this.id);
 
@@ -141,6 +146,7 @@ export class SimNode {
       rng: this.env.rng.fork(),
     });
     this.conf = this.raw.status().confState;
+    this.processor = new ReadyProcessor(this.disk.hardState);
     // The commit on disk was checked when it was persisted; recheck the log under it
     // against the global committed sequence, so a restart cannot resurrect a different log.
     this.observeCommit(this.disk.hardState.commit);
@@ -278,27 +284,61 @@ export class SimNode {
   }
 
   /**
-   * One pass of the Ready loop. Returns false if the node crashed in it.
-   * Order is the Ready contract: persist, send, apply, advance.
+   * One pass of the Ready loop, through the orderer's own Ready loop module (ReadyProcessor:
+   * persist, send, apply, advance, with the leader's early sends). The stages below add the
+   * simulator's model checks and its crash points. Returns false if the node crashed in it.
    */
   async handleReady(): Promise<boolean> {
     const raw = this.raw;
     const store = this.store;
-    if (raw === undefined || store === undefined || !raw.hasReady()) return true;
-    const { history, trace } = this.env;
-    const rd = raw.ready();
-    if (trace.on) trace.log(this.env.now(), `node ${this.id} ready ${fmtReady(rd)}`);
-    // Record a new leader before the Ready's commit index is seen: a commit must never be
-    // observed before the leader that made it (see History.lastCommittedBefore).
-    if (rd.softState?.role === RaftRole.Leader) this.observeLeadership(raw.status().term);
-    this.checkMustSync(rd);
-    if (this.crashAt === 'before-persist') {
-      await this.crash('before persisting a Ready');
+    const processor = this.processor;
+    if (raw === undefined || store === undefined || processor === undefined || !raw.hasReady()) return true;
+    const { trace } = this.env;
+    let removedSelf = false;
+    const outcome = await processor.process(
+      {
+        hasReady: () => raw.hasReady(),
+        ready: () => {
+          const rd = raw.ready();
+          if (trace.on) trace.log(this.env.now(), `node ${this.id} ready ${fmtReady(rd)}`);
+          // Record a new leader before the Ready's commit index is seen: a commit must never be
+          // observed before the leader that made it (see History.lastCommittedBefore).
+          if (rd.softState?.role === RaftRole.Leader) this.observeLeadership(raw.status().term);
+          this.checkMustSync(rd);
+          return rd;
+        },
+        advance: () => raw.advance(),
+      },
+      {
+        persist: (rd) => this.persistStage(rd, store),
+        send: (m) => this.send(m),
+        apply: async (rd) => {
+          removedSelf = await this.applyStage(raw, rd);
+        },
+        stopped: () => this.raw !== raw,
+      },
+    );
+    if (outcome === 'stopped') return false;
+    // After advance, tell the core what the transport learned while we were sending.
+    this.flushReports();
+    if (removedSelf) {
+      this.evicted = true;
+      this.raw = undefined;
+      this.store = undefined;
+      if (trace.on) trace.log(this.env.now(), `node ${this.id} applied its own removal: halts`);
+      await store.close();
       return false;
     }
+    return true;
+  }
 
-    // 1. Persist: snapshot, entries, hard state; into the model (Disk) with the checks,
-    //    then into the store, which shows them to the RawNode once they are durable.
+  /** Stage 1: into the model (Disk) with the checks, then into the store, which shows them to the RawNode once durable. */
+  private async persistStage(rd: Ready, store: NodeStore): Promise<void> {
+    const { history } = this.env;
+    if (this.crashAt === 'before-persist') {
+      await this.crash('before persisting a Ready');
+      return;
+    }
     const snap = rd.snapshot !== undefined && rd.snapshot.metadata.index > 0 ? rd.snapshot : undefined;
     if (snap !== undefined) {
       history.checkSnapshot(this.id, snap, this.lastDelivered);
@@ -332,19 +372,16 @@ export class SimNode {
     if (store.storage.lastIndex() !== this.disk.lastIndex) {
       history.fail('the storage holds what was persisted', `storage log ends at ${store.storage.lastIndex()}, disk at ${this.disk.lastIndex}`, this.id);
     }
-    if (this.crashAt === 'after-persist') {
-      await this.crash('after persisting, before sending');
-      return false;
-    }
+    if (this.crashAt === 'after-persist') await this.crash('after persisting, before sending');
+  }
 
-    // 2. Send: only now is what each message promises durable.
-    for (const m of rd.messages) this.send(m);
+  /** Stage 3: the snapshot, then the committed entries. Returns true if they removed this node. */
+  private async applyStage(raw: SimRawNode, rd: Ready): Promise<boolean> {
     if (this.crashAt === 'after-send') {
       await this.crash('after sending, before applying');
       return false;
     }
-
-    // 3. Apply the snapshot, then the committed entries.
+    const snap = rd.snapshot !== undefined && rd.snapshot.metadata.index > 0 ? rd.snapshot : undefined;
     if (snap !== undefined) {
       this.lastDelivered = snap.metadata.index;
       this.conf = copyConf(snap.metadata.confState);
@@ -359,23 +396,8 @@ export class SimNode {
       }
       if (this.applyEntry(raw, rd.committedEntries[k]!)) removedSelf = true;
     }
-    if (crashAfter === rd.committedEntries.length) {
-      await this.crash('after applying, before advance');
-      return false;
-    }
-
-    // 4. Advance, then tell the core what the transport learned while we were sending.
-    raw.advance();
-    this.flushReports();
-    if (removedSelf) {
-      this.evicted = true;
-      this.raw = undefined;
-      this.store = undefined;
-      if (trace.on) trace.log(this.env.now(), `node ${this.id} applied its own removal: halts`);
-      await store.close();
-      return false;
-    }
-    return true;
+    if (crashAfter === rd.committedEntries.length) await this.crash('after applying, before advance');
+    return removedSelf;
   }
 
   private checkMustSync(rd: Ready): void {
