@@ -10,8 +10,8 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { orderer, raftpb } from '../protos';
 import type { BackoffOptions } from './backoff';
-import { EgressStream, endpoint, type OutgoingMessage } from './egress';
-import { ClusterError, MessageTooLargeError, StreamClosedError, UnknownDestinationError } from './errors';
+import { EgressStream, endpoint, type AckHandle, type OutgoingMessage } from './egress';
+import { ClusterError, MessageTooLargeError, StreamClosedError, SubmitFateUnknownError, UnknownDestinationError } from './errors';
 import { ConnectionPool } from './connections';
 import { encodeConsensusStep } from './wire';
 import { ClusterMembership } from './membership';
@@ -29,6 +29,7 @@ import {
   type ClusterTransport,
   type MessageKind,
   type NodeId,
+  type SubmitAck,
 } from './types';
 
 /** Fabric's client keepalive (General.Keepalive ClientInterval / ClientTimeout). */
@@ -60,6 +61,8 @@ export interface ClusterClientOptions {
   readonly onUnreachable?: (channel: string, nodeId: NodeId) => void;
   /** Like onUnreachable, when a lost message was a MsgSnap: the chain reports the snapshot failed. */
   readonly onSnapshotFailed?: (channel: string, nodeId: NodeId) => void;
+  /** How long a new submit stream waits for the peer to show it acknowledges envelopes (DEFAULT_ACK_HANDSHAKE_MS). */
+  readonly ackHandshakeMs?: number;
 }
 
 interface PendingLoss {
@@ -188,6 +191,39 @@ export class ClusterClient implements ClusterTransport {
     await this.streamFor(channel, member, 'submit').put(message, this.rpcTimeoutMs);
   }
 
+  /**
+   * Forwards an envelope and resolves with the leader's answer (our extension; see
+   * SUBMIT_ACK_HEADER), or 'unacknowledged' once written when the leader does not speak it.
+   * Rejects with SubmitFateUnknownError when the stream failed after the hand-over or no answer
+   * came within the RPC timeout (the envelope may have arrived), with the errors of sendSubmit
+   * when it never left (no room in time, too large, closed).
+   */
+  async sendSubmitAcked(channel: string, toId: NodeId, req: orderer.SubmitRequestInit): Promise<SubmitAck> {
+    if (this.closed) throw new StreamClosedError(channel, toId, 'submit', 'cluster client closed');
+    const member = toId === NO_NODE ? undefined : this.membership.member(channel, toId);
+    if (member === undefined) throw new UnknownDestinationError(channel, toId);
+    const bytes = orderer.StepRequest.encode({ submitRequest: { ...req, channel } });
+    if (bytes.length > this.maxSendMessageBytes) {
+      this.metrics.messageDropped(member.host, channel, 'submit');
+      throw new MessageTooLargeError(channel, toId, bytes.length, this.maxSendMessageBytes);
+    }
+    let handle!: AckHandle;
+    const answered = new Promise<SubmitAck>((resolve, reject) => (handle = { resolve, reject }));
+    // The answer may race the queueing below; nobody must see an unhandled rejection meanwhile.
+    answered.catch(() => undefined);
+    await this.streamFor(channel, member, 'submit').put({ bytes, isSnapshot: false, ack: handle }, this.rpcTimeoutMs);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new SubmitFateUnknownError(channel, toId, `no answer within ${this.rpcTimeoutMs} ms`)), this.rpcTimeoutMs);
+      timer.unref();
+    });
+    try {
+      return await Promise.race([answered, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Messages waiting in our queue to `toId` (cluster_comm_egress_queue_length). */
   queuedMessages(channel: string, toId: NodeId, kind: MessageKind): number {
     return this.streams.get(channel)?.get(streamKey(toId, kind))?.queuedCount ?? 0;
@@ -228,6 +264,8 @@ export class ClusterClient implements ClusterTransport {
       logger: this.logger,
       metrics: this.metrics,
       onLoss: (snapshot) => this.reportLoss(channel, member.id, snapshot),
+      requestAcks: kind === 'submit',
+      ...(this.options.ackHandshakeMs !== undefined ? { ackHandshakeMs: this.options.ackHandshakeMs } : {}),
     });
     streams.set(key, stream);
     return stream;

@@ -5,7 +5,7 @@ import { HeaderSenderAuthenticator, type SenderAuthenticator } from './auth';
 import { ClusterClient, type ClusterClientOptions } from './client';
 import { ClusterDispatcher, registerClusterService } from './dispatcher';
 import { ClusterMembership } from './membership';
-import type { ChannelMembership, ClusterTransport, MessageReceiver, NodeId } from './types';
+import type { ChannelMembership, ClusterTransport, MessageReceiver, NodeId, SubmitAck } from './types';
 import type { orderer, raftpb } from '../protos';
 
 export interface CommOptions extends Omit<ClusterClientOptions, 'membership'> {
@@ -54,6 +54,10 @@ export class Comm implements ClusterTransport {
 
   sendSubmit(channel: string, toId: NodeId, req: orderer.SubmitRequestInit): Promise<void> {
     return this.client.sendSubmit(channel, toId, req);
+  }
+
+  sendSubmitAcked(channel: string, toId: NodeId, req: orderer.SubmitRequestInit): Promise<SubmitAck> {
+    return this.client.sendSubmitAcked(channel, toId, req);
   }
 
   /** Outgoing side only; the gRPC server belongs to whoever created it. */

@@ -4,12 +4,12 @@
 // stream carry on.
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { orderer, raftpb } from '../protos';
+import { common, orderer, raftpb } from '../protos';
 import type { SenderAuthenticator, SenderInfo } from './auth';
 import { ClusterError, StepRejectedError } from './errors';
 import { NO_METRICS, type ClusterMetrics } from './metrics';
-import { clusterServiceDefinition } from './service';
-import type { MessageReceiver, NodeId } from './types';
+import { clusterServiceDefinition, SUBMIT_ACK_HEADER, SUBMIT_ACK_VERSION } from './service';
+import type { MessageReceiver, NodeId, SubmitOutcome } from './types';
 
 export interface ClusterDispatcherOptions {
   readonly logger: Logger;
@@ -57,11 +57,31 @@ export class ClusterDispatcher {
       this.metrics.ingressStreamsChanged(-1);
     };
 
+    // Our extension (SUBMIT_ACK_HEADER): answer the header now, so the follower knows at once,
+    // then one response per submit, in request order even when the chain answers later.
+    const acks = call.metadata.get(SUBMIT_ACK_HEADER).length > 0;
+    let ackTail: Promise<void> = Promise.resolve();
+    if (acks) {
+      const md = new grpc.Metadata();
+      md.set(SUBMIT_ACK_HEADER, SUBMIT_ACK_VERSION);
+      call.sendMetadata(md);
+    }
+    const answer = (channel: string, outcome: void | SubmitOutcome | Promise<SubmitOutcome>): void => {
+      const settled = Promise.resolve(outcome).then(
+        (o): SubmitOutcome => o ?? { status: common.Status.SUCCESS, info: '' },
+        (err: unknown): SubmitOutcome => ({ status: common.Status.INTERNAL_SERVER_ERROR, info: errorText(err) }),
+      );
+      ackTail = ackTail.then(async () => {
+        const o = await settled;
+        if (!open || call.writableEnded || call.destroyed) return;
+        call.write(orderer.StepResponse.encode({ submitRes: { channel, status: o.status, info: o.info } }));
+      });
+    };
     let paused = false;
     call.on('data', (bytes: Uint8Array) => {
       if (!open) return; // a rejected stream may still have messages in flight; they are ignored
       try {
-        const receiver = this.dispatch(bytes, sender);
+        const receiver = this.dispatch(bytes, sender, acks ? answer : undefined);
         const room = paused ? undefined : receiver.receiveBackpressure?.();
         if (room !== undefined) {
           // Stop reading this peer until the chain has room; the sender feels it through flow control.
@@ -103,8 +123,12 @@ export class ClusterDispatcher {
     call.on('error', closeOnce);
   };
 
-  /** Hands the message to its channel's receiver; returns that receiver. */
-  private dispatch(bytes: Uint8Array, sender: SenderInfo): MessageReceiver {
+  /** Hands the message to its channel's receiver; returns that receiver. `answer` takes a submit's outcome. */
+  private dispatch(
+    bytes: Uint8Array,
+    sender: SenderInfo,
+    answer: ((channel: string, outcome: void | SubmitOutcome | Promise<SubmitOutcome>) => void) | undefined,
+  ): MessageReceiver {
     let request: orderer.StepRequest;
     try {
       request = orderer.StepRequest.decode(bytes);
@@ -136,7 +160,8 @@ export class ClusterDispatcher {
       if (submit.payload === undefined) {
         throw StepRejectedError.malformed(`submit request from node ${from} on channel "${submit.channel}" carries no envelope`);
       }
-      this.deliver(submit.channel, from, () => receiver.onSubmit(from, submit));
+      const outcome = this.deliver(submit.channel, from, () => receiver.onSubmit(from, submit));
+      answer?.(submit.channel, outcome);
       return receiver;
     }
 
@@ -150,9 +175,9 @@ export class ClusterDispatcher {
   }
 
   /** A receiver that throws has refused the message; the sender learns it through the stream's status. */
-  private deliver(channel: string, from: NodeId, call: () => void): void {
+  private deliver<T>(channel: string, from: NodeId, call: () => T): T {
     try {
-      call();
+      return call();
     } catch (err) {
       if (err instanceof StepRejectedError) throw err;
       throw new StepRejectedError(

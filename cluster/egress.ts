@@ -7,17 +7,26 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { Backoff, type BackoffOptions } from './backoff';
-import { StreamClosedError, SubmitTimeoutError } from './errors';
+import { StreamClosedError, SubmitFateUnknownError, SubmitTimeoutError } from './errors';
 import { Fifo } from './fifo';
 import type { ClusterMetrics } from './metrics';
-import { asBuffer, CLUSTER_STEP_PATH, NODE_ID_HEADER } from './service';
-import type { ClusterMember, MessageKind, NodeId } from './types';
+import { orderer } from '../protos';
+import { asBuffer, CLUSTER_STEP_PATH, NODE_ID_HEADER, SUBMIT_ACK_HEADER, SUBMIT_ACK_VERSION } from './service';
+import type { ClusterMember, MessageKind, NodeId, SubmitAck } from './types';
+
+/** Where a forwarded envelope's answer goes (submit streams that ask for acknowledgements). */
+export interface AckHandle {
+  resolve(ack: SubmitAck): void;
+  reject(err: Error): void;
+}
 
 /** An encoded StepRequest waiting to be written. */
 export interface OutgoingMessage {
   readonly bytes: Uint8Array;
   /** A raft MsgSnap: its loss must also be reported as a failed snapshot. */
   readonly isSnapshot: boolean;
+  /** A submit whose sender waits for the leader's answer. */
+  readonly ack?: AckHandle;
 }
 
 export interface EgressStreamOptions {
@@ -39,7 +48,17 @@ export interface EgressStreamOptions {
   readonly metrics: ClusterMetrics;
   /** Messages may have been lost (stream failed, connection refused); `snapshot` when one was a MsgSnap. */
   readonly onLoss: (snapshot: boolean) => void;
+  /**
+   * Submit streams: ask the leader to acknowledge each envelope (SUBMIT_ACK_HEADER). A peer that
+   * has not answered the header within ackHandshakeMs of the stream opening is taken for one
+   * without the extension (a Fabric orderer).
+   */
+  readonly requestAcks?: boolean;
+  readonly ackHandshakeMs?: number;
 }
+
+/** How long a new submit stream waits for the peer to show it acknowledges submits. */
+export const DEFAULT_ACK_HANDSHAKE_MS = 1_000;
 
 interface Waiter {
   readonly message: OutgoingMessage;
@@ -75,6 +94,13 @@ export class EgressStream {
   private snapshotsOnCall = 0;
   /** Drops since the last successful enqueue; only the first of a run is logged as a warning. */
   private dropRun = 0;
+  /** Does the peer on the current call answer submits? Decided by its response header. */
+  private peerAcks: 'unknown' | 'yes' | 'no' = 'unknown';
+  private handshakeTimer: NodeJS.Timeout | undefined;
+  /** Ack handles of messages handed to gRPC, in write order (undefined: a submit nobody waits on). */
+  private readonly inFlightAcks = new Fifo<AckHandle | undefined>();
+  /** Ack handles of written submits whose answer has not come yet, in write order. */
+  private readonly awaitingAcks = new Fifo<AckHandle | undefined>();
 
   constructor(private readonly options: EgressStreamOptions) {
     this.backoff = new Backoff(options.backoff);
@@ -152,8 +178,9 @@ export class EgressStream {
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     this.endCall();
-    for (let i = this.queue.drain().length; i > 0; i--) {
+    for (const message of this.queue.drain()) {
       this.options.metrics.messageDropped(this.options.member.host, this.options.channel, this.options.kind);
+      message.ack?.reject(this.closedError(reason)); // never handed to gRPC: not sent
     }
     for (let w = this.waiters.shift(); w !== undefined; w = this.waiters.shift()) {
       if (w.settled) continue;
@@ -186,6 +213,8 @@ export class EgressStream {
   private openCall(): void {
     const metadata = new grpc.Metadata();
     metadata.set(NODE_ID_HEADER, String(this.options.selfId));
+    const requestAcks = this.options.requestAcks === true;
+    if (requestAcks) metadata.set(SUBMIT_ACK_HEADER, SUBMIT_ACK_VERSION);
     const call = this.options.client.makeBidiStreamRequest(CLUSTER_STEP_PATH, asBuffer, passThrough, metadata, {});
     this.call = call;
     this.state = 'open';
@@ -197,8 +226,24 @@ export class EgressStream {
     this.options.metrics.egressStreamsChanged(this.options.channel, 1);
     this.logger.debug('egress stream opened');
 
-    // Fabric 2.5 never answers on Step; reading anyway keeps the response side from stalling.
-    call.on('data', ignore);
+    this.peerAcks = requestAcks ? 'unknown' : 'no';
+    if (requestAcks) {
+      call.on('metadata', (md: grpc.Metadata) => {
+        if (this.call !== call || this.peerAcks !== 'unknown') return;
+        this.decideAcks(md.get(SUBMIT_ACK_HEADER).length > 0 ? 'yes' : 'no');
+      });
+      this.handshakeTimer = setTimeout(() => {
+        this.handshakeTimer = undefined;
+        if (this.call === call && this.peerAcks === 'unknown') this.decideAcks('no');
+      }, this.options.ackHandshakeMs ?? DEFAULT_ACK_HANDSHAKE_MS);
+      this.handshakeTimer.unref();
+      call.on('data', (bytes: Uint8Array) => {
+        if (this.call === call) this.answerArrived(bytes);
+      });
+    } else {
+      // Fabric 2.5 never answers on Step; reading anyway keeps the response side from stalling.
+      call.on('data', ignore);
+    }
     call.on('drain', () => {
       if (this.call !== call) return;
       this.writable = true;
@@ -230,6 +275,7 @@ export class EgressStream {
       this.lastProgressAtMs = Date.now();
       if (message.isSnapshot) this.snapshotsOnCall += 1;
       this.inFlight += 1;
+      if (this.options.kind === 'submit') this.inFlightAcks.push(message.ack);
       // write() returning false is gRPC's backpressure: stop until 'drain'.
       this.writable = call.write(message.bytes, () => this.written(call));
     }
@@ -238,6 +284,12 @@ export class EgressStream {
   private written(call: StepClientCall): void {
     if (this.call !== call) return; // an earlier stream's write; inFlight was reset with it
     this.inFlight -= 1;
+    if (this.options.kind === 'submit') {
+      const handle = this.inFlightAcks.shift();
+      // A peer without the extension: written is all we will ever know (Fabric's meaning).
+      if (this.peerAcks === 'no') handle?.resolve({ kind: 'unacknowledged' });
+      else this.awaitingAcks.push(handle);
+    }
     this.lastProgressAtMs = Date.now();
     this.pump();
   }
@@ -289,11 +341,44 @@ export class EgressStream {
     this.failed(`no progress for ${stalledMs} ms with a full queue`, snapshotLost);
   }
 
+  /** The peer showed (or, by its silence, did not) that it answers submits. */
+  private decideAcks(answer: 'yes' | 'no'): void {
+    this.peerAcks = answer;
+    if (this.handshakeTimer !== undefined) clearTimeout(this.handshakeTimer);
+    this.handshakeTimer = undefined;
+    if (answer === 'yes') return;
+    this.logger.debug('peer does not acknowledge forwarded envelopes (no extension): written counts as sent');
+    for (const h of this.awaitingAcks.drain()) h?.resolve({ kind: 'unacknowledged' });
+  }
+
+  /** One StepResponse: the answer to the oldest written submit still waiting for one. */
+  private answerArrived(bytes: Uint8Array): void {
+    let res: orderer.SubmitResponse | undefined;
+    try {
+      res = orderer.StepResponse.decode(bytes).submitRes;
+    } catch (err) {
+      this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'undecodable answer on a submit stream, ignored');
+      return;
+    }
+    if (res === undefined) return;
+    if (this.peerAcks !== 'yes') this.peerAcks = 'yes'; // an answer is proof enough
+    if (this.awaitingAcks.length === 0) {
+      this.logger.warn({ status: res.status, info: res.info }, 'an answer on a submit stream with no submit waiting for one, ignored');
+      return;
+    }
+    this.awaitingAcks.shift()?.resolve({ kind: 'acked', status: res.status, info: res.info });
+  }
+
   private endCall(): void {
     const call = this.call;
     if (call === undefined) return;
     this.call = undefined;
     this.writable = false;
+    if (this.handshakeTimer !== undefined) clearTimeout(this.handshakeTimer);
+    this.handshakeTimer = undefined;
+    // Handed to gRPC but not answered: they may or may not have reached the peer.
+    const unknown = [...this.inFlightAcks.drain(), ...this.awaitingAcks.drain()];
+    for (const h of unknown) h?.reject(new SubmitFateUnknownError(this.options.channel, this.options.member.id, 'the stream ended before the answer'));
     this.inFlight = 0; // lost with the stream: gRPC may or may not have sent them
     this.options.metrics.egressStreamsChanged(this.options.channel, -1);
     call.cancel();

@@ -56,6 +56,21 @@ export class StreamClosedError extends ClusterError {
 }
 
 /**
+ * A forwarded envelope was handed to gRPC and then the stream failed, or the leader gave no
+ * answer in time: it may or may not have reached the leader. Not a refusal: whoever acknowledged
+ * the envelope to its client must keep it and resend it (the leader drops duplicates by tx id).
+ */
+export class SubmitFateUnknownError extends ClusterError {
+  constructor(
+    readonly channel: string,
+    readonly nodeId: NodeId,
+    readonly reason: string,
+  ) {
+    super(`forwarded envelope to node ${nodeId} on channel "${channel}": fate unknown (${reason})`);
+  }
+}
+
+/**
  * Why an incoming Step stream is refused. `code` is the gRPC status the sender sees; the
  * message is its details, so an operator reading the sender's log learns what was wrong.
  */

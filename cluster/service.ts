@@ -12,6 +12,17 @@ export const CLUSTER_STEP_PATH = `/${CLUSTER_SERVICE_NAME}/Step`;
  */
 export const NODE_ID_HEADER = 'x-cluster-node-id';
 
+/**
+ * Our extension of Cluster.Step, ignorable by Fabric: a follower that wants to know its forwarded
+ * envelopes reached the leader sends this request header on its submit stream. A leader of ours
+ * then answers the header at once (so the follower knows it speaks the extension) and writes one
+ * StepResponse{submit_res} per SubmitRequest, in order, saying whether its chain took the envelope.
+ * A Fabric leader ignores the header and never answers, and a Fabric follower never sends it, so
+ * neither side sees anything new; the follower then falls back to Fabric's "written to the stream".
+ */
+export const SUBMIT_ACK_HEADER = 'x-fabric-raft-submit-ack';
+export const SUBMIT_ACK_VERSION = '1';
+
 /** A Buffer view over the same memory (grpc-js wants Buffers; our codecs produce Uint8Arrays). */
 export function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -1,6 +1,6 @@
 // Shared vocabulary of the cluster transport: who the members of a channel are, what a
 // receiving chain must implement, and the limits (named, with units) that bound every queue.
-import type { orderer, raftpb } from '../protos';
+import type { common, orderer, raftpb } from '../protos';
 
 /** A Raft node id, scoped to one channel (the same orderer may have different ids on different channels). */
 export type NodeId = number;
@@ -29,9 +29,28 @@ export type MessageKind = 'consensus' | 'submit';
  * What a channel's chain implements to receive cluster traffic. Called synchronously from the
  * gRPC stream handler; an exception thrown here ends the sender's stream with an error.
  */
+/** What a chain made of a forwarded envelope, told to a follower that asked (SUBMIT_ACK_HEADER). */
+export interface SubmitOutcome {
+  /** SUCCESS: the chain holds the envelope (it will be ordered unless this node dies); anything else: not taken. */
+  readonly status: common.Status;
+  readonly info: string;
+}
+
+/** How a forwarded envelope fared, as far as the follower can know. */
+export type SubmitAck =
+  /** The leader answered: it holds the envelope (SUCCESS) or refused it (the status says why). */
+  | { readonly kind: 'acked'; readonly status: common.Status; readonly info: string }
+  /** The leader does not speak the extension (a Fabric orderer): the envelope was written to its stream. */
+  | { readonly kind: 'unacknowledged' };
+
 export interface MessageReceiver {
   onConsensus(fromNodeId: NodeId, msg: raftpb.Message, metadata: Uint8Array): void;
-  onSubmit(fromNodeId: NodeId, req: orderer.SubmitRequest): void;
+  /**
+   * Takes a forwarded envelope. The outcome (now or later) is written back to a follower that
+   * asked for acknowledgements, in the order the requests came; returning nothing means taken
+   * (SUCCESS). Throwing ends the sender's stream with an error.
+   */
+  onSubmit(fromNodeId: NodeId, req: orderer.SubmitRequest): void | SubmitOutcome | Promise<SubmitOutcome>;
   /**
    * Asked after every message handed over: a promise means "my queue is full". The stream that
    * carried the message then reads nothing more until the promise resolves, so HTTP/2 flow
@@ -51,6 +70,13 @@ export interface ClusterTransport {
   sendConsensus(channel: string, toId: NodeId, msg: raftpb.MessageInit, metadata?: Uint8Array): boolean;
   /** Resolves once the request is queued; waits for room up to the RPC timeout, then rejects. */
   sendSubmit(channel: string, toId: NodeId, req: orderer.SubmitRequestInit): Promise<void>;
+  /**
+   * Like sendSubmit, but resolves only when the leader has said what it did with the envelope
+   * (or, for a leader without the extension, once it is written to the stream). Rejects with
+   * SubmitFateUnknownError when the stream failed after the envelope was handed to gRPC, or no
+   * answer came within the RPC timeout: the envelope may or may not have reached the leader.
+   */
+  sendSubmitAcked?(channel: string, toId: NodeId, req: orderer.SubmitRequestInit): Promise<SubmitAck>;
 }
 
 /** Fabric's General.Cluster.SendBufferSize default. */
