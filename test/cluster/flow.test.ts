@@ -21,7 +21,7 @@ describe('cluster flow', () => {
       }
       await sleep(0);
     }
-    await waitFor('all consensus messages', () => atB.consensus.length === BURST, 20_000);
+    await waitFor('all consensus messages', 20_000, () => atB.consensus.length === BURST);
     expect(refused).toBe(0);
     expect(atB.consensus.map((m) => m.msg.index)).toEqual(Array.from({ length: BURST }, (_, i) => i));
     expect(a.metrics.droppedTotal()).toBe(0);
@@ -34,7 +34,7 @@ describe('cluster flow', () => {
       pending.push(a.comm.sendSubmit('ch', 2, { lastValidationSeq: i + 1, payload: { payload: Uint8Array.of(i & 0xff) } }));
     }
     await Promise.all(pending);
-    await waitFor('all submits', () => atB.submits.length === BURST, 20_000);
+    await waitFor('all submits', 20_000, () => atB.submits.length === BURST);
     expect(atB.submits.map((s) => s.req.lastValidationSeq)).toEqual(Array.from({ length: BURST }, (_, i) => i + 1));
     expect(atB.submits.every((s) => s.from === 1 && s.req.channel === 'ch')).toBe(true);
   });
@@ -48,7 +48,7 @@ describe('cluster flow', () => {
     // Nothing can drain during a synchronous loop: exactly the buffer's worth gets in.
     expect(accepted).toBe(100);
     expect(a.metrics.dropped['127.0.0.1']?.['ch']).toBe(900);
-    await waitFor('accepted messages', () => atB.consensus.length === before + 100);
+    await waitFor('accepted messages', 10_000, () => atB.consensus.length === before + 100);
     expect(a.unreachable).toEqual([{ channel: 'ch', nodeId: 2 }]);
   });
 
@@ -59,7 +59,7 @@ describe('cluster flow', () => {
     for (let i = 0; i < 200; i++) a.comm.sendConsensus('ch', 2, { type: raftpb.MessageType.MsgHeartbeat, index: i });
     expect(a.comm.client.queuedMessages('ch', 2, 'consensus')).toBe(100);
     expect(a.comm.sendConsensus('other', 2, { type: raftpb.MessageType.MsgVote, term: 9 })).toBe(true);
-    await waitFor('message on the other channel', () => atBOther.consensus.length === 1);
+    await waitFor('message on the other channel', 10_000, () => atBOther.consensus.length === 1);
     expect(atBOther.consensus[0]?.msg.term).toBe(9);
   });
 });

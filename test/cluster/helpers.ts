@@ -1,6 +1,6 @@
 // Shared fixtures for the cluster tests: orderer-like nodes (Comm + ClusterServer on an
 // ephemeral 127.0.0.1 port), recording receivers, a captured pino log, raw Step clients for
-// sending what a well-behaved node never would, and bounded polling.
+// sending what a well-behaved node never would, and the shared waitFor (test/support/wait.ts).
 import * as grpc from '@grpc/grpc-js';
 import * as net from 'node:net';
 import pino, { type Logger } from 'pino';
@@ -133,14 +133,7 @@ export function configureChannel(channel: string, nodes: readonly TestNode[], id
   return members;
 }
 
-/** Polls `predicate` every few ms until true or `timeoutMs` passes (then throws with `what`). */
-export async function waitFor(what: string, predicate: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(5);
-  }
-}
+export { waitFor } from '../support/wait';
 
 /** `promise`, or a rejection naming the timeout if it takes longer than `timeoutMs`. */
 export async function within<T>(timeoutMs: number, promise: Promise<T>): Promise<T> {

@@ -50,7 +50,7 @@ describe('incoming Step streams with bad input', () => {
     const stream = rawStep(port, '1');
     opened.push(stream);
     stream.write(consensus('ch', heartbeat));
-    await waitFor('a good message', () => atServer.consensus.length === before + 1);
+    await waitFor('a good message', 10_000, () => atServer.consensus.length === before + 1);
     expect(atServer.consensus[before]?.from).toBe(1);
   }
 
@@ -75,7 +75,7 @@ describe('incoming Step streams with bad input', () => {
 
   it('logs a warning naming the reason', async () => {
     await rejectedWith(consensus('other', heartbeat), '1');
-    await waitFor('warning', () =>
+    await waitFor('warning', 10_000, () =>
       server.log.lines.some((l) => l.level === PINO_WARN && String(l['reason']).includes('"other"') && l['code'] === 'NOT_FOUND'),
     );
   });
@@ -111,8 +111,8 @@ describe('incoming Step streams with bad input', () => {
     const stream = rawStep(port, '1');
     opened.push(stream);
     stream.write(consensus('ch', heartbeat));
-    await waitFor('stream counted', () => server.metrics.ingressStreams >= 1);
+    await waitFor('stream counted', 10_000, () => server.metrics.ingressStreams >= 1);
     for (const s of opened.splice(0)) s.close();
-    await waitFor('streams released', () => server.metrics.ingressStreams === 0);
+    await waitFor('streams released', 10_000, () => server.metrics.ingressStreams === 0);
   });
 });

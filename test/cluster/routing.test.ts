@@ -50,8 +50,8 @@ describe('cluster routing between three orderers', () => {
     expect(a.comm.sendConsensus('ch2', 1, { type: raftpb.MessageType.MsgHeartbeat, from: 3, to: 1, term: 2 })).toBe(true);
     expect(c.comm.sendConsensus('ch2', 1, { type: raftpb.MessageType.MsgVote, from: 2, to: 1, term: 3 })).toBe(true);
 
-    await waitFor('ch1 message at b', () => receiver(b, 'ch1').consensus.length === 1);
-    await waitFor('ch2 messages at b', () => receiver(b, 'ch2').consensus.length === 2);
+    await waitFor('ch1 message at b', 10_000, () => receiver(b, 'ch1').consensus.length === 1);
+    await waitFor('ch2 messages at b', 10_000, () => receiver(b, 'ch2').consensus.length === 2);
 
     const got = receiver(b, 'ch1').consensus[0];
     expect(got?.from).toBe(1);
@@ -72,7 +72,7 @@ describe('cluster routing between three orderers', () => {
   it('delivers submit requests with their envelope', async () => {
     const envelope = { payload: Uint8Array.of(1, 2, 3, 4), signature: Uint8Array.of(9, 9) };
     await c.comm.sendSubmit('ch1', 1, { channel: 'ch1', lastValidationSeq: 12, payload: envelope });
-    await waitFor('submit at a', () => receiver(a, 'ch1').submits.length === 1);
+    await waitFor('submit at a', 10_000, () => receiver(a, 'ch1').submits.length === 1);
     const got = receiver(a, 'ch1').submits[0];
     expect(got?.from).toBe(3);
     expect(got?.req.channel).toBe('ch1');
@@ -109,7 +109,7 @@ describe('outgoing size limit', () => {
     expect(a.snapshotFailures).toEqual([{ channel: 'ch', nodeId: 2 }]);
 
     expect(a.comm.sendConsensus('ch', 2, { type: raftpb.MessageType.MsgHeartbeat, index: 1 })).toBe(true);
-    await waitFor('small message', () => atB.consensus.length === 1);
+    await waitFor('small message', 10_000, () => atB.consensus.length === 1);
     expect(a.metrics.dropped['127.0.0.1']?.['ch']).toBe(2);
   });
 });

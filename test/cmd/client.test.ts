@@ -10,6 +10,7 @@ import { common, msp } from '../../protos';
 import { atomicBroadcastServerOptions, bindServer, registerAtomicBroadcast } from '../../orderer/grpc-service';
 import { OrdererError } from '../../orderer/errors';
 import { FakeChain, FakeRegistry, silentLogger } from '../orderer/fake-chain';
+import { waitFor } from '../support/wait';
 
 const CLIENT = path.join(__dirname, '..', '..', 'dist', 'cmd', 'client.js');
 const CHANNEL = 'clichannel';
@@ -21,8 +22,8 @@ interface Run {
 }
 
 interface RunOptions {
-  /** Called with the child once `ready` appears on its stdout. */
-  whenStdoutHas?: { text: string; then: (child: ReturnType<typeof spawn>) => void };
+  /** Each `then` is called once with the child, as soon as its `text` appears on the child's stdout. */
+  whenStdoutHas?: { text: string; then: (child: ReturnType<typeof spawn>) => void }[];
 }
 
 function runClient(args: string[], options: RunOptions = {}): Promise<Run> {
@@ -30,12 +31,11 @@ function runClient(args: string[], options: RunOptions = {}): Promise<Run> {
     const child = spawn(process.execPath, [CLIENT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    let triggered = false;
+    const pending = [...(options.whenStdoutHas ?? [])];
     child.stdout.on('data', (chunk: Buffer) => {
       stdout += chunk.toString();
-      const when = options.whenStdoutHas;
-      if (when !== undefined && !triggered && stdout.includes(when.text)) {
-        triggered = true;
+      for (const when of pending.filter((w) => stdout.includes(w.text))) {
+        pending.splice(pending.indexOf(when), 1);
         when.then(child);
       }
     });
@@ -174,19 +174,29 @@ describe('client deliver', () => {
 
   test('--stop forever follows new blocks until Ctrl-C, then exits cleanly', async () => {
     const { address, chain } = orderers[0]!;
+    let appendError: unknown;
     const run = await runClient(['deliver', '--orderer', address, '--channel', CHANNEL, '--start', 'newest', '--stop', 'forever'], {
-      whenStdoutHas: {
-        text: 'block 0',
-        then: (child) => {
-          void chain.appendBlocks(2).then(() => setTimeout(() => child.kill('SIGINT'), 300));
+      whenStdoutHas: [
+        {
+          // It follows the tip: two new blocks must reach it.
+          text: 'block 0  ',
+          then: (child) => {
+            chain.appendBlocks(2).catch((err: unknown) => {
+              appendError = err;
+              child.kill('SIGKILL');
+            });
+          },
         },
-      },
+        // Ctrl-C once it has printed the last of them.
+        { text: 'block 2  ', then: (child) => child.kill('SIGINT') },
+      ],
     });
+    expect(appendError).toBeUndefined();
     expect(run.code).toBe(0);
     expect(run.stdout.trim().split('\n').map((line) => line.split('  ')[0])).toEqual(['block 0', 'block 1', 'block 2']);
     expect(run.stderr).toContain('stopped after 3 block(s)');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(chain.blockStore.stats().openIterators).toBe(0);
+    // The server notices the cancelled stream on its own time and then closes its iterator.
+    await waitFor('the server to close the stream\'s block iterator', 10_000, () => chain.blockStore.stats().openIterators === 0);
   });
 
   test('--fail-if-not-ready prints the blocks that exist, then ends with NOT_FOUND and exit status 1', async () => {

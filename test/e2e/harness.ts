@@ -2,6 +2,7 @@
 // temp dir, clients over real gRPC. Every process a test starts is stopped by stopAll().
 import { spawn, type ChildProcess } from 'node:child_process';
 import { freePorts, sleep } from '../support/ports';
+import { waitFor } from '../support/wait';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -154,25 +155,6 @@ export function makeEnvelope(channelId: string, dataBytes: number): { bytes: Uin
   return { bytes: common.Envelope.encode({ payload, signature: randomBytes(8) }), txId };
 }
 
-
-/** Polls until `check` returns a value that is not undefined, or fails after timeoutMs with `what`. */
-export async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined> | T | undefined, intervalMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError !== undefined ? ` (last error: ${String(lastError)})` : ''}`);
-    }
-    await sleep(intervalMs);
-  }
-}
-
 /** Sends one envelope on a fresh stream and returns the answer. */
 export async function broadcastOne(address: string, envelope: Uint8Array): Promise<orderer.BroadcastResponse> {
   const client = new BroadcastClient(address);
@@ -287,7 +269,7 @@ export async function sendLoad(
   return result;
 }
 
-export { freePorts, sleep };
+export { freePorts, sleep, waitFor };
 
 /** Top-level keys that appear twice in one JSON log line (pino writes duplicates as given). */
 export function duplicateLogKeys(logText: string): string[] {

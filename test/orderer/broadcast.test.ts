@@ -160,10 +160,10 @@ describe('Broadcast answers in order', () => {
     chain.orderDelayMs = 3000; // the chain holds the envelopes far longer than the test waits
     const stream = new BroadcastClient(server.address);
     const sent = [0, 1, 2].map(() => stream.send(makeEnvelope({ channelId: CHANNEL })).catch((err: Error) => err));
-    await waitFor(() => server.activeBroadcasts === 1, 2000, 'the stream to open');
+    await waitFor('the stream to open', 10_000, () => server.activeBroadcasts === 1);
     stream.cancel();
     for (const outcome of await Promise.all(sent)) expect(outcome).toBeInstanceOf(Error);
-    await waitFor(() => server.activeBroadcasts === 0, 2000, 'the server to release the stream');
+    await waitFor('the server to release the stream', 10_000, () => server.activeBroadcasts === 0);
   });
 });
 

@@ -118,21 +118,21 @@ describe('seek positions (reference §4.4)', () => {
 
   test('BLOCK_UNTIL_READY waits for blocks appended later', async () => {
     const pending = seek('newest', 7);
-    await waitFor(() => chain.blockStore.stats().waitingIterators === 1, 2000, 'the stream to wait');
+    await waitFor('the stream to wait', 10_000, () => chain.blockStore.stats().waitingIterators === 1);
     await chain.appendBlocks(3);
     expect((await pending).numbers).toEqual([5, 6, 7]);
   });
 
   test('a specified start equal to the height waits for that block', async () => {
     const pending = seek(6, 6);
-    await waitFor(() => chain.blockStore.stats().waitingIterators === 1, 2000, 'the stream to wait');
+    await waitFor('the stream to wait', 10_000, () => chain.blockStore.stats().waitingIterators === 1);
     await chain.appendBlocks(1);
     expect((await pending).numbers).toEqual([6]);
   });
 
   test('next_commit starts at the next block to be committed', async () => {
     const pending = seek('next-commit', 7);
-    await waitFor(() => chain.blockStore.stats().waitingIterators === 1, 2000, 'the stream to wait');
+    await waitFor('the stream to wait', 10_000, () => chain.blockStore.stats().waitingIterators === 1);
     await chain.appendBlocks(2);
     expect((await pending).numbers).toEqual([6, 7]);
   });
@@ -154,7 +154,7 @@ describe('seek positions (reference §4.4)', () => {
         if (block.number === 7) abort.abort();
       }
     })();
-    await waitFor(() => received.length === 2, 2000, 'the existing blocks');
+    await waitFor('the existing blocks', 10_000, () => received.length === 2);
     await chain.appendBlocks(2);
     await following;
     expect(received).toEqual([4, 5, 6, 7]);
@@ -232,7 +232,7 @@ describe('request checks (reference §4.3)', () => {
     const evaluator = new ScriptedPolicyEvaluator();
     registry.policyEvaluator = evaluator;
     const pending = seek(5, 'forever');
-    await waitFor(() => chain.blockStore.stats().waitingIterators === 1, 2000, 'the stream to wait');
+    await waitFor('the stream to wait', 10_000, () => chain.blockStore.stats().waitingIterators === 1);
     evaluator.deny = new Set(['/Channel/Readers']);
     chain.current = { ...chain.current, configSequence: 1 };
     await chain.appendBlocks(1);
@@ -248,7 +248,7 @@ describe('request checks (reference §4.3)', () => {
   test('STRICT: a chain that errors while the stream waits ends it with SERVICE_UNAVAILABLE', async () => {
     const strict = seek(5, 'forever', { errorResponse: STRICT });
     const bestEffort = seek(5, 6, { errorResponse: BEST_EFFORT });
-    await waitFor(() => chain.blockStore.stats().waitingIterators === 2, 2000, 'both streams to wait');
+    await waitFor('both streams to wait', 10_000, () => chain.blockStore.stats().waitingIterators === 2);
     chain.isErrored = true;
     expect(await strict).toMatchObject({ numbers: [5], status: common.Status.SERVICE_UNAVAILABLE });
     await chain.appendBlocks(1);
@@ -280,7 +280,7 @@ describe('a chain halted on broken state (its Raft log lost entries, an invarian
 
   test('a BEST_EFFORT stream waiting at the tip ends with SERVICE_UNAVAILABLE when the chain breaks', async () => {
     const bestEffort = seek(5, 'forever', { errorResponse: BEST_EFFORT });
-    await waitFor(() => chain.blockStore.stats().waitingIterators === 1, 2000, 'the stream to wait');
+    await waitFor('the stream to wait', 10_000, () => chain.blockStore.stats().waitingIterators === 1);
     breakChain('its Raft log lost acknowledged entries');
     expect(await bestEffort).toMatchObject({ numbers: [5], status: common.Status.SERVICE_UNAVAILABLE });
   });
@@ -294,7 +294,7 @@ describe('a chain halted on broken state (its Raft log lost entries, an invarian
 describe('streams and resources', () => {
   test('a ledger that closes under a waiting stream ends it with SERVICE_UNAVAILABLE', async () => {
     const pending = seek(6, 'forever');
-    await waitFor(() => chain.blockStore.stats().waitingIterators === 1, 2000, 'the stream to wait');
+    await waitFor('the stream to wait', 10_000, () => chain.blockStore.stats().waitingIterators === 1);
     await chain.blockStore.close();
     expect(await pending).toMatchObject({ numbers: [], status: common.Status.SERVICE_UNAVAILABLE });
   });
@@ -302,7 +302,7 @@ describe('streams and resources', () => {
 
   test('200 concurrent streams follow the tip and all get the same bytes', async () => {
     const streams = Array.from({ length: 200 }, () => seek(6, 9, { behavior: BLOCK_UNTIL_READY }));
-    await waitFor(() => chain.blockStore.stats().waitingIterators === 200, 10_000, 'all streams to wait');
+    await waitFor('all streams to wait', 10_000, () => chain.blockStore.stats().waitingIterators === 200);
     await chain.appendBlocks(4, 1000);
     const outcomes = await Promise.all(streams);
     const reference = [6, 7, 8, 9].map((n) => chain.blockStore.getBlock(n)!.bytes);
@@ -310,19 +310,19 @@ describe('streams and resources', () => {
       expect(outcome.numbers).toEqual([6, 7, 8, 9]);
       outcome.blocks.forEach((b, i) => expect(bytesEqual(b.bytes, reference[i]!)).toBe(true));
     }
-    await waitFor(() => chain.blockStore.stats().openIterators === 0, 2000, 'iterators to finish');
+    await waitFor('iterators to finish', 10_000, () => chain.blockStore.stats().openIterators === 0);
     expect(server.deliver.stats().activeStreams).toBe(0);
   });
 
   test('a client that goes away frees its iterator and its stream', async () => {
     const abort = new AbortController();
     const following = seek(6, 'forever', { signal: abort.signal });
-    await waitFor(() => chain.blockStore.stats().waitingIterators === 1, 2000, 'the stream to wait');
+    await waitFor('the stream to wait', 10_000, () => chain.blockStore.stats().waitingIterators === 1);
     expect(chain.blockStore.stats().openIterators).toBe(1);
     abort.abort();
     expect((await following).numbers).toEqual([]);
-    await waitFor(() => chain.blockStore.stats().openIterators === 0, 2000, 'the iterator to end');
-    await waitFor(() => server.deliver.stats().activeStreams === 0, 2000, 'the stream to end');
+    await waitFor('the iterator to end', 10_000, () => chain.blockStore.stats().openIterators === 0);
+    await waitFor('the stream to end', 10_000, () => server.deliver.stats().activeStreams === 0);
   });
 
   test('a slow client holds back its own stream only (flow control)', async () => {
@@ -360,14 +360,14 @@ describe('streams and resources', () => {
     server = await startTestServer({ registry, deliver: { maxConcurrentStreams: 2 } });
     const abort = new AbortController();
     const open = [seek(6, 'forever', { signal: abort.signal }), seek(6, 'forever', { signal: abort.signal })];
-    await waitFor(() => server.deliver.stats().activeStreams === 2, 2000, 'two streams');
+    await waitFor('two streams', 10_000, () => server.deliver.stats().activeStreams === 2);
     const refused = await seek('oldest', 'newest').catch((err: unknown) => err);
     expect(refused).toBeInstanceOf(DeliverClientError);
     expect((refused as DeliverClientError).grpcCode).toBe(grpc.status.RESOURCE_EXHAUSTED);
     expect((refused as DeliverClientError).message).toMatch(/limit 2/);
     abort.abort();
     await Promise.all(open);
-    await waitFor(() => server.deliver.stats().activeStreams === 0, 2000, 'the streams to end');
+    await waitFor('the streams to end', 10_000, () => server.deliver.stats().activeStreams === 0);
     expect((await seek('oldest', 'newest')).numbers).toHaveLength(6);
   });
 });
