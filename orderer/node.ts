@@ -136,7 +136,7 @@ export class OrdererNode implements ChainRegistry {
     const blockStore = await openBlockStore({ dir: this.options.ledgerDir, channelId: ch.name, logger: this.logger });
     try {
       if (blockStore.height() === 0) {
-        const genesis = common.Block.decode(await readFile(ch.genesisBlockPath));
+        const genesis = await readGenesisBlock(ch);
         await blockStore.append(genesis);
         log.info({ file: ch.genesisBlockPath }, 'channel ledger created from its genesis block');
       }
@@ -255,6 +255,23 @@ export class OrdererNode implements ChainRegistry {
   async forceStop(): Promise<void> {
     this.server.forceShutdown();
     await this.stop();
+  }
+}
+
+/** The channel's genesis block from its file; a missing or undecodable file names the config key and path. */
+async function readGenesisBlock(ch: ChannelBootstrap): Promise<common.Block> {
+  const key = `General.BootstrapChannels (${ch.name})`;
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(ch.genesisBlockPath);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new Error(`${key}: cannot read the genesis block ${ch.genesisBlockPath}: ${e.code ?? ''} ${e.message}`.trim(), { cause: err });
+  }
+  try {
+    return common.Block.decode(bytes);
+  } catch (err) {
+    throw new Error(`${key}: ${ch.genesisBlockPath} is not a block (${err instanceof Error ? err.message : String(err)})`, { cause: err });
   }
 }
 

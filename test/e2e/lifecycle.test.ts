@@ -84,6 +84,29 @@ test('a FileLedger.Location that cannot be created fails the start with the key 
   expect(out).not.toMatch(/^\s+at /m); // a message, not a bare stack
 });
 
+test('a missing or garbage genesis block fails the start naming the config key and the file', async () => {
+  network = await createNetwork({ nodeCount: 1 });
+  tempDir = mkdtempSync(path.join(os.tmpdir(), 'orderer-badgenesis-'));
+  const garbage = path.join(tempDir, 'garbage.block');
+  writeFileSync(garbage, Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f]));
+  for (const [file, says] of [
+    [path.join(tempDir, 'missing.block'), 'cannot read the genesis block'],
+    [garbage, 'is not a block'],
+  ] as const) {
+    const child = spawn(process.execPath, [ORDERER_JS, 'start', '--config', network.layout.nodes[0]!.configPath], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ORDERER_GENERAL_BOOTSTRAPCHANNELS: `mychannel=${file}` },
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    expect(await new Promise<number | null>((resolve) => child.once('exit', resolve))).toBe(1);
+    expect(out).toContain(`General.BootstrapChannels (mychannel): `);
+    expect(out).toContain(file);
+    expect(out).toContain(says);
+  }
+});
+
 test('a damaged WAL: the start is refused with the repair command; after the repair the lost log halts the channel once; removing its data lets it catch up', async () => {
   network = await createNetwork({ nodeCount: 3 });
   network.startAll();
