@@ -1,8 +1,8 @@
 // `client deliver`: reads blocks over Deliver and prints one line (or JSON object) per block.
 import type * as grpc from '@grpc/grpc-js';
-import { toHex } from '../ledger/hash';
 import { orderer } from '../protos';
-import { deliverBlocks, type DeliveredBlock, type SeekStart, type SeekStop } from '../orderer/deliver-client';
+import { deliverBlocks, type DeliveredBlock } from '../orderer/deliver-client';
+import type { SeekStart, SeekStop } from '../orderer/envelopes';
 
 /** A command-line value that does not parse; the CLI prints its message and the usage. */
 export class UsageError extends Error {
@@ -10,6 +10,11 @@ export class UsageError extends Error {
 }
 
 const HASH_PREFIX_CHARS = 16;
+
+/** Lowercase hex of `bytes` (a view, not a copy). */
+function toHex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+}
 
 export function parseBlockNumber(text: string, what: string): number {
   if (!/^\d+$/.test(text)) throw new UsageError(`${what} must be a block number, got ${JSON.stringify(text)}`);

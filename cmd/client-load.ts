@@ -2,15 +2,15 @@
 // concurrent streams (round-robin over the given orderers), each stream keeping up to a window
 // of envelopes unanswered.
 //
-// Every envelope is a well-formed Fabric transaction envelope (ENDORSER_TRANSACTION header, a
-// tx_id derived from nonce and creator, a timestamp, random payload data) with a dummy
-// signature: the orderer's identity checks are structural until MSPs exist.
+// Every envelope is a well-formed Fabric transaction envelope built by orderer/envelopes.ts
+// (ENDORSER_TRANSACTION header, a tx_id derived from nonce and creator, a timestamp, random
+// payload data) with a dummy signature: the orderer's identity checks are structural until MSPs exist.
 import type * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
-import { computeTxId, NONCE_BYTES } from '../ledger/block';
 import { common, msp } from '../protos';
+import { dialOrderer } from '../orderer/atomic-broadcast';
 import { BroadcastClient } from '../orderer/deliver-client';
-import { dialOrderer } from '../orderer/grpc-service';
+import { buildEnvelope, NONCE_BYTES } from '../orderer/envelopes';
 import { statusName } from '../orderer/errors';
 
 /** Status-table row for envelopes whose stream ended before they were answered. */
@@ -31,19 +31,13 @@ export function makeLoadEnvelope(channelId: string, dataBytes: number, creator: 
   // One randomBytes call per envelope (nonce, data and dummy signature are views into it):
   // the three separate calls were a third of the load generator's CPU time.
   const random = randomBytes(NONCE_BYTES + dataBytes + DUMMY_SIGNATURE_BYTES);
-  const nonce = random.subarray(0, NONCE_BYTES);
-  const nowMs = Date.now();
-  const channelHeader = common.ChannelHeader.encode({
-    type: common.HeaderType.ENDORSER_TRANSACTION,
+  return buildEnvelope({
     channelId,
-    txId: computeTxId(nonce, creator),
-    timestamp: { seconds: Math.floor(nowMs / 1000), nanos: (nowMs % 1000) * 1_000_000 },
-  });
-  const payload = common.Payload.encode({
-    header: { channelHeader, signatureHeader: common.SignatureHeader.encode({ creator, nonce }) },
+    creator,
+    nonce: random.subarray(0, NONCE_BYTES),
     data: random.subarray(NONCE_BYTES, NONCE_BYTES + dataBytes),
-  });
-  return common.Envelope.encode({ payload, signature: random.subarray(NONCE_BYTES + dataBytes) });
+    signature: random.subarray(NONCE_BYTES + dataBytes),
+  }).bytes;
 }
 
 export interface LoadOptions {

@@ -16,7 +16,8 @@
 import type { Logger } from 'pino';
 import { common, type orderer } from '../protos';
 import { OrdererError, statusName, toStatusResponse } from './errors';
-import { InboundMessages, writeWithBackpressure, type BroadcastCall } from './grpc-service';
+import type { BroadcastCall } from './atomic-broadcast';
+import { InboundMessages, writeWithBackpressure } from './grpc-streams';
 import {
   checkBroadcastEnvelope,
   classifyHeaderType,

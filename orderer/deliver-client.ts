@@ -1,93 +1,35 @@
 // Client side of AtomicBroadcast: reading blocks over Deliver (as peers, SDKs and other
 // orderers do) and sending envelopes over Broadcast. Used by the block puller and the CLI.
 //
-// Seek envelopes are unsigned until identities exist; a SeekEnvelopeSigner plugs in the
-// creator and signature when they do. Dialers take optional TLS credentials (plaintext by
-// default).
-import * as grpc from '@grpc/grpc-js';
-import { randomBytes } from 'node:crypto';
-import { computeTxId, NONCE_BYTES } from '../ledger/block';
-import { common, orderer, ProtoDecodeError } from '../protos';
-import { statusName } from './errors';
+// Seek envelopes are built by envelopes.ts (unsigned until identities exist; an EnvelopeSigner
+// plugs in the creator and signature when they do). Dialers take optional TLS credentials
+// (plaintext by default).
+import type * as grpc from '@grpc/grpc-js';
+import { common, ProtoDecodeError, type orderer } from '../protos';
 import {
-  InboundMessages,
   dialOrderer,
   openBroadcastCall,
   openDeliverCall,
   parseDeliverResponse,
   type BroadcastClientCall,
   type DialOptions,
-} from './grpc-service';
+} from './atomic-broadcast';
+import { buildSeekEnvelope, type EnvelopeSigner, type SeekRequest } from './envelopes';
+import { statusName } from './errors';
+import { InboundMessages } from './grpc-streams';
 
-/** Fabric's "stream forever" stop: specified 2^64-1 (as a double it reads 2^64, which encodes as 2^64-1). */
-export const SEEK_MAX_BLOCK_NUMBER = 18446744073709551615;
-
-export type SeekStart = 'oldest' | 'newest' | 'next-commit' | number;
-export type SeekStop = 'oldest' | 'newest' | 'forever' | number;
-
-export function seekPosition(position: SeekStart | SeekStop): orderer.SeekPositionInit {
-  switch (position) {
-    case 'oldest':
-      return { oldest: {} };
-    case 'newest':
-      return { newest: {} };
-    case 'next-commit':
-      return { nextCommit: {} };
-    case 'forever':
-      return { specified: { number: SEEK_MAX_BLOCK_NUMBER } };
-    default:
-      if (!Number.isSafeInteger(position) || position < 0) throw new RangeError(`bad block number ${position}`);
-      return { specified: { number: position } };
-  }
-}
-
-/** Signs seek envelopes once identities exist. */
-export interface SeekEnvelopeSigner {
-  /** Marshaled msp.SerializedIdentity of the client. */
-  readonly creator: Uint8Array;
-  /** Signature over the marshaled Payload. */
-  sign(payloadBytes: Uint8Array): Uint8Array;
-}
-
-export interface SeekRequest {
-  channelId: string;
-  start: SeekStart;
-  stop: SeekStop;
-  behavior?: orderer.SeekInfo_SeekBehavior;
-  errorResponse?: orderer.SeekInfo_SeekErrorResponse;
-}
-
-export interface SeekEnvelopeOptions extends SeekRequest {
-  signer?: SeekEnvelopeSigner;
-  /** Defaults to Date.now(); the orderer rejects timestamps outside its time window. */
-  nowMs?: number;
-  /** SHA-256 of the client TLS certificate, for orderers that require mutual TLS. */
-  tlsCertHash?: Uint8Array;
-}
-
-/** A DELIVER_SEEK_INFO envelope carrying the SeekInfo for `request`. */
-export function buildSeekEnvelope(options: SeekEnvelopeOptions): Uint8Array {
-  const nowMs = options.nowMs ?? Date.now();
-  const nonce = randomBytes(NONCE_BYTES);
-  const creator = options.signer?.creator ?? new Uint8Array(0);
-  const channelHeader = common.ChannelHeader.encode({
-    type: common.HeaderType.DELIVER_SEEK_INFO,
-    channelId: options.channelId,
-    txId: computeTxId(nonce, creator),
-    timestamp: { seconds: Math.floor(nowMs / 1000), nanos: (nowMs % 1000) * 1_000_000 },
-    tlsCertHash: options.tlsCertHash,
-  });
-  const payload = common.Payload.encode({
-    header: { channelHeader, signatureHeader: common.SignatureHeader.encode({ creator, nonce }) },
-    data: orderer.SeekInfo.encode({
-      start: seekPosition(options.start),
-      stop: seekPosition(options.stop),
-      behavior: options.behavior,
-      errorResponse: options.errorResponse,
-    }),
-  });
-  return common.Envelope.encode({ payload, signature: options.signer?.sign(payload) });
-}
+// Seek requests used to be built here; callers that import them from this module keep working.
+export {
+  buildSeekEnvelope,
+  seekPosition,
+  SEEK_MAX_BLOCK_NUMBER,
+  type SeekEnvelopeOptions,
+  type SeekRequest,
+  type SeekStart,
+  type SeekStop,
+} from './envelopes';
+/** Signs seek envelopes once identities exist (the signer of any envelope, see envelopes.ts). */
+export type SeekEnvelopeSigner = EnvelopeSigner;
 
 export interface DeliveredBlock {
   readonly number: number;
@@ -138,7 +80,7 @@ export interface DeliverBlocksOptions extends SeekRequest, DialOptions {
   client?: grpc.Client;
   /** Aborting ends the iteration quietly and cancels the stream. */
   signal?: AbortSignal;
-  signer?: SeekEnvelopeSigner;
+  signer?: EnvelopeSigner;
   /** Longest wait for any one message (block or status); no limit when absent. */
   receiveTimeoutMs?: number;
   /** Responses read ahead of the consumer before gRPC flow control pushes back (default 4). */

@@ -17,14 +17,8 @@ import type { StoredBlock } from '../ledger/block-store';
 import { BlockStoreError } from '../ledger/errors';
 import { common, orderer, ProtoDecodeError } from '../protos';
 import { OrdererError, statusName } from './errors';
-import {
-  InboundMessages,
-  encodeDeliverBlockResponse,
-  encodeDeliverStatusResponse,
-  failCall,
-  writeWithBackpressure,
-  type DeliverCall,
-} from './grpc-service';
+import { encodeDeliverBlockResponse, encodeDeliverStatusResponse, type DeliverCall } from './atomic-broadcast';
+import { failCall, InboundMessages, writeWithBackpressure } from './grpc-streams';
 import { checkPolicy, envelopeSignedData, parseEnvelopeHeaders } from './msgcheck';
 import type { ChainHandle, ChainRegistry } from './types';
 

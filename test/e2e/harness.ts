@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { freePorts, sleep } from '../support/ports';
 import { waitFor } from '../support/wait';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +11,7 @@ import { blockDataHash, blockHeaderHash, envelopeTxIdOrEmpty } from '../../ledge
 import { bytesEqual } from '../../ledger/hash';
 import { deliverBlocks, type DeliveredBlock, BroadcastClient } from '../../orderer/deliver-client';
 import { writeDevnet, type DevnetLayout, type DevnetOptions } from '../../orderer/devnet';
+import { buildEnvelope } from '../../orderer/envelopes';
 import { common, orderer } from '../../protos';
 
 const ORDERER_JS = path.resolve(__dirname, '../../dist/cmd/orderer.js');
@@ -139,20 +140,11 @@ export async function createNetwork(options: Omit<DevnetOptions, 'dataDir' | 'po
   };
 }
 
+const E2E_CREATOR = Buffer.from('e2e-client');
+
 /** A valid normal-transaction envelope with a unique tx id (unsigned: identities come later). */
 export function makeEnvelope(channelId: string, dataBytes: number): { bytes: Uint8Array; txId: string } {
-  const nonce = randomBytes(24);
-  const creator = Buffer.from('e2e-client');
-  const txId = createHash('sha256').update(nonce).update(creator).digest('hex');
-  const channelHeader = common.ChannelHeader.encode({
-    type: common.HeaderType.ENDORSER_TRANSACTION,
-    channelId,
-    txId,
-    timestamp: { seconds: Math.floor(Date.now() / 1000), nanos: 0 },
-  });
-  const signatureHeader = common.SignatureHeader.encode({ creator, nonce });
-  const payload = common.Payload.encode({ header: { channelHeader, signatureHeader }, data: randomBytes(dataBytes) });
-  return { bytes: common.Envelope.encode({ payload, signature: randomBytes(8) }), txId };
+  return buildEnvelope({ channelId, creator: E2E_CREATOR, data: randomBytes(dataBytes), signature: randomBytes(8) });
 }
 
 /** Sends one envelope on a fresh stream and returns the answer. */

@@ -4,7 +4,7 @@ import { common, orderer } from '../../protos';
 import { OrdererError } from '../../orderer/errors';
 import { envelopeTxId } from '../../ledger';
 import { BroadcastClient, broadcastEnvelopes } from '../../orderer/deliver-client';
-import { dialOrderer, openBroadcastCall } from '../../orderer/grpc-service';
+import { dialOrderer, openBroadcastCall } from '../../orderer/atomic-broadcast';
 import { FakeChain, FakeRegistry, makeEnvelope, ScriptedPolicyEvaluator, startTestServer, waitFor, type TestServer } from './fake-chain';
 
 const CHANNEL = 'mychannel';

@@ -4,18 +4,10 @@
 import * as grpc from '@grpc/grpc-js';
 import { bytesEqual } from '../../ledger';
 import { common, orderer } from '../../protos';
-import {
-  buildSeekEnvelope,
-  deliverBlocks,
-  DeliverClientError,
-  SEEK_MAX_BLOCK_NUMBER,
-  type DeliveredBlock,
-  type DeliverBlocksOptions,
-  type SeekStart,
-  type SeekStop,
-} from '../../orderer/deliver-client';
+import { deliverBlocks, DeliverClientError, type DeliveredBlock, type DeliverBlocksOptions } from '../../orderer/deliver-client';
 import { planSeek } from '../../orderer/deliver';
-import { dialOrderer, openDeliverCall, parseDeliverResponse, type ParsedDeliverResponse } from '../../orderer/grpc-service';
+import { buildSeekEnvelope, SEEK_MAX_BLOCK_NUMBER, type SeekStart, type SeekStop } from '../../orderer/envelopes';
+import { dialOrderer, openDeliverCall, parseDeliverResponse, type ParsedDeliverResponse } from '../../orderer/atomic-broadcast';
 import { FakeChain, FakeRegistry, ScriptedPolicyEvaluator, startTestServer, waitFor, type TestServer } from './fake-chain';
 
 const CHANNEL = 'mychannel';
