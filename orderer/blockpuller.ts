@@ -20,7 +20,7 @@ import { bytesEqual, toHex } from '../ledger/hash';
 import { common, orderer } from '../protos';
 import { statusName } from './errors';
 import { deliverBlocks, DeliverClientError, type DeliveredBlock, type SeekEnvelopeSigner } from './deliver-client';
-import { dialOrderer, type DialOptions } from './grpc-service';
+import { dialOrderer, type DialOptions } from './atomic-broadcast';
 
 /** Fabric's ReplicationPullTimeout default. */
 export const DEFAULT_PULL_TIMEOUT_MS = 5_000;

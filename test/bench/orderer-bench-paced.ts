@@ -6,7 +6,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { makeLoadEnvelope } from '../../cmd/client-load';
 import { BroadcastClient } from '../../orderer/deliver-client';
-import { dialOrderer } from '../../orderer/grpc-service';
+import { dialOrderer } from '../../orderer/atomic-broadcast';
 import { common } from '../../protos';
 
 export interface PacedLoadOptions {
