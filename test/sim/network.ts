@@ -37,6 +37,8 @@ export interface Envelope {
   type: raftpb.MessageType;
   bytes: Uint8Array;
   snapshotReport?: SnapshotReport;
+  /** A forwarded envelope (an orderer.SubmitRequest) rather than a Raft message (whole-orderer runs). */
+  submit?: true;
 }
 
 export interface NetworkStats {
@@ -146,6 +148,41 @@ export class Network {
       });
     }
     return 'queued';
+  }
+
+  /**
+   * Queue a forwarded envelope (a SubmitRequest's bytes): same partitions, losses, duplicates
+   * and delays as Raft traffic. 'queued' is what a cluster stream's write returning tells the sender.
+   */
+  sendSubmit(sender: NodeId, to: NodeId, bytes: Uint8Array, fromIncarnation: number, nowStep: number): 'queued' | 'dropped' | 'partitioned' {
+    this.stats.sent++;
+    if (!this.connected(sender, to)) {
+      this.stats.droppedPartition++;
+      return 'partitioned';
+    }
+    // A write that returned and was then lost with its stream: the sender cannot tell.
+    if (this.rng.chance(this.params.dropP)) {
+      this.stats.droppedRandom++;
+      return 'queued';
+    }
+    const copies = this.rng.chance(this.params.dupP) ? 2 : 1;
+    if (copies === 2) this.stats.duplicated++;
+    for (let c = 0; c < copies; c++) {
+      if (this.heap.length >= this.params.maxInFlight) {
+        this.stats.droppedOverflow++;
+        return c === 0 ? 'dropped' : 'queued';
+      }
+      const delay = this.rng.chance(this.params.longDelayP)
+        ? this.rng.between(this.params.maxDelaySteps, this.params.longDelayMaxSteps)
+        : this.rng.between(this.params.minDelaySteps, this.params.maxDelaySteps);
+      this.push({ deliverAtStep: nowStep + delay, seq: this.seq++, from: sender, to, fromIncarnation, type: raftpb.MessageType.MsgProp, bytes, submit: true });
+    }
+    return 'queued';
+  }
+
+  /** When the next queued message is due, if any. */
+  nextDueStep(): number | undefined {
+    return this.heap[0]?.deliverAtStep;
   }
 
   /** Remove and return the next message due at or before nowStep, if any. */

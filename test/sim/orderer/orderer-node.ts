@@ -1,0 +1,280 @@
+// One simulated orderer process in a whole-orderer run: the real Chain (cutter, intake,
+// forwarding, resubmission, tx-id dedup, apply, snapshots, catch-up, the Ready loop module)
+// over a block store and Raft persistence that outlive it, so a crash (the Chain dropped with
+// its timers, as kill -9 would) and a restart (a new Chain on the same storage) are possible.
+// Memory mode keeps both in memory; durable mode uses the LMDB block store and the WAL's
+// DurableStorage in a directory of its own.
+import * as path from 'node:path';
+import type { Logger } from 'pino';
+import type { ClusterTransport } from '../../../cluster/types';
+import { RaftRole, type Ready } from '../../../consensus/raft/api';
+import { newBlock } from '../../../ledger/block';
+import type { BlockStore } from '../../../ledger/block-store';
+import { bytesEqual } from '../../../ledger/hash';
+import { openBlockStore } from '../../../ledger/lmdb-block-store';
+import { openRaftPersistence } from '../../../orderer/chain/raft-persistence';
+import type { BlockPullRequest, ChainOptions, ChainStatus, RaftPersistence } from '../../../orderer/chain/types';
+import type { ParsedEnvelope } from '../../../orderer/msgcheck';
+import { common, orderer, raftpb } from '../../../protos';
+import type { Network } from '../network';
+import type { Prng } from '../prng';
+import { MemoryBlockStore } from './memory-block-store';
+import { MemoryRaftPersistence } from './memory-raft';
+import type { SimClock } from './sim-clock';
+
+export const SIM_CHANNEL = 'simchannel';
+
+/** The Chain surface the simulator drives (the real Chain, or a planted copy of it). */
+export interface SimChain {
+  start(): void;
+  halt(reason?: string): Promise<void>;
+  order(env: ParsedEnvelope): Promise<void>;
+  onConsensus(from: number, msg: raftpb.Message): void;
+  onSubmit(from: number, req: orderer.SubmitRequest): void;
+  status(): ChainStatus;
+}
+
+export type ChainFactory = (options: ChainOptions) => SimChain;
+
+/** What every node of a run shares. */
+export interface OrdererEnv {
+  readonly clock: SimClock;
+  readonly net: Network;
+  readonly rng: Prng;
+  readonly logger: Logger;
+  readonly newChain: ChainFactory;
+  readonly settings: ChainOptions['settings'];
+  readonly intakeWaitTimeoutMs: number;
+  readonly resubmitAfterMs: number;
+  /** Durable mode: the run's temporary directory. */
+  readonly durableDir?: string;
+  /** Other nodes, for pulling blocks. */
+  peers(): readonly SimOrdererNode[];
+  /** Raises an invariant violation (throws). */
+  fail(invariant: string, detail: string, nodeId?: number): never;
+  trace(text: string): void;
+}
+
+export class SimOrdererNode {
+  chain: SimChain | undefined;
+  incarnation = 0;
+  /** Set once the node halted on broken state (it stays down for the rest of the run). */
+  brokenReason: string | undefined;
+  /** Set when the simulator forged a report that must make this node halt on broken state. */
+  expectBroken = false;
+  private snapshots = 0;
+  /** Blocks this node pulled from others to catch up to a snapshot. */
+  pulledBlocks = 0;
+  /** True while a pull for catch-up failed and the Chain waits out its backoff on the simulated clock. */
+  pullWaiting = false;
+  private store: BlockStore | undefined;
+  private raft: RaftPersistence | undefined;
+  private memoryStore: MemoryBlockStore | undefined;
+  private memoryRaft: MemoryRaftPersistence | undefined;
+  /** Index of the empty entry that opened each term, as this node persisted it. */
+  private readonly termStart = new Map<number, number>();
+  private readonly genesis: Uint8Array;
+
+  constructor(
+    readonly id: number,
+    private readonly env: OrdererEnv,
+  ) {
+    this.genesis = common.Block.encode(newBlock(0, new Uint8Array(0), [common.Envelope.encode({ payload: Uint8Array.of(7) })]));
+  }
+
+  get up(): boolean {
+    return this.chain !== undefined;
+  }
+
+  /** The node's ledger, readable while it is down too (memory mode) or only while up (durable mode). */
+  blocks(): BlockStore | undefined {
+    return this.store;
+  }
+
+  /** The incarnation's owner key for the simulated clock's timers. */
+  private get owner(): number {
+    return this.id * 10_000 + this.incarnation;
+  }
+
+  async start(): Promise<void> {
+    if (this.chain !== undefined || this.brokenReason !== undefined) return;
+    this.incarnation++;
+    this.termStart.clear();
+    await this.openStorage();
+    const raft = this.raft!;
+    const checked: RaftPersistence = {
+      get storage() {
+        return raft.storage;
+      },
+      fresh: raft.fresh,
+      saveReady: (rd) => {
+        this.checkProposals(rd);
+        return raft.saveReady(rd);
+      },
+      snapshot: (index, confState, data) => {
+        this.snapshots++;
+        return raft.snapshot(index, confState, data);
+      },
+      close: () => raft.close(),
+    };
+    const timers = this.env.clock.timersFor(this.owner);
+    const chain = this.env.newChain({
+      channelId: SIM_CHANNEL,
+      selfId: this.id,
+      settings: this.env.settings,
+      blockStore: this.store!,
+      raft: checked,
+      transport: this.transport(this.incarnation),
+      pullBlocks: (req) => this.pull(req),
+      logger: this.env.logger,
+      timers,
+      rngSeed: this.env.rng.nextUint32(),
+      intakeWaitTimeoutMs: this.env.intakeWaitTimeoutMs,
+      resubmitAfterMs: this.env.resubmitAfterMs,
+      // Within a run nothing is given up on: an acknowledged envelope must be ordered.
+      resubmitTtlMs: 1e12,
+    });
+    this.chain = chain;
+    chain.start();
+    this.env.trace(`node ${this.id} start #${this.incarnation} height=${this.store!.height()}`);
+  }
+
+  private async openStorage(): Promise<void> {
+    const dir = this.env.durableDir;
+    if (dir === undefined) {
+      if (this.memoryStore === undefined) {
+        this.memoryStore = new MemoryBlockStore(SIM_CHANNEL);
+        await this.memoryStore.append(this.genesis);
+        this.memoryRaft = new MemoryRaftPersistence();
+      }
+      this.memoryStore.reopen();
+      this.store = this.memoryStore;
+      this.raft = this.memoryRaft;
+      return;
+    }
+    const nodeDir = path.join(dir, `node${this.id}`);
+    const store = await openBlockStore({ dir: path.join(nodeDir, 'ledger'), channelId: SIM_CHANNEL, logger: this.env.logger });
+    if (store.height() === 0) await store.append(this.genesis);
+    this.store = store;
+    this.raft = await openRaftPersistence({
+      walDir: path.join(nodeDir, 'wal'),
+      snapDir: path.join(nodeDir, 'snap'),
+      logger: this.env.logger,
+      segmentSizeBytes: 16 * 1024,
+    });
+  }
+
+  /** A crash: the Chain, its timers and everything it held in memory are gone; storage stays. */
+  async crash(why: string): Promise<void> {
+    const chain = this.chain;
+    if (chain === undefined) return;
+    this.chain = undefined;
+    this.env.clock.cancelOwner(this.owner);
+    await chain.halt('simulated crash');
+    this.pullWaiting = false;
+    this.env.trace(`node ${this.id} CRASH (${why})`);
+    if (this.env.durableDir !== undefined) {
+      await this.raft?.close();
+      await this.store?.close();
+      this.raft = undefined;
+      this.store = undefined;
+    }
+  }
+
+  /** After the chain halted on broken state: the process keeps running but the channel is out. */
+  async retireBroken(reason: string): Promise<void> {
+    this.brokenReason = reason;
+    await this.crash(`halted on broken state: ${reason}`);
+  }
+
+  /** Closes everything at the end of a run. */
+  async close(): Promise<void> {
+    await this.crash('end of run');
+    if (this.env.durableDir !== undefined) return;
+    await this.store?.close();
+  }
+
+  snapshotsTaken(): number {
+    return this.snapshots;
+  }
+
+  status(): ChainStatus | undefined {
+    return this.chain?.status();
+  }
+
+  raftLastIndex(): number {
+    return this.raft?.storage.lastIndex() ?? 0;
+  }
+
+  /**
+   * A leader proposes nothing before it has applied its log (Fabric §3.5): a block entry of its
+   * own term is persisted only when everything before that term's first entry is applied.
+   */
+  private checkProposals(rd: Ready): void {
+    const chain = this.chain;
+    if (chain === undefined) return;
+    const st = chain.status();
+    for (const e of rd.entries) {
+      if (e.type !== raftpb.EntryType.EntryNormal) continue;
+      if (e.data.length === 0) {
+        if (!this.termStart.has(e.term)) this.termStart.set(e.term, e.index);
+        continue;
+      }
+      if (st.role !== RaftRole.Leader || e.term !== st.term) continue;
+      const start = this.termStart.get(e.term);
+      if (start !== undefined && st.appliedIndex < start - 1) {
+        this.env.fail(
+          'a leader proposes nothing before it has applied its log',
+          `leader of term ${e.term} persisted its block entry ${e.index} with applied index ${st.appliedIndex}, ` + `but its term began at ${start}`,
+          this.id,
+        );
+      }
+    }
+  }
+
+  private transport(incarnation: number): ClusterTransport {
+    const { net, clock } = this.env;
+    return {
+      sendConsensus: (_channel, toId, msg) => {
+        if (this.incarnation !== incarnation || this.chain === undefined) return false;
+        const full = raftpb.Message.decode(raftpb.Message.encode(msg));
+        const outcome = net.send(this.id, full, incarnation, clock.nowMs());
+        // A broken stream is noticed; a message lost after its write is not.
+        return outcome !== 'partitioned';
+      },
+      sendSubmit: (_channel, toId, req) => {
+        if (this.incarnation !== incarnation || this.chain === undefined) return new Promise<void>(() => undefined);
+        const outcome = net.sendSubmit(this.id, toId, orderer.SubmitRequest.encode(req), incarnation, clock.nowMs());
+        if (outcome !== 'partitioned') return Promise.resolve();
+        // No stream to the leader: the forward waits for room until the RPC times out.
+        return new Promise<void>((_resolve, reject) => {
+          clock.timersFor(this.owner).setTimeout(() => reject(new Error(`no stream to node ${toId}`)), this.env.rng.between(0, 1_000));
+        });
+      },
+    };
+  }
+
+  /** Catch-up: blocks from the first other node that is up, reachable and has them. */
+  private async *pull(req: BlockPullRequest): AsyncGenerator<{ block: common.Block; bytes: Uint8Array }> {
+    this.pullWaiting = false;
+    const sources = this.env.peers().filter((p) => p.id !== this.id && p.up && this.env.net.connected(this.id, p.id) && (p.blocks()?.height() ?? 0) > req.toNumber);
+    const source = sources.length === 0 ? undefined : sources[this.env.rng.nextInt(sources.length)]!;
+    const store = source?.blocks();
+    if (store === undefined) {
+      this.pullWaiting = true;
+      throw new Error('no orderer to pull from');
+    }
+    let prev = req.previousHash;
+    for (let n = req.fromNumber; n <= req.toNumber; n++) {
+      const b = store.getBlock(n);
+      if (b === undefined) {
+        this.pullWaiting = true;
+        throw new Error(`block ${n} missing at node ${source!.id}`);
+      }
+      if (!bytesEqual(b.block.header!.previousHash, prev)) this.env.fail('pulled blocks link to the ledger', `block ${n} from node ${source!.id} does not link`, this.id);
+      prev = b.headerHash;
+      this.pulledBlocks++;
+      yield { block: b.block, bytes: b.bytes };
+    }
+  }
+}

@@ -1,0 +1,368 @@
+// One whole-orderer simulation run: 3 or 5 orderer nodes, each the real Chain, over the
+// simulated network and clock, with seeded clients broadcasting to random nodes and seeded
+// faults (crashes and restarts, partitions, leader strikes, a forged "your log is lost" report).
+// Everything is decided by one Prng built from the seed, and the Chains' asynchronous work is
+// drained between simulated instants, so a seed replays exactly.
+//
+// Phases: faults for faultMs, then the network heals and every node that did not halt on
+// broken state restarts; clients keep broadcasting for the first half of the calm phase; at
+// the end every acknowledged envelope must be ordered once and every running node must hold
+// the same chain.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import pino from 'pino';
+import { RaftRole } from '../../../consensus/raft/api';
+import { Chain } from '../../../orderer/chain/chain';
+import { OrdererError } from '../../../orderer/errors';
+import { common, orderer, raftpb } from '../../../protos';
+import { calmNetwork } from '../params';
+import { Network } from '../network';
+import { Prng } from '../prng';
+import { InvariantViolation, Trace } from '../trace';
+import { LedgerChecker, type ClientRecord } from './checker';
+import { simEnvelope } from './envelopes';
+import { SIM_CHANNEL, SimOrdererNode, type ChainFactory, type OrdererEnv } from './orderer-node';
+import { chooseOrdererParams, describeOrdererParams, type OrdererSimParams } from './params';
+import { SimClock } from './sim-clock';
+
+export interface OrdererRunOptions {
+  durable?: boolean;
+  /** Where durable runs make their temporary directory (default /dev/shm when it exists). */
+  durableRoot?: string;
+  newChain?: ChainFactory;
+  trace?: boolean;
+  traceSink?: (line: string) => void;
+}
+
+export interface OrdererRunStats {
+  blocks: number;
+  acknowledged: number;
+  refused: number;
+  crashes: number;
+  restarts: number;
+  partitions: number;
+  leaderStrikes: number;
+  lostLogHalts: number;
+  leaderChanges: number;
+  snapshots: number;
+  pulls: number;
+}
+
+export interface OrdererRunResult {
+  seed: number;
+  params: string;
+  stats: OrdererRunStats;
+  digest: string;
+  violation?: InvariantViolation;
+}
+
+/** Simulated time handed to the Chains between two drains of their work. */
+const WINDOW_MS = 10;
+/** Clients keep broadcasting this long into the calm phase (through the restarts and a new election). */
+const CLIENTS_AFTER_HEAL_MS = 1_500;
+
+const realChain: ChainFactory = (options) => new Chain(options);
+
+export async function runOrdererSeed(seed: number, options: OrdererRunOptions = {}): Promise<OrdererRunResult> {
+  const rng = new Prng(seed);
+  const durable = options.durable ?? false;
+  const p = chooseOrdererParams(seed, rng, durable);
+  const run = new OrdererRun(seed, p, rng, options);
+  try {
+    await run.execute();
+  } catch (e) {
+    if (!(e instanceof InvariantViolation)) {
+      run.violation ??= new InvariantViolation('no unexpected exceptions', e instanceof Error ? (e.stack ?? e.message) : String(e), run.clock.nowMs());
+    } else run.violation ??= e;
+  } finally {
+    await run.close();
+  }
+  return { seed, params: describeOrdererParams(p), stats: run.stats, digest: run.checker.digest(), ...(run.violation !== undefined ? { violation: run.violation } : {}) };
+}
+
+class OrdererRun {
+  readonly clock = new SimClock();
+  readonly checker: LedgerChecker;
+  readonly stats: OrdererRunStats = { blocks: 0, acknowledged: 0, refused: 0, crashes: 0, restarts: 0, partitions: 0, leaderStrikes: 0, lostLogHalts: 0, leaderChanges: 0, snapshots: 0, pulls: 0 };
+  violation: InvariantViolation | undefined;
+  private readonly net: Network;
+  private readonly nodes: SimOrdererNode[] = [];
+  private readonly records: ClientRecord[] = [];
+  private readonly trace: Trace;
+  private readonly dir: string | undefined;
+  private clientSeq = 0;
+  private lostLogAtMs: number;
+  private lastLeader = 0;
+
+  constructor(
+    private readonly seed: number,
+    private readonly p: OrdererSimParams,
+    private readonly rng: Prng,
+    options: OrdererRunOptions,
+  ) {
+    this.trace = new Trace(options.trace ?? false, options.traceSink);
+    this.checker = new LedgerChecker((inv, detail, nodeId) => {
+      throw new InvariantViolation(inv, detail, this.clock.nowMs(), nodeId);
+    });
+    this.net = new Network(p.net, rng);
+    this.lostLogAtMs = rng.chance(p.faults.lostLogReportP) ? rng.between(1_000, p.faults.faultMs - 500) : -1;
+    if (p.durable) {
+      const root = options.durableRoot ?? (fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir());
+      this.dir = fs.mkdtempSync(path.join(root, `orderer-sim-${seed}-`));
+    }
+    const env: OrdererEnv = {
+      clock: this.clock,
+      net: this.net,
+      rng,
+      // With the trace on, the Chains' own log lines (debug and up) go into it.
+      logger: this.trace.on ? pino({ level: 'debug', base: undefined, timestamp: false }, { write: (line: string) => this.trace.log(this.clock.nowMs(), line.trim()) }) : pino({ level: 'silent' }),
+      newChain: options.newChain ?? realChain,
+      settings: p.settings,
+      intakeWaitTimeoutMs: p.intakeWaitTimeoutMs,
+      resubmitAfterMs: p.faults.resubmitAfterMs,
+      ...(this.dir !== undefined ? { durableDir: this.dir } : {}),
+      peers: () => this.nodes,
+      // Kept here too: a check that fires inside a Chain's storage call is also seen by the
+      // Chain, which halts on it; the run reports the check, not the halt.
+      fail: (inv, detail, nodeId) => {
+        const v = new InvariantViolation(inv, detail, this.clock.nowMs(), nodeId);
+        this.violation ??= v;
+        throw v;
+      },
+      trace: (text) => this.trace.log(this.clock.nowMs(), text),
+    };
+    for (let id = 1; id <= p.nodes; id++) this.nodes.push(new SimOrdererNode(id, env));
+  }
+
+  async execute(): Promise<void> {
+    const f = this.p.faults;
+    for (const n of this.nodes) await n.start();
+    const healAtMs = f.faultMs;
+    const clientsUntilMs = f.faultMs + CLIENTS_AFTER_HEAL_MS;
+    const endMs = f.faultMs + f.healMs;
+    let healed = false;
+    let nextActionMs = f.actionEveryMs;
+    let nextClientMs = this.rng.between(1, 2 * f.clientEveryMs);
+    for (;;) {
+      const next = Math.min(this.clock.nextAtMs() ?? Infinity, this.net.nextDueStep() ?? Infinity, nextActionMs, nextClientMs);
+      if (next >= endMs) break;
+      // Everything due within one window is handed over before the Chains run: fewer drains, same determinism.
+      const t = Math.min(next + WINDOW_MS, healed ? endMs : healAtMs, endMs);
+      await this.clock.advanceTo(t, () => Promise.resolve());
+      this.deliverDue(t);
+      if (!healed && t >= healAtMs) {
+        healed = true;
+        await this.settle();
+        await this.heal();
+      }
+      if (t >= nextActionMs) {
+        nextActionMs = t + f.actionEveryMs;
+        if (!healed) await this.faultAction(t);
+      }
+      if (t >= nextClientMs) {
+        nextClientMs = t + this.rng.between(1, 2 * f.clientEveryMs);
+        if (t < clientsUntilMs) this.broadcast();
+      }
+      await this.settle();
+      await this.check();
+    }
+    await this.settle();
+    await this.check();
+    const heights = new Map<number, number>();
+    for (const n of this.nodes) if (n.up) heights.set(n.id, n.blocks()!.height());
+    this.checker.checkConverged(heights);
+    this.checker.checkAcknowledged(this.records, (id, inc) => {
+      const n = this.nodes[id - 1]!;
+      return n.up && n.incarnation === inc;
+    });
+    this.stats.blocks = this.checker.height;
+  }
+
+  async close(): Promise<void> {
+    for (const n of this.nodes) {
+      this.stats.snapshots += n.snapshotsTaken();
+      this.stats.pulls += n.pulledBlocks;
+      await n.close().catch(() => undefined);
+    }
+    if (this.dir !== undefined) fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private deliverDue(t: number): void {
+    for (;;) {
+      const m = this.net.popDue(t);
+      if (m === undefined) return;
+      const to = this.nodes[m.to - 1];
+      const chain = to?.chain;
+      if (chain === undefined || !this.net.connected(m.from, m.to)) continue;
+      if (m.submit === true) chain.onSubmit(m.from, orderer.SubmitRequest.decode(m.bytes));
+      else chain.onConsensus(m.from, raftpb.Message.decode(m.bytes));
+    }
+  }
+
+  /**
+   * Lets every Chain finish what it was handed: its storage completes in microtasks (memory)
+   * or on LMDB's and the WAL's IO (durable), so poll until no Ready is in flight, except in a
+   * Chain waiting out a failed pull's backoff on the simulated clock.
+   */
+  private async settle(): Promise<void> {
+    for (let round = 0; ; round++) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      // In memory every write completes in a microtask: one turn has run them all.
+      if (!this.p.durable) return;
+      if (this.nodes.every((n) => n.chain === undefined || n.pullWaiting || !n.chain.status().processingReady)) return;
+      if (round > 200_000) throw new Error('the chains never settled');
+    }
+  }
+
+  private async check(): Promise<void> {
+    if (this.violation !== undefined) throw this.violation;
+    let leader = 0;
+    for (const n of this.nodes) {
+      const st = n.status();
+      if (st === undefined) continue;
+      if (st.halted) {
+        if (!st.broken) throw new InvariantViolation('a chain halts only on broken state or when told', `node ${n.id} halted: ${st.haltReason}`, this.clock.nowMs(), n.id);
+        if (n.expectBroken) {
+          this.stats.lostLogHalts++;
+          await n.retireBroken(st.haltReason ?? '');
+          continue;
+        }
+        throw new InvariantViolation('a chain with sound state never halts as broken', `node ${n.id}: ${st.haltReason}`, this.clock.nowMs(), n.id);
+      }
+      if (st.role === RaftRole.Leader) leader = n.id;
+      this.checker.checkNode(n.id, n.blocks()!);
+    }
+    if (leader !== 0 && leader !== this.lastLeader) this.stats.leaderChanges++;
+    if (leader !== 0) this.lastLeader = leader;
+  }
+
+  private broadcast(): void {
+    const node = this.nodes[this.rng.nextInt(this.nodes.length)]!;
+    const chain = node.chain;
+    if (chain === undefined) return; // connection refused: nothing was sent
+    const env = simEnvelope(SIM_CHANNEL, `s${this.seed}-c${this.clientSeq++}`, this.rng.between(8, 200));
+    const record: ClientRecord = { txId: env.txId, nodeId: node.id, incarnation: node.incarnation, outcome: 'pending' };
+    this.records.push(record);
+    chain.order(env).then(
+      () => {
+        this.trace.log(this.clock.nowMs(), `client: tx ${env.txId.slice(0, 12)} SUCCESS at node ${node.id}`);
+        record.outcome = 'success';
+        this.stats.acknowledged++;
+      },
+      (err: unknown) => {
+        record.outcome = 'refused';
+        this.trace.log(this.clock.nowMs(), `client: tx ${env.txId.slice(0, 12)} refused at node ${node.id}: ${String(err)}`);
+        this.stats.refused++;
+        if (!(err instanceof OrdererError) || err.status !== common.Status.SERVICE_UNAVAILABLE) {
+          this.violation ??= new InvariantViolation('refusals are SERVICE_UNAVAILABLE', `tx ${env.txId.slice(0, 12)} at node ${node.id}: ${String(err)}`, this.clock.nowMs(), node.id);
+          return;
+        }
+        try {
+          this.checker.recordRefusal(env.txId, err.message);
+        } catch (e) {
+          if (e instanceof InvariantViolation) this.violation ??= e;
+        }
+      },
+    );
+  }
+
+  private async heal(): Promise<void> {
+    this.trace.log(this.clock.nowMs(), 'HEAL: network calm, every node restarts');
+    this.net.heal();
+    this.net.setParams(calmNetwork(this.p.net));
+    for (const n of this.nodes) {
+      if (!n.up && n.brokenReason === undefined) {
+        this.stats.restarts++;
+        await n.start();
+      }
+    }
+  }
+
+  private leader(): SimOrdererNode | undefined {
+    let best: SimOrdererNode | undefined;
+    let bestTerm = -1;
+    for (const n of this.nodes) {
+      const st = n.status();
+      if (st !== undefined && st.role === RaftRole.Leader && st.term > bestTerm) {
+        best = n;
+        bestTerm = st.term;
+      }
+    }
+    return best;
+  }
+
+  private async faultAction(t: number): Promise<void> {
+    if (this.violation !== undefined) throw this.violation;
+    const f = this.p.faults;
+    const rng = this.rng;
+    const ids = this.nodes.map((n) => n.id);
+    if (this.lostLogAtMs >= 0 && t >= this.lostLogAtMs && (await this.reportLostLog())) this.lostLogAtMs = -1;
+    if (rng.chance(f.crashP)) {
+      const up = this.nodes.filter((n) => n.up);
+      if (up.length > 0) {
+        this.stats.crashes++;
+        await rng.pick(up).crash('fault');
+      }
+    }
+    if (rng.chance(f.restartP)) {
+      const down = this.nodes.filter((n) => !n.up && n.brokenReason === undefined);
+      if (down.length > 0) {
+        this.stats.restarts++;
+        await rng.pick(down).start();
+      }
+    }
+    if (rng.chance(f.leaderFaultP)) {
+      const leader = this.leader();
+      if (leader !== undefined) {
+        this.stats.leaderStrikes++;
+        if (rng.chance(0.5)) await leader.crash('leader strike');
+        else this.net.partition([[leader.id], ids.filter((id) => id !== leader.id)]);
+      }
+    }
+    if (rng.chance(f.partitionP)) {
+      this.stats.partitions++;
+      const shuffled = rng.shuffled(ids);
+      const cut = rng.between(1, Math.floor(ids.length / 2));
+      this.net.partition([shuffled.slice(0, cut), shuffled.slice(cut)]);
+      this.trace.log(t, `partition ${this.net.describePartition()}`);
+    }
+    if (rng.chance(f.healP)) this.net.heal();
+  }
+
+  /**
+   * What a follower whose WAL lost acknowledged entries sees: its leader reports a commit index
+   * beyond its log. The Chain must halt the channel on it (never log and go on); the node then
+   * stays out of the run. Only done while the others still form a majority.
+   */
+  private async reportLostLog(): Promise<boolean> {
+    const leader = this.leader();
+    if (leader === undefined) return false;
+    const lst = leader.status()!;
+    const healthy = this.nodes.filter((n) => n.brokenReason === undefined).length;
+    if (healthy - 1 < Math.floor(this.nodes.length / 2) + 1) return true; // never: give up on it
+    const targets = this.nodes.filter((n) => {
+      const st = n.status();
+      return n !== leader && st !== undefined && st.role === RaftRole.Follower && st.term === lst.term && st.leaderId === leader.id;
+    });
+    if (targets.length === 0) return false;
+    const target = this.rng.pick(targets);
+    const forged = raftpb.Message.decode(
+      raftpb.Message.encode({ type: raftpb.MessageType.MsgHeartbeat, from: leader.id, to: target.id, term: lst.term, commit: target.raftLastIndex() + 3 }),
+    );
+    this.trace.log(this.clock.nowMs(), `forged lost-log heartbeat to node ${target.id}`);
+    target.expectBroken = true;
+    target.chain!.onConsensus(leader.id, forged);
+    await this.settle();
+    const st = target.status();
+    if (st === undefined || !st.halted || !st.broken) {
+      throw new InvariantViolation(
+        'a broken Raft invariant halts the channel',
+        `node ${target.id} was told commit ${target.raftLastIndex() + 3} with its log ending at ${target.raftLastIndex()} and did not halt`,
+        this.clock.nowMs(),
+        target.id,
+      );
+    }
+    return true;
+  }
+}
