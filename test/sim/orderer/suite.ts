@@ -11,7 +11,7 @@ import { runOrdererSeed, type OrdererRunStats } from './run';
 import { describeOrdererFailure } from './soak';
 
 export const DEFAULT_ORDERER_SEEDS = 2000;
-export const DEFAULT_ORDERER_DURABLE_SEEDS = 40;
+export const DEFAULT_ORDERER_DURABLE_SEEDS = 60;
 const CHUNK = 100;
 
 export function envInt(name: string): number | undefined {
