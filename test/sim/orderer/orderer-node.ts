@@ -244,7 +244,19 @@ export class SimOrdererNode {
       },
       sendSubmit: (_channel, toId, req) => {
         if (this.incarnation !== incarnation || this.chain === undefined) return new Promise<void>(() => undefined);
-        const outcome = net.sendSubmit(this.id, toId, orderer.SubmitRequest.encode(req), incarnation, clock.nowMs());
+        const bytes = orderer.SubmitRequest.encode(req);
+        if (net.connected(this.id, toId) && this.env.rng.chance(0.2)) {
+          // The stream to the leader is full: the write waits for room, and the envelope is queued
+          // (or the stream breaks) only later, maybe after that node lost its leadership.
+          return new Promise<void>((resolve, reject) => {
+            clock.timersFor(this.owner).setTimeout(() => {
+              const late = net.sendSubmit(this.id, toId, bytes, incarnation, clock.nowMs());
+              if (late === 'partitioned') reject(new Error(`stream to node ${toId} broke`));
+              else resolve();
+            }, this.env.rng.between(1, 800));
+          });
+        }
+        const outcome = net.sendSubmit(this.id, toId, bytes, incarnation, clock.nowMs());
         if (outcome !== 'partitioned') return Promise.resolve();
         // No stream to the leader: the forward waits for room until the RPC times out.
         return new Promise<void>((_resolve, reject) => {

@@ -55,6 +55,12 @@ export const CHAIN_PLANTS: readonly ChainPlant[] = [
     budgetSeeds: 30,
     mutations: [{ file: 'chain.ts', find: 'this.leaderReadyIndex = this.options.raft.storage.lastIndex();', replace: 'this.leaderReadyIndex = this.appliedIndex;' }],
   },
+  {
+    name: 'refuse-overtaken-forward',
+    breaks: 'issue #11 (what SUCCESS means): a follower refuses an envelope whose forward to a deposed leader may still be queued, so a refused envelope can be ordered',
+    budgetSeeds: 100,
+    mutations: [{ file: 'chain.ts', find: 'if (overtaken.length === 0 || !(err instanceof OrdererError)) throw err;', replace: 'throw err;' }],
+  },
 ];
 
 export class ChainPlantNotApplicable extends Error {
