@@ -141,9 +141,7 @@ export class ReadyLoop {
   kick(): void {
     if (this.driving || this.stages.stopped()) return;
     this.driving = true;
-    this.idleValue = this.drive().finally(() => {
-      this.driving = false;
-    });
+    this.idleValue = this.drive();
   }
 
   private async drive(): Promise<void> {
@@ -165,6 +163,11 @@ export class ReadyLoop {
       }
     } catch (err) {
       this.hooks.onError(err);
+    } finally {
+      // Cleared in the same synchronous step as the last look at the queued inputs: cleared in a
+      // reaction to drive()'s promise instead, an input queued by another reaction in between
+      // would find the loop "running", not start it, and wait for the next tick.
+      this.driving = false;
     }
   }
 }

@@ -162,12 +162,12 @@ async function blockOneUncommittedThenNodeTwoLeads(c: Cluster, envelope: ParsedE
   await c.deliver((w) => w.from === 1 && w.to === 2);
   expect(c.node(2).chain.status().height).toBe(1);
   // Node 1 is cut off; nodes 2 and 3 run out their election timeouts. Node 3's log lacks
-  // block 1, so only node 2 can win.
-  await until(
-    'node 2 leading',
-    () => c.tick([2, 3], notTouching(1)),
-    () => c.node(2).chain.status().role === RaftRole.Leader,
-  );
+  // block 1, so only node 2 can win. Node 3's append acknowledgements are held back so node 2
+  // cannot commit (and apply) its log yet.
+  const noAcksToTwo = (w: Wire): boolean => notTouching(1)(w) && !(w.kind === 'consensus' && w.to === 2 && w.msg.type === raftpb.MessageType.MsgAppResp);
+  await until('node 2 leading', () => c.tick([2, 3], noAcksToTwo), () => c.node(2).chain.status().role === RaftRole.Leader);
+  await c.tick([2, 3], noAcksToTwo);
+  expect(c.node(2).chain.status().leaderReady).toBe(false);
 }
 
 

@@ -36,9 +36,9 @@ export const CHAIN_PLANTS: readonly ChainPlant[] = [
     breaks: 'Fabric §3.5 / issue #11 defect 1: a new leader takes envelopes into its intake before it has applied its log, so one resent envelope is ordered twice',
     budgetSeeds: 50,
     mutations: [
-      { file: 'chain.ts', find: 'if (this.role === RaftRole.Leader && !this.leaderReady) {', replace: 'if (false) {' },
-      { file: 'chain.ts', find: "if (!this.leaderReady) throw new ChainInvariantError(`envelope ${item.txId} offered", replace: "if (false) throw new ChainInvariantError(`envelope ${item.txId} offered" },
-      { file: 'chain.ts', find: "if (!this.leaderReady) {\n          if (!(await this.intakeGate.wait())) throw OrdererError.serviceUnavailable('the new Raft leader", replace: "if (false) {\n          if (!(await this.intakeGate.wait())) throw OrdererError.serviceUnavailable('the new Raft leader" },
+      { file: 'chain.ts', find: 'if (!this.pipeline.ready) {\n      // Held until', replace: 'if (false) {\n      // Held until' },
+      { file: 'leader-pipeline.ts', find: 'if (!this.readyValue) throw new ChainInvariantError(`envelope', replace: 'if (false) throw new ChainInvariantError(`envelope' },
+      { file: 'forwarding.ts', find: "if (!pipeline.ready) {\n          if (!(await pipeline.waitForRoom())) throw OrdererError.serviceUnavailable('the new Raft leader", replace: "if (false) {\n          if (!(await pipeline.waitForRoom())) throw OrdererError.serviceUnavailable('the new Raft leader" },
     ],
   },
   {
@@ -53,13 +53,13 @@ export const CHAIN_PLANTS: readonly ChainPlant[] = [
     name: 'propose-before-applied',
     breaks: 'Fabric §3.5: a new leader seeds its block cursor and proposes before it has applied the entries of earlier terms',
     budgetSeeds: 30,
-    mutations: [{ file: 'chain.ts', find: 'this.leaderReadyIndex = this.options.raft.storage.lastIndex();', replace: 'this.leaderReadyIndex = this.appliedIndex;' }],
+    mutations: [{ file: 'chain.ts', find: 'this.pipeline.becomeLeader(raftIndex(this.options.raft.storage.lastIndex()));', replace: 'this.pipeline.becomeLeader(this.applier.appliedIndex);' }],
   },
   {
     name: 'refuse-overtaken-forward',
     breaks: 'issue #11 (what SUCCESS means): a follower refuses an envelope whose forward to a deposed leader may still be queued, so a refused envelope can be ordered',
     budgetSeeds: 100,
-    mutations: [{ file: 'chain.ts', find: 'if (overtaken.length === 0 || !(err instanceof OrdererError)) throw err;', replace: 'throw err;' }],
+    mutations: [{ file: 'forwarding.ts', find: 'if (overtaken.length === 0 || !(err instanceof OrdererError)) throw err;', replace: 'throw err;' }],
   },
 ];
 

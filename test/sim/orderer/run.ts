@@ -358,7 +358,8 @@ class OrdererRun {
     if (st === undefined || !st.halted || !st.broken) {
       throw new InvariantViolation(
         'a broken Raft invariant halts the channel',
-        `node ${target.id} was told commit ${target.raftLastIndex() + 3} with its log ending at ${target.raftLastIndex()} and did not halt`,
+        `node ${target.id} was told commit ${target.raftLastIndex() + 3} with its log ending at ${target.raftLastIndex()} and did not halt ` +
+          `(role ${st?.role}, term ${st?.term}, commit ${st?.commitIndex}, busy ${st?.processingReady}, queued ${st?.queuedEvents}, pulling ${target.pullWaiting})`,
         this.clock.nowMs(),
         target.id,
       );

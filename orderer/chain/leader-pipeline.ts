@@ -1,0 +1,272 @@
+// The leader's pipeline: intake → block cutter → proposed (in-flight) blocks, with the tx-id
+// checks that keep an envelope from being ordered twice. Fabric §3.4-3.5:
+//   - after an election the leader takes nothing until every entry in its log is applied, so its
+//     ledger answers "already ordered?" for everything before its term and its block cursor
+//     continues the real chain (forwards that arrive meanwhile are held, bounded);
+//   - at most MaxInflightBlocks proposed and uncommitted; the intake waits meanwhile;
+//   - losing leadership drops the intake, the cutter's batch and the in-flight set (the nodes
+//     that acknowledged those envelopes resend them to the next leader).
+import type { Logger } from 'pino';
+import { Fifo } from '../../cluster/fifo';
+import type { NodeId } from '../../cluster/types';
+import { ProposalDroppedError } from '../../consensus/raft/errors';
+import { blockHeaderHash, envelopeTxIdOrEmpty, newBlock } from '../../ledger/block';
+import type { BlockStore } from '../../ledger/block-store';
+import { bytesEqual } from '../../ledger/hash';
+import { common, type orderer } from '../../protos';
+import { BatchTimer, BlockCutter } from '../blockcutter';
+import { ChainInvariantError, OrdererError } from '../errors';
+import { parseBroadcastEnvelope, type ParsedEnvelope } from '../msgcheck';
+import { blockNumber, type BlockNumber, type ChainRaftIndex } from './ids';
+import { IntakeGate } from './intake-gate';
+import type { ChainSettings, ChainTimers } from './types';
+
+/** One envelope waiting for the block cutter. */
+export interface IntakeItem {
+  readonly txId: string;
+  readonly envelopeBytes: Uint8Array;
+  readonly messageSizeBytes: number;
+}
+
+export interface HeldForward {
+  readonly from: NodeId;
+  readonly req: orderer.SubmitRequest;
+}
+
+export interface LeaderPipelineOptions {
+  channelId: string;
+  blockStore: BlockStore;
+  timers: ChainTimers;
+  logger: Logger;
+  settings(): ChainSettings;
+  /** Hands a block to Raft; throws ProposalDroppedError when Raft refuses it. */
+  propose(blockBytes: Uint8Array): void;
+  /** The batch timer expired (the Chain queues it as an event and calls cutPending in its loop). */
+  onBatchTimeout(): void;
+  /** Envelopes in the intake beyond which Broadcast hears SERVICE_UNAVAILABLE. */
+  maxIntakeEnvelopes: number;
+  /** Envelopes in the intake beyond which client Broadcasts wait for room. */
+  intakeHighWater: number;
+  intakeWaitTimeoutMs: number;
+}
+
+export class LeaderPipeline {
+  private active = false;
+  private readyValue = false;
+  /** The index this leader must apply before it takes envelopes (its log's end at election). */
+  private readyIndex: ChainRaftIndex | undefined;
+  private lastCreated: { number: BlockNumber; hash: Uint8Array } | undefined;
+  /** Proposed, uncommitted blocks of this leader: their tx ids and data hash. */
+  private readonly inflight = new Map<BlockNumber, { txIds: string[]; dataHash: Uint8Array }>();
+  /** Tx id of each envelope handed to the cutter, so it is not decoded again for the block. */
+  private readonly txIdOf = new WeakMap<Uint8Array, string>();
+  private readonly proposedTxIds = new Set<string>();
+  private readonly intakeTxIds = new Set<string>();
+  private intake = new Fifo<IntakeItem>();
+  private readonly held: HeldForward[] = [];
+  private cutWhenFree = false;
+  private readonly cutter: BlockCutter;
+  private readonly batchTimer: BatchTimer;
+  private readonly gate: IntakeGate;
+
+  constructor(private readonly o: LeaderPipelineOptions) {
+    const s = o.settings();
+    this.cutter = new BlockCutter({ maxMessageCount: s.maxMessageCount, preferredMaxBytes: s.preferredMaxBytes });
+    this.batchTimer = new BatchTimer((ms, cb) => o.timers.setTimeout(cb, ms), () => o.onBatchTimeout());
+    this.gate = new IntakeGate(o.timers, o.intakeWaitTimeoutMs);
+  }
+
+  /** Leader and done applying its log: envelopes may enter the intake. */
+  get ready(): boolean {
+    return this.readyValue;
+  }
+
+  get intakeFull(): boolean {
+    return this.intake.length >= this.o.intakeHighWater;
+  }
+
+  /** Waits (bounded) until the intake has room or leadership moves; false after the timeout. */
+  waitForRoom(): Promise<boolean> {
+    return this.gate.wait();
+  }
+
+  /** This node was elected; `logEndIndex` is the last index of its log at that moment. */
+  becomeLeader(logEndIndex: ChainRaftIndex): void {
+    this.active = true;
+    this.readyValue = false;
+    this.readyIndex = logEndIndex;
+  }
+
+  /**
+   * Called after each apply: once the whole log of the election is applied the leader seeds its
+   * block cursor from the ledger and returns the forwards held meanwhile (the Chain re-offers
+   * them, now checked against a complete ledger). Undefined while not (yet) ready.
+   */
+  readyIfApplied(appliedIndex: ChainRaftIndex): HeldForward[] | undefined {
+    if (!this.active || this.readyValue || this.readyIndex === undefined || appliedIndex < this.readyIndex) return undefined;
+    this.readyValue = true;
+    this.readyIndex = undefined;
+    // Number and hash only: reading the block itself would fault it in from the file after a restart.
+    const lastHash = this.o.blockStore.lastHeaderHash();
+    if (lastHash === undefined) throw new ChainInvariantError('ledger is empty: a chain needs at least its genesis block');
+    this.lastCreated = { number: blockNumber(this.o.blockStore.height() - 1), hash: lastHash };
+    this.o.logger.info({ height: this.o.blockStore.height(), held: this.held.length }, 'leader ready: accepting envelopes');
+    this.gate.wakeAll();
+    return this.held.splice(0);
+  }
+
+  /** Leadership lost: Fabric drops the cutter's batch; the acknowledging nodes resend. */
+  stepDown(): void {
+    this.active = false;
+    this.batchTimer.stop();
+    this.cutter.cut();
+    this.intake = new Fifo<IntakeItem>();
+    this.intakeTxIds.clear();
+    this.held.length = 0;
+    this.inflight.clear();
+    this.proposedTxIds.clear();
+    this.lastCreated = undefined;
+    this.readyValue = false;
+    this.readyIndex = undefined;
+    this.cutWhenFree = false;
+    this.gate.wakeAll();
+  }
+
+  /** The chain halted: no timer may fire, no Broadcast may keep waiting. */
+  halt(): void {
+    this.batchTimer.stop();
+    this.gate.wakeAll();
+  }
+
+  /** Wakes Broadcasts waiting for room so they re-check who leads. */
+  wakeWaiters(): void {
+    this.gate.wakeAll();
+  }
+
+  /** A forward that reached this leader before it was ready: kept until it is (bounded; beyond, the sender resends). */
+  hold(forward: HeldForward): void {
+    if (this.held.length < this.o.intakeHighWater) this.held.push(forward);
+  }
+
+  isKnownTx(txId: string): boolean {
+    if (txId === '') return false;
+    return this.intakeTxIds.has(txId) || this.proposedTxIds.has(txId) || this.o.blockStore.getByTxId(txId) !== undefined;
+  }
+
+  /** Returns false when the envelope is a duplicate or (not from a client) the intake is full. */
+  enqueue(item: IntakeItem, fromClient: boolean): boolean {
+    // Only a ready leader's ledger answers "already ordered?" for every entry of its log.
+    if (!this.readyValue) throw new ChainInvariantError(`envelope ${item.txId} offered to the intake before the leader applied its log`);
+    if (this.isKnownTx(item.txId)) return false;
+    if (this.intake.length >= this.o.maxIntakeEnvelopes) {
+      if (fromClient) throw OrdererError.serviceUnavailable('the leader is overloaded: too many envelopes waiting to be ordered');
+      return false;
+    }
+    this.intake.push(item);
+    if (item.txId !== '') this.intakeTxIds.add(item.txId);
+    return true;
+  }
+
+  /** A forwarded envelope on a ready leader, re-checked: the follower's checks ran against a config we may have moved past. */
+  takeForwarded(from: NodeId, req: orderer.SubmitRequest): boolean {
+    if (req.payload === undefined) return false;
+    const envelopeBytes = common.Envelope.encode(req.payload);
+    let parsed: ParsedEnvelope;
+    try {
+      parsed = parseBroadcastEnvelope(envelopeBytes);
+    } catch (err) {
+      this.o.logger.warn({ err, from }, 'dropping a forwarded envelope that does not parse');
+      return false;
+    }
+    if (parsed.kind !== 'normal' || parsed.channelId !== this.o.channelId) return false;
+    if (parsed.messageSizeBytes > this.o.settings().absoluteMaxBytes) return false;
+    return this.enqueue({ txId: parsed.txId, envelopeBytes, messageSizeBytes: parsed.messageSizeBytes }, false);
+  }
+
+  /** Moves envelopes from the intake through the cutter into proposed blocks, within MaxInflightBlocks. */
+  pump(): void {
+    if (!this.active || !this.readyValue) return;
+    const s = this.o.settings();
+    if (this.cutWhenFree && this.inflight.size < s.maxInflightBlocks) {
+      this.cutWhenFree = false;
+      this.cutPending();
+    }
+    while (this.intake.length > 0 && this.inflight.size < s.maxInflightBlocks) {
+      const item = this.intake.shift()!;
+      this.intakeTxIds.delete(item.txId);
+      // The ledger was checked when the item entered the intake (on a ready leader, whose ledger
+      // holds every earlier term); only this leader's own proposals can have changed since.
+      if (item.txId !== '' && this.proposedTxIds.has(item.txId)) continue;
+      if (item.txId !== '') this.proposedTxIds.add(item.txId);
+      this.txIdOf.set(item.envelopeBytes, item.txId);
+      const { batches, pending } = this.cutter.ordered(item.envelopeBytes, item.messageSizeBytes);
+      for (const batch of batches) this.proposeBlock(batch);
+      this.batchTimer.afterOrdered(pending, s.batchTimeoutMs);
+    }
+    if (!this.intakeFull) this.gate.wakeAll();
+  }
+
+  /** The batch timer expired (or a cut waited for room in the in-flight window). */
+  cutPending(): void {
+    if (!this.active || !this.readyValue) return;
+    if (this.inflight.size >= this.o.settings().maxInflightBlocks) {
+      this.cutWhenFree = true;
+      return;
+    }
+    this.batchTimer.stop();
+    const batch = this.cutter.cut();
+    if (batch.length > 0) this.proposeBlock(batch);
+  }
+
+  private proposeBlock(batch: Uint8Array[]): void {
+    const prev = this.lastCreated;
+    if (prev === undefined || !this.readyValue) throw new ChainInvariantError('a block proposed before the leader applied its log');
+    const number = blockNumber(prev.number + 1);
+    const block = newBlock(number, prev.hash, batch);
+    const bytes = common.Block.encode(block);
+    try {
+      this.o.propose(bytes);
+    } catch (err) {
+      if (!(err instanceof ProposalDroppedError)) throw err;
+      // The envelopes are not lost: accepted ones are resubmitted to whoever leads next.
+      this.o.logger.warn({ block: number, reason: err.reason }, 'block proposal dropped');
+      for (const env of batch) this.proposedTxIds.delete(this.txIdOf.get(env) ?? envelopeTxIdOrEmpty(env));
+      return;
+    }
+    const txIds = batch.map((env) => this.txIdOf.get(env) ?? envelopeTxIdOrEmpty(env));
+    this.inflight.set(number, { txIds, dataHash: block.header!.dataHash });
+    this.o.logger.debug({ block: number, envelopes: batch.length, sizeBytes: bytes.length }, 'block proposed');
+    this.lastCreated = { number, hash: blockHeaderHash(block.header!) };
+  }
+
+  /**
+   * A block was committed: it leaves the in-flight window. Returns its tx ids when they are known
+   * without decoding (our own proposal, same data), undefined otherwise.
+   */
+  committed(block: common.Block): string[] | undefined {
+    const number = blockNumber(block.header?.number ?? 0);
+    const mine = this.inflight.get(number);
+    if (mine !== undefined) this.inflight.delete(number);
+    return mine !== undefined && block.header !== undefined && bytesEqual(mine.dataHash, block.header.dataHash) ? mine.txIds : undefined;
+  }
+
+  /** Forget proposed tx ids now in the ledger. */
+  settle(txIds: readonly string[]): void {
+    for (const txId of txIds) this.proposedTxIds.delete(txId);
+  }
+
+  get waitingOnProposals(): boolean {
+    return this.proposedTxIds.size > 0;
+  }
+
+  status(): { inflightBlocks: number; intakeEnvelopes: number; leaderReady: boolean; pendingInCutter: number; inflightBlockNumbers: number[]; lastCreatedBlock: number } {
+    return {
+      inflightBlocks: this.inflight.size,
+      intakeEnvelopes: this.intake.length,
+      leaderReady: this.readyValue,
+      pendingInCutter: this.cutter.pendingCount,
+      inflightBlockNumbers: [...this.inflight.keys()],
+      lastCreatedBlock: this.lastCreated?.number ?? -1,
+    };
+  }
+}
