@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { COLOCATED_NODE_FLAGS, DEVNET_MARKER_FILE, DEVNET_PORTS, DevnetDirError, prepareDevnetDir, writeDevnet, type DevnetLayout } from '../orderer/devnet';
+import { COLOCATED_NODE_FLAGS, DEVNET_MARKER_FILE, DEVNET_PORTS, DevnetDirError, lockDevnetDir, prepareDevnetDir, writeDevnet, type DevnetLayout } from '../orderer/devnet';
 import { exitReason } from './exit-reason';
 
 const USAGE = `usage: npm start [-- [--fresh] [--dir DIR] [--ports A,B,C] [--log-level LEVEL]]
@@ -16,7 +16,10 @@ Starts one orderer per port (default three: 127.0.0.1:7050, 8050, 9050) serving 
   --dir DIR      data directory (default ./data/devnet); must be new, empty, or made by npm start
   --ports A,B,C  client/cluster ports of the nodes (default ${DEVNET_PORTS.join(',')}); a stored network
                  keeps the ports it was created with (its consenters are in its genesis block)
-  --log-level L  debug | info | warn | error (default info); logs go to DIR/ordererN/orderer.log`;
+  --log-level L  trace | debug | info | warn | error | fatal (default info); logs go to
+                 DIR/ordererN/orderer.log
+
+A relative DIR is taken from the directory npm start was run in.`;
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
 
@@ -41,6 +44,15 @@ function flagValue(argv: readonly string[], i: number, flag: string, what: strin
   return value;
 }
 
+/**
+ * `npm start` runs us in the package root whatever directory it was typed in; npm keeps that
+ * directory in INIT_CWD, and a relative --dir means relative to it, as the user sees it.
+ */
+function userCwd(): string {
+  const initCwd = process.env['INIT_CWD'];
+  return initCwd !== undefined && initCwd.length > 0 && path.isAbsolute(initCwd) ? initCwd : process.cwd();
+}
+
 export function parseDevnetArgs(argv: readonly string[]): DevnetArgs | undefined {
   const args: DevnetArgs = { fresh: false, dataDir: path.resolve('data', 'devnet'), logLevel: 'info', ports: undefined };
   for (let i = 0; i < argv.length; i++) {
@@ -59,7 +71,7 @@ export function parseDevnetArgs(argv: readonly string[]): DevnetArgs | undefined
       return v;
     };
     if (a === '--fresh' && inline === undefined) args.fresh = true;
-    else if (a === '--dir') args.dataDir = path.resolve(take('a directory'));
+    else if (a === '--dir') args.dataDir = path.resolve(userCwd(), take('a directory'));
     else if (a === '--log-level') {
       const level = take('a level');
       if (!LOG_LEVELS.includes(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`);
@@ -124,8 +136,10 @@ async function main(): Promise<number> {
     return 0;
   }
   let prepared;
+  let lock: { release(): Promise<void> };
   try {
     prepared = await prepareDevnetDir(args.dataDir, { fresh: args.fresh });
+    lock = await lockDevnetDir(args.dataDir);
   } catch (err) {
     if (!(err instanceof DevnetDirError)) throw err;
     console.error(`npm start: ${err.message}`);
@@ -142,6 +156,7 @@ async function main(): Promise<number> {
           `Run without --ports (or with --ports ${stored.join(',')}) to resume it, add --fresh to start a new network on ${ports.join(',')}, ` +
           'or use another --dir.',
       );
+      await lock.release();
       return 2;
     }
     ports = [...stored];
@@ -206,6 +221,7 @@ async function main(): Promise<number> {
   process.on('SIGINT', () => stopAll('SIGINT'));
   process.on('SIGTERM', () => stopAll('SIGTERM'));
   const results = await Promise.all(exited);
+  await lock.release();
   if (!stopping) {
     console.error('every node has exited; the network is down.');
     return 1;

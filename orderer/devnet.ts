@@ -4,6 +4,9 @@ import { constants as fsConstants } from 'node:fs';
 import { access, lstat, mkdir, open, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import pino from 'pino';
+import { DirLock, type LockProbe } from '../consensus/wal/lock';
+import { WalLockedError } from '../consensus/wal/errors';
 import { genesisBlock } from '../ledger/block';
 import { common } from '../protos';
 import { buildGenesisConfigEnvelope, parseConfigBlock, type ChannelConfigSpec } from './channelconfig';
@@ -258,18 +261,64 @@ export async function storedDevnetPorts(dataDir: string, channelId = 'mychannel'
   return settings.orderer.consensus.consenters.map((c) => c.port);
 }
 
+/** Locks of every node's channel WALs under `dir` (ordererN/etcdraft/wal/<channel>/LOCK). */
+async function nodeLockProbes(dir: string): Promise<{ node: string; probe: LockProbe }[]> {
+  const found: { node: string; probe: LockProbe }[] = [];
+  for (const node of (await readdir(dir)).filter((n) => /^orderer[1-9]\d*$/.test(n))) {
+    const walRoot = path.join(dir, node, 'etcdraft', 'wal');
+    const channels = await readdir(walRoot).catch(() => [] as string[]);
+    for (const channel of channels) found.push({ node, probe: await DirLock.probe(path.join(walRoot, channel)) });
+  }
+  return found;
+}
+
+/** Why `dir` is in use right now (a launcher or one of its nodes is running from it), if it is. */
+async function runningFrom(dir: string): Promise<string | undefined> {
+  const launcher = await DirLock.probe(dir);
+  if (launcher.state === 'held') return `npm start is running from it (process ${launcher.pid})`;
+  for (const { node, probe } of await nodeLockProbes(dir)) {
+    if (probe.state === 'held') return `its node ${node} is running (process ${probe.pid} holds ${probe.lockPath})`;
+  }
+  return undefined;
+}
+
+/** The closest directory above `dir` that holds the devnet marker (a devnet inside a devnet is refused). */
+async function enclosingDevnet(dir: string): Promise<string | undefined> {
+  for (let d = path.dirname(dir); d !== path.dirname(d); d = path.dirname(d)) {
+    if (await hasMarker(d).catch(() => false)) return d;
+  }
+  return undefined;
+}
+
 /**
  * Makes `dataDir` ready for the devnet, checking first that it is the devnet's own: a new or empty
  * directory is marked as ours; one holding the marker resumes (or, with `fresh`, is deleted and
  * created anew); anything else is refused with a DevnetDirError, and nothing is written or deleted.
+ * A directory a devnet (or one of its nodes) is running from is refused too: deleting it would
+ * leave running nodes acknowledging envelopes into deleted files.
  */
 export async function prepareDevnetDir(dataDir: string, options: { fresh: boolean; channelId?: string }): Promise<PreparedDevnetDir> {
   const dir = path.resolve(dataDir);
+  try {
+    return await prepareDevnetDirChecked(dir, options);
+  } catch (err) {
+    if (err instanceof DevnetDirError) throw err;
+    // A path the file system refuses (a file in the middle, a symlink loop, no permission): say
+    // which path and why, in one line.
+    const e = err as NodeJS.ErrnoException;
+    if (typeof e.code === 'string') throw new DevnetDirError(`cannot use ${dir} as the data directory: ${e.message}`);
+    throw err;
+  }
+}
+
+async function prepareDevnetDirChecked(dir: string, options: { fresh: boolean; channelId?: string }): Promise<PreparedDevnetDir> {
   const kind = await pathKind(dir);
   if (kind === 'symlink') {
     throw new DevnetDirError(`${dir} is a symbolic link; give the directory it points to as --dir (the devnet deletes nothing through links)`);
   }
   if (kind === 'other') throw new DevnetDirError(`${dir} exists and is not a directory`);
+  const outer = await enclosingDevnet(dir);
+  if (outer !== undefined) throw new DevnetDirError(`${dir} lies inside the devnet in ${outer}; choose a directory outside it`);
   if (kind === 'missing') {
     await mkdir(dir, { recursive: true });
     await writeMarker(dir);
@@ -289,6 +338,10 @@ export async function prepareDevnetDir(dataDir: string, options: { fresh: boolea
           'Choose a new or empty directory with --dir DIR, or remove it yourself if it really is a devnet.',
       );
     }
+  }
+  const running = await runningFrom(dir);
+  if (running !== undefined) throw new DevnetDirError(`refusing to ${options.fresh ? 'delete' : 'use'} ${dir}: ${running}; stop it first`);
+  if (!(await hasMarker(dir))) {
     await writeMarker(dir);
     adoptedLegacy = true;
   }
@@ -302,4 +355,17 @@ export async function prepareDevnetDir(dataDir: string, options: { fresh: boolea
   }
   const storedPorts = await storedDevnetPorts(dir, options.channelId);
   return { state: storedPorts === undefined ? 'new' : 'resumed', storedPorts, adoptedLegacy };
+}
+
+/**
+ * Held by a running launcher for as long as it runs (`<dir>/LOCK`, the WAL's lock format), so a
+ * second `npm start` on the same directory, with --fresh or without, is refused while it runs.
+ */
+export async function lockDevnetDir(dataDir: string): Promise<{ release(): Promise<void> }> {
+  try {
+    return await DirLock.acquire(path.resolve(dataDir), pino({ level: 'silent' }));
+  } catch (err) {
+    if (err instanceof WalLockedError) throw new DevnetDirError(`npm start is already running from ${path.resolve(dataDir)} (process ${err.holderPid})`);
+    throw err;
+  }
 }

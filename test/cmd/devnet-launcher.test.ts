@@ -23,6 +23,18 @@ describe('parseDevnetArgs', () => {
     expect(parseDevnetArgs(['--help'])).toBeUndefined();
   });
 
+  test('a relative --dir is taken from where npm start was typed (INIT_CWD), not the package root', () => {
+    const before = process.env['INIT_CWD'];
+    process.env['INIT_CWD'] = '/somewhere/docs';
+    try {
+      expect(parseDevnetArgs(['--dir', 'rel'])?.dataDir).toBe('/somewhere/docs/rel');
+      expect(parseDevnetArgs(['--dir', '/abs/x'])?.dataDir).toBe('/abs/x');
+    } finally {
+      if (before === undefined) delete process.env['INIT_CWD'];
+      else process.env['INIT_CWD'] = before;
+    }
+  });
+
   test('bad ports, levels and unknown flags are errors', () => {
     expect(() => parseDevnetArgs(['--ports'])).toThrow(/--ports needs/);
     expect(() => parseDevnetArgs(['--ports', '1,x'])).toThrow(/comma-separated port numbers/);

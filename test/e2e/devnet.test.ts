@@ -64,6 +64,15 @@ test('one Ctrl-C stops every node cleanly; it resumes on its stored ports, refus
     return hs.every((h) => h === hs[0]) && hs[0]! >= 2 ? hs[0] : undefined;
   });
 
+  // A second npm start on the running network's directory, with --fresh or without, is refused
+  // and deletes nothing: the running nodes would go on acknowledging into deleted files.
+  for (const extra of [['--fresh'], []]) {
+    const second = launch(['--dir', dataDir, '--ports', ports.join(','), ...extra]);
+    expect(await second.exited).toBe(2);
+    expect(second.output()).toMatch(/npm start is running from it|npm start is already running from/);
+  }
+  expect(await chainHeight(address, 'mychannel')).toBe(height);
+
   // A Ctrl-C in a terminal reaches the launcher twice (the terminal's process group, then npm
   // forwarding it): still one clean stop, not a forced one.
   first.child.kill('SIGINT');

@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DEVNET_MARKER_FILE, DevnetDirError, prepareDevnetDir, storedDevnetPorts, writeDevnet } from '../../orderer/devnet';
+import { DEVNET_MARKER_FILE, DevnetDirError, lockDevnetDir, prepareDevnetDir, storedDevnetPorts, writeDevnet } from '../../orderer/devnet';
 
 let root: string;
 
@@ -120,4 +120,37 @@ test('storedDevnetPorts reads the consenters of the stored genesis block', async
   expect(await storedDevnetPorts(dir)).toBeUndefined();
   await writeDevnet({ dataDir: dir, ports: [31000, 31001] });
   expect(await storedDevnetPorts(dir)).toEqual([31000, 31001]);
+});
+
+test('a directory a devnet or one of its nodes is running from is neither deleted nor used', async () => {
+  const dir = path.join(root, 'running');
+  await prepareDevnetDir(dir, { fresh: false });
+  await writeDevnet({ dataDir: dir, ports: [17050, 18050, 19050] });
+  // A node holds its channel's WAL lock (this process stands in for it: its pid is alive).
+  const walDir = path.join(dir, 'orderer2', 'etcdraft', 'wal', 'mychannel');
+  mkdirSync(walDir, { recursive: true });
+  writeFileSync(path.join(walDir, 'LOCK'), JSON.stringify({ pid: process.pid, hostname: os.hostname() }));
+  await expect(prepareDevnetDir(dir, { fresh: true })).rejects.toThrow(/refusing to delete .*its node orderer2 is running \(process \d+/);
+  await expect(prepareDevnetDir(dir, { fresh: false })).rejects.toThrow(/refusing to use .*orderer2 is running/);
+  expect(existsSync(path.join(dir, 'genesis', 'mychannel.block'))).toBe(true);
+  rmSync(path.join(walDir, 'LOCK'));
+  // A launcher holds the directory itself: a second one is refused, with --fresh or without.
+  const lock = await lockDevnetDir(dir);
+  try {
+    await expect(prepareDevnetDir(dir, { fresh: true })).rejects.toThrow(/npm start is running from it/);
+    await expect(lockDevnetDir(dir)).rejects.toThrow(/npm start is already running from/);
+  } finally {
+    await lock.release();
+  }
+  expect((await prepareDevnetDir(dir, { fresh: true })).state).toBe('recreated');
+});
+
+test('a devnet inside another devnet\'s directory is refused; a path the file system refuses is one clear error', async () => {
+  const outer = path.join(root, 'outer');
+  await prepareDevnetDir(outer, { fresh: false });
+  await expect(prepareDevnetDir(path.join(outer, 'orderer1', 'new'), { fresh: false })).rejects.toThrow(/lies inside the devnet in/);
+  const file = path.join(root, 'a-file');
+  writeFileSync(file, 'x');
+  await expect(prepareDevnetDir(path.join(file, 'sub'), { fresh: false })).rejects.toThrow(new RegExp(`cannot use ${file}/sub as the data directory: ENOTDIR`));
+  await expect(prepareDevnetDir(path.join(file, 'sub'), { fresh: false })).rejects.toBeInstanceOf(DevnetDirError);
 });
