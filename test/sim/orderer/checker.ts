@@ -75,6 +75,10 @@ export class LedgerChecker {
     }
   }
 
+  wasRefused(txId: string): boolean {
+    return this.refused.has(txId);
+  }
+
   recordRefusal(txId: string, info: string): void {
     if (this.txBlock.has(txId)) this.fail('no refused envelope appears in a block', `tx ${txId.slice(0, 12)} is in block ${this.txBlock.get(txId)} but was refused: ${info}`);
     this.refused.add(txId);

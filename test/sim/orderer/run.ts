@@ -15,6 +15,7 @@ import pino from 'pino';
 import { RaftRole } from '../../../consensus/raft/api';
 import { Chain } from '../../../orderer/chain/chain';
 import { OrdererError } from '../../../orderer/errors';
+import type { ParsedEnvelope } from '../../../orderer/msgcheck';
 import { common, orderer, raftpb } from '../../../protos';
 import { calmNetwork } from '../params';
 import { Network } from '../network';
@@ -47,6 +48,7 @@ export interface OrdererRunStats {
   leaderChanges: number;
   snapshots: number;
   pulls: number;
+  retries: number;
 }
 
 export interface OrdererRunResult {
@@ -61,6 +63,9 @@ export interface OrdererRunResult {
 const WINDOW_MS = 10;
 /** Clients keep broadcasting this long into the calm phase (through the restarts and a new election). */
 const CLIENTS_AFTER_HEAL_MS = 1_500;
+
+/** Share of broadcasts that resend an earlier envelope (same tx id) to a random node. */
+const RETRY_P = 0.1;
 
 const realChain: ChainFactory = (options) => new Chain(options);
 
@@ -84,7 +89,7 @@ export async function runOrdererSeed(seed: number, options: OrdererRunOptions = 
 class OrdererRun {
   readonly clock = new SimClock();
   readonly checker: LedgerChecker;
-  readonly stats: OrdererRunStats = { blocks: 0, acknowledged: 0, refused: 0, crashes: 0, restarts: 0, partitions: 0, leaderStrikes: 0, lostLogHalts: 0, leaderChanges: 0, snapshots: 0, pulls: 0 };
+  readonly stats: OrdererRunStats = { blocks: 0, acknowledged: 0, refused: 0, crashes: 0, restarts: 0, partitions: 0, leaderStrikes: 0, lostLogHalts: 0, leaderChanges: 0, snapshots: 0, pulls: 0, retries: 0 };
   violation: InvariantViolation | undefined;
   private readonly net: Network;
   private readonly nodes: SimOrdererNode[] = [];
@@ -92,6 +97,10 @@ class OrdererRun {
   private readonly trace: Trace;
   private readonly dir: string | undefined;
   private clientSeq = 0;
+  /** Every envelope the clients made, for the ones that resend. */
+  private readonly sent: ParsedEnvelope[] = [];
+  /** Tx ids sent more than once. */
+  private readonly retried = new Set<string>();
   private lostLogAtMs: number;
   private lastLeader = 0;
 
@@ -241,7 +250,15 @@ class OrdererRun {
     const node = this.nodes[this.rng.nextInt(this.nodes.length)]!;
     const chain = node.chain;
     if (chain === undefined) return; // connection refused: nothing was sent
-    const env = simEnvelope(SIM_CHANNEL, `s${this.seed}-c${this.clientSeq++}`, this.rng.between(8, 200));
+    // Some clients resend an envelope they sent before (no answer yet, or SUCCESS they did not
+    // trust) to another node: the same tx id must still be ordered once. A refusal of either
+    // attempt then says nothing about the other, so such tx ids are left out of the refusal check.
+    const earlier = this.sent.length > 0 && this.rng.chance(RETRY_P) ? this.rng.pick(this.sent) : undefined;
+    const env = earlier !== undefined && !this.checker.wasRefused(earlier.txId) ? earlier : simEnvelope(SIM_CHANNEL, `s${this.seed}-c${this.clientSeq++}`, this.rng.between(8, 200));
+    if (env === earlier) {
+      this.retried.add(env.txId);
+      this.stats.retries++;
+    } else this.sent.push(env);
     const record: ClientRecord = { txId: env.txId, nodeId: node.id, incarnation: node.incarnation, outcome: 'pending' };
     this.records.push(record);
     chain.order(env).then(
@@ -258,6 +275,7 @@ class OrdererRun {
           this.violation ??= new InvariantViolation('refusals are SERVICE_UNAVAILABLE', `tx ${env.txId.slice(0, 12)} at node ${node.id}: ${String(err)}`, this.clock.nowMs(), node.id);
           return;
         }
+        if (this.retried.has(env.txId)) return;
         try {
           this.checker.recordRefusal(env.txId, err.message);
         } catch (e) {

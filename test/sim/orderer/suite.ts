@@ -125,6 +125,7 @@ const MIN_PER_100_SEEDS: Partial<Record<keyof OrdererRunStats, number>> = {
   pulls: 20,
   refused: 50,
   acknowledged: 1000,
+  retries: 100,
 };
 
 export function ordererCoverageShortfalls(totals: OrdererTotals, seeds: number): string[] {
