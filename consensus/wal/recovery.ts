@@ -9,7 +9,7 @@ import { isZeroFrom, nonZeroEnd } from './preallocate';
 import { findValidRecordAfter, parseRecord, RecordType, SnapshotKind, WAL_FORMAT_VERSION } from './record';
 import { ReplayLog } from './replay';
 import { createSegment, listSegments, type SegmentInfo } from './segment';
-import type { Snapshotter } from './snapshotter';
+import type { SnapshotFile, Snapshotter } from './snapshotter';
 
 export interface RecoveryOptions {
   logger: Logger;
@@ -86,6 +86,22 @@ export async function recoverWal(dir: string, snapshotter: Snapshotter, opts: Re
     return undefined;
   }
   const { segments, log, tornTail, fault, dropped } = scan;
+  // Everything that can refuse is decided before any file changes: a refused open or repair
+  // leaves the directory exactly as it found it.
+  if (fault !== undefined && !opts.repair) {
+    throw new CorruptionError(segments[fault.segmentIndex]!.path, fault.offsetBytes, fault.reason);
+  }
+  const plan = await planSnapshot(snapshotter, log, segments[0]!, logger);
+  const snapshotIndex = plan.index;
+  const snapshot = plan.snapshot;
+  const hardState = { ...log.hardState };
+  if (hardState.commit < snapshotIndex) hardState.commit = snapshotIndex; // a snapshot holds only committed entries
+  const commitBeyond = hardState.commit > log.lastIndex();
+  if (commitBeyond && !opts.repair) {
+    const last = segments[segments.length - 1]!;
+    throw new CorruptionError(last.path, last.sizeBytes, `hard state commit ${hardState.commit} is beyond the last entry ${log.lastIndex()}`);
+  }
+
   if (tornTail !== undefined) {
     const segment = segments[tornTail.segmentIndex]!;
     logger.warn(
@@ -103,22 +119,19 @@ export async function recoverWal(dir: string, snapshotter: Snapshotter, opts: Re
   }
   if (fault !== undefined) {
     const bad = segments[fault.segmentIndex]!;
-    if (!opts.repair) throw new CorruptionError(bad.path, fault.offsetBytes, fault.reason);
     await repairAt(dir, segments, fault, dropped!, logger);
     if (segments.length === 0) {
       // Repair dropped the very first segment: start again where it started.
       segments.push(await createSegment(dir, bad.seq, log.lastIndex() + 1, log.hardState, { fillToBytes: 0 }));
     }
   }
-
-  const { snapshot, index: snapshotIndex } = await chooseSnapshot(snapshotter, log, segments[0]!, logger);
-  const hardState = { ...log.hardState };
-  if (hardState.commit < snapshotIndex) hardState.commit = snapshotIndex; // a snapshot holds only committed entries
-  const last = segments[segments.length - 1]!;
-  if (hardState.commit > log.lastIndex()) {
-    const reason = `hard state commit ${hardState.commit} is beyond the last entry ${log.lastIndex()}`;
-    if (!opts.repair) throw new CorruptionError(last.path, last.sizeBytes, reason);
-    logger.warn({ file: last.path, commit: hardState.commit, lastIndex: log.lastIndex() }, `WAL repair: ${reason}; lowering commit`);
+  await setAsideOrphans(plan.orphans, log, logger);
+  if (commitBeyond) {
+    const last = segments[segments.length - 1]!;
+    logger.warn(
+      { file: last.path, commit: hardState.commit, lastIndex: log.lastIndex() },
+      `WAL repair: hard state commit ${hardState.commit} is beyond the last entry ${log.lastIndex()}; lowering commit`,
+    );
     hardState.commit = log.lastIndex();
   }
   const entries = log.entriesAfter(snapshotIndex);
@@ -300,14 +313,21 @@ async function repairAt(dir: string, segments: SegmentInfo[], fault: Fault, what
   await fsyncDir(dir);
 }
 
-/** Picks the newest snapshot file that verifies and that the WAL continues from. */
-async function chooseSnapshot(
-  snapshotter: Snapshotter,
-  log: ReplayLog,
-  firstSegment: SegmentInfo,
-  logger: Logger,
-): Promise<{ snapshot: raftpb.Snapshot | undefined; index: number }> {
+export interface SnapshotPlan {
+  snapshot: raftpb.Snapshot | undefined;
+  index: number;
+  /** Snapshot files the WAL never recorded (a crash between the two writes): set aside, not used. */
+  orphans: { file: SnapshotFile; fit: string }[];
+}
+
+/**
+ * Picks the newest snapshot file that verifies and that the WAL continues from, changing nothing.
+ * Throws CorruptionError when the WAL continues from no snapshot and does not start at the
+ * beginning of the log: neither an open nor a repair can go on from there.
+ */
+export async function planSnapshot(snapshotter: Snapshotter, log: ReplayLog, firstSegment: SegmentInfo, logger: Logger): Promise<SnapshotPlan> {
   const skippedCorrupt: string[] = [];
+  const orphans: { file: SnapshotFile; fit: string }[] = [];
   for (const file of await snapshotter.list()) {
     let snapshot: raftpb.Snapshot;
     try {
@@ -319,7 +339,7 @@ async function chooseSnapshot(
       continue;
     }
     const fit = log.fit(file.index, file.term);
-    if (fit === 'ok') return { snapshot, index: file.index };
+    if (fit === 'ok') return { snapshot, index: file.index, orphans };
     if (fit === 'wal-starts-later') {
       throw new CorruptionError(
         skippedCorrupt[0] ?? file.path,
@@ -328,10 +348,25 @@ async function chooseSnapshot(
           (skippedCorrupt.length > 0 ? ` and newer snapshots are corrupt (${skippedCorrupt.join(', ')})` : ''),
       );
     }
-    // The snapshot file became durable but the WAL records of the same save did not (crash
-    // in between), so the save never returned. Set it aside (not deleted: it is an operator's
-    // to inspect) so that it neither counts as one of the kept snapshots nor warns again.
-    // Never over an earlier orphan of the same name: that one is evidence too.
+    orphans.push({ file, fit });
+  }
+  if (log.fit(0, 0) === 'ok') return { snapshot: undefined, index: 0, orphans };
+  throw new CorruptionError(
+    skippedCorrupt[0] ?? firstSegment.path,
+    0,
+    `no usable snapshot, and the WAL starts at index ${log.firstIndex} rather than at the beginning of the log` +
+      (skippedCorrupt.length > 0 ? ` (corrupt snapshots: ${skippedCorrupt.join(', ')})` : ''),
+  );
+}
+
+/**
+ * The snapshot file became durable but the WAL records of the same save did not (crash in
+ * between), so the save never returned. Set it aside (not deleted: it is an operator's to
+ * inspect) so that it neither counts as one of the kept snapshots nor warns again. Never over an
+ * earlier orphan of the same name: that one is evidence too.
+ */
+async function setAsideOrphans(orphans: SnapshotPlan['orphans'], log: ReplayLog, logger: Logger): Promise<void> {
+  for (const { file, fit } of orphans) {
     let asidePath = `${file.path}.orphan`;
     for (let n = 1; await fs.promises.lstat(asidePath).then(() => true, () => false); n++) asidePath = `${file.path}.orphan.${n}`;
     await fs.promises.rename(file.path, asidePath);
@@ -340,13 +375,6 @@ async function chooseSnapshot(
       'snapshot file not backed by the WAL (crash between writing it and the WAL); set aside',
     );
   }
-  if (log.fit(0, 0) === 'ok') return { snapshot: undefined, index: 0 };
-  throw new CorruptionError(
-    skippedCorrupt[0] ?? firstSegment.path,
-    0,
-    `no usable snapshot, and the WAL starts at index ${log.firstIndex} rather than at the beginning of the log` +
-      (skippedCorrupt.length > 0 ? ` (corrupt snapshots: ${skippedCorrupt.join(', ')})` : ''),
-  );
 }
 
 async function truncateFile(filePath: string, sizeBytes: number): Promise<void> {

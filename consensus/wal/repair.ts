@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { WalError, WalLockedError } from './errors';
 import { removeTempFiles } from './fsutil';
 import { DirLock } from './lock';
-import { recoverWal, scanWal, type DroppedByRepair } from './recovery';
+import { planSnapshot, recoverWal, scanWal, type DroppedByRepair } from './recovery';
 import { isSegmentTempFileName, listSegments } from './segment';
 import { Snapshotter } from './snapshotter';
 
@@ -113,6 +113,10 @@ export async function repairWal(dir: string, opts: WalRepairOptions): Promise<Wa
       changes: false,
     };
     report.changes = report.tornTail !== undefined || report.damage !== undefined || report.commitLowered !== undefined;
+    // Would the repaired log open? (It must continue from a snapshot or start at the beginning.)
+    // Decided before anything changes, dry or not: a refused repair touches nothing, and a dry
+    // run predicts the refusal instead of promising a repair that would fail.
+    await planSnapshot(Snapshotter.readOnly(snapDir, { logger }), log, scan.segments[0]!, logger);
     logger.info(
       {
         dir,

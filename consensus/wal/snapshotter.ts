@@ -74,6 +74,15 @@ export class Snapshotter {
     return new Snapshotter(dir, opts);
   }
 
+  /**
+   * A snapshotter that only reads: creates no directory and removes no temp file (a dry run,
+   * or a check before a repair decides whether it may change anything). A missing directory
+   * simply holds no snapshots.
+   */
+  static readOnly(dir: string, opts: SnapshotterOptions): Snapshotter {
+    return new Snapshotter(dir, opts);
+  }
+
   /** Writes the snapshot durably; returns its file. */
   async save(snapshot: raftpb.Snapshot): Promise<SnapshotFile> {
     const { term, index } = snapshot.metadata;
@@ -89,7 +98,11 @@ export class Snapshotter {
   /** All snapshot files, newest (highest index, then highest term) first. */
   async list(): Promise<SnapshotFile[]> {
     const files: SnapshotFile[] = [];
-    for (const dirent of await fs.promises.readdir(this.dir, { withFileTypes: true })) {
+    const dirents = await fs.promises.readdir(this.dir, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return [];
+      throw err;
+    });
+    for (const dirent of dirents) {
       const name = dirent.name;
       const m = NAME_PATTERN.exec(name);
       // Only regular files: prune() deletes what this lists.

@@ -156,6 +156,23 @@ describe('orderer wal repair', () => {
     expect((await run('--wal-dir', path.join(root, 'nowhere'), '--snap-dir', snapRoot, '--channel', CHANNEL)).err.join('\n')).toMatch(/no such directory/);
   });
 
+  test('a repair that could not succeed is refused before anything changes, and the dry run says so too', async () => {
+    // A file that merely looks like a segment (an operator's notes), next to a canary: cutting it
+    // would leave a log that starts nowhere (no snapshot to continue from).
+    await fs.promises.mkdir(walDir, { recursive: true });
+    await fs.promises.writeFile(path.join(walDir, '0000000000000000-0000000000000000.wal'), 'important notes, not a wal\n');
+    await fs.promises.writeFile(path.join(walDir, 'canary'), 'must survive');
+    const before = await fingerprint(root);
+    const dry = await run('--wal-dir', walRoot, '--snap-dir', snapRoot, '--channel', CHANNEL, '--dry-run');
+    expect(dry.code).toBe(1);
+    expect(dry.err.join('\n')).toContain('cannot repair');
+    const real = await run('--wal-dir', walRoot, '--snap-dir', snapRoot, '--channel', CHANNEL);
+    expect(real.code).toBe(1);
+    expect(real.err.join('\n')).toContain('cannot repair');
+    expect(await fingerprint(root)).toEqual(before);
+    expect(fs.existsSync(path.join(snapRoot, CHANNEL))).toBe(false); // not even the snapshot directory
+  });
+
   test('refuses a WAL that a live process holds open, naming the pid', async () => {
     const segments = await buildWal(30);
     await damageMiddleEntry(segments[0]!);
