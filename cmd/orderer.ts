@@ -105,19 +105,24 @@ async function main(argv: string[]): Promise<number> {
   });
   for (const w of loaded.warnings) logger.warn({ config: loaded.filePath }, w);
   const options = nodeOptionsFromConfig(config, logger);
+  // Why a start failed, once in the JSON log (for the launcher and log collectors) and once as a
+  // plain line on stderr for the person at the terminal, without a stack.
+  const startFailed = (err: unknown): number => {
+    logger.error({ err }, 'orderer failed to start');
+    console.error(`orderer: failed to start: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  };
   try {
     await ensureDirs(options);
   } catch (err) {
-    logger.error({ err }, 'orderer failed to start');
-    return 1;
+    return startFailed(err);
   }
   const node = new OrdererNode(options);
   try {
     await node.start();
   } catch (err) {
-    logger.error({ err }, 'orderer failed to start');
     await node.forceStop().catch(() => undefined);
-    return 1;
+    return startFailed(err);
   }
   return await new Promise<number>((resolve) => {
     let stopping = false;

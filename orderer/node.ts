@@ -2,7 +2,7 @@
 // cluster transport, and a Chain per channel with its ledger and Raft storage.
 import * as grpc from '@grpc/grpc-js';
 import { constants as fsConstants } from 'node:fs';
-import { access, readFile } from 'node:fs/promises';
+import { access, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { Comm } from '../cluster/comm';
@@ -144,7 +144,7 @@ export class OrdererNode implements ChainRegistry {
       const configBlock = blockStore.getBlock(readLastConfigIndex(last.block));
       if (configBlock === undefined) throw new Error(`last config block of ${ch.name} is missing from the ledger`);
       const settings = parseConfigBlock(configBlock.block);
-      if (settings.channelId !== ch.name) throw new Error(`genesis block is for channel ${settings.channelId}, not ${ch.name}`);
+      if (settings.channelId !== ch.name) throw new Error(`the ledger of ${ch.name} (${channelStoreDir(this.options.ledgerDir, ch.name)}) holds channel ${settings.channelId}`);
       const { members, nextConsenterId } = raftMembers(settings, last.block);
       const self = members.find((m) => m.host === this.options.selfHost && m.port === this.options.selfPort);
       if (self === undefined) {
@@ -258,21 +258,39 @@ export class OrdererNode implements ChainRegistry {
   }
 }
 
-/** The channel's genesis block from its file; a missing or undecodable file names the config key and path. */
+/**
+ * The channel's genesis block from its file, checked before anything is written: a file that is
+ * missing, not a block, not block 0, not a channel config, or for another channel fails the start
+ * naming the config key and the file, and the channel's ledger stays untouched (a wrong block
+ * written there would fail every later start, even after the file is fixed).
+ */
 async function readGenesisBlock(ch: ChannelBootstrap): Promise<common.Block> {
-  const key = `General.BootstrapChannels (${ch.name})`;
+  // No `cause` on these: the reason already carries its words, and pino would print them twice.
+  const fail = (reason: string, _cause?: unknown): never => {
+    throw new Error(`General.BootstrapChannels (${ch.name}): ${ch.genesisBlockPath} ${reason}`);
+  };
   let bytes: Buffer;
   try {
     bytes = await readFile(ch.genesisBlockPath);
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new Error(`${key}: cannot read the genesis block ${ch.genesisBlockPath}: ${e.code ?? ''} ${e.message}`.trim(), { cause: err });
+    return fail(`cannot be read: ${(err as Error).message}`, err);
   }
+  let block: common.Block;
   try {
-    return common.Block.decode(bytes);
+    block = common.Block.decode(bytes);
   } catch (err) {
-    throw new Error(`${key}: ${ch.genesisBlockPath} is not a block (${err instanceof Error ? err.message : String(err)})`, { cause: err });
+    return fail(`is not a block (${(err as Error).message})`, err);
   }
+  if (block.header === undefined || (block.data?.data.length ?? 0) === 0) return fail(`is not a block (${bytes.length} bytes, no header or no data)`);
+  if (block.header.number !== 0) return fail(`is block ${block.header.number}, not a genesis block (block 0)`);
+  let channelId: string;
+  try {
+    channelId = parseConfigBlock(block).channelId;
+  } catch (err) {
+    return fail(`is not a valid channel config block: ${(err as Error).message}`, err);
+  }
+  if (channelId !== ch.name) fail(`is the genesis block of channel ${channelId}, not ${ch.name}`);
+  return block;
 }
 
 /** A storage directory named by the config cannot be created or written: names the key and the path. */
@@ -282,10 +300,15 @@ export class StorageDirError extends Error {
     readonly configKey: string,
     readonly dir: string,
     cause: unknown,
+    reason = (cause as Error | undefined)?.message ?? String(cause),
   ) {
-    const e = cause as NodeJS.ErrnoException;
-    super(`${configKey} (${dir}) cannot be used: ${e.code !== undefined ? `${e.code}: ` : ''}${e.message ?? String(cause)}`, { cause });
+    // No `cause`: the reason already carries its words, and pino would print them twice.
+    super(`${configKey} (${dir}) cannot be used: ${reason}`);
+    this.code = (cause as NodeJS.ErrnoException | undefined)?.code;
   }
+
+  /** The file system's error code (ENOTDIR, EACCES...). */
+  readonly code: string | undefined;
 }
 
 /**
@@ -304,7 +327,9 @@ export async function ensureDirs(options: Pick<OrdererNodeOptions, 'ledgerDir' |
       await mkdirDurable(dir);
       await access(dir, fsConstants.W_OK | fsConstants.X_OK);
     } catch (err) {
-      throw new StorageDirError(key, dir, err);
+      // mkdir -p on a path that is a regular file says EEXIST; say what is wrong instead.
+      const isFile = (err as NodeJS.ErrnoException).code === 'EEXIST' && (await stat(dir).then((st) => !st.isDirectory(), () => false));
+      throw new StorageDirError(key, dir, err, isFile ? `${dir} exists and is not a directory` : undefined);
     }
   }
 }
