@@ -64,6 +64,8 @@ const WINDOW_MS = 10;
 /** Clients keep broadcasting this long into the calm phase (through the restarts and a new election). */
 const CLIENTS_AFTER_HEAL_MS = 1_500;
 
+/** How far beyond a follower's log the forged "your log is lost" heartbeat claims the commit. */
+const LOST_LOG_GAP = 1_000;
 /** Share of broadcasts that resend an earlier envelope (same tx id) to a random node. */
 const RETRY_P = 0.1;
 
@@ -365,8 +367,10 @@ class OrdererRun {
     });
     if (targets.length === 0) return false;
     const target = this.rng.pick(targets);
+    // Far beyond the log: appends queued at the target ahead of this message may still extend it.
+    const claimedCommit = target.raftLastIndex() + LOST_LOG_GAP;
     const forged = raftpb.Message.decode(
-      raftpb.Message.encode({ type: raftpb.MessageType.MsgHeartbeat, from: leader.id, to: target.id, term: lst.term, commit: target.raftLastIndex() + 3 }),
+      raftpb.Message.encode({ type: raftpb.MessageType.MsgHeartbeat, from: leader.id, to: target.id, term: lst.term, commit: claimedCommit }),
     );
     this.trace.log(this.clock.nowMs(), `forged lost-log heartbeat to node ${target.id}`);
     target.expectBroken = true;
@@ -376,7 +380,7 @@ class OrdererRun {
     if (st === undefined || !st.halted || !st.broken) {
       throw new InvariantViolation(
         'a broken Raft invariant halts the channel',
-        `node ${target.id} was told commit ${target.raftLastIndex() + 3} with its log ending at ${target.raftLastIndex()} and did not halt ` +
+        `node ${target.id} was told commit ${claimedCommit} with its log ending at ${target.raftLastIndex()} and did not halt ` +
           `(role ${st?.role}, term ${st?.term}, commit ${st?.commitIndex}, busy ${st?.processingReady}, queued ${st?.queuedEvents}, pulling ${target.pullWaiting})`,
         this.clock.nowMs(),
         target.id,
