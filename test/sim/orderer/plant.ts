@@ -61,6 +61,12 @@ export const CHAIN_PLANTS: readonly ChainPlant[] = [
     budgetSeeds: 100,
     mutations: [{ file: 'forwarding.ts', find: 'if (overtaken.length === 0 || !(err instanceof OrdererError)) throw err;', replace: 'throw err;' }],
   },
+  {
+    name: 'no-resubmission',
+    breaks: 'README "What a Broadcast SUCCESS means": envelopes acknowledged but dropped with a deposed leader\'s intake or cutter are never resent',
+    budgetSeeds: 20,
+    mutations: [{ file: 'forwarding.ts', find: 'private resend(items: AcceptedEnvelope[]): void {\n    if (items.length === 0) return;', replace: 'private resend(items: AcceptedEnvelope[]): void {\n    return;' }],
+  },
 ];
 
 export class ChainPlantNotApplicable extends Error {
