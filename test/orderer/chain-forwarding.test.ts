@@ -1,0 +1,144 @@
+// Broadcast on a follower (orderer/chain/forwarding.ts): a refusal means "not ordered". A forward
+// overtaken by a leader change may still be queued to the deposed leader (which forwards it on,
+// so it can be ordered); when the next attempt fails, the envelope is refused only if that earlier
+// forward was not queued after all, and acknowledged if it was.
+import pino from 'pino';
+import type { ClusterTransport } from '../../cluster/types';
+import { newBlock } from '../../ledger/block';
+import { Forwarder } from '../../orderer/chain/forwarding';
+import { LeaderPipeline } from '../../orderer/chain/leader-pipeline';
+import type { ChainSettings } from '../../orderer/chain/types';
+import { OrdererError } from '../../orderer/errors';
+import { common } from '../../protos';
+import { simEnvelope } from '../sim/orderer/envelopes';
+import { MemoryBlockStore } from '../sim/orderer/memory-block-store';
+import { SimClock } from '../sim/orderer/sim-clock';
+
+const CHANNEL = 'fwd';
+const logger = pino({ level: 'silent' });
+const settings: ChainSettings = {
+  configSequence: 0,
+  maintenanceMode: false,
+  members: [1, 2, 3].map((id) => ({ id, host: 'sim', port: id })),
+  nextConsenterId: 4,
+  tickIntervalMs: 100,
+  electionTick: 10,
+  heartbeatTick: 1,
+  maxInflightBlocks: 5,
+  snapshotIntervalSizeBytes: 1 << 24,
+  maxMessageCount: 10,
+  absoluteMaxBytes: 1 << 20,
+  preferredMaxBytes: 1 << 19,
+  batchTimeoutMs: 200,
+  lastConfigIndex: 0,
+};
+
+interface Pending {
+  to: number;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+function setup(): { forwarder: Forwarder; pending: Pending[]; setLeader(id: number): void } {
+  const store = new MemoryBlockStore(CHANNEL);
+  void store.append(newBlock(0, new Uint8Array(0), [common.Envelope.encode({ payload: Uint8Array.of(1) })]));
+  const clock = new SimClock();
+  const timers = clock.timersFor(1);
+  const pending: Pending[] = [];
+  const transport: ClusterTransport = {
+    sendConsensus: () => true,
+    // Every forward waits for room on its stream until the test settles it.
+    sendSubmit: (_ch, to) => new Promise<void>((resolve, reject) => pending.push({ to, resolve, reject })),
+  };
+  let leader = 2;
+  const pipeline = new LeaderPipeline({
+    channelId: CHANNEL,
+    blockStore: store,
+    timers,
+    logger,
+    settings: () => settings,
+    propose: () => undefined,
+    onBatchTimeout: () => undefined,
+    maxIntakeEnvelopes: 100,
+    intakeHighWater: 10,
+    intakeWaitTimeoutMs: 1_000,
+  });
+  const forwarder = new Forwarder({
+    channelId: CHANNEL,
+    selfId: 1,
+    transport,
+    blockStore: store,
+    pipeline,
+    timers,
+    logger,
+    maxAccepted: 100,
+    resubmitTtlMs: 60_000,
+    leaderId: () => leader,
+    configSequence: () => 0,
+    haltedReason: () => undefined,
+    kick: () => undefined,
+  });
+  return {
+    forwarder,
+    pending,
+    setLeader: (id) => {
+      leader = id;
+      forwarder.wakeWaiters();
+    },
+  };
+}
+
+const settle = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
+
+test('a forward overtaken by a leader change and queued later makes a failed retry an acknowledgement, not a refusal', async () => {
+  const { forwarder, pending, setLeader } = setup();
+  const outcome = forwarder.order(simEnvelope(CHANNEL, 'overtaken-then-queued')).then(
+    () => 'SUCCESS',
+    (err: unknown) => (err instanceof OrdererError ? `refused ${common.Status[err.status]}` : String(err)),
+  );
+  await settle();
+  expect(pending.map((p) => p.to)).toEqual([2]);
+  setLeader(3); // node 2 is deposed while the forward still waits for room on its stream
+  await settle();
+  expect(pending.map((p) => p.to)).toEqual([2, 3]);
+  pending[1]!.reject(new Error('no stream to node 3'));
+  await settle();
+  pending[0]!.resolve(); // the forward to node 2 was queued after all: it may be ordered
+  expect(await outcome).toBe('SUCCESS');
+  expect(forwarder.acceptedSize).toBe(1); // kept, and resent to the next leader
+});
+
+test('when no overtaken forward was queued, the failed retry is refused SERVICE_UNAVAILABLE', async () => {
+  const { forwarder, pending, setLeader } = setup();
+  const outcome = forwarder.order(simEnvelope(CHANNEL, 'overtaken-then-dropped')).then(
+    () => 'SUCCESS',
+    (err: unknown) => (err instanceof OrdererError ? `refused ${common.Status[err.status]}` : String(err)),
+  );
+  await settle();
+  setLeader(3);
+  await settle();
+  pending[1]!.reject(new Error('no stream to node 3'));
+  await settle();
+  pending[0]!.reject(new Error('stream to node 2 broke before the envelope was written'));
+  expect(await outcome).toBe('refused SERVICE_UNAVAILABLE');
+  expect(forwarder.acceptedSize).toBe(0);
+});
+
+test('a Broadcast that rides out four leader changes is refused only once none of its forwards was queued', async () => {
+  const { forwarder, pending, setLeader } = setup();
+  const outcome = forwarder.order(simEnvelope(CHANNEL, 'leaders-keep-changing')).then(
+    () => 'SUCCESS',
+    (err: unknown) => (err instanceof OrdererError ? err.message : String(err)),
+  );
+  for (const next of [3, 2, 3, 2]) {
+    await settle();
+    setLeader(next);
+  }
+  await settle();
+  let settled = false;
+  void outcome.then(() => (settled = true));
+  await settle();
+  expect(settled).toBe(false); // still waiting on the four overtaken forwards
+  for (const p of pending) p.reject(new Error('stream broke'));
+  expect(await outcome).toMatch(/keeps changing/);
+});
