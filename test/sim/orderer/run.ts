@@ -66,6 +66,8 @@ const CLIENTS_AFTER_HEAL_MS = 1_500;
 
 /** How far beyond a follower's log the forged "your log is lost" heartbeat claims the commit. */
 const LOST_LOG_GAP = 1_000;
+/** Share of the broken-state faults that deliver a message addressed to another node instead. */
+const MISADDRESSED_SHARE = 0.3;
 /** Share of broadcasts that resend an earlier envelope (same tx id) to a random node. */
 const RETRY_P = 0.1;
 
@@ -367,6 +369,21 @@ class OrdererRun {
     });
     if (targets.length === 0) return false;
     const target = this.rng.pick(targets);
+    if (this.rng.chance(MISADDRESSED_SHARE)) {
+      // The other broken state the issue names: a message for another node id reaching this one
+      // (two orderers holding one id, a misrouted stream). Fabric §3.7 halts.
+      const other = this.nodes.find((n) => n !== target && n !== leader) ?? leader;
+      const stray = raftpb.Message.decode(raftpb.Message.encode({ type: raftpb.MessageType.MsgHeartbeat, from: leader.id, to: other.id, term: lst.term }));
+      this.trace.log(this.clock.nowMs(), `heartbeat for node ${other.id} delivered to node ${target.id}`);
+      target.expectBroken = true;
+      target.chain!.onConsensus(leader.id, stray);
+      await this.settle();
+      const st = target.status();
+      if (st === undefined || !st.halted || !st.broken) {
+        throw new InvariantViolation('a message addressed to another node halts the channel', `node ${target.id} took a heartbeat for node ${other.id} and did not halt`, this.clock.nowMs(), target.id);
+      }
+      return true;
+    }
     // Far beyond the log: appends queued at the target ahead of this message may still extend it.
     const claimedCommit = target.raftLastIndex() + LOST_LOG_GAP;
     const forged = raftpb.Message.decode(
