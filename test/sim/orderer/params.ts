@@ -69,7 +69,7 @@ export function chooseOrdererParams(seed: number, rng: Prng, durable: boolean): 
   };
   const faults: OrdererFaults = {
     faultMs: rng.pick([3_000, 5_000]),
-    healMs: 7_000,
+    healMs: 5_000,
     actionEveryMs: rng.pick([100, 250]),
     crashP: Math.max(durable ? 0.03 : 0, rng.pick([0, 0.02, 0.05])),
     restartP: rng.pick([0.1, 0.3]),
@@ -78,7 +78,7 @@ export function chooseOrdererParams(seed: number, rng: Prng, durable: boolean): 
     leaderFaultP: rng.pick([0, 0.02, 0.05]),
     lostLogReportP: rng.pick([0, 0, 0.5]),
     resubmitAfterMs: 1_000,
-    clientEveryMs: rng.pick([30, 80]),
+    clientEveryMs: rng.pick([40, 100]),
   };
   return { seed, nodes, settings, net, faults, intakeWaitTimeoutMs: rng.pick([300, 2_000]), durable };
 }

@@ -62,7 +62,7 @@ export interface OrdererRunResult {
 /** Simulated time handed to the Chains between two drains of their work. */
 const WINDOW_MS = 10;
 /** Clients keep broadcasting this long into the calm phase (through the restarts and a new election). */
-const CLIENTS_AFTER_HEAL_MS = 1_500;
+const CLIENTS_AFTER_HEAL_MS = 1_000;
 
 /** How far beyond a follower's log the forged "your log is lost" heartbeat claims the commit. */
 const LOST_LOG_GAP = 1_000;

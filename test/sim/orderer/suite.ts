@@ -11,7 +11,7 @@ import { runOrdererSeed, type OrdererRunStats } from './run';
 import { describeOrdererFailure } from './soak';
 
 export const DEFAULT_ORDERER_SEEDS = 2000;
-export const DEFAULT_ORDERER_DURABLE_SEEDS = 60;
+export const DEFAULT_ORDERER_DURABLE_SEEDS = 50;
 const CHUNK = 100;
 
 export function envInt(name: string): number | undefined {
@@ -98,6 +98,17 @@ export async function runCompiled(relScript: string, args: readonly string[]): P
     });
   });
   return stdout.trim().split('\n').pop() ?? '';
+}
+
+/** Runs a compiled script of test/sim/ in a plain node process; resolves with its exit code and output. */
+export async function runCompiledForExit(relScript: string, args: readonly string[]): Promise<{ code: number; output: string }> {
+  const script = path.join(repoRoot(), 'dist', 'test', 'sim', relScript);
+  return new Promise((resolve) => {
+    execFile(process.execPath, [script, ...args], { maxBuffer: 64 * 1024 * 1024 }, (err, out, errOut) => {
+      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1;
+      resolve({ code, output: `${out}${errOut}` });
+    });
+  });
 }
 
 /**
