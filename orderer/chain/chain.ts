@@ -121,6 +121,7 @@ export class Chain implements ChainHandle {
       timers: this.timers,
       logger: this.logger,
       maxAccepted: maxIntakeEnvelopes,
+      ...(options.maxAcceptedBytes !== undefined ? { maxAcceptedBytes: options.maxAcceptedBytes } : {}),
       resubmitTtlMs: options.resubmitTtlMs ?? 120_000,
       leaderId: () => this.leaderId,
       configSequence: () => this.settingsValue.configSequence,

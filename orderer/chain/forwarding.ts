@@ -13,7 +13,7 @@ import type { BlockStore } from '../../ledger/block-store';
 import { common, type orderer } from '../../protos';
 import { OrdererError } from '../errors';
 import type { ParsedEnvelope } from '../msgcheck';
-import { AcceptedEnvelopes, type AcceptedEnvelope } from './accepted';
+import { AcceptedEnvelopes, DEFAULT_MAX_ACCEPTED_BYTES, type AcceptedEnvelope } from './accepted';
 import type { LeaderPipeline } from './leader-pipeline';
 import type { ChainTimers } from './types';
 
@@ -28,8 +28,10 @@ export interface ForwarderOptions {
   pipeline: LeaderPipeline;
   timers: ChainTimers;
   logger: Logger;
-  /** Unordered envelopes kept for resubmission before the oldest are forgotten. */
+  /** Acknowledged, unordered envelopes kept for resubmission; beyond this Broadcast is refused. */
   maxAccepted: number;
+  /** The same bound in bytes (sum of envelope bytes); default DEFAULT_MAX_ACCEPTED_BYTES. */
+  maxAcceptedBytes?: number;
   /** How long an accepted, unordered envelope is kept for resubmission. */
   resubmitTtlMs: number;
   leaderId(): NodeId;
@@ -52,28 +54,44 @@ export class Forwarder {
   readonly counters = { acknowledged: 0, resubmitted: 0 };
 
   constructor(private readonly o: ForwarderOptions) {
-    this.accepted = new AcceptedEnvelopes(o.maxAccepted);
+    this.accepted = new AcceptedEnvelopes(o.maxAccepted, o.maxAcceptedBytes ?? DEFAULT_MAX_ACCEPTED_BYTES);
   }
 
   get acceptedSize(): number {
     return this.accepted.size;
   }
 
+  get acceptedBytes(): number {
+    return this.accepted.bytes;
+  }
+
   /** Broadcast: resolves once the envelope is in this leader's intake or queued to the leader. */
   async order(env: ParsedEnvelope): Promise<void> {
-    const overtaken: Promise<void>[] = [];
-    try {
-      await this.forwardOrTake(env, overtaken);
-    } catch (err) {
-      if (overtaken.length === 0 || !(err instanceof OrdererError)) throw err;
-      const outcomes = await Promise.allSettled(overtaken);
-      if (!outcomes.some((o) => o.status === 'fulfilled')) throw err;
-      // One of them was queued after all: acknowledged, kept and resent like any forward.
+    // Room in the accepted set is reserved before the envelope is taken or forwarded: when the
+    // set is full the refusal means "not ordered", and nothing acknowledged is ever evicted.
+    // A client retry of a tracked tx id needs no new room.
+    const bytes = env.envelopeBytes.length;
+    const reserved = env.txId !== '' && !this.accepted.has(env.txId);
+    if (reserved && !this.accepted.tryReserve(bytes)) {
+      throw OrdererError.serviceUnavailable('too many envelopes accepted and not yet ordered');
     }
-    this.counters.acknowledged++;
-    if (env.txId !== '') {
-      const now = this.o.timers.nowMs();
-      this.accepted.add({ txId: env.txId, envelopeBytes: env.envelopeBytes, messageSizeBytes: env.messageSizeBytes, acceptedAtMs: now, lastSentAtMs: now });
+    try {
+      const overtaken: Promise<void>[] = [];
+      try {
+        await this.forwardOrTake(env, overtaken);
+      } catch (err) {
+        if (overtaken.length === 0 || !(err instanceof OrdererError)) throw err;
+        const outcomes = await Promise.allSettled(overtaken);
+        if (!outcomes.some((o) => o.status === 'fulfilled')) throw err;
+        // One of them was queued after all: acknowledged, kept and resent like any forward.
+      }
+      this.counters.acknowledged++;
+      if (env.txId !== '') {
+        const now = this.o.timers.nowMs();
+        this.accepted.add({ txId: env.txId, envelopeBytes: env.envelopeBytes, messageSizeBytes: env.messageSizeBytes, acceptedAtMs: now, lastSentAtMs: now });
+      }
+    } finally {
+      if (reserved) this.accepted.release(bytes);
     }
   }
 

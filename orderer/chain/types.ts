@@ -102,6 +102,11 @@ export interface ChainOptions {
   intakeHighWater?: number;
   /** How long a Broadcast waits for room on a busy leader before SERVICE_UNAVAILABLE. */
   intakeWaitTimeoutMs?: number;
+  /**
+   * Bytes (sum of envelope bytes) of envelopes acknowledged and not yet seen in a block; beyond
+   * this (or maxIntakeEnvelopes of them) Broadcast answers SERVICE_UNAVAILABLE. Default 256 MiB.
+   */
+  maxAcceptedBytes?: number;
   /** How long an accepted, not yet ordered envelope is kept for resubmission. */
   resubmitTtlMs?: number;
   /** Unordered envelopes older than this are sent to the leader again. */

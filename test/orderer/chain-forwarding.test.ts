@@ -39,7 +39,7 @@ interface Pending {
   reject: (err: Error) => void;
 }
 
-function setup(): { forwarder: Forwarder; pending: Pending[]; setLeader(id: number): void } {
+function setup(maxAcceptedBytes?: number): { forwarder: Forwarder; pending: Pending[]; setLeader(id: number): void } {
   const store = new MemoryBlockStore(CHANNEL);
   void store.append(newBlock(0, new Uint8Array(0), [common.Envelope.encode({ payload: Uint8Array.of(1) })]));
   const clock = new SimClock();
@@ -72,6 +72,7 @@ function setup(): { forwarder: Forwarder; pending: Pending[]; setLeader(id: numb
     timers,
     logger,
     maxAccepted: 100,
+    ...(maxAcceptedBytes !== undefined ? { maxAcceptedBytes } : {}),
     resubmitTtlMs: 60_000,
     leaderId: () => leader,
     configSequence: () => 0,
@@ -141,4 +142,55 @@ test('a Broadcast that rides out four leader changes is refused only once none o
   expect(settled).toBe(false); // still waiting on the four overtaken forwards
   for (const p of pending) p.reject(new Error('stream broke'));
   expect(await outcome).toMatch(/keeps changing/);
+});
+
+test('a full accepted set: Broadcast is refused SERVICE_UNAVAILABLE before forwarding, nothing acknowledged is dropped, and a committed block makes room', async () => {
+  const envs = Array.from({ length: 4 }, (_, i) => simEnvelope(CHANNEL, `full-${i}`, 100));
+  const size = envs[0]!.envelopeBytes.length;
+  const { forwarder, pending } = setup(3 * size);
+  const acked = envs.slice(0, 3).map((e) => forwarder.order(e));
+  await settle();
+  for (const p of pending) p.resolve();
+  await Promise.all(acked);
+  expect(forwarder.acceptedSize).toBe(3);
+  expect(forwarder.acceptedBytes).toBe(3 * size);
+  pending.length = 0;
+  const refused = await forwarder.order(envs[3]!).catch((e: unknown) => e);
+  expect(refused).toBeInstanceOf(OrdererError);
+  expect((refused as OrdererError).status).toBe(common.Status.SERVICE_UNAVAILABLE);
+  expect((refused as OrdererError).message).toMatch(/too many envelopes accepted and not yet ordered/);
+  expect(pending).toHaveLength(0); // not forwarded: the refusal means "not ordered"
+  expect(forwarder.acceptedSize).toBe(3); // nothing acknowledged was evicted
+  // A client retry of an acknowledged envelope needs no new room.
+  const retry = forwarder.order(envs[0]!);
+  await settle();
+  pending.shift()!.resolve();
+  await retry;
+  forwarder.settle([envs[1]!.txId]); // its block committed
+  const again = forwarder.order(envs[3]!);
+  await settle();
+  expect(pending).toHaveLength(1);
+  pending[0]!.resolve();
+  await again;
+  expect(forwarder.acceptedSize).toBe(3);
+});
+
+test('Broadcasts in flight hold their room: concurrent ones beyond the bound are refused at once', async () => {
+  const envs = Array.from({ length: 3 }, (_, i) => simEnvelope(CHANNEL, `inflight-${i}`, 100));
+  const { forwarder, pending } = setup(2 * envs[0]!.envelopeBytes.length);
+  const first = envs.slice(0, 2).map((e) => forwarder.order(e));
+  await settle();
+  expect(pending).toHaveLength(2);
+  const third = await forwarder.order(envs[2]!).catch((e: unknown) => e);
+  expect((third as OrdererError).message).toMatch(/too many envelopes accepted/);
+  pending[0]!.reject(new Error('stream broke')); // refused downstream: its room comes back
+  pending[1]!.resolve();
+  await expect(first[0]).rejects.toBeInstanceOf(OrdererError);
+  await first[1];
+  expect(forwarder.acceptedSize).toBe(1);
+  const later = forwarder.order(envs[2]!);
+  await settle();
+  pending[2]!.resolve();
+  await later;
+  expect(forwarder.acceptedSize).toBe(2);
 });
