@@ -7,7 +7,9 @@
 //   broken.ts            what a channel halted on broken state says
 // All inputs (ticks, Raft messages, forwarded envelopes, timer expiries) are queued here and fed
 // to the Raft core between Readys, never while one is being persisted, so everything that
-// arrived during an fsync is batched into the next Ready.
+// arrived during an fsync is batched into the next Ready. The queue (event-queue.ts) is bounded
+// in bytes: above its high-water mark the cluster stops reading the senders' streams
+// (receiveBackpressure) until the loop has drained it.
 import type { Logger } from 'pino';
 import type { NodeId } from '../../cluster/types';
 import { RaftRole, SnapshotStatus, type Ready, type SoftState } from '../../consensus/raft/api';
@@ -23,13 +25,20 @@ import type { ChainHandle, ChainServiceSettings } from '../types';
 import { Applier } from './apply';
 import { describeBrokenState, type BrokenState } from './broken';
 import { designatedCampaigner } from './campaign';
+import {
+  DEFAULT_EVENT_QUEUE_HIGH_WATER_BYTES,
+  DEFAULT_EVENT_QUEUE_LOW_WATER_BYTES,
+  DEFAULT_EVENT_QUEUE_MAX_BYTES,
+  EventQueue,
+  MAX_QUEUED_EVENTS,
+} from './event-queue';
 import { Forwarder } from './forwarding';
 import { raftIndex } from './ids';
 import { LeaderPipeline } from './leader-pipeline';
 import { ReadyLoop, ReadyProcessor } from './ready-loop';
 import { REAL_TIMERS, type ChainOptions, type ChainSettings, type ChainStatus, type ChainTimers } from './types';
 
-type ChainEvent =
+export type ChainEvent =
   | { kind: 'tick' }
   | { kind: 'step'; msg: raftpb.Message }
   | { kind: 'submit'; from: NodeId; req: orderer.SubmitRequest }
@@ -38,8 +47,25 @@ type ChainEvent =
   | { kind: 'snapshot-failed'; id: NodeId }
   | { kind: 'snapshot-sent'; id: NodeId };
 
-/** Bound on queued Raft messages while a Ready is in progress; beyond it they are dropped (Raft retransmits). */
-const MAX_QUEUED_EVENTS = 100_000;
+/** Bytes counted per queued input besides its payload (object, message header). */
+const EVENT_OVERHEAD_BYTES = 64;
+/** Bytes counted per Raft entry besides its data. */
+const ENTRY_OVERHEAD_BYTES = 32;
+
+/** What a queued input holds in memory, as the event queue's byte bound counts it. */
+export function chainEventBytes(ev: ChainEvent): number {
+  switch (ev.kind) {
+    case 'step': {
+      let n = EVENT_OVERHEAD_BYTES + (ev.msg.snapshot?.data.length ?? 0);
+      for (const e of ev.msg.entries) n += ENTRY_OVERHEAD_BYTES + e.data.length;
+      return n;
+    }
+    case 'submit':
+      return EVENT_OVERHEAD_BYTES + (ev.req.payload?.payload.length ?? 0) + (ev.req.payload?.signature.length ?? 0);
+    default:
+      return EVENT_OVERHEAD_BYTES;
+  }
+}
 /** Entries kept in the Raft log behind a snapshot, so slightly lagging followers need no snapshot (Fabric keeps 4). */
 export const SNAPSHOT_CATCHUP_ENTRIES = 4;
 
@@ -55,7 +81,7 @@ export class Chain implements ChainHandle {
   private readonly forwarder: Forwarder;
   private readonly applier: Applier;
 
-  private events: ChainEvent[] = [];
+  private readonly events: EventQueue<ChainEvent>;
   private halted = false;
   private haltReason = '';
   /** Set when the chain halted on broken state: what was seen and how to recover (operators). */
@@ -79,6 +105,16 @@ export class Chain implements ChainHandle {
     this.settingsValue = options.settings;
     this.timers = options.timers ?? REAL_TIMERS;
     this.logger = options.logger.child({ channel: options.channelId, node: options.selfId });
+    const highWaterBytes = options.eventQueueHighWaterBytes ?? DEFAULT_EVENT_QUEUE_HIGH_WATER_BYTES;
+    this.events = new EventQueue<ChainEvent>({
+      highWaterBytes,
+      lowWaterBytes: Math.min(options.eventQueueLowWaterBytes ?? DEFAULT_EVENT_QUEUE_LOW_WATER_BYTES, highWaterBytes),
+      maxBytes: Math.max(options.eventQueueMaxBytes ?? DEFAULT_EVENT_QUEUE_MAX_BYTES, highWaterBytes),
+      maxEvents: MAX_QUEUED_EVENTS,
+      sizeOf: chainEventBytes,
+      droppable: (ev) => ev.kind === 'step' || ev.kind === 'submit',
+      logger: this.logger,
+    });
     const s = options.settings;
     const storage = options.raft.storage;
     const initial = storage.initialState();
@@ -211,7 +247,7 @@ export class Chain implements ChainHandle {
     this.halted = true;
     this.haltReason = reason;
     for (const stop of this.stopTimers.splice(0)) stop();
-    this.events = [];
+    this.events.clear(); // streams paused on a full queue read again (and are ignored)
     this.pipeline.halt();
     // Forwards waiting for room on a stream answer SERVICE_UNAVAILABLE now, not after the RPC timeout.
     this.forwarder.wakeWaiters();
@@ -300,6 +336,12 @@ export class Chain implements ChainHandle {
     this.push({ kind: 'submit', from, req });
   }
 
+  /** The cluster asks after each message: a promise while the event queue is above its high-water mark. */
+  receiveBackpressure(): Promise<void> | undefined {
+    if (this.halted) return undefined;
+    return this.events.backpressure();
+  }
+
   reportUnreachable(id: NodeId): void {
     this.push({ kind: 'unreachable', id });
   }
@@ -326,6 +368,7 @@ export class Chain implements ChainHandle {
       ...this.pipeline.status(),
       processingReady: this.loop.running,
       queuedEvents: this.events.length,
+      queuedEventBytes: this.events.bytes,
       ...this.counters,
       ...this.forwarder.counters,
     };
@@ -335,15 +378,13 @@ export class Chain implements ChainHandle {
 
   private push(ev: ChainEvent): void {
     if (this.halted) return;
-    if (this.events.length >= MAX_QUEUED_EVENTS && ev.kind === 'step') return;
-    this.events.push(ev);
+    if (!this.events.push(ev)) return; // beyond the hard cap (event-queue.ts)
     this.loop.kick();
   }
 
   private drainEvents(): void {
     while (this.events.length > 0 && !this.halted) {
-      const batch = this.events;
-      this.events = [];
+      const batch = this.events.take();
       for (const ev of batch) this.handleEvent(ev);
     }
   }

@@ -107,6 +107,12 @@ export interface ChainOptions {
    * this (or maxIntakeEnvelopes of them) Broadcast answers SERVICE_UNAVAILABLE. Default 256 MiB.
    */
   maxAcceptedBytes?: number;
+  /** Bytes of queued inputs above which the cluster stops reading peers' streams (default 64 MiB). */
+  eventQueueHighWaterBytes?: number;
+  /** Streams paused on a full event queue read again once it drained below this (default 16 MiB). */
+  eventQueueLowWaterBytes?: number;
+  /** Hard cap: beyond it Raft messages and forwarded envelopes are dropped, retransmitted later (default 256 MiB). */
+  eventQueueMaxBytes?: number;
   /** How long an accepted, not yet ordered envelope is kept for resubmission. */
   resubmitTtlMs?: number;
   /** Unordered envelopes older than this are sent to the leader again. */
@@ -145,6 +151,8 @@ export interface ChainStatus {
   lastCreatedBlock: number;
   processingReady: boolean;
   queuedEvents: number;
+  /** Bytes of the queued inputs, as the event queue's bound counts them. */
+  queuedEventBytes: number;
   forwardedReceived: number;
   forwardedQueued: number;
   acknowledged: number;
