@@ -11,14 +11,14 @@
 // in bytes: above its high-water mark the cluster stops reading the senders' streams
 // (receiveBackpressure) until the loop has drained it.
 import type { Logger } from 'pino';
-import type { NodeId } from '../../cluster/types';
+import type { NodeId, SubmitOutcome } from '../../cluster/types';
 import { RaftRole, SnapshotStatus, type Ready, type SoftState } from '../../consensus/raft/api';
 import { RaftError, RaftInvariantError, RaftLogLostError, RaftMisaddressedError } from '../../consensus/raft/errors';
 import { RawNode } from '../../consensus/raft/rawnode';
 import { SeededRng } from '../../consensus/raft/rng';
 import { envelopeTxIdOrEmpty } from '../../ledger/block';
 import type { BlockStore } from '../../ledger/block-store';
-import { type common, type orderer, raftpb } from '../../protos';
+import { common, type orderer, raftpb } from '../../protos';
 import { ChainInvariantError } from '../errors';
 import type { ParsedEnvelope } from '../msgcheck';
 import type { ChainHandle, ChainServiceSettings } from '../types';
@@ -332,8 +332,13 @@ export class Chain implements ChainHandle {
     this.push({ kind: 'step', msg });
   }
 
-  onSubmit(from: NodeId, req: orderer.SubmitRequest): void {
-    this.push({ kind: 'submit', from, req });
+  onSubmit(from: NodeId, req: orderer.SubmitRequest): void | SubmitOutcome {
+    // Beyond the event queue's hard cap the envelope is not taken, and a follower that asked
+    // for acknowledgements hears so (it keeps the envelope and resends it).
+    if (!this.push({ kind: 'submit', from, req }) && !this.halted) {
+      return { status: common.Status.SERVICE_UNAVAILABLE, info: "the leader's event queue is full" };
+    }
+    return undefined;
   }
 
   /** The cluster asks after each message: a promise while the event queue is above its high-water mark. */
@@ -376,10 +381,12 @@ export class Chain implements ChainHandle {
 
   // ---- inputs, fed to the core between Readys ---------------------------------------
 
-  private push(ev: ChainEvent): void {
-    if (this.halted) return;
-    if (!this.events.push(ev)) return; // beyond the hard cap (event-queue.ts)
+  /** False when the input was not queued (halted, or beyond the hard cap of event-queue.ts). */
+  private push(ev: ChainEvent): boolean {
+    if (this.halted) return false;
+    if (!this.events.push(ev)) return false;
     this.loop.kick();
+    return true;
   }
 
   private drainEvents(): void {

@@ -10,7 +10,8 @@ import type { Ready } from '../../consensus/raft/api';
 import { newBlock } from '../../ledger/block';
 import { Chain } from '../../orderer/chain/chain';
 import type { ChainSettings } from '../../orderer/chain/types';
-import { common, raftpb } from '../../protos';
+import { common, orderer, raftpb } from '../../protos';
+import { simEnvelope } from '../sim/orderer/envelopes';
 import { MemoryBlockStore } from '../sim/orderer/memory-block-store';
 import { MemoryRaftPersistence } from '../sim/orderer/memory-raft';
 
@@ -177,4 +178,43 @@ test('a halted chain lets paused streams go', async () => {
   await halted;
   await room; // resolves: the stream reads again (and what it reads is ignored)
   expect(chain.receiveBackpressure()).toBeUndefined();
+});
+
+test('a forwarded envelope beyond the hard cap is not taken, and the follower hears SERVICE_UNAVAILABLE', async () => {
+  const store = new MemoryBlockStore(CHANNEL);
+  await store.append(newBlock(0, new Uint8Array(0), [common.Envelope.encode({ payload: Uint8Array.of(1) })]));
+  const raft = new SlowRaft();
+  const chain = new Chain({
+    channelId: CHANNEL,
+    selfId: 1,
+    settings,
+    blockStore: store,
+    raft,
+    transport: noPeers,
+    pullBlocks: () => {
+      throw new Error('nothing to pull from');
+    },
+    logger: pino({ level: 'silent' }),
+    rngSeed: 7,
+    eventQueueHighWaterBytes: HIGH,
+    eventQueueLowWaterBytes: LOW,
+    eventQueueMaxBytes: MAX,
+  });
+  try {
+    chain.start();
+    chain.onConsensus(2, append(0));
+    for (let i = 0; i < 100 && raft.saves === 0; i++) await turn();
+    const req = orderer.SubmitRequest.decode(
+      orderer.SubmitRequest.encode({ channel: CHANNEL, lastValidationSeq: 0, payload: simEnvelope(CHANNEL, 'forwarded', 2 * ENTRY_BYTES).envelope }),
+    );
+    expect(chain.onSubmit(2, req)).toBeUndefined(); // room: taken
+    for (let i = 1; i <= 100; i++) chain.onConsensus(2, append(i));
+    expect(chain.status().queuedEventBytes).toBeLessThanOrEqual(MAX);
+    const outcome = chain.onSubmit(2, req);
+    expect(outcome).toMatchObject({ status: common.Status.SERVICE_UNAVAILABLE });
+    raft.openGate();
+  } finally {
+    raft.openGate();
+    await chain.halt();
+  }
 });
