@@ -147,6 +147,8 @@ export class Chain implements ChainHandle {
       maxIntakeEnvelopes,
       intakeHighWater: options.intakeHighWater ?? Math.max(2 * s.maxMessageCount, 1_000),
       intakeWaitTimeoutMs: options.intakeWaitTimeoutMs ?? 7_000,
+      ...(options.maxIntakeBytes !== undefined ? { maxIntakeBytes: options.maxIntakeBytes } : {}),
+      ...(options.intakeHighWaterBytes !== undefined ? { intakeHighWaterBytes: options.intakeHighWaterBytes } : {}),
     });
     this.forwarder = new Forwarder({
       channelId: this.channelId,

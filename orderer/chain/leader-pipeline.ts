@@ -47,8 +47,15 @@ export interface LeaderPipelineOptions {
   maxIntakeEnvelopes: number;
   /** Envelopes in the intake beyond which client Broadcasts wait for room. */
   intakeHighWater: number;
+  /** Bytes (sum of envelope bytes) in the intake beyond which Broadcast hears SERVICE_UNAVAILABLE (default 256 MiB). */
+  maxIntakeBytes?: number;
+  /** Bytes in the intake beyond which client Broadcasts wait for room (default 64 MiB). */
+  intakeHighWaterBytes?: number;
   intakeWaitTimeoutMs: number;
 }
+
+export const DEFAULT_MAX_INTAKE_BYTES = 256 * 1024 * 1024;
+export const DEFAULT_INTAKE_HIGH_WATER_BYTES = 64 * 1024 * 1024;
 
 export class LeaderPipeline {
   private active = false;
@@ -63,6 +70,10 @@ export class LeaderPipeline {
   private readonly proposedTxIds = new Set<string>();
   private readonly intakeTxIds = new Set<string>();
   private intake = new Fifo<IntakeItem>();
+  /** Sum of the intake's envelope bytes. */
+  private intakeBytes = 0;
+  private readonly maxIntakeBytes: number;
+  private readonly intakeHighWaterBytes: number;
   private readonly held: HeldForward[] = [];
   private cutWhenFree = false;
   private readonly cutter: BlockCutter;
@@ -74,6 +85,8 @@ export class LeaderPipeline {
     this.cutter = new BlockCutter({ maxMessageCount: s.maxMessageCount, preferredMaxBytes: s.preferredMaxBytes });
     this.batchTimer = new BatchTimer((ms, cb) => o.timers.setTimeout(cb, ms), () => o.onBatchTimeout());
     this.gate = new IntakeGate(o.timers, o.intakeWaitTimeoutMs);
+    this.maxIntakeBytes = o.maxIntakeBytes ?? DEFAULT_MAX_INTAKE_BYTES;
+    this.intakeHighWaterBytes = Math.min(o.intakeHighWaterBytes ?? DEFAULT_INTAKE_HIGH_WATER_BYTES, this.maxIntakeBytes);
   }
 
   /** Leader and done applying its log: envelopes may enter the intake. */
@@ -82,7 +95,7 @@ export class LeaderPipeline {
   }
 
   get intakeFull(): boolean {
-    return this.intake.length >= this.o.intakeHighWater;
+    return this.intake.length >= this.o.intakeHighWater || this.intakeBytes >= this.intakeHighWaterBytes;
   }
 
   /** Waits (bounded) until the intake has room or leadership moves; false after the timeout. */
@@ -121,6 +134,7 @@ export class LeaderPipeline {
     this.batchTimer.stop();
     this.cutter.cut();
     this.intake = new Fifo<IntakeItem>();
+    this.intakeBytes = 0;
     this.intakeTxIds.clear();
     this.held.length = 0;
     this.inflight.clear();
@@ -158,11 +172,14 @@ export class LeaderPipeline {
     // Only a ready leader's ledger answers "already ordered?" for every entry of its log.
     if (!this.readyValue) throw new ChainInvariantError(`envelope ${item.txId} offered to the intake before the leader applied its log`);
     if (this.isKnownTx(item.txId)) return false;
-    if (this.intake.length >= this.o.maxIntakeEnvelopes) {
+    // In bytes too; an empty intake takes one envelope whatever its size.
+    const overBytes = this.intake.length > 0 && this.intakeBytes + item.envelopeBytes.length > this.maxIntakeBytes;
+    if (this.intake.length >= this.o.maxIntakeEnvelopes || overBytes) {
       if (fromClient) throw OrdererError.serviceUnavailable('the leader is overloaded: too many envelopes waiting to be ordered');
       return false;
     }
     this.intake.push(item);
+    this.intakeBytes += item.envelopeBytes.length;
     if (item.txId !== '') this.intakeTxIds.add(item.txId);
     return true;
   }
@@ -193,6 +210,7 @@ export class LeaderPipeline {
     }
     while (this.intake.length > 0 && this.inflight.size < s.maxInflightBlocks) {
       const item = this.intake.shift()!;
+      this.intakeBytes -= item.envelopeBytes.length;
       this.intakeTxIds.delete(item.txId);
       // The ledger was checked when the item entered the intake (on a ready leader, whose ledger
       // holds every earlier term); only this leader's own proposals can have changed since.
@@ -259,10 +277,19 @@ export class LeaderPipeline {
     return this.proposedTxIds.size > 0;
   }
 
-  status(): { inflightBlocks: number; intakeEnvelopes: number; leaderReady: boolean; pendingInCutter: number; inflightBlockNumbers: number[]; lastCreatedBlock: number } {
+  status(): {
+    inflightBlocks: number;
+    intakeEnvelopes: number;
+    intakeBytes: number;
+    leaderReady: boolean;
+    pendingInCutter: number;
+    inflightBlockNumbers: number[];
+    lastCreatedBlock: number;
+  } {
     return {
       inflightBlocks: this.inflight.size,
       intakeEnvelopes: this.intake.length,
+      intakeBytes: this.intakeBytes,
       leaderReady: this.readyValue,
       pendingInCutter: this.cutter.pendingCount,
       inflightBlockNumbers: [...this.inflight.keys()],

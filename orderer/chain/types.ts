@@ -100,6 +100,10 @@ export interface ChainOptions {
   maxIntakeEnvelopes?: number;
   /** Client envelopes the leader takes ahead of its block pipeline before Broadcast waits (default max(2 x MaxMessageCount, 1000)). */
   intakeHighWater?: number;
+  /** Bytes (sum of envelope bytes) waiting for the block cutter before Broadcast hears SERVICE_UNAVAILABLE (default 256 MiB). */
+  maxIntakeBytes?: number;
+  /** Bytes the leader takes ahead of its block pipeline before client Broadcasts wait (default 64 MiB). */
+  intakeHighWaterBytes?: number;
   /** How long a Broadcast waits for room on a busy leader before SERVICE_UNAVAILABLE. */
   intakeWaitTimeoutMs?: number;
   /**
@@ -136,6 +140,8 @@ export interface ChainStatus {
   height: number;
   inflightBlocks: number;
   intakeEnvelopes: number;
+  /** Bytes of the envelopes in the leader's intake. */
+  intakeBytes: number;
   acceptedUnordered: number;
   halted: boolean;
   /** Why the chain halted (undefined while it runs). */
