@@ -19,6 +19,12 @@ import type { ChainTimers } from './types';
 
 /** How many leader changes one Broadcast rides out before it is refused. */
 const MAX_FORWARD_ATTEMPTS = 4;
+/**
+ * Resends to a leader go out in chunks of about this many envelope bytes; the next chunk once the
+ * previous one is queued on the stream, so a leader change does not put the whole accepted set
+ * (up to its byte bound) into the egress queue at once.
+ */
+export const DEFAULT_RESEND_BUDGET_BYTES = 4 * 1024 * 1024;
 
 export interface ForwarderOptions {
   channelId: string;
@@ -34,6 +40,8 @@ export interface ForwarderOptions {
   maxAcceptedBytes?: number;
   /** How long an accepted, unordered envelope is kept for resubmission. */
   resubmitTtlMs: number;
+  /** Envelope bytes per chunk of a resend to the leader (default DEFAULT_RESEND_BUDGET_BYTES). */
+  resendBudgetBytes?: number;
   leaderId(): NodeId;
   configSequence(): number;
   /** The reason the chain halted, undefined while it runs. */
@@ -213,13 +221,25 @@ export class Forwarder {
       }
       return;
     }
+    // Scheduled now, sent in paced chunks: the periodic sweep does not send them again meanwhile.
+    for (const item of items) item.lastSentAtMs = now;
+    this.resendChunk(leader, items, 0);
+  }
+
+  /** Sends items[from..] to `leader` up to the byte budget; the rest once those are queued, if it still leads. */
+  private resendChunk(leader: NodeId, items: AcceptedEnvelope[], from: number): void {
+    const budget = this.o.resendBudgetBytes ?? DEFAULT_RESEND_BUDGET_BYTES;
+    const queued: Promise<void>[] = [];
+    let bytes = 0;
     let sent = 0;
-    for (const item of items) {
+    let i = from;
+    for (; i < items.length && (sent === 0 || bytes < budget); i++) {
+      const item = items[i]!;
+      if (!this.accepted.has(item.txId)) continue; // settled meanwhile
       if (this.o.blockStore.getByTxId(item.txId) !== undefined) {
         this.accepted.settle(item.txId);
         continue;
       }
-      item.lastSentAtMs = now;
       let payload: common.Envelope;
       try {
         payload = common.Envelope.decode(item.envelopeBytes);
@@ -228,11 +248,20 @@ export class Forwarder {
         continue;
       }
       sent++;
+      bytes += item.envelopeBytes.length;
       this.counters.resubmitted++;
-      this.o.transport
-        .sendSubmit(this.o.channelId, leader, { channel: this.o.channelId, lastValidationSeq: this.o.configSequence(), payload })
-        .catch(() => undefined); // retried by the next sweep
+      queued.push(
+        this.o.transport
+          .sendSubmit(this.o.channelId, leader, { channel: this.o.channelId, lastValidationSeq: this.o.configSequence(), payload })
+          .catch(() => undefined), // retried by the next sweep
+      );
     }
     if (sent > 0) this.o.logger.info({ sent, leader }, 'resubmitted unordered envelopes to the leader');
+    if (i >= items.length) return;
+    void Promise.all(queued).then(() => {
+      // A new leader got the whole set from resubmitAccepted; a halted chain sends nothing.
+      if (this.o.leaderId() !== leader || this.o.haltedReason() !== undefined) return;
+      this.resendChunk(leader, items, i);
+    });
   }
 }

@@ -39,7 +39,7 @@ interface Pending {
   reject: (err: Error) => void;
 }
 
-function setup(maxAcceptedBytes?: number): { forwarder: Forwarder; pending: Pending[]; setLeader(id: number): void } {
+function setup(maxAcceptedBytes?: number, resendBudgetBytes?: number): { forwarder: Forwarder; pending: Pending[]; setLeader(id: number): void } {
   const store = new MemoryBlockStore(CHANNEL);
   void store.append(newBlock(0, new Uint8Array(0), [common.Envelope.encode({ payload: Uint8Array.of(1) })]));
   const clock = new SimClock();
@@ -73,6 +73,7 @@ function setup(maxAcceptedBytes?: number): { forwarder: Forwarder; pending: Pend
     logger,
     maxAccepted: 100,
     ...(maxAcceptedBytes !== undefined ? { maxAcceptedBytes } : {}),
+    ...(resendBudgetBytes !== undefined ? { resendBudgetBytes } : {}),
     resubmitTtlMs: 60_000,
     leaderId: () => leader,
     configSequence: () => 0,
@@ -193,4 +194,35 @@ test('Broadcasts in flight hold their room: concurrent ones beyond the bound are
   pending[2]!.resolve();
   await later;
   expect(forwarder.acceptedSize).toBe(2);
+});
+
+test('resends to a new leader are paced by a byte budget: the next chunk once the previous one is queued, none after the leader changes again', async () => {
+  const envs = Array.from({ length: 5 }, (_, i) => simEnvelope(CHANNEL, `paced-${i}`, 100));
+  const size = envs[0]!.envelopeBytes.length;
+  const { forwarder, pending, setLeader } = setup(undefined, 2 * size);
+  const acked = envs.map((e) => forwarder.order(e));
+  await settle();
+  for (const p of pending.splice(0)) p.resolve();
+  await Promise.all(acked);
+  expect(forwarder.acceptedSize).toBe(5);
+
+  setLeader(3);
+  forwarder.resubmitAccepted();
+  expect(pending.map((p) => p.to)).toEqual([3, 3]); // the first chunk only
+  for (const p of pending.splice(0)) p.resolve();
+  await settle();
+  expect(pending.map((p) => p.to)).toEqual([3, 3]); // the second, once the first was queued
+  forwarder.settle([envs[4]!.txId]); // committed meanwhile: not resent
+  for (const p of pending.splice(0)) p.resolve();
+  await settle();
+  expect(pending).toHaveLength(0);
+  expect(forwarder.counters.resubmitted).toBe(4);
+
+  setLeader(2);
+  forwarder.resubmitAccepted();
+  expect(pending.map((p) => p.to)).toEqual([2, 2]);
+  setLeader(3); // the rest of the resend to node 2 is not sent
+  for (const p of pending.splice(0)) p.resolve();
+  await settle();
+  expect(pending).toHaveLength(0);
 });
