@@ -75,6 +75,8 @@ export class LeaderPipeline {
   private readonly maxIntakeBytes: number;
   private readonly intakeHighWaterBytes: number;
   private readonly held: HeldForward[] = [];
+  /** Payload bytes of the held forwards. */
+  private heldBytes = 0;
   private cutWhenFree = false;
   private readonly cutter: BlockCutter;
   private readonly batchTimer: BatchTimer;
@@ -125,6 +127,7 @@ export class LeaderPipeline {
     this.lastCreated = { number: blockNumber(this.o.blockStore.height() - 1), hash: lastHash };
     this.o.logger.info({ height: this.o.blockStore.height(), held: this.held.length }, 'leader ready: accepting envelopes');
     this.gate.wakeAll();
+    this.heldBytes = 0;
     return this.held.splice(0);
   }
 
@@ -137,6 +140,7 @@ export class LeaderPipeline {
     this.intakeBytes = 0;
     this.intakeTxIds.clear();
     this.held.length = 0;
+    this.heldBytes = 0;
     this.inflight.clear();
     this.proposedTxIds.clear();
     this.lastCreated = undefined;
@@ -157,9 +161,17 @@ export class LeaderPipeline {
     this.gate.wakeAll();
   }
 
-  /** A forward that reached this leader before it was ready: kept until it is (bounded; beyond, the sender resends). */
-  hold(forward: HeldForward): void {
-    if (this.held.length < this.o.intakeHighWater) this.held.push(forward);
+  /**
+   * A forward that reached this leader before it was ready: kept until it is, bounded in count
+   * and bytes (the intake's high-water marks); beyond, false: not taken, the sender resends.
+   */
+  hold(forward: HeldForward): boolean {
+    const bytes = (forward.req.payload?.payload.length ?? 0) + (forward.req.payload?.signature.length ?? 0);
+    if (this.held.length >= this.o.intakeHighWater) return false;
+    if (this.held.length > 0 && this.heldBytes + bytes > this.intakeHighWaterBytes) return false;
+    this.held.push(forward);
+    this.heldBytes += bytes;
+    return true;
   }
 
   isKnownTx(txId: string): boolean {

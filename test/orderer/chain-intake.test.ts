@@ -8,7 +8,7 @@ import { raftIndex } from '../../orderer/chain/ids';
 import { LeaderPipeline } from '../../orderer/chain/leader-pipeline';
 import type { ChainSettings } from '../../orderer/chain/types';
 import { OrdererError } from '../../orderer/errors';
-import { common } from '../../protos';
+import { common, orderer } from '../../protos';
 import { simEnvelope } from '../sim/orderer/envelopes';
 import { MemoryBlockStore } from '../sim/orderer/memory-block-store';
 import { SimClock } from '../sim/orderer/sim-clock';
@@ -106,4 +106,33 @@ test('stepping down empties the byte count with the intake', async () => {
   pipeline.enqueue(item('a', 1_000), true);
   pipeline.stepDown();
   expect(pipeline.status().intakeBytes).toBe(0);
+});
+
+test('forwards held until the new leader has applied its log are bounded in bytes too', async () => {
+  const store = new MemoryBlockStore(CHANNEL);
+  await store.append(newBlock(0, new Uint8Array(0), [common.Envelope.encode({ payload: Uint8Array.of(1) })]));
+  const forward = (label: string) => ({
+    from: 2,
+    req: orderer.SubmitRequest.decode(orderer.SubmitRequest.encode({ channel: CHANNEL, lastValidationSeq: 0, payload: simEnvelope(CHANNEL, label, 1_000).envelope })),
+  });
+  const one = forward('probe');
+  const bytes = one.req.payload!.payload.length + one.req.payload!.signature.length;
+  const pipeline = new LeaderPipeline({
+    channelId: CHANNEL,
+    blockStore: store,
+    timers: new SimClock().timersFor(1),
+    logger: pino({ level: 'silent' }),
+    settings: () => settings,
+    propose: () => undefined,
+    onBatchTimeout: () => undefined,
+    maxIntakeEnvelopes: 1_000,
+    intakeHighWater: 1_000,
+    intakeWaitTimeoutMs: 1_000,
+    intakeHighWaterBytes: 2 * bytes,
+  });
+  pipeline.becomeLeader(raftIndex(5));
+  expect(pipeline.hold(forward('a'))).toBe(true);
+  expect(pipeline.hold(forward('b'))).toBe(true);
+  expect(pipeline.hold(forward('c'))).toBe(false); // not taken: its follower resends it
+  expect(pipeline.readyIfApplied(raftIndex(5))).toHaveLength(2);
 });
