@@ -3,11 +3,17 @@
 // exists), so crashes restart Chains from what LMDB and the WAL really hold.
 //   SIM_ORDERER_DURABLE_SEEDS=N SIM_ORDERER_DURABLE_FROM=S npx jest test/sim/orderer-durable.test.ts
 //   replay: SIM_ORDERER_SEED=<seed> SIM_ORDERER_DURABLE=1 npx jest test/sim/orderer-sim.test.ts
-import { DEFAULT_ORDERER_DURABLE_SEEDS, envInt, planOrdererShard, runOrdererChunkFast, type OrdererTotals } from './orderer/suite';
+import { DEFAULT_ORDERER_DURABLE_SEEDS, envInt, planOrdererShard, replayOrdererSeed, runOrdererChunkFast, type OrdererTotals } from './orderer/suite';
 
 describe('whole-orderer simulation on LMDB and the WAL', () => {
-  if (process.env.SIM_ORDERER_SEED !== undefined) {
-    test.skip('replays run in orderer-sim.test.ts', () => undefined);
+  const replay = envInt('SIM_ORDERER_SEED');
+  if (replay !== undefined) {
+    // A replay run: this file replays the seed too (durable when SIM_ORDERER_DURABLE is set).
+    const durable = process.env.SIM_ORDERER_DURABLE !== undefined;
+    test(`replay seed ${replay}${durable ? ' (durable)' : ''}`, async () => {
+      const failure = await replayOrdererSeed(replay, durable);
+      if (failure !== undefined) throw new Error(failure);
+    }, 600_000);
     return;
   }
   const total = envInt('SIM_ORDERER_DURABLE_SEEDS') ?? DEFAULT_ORDERER_DURABLE_SEEDS;
