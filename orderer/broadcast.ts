@@ -12,10 +12,12 @@
 // One consequence of pipelining: when order() fails for an envelope, envelopes behind it may
 // already be with the chain. The client gets the failure and the stream ends; those later
 // envelopes get no answer, exactly as when a stream breaks while envelopes are in flight, and
-// clients must treat an unanswered envelope as "fate unknown" in both cases.
+// clients must treat an unanswered envelope as "fate unknown" in both cases. The chain may say
+// so itself (EnvelopeFateUnknownError): the stream then ends with gRPC UNAVAILABLE, no answer.
+import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { common, type orderer } from '../protos';
-import { OrdererError, statusName, toStatusResponse } from './errors';
+import { EnvelopeFateUnknownError, OrdererError, statusName, toStatusResponse } from './errors';
 import type { BroadcastCall } from './atomic-broadcast';
 import { InboundMessages, writeWithBackpressure } from './grpc-streams';
 import {
@@ -75,8 +77,17 @@ export async function checkForBroadcast(
   return { chain, parsed };
 }
 
+/** The envelope may or may not be ordered: the stream ends without an answer (EnvelopeFateUnknownError). */
+interface FateUnknown {
+  readonly fateUnknown: string;
+}
+
 /** An answer that may still be waiting for its order() call. */
-type PendingAnswer = Promise<orderer.BroadcastResponseInit>;
+type PendingAnswer = Promise<orderer.BroadcastResponseInit | FateUnknown>;
+
+function answerFor(err: unknown): orderer.BroadcastResponseInit | FateUnknown {
+  return err instanceof EnvelopeFateUnknownError ? { fateUnknown: err.message } : toStatusResponse(err);
+}
 
 /**
  * Serves one Broadcast stream until the client half-closes, cancels, or an envelope is
@@ -119,10 +130,7 @@ export async function handleBroadcast(
           const { chain, parsed } = await checkForBroadcast(envelopeBytes, registry);
           // A failure answered while we were checking stops the stream before this envelope reaches a chain.
           if (failed) break;
-          answer = chain.order(parsed).then(
-            () => SUCCESS_RESPONSE,
-            (err: unknown) => toStatusResponse(err),
-          );
+          answer = chain.order(parsed).then(() => SUCCESS_RESPONSE, answerFor);
         } catch (err) {
           const response = toStatusResponse(err);
           logger.debug({ status: statusName(response.status ?? common.Status.UNKNOWN), info: response.info }, 'broadcast envelope rejected');
@@ -153,7 +161,7 @@ export async function handleBroadcast(
   };
   call.once('cancelled', onGone);
   call.once('close', onGone);
-  const answerOrGone = (answer: PendingAnswer): Promise<orderer.BroadcastResponseInit | 'gone'> =>
+  const answerOrGone = (answer: PendingAnswer): Promise<orderer.BroadcastResponseInit | FateUnknown | 'gone'> =>
     new Promise((resolve) => {
       if (isGone) {
         resolve('gone');
@@ -179,6 +187,16 @@ export async function handleBroadcast(
       }
       answers.shift();
       wake('reader');
+      if ('fateUnknown' in response) {
+        // Neither SUCCESS nor a refusal would be true: end the stream the way a broken one ends.
+        logger.info({ reason: response.fateUnknown }, 'broadcast stream ends: an envelope\'s fate is unknown');
+        stopReading();
+        if (!call.destroyed && !call.writableEnded) {
+          const details = `envelope fate unknown (resend it with the same tx id): ${response.fateUnknown}`;
+          call.emit('error', Object.assign(new Error(details), { code: grpc.status.UNAVAILABLE, details }));
+        }
+        break;
+      }
       const written = await writeWithBackpressure(call, response);
       if (response.status !== common.Status.SUCCESS || !written) {
         if (written) logger.debug({ status: statusName(response.status ?? 0), info: response.info }, 'broadcast stream ends after a failure');

@@ -98,6 +98,19 @@ export class ChainInvariantError extends Error {
   override readonly name: string = 'ChainInvariantError';
 }
 
+/**
+ * Neither SUCCESS nor a refusal can be answered truthfully: the envelope may or may not be
+ * ordered (the leader did not answer in time, the stream to it broke after the hand-over, or
+ * the channel halted while it waited for its block). Broadcast answers it as Fabric's orderer
+ * does when it cannot answer at all: the stream ends with gRPC UNAVAILABLE and no
+ * BroadcastResponse, which clients already treat as "fate unknown" (resend with the same tx
+ * id: the tx-id checks keep it from being ordered twice). The node keeps the envelope and
+ * resends it to the leader, so it is usually ordered.
+ */
+export class EnvelopeFateUnknownError extends Error {
+  override readonly name: string = 'EnvelopeFateUnknownError';
+}
+
 /** The status and info to answer a client with for any thrown value. */
 export function toStatusResponse(err: unknown): { status: common.Status; info: string } {
   if (err instanceof OrdererError) return { status: err.status, info: err.message };

@@ -1,7 +1,7 @@
 // Broadcast over real gRPC on 127.0.0.1 against chains over real LMDB stores.
 import * as grpc from '@grpc/grpc-js';
 import { common, orderer } from '../../protos';
-import { OrdererError } from '../../orderer/errors';
+import { EnvelopeFateUnknownError, OrdererError } from '../../orderer/errors';
 import { envelopeTxId } from '../../ledger';
 import { BroadcastClient, broadcastEnvelopes } from '../../orderer/deliver-client';
 import { dialOrderer, openBroadcastCall } from '../../orderer/atomic-broadcast';
@@ -112,6 +112,14 @@ describe('Broadcast rejects bad envelopes with the status that says why, then cl
     chain.rejectWith = OrdererError.serviceUnavailable('no Raft leader');
     const answer = await answerFor(makeEnvelope({ channelId: CHANNEL }));
     expect(answer).toEqual({ status: common.Status.SERVICE_UNAVAILABLE, info: 'no Raft leader' });
+  });
+
+  test('the chain cannot tell whether the envelope will be ordered: no answer, the stream ends UNAVAILABLE saying so', async () => {
+    chain.rejectWith = new EnvelopeFateUnknownError('leader 2 did not answer: no answer within 7000 ms');
+    const { responses, status } = await sendRaw([makeEnvelope({ channelId: CHANNEL }), makeEnvelope({ channelId: CHANNEL })]);
+    expect(responses).toHaveLength(0); // neither SUCCESS nor a refusal would be true
+    expect(status.code).toBe(grpc.status.UNAVAILABLE);
+    expect(status.details).toMatch(/^envelope fate unknown \(resend it with the same tx id\): leader 2 did not answer/);
   });
 });
 
