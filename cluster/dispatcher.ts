@@ -160,7 +160,7 @@ export class ClusterDispatcher {
       if (submit.payload === undefined) {
         throw StepRejectedError.malformed(`submit request from node ${from} on channel "${submit.channel}" carries no envelope`);
       }
-      const outcome = this.deliver(submit.channel, from, () => receiver.onSubmit(from, submit));
+      const outcome = this.deliver(submit.channel, from, () => receiver.onSubmit(from, submit, answer !== undefined));
       answer?.(submit.channel, outcome);
       return receiver;
     }

@@ -46,11 +46,13 @@ export type SubmitAck =
 export interface MessageReceiver {
   onConsensus(fromNodeId: NodeId, msg: raftpb.Message, metadata: Uint8Array): void;
   /**
-   * Takes a forwarded envelope. The outcome (now or later) is written back to a follower that
-   * asked for acknowledgements, in the order the requests came; returning nothing means taken
-   * (SUCCESS). Throwing ends the sender's stream with an error.
+   * Takes a forwarded envelope. `acked` is true when the sender asked for acknowledgements
+   * (SUBMIT_ACK_HEADER): the outcome (now or later) is then written back to it, in the order the
+   * requests came; returning nothing means taken (SUCCESS). A sender that did not ask (a Fabric
+   * orderer) hears nothing, so the receiver need not build an outcome for it. Throwing ends the
+   * sender's stream with an error.
    */
-  onSubmit(fromNodeId: NodeId, req: orderer.SubmitRequest): void | SubmitOutcome | Promise<SubmitOutcome>;
+  onSubmit(fromNodeId: NodeId, req: orderer.SubmitRequest, acked: boolean): void | SubmitOutcome | Promise<SubmitOutcome>;
   /**
    * Asked after every message handed over: a promise means "my queue is full". The stream that
    * carried the message then reads nothing more until the promise resolves, so HTTP/2 flow

@@ -34,14 +34,14 @@ import {
 } from './event-queue';
 import { Forwarder } from './forwarding';
 import { raftIndex } from './ids';
-import { LeaderPipeline } from './leader-pipeline';
+import { LeaderPipeline, refusal, SUCCESS_OUTCOME, type ForwardAnswer } from './leader-pipeline';
 import { ReadyLoop, ReadyProcessor } from './ready-loop';
 import { REAL_TIMERS, type ChainOptions, type ChainSettings, type ChainStatus, type ChainTimers } from './types';
 
 export type ChainEvent =
   | { kind: 'tick' }
   | { kind: 'step'; msg: raftpb.Message }
-  | { kind: 'submit'; from: NodeId; req: orderer.SubmitRequest }
+  | { kind: 'submit'; from: NodeId; req: orderer.SubmitRequest; answer?: ForwardAnswer }
   | { kind: 'batch-timeout' }
   | { kind: 'unreachable'; id: NodeId }
   | { kind: 'snapshot-failed'; id: NodeId }
@@ -161,6 +161,7 @@ export class Chain implements ChainHandle {
       maxAccepted: maxIntakeEnvelopes,
       ...(options.maxAcceptedBytes !== undefined ? { maxAcceptedBytes: options.maxAcceptedBytes } : {}),
       resubmitTtlMs: options.resubmitTtlMs ?? 120_000,
+      ...(options.commitWaitTimeoutMs !== undefined ? { commitWaitTimeoutMs: options.commitWaitTimeoutMs } : {}),
       leaderId: () => this.leaderId,
       configSequence: () => this.settingsValue.configSequence,
       haltedReason: () => (this.halted ? this.haltReason : undefined),
@@ -249,10 +250,14 @@ export class Chain implements ChainHandle {
     this.halted = true;
     this.haltReason = reason;
     for (const stop of this.stopTimers.splice(0)) stop();
+    // Forwards still queued were not taken: their senders hear so (they keep and resend them).
+    const halted = refusal(`channel ${this.channelId} halted on node ${this.options.selfId}: ${reason}`);
+    for (const ev of this.events.take()) if (ev.kind === 'submit') ev.answer?.(halted);
     this.events.clear(); // streams paused on a full queue read again (and are ignored)
     this.pipeline.halt();
-    // Forwards waiting for room on a stream answer SERVICE_UNAVAILABLE now, not after the RPC timeout.
-    this.forwarder.wakeWaiters();
+    // Forwards waiting for room on a stream answer now, not after the RPC timeout; Broadcasts
+    // waiting for their block hear "fate unknown".
+    this.forwarder.halt(reason);
     // A broken chain already said so in its one error line.
     if (this.broken === undefined) this.logger.info({ reason }, 'chain halted');
     if (self) this.loop.then(() => this.closeStorageAfterHalt());
@@ -334,13 +339,23 @@ export class Chain implements ChainHandle {
     this.push({ kind: 'step', msg });
   }
 
-  onSubmit(from: NodeId, req: orderer.SubmitRequest): void | SubmitOutcome {
-    // Beyond the event queue's hard cap the envelope is not taken, and a follower that asked
-    // for acknowledgements hears so (it keeps the envelope and resends it).
-    if (!this.push({ kind: 'submit', from, req }) && !this.halted) {
-      return { status: common.Status.SERVICE_UNAVAILABLE, info: "the leader's event queue is full" };
+  /**
+   * A forwarded envelope. A follower that asked for the outcome (acked) hears SUCCESS once the
+   * envelope is in this leader's intake (or already known to it), and a refusal when it was not
+   * taken (not the leader, queue or intake full, halted): it acknowledges its client only on
+   * SUCCESS, so an acknowledged envelope is held by two nodes until it is in a block.
+   */
+  onSubmit(from: NodeId, req: orderer.SubmitRequest, acked = false): void | SubmitOutcome | Promise<SubmitOutcome> {
+    if (this.halted) return acked ? refusal(`channel ${this.channelId} is halted on node ${this.options.selfId}: ${this.haltReason}`) : undefined;
+    if (!acked) {
+      this.push({ kind: 'submit', from, req });
+      return undefined;
     }
-    return undefined;
+    let answer!: ForwardAnswer;
+    const outcome = new Promise<SubmitOutcome>((resolve) => (answer = resolve));
+    // Beyond the event queue's hard cap the envelope is not taken (the follower keeps it and resends it).
+    if (!this.push({ kind: 'submit', from, req, answer })) return refusal("the leader's event queue is full");
+    return outcome;
   }
 
   /** The cluster asks after each message: a promise while the event queue is above its high-water mark. */
@@ -421,7 +436,7 @@ export class Chain implements ChainHandle {
         }
         return;
       case 'submit':
-        this.onForwarded(ev.from, ev.req);
+        this.onForwarded(ev.from, ev.req, ev.answer);
         return;
       case 'batch-timeout':
         this.pipeline.cutPending();
@@ -438,21 +453,38 @@ export class Chain implements ChainHandle {
     }
   }
 
-  private onForwarded(from: NodeId, req: orderer.SubmitRequest): void {
+  private onForwarded(from: NodeId, req: orderer.SubmitRequest, answer: ForwardAnswer | undefined): void {
     this.counters.forwardedReceived++;
     if (this.role !== RaftRole.Leader) {
-      // Fabric forwards again when the receiver is no longer leader.
-      this.forwarder.forwardAgain(from, req);
+      // A follower of ours that waits for the outcome hears it and tries the new leader itself
+      // (it then knows the fate); a Fabric orderer does not listen, so as Fabric we forward again.
+      if (answer !== undefined) answer(refusal(`node ${this.options.selfId} is not the Raft leader (leader: ${this.leaderId || 'none'})`));
+      else this.forwarder.forwardAgain(from, req);
       return;
     }
     if (!this.pipeline.ready) {
       // Held until this leader has applied its log (Fabric §3.5), then checked against the
-      // ledger like any other. Beyond the bound it is dropped: the follower that acknowledged
-      // it keeps it and resends it.
-      this.pipeline.hold({ from, req });
+      // ledger like any other. Beyond the bound it is not taken: the follower keeps and resends it.
+      if (!this.pipeline.hold(answer !== undefined ? { from, req, answer } : { from, req })) {
+        answer?.(refusal('the new Raft leader is still applying its log; try again'));
+      }
       return;
     }
-    if (this.pipeline.takeForwarded(from, req)) this.counters.forwardedQueued++;
+    switch (this.pipeline.takeForwarded(from, req)) {
+      case 'taken':
+        this.counters.forwardedQueued++;
+        answer?.(SUCCESS_OUTCOME);
+        return;
+      case 'known':
+        answer?.(SUCCESS_OUTCOME);
+        return;
+      case 'full':
+        answer?.(refusal('the leader is overloaded: too many envelopes waiting to be ordered'));
+        return;
+      case 'invalid':
+        answer?.(refusal('the leader does not order this envelope on this channel (malformed, too large or not a normal transaction)', common.Status.BAD_REQUEST));
+        return;
+    }
   }
 
   // ---- the Ready loop's stages ------------------------------------------------------
@@ -503,7 +535,7 @@ export class Chain implements ChainHandle {
     // What this node accepted as a follower and was not ordered yet goes in first, then the
     // forwards that arrived while the log was being applied.
     this.forwarder.resubmitAccepted();
-    for (const { from, req } of held) this.onForwarded(from, req);
+    for (const { from, req, answer } of held) this.onForwarded(from, req, answer);
     this.pipeline.pump();
   }
 
@@ -520,7 +552,10 @@ export class Chain implements ChainHandle {
     // something here waits for them.
     const known = this.pipeline.committed(block);
     const txIds =
-      known ?? (this.forwarder.acceptedSize > 0 || this.pipeline.waitingOnProposals ? (block.data?.data ?? []).map((env) => envelopeTxIdOrEmpty(env)) : []);
+      known ??
+      (this.forwarder.acceptedSize > 0 || this.forwarder.waitingForCommits || this.pipeline.waitingOnProposals
+        ? (block.data?.data ?? []).map((env) => envelopeTxIdOrEmpty(env))
+        : []);
     const ids = txIds.filter((t) => t !== '');
     this.pipeline.settle(ids);
     this.forwarder.settle(ids);

@@ -1,17 +1,26 @@
 // Broadcast on any node, and what it promises. An envelope goes into this node's intake when it
 // leads (and is ready), or is forwarded to the leader on the cluster's submit stream (Fabric §3.3).
-// Two promises hold both ways:
-//   - SUCCESS: the node keeps the envelope (AcceptedEnvelopes) until it sees it in a committed
-//     block, hands it to every new leader and resends it when it stays unordered; the leader's
-//     tx-id checks drop the duplicates this creates.
-//   - a refusal means "not ordered": a forward overtaken by a leader change may still be queued
-//     to the deposed leader and ordered, so before refusing, such forwards are waited for; if one
-//     was queued after all, the envelope is acknowledged instead.
+// Three answers, each true:
+//   - SUCCESS: no single node's loss loses the envelope. A follower answers once the leader
+//     confirmed it holds the envelope (our ack extension of the submit stream, cluster/README.md)
+//     and keeps it itself (AcceptedEnvelopes) until it sees it in a committed block, handing it
+//     to every new leader and resending it when it stays unordered; the leader's tx-id checks
+//     drop the duplicates this creates. The leader answers its own clients once the envelope's
+//     block is committed, i.e. on a majority's disks. (Fabric answers once the envelope is in
+//     the leader's memory or in the follower's send queue, so killing that one node loses it.)
+//     A leader without the extension (a Fabric orderer) cannot confirm: then, as in Fabric,
+//     SUCCESS once the envelope is written to its stream.
+//   - a refusal means "not ordered": nobody took it, and no forward of it is still on its way.
+//   - fate unknown (EnvelopeFateUnknownError, the Broadcast stream ends without an answer): a
+//     forward was handed over but never answered, or the block did not commit in time. The
+//     envelope is kept and resent, so it is usually ordered; a client resends it with the same
+//     tx id.
 import type { Logger } from 'pino';
-import type { ClusterTransport, NodeId } from '../../cluster/types';
+import { SubmitFateUnknownError } from '../../cluster/errors';
+import type { ClusterTransport, NodeId, SubmitAck } from '../../cluster/types';
 import type { BlockStore } from '../../ledger/block-store';
 import { common, type orderer } from '../../protos';
-import { OrdererError } from '../errors';
+import { EnvelopeFateUnknownError, OrdererError } from '../errors';
 import type { ParsedEnvelope } from '../msgcheck';
 import { AcceptedEnvelopes, DEFAULT_MAX_ACCEPTED_BYTES, type AcceptedEnvelope } from './accepted';
 import type { LeaderPipeline } from './leader-pipeline';
@@ -25,6 +34,39 @@ const MAX_FORWARD_ATTEMPTS = 4;
  * (up to its byte bound) into the egress queue at once.
  */
 export const DEFAULT_RESEND_BUDGET_BYTES = 4 * 1024 * 1024;
+/**
+ * How long the leader's Broadcast waits for the envelope's block to commit before it answers
+ * "fate unknown". Fabric's gateway gives a Broadcast 30 s (BroadcastTimeout); this stays below.
+ */
+export const DEFAULT_COMMIT_WAIT_TIMEOUT_MS = 20_000;
+
+/** Where an envelope went. */
+type Placed =
+  /** A leader confirmed it holds it (or a leader without the extension has it written to its stream). */
+  | { readonly kind: 'leader-held' }
+  /** This node leads and took it: safe once its block commits. */
+  | { readonly kind: 'own-intake'; readonly committed: Promise<void> };
+
+/** What the forwards of one Broadcast left behind, deciding between a refusal and "fate unknown". */
+interface ForwardAttempts {
+  /** Forwards overtaken by a leader change: each resolves true when the deposed leader may have taken it. */
+  readonly overtaken: Promise<boolean>[];
+  /** A forward was handed over and never answered. */
+  fateUnknown: boolean;
+}
+
+interface CommitWaiter {
+  readonly resolve: () => void;
+  readonly reject: (err: Error) => void;
+  readonly cancelTimer: () => void;
+}
+
+const UNACKNOWLEDGED: SubmitAck = Object.freeze({ kind: 'unacknowledged' });
+
+/** The leader holds it (SUCCESS), or it went to a leader that cannot tell (a Fabric orderer). */
+function maybeTaken(ack: SubmitAck): boolean {
+  return ack.kind === 'unacknowledged' || ack.status === common.Status.SUCCESS;
+}
 
 export interface ForwarderOptions {
   channelId: string;
@@ -42,6 +84,8 @@ export interface ForwarderOptions {
   resubmitTtlMs: number;
   /** Envelope bytes per chunk of a resend to the leader (default DEFAULT_RESEND_BUDGET_BYTES). */
   resendBudgetBytes?: number;
+  /** The leader's wait for its own clients' blocks (default DEFAULT_COMMIT_WAIT_TIMEOUT_MS). */
+  commitWaitTimeoutMs?: number;
   leaderId(): NodeId;
   configSequence(): number;
   /** The reason the chain halted, undefined while it runs. */
@@ -59,10 +103,14 @@ export class Forwarder {
    * on it per envelope, about 34,000 per follower in one benchmark run, until the next election.
    */
   private readonly waiters = new Set<() => void>();
+  /** Broadcasts on this leader waiting for their envelope's block, by tx id. */
+  private readonly commitWaiters = new Map<string, CommitWaiter[]>();
+  private readonly commitWaitTimeoutMs: number;
   readonly counters = { acknowledged: 0, resubmitted: 0 };
 
   constructor(private readonly o: ForwarderOptions) {
     this.accepted = new AcceptedEnvelopes(o.maxAccepted, o.maxAcceptedBytes ?? DEFAULT_MAX_ACCEPTED_BYTES);
+    this.commitWaitTimeoutMs = o.commitWaitTimeoutMs ?? DEFAULT_COMMIT_WAIT_TIMEOUT_MS;
   }
 
   get acceptedSize(): number {
@@ -73,38 +121,56 @@ export class Forwarder {
     return this.accepted.bytes;
   }
 
-  /** Broadcast: resolves once the envelope is in this leader's intake or queued to the leader. */
+  /**
+   * Broadcast: resolves (SUCCESS) once the envelope is safe from the loss of any one node: on a
+   * follower once the leader confirmed it holds it (this node keeps it too until it is in a
+   * block); on the leader once its block is committed, i.e. on a majority's disks. Rejects with
+   * OrdererError when it was not ordered, with EnvelopeFateUnknownError when it may be.
+   */
   async order(env: ParsedEnvelope): Promise<void> {
     // Room in the accepted set is reserved before the envelope is taken or forwarded: when the
     // set is full the refusal means "not ordered", and nothing acknowledged is ever evicted.
     // A client retry of a tracked tx id needs no new room.
     const bytes = env.envelopeBytes.length;
-    const reserved = env.txId !== '' && !this.accepted.has(env.txId);
+    let reserved = env.txId !== '' && !this.accepted.has(env.txId);
     if (reserved && !this.accepted.tryReserve(bytes)) {
       throw OrdererError.serviceUnavailable('too many envelopes accepted and not yet ordered');
     }
-    try {
-      const overtaken: Promise<void>[] = [];
-      try {
-        await this.forwardOrTake(env, overtaken);
-      } catch (err) {
-        if (overtaken.length === 0 || !(err instanceof OrdererError)) throw err;
-        const outcomes = await Promise.allSettled(overtaken);
-        if (!outcomes.some((o) => o.status === 'fulfilled')) throw err;
-        // One of them was queued after all: acknowledged, kept and resent like any forward.
-      }
-      this.counters.acknowledged++;
-      if (env.txId !== '') {
-        const now = this.o.timers.nowMs();
-        this.accepted.add({ txId: env.txId, envelopeBytes: env.envelopeBytes, messageSizeBytes: env.messageSizeBytes, acceptedAtMs: now, lastSentAtMs: now });
-      }
-    } finally {
+    const release = (): void => {
       if (reserved) this.accepted.release(bytes);
+      reserved = false;
+    };
+    try {
+      const attempts: ForwardAttempts = { overtaken: [], fateUnknown: false };
+      let placed: Placed;
+      try {
+        placed = await this.forwardOrTake(env, attempts);
+      } catch (err) {
+        if (!(err instanceof OrdererError)) throw err;
+        const maybeOrdered = attempts.fateUnknown || (await Promise.all(attempts.overtaken)).some((m) => m);
+        if (!maybeOrdered) throw err;
+        // An earlier forward may have reached a leader: not a refusal. Kept and resent like any
+        // acknowledged envelope, so it is usually ordered; the client hears "fate unknown".
+        this.track(env);
+        throw new EnvelopeFateUnknownError(`${err.message} (an earlier forward may have reached a leader)`, { cause: err });
+      }
+      this.track(env);
+      release(); // tracked now: counted by the set itself
+      if (placed.kind === 'own-intake') await placed.committed;
+      this.counters.acknowledged++;
+    } finally {
+      release();
     }
   }
 
-  /** Takes the envelope into this leader's intake or forwards it; throws OrdererError when neither happened. */
-  private async forwardOrTake(env: ParsedEnvelope, overtaken: Promise<void>[]): Promise<void> {
+  private track(env: ParsedEnvelope): void {
+    if (env.txId === '') return;
+    const now = this.o.timers.nowMs();
+    this.accepted.add({ txId: env.txId, envelopeBytes: env.envelopeBytes, messageSizeBytes: env.messageSizeBytes, acceptedAtMs: now, lastSentAtMs: now });
+  }
+
+  /** Takes the envelope into this leader's intake or has a leader confirm it; throws OrdererError when neither happened. */
+  private async forwardOrTake(env: ParsedEnvelope, attempts: ForwardAttempts): Promise<Placed> {
     const pipeline = this.o.pipeline;
     for (let attempt = 0; ; attempt++) {
       const halted = this.o.haltedReason();
@@ -128,22 +194,41 @@ export class Forwarder {
           attempt--;
           continue;
         }
-        if (pipeline.enqueue({ txId: env.txId, envelopeBytes: env.envelopeBytes, messageSizeBytes: env.messageSizeBytes }, true)) this.o.kick();
-        return;
+        // Waiting from before the envelope can be proposed, so its commit cannot be missed.
+        if (env.txId === '') {
+          if (pipeline.enqueue({ txId: env.txId, envelopeBytes: env.envelopeBytes, messageSizeBytes: env.messageSizeBytes }, true)) this.o.kick();
+          return { kind: 'own-intake', committed: Promise.resolve() }; // nothing to recognise its block by
+        }
+        const committed = this.commitOf(env.txId);
+        let taken: boolean;
+        try {
+          taken = pipeline.enqueue({ txId: env.txId, envelopeBytes: env.envelopeBytes, messageSizeBytes: env.messageSizeBytes }, true);
+        } catch (err) {
+          this.forgetCommitWaiter(env.txId);
+          throw err;
+        }
+        if (taken) this.o.kick();
+        else if (this.o.blockStore.getByTxId(env.txId) !== undefined) {
+          // A client's retry of an envelope already in a block: ordered.
+          this.forgetCommitWaiter(env.txId);
+          return { kind: 'own-intake', committed: Promise.resolve() };
+        }
+        return { kind: 'own-intake', committed };
       }
-      // A forward waits for room on the leader's stream (up to the RPC timeout); if the
-      // leader changes meanwhile we move on to the next one instead of waiting that out.
+      // A forward waits for room on the leader's stream (up to the RPC timeout), then for the
+      // leader's answer; if the leader changes meanwhile we move on to the next one instead of
+      // waiting that out.
       const req: orderer.SubmitRequestInit = { channel: this.o.channelId, lastValidationSeq: this.o.configSequence(), payload: env.envelope };
-      const sent = this.o.transport.sendSubmit(this.o.channelId, leader, req);
-      let outcome: 'sent' | 'leader-changed';
+      const sent = this.submit(leader, req);
+      let outcome: SubmitAck | 'leader-changed';
       try {
-        outcome = await new Promise<'sent' | 'leader-changed'>((resolve, reject) => {
+        outcome = await new Promise<SubmitAck | 'leader-changed'>((resolve, reject) => {
           const onLeaderChange = (): void => resolve('leader-changed');
           this.waiters.add(onLeaderChange);
           sent.then(
-            () => {
+            (ack) => {
               this.waiters.delete(onLeaderChange);
-              resolve('sent');
+              resolve(ack);
             },
             (err: unknown) => {
               this.waiters.delete(onLeaderChange);
@@ -153,14 +238,82 @@ export class Forwarder {
         });
       } catch (err) {
         const reason = err instanceof Error ? err.message : String(err);
-        throw OrdererError.serviceUnavailable(`could not forward to leader ${leader}: ${reason}`, { cause: err });
+        if (!(err instanceof SubmitFateUnknownError)) throw OrdererError.serviceUnavailable(`could not forward to leader ${leader}: ${reason}`, { cause: err });
+        // Handed over, then no answer: it may have arrived. Asked again (the same leader on a new
+        // stream, or the next one), the leader's tx-id checks answer SUCCESS if it already has it.
+        attempts.fateUnknown = true;
+        if (attempt + 1 >= MAX_FORWARD_ATTEMPTS) throw OrdererError.serviceUnavailable(`leader ${leader} did not answer: ${reason}`, { cause: err });
+        continue;
       }
-      if (outcome === 'sent') return;
-      // Queued late to a deposed leader it may still be ordered; the tx-id checks catch a duplicate.
-      sent.catch(() => undefined);
-      overtaken.push(sent);
-      if (attempt + 1 >= MAX_FORWARD_ATTEMPTS) throw OrdererError.serviceUnavailable('the Raft leader keeps changing; try again');
+      if (outcome === 'leader-changed') {
+        // Still on its way to a deposed leader, which may yet take it: remembered, so that a
+        // later refusal is not answered while it may be ordered.
+        attempts.overtaken.push(sent.then(maybeTaken, (err: unknown) => err instanceof SubmitFateUnknownError));
+        if (attempt + 1 >= MAX_FORWARD_ATTEMPTS) throw OrdererError.serviceUnavailable('the Raft leader keeps changing; try again');
+        continue;
+      }
+      if (maybeTaken(outcome)) return { kind: 'leader-held' };
+      // Refused: not taken. A leader that has just lost its leadership is followed to the next.
+      const info = outcome.kind === 'acked' ? outcome.info : '';
+      if (this.o.leaderId() !== leader && attempt + 1 < MAX_FORWARD_ATTEMPTS) continue;
+      const status = outcome.kind === 'acked' && outcome.status !== common.Status.UNKNOWN ? outcome.status : common.Status.SERVICE_UNAVAILABLE;
+      throw new OrdererError(status, `leader ${leader} did not take the envelope: ${info}`);
     }
+  }
+
+  /** Forwards with the leader's answer when the transport can ask for it (our extension), else as Fabric. */
+  private submit(leader: NodeId, req: orderer.SubmitRequestInit): Promise<SubmitAck> {
+    const t = this.o.transport;
+    if (t.sendSubmitAcked !== undefined) return t.sendSubmitAcked(this.o.channelId, leader, req);
+    return t.sendSubmit(this.o.channelId, leader, req).then(() => UNACKNOWLEDGED);
+  }
+
+  /** Resolves when `txId` is in a committed block; rejects (fate unknown) on timeout or halt. */
+  private commitOf(txId: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const waiter: CommitWaiter = {
+        resolve,
+        reject,
+        cancelTimer: this.o.timers.setTimeout(() => {
+          this.removeCommitWaiter(txId, waiter);
+          reject(new EnvelopeFateUnknownError(`its block was not committed within ${this.commitWaitTimeoutMs} ms; it is kept and resent to the leader`));
+        }, this.commitWaitTimeoutMs),
+      };
+      const list = this.commitWaiters.get(txId);
+      if (list === undefined) this.commitWaiters.set(txId, [waiter]);
+      else list.push(waiter);
+    });
+  }
+
+  private removeCommitWaiter(txId: string, waiter: CommitWaiter): void {
+    const list = this.commitWaiters.get(txId);
+    if (list === undefined) return;
+    const i = list.indexOf(waiter);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) this.commitWaiters.delete(txId);
+  }
+
+  /** The envelope never reached the intake (it threw): its newest waiter goes, unanswered. */
+  private forgetCommitWaiter(txId: string): void {
+    const list = this.commitWaiters.get(txId);
+    const waiter = list?.[list.length - 1];
+    if (waiter === undefined) return;
+    waiter.cancelTimer();
+    this.removeCommitWaiter(txId, waiter);
+  }
+
+  /**
+   * The chain halted: Broadcasts waiting for their block hear "fate unknown" (the block may
+   * still be committed by the others), and forwards waiting for room move on.
+   */
+  halt(reason: string): void {
+    const waiting = [...this.commitWaiters.values()].flat();
+    this.commitWaiters.clear();
+    for (const w of waiting) {
+      w.cancelTimer();
+      w.reject(new EnvelopeFateUnknownError(`channel ${this.o.channelId} halted before its block was committed: ${reason}`));
+    }
+    this.wakeWaiters();
   }
 
   /** The leader changed (or the chain halted): forwards waiting for room move on now. */
@@ -181,7 +334,22 @@ export class Forwarder {
 
   /** These tx ids are in a committed block. */
   settle(txIds: readonly string[]): void {
-    for (const txId of txIds) this.accepted.settle(txId);
+    for (const txId of txIds) {
+      this.accepted.settle(txId);
+      if (this.commitWaiters.size === 0) continue;
+      const waiting = this.commitWaiters.get(txId);
+      if (waiting === undefined) continue;
+      this.commitWaiters.delete(txId);
+      for (const w of waiting) {
+        w.cancelTimer();
+        w.resolve();
+      }
+    }
+  }
+
+  /** True while Broadcasts on this node wait for their blocks (the Chain then decodes committed tx ids). */
+  get waitingForCommits(): boolean {
+    return this.commitWaiters.size > 0;
   }
 
   /** A new leader (or this node, newly ready as leader): everything unordered goes to it. */

@@ -8,7 +8,7 @@
 //     that acknowledged those envelopes resend them to the next leader).
 import type { Logger } from 'pino';
 import { Fifo } from '../../cluster/fifo';
-import type { NodeId } from '../../cluster/types';
+import type { NodeId, SubmitOutcome } from '../../cluster/types';
 import { ProposalDroppedError } from '../../consensus/raft/errors';
 import { blockHeaderHash, envelopeTxIdOrEmpty, newBlock } from '../../ledger/block';
 import type { BlockStore } from '../../ledger/block-store';
@@ -28,9 +28,31 @@ export interface IntakeItem {
   readonly messageSizeBytes: number;
 }
 
+/** Tells a follower that asked (SUBMIT_ACK_HEADER) what became of its forward. */
+export type ForwardAnswer = (outcome: SubmitOutcome) => void;
+
 export interface HeldForward {
   readonly from: NodeId;
   readonly req: orderer.SubmitRequest;
+  /** Set when the sender waits for the outcome: called exactly once. */
+  readonly answer?: ForwardAnswer;
+}
+
+/** What the leader made of a forwarded envelope. */
+export type ForwardTaken =
+  /** Now in the intake. */
+  | 'taken'
+  /** Already in the intake, a proposed block or the ledger: it is (being) ordered. */
+  | 'known'
+  /** The intake is at its bound: not taken. */
+  | 'full'
+  /** Not an envelope this channel orders (the sender checked it; a bug or a changed config). */
+  | 'invalid';
+
+export const SUCCESS_OUTCOME: SubmitOutcome = Object.freeze({ status: common.Status.SUCCESS, info: '' });
+
+export function refusal(info: string, status: common.Status = common.Status.SERVICE_UNAVAILABLE): SubmitOutcome {
+  return { status, info };
 }
 
 export interface LeaderPipelineOptions {
@@ -139,8 +161,7 @@ export class LeaderPipeline {
     this.intake = new Fifo<IntakeItem>();
     this.intakeBytes = 0;
     this.intakeTxIds.clear();
-    this.held.length = 0;
-    this.heldBytes = 0;
+    this.refuseHeld('leader stepped down before it could take the envelope');
     this.inflight.clear();
     this.proposedTxIds.clear();
     this.lastCreated = undefined;
@@ -154,6 +175,15 @@ export class LeaderPipeline {
   halt(): void {
     this.batchTimer.stop();
     this.gate.wakeAll();
+    this.refuseHeld('the channel halted on the leader');
+  }
+
+  /** Held forwards are dropped: their senders hear it (not taken; they keep and resend them). */
+  private refuseHeld(info: string): void {
+    const held = this.held.splice(0);
+    this.heldBytes = 0;
+    const outcome = refusal(info);
+    for (const f of held) f.answer?.(outcome);
   }
 
   /** Wakes Broadcasts waiting for room so they re-check who leads. */
@@ -197,19 +227,20 @@ export class LeaderPipeline {
   }
 
   /** A forwarded envelope on a ready leader, re-checked: the follower's checks ran against a config we may have moved past. */
-  takeForwarded(from: NodeId, req: orderer.SubmitRequest): boolean {
-    if (req.payload === undefined) return false;
+  takeForwarded(from: NodeId, req: orderer.SubmitRequest): ForwardTaken {
+    if (req.payload === undefined) return 'invalid';
     const envelopeBytes = common.Envelope.encode(req.payload);
     let parsed: ParsedEnvelope;
     try {
       parsed = parseBroadcastEnvelope(envelopeBytes);
     } catch (err) {
       this.o.logger.warn({ err, from }, 'dropping a forwarded envelope that does not parse');
-      return false;
+      return 'invalid';
     }
-    if (parsed.kind !== 'normal' || parsed.channelId !== this.o.channelId) return false;
-    if (parsed.messageSizeBytes > this.o.settings().absoluteMaxBytes) return false;
-    return this.enqueue({ txId: parsed.txId, envelopeBytes, messageSizeBytes: parsed.messageSizeBytes }, false);
+    if (parsed.kind !== 'normal' || parsed.channelId !== this.o.channelId) return 'invalid';
+    if (parsed.messageSizeBytes > this.o.settings().absoluteMaxBytes) return 'invalid';
+    if (this.isKnownTx(parsed.txId)) return 'known';
+    return this.enqueue({ txId: parsed.txId, envelopeBytes, messageSizeBytes: parsed.messageSizeBytes }, false) ? 'taken' : 'full';
   }
 
   /** Moves envelopes from the intake through the cutter into proposed blocks, within MaxInflightBlocks. */

@@ -121,6 +121,8 @@ export interface ChainOptions {
   resubmitTtlMs?: number;
   /** Unordered envelopes older than this are sent to the leader again. */
   resubmitAfterMs?: number;
+  /** How long a Broadcast on the leader waits for its block to commit before "fate unknown" (default 20 s). */
+  commitWaitTimeoutMs?: number;
   /**
    * The channel's ledger directory (<FileLedger.Location>/chains/<channel>), named in the
    * recovery advice when the chain halts on broken state.

@@ -207,12 +207,15 @@ test('a forwarded envelope beyond the hard cap is not taken, and the follower he
     const req = orderer.SubmitRequest.decode(
       orderer.SubmitRequest.encode({ channel: CHANNEL, lastValidationSeq: 0, payload: simEnvelope(CHANNEL, 'forwarded', 2 * ENTRY_BYTES).envelope }),
     );
-    expect(chain.onSubmit(2, req)).toBeUndefined(); // room: taken
+    const first = chain.onSubmit(2, req, true); // room: queued, answered once the loop gets to it
+    expect(first).toBeInstanceOf(Promise);
     for (let i = 1; i <= 100; i++) chain.onConsensus(2, append(i));
     expect(chain.status().queuedEventBytes).toBeLessThanOrEqual(MAX);
-    const outcome = chain.onSubmit(2, req);
-    expect(outcome).toMatchObject({ status: common.Status.SERVICE_UNAVAILABLE });
+    const outcome = chain.onSubmit(2, req, true);
+    expect(outcome).toMatchObject({ status: common.Status.SERVICE_UNAVAILABLE, info: expect.stringMatching(/event queue is full/) as unknown });
     raft.openGate();
+    // A follower does not take forwards: the sender hears it and tries the leader itself.
+    expect(await first).toMatchObject({ status: common.Status.SERVICE_UNAVAILABLE, info: expect.stringMatching(/not the Raft leader/) as unknown });
   } finally {
     raft.openGate();
     await chain.halt();

@@ -1,14 +1,16 @@
-// Broadcast on a follower (orderer/chain/forwarding.ts): a refusal means "not ordered". A forward
+// Broadcast on a follower (orderer/chain/forwarding.ts). SUCCESS once the leader confirmed it
+// holds the envelope (the submit-ack extension); a refusal means "not ordered". A forward
 // overtaken by a leader change may still be queued to the deposed leader (which forwards it on,
 // so it can be ordered); when the next attempt fails, the envelope is refused only if that earlier
-// forward was not queued after all, and acknowledged if it was.
+// forward was not queued after all, and answered "fate unknown" (kept and resent) if it was.
 import pino from 'pino';
-import type { ClusterTransport } from '../../cluster/types';
+import { SubmitFateUnknownError } from '../../cluster/errors';
+import type { ClusterTransport, SubmitAck } from '../../cluster/types';
 import { newBlock } from '../../ledger/block';
 import { Forwarder } from '../../orderer/chain/forwarding';
 import { LeaderPipeline } from '../../orderer/chain/leader-pipeline';
 import type { ChainSettings } from '../../orderer/chain/types';
-import { OrdererError } from '../../orderer/errors';
+import { EnvelopeFateUnknownError, OrdererError } from '../../orderer/errors';
 import { common } from '../../protos';
 import { simEnvelope } from '../sim/orderer/envelopes';
 import { MemoryBlockStore } from '../sim/orderer/memory-block-store';
@@ -39,7 +41,18 @@ interface Pending {
   reject: (err: Error) => void;
 }
 
-function setup(maxAcceptedBytes?: number, resendBudgetBytes?: number): { forwarder: Forwarder; pending: Pending[]; setLeader(id: number): void } {
+/** A forward to a leader that answers (the submit-ack extension), settled by the test. */
+interface PendingAck {
+  to: number;
+  answer: (ack: SubmitAck) => void;
+  fail: (err: Error) => void;
+}
+
+function setup(
+  maxAcceptedBytes?: number,
+  resendBudgetBytes?: number,
+  acks?: PendingAck[],
+): { forwarder: Forwarder; pending: Pending[]; setLeader(id: number): void } {
   const store = new MemoryBlockStore(CHANNEL);
   void store.append(newBlock(0, new Uint8Array(0), [common.Envelope.encode({ payload: Uint8Array.of(1) })]));
   const clock = new SimClock();
@@ -49,6 +62,9 @@ function setup(maxAcceptedBytes?: number, resendBudgetBytes?: number): { forward
     sendConsensus: () => true,
     // Every forward waits for room on its stream until the test settles it.
     sendSubmit: (_ch, to) => new Promise<void>((resolve, reject) => pending.push({ to, resolve, reject })),
+    ...(acks !== undefined
+      ? { sendSubmitAcked: (_ch: string, to: number) => new Promise<SubmitAck>((answer, fail) => acks.push({ to, answer, fail })) }
+      : {}),
   };
   let leader = 2;
   const pipeline = new LeaderPipeline({
@@ -92,7 +108,72 @@ function setup(maxAcceptedBytes?: number, resendBudgetBytes?: number): { forward
 
 const settle = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
 
-test('a forward overtaken by a leader change and queued later makes a failed retry an acknowledgement, not a refusal', async () => {
+const outcomeOf = (p: Promise<void>): Promise<string> =>
+  p.then(
+    () => 'SUCCESS',
+    (err: unknown) =>
+      err instanceof OrdererError ? `refused ${common.Status[err.status]}: ${err.message}` : err instanceof EnvelopeFateUnknownError ? `fate unknown: ${err.message}` : String(err),
+  );
+
+test('a follower answers SUCCESS only once the leader confirms it holds the envelope, and keeps it until it is in a block', async () => {
+  const acks: PendingAck[] = [];
+  const { forwarder } = setup(undefined, undefined, acks);
+  const env = simEnvelope(CHANNEL, 'confirmed');
+  let answered = false;
+  const outcome = outcomeOf(forwarder.order(env)).finally(() => (answered = true));
+  await settle();
+  expect(acks.map((a) => a.to)).toEqual([2]);
+  expect(answered).toBe(false); // handed over is not enough
+  acks[0]!.answer({ kind: 'acked', status: common.Status.SUCCESS, info: '' });
+  expect(await outcome).toBe('SUCCESS');
+  expect(forwarder.acceptedSize).toBe(1);
+  forwarder.settle([env.txId]);
+  expect(forwarder.acceptedSize).toBe(0);
+});
+
+test("a leader's refusal is passed to the client and nothing is kept: not ordered", async () => {
+  const acks: PendingAck[] = [];
+  const { forwarder } = setup(undefined, undefined, acks);
+  const outcome = outcomeOf(forwarder.order(simEnvelope(CHANNEL, 'refused-by-leader')));
+  await settle();
+  acks[0]!.answer({ kind: 'acked', status: common.Status.SERVICE_UNAVAILABLE, info: 'the leader is overloaded' });
+  expect(await outcome).toMatch(/^refused SERVICE_UNAVAILABLE: leader 2 did not take the envelope: the leader is overloaded/);
+  expect(forwarder.acceptedSize).toBe(0);
+});
+
+test('a forward whose stream broke before the answer is asked again; the retry decides', async () => {
+  const acks: PendingAck[] = [];
+  const { forwarder } = setup(undefined, undefined, acks);
+  const outcome = outcomeOf(forwarder.order(simEnvelope(CHANNEL, 'asked-again')));
+  await settle();
+  acks[0]!.fail(new SubmitFateUnknownError(CHANNEL, 2, 'the stream ended before the answer'));
+  await settle();
+  expect(acks.map((a) => a.to)).toEqual([2, 2]); // the same leader, on a new stream
+  acks[1]!.answer({ kind: 'acked', status: common.Status.SUCCESS, info: '' }); // it had it, or has it now
+  expect(await outcome).toBe('SUCCESS');
+});
+
+test('when no forward is ever answered the client hears "fate unknown", never a refusal, and the envelope is kept', async () => {
+  const acks: PendingAck[] = [];
+  const { forwarder } = setup(undefined, undefined, acks);
+  const outcome = outcomeOf(forwarder.order(simEnvelope(CHANNEL, 'never-answered')));
+  for (let i = 0; i < 4; i++) {
+    await settle();
+    acks[i]!.fail(new SubmitFateUnknownError(CHANNEL, 2, `no answer within 7000 ms`));
+  }
+  expect(await outcome).toMatch(/^fate unknown: leader 2 did not answer/);
+  expect(forwarder.acceptedSize).toBe(1); // resent to the leader until it is in a block
+});
+
+test('a leader without the extension (a Fabric orderer): SUCCESS once the forward is written, as in Fabric', async () => {
+  const { forwarder, pending } = setup();
+  const outcome = outcomeOf(forwarder.order(simEnvelope(CHANNEL, 'fabric-leader')));
+  await settle();
+  pending[0]!.resolve();
+  expect(await outcome).toBe('SUCCESS');
+});
+
+test('a forward overtaken by a leader change and queued later makes a failed retry "fate unknown", not a refusal', async () => {
   const { forwarder, pending, setLeader } = setup();
   const outcome = forwarder.order(simEnvelope(CHANNEL, 'overtaken-then-queued')).then(
     () => 'SUCCESS',
@@ -106,7 +187,7 @@ test('a forward overtaken by a leader change and queued later makes a failed ret
   pending[1]!.reject(new Error('no stream to node 3'));
   await settle();
   pending[0]!.resolve(); // the forward to node 2 was queued after all: it may be ordered
-  expect(await outcome).toBe('SUCCESS');
+  expect(await outcome).toMatch(/^EnvelopeFateUnknownError: could not forward to leader 3/);
   expect(forwarder.acceptedSize).toBe(1); // kept, and resent to the next leader
 });
 

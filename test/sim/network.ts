@@ -39,6 +39,24 @@ export interface Envelope {
   snapshotReport?: SnapshotReport;
   /** A forwarded envelope (an orderer.SubmitRequest) rather than a Raft message (whole-orderer runs). */
   submit?: true;
+  /** On a forwarded envelope: the sender waits for the leader's answer under this id (SUBMIT_ACK_HEADER). */
+  ackId?: number;
+  /** The leader's answer to a forwarded envelope, going back to the incarnation that sent it. */
+  reply?: SubmitReply;
+}
+
+/** What a leader answered about a forwarded envelope, and who it was when it answered. */
+export interface SubmitReply {
+  readonly ackId: number;
+  readonly status: number;
+  readonly info: string;
+  /** The answering node's incarnation and Raft term at the moment it answered. */
+  readonly incarnation: number;
+  readonly term: number;
+  /** The incarnation of the node that asked: a restarted node has no one waiting. */
+  readonly toIncarnation: number;
+  /** The answer was lost with its stream: the sender learns only that the stream broke. */
+  readonly lost?: true;
 }
 
 export interface NetworkStats {
@@ -154,16 +172,17 @@ export class Network {
    * Queue a forwarded envelope (a SubmitRequest's bytes): same partitions, losses, duplicates
    * and delays as Raft traffic. 'queued' is what a cluster stream's write returning tells the sender.
    */
-  sendSubmit(sender: NodeId, to: NodeId, bytes: Uint8Array, fromIncarnation: number, nowStep: number): 'queued' | 'dropped' | 'partitioned' {
+  sendSubmit(sender: NodeId, to: NodeId, bytes: Uint8Array, fromIncarnation: number, nowStep: number, ackId?: number): 'queued' | 'dropped' | 'partitioned' | 'lost' {
     this.stats.sent++;
     if (!this.connected(sender, to)) {
       this.stats.droppedPartition++;
       return 'partitioned';
     }
-    // A write that returned and was then lost with its stream: the sender cannot tell.
+    // A write that returned and was then lost with its stream: the sender cannot tell, unless
+    // it waits for an answer, which the broken stream then fails ('lost').
     if (this.rng.chance(this.params.dropP)) {
       this.stats.droppedRandom++;
-      return 'queued';
+      return ackId === undefined ? 'queued' : 'lost';
     }
     const copies = this.rng.chance(this.params.dupP) ? 2 : 1;
     if (copies === 2) this.stats.duplicated++;
@@ -175,9 +194,42 @@ export class Network {
       const delay = this.rng.chance(this.params.longDelayP)
         ? this.rng.between(this.params.maxDelaySteps, this.params.longDelayMaxSteps)
         : this.rng.between(this.params.minDelaySteps, this.params.maxDelaySteps);
-      this.push({ deliverAtStep: nowStep + delay, seq: this.seq++, from: sender, to, fromIncarnation, type: raftpb.MessageType.MsgProp, bytes, submit: true });
+      this.push({
+        deliverAtStep: nowStep + delay,
+        seq: this.seq++,
+        from: sender,
+        to,
+        fromIncarnation,
+        type: raftpb.MessageType.MsgProp,
+        bytes,
+        submit: true,
+        ...(ackId !== undefined ? { ackId } : {}),
+      });
     }
     return 'queued';
+  }
+
+  /**
+   * Queue a leader's answer to a forward: delayed, never duplicated. Lost with a partition (the
+   * sender's RPC timeout then tells it) or at random, which models the stream breaking: the
+   * sender then hears "no answer" (reply.lost) instead, as a real broken stream fails its waits.
+   */
+  sendReply(sender: NodeId, to: NodeId, reply: SubmitReply, fromIncarnation: number, nowStep: number): void {
+    this.stats.sent++;
+    if (!this.connected(sender, to)) {
+      this.stats.droppedPartition++;
+      return;
+    }
+    if (this.rng.chance(this.params.dropP)) {
+      this.stats.droppedRandom++;
+      reply = { ...reply, lost: true };
+    }
+    if (this.heap.length >= this.params.maxInFlight) {
+      this.stats.droppedOverflow++;
+      return;
+    }
+    const delay = this.rng.between(this.params.minDelaySteps, this.params.maxDelaySteps);
+    this.push({ deliverAtStep: nowStep + delay, seq: this.seq++, from: sender, to, fromIncarnation, type: raftpb.MessageType.MsgProp, bytes: new Uint8Array(0), reply });
   }
 
   /** When the next queued message is due, if any. */

@@ -10,7 +10,7 @@ export interface ClientRecord {
   readonly txId: string;
   readonly nodeId: number;
   readonly incarnation: number;
-  outcome: 'pending' | 'success' | 'refused';
+  outcome: 'pending' | 'success' | 'refused' | 'unknown';
   info?: string;
 }
 
@@ -84,14 +84,30 @@ export class LedgerChecker {
     this.refused.add(txId);
   }
 
-  /** After healing: what was acknowledged by an incarnation that is still alive is ordered. */
-  checkAcknowledged(records: readonly ClientRecord[], alive: (nodeId: number, incarnation: number) => boolean): void {
+  /**
+   * After healing: what was acknowledged is ordered. By an incarnation still alive, always; by
+   * one that died, unless a second fault explains the loss (`explainLoss`): SUCCESS promises that
+   * no single node's loss loses the envelope.
+   */
+  checkAcknowledged(
+    records: readonly ClientRecord[],
+    alive: (nodeId: number, incarnation: number) => boolean,
+    explainLoss: (txId: string) => string | undefined,
+  ): void {
     for (const r of records) {
       if (r.outcome !== 'success' || this.txBlock.has(r.txId)) continue;
-      if (!alive(r.nodeId, r.incarnation)) continue;
+      if (alive(r.nodeId, r.incarnation)) {
+        this.fail(
+          'every acknowledged envelope is ordered once the faults heal',
+          `tx ${r.txId.slice(0, 12)} acknowledged SUCCESS by node ${r.nodeId} (incarnation ${r.incarnation}, still running) is in no block`,
+          r.nodeId,
+        );
+      }
+      if (explainLoss(r.txId) !== undefined) continue;
       this.fail(
-        'every acknowledged envelope is ordered once the faults heal',
-        `tx ${r.txId.slice(0, 12)} acknowledged SUCCESS by node ${r.nodeId} (incarnation ${r.incarnation}, still running) is in no block`,
+        'no acknowledged envelope is lost with a single node',
+        `tx ${r.txId.slice(0, 12)} acknowledged SUCCESS by node ${r.nodeId} (incarnation ${r.incarnation}, since crashed) is in no block, ` +
+          'and no leader that confirmed holding it has crashed or lost its leadership',
         r.nodeId,
       );
     }

@@ -6,9 +6,10 @@
 // DurableStorage in a directory of its own.
 import * as path from 'node:path';
 import type { Logger } from 'pino';
-import type { ClusterTransport } from '../../../cluster/types';
+import { SubmitFateUnknownError } from '../../../cluster/errors';
+import type { ClusterTransport, SubmitAck, SubmitOutcome } from '../../../cluster/types';
 import { RaftRole, type Ready } from '../../../consensus/raft/api';
-import { newBlock } from '../../../ledger/block';
+import { envelopeTxIdOrEmpty, newBlock } from '../../../ledger/block';
 import type { BlockStore } from '../../../ledger/block-store';
 import { bytesEqual } from '../../../ledger/hash';
 import { openBlockStore } from '../../../ledger/lmdb-block-store';
@@ -16,13 +17,21 @@ import { openRaftPersistence } from '../../../orderer/chain/raft-persistence';
 import type { BlockPullRequest, ChainOptions, ChainStatus, RaftPersistence } from '../../../orderer/chain/types';
 import type { ParsedEnvelope } from '../../../orderer/msgcheck';
 import { common, orderer, raftpb } from '../../../protos';
-import type { Network } from '../network';
+import type { Network, SubmitReply } from '../network';
 import type { Prng } from '../prng';
 import { MemoryBlockStore } from './memory-block-store';
 import { MemoryRaftPersistence } from './memory-raft';
 import type { SimClock } from './sim-clock';
 
 export const SIM_CHANNEL = 'simchannel';
+/** The cluster's RPC timeout (Fabric's General.Cluster.RPCTimeout): a forward's answer is awaited this long. */
+export const SIM_RPC_TIMEOUT_MS = 7_000;
+
+/** Which leaders confirmed holding a tx id, and which forwards of it went unanswered. */
+export interface Confirmations {
+  confirmed(txId: string, by: { leader: number; incarnation: number; term: number }): void;
+  fateUnknown(txId: string): void;
+}
 
 /** The Chain surface the simulator drives (the real Chain, or a planted copy of it). */
 export interface SimChain {
@@ -30,7 +39,7 @@ export interface SimChain {
   halt(reason?: string): Promise<void>;
   order(env: ParsedEnvelope): Promise<void>;
   onConsensus(from: number, msg: raftpb.Message): void;
-  onSubmit(from: number, req: orderer.SubmitRequest): void;
+  onSubmit(from: number, req: orderer.SubmitRequest, acked: boolean): void | SubmitOutcome | Promise<SubmitOutcome>;
   status(): ChainStatus;
 }
 
@@ -48,6 +57,7 @@ export interface OrdererEnv {
   readonly resubmitAfterMs: number;
   /** Durable mode: the run's temporary directory. */
   readonly durableDir?: string;
+  readonly confirmations: Confirmations;
   /** Other nodes, for pulling blocks. */
   peers(): readonly SimOrdererNode[];
   /** Raises an invariant violation (throws). */
@@ -74,6 +84,9 @@ export class SimOrdererNode {
   /** Index of the empty entry that opened each term, as this node persisted it. */
   private readonly termStart = new Map<number, number>();
   private readonly genesis: Uint8Array;
+  /** Forwards of this incarnation waiting for the leader's answer, by ack id. */
+  private pendingAcks = new Map<number, { txId: string; settle: (ack: SubmitAck) => void; broke: (err: Error) => void }>();
+  private nextAckId = 1;
 
   constructor(
     readonly id: number,
@@ -100,6 +113,7 @@ export class SimOrdererNode {
     if (this.chain !== undefined || this.brokenReason !== undefined) return;
     this.incarnation++;
     this.termStart.clear();
+    this.pendingAcks = new Map();
     await this.openStorage();
     const raft = this.raft!;
     const checked: RaftPersistence = {
@@ -263,7 +277,79 @@ export class SimOrdererNode {
           clock.timersFor(this.owner).setTimeout(() => reject(new Error(`no stream to node ${toId}`)), this.env.rng.between(0, 1_000));
         });
       },
+      sendSubmitAcked: (_channel, toId, req) => {
+        if (this.incarnation !== incarnation || this.chain === undefined) return new Promise<SubmitAck>(() => undefined);
+        const bytes = orderer.SubmitRequest.encode(req);
+        const txId = req.payload === undefined ? '' : envelopeTxIdOrEmpty(common.Envelope.encode(req.payload));
+        const timers = clock.timersFor(this.owner);
+        // Handed to the stream: now only the leader's answer (or the RPC timeout) settles it.
+        const handOver = (): Promise<SubmitAck> =>
+          new Promise<SubmitAck>((resolve, reject) => {
+            const ackId = this.nextAckId++;
+            const cancel = timers.setTimeout(() => {
+              this.pendingAcks.delete(ackId);
+              this.env.trace(`node ${this.id}: no answer from node ${toId} to ack ${ackId} (tx ${txId.slice(0, 12)})`);
+              this.env.confirmations.fateUnknown(txId);
+              reject(new SubmitFateUnknownError(SIM_CHANNEL, toId, `no answer within ${SIM_RPC_TIMEOUT_MS} ms`));
+            }, SIM_RPC_TIMEOUT_MS);
+            this.pendingAcks.set(ackId, {
+              txId,
+              settle: (ack) => {
+                cancel();
+                resolve(ack);
+              },
+              broke: (err) => {
+                cancel();
+                this.env.confirmations.fateUnknown(txId);
+                reject(err);
+              },
+            });
+            this.env.trace(`node ${this.id} forwards tx ${txId.slice(0, 12)} to node ${toId} (ack ${ackId})`);
+            if (net.sendSubmit(this.id, toId, bytes, incarnation, clock.nowMs(), ackId) === 'lost') {
+              // Lost with its stream after the write: the broken stream fails the wait a little later.
+              timers.setTimeout(() => this.streamBroke(ackId, toId), this.env.rng.between(1, 100));
+            }
+          });
+        if (net.connected(this.id, toId) && this.env.rng.chance(0.2)) {
+          // The stream is full: the write waits for room, and the hand-over (or a broken stream) comes later.
+          return new Promise<SubmitAck>((resolve, reject) => {
+            timers.setTimeout(() => {
+              if (!net.connected(this.id, toId)) reject(new Error(`stream to node ${toId} broke`));
+              else handOver().then(resolve, reject);
+            }, this.env.rng.between(1, 800));
+          });
+        }
+        if (net.connected(this.id, toId)) return handOver();
+        // No stream to the leader: nothing leaves; the write gives up after waiting for room.
+        return new Promise<SubmitAck>((_resolve, reject) => {
+          timers.setTimeout(() => reject(new Error(`no stream to node ${toId}`)), this.env.rng.between(0, 1_000));
+        });
+      },
     };
+  }
+
+  /** The stream that carried a forward broke before its answer came: the fate is unknown. */
+  private streamBroke(ackId: number, toId: number): void {
+    const pending = this.pendingAcks.get(ackId);
+    if (pending === undefined) return;
+    this.pendingAcks.delete(ackId);
+    this.env.trace(`node ${this.id}: the stream to node ${toId} broke before it answered ack ${ackId} (tx ${pending.txId.slice(0, 12)})`);
+    pending.broke(new SubmitFateUnknownError(SIM_CHANNEL, toId, 'the stream ended before the answer'));
+  }
+
+  /** A leader's answer to one of this incarnation's forwards. */
+  receiveReply(from: number, reply: SubmitReply): void {
+    if (reply.toIncarnation !== this.incarnation || this.chain === undefined) return;
+    if (reply.lost === true) {
+      this.streamBroke(reply.ackId, from);
+      return;
+    }
+    const pending = this.pendingAcks.get(reply.ackId);
+    if (pending === undefined) return; // a duplicate forward's second answer, or after the timeout
+    this.pendingAcks.delete(reply.ackId);
+    this.env.trace(`node ${this.id}: node ${from} answers ack ${reply.ackId} (tx ${pending.txId.slice(0, 12)}): ${common.Status[reply.status] ?? reply.status} ${reply.info}`);
+    if (reply.status === common.Status.SUCCESS) this.env.confirmations.confirmed(pending.txId, { leader: from, incarnation: reply.incarnation, term: reply.term });
+    pending.settle({ kind: 'acked', status: reply.status, info: reply.info });
   }
 
   /** Catch-up: blocks from the first other node that is up, reachable and has them. */

@@ -59,7 +59,19 @@ export const CHAIN_PLANTS: readonly ChainPlant[] = [
     name: 'refuse-overtaken-forward',
     breaks: 'issue #11 (what SUCCESS means): a follower refuses an envelope whose forward to a deposed leader may still be queued, so a refused envelope can be ordered',
     budgetSeeds: 100,
-    mutations: [{ file: 'forwarding.ts', find: 'if (overtaken.length === 0 || !(err instanceof OrdererError)) throw err;', replace: 'throw err;' }],
+    mutations: [{ file: 'forwarding.ts', find: 'if (!maybeOrdered) throw err;', replace: 'throw err;' }],
+  },
+  {
+    name: 'success-before-leader-confirms',
+    breaks: 'issue #11 (what SUCCESS means): a follower answers SUCCESS once the forward is in its own send queue, as Fabric does, so killing that follower loses it',
+    budgetSeeds: 50,
+    mutations: [{ file: 'forwarding.ts', find: 'if (t.sendSubmitAcked !== undefined) return', replace: 'if (false as boolean && t.sendSubmitAcked !== undefined) return' }],
+  },
+  {
+    name: 'leader-success-before-commit',
+    breaks: 'issue #11 (what SUCCESS means): the leader answers its own clients SUCCESS once the envelope is in its intake, so killing the leader loses it',
+    budgetSeeds: 50,
+    mutations: [{ file: 'forwarding.ts', find: "if (placed.kind === 'own-intake') await placed.committed;", replace: "if (placed.kind === 'own-intake') void placed.committed.catch(() => undefined);" }],
   },
   {
     name: 'no-resubmission',

@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import pino from 'pino';
 import { RaftRole } from '../../../consensus/raft/api';
 import { Chain } from '../../../orderer/chain/chain';
-import { OrdererError } from '../../../orderer/errors';
+import { EnvelopeFateUnknownError, OrdererError } from '../../../orderer/errors';
 import type { ParsedEnvelope } from '../../../orderer/msgcheck';
 import { common, orderer, raftpb } from '../../../protos';
 import { calmNetwork } from '../params';
@@ -49,6 +49,8 @@ export interface OrdererRunStats {
   snapshots: number;
   pulls: number;
   retries: number;
+  /** Broadcasts answered "fate unknown" (neither SUCCESS nor a refusal). */
+  fateUnknown: number;
 }
 
 export interface OrdererRunResult {
@@ -68,6 +70,10 @@ const CLIENTS_AFTER_HEAL_MS = 1_000;
 const LOST_LOG_GAP = 1_000;
 /** Share of the broken-state faults that deliver a message addressed to another node instead. */
 const MISADDRESSED_SHARE = 0.3;
+/** The run goes on at least this long after the last client answer (see execute). */
+const QUIET_AFTER_ANSWERS_MS = 3_000;
+/** ...but never longer than this past its planned end. */
+const MAX_OVERTIME_MS = 30_000;
 /** Share of broadcasts that resend an earlier envelope (same tx id) to a random node. */
 const RETRY_P = 0.1;
 
@@ -93,7 +99,7 @@ export async function runOrdererSeed(seed: number, options: OrdererRunOptions = 
 class OrdererRun {
   readonly clock = new SimClock();
   readonly checker: LedgerChecker;
-  readonly stats: OrdererRunStats = { blocks: 0, acknowledged: 0, refused: 0, crashes: 0, restarts: 0, partitions: 0, leaderStrikes: 0, lostLogHalts: 0, leaderChanges: 0, snapshots: 0, pulls: 0, retries: 0 };
+  readonly stats: OrdererRunStats = { blocks: 0, acknowledged: 0, refused: 0, crashes: 0, restarts: 0, partitions: 0, leaderStrikes: 0, lostLogHalts: 0, leaderChanges: 0, snapshots: 0, pulls: 0, retries: 0, fateUnknown: 0 };
   violation: InvariantViolation | undefined;
   private readonly net: Network;
   private readonly nodes: SimOrdererNode[] = [];
@@ -107,6 +113,12 @@ class OrdererRun {
   private readonly retried = new Set<string>();
   private lostLogAtMs: number;
   private lastLeader = 0;
+  /** When a client last heard an answer (SUCCESS, refusal, fate unknown). */
+  private lastAnswerMs = 0;
+  /** Leaders that confirmed holding a tx id (the Raft term and incarnation they answered in). */
+  private readonly confirmedBy = new Map<string, Array<{ leader: number; incarnation: number; term: number }>>();
+  /** Tx ids of which some forward was handed over and never answered. */
+  private readonly unanswered = new Set<string>();
 
   constructor(
     private readonly seed: number,
@@ -135,6 +147,14 @@ class OrdererRun {
       intakeWaitTimeoutMs: p.intakeWaitTimeoutMs,
       resubmitAfterMs: p.faults.resubmitAfterMs,
       ...(this.dir !== undefined ? { durableDir: this.dir } : {}),
+      confirmations: {
+        confirmed: (txId, by) => {
+          const list = this.confirmedBy.get(txId);
+          if (list === undefined) this.confirmedBy.set(txId, [by]);
+          else list.push(by);
+        },
+        fateUnknown: (txId) => this.unanswered.add(txId),
+      },
       peers: () => this.nodes,
       // Kept here too: a check that fires inside a Chain's storage call is also seen by the
       // Chain, which halts on it; the run reports the check, not the halt.
@@ -153,7 +173,11 @@ class OrdererRun {
     for (const n of this.nodes) await n.start();
     const healAtMs = f.faultMs;
     const clientsUntilMs = f.faultMs + CLIENTS_AFTER_HEAL_MS;
-    const endMs = f.faultMs + f.healMs;
+    // The calm phase lasts healMs, and at least QUIET_AFTER_ANSWERS_MS past the last client
+    // answer: a SUCCESS may come late (a forward's answer after a stream broke, a leader's after
+    // its block committed), and what it acknowledged needs a batch timeout or a resend to be ordered.
+    const plannedEndMs = f.faultMs + f.healMs;
+    let endMs = plannedEndMs;
     let healed = false;
     let nextActionMs = f.actionEveryMs;
     let nextClientMs = this.rng.between(1, 2 * f.clientEveryMs);
@@ -179,16 +203,21 @@ class OrdererRun {
       }
       await this.settle();
       await this.check();
+      if (healed) endMs = Math.min(Math.max(plannedEndMs, this.lastAnswerMs + QUIET_AFTER_ANSWERS_MS), plannedEndMs + MAX_OVERTIME_MS);
     }
     await this.settle();
     await this.check();
     const heights = new Map<number, number>();
     for (const n of this.nodes) if (n.up) heights.set(n.id, n.blocks()!.height());
     this.checker.checkConverged(heights);
-    this.checker.checkAcknowledged(this.records, (id, inc) => {
-      const n = this.nodes[id - 1]!;
-      return n.up && n.incarnation === inc;
-    });
+    this.checker.checkAcknowledged(
+      this.records,
+      (id, inc) => {
+        const n = this.nodes[id - 1]!;
+        return n.up && n.incarnation === inc;
+      },
+      (txId) => this.explainLoss(txId),
+    );
     this.stats.blocks = this.checker.height;
   }
 
@@ -208,9 +237,46 @@ class OrdererRun {
       const to = this.nodes[m.to - 1];
       const chain = to?.chain;
       if (chain === undefined || !this.net.connected(m.from, m.to)) continue;
-      if (m.submit === true) chain.onSubmit(m.from, orderer.SubmitRequest.decode(m.bytes));
+      if (m.reply !== undefined) to!.receiveReply(m.from, m.reply);
+      else if (m.submit === true) this.deliverSubmit(to!, m.from, m.fromIncarnation, orderer.SubmitRequest.decode(m.bytes), m.ackId);
       else chain.onConsensus(m.from, raftpb.Message.decode(m.bytes));
     }
+  }
+
+  /** A forward reaches a node; a sender that asked gets the answer back over the network, with who answered. */
+  private deliverSubmit(to: SimOrdererNode, from: number, fromIncarnation: number, req: orderer.SubmitRequest, ackId: number | undefined): void {
+    const chain = to.chain!;
+    if (ackId === undefined) {
+      chain.onSubmit(from, req, false);
+      return;
+    }
+    const incarnation = to.incarnation;
+    void Promise.resolve(chain.onSubmit(from, req, true)).then((outcome) => {
+      if (to.incarnation !== incarnation || to.chain === undefined) return; // crashed: nothing answers
+      const o = outcome ?? { status: common.Status.SUCCESS, info: '' };
+      // The term as of this reaction: never earlier than the one the answer was decided in, and
+      // a node leads in one term only, so "still leads this term" below means "never stepped down".
+      const term = to.status()?.term ?? 0;
+      this.net.sendReply(to.id, from, { ackId, status: o.status, info: o.info, incarnation, term, toIncarnation: fromIncarnation }, incarnation, this.clock.nowMs());
+    });
+  }
+
+  /**
+   * Why an envelope acknowledged SUCCESS by a node that later died may be lost: SUCCESS promises
+   * that no single node's loss loses it, so a second fault must explain it: a leader that
+   * confirmed holding it crashed or lost its leadership, or a forward of it went unanswered
+   * (the client then heard "fate unknown", or a retry of the same tx id was confirmed).
+   * Undefined: nothing explains it.
+   */
+  private explainLoss(txId: string): string | undefined {
+    if (this.unanswered.has(txId)) return 'a forward went unanswered';
+    for (const c of this.confirmedBy.get(txId) ?? []) {
+      const n = this.nodes[c.leader - 1]!;
+      const st = n.status();
+      const stillLeads = n.up && n.incarnation === c.incarnation && st !== undefined && st.role === RaftRole.Leader && st.term === c.term;
+      if (!stillLeads) return `leader ${c.leader} confirmed it in term ${c.term} and has since crashed or lost its leadership`;
+    }
+    return undefined;
   }
 
   /**
@@ -267,11 +333,20 @@ class OrdererRun {
     this.records.push(record);
     chain.order(env).then(
       () => {
+        this.lastAnswerMs = this.clock.nowMs();
         this.trace.log(this.clock.nowMs(), `client: tx ${env.txId.slice(0, 12)} SUCCESS at node ${node.id}`);
         record.outcome = 'success';
         this.stats.acknowledged++;
       },
       (err: unknown) => {
+        this.lastAnswerMs = this.clock.nowMs();
+        if (err instanceof EnvelopeFateUnknownError) {
+          // Neither answer: the envelope may or may not be ordered; nothing to check either way.
+          record.outcome = 'unknown';
+          this.stats.fateUnknown++;
+          this.trace.log(this.clock.nowMs(), `client: tx ${env.txId.slice(0, 12)} fate unknown at node ${node.id}: ${err.message}`);
+          return;
+        }
         record.outcome = 'refused';
         this.trace.log(this.clock.nowMs(), `client: tx ${env.txId.slice(0, 12)} refused at node ${node.id}: ${String(err)}`);
         this.stats.refused++;
