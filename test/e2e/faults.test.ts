@@ -1,6 +1,7 @@
 // Faults with real processes: the leader killed with SIGKILL under load, a follower that
-// sleeps through several snapshots and must pull the blocks it missed, and nodes killed at
-// random moments by a seeded schedule (printed; FAULTS_SEED=<seed> replays it).
+// sleeps through several snapshots and must pull the blocks it missed, and nodes killed one at
+// a time at random moments by a seeded schedule (printed; FAULTS_SEED=<seed> replays it), after
+// which every acknowledged envelope, whichever node acknowledged it, must be in the ledger.
 import { randomInt } from 'node:crypto';
 import { createNetwork, headerHashes, makeEnvelope, readChain, sendLoad, sleep, verifyChain, waitFor, waitForService, chainHeight, type TestNetwork } from './harness';
 
@@ -204,11 +205,8 @@ test('nodes killed with SIGKILL at random moments under load restart from disk a
     const mustHave = result.acknowledged.filter((id) => ackedBy.get(id) === spared);
 
     // Converged: same length everywhere, and either every acknowledged envelope is in or the
-    // chain has stopped growing. Envelopes a killed node acknowledged may be lost for good
-    // (below), so "stopped growing" is the only end there is for them; these windows only
-    // decide when to stop waiting, never whether the test passes. A resend comes within 4
-    // election timeouts (4 s here), so 10 s of no growth with all of the spared node's
-    // envelopes in means nothing more is coming; without them, wait 30 s before calling them lost.
+    // chain has stopped growing for 30 s (a resend comes within 4 election timeouts, 4 s here);
+    // that window only decides when to stop waiting, never whether the test passes.
     let lastLength = -1;
     let stableSinceMs = Date.now();
     const chains = await waitFor('ledgers to converge after the kills', 90_000, async () => {
@@ -221,23 +219,25 @@ test('nodes killed with SIGKILL at random moments under load restart from disk a
       const have = new Set(verifyChain(all[0]!));
       const stableMs = Date.now() - stableSinceMs;
       if ([...acked].every((id) => have.has(id))) return all;
-      if (mustHave.every((id) => have.has(id)) ? stableMs > 10_000 : stableMs > 30_000) return all;
-      return undefined;
+      return stableMs > 30_000 ? all : undefined;
     }, 1_000);
     const ids = verifyChain(chains[0]!);
     expect(new Set(ids).size).toBe(ids.length); // nothing ordered twice
     const have = new Set(ids);
     const lost = [...acked].filter((id) => !have.has(id));
-    // Only the node that acknowledged an envelope resends it; if that node was killed before
-    // the envelope was committed, it may be gone (orderer/README.md: what SUCCESS means).
-    // Envelopes acknowledged by the node that never died must all be there.
+    // One node is down at a time, and SUCCESS survives the loss of any one node
+    // (orderer/README.md: what SUCCESS means): a follower answered only once the leader held the
+    // envelope, the leader only once its block committed. So every acknowledged envelope is
+    // there, including those of the nodes that were killed; the spared node's are counted apart
+    // so that the check is known to have examined a real share of the load.
     const byNode = Array.from({ length: NODES }, (_, i) => lost.filter((id) => ackedBy.get(id) === i).length);
     console.log(
       `random kills (seed ${SEED}): acknowledged=${acked.size} (by ${net.nodes[spared]!.name}, never killed: ${mustHave.length}) ` +
         `lost=${lost.length} (by node ${byNode.join('/')}) failed_to_send=${result.failedToSend} height=${chains[0]!.length}`,
     );
     expect(mustHave.length).toBeGreaterThanOrEqual(MIN_CHECKED); // the check below examined real acknowledgements
-    expect(mustHave.filter((id) => !have.has(id))).toEqual([]);
+    expect(acked.size - mustHave.length).toBeGreaterThanOrEqual(MIN_CHECKED); // ...and the killed nodes' too
+    expect(lost).toEqual([]);
     for (const c of chains) {
       verifyChain(c);
       expect(headerHashes(c)).toEqual(headerHashes(chains[0]!));
