@@ -448,6 +448,11 @@ export class BroadcastFlood {
   }
 }
 
+/** Bytes of one envelope of the Broadcast flood for `channel` with `dataBytes` of payload data. */
+export function floodEnvelopeBytes(channel: string, dataBytes: number): number {
+  return new BroadcastFlood({ address: '', channel, streams: 0, dataBytes }).envelopeBytes;
+}
+
 // ---- the ledger -------------------------------------------------------------------------------
 
 export interface LedgerScan {
@@ -495,7 +500,14 @@ export interface FloodScenario {
   snapshotIntervalBytes: number;
   /** Ticks of 100 ms without word from node 2 before node 1 steps down (CheckQuorum). */
   electionTick: number;
-  floodMs: number;
+  /**
+   * The flood lasts at least `minFloodMs` and until `targetOfferedBytes` were offered (Step and
+   * Broadcast together), but no longer than `maxFloodMs`: on a loaded machine the node takes less
+   * per second, and the flood goes on longer to offer as much.
+   */
+  minFloodMs: number;
+  maxFloodMs: number;
+  targetOfferedBytes: number;
   stepStreams: number;
   stepConnections: number;
   stepEntryBytes: number;
@@ -622,11 +634,14 @@ export async function runFlood(s: FloodScenario): Promise<FloodResult> {
     const heapUsedBySecondBytes: number[] = [];
     const externalBySecondBytes: number[] = [];
     let nextHeapSampleMs = floodStartedMs;
+    const envelopeBytes = broadcasts.envelopeBytes;
+    const offeredBytes = (): number => steps!.sentBytes + broadcasts!.offered * envelopeBytes;
     await waitFor(
-      `the flood to run ${s.floodMs} ms (or the node to die)`,
-      s.floodMs + 10_000,
+      `the flood to offer ${s.targetOfferedBytes} bytes in ${s.minFloodMs}-${s.maxFloodMs} ms (or the node to die)`,
+      s.maxFloodMs + 10_000,
       async () => {
-        if (!flooded.running || Date.now() - floodStartedMs >= s.floodMs) return true;
+        const elapsedMs = Date.now() - floodStartedMs;
+        if (!flooded.running || elapsedMs >= s.maxFloodMs || (elapsedMs >= s.minFloodMs && offeredBytes() >= s.targetOfferedBytes)) return true;
         if (Date.now() >= nextHeapSampleMs) {
           nextHeapSampleMs += 1_000;
           const { memory } = await flooded.status();
@@ -669,7 +684,7 @@ export async function runFlood(s: FloodScenario): Promise<FloodResult> {
       stepSentBytes: steps.sentBytes,
       stepSentMessages: steps.sentMessages,
       stepStreamErrors: steps.streamErrors,
-      envelopeBytes: broadcasts.envelopeBytes,
+      envelopeBytes,
       broadcastOffered: broadcasts.offered,
       broadcastStreamsOpened: broadcasts.streamsOpened,
       acknowledged: broadcasts.acknowledged.size,
