@@ -16,7 +16,8 @@ import { common } from '../protos';
 import { pullBlocks } from './blockpuller';
 import { Chain } from './chain/chain';
 import { openRaftPersistence } from './chain/raft-persistence';
-import type { ChainSettings, RaftMember } from './chain/types';
+import type { ChainOptions, ChainSettings, RaftMember, RaftPersistence } from './chain/types';
+import type { BroadcastOptions } from './broadcast';
 import { parseConfigBlock, type ChannelSettings } from './channelconfig';
 import { registerAtomicBroadcast } from './grpc-service';
 import { InsecureAcceptAllPolicyEvaluator, type PolicyEvaluator } from './msgcheck';
@@ -28,6 +29,20 @@ export interface ChannelBootstrap {
   /** A config block file (the channel's genesis block) used when the ledger is empty. */
   readonly genesisBlockPath: string;
 }
+
+/** The Chain's memory limits (defaults in orderer/chain/); the flood test makes them small. */
+export type ChainLimits = Pick<
+  ChainOptions,
+  | 'maxIntakeEnvelopes'
+  | 'intakeHighWater'
+  | 'maxIntakeBytes'
+  | 'intakeHighWaterBytes'
+  | 'intakeWaitTimeoutMs'
+  | 'maxAcceptedBytes'
+  | 'eventQueueHighWaterBytes'
+  | 'eventQueueLowWaterBytes'
+  | 'eventQueueMaxBytes'
+>;
 
 export interface OrdererNodeOptions {
   readonly listenHost: string;
@@ -51,6 +66,15 @@ export interface OrdererNodeOptions {
   readonly serverCredentials?: grpc.ServerCredentials;
   readonly clientCredentials?: grpc.ChannelCredentials;
   readonly policyEvaluator?: PolicyEvaluator;
+  /** Overrides of every Chain's memory limits; `orderer start` passes none (the defaults). */
+  readonly chainLimits?: ChainLimits;
+  /** Broadcast service options (the per-stream in-flight bound); `orderer start` passes none. */
+  readonly broadcast?: BroadcastOptions;
+  /**
+   * Wraps each channel's Raft persistence once it is opened. A seam for tests (test/support/
+   * flood-node.ts slows the disk with it); `orderer start` passes none.
+   */
+  readonly wrapRaftPersistence?: (raft: RaftPersistence, channelId: string) => RaftPersistence;
 }
 
 interface RunningChannel {
@@ -99,7 +123,7 @@ export class OrdererNode implements ChainRegistry {
       onSnapshotFailed: (channel, nodeId) => this.channels.get(channel)?.chain.reportSnapshotFailed(nodeId),
     });
     this.comm.registerOn(this.server);
-    registerAtomicBroadcast(this.server, this, options.logger);
+    registerAtomicBroadcast(this.server, this, options.logger, options.broadcast !== undefined ? { broadcast: options.broadcast } : {});
   }
 
   get port(): number {
@@ -152,9 +176,9 @@ export class OrdererNode implements ChainRegistry {
           `this node (${this.options.selfHost}:${this.options.selfPort}) is not a consenter of ${ch.name}; consenters: ${members.map((m) => `${m.host}:${m.port}`).join(', ')}`,
         );
       }
-      let raft;
+      let opened: RaftPersistence;
       try {
-        raft = await openRaftPersistence({
+        opened = await openRaftPersistence({
           walDir: path.join(this.options.walDir, ch.name),
           snapDir: path.join(this.options.snapDir, ch.name),
           logger: log,
@@ -168,6 +192,7 @@ export class OrdererNode implements ChainRegistry {
           { cause: err },
         );
       }
+      const raft = this.options.wrapRaftPersistence?.(opened, ch.name) ?? opened;
       const opts = settings.orderer.consensus.options;
       const chainSettings: ChainSettings = {
         configSequence: settings.sequence,
@@ -195,6 +220,7 @@ export class OrdererNode implements ChainRegistry {
         transport: this.comm,
         pullBlocks: (args) => pullBlocks({ ...args, logger: this.logger, ...(this.options.clientCredentials !== undefined ? { tls: this.options.clientCredentials } : {}) }),
         logger: this.logger,
+        ...this.options.chainLimits,
       });
       const clusterMembers: ClusterMember[] = members.map((m) => ({ id: m.id, host: m.host, port: m.port }));
       this.comm.configure(ch.name, { selfId: self.id, members: clusterMembers });
