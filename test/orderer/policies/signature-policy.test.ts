@@ -177,7 +177,7 @@ test('a ROLE principal with a role number beyond the DSL still compiles and simp
   const envelope: common.SignaturePolicyEnvelope = {
     version: 0,
     rule: { signedBy: 0 },
-    identities: [{ principalClassification: common.MSPPrincipal_Classification.ROLE, principal: common.MSPRole.encode({ mspIdentifier: 'AMSP', role: 9 }) }],
+    identities: [{ principalClassification: common.MSPPrincipal_Classification.ROLE, principal: common.MSPRole.encode({ mspIdentifier: 'AMSP', role: 9 as common.MSPRole_MSPRoleType }) }],
   };
   const p = new SignaturePolicy('/x', envelope, new FakeDeserializer(MSPS));
   expect(p.formatted).toBe('<ROLE 9 of AMSP>');
