@@ -10,3 +10,4 @@ export * from './manager';
 export * from './dsl';
 export * from './channel-policies';
 export * from './block-signatures';
+export * from './config-signatures';

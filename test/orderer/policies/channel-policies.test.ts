@@ -12,6 +12,7 @@ import {
   blockSignedData,
   ChannelPolicyEvaluator,
   ConfigChannelPolicies,
+  configUpdateSignedData,
   PolicyConfigError,
   verifyBlockSignatures,
   type ChannelPolicies,
@@ -125,6 +126,39 @@ describe('mod_policy resolution (config updates, reference §4.2 step 5)', () =>
     expect(policies.modPolicy(['Nope'], 'Admins')).toBeUndefined();
     expect(policies.modPolicy(['Application'], 'Nope')).toBeUndefined();
     expect(policies.modPolicy(['Application'], '')).toBeUndefined();
+  });
+});
+
+describe('config update signatures against a mod_policy', () => {
+  const configUpdate = common.ConfigUpdate.encode({ channelId: 'mychannel' });
+
+  function signedUpdate(signers: readonly FakeSigner[]): common.ConfigUpdateEnvelope {
+    const signatures = signers.map((s) => {
+      const signatureHeader = common.SignatureHeader.encode({ creator: s.serialized, nonce: new Uint8Array(24).fill(2) });
+      return { signatureHeader, signature: s.signed(Buffer.concat([signatureHeader, configUpdate])).signature };
+    });
+    return { configUpdate, signatures };
+  }
+
+  test('signed data per signature: signature_header ‖ config_update, identity = creator', () => {
+    const envelope = signedUpdate([org1Admin]);
+    const [entry] = configUpdateSignedData(envelope);
+    expect(entry!.identity).toEqual(org1Admin.serialized);
+    expect(Buffer.from(entry!.data)).toEqual(Buffer.concat([envelope.signatures[0]!.signatureHeader, configUpdate]));
+  });
+
+  test("the Org1 admin alone may change Org1's group (its Admins), not the Application group (MAJORITY Admins)", () => {
+    const signedData = configUpdateSignedData(signedUpdate([org1Admin]));
+    expect(policies.modPolicy(['Application', 'Org1MSP'], 'Admins')!.evaluate(signedData).satisfied).toBe(true);
+    expect(policies.modPolicy(['Application'], 'Admins')!.evaluate(signedData).satisfied).toBe(false);
+    const both = configUpdateSignedData(signedUpdate([org1Admin, org2Admin]));
+    expect(policies.modPolicy(['Application'], 'Admins')!.evaluate(both).satisfied).toBe(true);
+  });
+
+  test('an unreadable signature header makes the update BAD_REQUEST', () => {
+    const bad: common.ConfigUpdateEnvelope = { configUpdate, signatures: [{ signatureHeader: new Uint8Array([0x0a, 0x09]), signature: new Uint8Array() }] };
+    expect(() => configUpdateSignedData(bad)).toThrow(OrdererError);
+    expect(() => configUpdateSignedData(bad)).toThrow(/^config update signature 0: bad signature header: /);
   });
 });
 
