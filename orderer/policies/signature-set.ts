@@ -36,8 +36,9 @@ export interface VerifiedSignatureSet {
   readonly dropped: readonly DroppedEntry[];
 }
 
-/** How many dropped entries a failure reason lists by name; the rest are counted. */
-export const MAX_DROPPED_ENTRIES_DESCRIBED = 8;
+/** How many valid identities, and how many dropped entries, a failure reason lists; the rest
+ *  are counted, so a huge signature set cannot make a huge answer. */
+export const MAX_ENTRIES_DESCRIBED = 8;
 
 function deserializeOrRefusal(deserializer: IdentityDeserializer, serialized: Uint8Array): Identity | string {
   try {
@@ -94,9 +95,9 @@ function describeDropped(entry: DroppedEntry): string {
 export function describeSignatureSet(set: VerifiedSignatureSet): string {
   const valid = set.identities.map((id) => id.mspId);
   let text = `${set.entryCount} signature${set.entryCount === 1 ? '' : 's'}, ${valid.length} valid`;
-  if (valid.length > 0) text += ` (${valid.slice(0, MAX_DROPPED_ENTRIES_DESCRIBED).join(', ')}${valid.length > MAX_DROPPED_ENTRIES_DESCRIBED ? ', ...' : ''})`;
+  if (valid.length > 0) text += ` (${valid.slice(0, MAX_ENTRIES_DESCRIBED).join(', ')}${valid.length > MAX_ENTRIES_DESCRIBED ? ', ...' : ''})`;
   if (set.dropped.length > 0) {
-    const listed = set.dropped.slice(0, MAX_DROPPED_ENTRIES_DESCRIBED).map(describeDropped);
+    const listed = set.dropped.slice(0, MAX_ENTRIES_DESCRIBED).map(describeDropped);
     const more = set.dropped.length - listed.length;
     text += `; dropped ${listed.join('; ')}${more > 0 ? `; and ${more} more` : ''}`;
   }

@@ -1,6 +1,6 @@
 // Signature policies evaluated as Fabric's cauthdsl does (reference §5.2 rules 1-2).
 import { common } from '../../../protos';
-import { parsePolicyDsl, SignaturePolicy, SignaturePolicyError } from '../../../orderer/policies';
+import { MAX_ENTRIES_DESCRIBED, parsePolicyDsl, SignaturePolicy, SignaturePolicyError } from '../../../orderer/policies';
 import type { SignedData } from '../../../orderer/msgcheck';
 import { FakeDeserializer, FakeSigner } from './fake-msp';
 
@@ -182,4 +182,14 @@ test('a ROLE principal with a role number beyond the DSL still compiles and simp
   const p = new SignaturePolicy('/x', envelope, new FakeDeserializer(MSPS));
   expect(p.formatted).toBe('<ROLE 9 of AMSP>');
   expect(p.evaluate([a1.signed()]).satisfied).toBe(false);
+});
+
+test('a failure reason lists at most MAX_ENTRIES_DESCRIBED entries of each kind and counts the rest', () => {
+  const strangers = Array.from({ length: 20 }, (_, i) => new FakeSigner('ZMSP', `z${i}`).signed());
+  const valid = Array.from({ length: 12 }, (_, i) => new FakeSigner('BMSP', `b${i}`).signed());
+  const result = policy("OR('AMSP.member')").evaluate([...valid, ...strangers]);
+  const reason = result.satisfied ? '' : result.reason;
+  expect(reason).toContain(`32 signatures, 12 valid (${Array(MAX_ENTRIES_DESCRIBED).fill('BMSP').join(', ')}, ...)`);
+  expect(reason.match(/identity refused/g)).toHaveLength(MAX_ENTRIES_DESCRIBED);
+  expect(reason).toContain(`; and ${20 - MAX_ENTRIES_DESCRIBED} more`);
 });
