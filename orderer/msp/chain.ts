@@ -58,7 +58,9 @@ export class CertificatePool {
   /** The one path the MSP accepts; throws ChainError when there is none or more than one. */
   uniqueChain(cert: ParsedCertificate, atMs: number): CertificateChain {
     const found = this.chains(cert, atMs);
-    if (found.length === 0) throw new ChainError(`${cert.description}: signed by unknown authority (no valid path to a root of this MSP)`);
+    if (found.length === 0) {
+      throw new ChainError(`${cert.description}: signed by unknown authority (no valid path to a root of this MSP at ${new Date(atMs).toISOString()})`);
+    }
     if (found.length > 1) throw new ChainError(`${cert.description}: this MSP supports a single validation chain, found ${found.length}`);
     return found[0]!;
   }

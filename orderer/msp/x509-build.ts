@@ -38,8 +38,8 @@ import {
   Validity,
   Version,
 } from '@peculiar/asn1-x509';
-import { bigIntToBytes, encodePem, encodeTlv, TAG_BIT_STRING, TAG_SEQUENCE } from './der';
-import { curveOfKey, encodeEcdsaSignature, parseEcdsaSignature, signEcdsa, toHighS } from './ecdsa';
+import { bigIntToBytes, children, encodePem, encodeTlv, readOuterSequence, slice, TAG_BIT_STRING, TAG_SEQUENCE } from './der';
+import { curveOfKey, encodeEcdsaSignature, P256, parseEcdsaSignature, signEcdsa, toHighS, type Curve } from './ecdsa';
 
 export { KeyUsageFlags };
 
@@ -287,4 +287,17 @@ export function issuedCertificateFromDer(der: Uint8Array): IssuedCertificate {
     subjectKeyId: skiExt === undefined ? undefined : new Uint8Array(AsnParser.parse(new Uint8Array(skiExt.extnValue.buffer), SubjectKeyIdentifier).buffer),
     name: cert.tbsCertificate.subject,
   });
+}
+
+/**
+ * The same certificate (same TBS, same r) with S replaced by n - S: a second valid encoding of one
+ * certificate, which Fabric's MSP must map back to the low-S one. `issuerCurve` is the signer's.
+ */
+export function withFlippedSignatureS(certDer: Uint8Array, issuerCurve: Curve = P256): Uint8Array {
+  const outer = readOuterSequence(certDer, 'certificate');
+  const [tbs, algorithm, bits] = children(certDer, outer);
+  if (tbs === undefined || algorithm === undefined || bits === undefined) throw new Error('not a certificate');
+  const sig = parseEcdsaSignature(certDer.subarray(bits.contentStart + 1, bits.end));
+  const flipped = encodeEcdsaSignature({ r: sig.r, s: issuerCurve.order - sig.s });
+  return new Uint8Array(encodeTlv(TAG_SEQUENCE, slice(certDer, tbs), slice(certDer, algorithm), encodeTlv(TAG_BIT_STRING, Uint8Array.of(0), flipped)));
 }
