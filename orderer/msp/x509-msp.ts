@@ -207,23 +207,23 @@ export class X509Msp {
     } catch (err) {
       throw new IdentityError(this.name, `id_bytes: ${messageOf(err)}`, { cause: err });
     }
-    let sanitized: ParsedCertificate;
+    let sanitized: { readonly cert: ParsedCertificate; readonly chain: CertificateChain | undefined };
     try {
-      sanitized = this.sanitize(cert, this.pool);
+      sanitized = this.sanitizeWithChain(cert, this.pool);
     } catch (err) {
       throw new IdentityError(this.name, `the certificate (${cert.description}) is not valid: ${messageOf(err)}`, { cause: err });
     }
-    return this.validate(sanitized);
+    return this.validate(sanitized.cert, sanitized.chain);
   }
 
   /** Fabric's validateIdentity on a sanitized certificate; returns the identity or throws IdentityError. */
-  private validate(cert: ParsedCertificate): X509Identity {
+  private validate(cert: ParsedCertificate, knownChain?: CertificateChain): X509Identity {
     const refuse = (reason: string, cause?: unknown): IdentityError => new IdentityError(this.name, `certificate ${cert.description}: ${reason}`, { cause });
     if (cert.curve === undefined) throw refuse('its public key is not an ECDSA key on a supported curve');
     if (cert.isCA) throw refuse('a CA certificate (BasicConstraints CA true) cannot be used as an identity');
     let chain: CertificateChain;
     try {
-      chain = this.pool.uniqueChain(cert, mspCheckTimeMs(cert));
+      chain = knownChain ?? this.pool.uniqueChain(cert, mspCheckTimeMs(cert));
     } catch (err) {
       throw refuse(messageOf(err), err);
     }
@@ -362,14 +362,24 @@ export class X509Msp {
    * of its one chain (which must exist: Fabric cannot even deserialize a certificate without it).
    */
   private sanitize(cert: ParsedCertificate, pool: CertificatePool): ParsedCertificate {
-    if (!isEcdsaSignatureAlgorithm(cert.signatureAlgorithmOid)) return cert;
+    return this.sanitizeWithChain(cert, pool).cert;
+  }
+
+  /**
+   * As sanitize, also returning the chain found for a non-CA certificate with the sanitized copy
+   * in front: both encodings of the signature verify, so the path is the same, and validation
+   * need not build it (and verify the issuer's signature) a second time.
+   */
+  private sanitizeWithChain(cert: ParsedCertificate, pool: CertificatePool): { readonly cert: ParsedCertificate; readonly chain: CertificateChain | undefined } {
+    if (!isEcdsaSignatureAlgorithm(cert.signatureAlgorithmOid)) return { cert, chain: undefined };
     if (cert.isCA && isSignedBy(cert, cert)) {
       const self = withLowSSignature(cert, cert.curve);
       new CertificatePool([self], []).uniqueChain(self, mspCheckTimeMs(self));
-      return self;
+      return { cert: self, chain: undefined };
     }
     const chain = pool.uniqueChain(cert, mspCheckTimeMs(cert));
     if (chain.length < 2) throw new ChainError('failed to traverse the verification chain (a root that is not self-signed?)');
-    return withLowSSignature(cert, chain[1]!.curve);
+    const sanitized = withLowSSignature(cert, chain[1]!.curve);
+    return { cert: sanitized, chain: [sanitized, ...chain.slice(1)] };
   }
 }
