@@ -88,6 +88,13 @@ export class X509Msp {
     if (config.rootCerts.length === 0) throw fail('expected at least one root CA certificate (root_certs is empty)');
     const rawRoots = config.rootCerts.map((pem, i) => this.certFromPem(pem, `root_certs[${i}]`));
     const rawIntermediates = config.intermediateCerts.map((pem, i) => this.certFromPem(pem, `intermediate_certs[${i}]`));
+    // Fabric finds a non-CA here only after failing to sanitize it; naming the cause is clearer.
+    rawRoots.forEach((c, i) => {
+      if (!c.isCA) throw fail(`root_certs[${i}] (${c.description}) is not a CA certificate (BasicConstraints CA is not true)`);
+    });
+    rawIntermediates.forEach((c, i) => {
+      if (!c.isCA) throw fail(`intermediate_certs[${i}] (${c.description}) is not a CA certificate (BasicConstraints CA is not true)`);
+    });
     const rawPool = new CertificatePool(rawRoots, rawIntermediates);
     const roots = rawRoots.map((c, i) => this.sanitizeConfigCert(c, rawPool, `root_certs[${i}]`));
     const intermediates = rawIntermediates.map((c, i) => this.sanitizeConfigCert(c, rawPool, `intermediate_certs[${i}]`));

@@ -262,7 +262,8 @@ describe('MSP config validation', () => {
   it('names what is wrong', () => {
     expect(build({ rootCerts: [] })).toMatch(/at least one root/);
     expect(build({ rootCerts: [enc('not pem')] })).toMatch(/root_certs\[0\] is not PEM/);
-    expect(build({ rootCerts: [enc(org.admin.certificate.pem)] })).toMatch(/root_certs\[0\]/);
+    expect(build({ rootCerts: [enc(org.admin.certificate.pem)] })).toMatch(/root_certs\[0\] .* is not a CA certificate/);
+    expect(build({ intermediateCerts: [enc(org.admin.certificate.pem)] })).toMatch(/intermediate_certs\[0\] .* is not a CA certificate/);
     const otherOrg = makeOrg('X');
     const stray = createIntermediateCa(otherOrg.root, { subject: { commonName: 'stray' } });
     expect(build({ intermediateCerts: [enc(stray.certificate.pem)] })).toMatch(/intermediate_certs\[0\].*unknown authority/);
