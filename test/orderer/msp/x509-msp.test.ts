@@ -159,6 +159,14 @@ describe('intermediate CAs', () => {
     expect(id.satisfiesPrincipal(ouPrincipal('sales', certifiers))).toBe(false);
   });
 
+  it('normalises a high-S intermediate in the config: certifiers identifiers use its low-S DER', () => {
+    const highInt = enc(encodePem('CERTIFICATE', withFlippedSignatureS(org.intermediate!.certificate.der)));
+    const m2 = new X509Msp(mspConfigOf(org, { intermediateCerts: [highInt] }));
+    const id = m2.deserializeIdentity(sid('IntMSP', org.issue({ ous: ['x'] }).certificate.pem));
+    const certifiers = createHash('sha256').update(org.intermediate!.certificate.der).update(org.root.certificate.der).digest();
+    expect(id.organizationalUnits[0]!.certifiersId).toEqual(new Uint8Array(certifiers));
+  });
+
   it('refuses an identity issued directly by a CA that issued an intermediate (not a leaf of the CA tree)', () => {
     const direct = createLeaf(org.root, { subject: { commonName: 'direct' } });
     expect(refusal(() => m.deserializeIdentity(sid('IntMSP', direct.certificate.pem)))).toMatch(/not a leaf of the certification tree/);
