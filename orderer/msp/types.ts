@@ -40,7 +40,8 @@ export interface IdentityDeserializer {
   /**
    * Deserializes a marshaled msp.SerializedIdentity and validates it against the MSP its ID
    * names; throws IdentityError (unknown MSP, bad PEM, foreign CA, revoked, wrong NodeOU...).
-   * Implementations cache by the serialized bytes, bounded.
+   * Implementations cache by the serialized bytes, bounded (MspManager: validated identities
+   * only, least recently used evicted past 1024 per channel; a new config means a new, empty cache).
    */
   deserialize(serializedIdentity: Uint8Array): Identity;
 }
