@@ -111,44 +111,56 @@ class Cluster {
   readonly puller = new StalledPuller(() => this.node(1).store);
 
   constructor() {
-    const logger = pino({ level: 'silent' });
     for (const id of [1, 2, 3]) {
       const clock = new SimClock();
       const store = new MemoryBlockStore(CHANNEL);
       void store.append(newBlock(0, new Uint8Array(0), [common.Envelope.encode({ payload: Uint8Array.of(1) })]));
       const raft = new MemoryRaftPersistence();
-      const transport: ClusterTransport = {
-        sendConsensus: (_ch, to, msg) => {
-          const wireMsg = raftpb.Message.decode(raftpb.Message.encode(msg));
-          this.sent.push({ from: id, to, type: wireMsg.type });
-          this.wire.push({ kind: 'consensus', from: id, to, msg: wireMsg });
-          return true;
-        },
-        sendSubmit: (_ch, to, req) => {
-          this.wire.push({ kind: 'submit', from: id, to, req: orderer.SubmitRequest.decode(orderer.SubmitRequest.encode(req)) });
-          return Promise.resolve();
-        },
-      };
-      const chain = new Chain({
-        channelId: CHANNEL,
-        selfId: id,
-        settings,
-        blockStore: store,
-        raft,
-        transport,
-        pullBlocks:
-          id === 3
-            ? this.puller.pull
-            : () => {
-                throw new Error('only node 3 catches up in this test');
-              },
-        logger,
-        timers: clock.timersFor(id),
-        rngSeed: id,
-        intakeWaitTimeoutMs: 600_000,
-      });
-      this.nodes.set(id, { id, chain, clock, store, raft });
+      this.nodes.set(id, { id, chain: this.newChain(id, clock, store, raft, 1), clock, store, raft });
     }
+  }
+
+  /** A Chain over the node's storage, which outlives it (a restart builds another). */
+  private newChain(id: number, clock: SimClock, store: MemoryBlockStore, raft: MemoryRaftPersistence, incarnation: number): Chain {
+    const transport: ClusterTransport = {
+      sendConsensus: (_ch, to, msg) => {
+        const wireMsg = raftpb.Message.decode(raftpb.Message.encode(msg));
+        this.sent.push({ from: id, to, type: wireMsg.type });
+        this.wire.push({ kind: 'consensus', from: id, to, msg: wireMsg });
+        return true;
+      },
+      sendSubmit: (_ch, to, req) => {
+        this.wire.push({ kind: 'submit', from: id, to, req: orderer.SubmitRequest.decode(orderer.SubmitRequest.encode(req)) });
+        return Promise.resolve();
+      },
+    };
+    return new Chain({
+      channelId: CHANNEL,
+      selfId: id,
+      settings,
+      blockStore: store,
+      raft,
+      transport,
+      pullBlocks:
+        id === 3
+          ? this.puller.pull
+          : () => {
+              throw new Error('only node 3 catches up in this test');
+            },
+      logger: pino({ level: 'silent' }),
+      timers: clock.timersFor(id * 100 + incarnation),
+      rngSeed: id * 100 + incarnation,
+      intakeWaitTimeoutMs: 600_000,
+    });
+  }
+
+  /** A crash (the Chain and its timers gone, its storage kept) and a new Chain on that storage. */
+  async restart(id: number, incarnation: number): Promise<void> {
+    const n = this.node(id);
+    n.clock.cancelOwner(id * 100 + incarnation - 1);
+    await n.chain.halt('simulated crash');
+    n.chain = this.newChain(id, n.clock, n.store, n.raft, incarnation);
+    n.chain.start();
   }
 
   node(id: number): TestNode {
@@ -356,6 +368,33 @@ test('a second snapshot while a pull runs moves its target: no second pull besid
     { fromNumber: 1, toNumber: firstTarget - 1 },
     { fromNumber: firstTarget, toNumber: secondTarget - 1 },
   ]);
+  expect(c.headerHashes(3)).toEqual(c.headerHashes(1));
+  await c.haltAll();
+});
+
+test('a snapshot found ahead of the ledger at restart is pulled beside the loop too', async () => {
+  const c = new Cluster();
+  const snapshotBlock = await nodeThreePullsASnapshot(c);
+  const snapshotIndex = c.node(3).raft.storage.snapshot().metadata.index;
+  // Node 3 crashes while it pulls; the snapshot is in its Raft storage, its blocks are not in its ledger.
+  await c.restart(3, 2);
+  expect(c.puller.aborted).toBe(1);
+  expect(c.puller.requests).toHaveLength(2);
+  expect(c.puller.requests[1]).toEqual({ fromNumber: 1, toNumber: snapshotBlock - 1 });
+  const since = c.sent.length;
+  await orderAtLeader(c, 'after-restart', 2, all);
+  for (let i = 0; i < 5; i++) await c.tick([1, 2, 3], all);
+  const during = c.node(3).chain.status();
+  expect(c.sentSince(since, 3, MT.MsgHeartbeatResp)).toBeGreaterThan(0);
+  expect(during.commitIndex).toBe(c.node(1).chain.status().commitIndex);
+  expect(during.height).toBe(1);
+  // The genesis block carries no raft index: nothing of the log is applied yet.
+  expect(during.appliedIndex).toBe(0);
+  expect(during.catchingUp).toEqual({ fromHeight: 1, toBlock: snapshotBlock, snapshotIndex, pulling: true, backlogToIndex: during.commitIndex });
+
+  c.puller.release();
+  await until('node 3 caught up', () => c.tick([1, 2, 3], all), () => c.node(3).chain.status().catchingUp === undefined);
+  expect(c.node(3).chain.status().appliedIndex).toBe(c.node(3).chain.status().commitIndex);
   expect(c.headerHashes(3)).toEqual(c.headerHashes(1));
   await c.haltAll();
 });
