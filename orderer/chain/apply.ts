@@ -153,7 +153,8 @@ export class Applier {
     this.confAhead = this.confAhead.filter((c) => c.index > index);
     const height = this.o.blockStore.height();
     if (number < height) {
-      // The ledger already holds its block (only ever when not behind: a pull stops short of its target).
+      // The ledger already holds its block. Never during a pull (it stops short of its target);
+      // in a backlog, this snapshot covers what is left of it.
       this.appliedValue = raftIndex(Math.max(this.appliedValue, index));
       this.confState = snap.metadata.confState;
       this.bytesSinceSnapshot = 0;

@@ -3,7 +3,8 @@
 //   ready-loop.ts        the Ready loop (persist → send → apply → advance), shared with the simulator
 //   leader-pipeline.ts   intake → block cutter → in-flight blocks, tx-id dedup, leader readiness
 //   forwarding.ts        Broadcast on any node: forwarding, what SUCCESS and refusals promise, resubmission
-//   apply.ts             committed entries into the ledger: metadata, snapshots, catch-up
+//   apply.ts             committed entries into the ledger: metadata, snapshots, the backlog of a catch-up
+//   catchup.ts           the blocks of a snapshot ahead of the ledger, pulled beside the Ready loop
 //   broken.ts            what a channel halted on broken state says
 // All inputs (ticks, Raft messages, forwarded envelopes, timer expiries) are queued here and fed
 // to the Raft core between Readys, never while one is being persisted, so everything that
