@@ -6,16 +6,40 @@
 //     blocks of a Ready in one ledger transaction;
 //   - conf changes go to Raft; applying our own removal halts the channel;
 //   - every SnapshotIntervalSize bytes of blocks, a Raft snapshot holding the last block;
-//   - a snapshot ahead of the ledger: the missing blocks are pulled from the other orderers.
+//   - a snapshot ahead of the ledger: the missing blocks are pulled from the other orderers
+//     beside the Ready loop (catchup.ts), and what commits meanwhile waits for them (below).
+//
+// While the ledger is behind a snapshot, committed entries are not written: they wait as a
+// backlog, and the loop applies them, in order, once the snapshot's block is in
+// (applyWaiting, between two Readys, never beside another apply). The applied index stays
+// where the ledger is until then, so a node elected meanwhile takes no envelopes (Fabric §3.5)
+// and no snapshot of ours names an index whose block we lack.
+//
+// The backlog is an index range, not a copy: entries (applied, backlogEnd] are read back from
+// Raft storage when their turn comes. They are there already (persisted before being handed
+// to apply) and stay there: the log is compacted only by our own snapshots, not taken while
+// behind, or replaced by a newer snapshot, which covers them (it becomes the target). A copy
+// would double what a long pull under load holds in memory. They are read in chunks of
+// BACKLOG_CHUNK_BYTES, one chunk between two Readys, so a long backlog does not stall the loop.
+//
+// Conf changes are applied to Raft when they commit, behind or not: Raft's membership must
+// follow its log (whom it counts for a quorum; the core refuses to campaign while a committed
+// conf change is unapplied, and a leader refuses a second change until the first is applied,
+// both judged by Raft's applied index, which advance() moves on regardless of the ledger).
+// What they change is not in the ledger, so it does not wait for the blocks. The membership
+// each one left is kept with its index, because our snapshots record the membership at the
+// ledger's index, not Raft's. Our own removal reaches Raft at once (it stops counting us) but
+// halts the chain only when the backlog reaches it, so the ledger holds every block before the
+// removal, as on a node that was never behind.
 import type { Logger } from 'pino';
 import type { NodeId } from '../../cluster/types';
 import type { BlockStore } from '../../ledger/block-store';
-import { writeCommitMetadata, type MetadataSigner } from '../../ledger/metadata';
+import { readConsenterMetadata, writeCommitMetadata, type MetadataSigner } from '../../ledger/metadata';
 import { common, raftpb } from '../../protos';
 import { ChainInvariantError } from '../errors';
-import { pullIntoLedger } from './catchup';
+import { BackgroundPull } from './catchup';
 import { blockNumber, raftIndex, type BlockNumber, type ChainRaftIndex } from './ids';
-import type { BlockPullFn, ChainSettings, ChainTimers, RaftPersistence } from './types';
+import type { BlockPullFn, CatchUpStatus, ChainSettings, ChainTimers, RaftPersistence } from './types';
 
 export interface ApplierOptions {
   channelId: string;
@@ -33,15 +57,45 @@ export interface ApplierOptions {
   onBlockCommitted(block: common.Block): void;
   /** This node applied its own removal. */
   onRemoved(): void;
-  isHalted(): boolean;
+  /** The blocks of a catch-up are in: what waited can be applied (kick the loop, it runs applyWaiting). */
+  onPulled(): void;
+  /** The catch-up failed beyond retrying: the chain halts. */
+  onError(err: unknown): void;
 }
 
 export type ApplyOutcome = 'applied' | 'removed';
 
+/** Bytes of backlog entries read from Raft storage and applied in one step of the loop. */
+export const BACKLOG_CHUNK_BYTES = 4 * 1024 * 1024;
+
+/** The ledger behind a Raft snapshot: its blocks are being pulled, or entries committed meanwhile wait. */
+interface Lag {
+  readonly fromHeight: number;
+  /** The newest snapshot ahead of the ledger and its block, which goes in once the pull is done. */
+  snapshot: raftpb.Snapshot;
+  block: common.Block;
+  blockNumber: BlockNumber;
+  /** Undefined once the snapshot's block is in and only the backlog is left. */
+  pull: BackgroundPull | undefined;
+  readonly startedAtMs: number;
+}
+
+/** A conf change Raft applied while the ledger was behind, and the membership it left. */
+interface ConfChangeAhead {
+  index: ChainRaftIndex;
+  confState: raftpb.ConfState;
+  removesSelf: boolean;
+}
+
 export class Applier {
   private appliedValue: ChainRaftIndex;
+  /** The membership as of appliedValue (what our snapshots record). */
   private confState: raftpb.ConfState;
   private bytesSinceSnapshot = 0;
+  private lag: Lag | undefined;
+  /** Last committed index handed to us; beyond appliedValue only while behind (the backlog). */
+  private backlogEnd: ChainRaftIndex;
+  private confAhead: ConfChangeAhead[] = [];
 
   constructor(private readonly o: ApplierOptions) {
     const storage = o.raft.storage;
@@ -49,13 +103,163 @@ export class Applier {
     // Fabric's chain leaves raft's Applied unset: everything after the snapshot is delivered
     // again and the ledger skips the blocks it already holds.
     this.appliedValue = raftIndex(storage.firstIndex() - 1);
+    this.backlogEnd = this.appliedValue;
   }
 
+  /** Everything up to this index is in the ledger. */
   get appliedIndex(): ChainRaftIndex {
     return this.appliedValue;
   }
 
+  /** For status(): undefined unless the ledger is behind a snapshot. */
+  get catchingUp(): CatchUpStatus | undefined {
+    const lag = this.lag;
+    if (lag === undefined) return undefined;
+    return {
+      fromHeight: lag.fromHeight,
+      toBlock: lag.blockNumber,
+      snapshotIndex: lag.snapshot.metadata.index,
+      pulling: lag.pull !== undefined,
+      backlogToIndex: this.backlogEnd,
+    };
+  }
+
+  /**
+   * At start, the stored snapshot: entries up to it are not applied again (the log may still
+   * hold some). One installed just before a crash may be ahead of the ledger; its blocks come
+   * first, and the entries after it, delivered again, wait for them.
+   */
+  catchUpToStoredSnapshot(): void {
+    const snap = this.o.raft.storage.snapshot();
+    if (snap.metadata.index === 0 || snap.data.length === 0) return;
+    const number = blockNumber(common.Block.decode(snap.data).header?.number ?? 0);
+    if (number >= this.o.blockStore.height()) {
+      // The log before the snapshot is gone: the ledger's last block says how far it got.
+      const last = this.o.blockStore.lastBlock();
+      const lastIndex = last === undefined ? 0 : (readConsenterMetadata(last.block)?.raftIndex ?? 0);
+      this.appliedValue = raftIndex(Math.min(lastIndex, snap.metadata.index - 1));
+    }
+    this.applySnapshot(snap);
+  }
+
+  /** A snapshot from the leader (Fabric §3.10): ahead of the ledger, its blocks are pulled beside the loop. */
+  applySnapshot(snap: raftpb.Snapshot): void {
+    const index = raftIndex(snap.metadata.index);
+    const block = common.Block.decode(snap.data);
+    const number = blockNumber(block.header?.number ?? 0);
+    // Every entry up to the snapshot's index is in it: what waited of them is superseded, and
+    // Raft took the snapshot's membership.
+    this.backlogEnd = raftIndex(Math.max(this.backlogEnd, index));
+    this.confAhead = this.confAhead.filter((c) => c.index > index);
+    const height = this.o.blockStore.height();
+    if (number < height) {
+      // The ledger already holds its block. Never during a pull (it stops short of its target);
+      // in a backlog, this snapshot covers what is left of it.
+      this.appliedValue = raftIndex(Math.max(this.appliedValue, index));
+      this.confState = snap.metadata.confState;
+      this.bytesSinceSnapshot = 0;
+      if (this.lag !== undefined && this.appliedValue >= this.backlogEnd) this.finishLag();
+      return;
+    }
+    const lag = this.lag;
+    if (lag !== undefined && lag.pull !== undefined) {
+      this.o.logger.info({ from: height, to: number, snapshotIndex: index, previousTo: lag.blockNumber }, 'catch-up target moved to a newer raft snapshot');
+      lag.snapshot = snap;
+      lag.block = block;
+      lag.blockNumber = number;
+      lag.pull.extend(number);
+      return;
+    }
+    this.o.logger.info({ from: height, to: number, snapshotIndex: index }, 'catching up to a raft snapshot');
+    this.lag = { fromHeight: height, snapshot: snap, block, blockNumber: number, pull: this.startPull(number), startedAtMs: this.o.timers.nowMs() };
+  }
+
+  private startPull(untilNumber: BlockNumber): BackgroundPull {
+    return new BackgroundPull(
+      {
+        channelId: this.o.channelId,
+        blockStore: this.o.blockStore,
+        pullBlocks: this.o.pullBlocks,
+        endpoints: () =>
+          this.o
+            .settings()
+            .members.filter((m) => m.id !== this.o.selfId)
+            .map((m) => `${m.host}:${m.port}`),
+        timers: this.o.timers,
+        logger: this.o.logger,
+        onPulled: () => this.o.onPulled(),
+        onError: (err) => this.o.onError(err),
+      },
+      untilNumber,
+    );
+  }
+
+  /** Stops a pull under way (halt); settles once it is out. */
+  stop(): Promise<void> {
+    return this.lag?.pull?.stop() ?? Promise.resolve();
+  }
+
+  /** Committed entries of a Ready: into the ledger, or, while it is behind a snapshot, onto the backlog. */
   async applyEntries(entries: readonly raftpb.Entry[]): Promise<ApplyOutcome> {
+    if (this.lag === undefined) {
+      const last = entries[entries.length - 1];
+      if (last !== undefined) this.backlogEnd = raftIndex(Math.max(this.backlogEnd, last.index));
+      return this.writeEntries(entries);
+    }
+    for (const e of entries) {
+      const index = raftIndex(e.index);
+      if (index <= this.backlogEnd) continue;
+      if (e.type === raftpb.EntryType.EntryConfChange) {
+        const cc = raftpb.ConfChange.decode(e.data);
+        const confState = this.o.applyConfChange(cc);
+        this.confAhead.push({ index, confState, removesSelf: removesNode(cc, this.o.selfId) });
+      }
+      this.backlogEnd = index;
+    }
+    return 'applied';
+  }
+
+  /**
+   * One step of what waited for a catch-up, run by the loop between two Readys: the snapshot's
+   * block once the pull is done, then a chunk of the backlog. Undefined when nothing waits.
+   */
+  applyWaiting(): Promise<ApplyOutcome> | undefined {
+    const lag = this.lag;
+    if (lag === undefined) return undefined;
+    if (lag.pull !== undefined) return lag.pull.done ? this.appendSnapshotBlock(lag) : undefined;
+    return this.applyBacklogChunk();
+  }
+
+  private async appendSnapshotBlock(lag: Lag): Promise<ApplyOutcome> {
+    const index = raftIndex(lag.snapshot.metadata.index);
+    this.fillMetadata(lag.block, index);
+    await this.o.blockStore.append(common.Block.encode(lag.block));
+    this.o.onBlockCommitted(lag.block);
+    lag.pull = undefined;
+    this.appliedValue = index;
+    this.confState = lag.snapshot.metadata.confState;
+    this.bytesSinceSnapshot = 0;
+    const elapsedMs = this.o.timers.nowMs() - lag.startedAtMs;
+    this.o.logger.info({ height: this.o.blockStore.height(), snapshotIndex: index, backlogEntries: this.backlogEnd - index, elapsedMs }, 'caught up to the raft snapshot');
+    if (this.appliedValue >= this.backlogEnd) this.finishLag();
+    return 'applied';
+  }
+
+  private async applyBacklogChunk(): Promise<ApplyOutcome> {
+    const chunk = this.o.raft.storage.entries(this.appliedValue + 1, this.backlogEnd + 1, BACKLOG_CHUNK_BYTES);
+    const outcome = await this.writeEntries(chunk);
+    if (outcome === 'applied' && this.appliedValue >= this.backlogEnd) this.finishLag();
+    return outcome;
+  }
+
+  private finishLag(): void {
+    this.lag = undefined;
+    if (this.confAhead.length > 0) throw new ChainInvariantError(`conf change at index ${this.confAhead[0]!.index} was applied to Raft but never reached by the ledger`);
+    this.o.logger.info({ appliedIndex: this.appliedValue, height: this.o.blockStore.height() }, 'applied the entries committed during the catch-up');
+  }
+
+  /** Entries into the ledger, in order; conf changes that Raft already took (while behind) are not given to it again. */
+  private async writeEntries(entries: readonly raftpb.Entry[]): Promise<ApplyOutcome> {
     const store = this.o.blockStore;
     let blocks: common.Block[] = [];
     let lastNormalData: Uint8Array | undefined;
@@ -87,9 +291,8 @@ export class Applier {
         }
       } else if (e.type === raftpb.EntryType.EntryConfChange) {
         await flush();
-        const cc = raftpb.ConfChange.decode(e.data);
-        this.confState = this.o.applyConfChange(cc);
-        if (cc.type === raftpb.ConfChangeType.ConfChangeRemoveNode && cc.nodeId === this.o.selfId) {
+        const removed = this.takeConfChange(index, e.data);
+        if (removed) {
           this.appliedValue = index;
           this.o.onRemoved();
           return 'removed';
@@ -108,6 +311,19 @@ export class Applier {
     return 'applied';
   }
 
+  /** The conf change at `index` reaches the ledger's side; true when it removes this node. */
+  private takeConfChange(index: ChainRaftIndex, data: Uint8Array): boolean {
+    const ahead = this.confAhead[0];
+    if (ahead !== undefined && ahead.index === index) {
+      this.confAhead.shift();
+      this.confState = ahead.confState;
+      return ahead.removesSelf;
+    }
+    const cc = raftpb.ConfChange.decode(data);
+    this.confState = this.o.applyConfChange(cc);
+    return removesNode(cc, this.o.selfId);
+  }
+
   private fillMetadata(block: common.Block, index: ChainRaftIndex): void {
     const s = this.o.settings();
     writeCommitMetadata(block, {
@@ -116,36 +332,8 @@ export class Applier {
       ...(this.o.signer !== undefined ? { signer: this.o.signer } : {}),
     });
   }
+}
 
-  /** A snapshot ahead of our ledger (received, or found at restart): fetch the missing blocks (Fabric §3.10). */
-  async applySnapshot(snap: raftpb.Snapshot): Promise<void> {
-    const store = this.o.blockStore;
-    const target = common.Block.decode(snap.data);
-    const targetNumber: BlockNumber = blockNumber(target.header?.number ?? 0);
-    this.confState = snap.metadata.confState;
-    const height = store.height();
-    if (targetNumber >= height) {
-      this.o.logger.info({ from: height, to: targetNumber, snapshotIndex: snap.metadata.index }, 'catching up to a raft snapshot');
-      if (targetNumber > height) {
-        await pullIntoLedger({
-          channelId: this.o.channelId,
-          blockStore: store,
-          pullBlocks: this.o.pullBlocks,
-          endpoints: this.o
-            .settings()
-            .members.filter((m) => m.id !== this.o.selfId)
-            .map((m) => `${m.host}:${m.port}`),
-          toNumber: targetNumber - 1,
-          timers: this.o.timers,
-          logger: this.o.logger,
-          isHalted: () => this.o.isHalted(),
-        });
-      }
-      this.fillMetadata(target, raftIndex(snap.metadata.index));
-      await store.append(common.Block.encode(target));
-      this.o.onBlockCommitted(target);
-    }
-    this.appliedValue = raftIndex(Math.max(this.appliedValue, snap.metadata.index));
-    this.bytesSinceSnapshot = 0;
-  }
+function removesNode(cc: raftpb.ConfChange, id: NodeId): boolean {
+  return cc.type === raftpb.ConfChangeType.ConfChangeRemoveNode && cc.nodeId === id;
 }

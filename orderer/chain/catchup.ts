@@ -1,53 +1,213 @@
-// Catching a ledger up to a Raft snapshot: the blocks between the ledger's height and the
-// snapshot's block are pulled from the other consenters (Deliver, hash chain verified by
-// the puller) and appended, retrying with backoff until they are all in or the chain stops.
+// Catching a ledger up to a Raft snapshot, beside the Ready loop: the blocks between the
+// ledger's height and the snapshot's block are pulled from the other consenters (Deliver, hash
+// chain verified by the puller) and appended, retrying with backoff on the chain's timers until
+// they are all in or the chain stops. The loop goes on ticking, stepping messages, persisting
+// and advancing meanwhile (a node that stalls its loop for a pull misses heartbeats and
+// elections); apply.ts appends the snapshot's own block and what was committed meanwhile once
+// this says the blocks are in. One pull at a time: a later snapshot moves the target of the
+// running pull instead of starting another.
 import type { Logger } from 'pino';
 import type { BlockStore } from '../../ledger/block-store';
+import type { BlockNumber } from './ids';
 import type { BlockPullFn, ChainTimers } from './types';
 
-export interface PullIntoLedgerOptions {
+/** The chain stopped (halt, crash, removal) while pulling: not a failure, nothing to report. */
+export class CatchUpAbortedError extends Error {
+  override readonly name: string = 'CatchUpAbortedError';
+}
+
+export interface BackgroundPullOptions {
   channelId: string;
   blockStore: BlockStore;
   pullBlocks: BlockPullFn;
-  /** "host:port" of the other consenters. */
-  endpoints: readonly string[];
-  /** Last block number wanted. */
-  toNumber: number;
+  /** "host:port" of the other consenters, asked at each attempt (the membership may have moved). */
+  endpoints(): readonly string[];
   timers: ChainTimers;
   logger: Logger;
-  isHalted(): boolean;
+  /** Every block before the target is in. Called outside the Ready loop: the owner kicks it. */
+  onPulled(): void;
+  /** A failure retrying cannot mend (not a failed pull: those are retried): the owner halts. */
+  onError(err: unknown): void;
 }
 
 const MIN_RETRY_MS = 100;
 const MAX_RETRY_MS = 5_000;
 const PROGRESS_EVERY_BLOCKS = 100;
 
-export async function pullIntoLedger(o: PullIntoLedgerOptions): Promise<void> {
-  let backoffMs = MIN_RETRY_MS;
-  while (o.blockStore.height() <= o.toNumber) {
-    if (o.isHalted()) throw new Error('halted while pulling blocks');
-    const ac = new AbortController();
-    try {
-      for await (const { bytes } of o.pullBlocks({
-        channelId: o.channelId,
-        fromNumber: o.blockStore.height(),
-        toNumber: o.toNumber,
-        previousHash: o.blockStore.lastHeaderHash() ?? new Uint8Array(0),
-        endpoints: o.endpoints,
-        signal: ac.signal,
-      })) {
-        await o.blockStore.append(bytes);
-        const height = o.blockStore.height();
-        if (height % PROGRESS_EVERY_BLOCKS === 0 || height > o.toNumber) o.logger.info({ height, target: o.toNumber + 1 }, 'pulled blocks');
-        if (height > o.toNumber) break;
-      }
-      backoffMs = MIN_RETRY_MS;
-    } catch (err) {
-      o.logger.warn({ err, height: o.blockStore.height(), target: o.toNumber + 1 }, 'block pull failed; retrying');
-      await new Promise<void>((resolve) => o.timers.setTimeout(resolve, backoffMs));
-      backoffMs = Math.min(backoffMs * 2, MAX_RETRY_MS);
-    } finally {
-      ac.abort();
-    }
+/** Pulls blocks [height, untilNumber) in the background; `extend` moves untilNumber ahead. */
+export class BackgroundPull {
+  private untilValue: BlockNumber;
+  private task: Promise<void> | undefined;
+  private readonly abort = new AbortController();
+
+  constructor(
+    private readonly o: BackgroundPullOptions,
+    untilNumber: BlockNumber,
+  ) {
+    this.untilValue = untilNumber;
+    this.ensureRunning();
   }
+
+  /** The first block number not wanted from the pull (the snapshot's own block). */
+  get untilNumber(): BlockNumber {
+    return this.untilValue;
+  }
+
+  /** True while an attempt or its backoff is under way. */
+  get running(): boolean {
+    return this.task !== undefined;
+  }
+
+  /** Every block before untilNumber is in the ledger and nothing is pulling. */
+  get done(): boolean {
+    return this.task === undefined && this.o.blockStore.height() >= this.untilValue;
+  }
+
+  /** A later snapshot: pull further, in the running pull if there is one. */
+  extend(untilNumber: BlockNumber): void {
+    if (untilNumber <= this.untilValue) return;
+    this.untilValue = untilNumber;
+    this.ensureRunning();
+  }
+
+  /**
+   * Stops pulling: a backoff wait and a pending read end at once (an append under way is let
+   * finish, so the ledger is never closed under it). Settles once the pull is out.
+   */
+  stop(): Promise<void> {
+    this.abort.abort();
+    return this.task ?? Promise.resolve();
+  }
+
+  private ensureRunning(): void {
+    if (this.task !== undefined || this.abort.signal.aborted || this.o.blockStore.height() >= this.untilValue) return;
+    const o = this.o;
+    this.task = pullIntoLedger({
+      channelId: o.channelId,
+      blockStore: o.blockStore,
+      pullBlocks: o.pullBlocks,
+      endpoints: o.endpoints,
+      lastWanted: () => this.untilValue - 1,
+      timers: o.timers,
+      logger: o.logger,
+      signal: this.abort.signal,
+    }).then(
+      () => {
+        this.task = undefined;
+        // The target may have moved between the pull's last look at it and this reaction.
+        this.ensureRunning();
+        if (this.task === undefined) this.o.onPulled();
+      },
+      (err: unknown) => {
+        this.task = undefined;
+        if (!(err instanceof CatchUpAbortedError)) this.o.onError(err);
+      },
+    );
+  }
+}
+
+interface PullIntoLedgerOptions {
+  channelId: string;
+  blockStore: BlockStore;
+  pullBlocks: BlockPullFn;
+  endpoints(): readonly string[];
+  /** Last block number wanted, asked again after every attempt (it may move ahead). */
+  lastWanted(): number;
+  timers: ChainTimers;
+  logger: Logger;
+  signal: AbortSignal;
+}
+
+/** Pulls until the ledger holds lastWanted(); rejects with CatchUpAbortedError once the signal aborts. */
+async function pullIntoLedger(o: PullIntoLedgerOptions): Promise<void> {
+  let backoffMs = MIN_RETRY_MS;
+  while (o.blockStore.height() <= o.lastWanted()) {
+    if (o.signal.aborted) throw new CatchUpAbortedError('the chain stopped while pulling blocks');
+    const heightBefore = o.blockStore.height();
+    let failure: unknown;
+    try {
+      await pullOnce(o);
+    } catch (err) {
+      failure = err;
+    }
+    if (o.signal.aborted) throw new CatchUpAbortedError('the chain stopped while pulling blocks');
+    const height = o.blockStore.height();
+    if (height > heightBefore) backoffMs = MIN_RETRY_MS;
+    // A stream that ended early without an error is retried after the backoff too: retried at
+    // once, a source that keeps answering nothing would spin this task without a pause.
+    if (failure === undefined && height > heightBefore) continue;
+    const target = o.lastWanted() + 1;
+    if (failure !== undefined) o.logger.warn({ err: failure, height, target, retryInMs: backoffMs }, 'block pull failed; retrying');
+    else o.logger.warn({ height, target, retryInMs: backoffMs }, 'block pull ended without new blocks; retrying');
+    await abortableDelay(o.timers, backoffMs, o.signal);
+    backoffMs = Math.min(backoffMs * 2, MAX_RETRY_MS);
+  }
+}
+
+/** One Deliver stream from the ledger's height to lastWanted(), each block appended as it comes. */
+async function pullOnce(o: PullIntoLedgerOptions): Promise<void> {
+  const toNumber = o.lastWanted();
+  const attempt = new AbortController();
+  const blocks = o
+    .pullBlocks({
+      channelId: o.channelId,
+      fromNumber: o.blockStore.height(),
+      toNumber,
+      previousHash: o.blockStore.lastHeaderHash() ?? new Uint8Array(0),
+      endpoints: o.endpoints(),
+      signal: attempt.signal,
+    })
+    [Symbol.asyncIterator]();
+  try {
+    for (;;) {
+      const next = await untilAborted(blocks.next(), o.signal);
+      if (next.done === true) return;
+      await o.blockStore.append(next.value.bytes);
+      const height = o.blockStore.height();
+      if (height % PROGRESS_EVERY_BLOCKS === 0 || height > toNumber) o.logger.info({ height, target: toNumber + 1 }, 'pulled blocks');
+      if (height > toNumber) return;
+    }
+  } finally {
+    attempt.abort();
+    // Not awaited: a puller stuck in a read would hold the halt for as long as it is stuck.
+    void blocks.return?.().catch(() => undefined);
+  }
+}
+
+/** `p`, or CatchUpAbortedError as soon as the signal aborts (a read that never ends must not hold a halt). */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new CatchUpAbortedError('the chain stopped while pulling blocks'));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
+/** Waits `ms` on the chain's timers (the simulator's clock in the simulator), or until the signal aborts. */
+function abortableDelay(timers: ChainTimers, ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal.aborted) {
+      reject(new CatchUpAbortedError('the chain stopped while pulling blocks'));
+      return;
+    }
+    const onAbort = (): void => {
+      cancel();
+      reject(new CatchUpAbortedError('the chain stopped while pulling blocks'));
+    };
+    const cancel = timers.setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }

@@ -3,7 +3,8 @@
 //   ready-loop.ts        the Ready loop (persist → send → apply → advance), shared with the simulator
 //   leader-pipeline.ts   intake → block cutter → in-flight blocks, tx-id dedup, leader readiness
 //   forwarding.ts        Broadcast on any node: forwarding, what SUCCESS and refusals promise, resubmission
-//   apply.ts             committed entries into the ledger: metadata, snapshots, catch-up
+//   apply.ts             committed entries into the ledger: metadata, snapshots, the backlog of a catch-up
+//   catchup.ts           the blocks of a snapshot ahead of the ledger, pulled beside the Ready loop
 //   broken.ts            what a channel halted on broken state says
 // All inputs (ticks, Raft messages, forwarded envelopes, timer expiries) are queued here and fed
 // to the Raft core between Readys, never while one is being persisted, so everything that
@@ -89,7 +90,6 @@ export class Chain implements ChainHandle {
   /** The leader whose message revealed a lost log (named in the recovery steps). */
   private logLostReportedBy = 0;
   private readonly stopTimers: Array<() => void> = [];
-  private startupSnapshot: raftpb.Snapshot | undefined;
 
   private role: RaftRole = RaftRole.Follower;
   private leaderId: NodeId = 0;
@@ -180,7 +180,9 @@ export class Chain implements ChainHandle {
       applyConfChange: (cc) => this.node.applyConfChange(cc),
       onBlockCommitted: (block) => this.onBlockCommitted(block),
       onRemoved: () => this.stopNow('this node was removed from the channel', true),
-      isHalted: () => this.halted,
+      // The pull runs beside the loop: its end has to wake it.
+      onPulled: () => this.loop.kick(),
+      onError: (err) => this.failWith(err),
     });
     this.loop = new ReadyLoop(
       this.node,
@@ -200,7 +202,9 @@ export class Chain implements ChainHandle {
         },
         hasQueuedInputs: () => this.events.length > 0,
         afterAdvance: () => this.pipeline.pump(),
-        onStart: () => this.catchUpToStartupSnapshot(),
+        // A snapshot installed just before a crash may be ahead of the ledger (Fabric catches up at start too).
+        onStart: async () => this.applier.catchUpToStoredSnapshot(),
+        betweenReadys: () => this.applyWaiting(),
         onError: (err) => this.failWith(err),
       },
     );
@@ -220,11 +224,6 @@ export class Chain implements ChainHandle {
         if (designatedCampaigner(this.channelId, ids.length) === this.options.selfId) this.campaignTicks = 2 * s.heartbeatTick;
       }
       // A fresh member joining an existing chain starts empty; the leader sends it a snapshot.
-    } else {
-      // A snapshot installed just before a crash may be ahead of the ledger: the blocks it
-      // stands for must be pulled before any later entry is applied (Fabric does this at start too).
-      const snap = this.options.raft.storage.snapshot();
-      if (snap.metadata.index > 0 && snap.data.length > 0) this.startupSnapshot = snap;
     }
     this.stopTimers.push(this.timers.setInterval(() => this.push({ kind: 'tick' }), s.tickIntervalMs));
     const resubmitAfterMs = this.options.resubmitAfterMs ?? Math.max(2_000, 4 * s.electionTick * s.tickIntervalMs);
@@ -237,6 +236,8 @@ export class Chain implements ChainHandle {
   async halt(reason = 'chain stopped'): Promise<void> {
     this.stopNow(reason);
     await this.loop.idle;
+    // Out at once from a backoff or a read; an append under way finishes first (the owner closes the ledger next).
+    await this.applier.stop();
   }
 
   /**
@@ -255,6 +256,7 @@ export class Chain implements ChainHandle {
     for (const ev of this.events.take()) if (ev.kind === 'submit') ev.answer?.(halted);
     this.events.clear(); // streams paused on a full queue read again (and are ignored)
     this.pipeline.halt();
+    void this.applier.stop();
     // Forwards waiting for room on a stream answer now, not after the RPC timeout; Broadcasts
     // waiting for their block hear "fate unknown".
     this.forwarder.halt(reason);
@@ -383,6 +385,7 @@ export class Chain implements ChainHandle {
       commitIndex: st.commit,
       appliedIndex: this.applier.appliedIndex,
       height: this.blockStore.height(),
+      catchingUp: this.applier.catchingUp,
       acceptedUnordered: this.forwarder.acceptedSize,
       halted: this.halted,
       haltReason: this.halted ? (this.broken?.operatorMessage ?? this.haltReason) : undefined,
@@ -526,10 +529,25 @@ export class Chain implements ChainHandle {
     if (ss.leaderId !== 0 && ss.leaderId !== previousLeader) this.forwarder.resubmitAccepted();
   }
 
-  /** Stage 3: the snapshot, then the committed entries; then, maybe, the leader is ready. */
+  /**
+   * Stage 3: the snapshot, then the committed entries; then, maybe, the leader is ready. A
+   * snapshot ahead of the ledger starts a pull beside the loop, and the entries wait for it (apply.ts).
+   */
   private async apply(rd: Ready): Promise<void> {
-    if (rd.snapshot !== undefined && rd.snapshot.metadata.index > 0) await this.applier.applySnapshot(rd.snapshot);
+    if (rd.snapshot !== undefined && rd.snapshot.metadata.index > 0) this.applier.applySnapshot(rd.snapshot);
     if (rd.committedEntries.length > 0 && (await this.applier.applyEntries(rd.committedEntries)) === 'removed') return;
+    this.afterApply();
+  }
+
+  /** Between Readys: the snapshot's block once its pull is done, then the backlog, a chunk at a time. */
+  private applyWaiting(): Promise<void> | undefined {
+    return this.applier.applyWaiting()?.then((outcome) => {
+      if (outcome !== 'removed') this.afterApply();
+    });
+  }
+
+  /** Once everything of its election is applied, a new leader takes the forwards it held. */
+  private afterApply(): void {
     const held = this.pipeline.readyIfApplied(this.applier.appliedIndex);
     if (held === undefined) return;
     // What this node accepted as a follower and was not ordered yet goes in first, then the
@@ -537,14 +555,6 @@ export class Chain implements ChainHandle {
     this.forwarder.resubmitAccepted();
     for (const { from, req, answer } of held) this.onForwarded(from, req, answer);
     this.pipeline.pump();
-  }
-
-  /** A snapshot installed just before a crash may be ahead of the ledger: pull its blocks first. */
-  private async catchUpToStartupSnapshot(): Promise<void> {
-    const startupSnapshot = this.startupSnapshot;
-    if (startupSnapshot === undefined) return;
-    this.startupSnapshot = undefined;
-    await this.applier.applySnapshot(startupSnapshot);
   }
 
   private onBlockCommitted(block: common.Block): void {

@@ -7,6 +7,9 @@
 //      what must already be durable;
 //   3. apply its snapshot and committed entries;
 //   4. advance().
+// Work that follows a Ready but is not part of one (applying what waited for a catch-up by
+// pulling blocks, which itself runs beside the loop) is done between Readys, a step at a time,
+// still one thing at a time.
 // One exception, from the Raft thesis (§10.2.1): a leader's appends and heartbeats may leave
 // while its own copy is being written, so its fsync overlaps the followers' instead of
 // preceding them. That is safe because nothing commits on the strength of this Ready's entries
@@ -105,6 +108,12 @@ export interface ReadyLoopHooks {
   afterAdvance(): void;
   /** Optional work once, before the first Ready (catching up to a snapshot found at restart). */
   onStart?(): Promise<void>;
+  /**
+   * Optional work done inside the loop but outside any Ready, one bounded step per turn (the
+   * entries that waited for a catch-up, once its blocks are in): a promise while there is
+   * some, undefined when not. The loop alternates it with Readys, so neither starves the other.
+   */
+  betweenReadys?(): Promise<void> | undefined;
   /** Everything thrown out of the loop: the owner halts. */
   onError(err: unknown): void;
 }
@@ -152,10 +161,14 @@ export class ReadyLoop {
       }
       for (;;) {
         if (this.stages.stopped()) return;
+        const step = this.hooks.betweenReadys?.();
+        if (step !== undefined) await step;
+        if (this.stages.stopped()) return;
         this.hooks.beforeReady();
         if (this.stages.stopped()) return;
         if (!this.node.hasReady()) {
-          if (!this.hooks.hasQueuedInputs()) return;
+          // A step done may have more behind it: look again before stopping.
+          if (step === undefined && !this.hooks.hasQueuedInputs()) return;
           continue;
         }
         if ((await this.processor.process(this.node, this.stages)) === 'stopped') return;

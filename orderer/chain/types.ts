@@ -130,6 +130,19 @@ export interface ChainOptions {
   ledgerDir?: string;
 }
 
+/** A ledger catching up to a Raft snapshot, as status() shows it. */
+export interface CatchUpStatus {
+  /** Ledger height when the catch-up began. */
+  fromHeight: number;
+  /** The snapshot's block: the last one the catch-up appends (those before it are pulled). */
+  toBlock: number;
+  snapshotIndex: number;
+  /** True while blocks are pulled; false once they are in and the loop applies the backlog. */
+  pulling: boolean;
+  /** Committed entries up to this index wait to be applied after the snapshot's block. */
+  backlogToIndex: number;
+}
+
 /** What a chain reports to operators (SIGUSR2) and tests. */
 export interface ChainStatus {
   channelId: string;
@@ -138,8 +151,11 @@ export interface ChainStatus {
   leaderId: NodeId;
   term: number;
   commitIndex: number;
+  /** Everything up to this Raft index is in the ledger (behind commitIndex while catching up). */
   appliedIndex: number;
   height: number;
+  /** Set while the ledger is behind a Raft snapshot: pulling its blocks, then applying what committed meanwhile. */
+  catchingUp: CatchUpStatus | undefined;
   inflightBlocks: number;
   intakeEnvelopes: number;
   /** Bytes of the envelopes in the leader's intake. */

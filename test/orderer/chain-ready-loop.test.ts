@@ -1,6 +1,7 @@
 // The Ready loop module (orderer/chain/ready-loop.ts) on its own: the order of the stages, the
 // leader's early sends (Raft thesis §10.2.1), a stop between stages, errors handed to the owner,
-// and an input queued just as the loop finishes is not left waiting for the next tick.
+// an input queued just as the loop finishes is not left waiting for the next tick, and work
+// between Readys takes turns with them.
 import { RaftRole, type Ready } from '../../consensus/raft/api';
 import { ReadyLoop, ReadyProcessor, type ReadyStages } from '../../orderer/chain/ready-loop';
 import { raftpb } from '../../protos';
@@ -109,4 +110,26 @@ test('an input queued right as the loop finishes starts it again at once (found 
   loop.kick();
   await loop.idle;
   expect(handled).toEqual([1]);
+});
+
+test('work between Readys (a backlog after a catch-up) takes turns with Readys, one step each, and keeps the loop going until it is done', async () => {
+  const log: string[] = [];
+  let steps = 3;
+  const loop = new ReadyLoop(nodeOf([ready({}), ready({})]), new ReadyProcessor({ term: 1, vote: 0 }), recordingStages(log), {
+    beforeReady: () => undefined,
+    hasQueuedInputs: () => false,
+    afterAdvance: () => undefined,
+    betweenReadys: () => {
+      if (steps === 0) return undefined;
+      steps--;
+      log.push('step');
+      return Promise.resolve();
+    },
+    onError: (err) => {
+      throw err;
+    },
+  });
+  loop.kick();
+  await loop.idle;
+  expect(log).toEqual(['step', 'persist', 'apply', 'step', 'persist', 'apply', 'step']);
 });

@@ -18,7 +18,7 @@ import type { BlockPullRequest, ChainOptions, ChainStatus, RaftPersistence } fro
 import type { ParsedEnvelope } from '../../../orderer/msgcheck';
 import { common, orderer, raftpb } from '../../../protos';
 import type { Network, SubmitReply } from '../network';
-import type { Prng } from '../prng';
+import { Prng } from '../prng';
 import { MemoryBlockStore } from './memory-block-store';
 import { MemoryRaftPersistence } from './memory-raft';
 import type { SimClock } from './sim-clock';
@@ -32,6 +32,17 @@ export interface Confirmations {
   confirmed(txId: string, by: { leader: number; incarnation: number; term: number }): void;
   fateUnknown(txId: string): void;
 }
+/**
+ * Opening a pull stream takes up to one of these (simulated), then every PULL_BATCH_BLOCKS
+ * blocks up to PULL_BATCH_MAX_MS more. In the fault phase a stream may also stall for up to
+ * PULL_STALL_MAX_MS, long enough for an election or two while the node pulls; after healing
+ * it does not, so the calm phase's budget covers every catch-up.
+ */
+const PULL_OPEN_MAX_MS = [50, 300, 1_000];
+const PULL_STALL_MAX_MS = 4_000;
+const PULL_STALL_P = 0.5;
+const PULL_BATCH_BLOCKS = 8;
+const PULL_BATCH_MAX_MS = 40;
 
 /** The Chain surface the simulator drives (the real Chain, or a planted copy of it). */
 export interface SimChain {
@@ -60,6 +71,8 @@ export interface OrdererEnv {
   readonly confirmations: Confirmations;
   /** Other nodes, for pulling blocks. */
   peers(): readonly SimOrdererNode[];
+  /** True in the fault phase (pulls may then stall for seconds); false once the network healed. */
+  faultsOn(): boolean;
   /** Raises an invariant violation (throws). */
   fail(invariant: string, detail: string, nodeId?: number): never;
   trace(text: string): void;
@@ -75,14 +88,28 @@ export class SimOrdererNode {
   private snapshots = 0;
   /** Blocks this node pulled from others to catch up to a snapshot. */
   pulledBlocks = 0;
-  /** True while a pull for catch-up failed and the Chain waits out its backoff on the simulated clock. */
-  pullWaiting = false;
+  /**
+   * True while the simulated puller is doing something other than waiting on the simulated
+   * clock: reading the source, or handing a block the Chain is appending (real IO in durable
+   * mode). The simulator drains the Chains' work until it is false, so a seed replays exactly.
+   */
+  pullBusy = false;
+  /**
+   * The puller's own randomness (source, stream timing), seeded per incarnation: in durable
+   * mode pulls advance on real IO, and drawing from the run's Prng would make the order of
+   * draws across nodes depend on it.
+   */
+  private pullRng: Prng | undefined;
+  /** While a pull stream stalls (fault phase): when it goes on, in simulated ms. */
+  pullStalledUntilMs: number | undefined;
   private store: BlockStore | undefined;
   private raft: RaftPersistence | undefined;
   private memoryStore: MemoryBlockStore | undefined;
   private memoryRaft: MemoryRaftPersistence | undefined;
   /** Index of the empty entry that opened each term, as this node persisted it. */
   private readonly termStart = new Map<number, number>();
+  /** The block numbers of this node's Raft log as it persisted it (it outlives incarnations, as the log does). */
+  private logBlocks: { snapshotIndex: number; snapshotBlock: number; byIndex: number[] } = { snapshotIndex: 0, snapshotBlock: 0, byIndex: [] };
   private readonly genesis: Uint8Array;
   /** Forwards of this incarnation waiting for the leader's answer, by ack id. */
   private pendingAcks = new Map<number, { txId: string; settle: (ack: SubmitAck) => void; broke: (err: Error) => void }>();
@@ -132,6 +159,8 @@ export class SimOrdererNode {
       close: () => raft.close(),
     };
     const timers = this.env.clock.timersFor(this.owner);
+    const rngSeed = this.env.rng.nextUint32();
+    this.pullRng = new Prng(rngSeed ^ 0x5a17);
     const chain = this.env.newChain({
       channelId: SIM_CHANNEL,
       selfId: this.id,
@@ -142,7 +171,7 @@ export class SimOrdererNode {
       pullBlocks: (req) => this.pull(req),
       logger: this.env.logger,
       timers,
-      rngSeed: this.env.rng.nextUint32(),
+      rngSeed,
       intakeWaitTimeoutMs: this.env.intakeWaitTimeoutMs,
       resubmitAfterMs: this.env.resubmitAfterMs,
       // Within a run nothing is given up on: an acknowledged envelope must be ordered.
@@ -185,7 +214,6 @@ export class SimOrdererNode {
     this.chain = undefined;
     this.env.clock.cancelOwner(this.owner);
     await chain.halt('simulated crash');
-    this.pullWaiting = false;
     this.env.trace(`node ${this.id} CRASH (${why})`);
     if (this.env.durableDir !== undefined) {
       await this.raft?.close();
@@ -222,27 +250,47 @@ export class SimOrdererNode {
 
   /**
    * A leader proposes nothing before it has applied its log (Fabric §3.5): a block entry of its
-   * own term is persisted only when everything before that term's first entry is applied.
+   * own term is persisted only when everything before that term's first entry is applied, and
+   * (not taking the Chain's word for what it applied) its block comes after every block its log
+   * already carries before that entry.
    */
   private checkProposals(rd: Ready): void {
     const chain = this.chain;
-    if (chain === undefined) return;
-    const st = chain.status();
+    const st = chain?.status();
+    if (rd.snapshot !== undefined && rd.snapshot.metadata.index > 0) {
+      this.logBlocks = { snapshotIndex: rd.snapshot.metadata.index, snapshotBlock: common.Block.decode(rd.snapshot.data).header?.number ?? 0, byIndex: [] };
+    }
+    const first = rd.entries[0];
+    if (first !== undefined) this.logBlocks.byIndex.length = Math.min(this.logBlocks.byIndex.length, first.index);
     for (const e of rd.entries) {
       if (e.type !== raftpb.EntryType.EntryNormal) continue;
       if (e.data.length === 0) {
         if (!this.termStart.has(e.term)) this.termStart.set(e.term, e.index);
         continue;
       }
-      if (st.role !== RaftRole.Leader || e.term !== st.term) continue;
-      const start = this.termStart.get(e.term);
-      if (start !== undefined && st.appliedIndex < start - 1) {
-        this.env.fail(
-          'a leader proposes nothing before it has applied its log',
-          `leader of term ${e.term} persisted its block entry ${e.index} with applied index ${st.appliedIndex}, ` + `but its term began at ${start}`,
-          this.id,
-        );
-      }
+      const number = common.Block.decode(e.data).header?.number ?? 0;
+      if (st !== undefined && st.role === RaftRole.Leader && e.term === st.term) this.checkProposal(e, number, st);
+      this.logBlocks.byIndex[e.index] = number;
+    }
+  }
+
+  private checkProposal(e: raftpb.Entry, number: number, st: ChainStatus): void {
+    const start = this.termStart.get(e.term);
+    if (start !== undefined && st.appliedIndex < start - 1) {
+      this.env.fail(
+        'a leader proposes nothing before it has applied its log',
+        `leader of term ${e.term} persisted its block entry ${e.index} with applied index ${st.appliedIndex}, ` + `but its term began at ${start}`,
+        this.id,
+      );
+    }
+    let carried = this.logBlocks.snapshotBlock;
+    for (let i = this.logBlocks.snapshotIndex + 1; i < e.index; i++) carried = Math.max(carried, this.logBlocks.byIndex[i] ?? -1);
+    if (number <= carried) {
+      this.env.fail(
+        'a leader proposes nothing before it has applied its log',
+        `leader of term ${e.term} proposed block ${number} at entry ${e.index}, but its log already carries block ${carried} before it`,
+        this.id,
+      );
     }
   }
 
@@ -353,26 +401,59 @@ export class SimOrdererNode {
   }
 
   /** Catch-up: blocks from the first other node that is up, reachable and has them. */
+  /**
+   * Catch-up: blocks from a random other node that is up, reachable and has them, over a stream
+   * that takes simulated time (opening it, then every few blocks), so the Chain's Ready loop runs
+   * beside the pull: ticks, elections, commits and further snapshots happen while it pulls. A
+   * source that goes down or out of reach mid-stream breaks it (the Chain retries after a backoff).
+   */
   private async *pull(req: BlockPullRequest): AsyncGenerator<{ block: common.Block; bytes: Uint8Array }> {
-    this.pullWaiting = false;
-    const sources = this.env.peers().filter((p) => p.id !== this.id && p.up && this.env.net.connected(this.id, p.id) && (p.blocks()?.height() ?? 0) > req.toNumber);
-    const source = sources.length === 0 ? undefined : sources[this.env.rng.nextInt(sources.length)]!;
-    const store = source?.blocks();
-    if (store === undefined) {
-      this.pullWaiting = true;
-      throw new Error('no orderer to pull from');
-    }
-    let prev = req.previousHash;
-    for (let n = req.fromNumber; n <= req.toNumber; n++) {
-      const b = store.getBlock(n);
-      if (b === undefined) {
-        this.pullWaiting = true;
-        throw new Error(`block ${n} missing at node ${source!.id}`);
+    this.pullBusy = true;
+    try {
+      const reachable = (p: SimOrdererNode): boolean => p.id !== this.id && p.up && this.env.net.connected(this.id, p.id);
+      const sources = this.env.peers().filter((p) => reachable(p) && (p.blocks()?.height() ?? 0) > req.toNumber);
+      const rng = this.pullRng!;
+      const source = sources.length === 0 ? undefined : sources[rng.nextInt(sources.length)]!;
+      if (source === undefined) throw new Error('no orderer to pull from');
+      if (this.env.faultsOn() && rng.chance(PULL_STALL_P)) {
+        const stallMs = rng.between(1, PULL_STALL_MAX_MS);
+        this.pullStalledUntilMs = this.env.clock.nowMs() + stallMs;
+        try {
+          await this.pullDelay(stallMs, req.signal);
+        } finally {
+          this.pullStalledUntilMs = undefined;
+        }
+      } else await this.pullDelay(rng.between(1, rng.pick(PULL_OPEN_MAX_MS)), req.signal);
+      let prev = req.previousHash;
+      for (let n = req.fromNumber; n <= req.toNumber; n++) {
+        if ((n - req.fromNumber) % PULL_BATCH_BLOCKS === PULL_BATCH_BLOCKS - 1) await this.pullDelay(rng.between(1, PULL_BATCH_MAX_MS), req.signal);
+        const b = reachable(source) ? source.blocks()?.getBlock(n) : undefined;
+        if (b === undefined) throw new Error(`stream from node ${source.id} broke at block ${n}`);
+        if (!bytesEqual(b.block.header!.previousHash, prev)) this.env.fail('pulled blocks link to the ledger', `block ${n} from node ${source.id} does not link`, this.id);
+        prev = b.headerHash;
+        this.pulledBlocks++;
+        yield { block: b.block, bytes: b.bytes };
       }
-      if (!bytesEqual(b.block.header!.previousHash, prev)) this.env.fail('pulled blocks link to the ledger', `block ${n} from node ${source!.id} does not link`, this.id);
-      prev = b.headerHash;
-      this.pulledBlocks++;
-      yield { block: b.block, bytes: b.bytes };
+    } finally {
+      this.pullBusy = false;
     }
+  }
+
+  /** Waits on the simulated clock (quiet for the simulator's drain); the Chain's abort ends the wait. */
+  private async pullDelay(ms: number, signal: AbortSignal): Promise<void> {
+    this.pullBusy = false;
+    await new Promise<void>((resolve, reject) => {
+      const cancel = this.env.clock.timersFor(this.owner).setTimeout(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      const onAbort = (): void => {
+        cancel();
+        reject(new Error('pull aborted'));
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    });
+    this.pullBusy = true;
   }
 }

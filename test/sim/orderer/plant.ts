@@ -34,7 +34,8 @@ export const CHAIN_PLANTS: readonly ChainPlant[] = [
   {
     name: 'defect-1-duplicate',
     breaks: 'Fabric §3.5 / issue #11 defect 1: a new leader takes envelopes into its intake before it has applied its log, so one resent envelope is ordered twice',
-    budgetSeeds: 50,
+    // About one seed in thirty catches it (10 of 300 before pulls took simulated time, 11 after).
+    budgetSeeds: 100,
     mutations: [
       { file: 'chain.ts', find: 'if (!this.pipeline.ready) {\n      // Held until', replace: 'if (false) {\n      // Held until' },
       { file: 'leader-pipeline.ts', find: 'if (!this.readyValue) throw new ChainInvariantError(`envelope', replace: 'if (false) throw new ChainInvariantError(`envelope' },
@@ -72,6 +73,18 @@ export const CHAIN_PLANTS: readonly ChainPlant[] = [
     breaks: 'issue #11 (what SUCCESS means): the leader answers its own clients SUCCESS once the envelope is in its intake, so killing the leader loses it',
     budgetSeeds: 50,
     mutations: [{ file: 'forwarding.ts', find: "if (placed.kind === 'own-intake') await placed.committed;", replace: "if (placed.kind === 'own-intake') void placed.committed.catch(() => undefined);" }],
+  },
+  {
+    name: 'backlog-before-pull',
+    breaks: 'catch-up beside the loop: entries committed while a node pulls the blocks of a snapshot are written before those blocks are in',
+    budgetSeeds: 30,
+    mutations: [{ file: 'apply.ts', find: 'if (this.lag === undefined) {\n      const last', replace: 'if (true) {\n      const last' }],
+  },
+  {
+    name: 'applied-follows-raft-while-pulling',
+    breaks: 'catch-up beside the loop: the applied index follows Raft while the ledger is behind, so a node elected while it pulls takes envelopes before its ledger has its log',
+    budgetSeeds: 100,
+    mutations: [{ file: 'apply.ts', find: '      this.backlogEnd = index;\n    }\n    return', replace: '      this.backlogEnd = index;\n      this.appliedValue = index;\n    }\n    return' }],
   },
   {
     name: 'no-resubmission',

@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import pino from 'pino';
 import { RaftRole } from '../../../consensus/raft/api';
 import { Chain } from '../../../orderer/chain/chain';
+import type { ChainStatus } from '../../../orderer/chain/types';
 import { EnvelopeFateUnknownError, OrdererError } from '../../../orderer/errors';
 import type { ParsedEnvelope } from '../../../orderer/msgcheck';
 import { common, orderer, raftpb } from '../../../protos';
@@ -51,6 +52,14 @@ export interface OrdererRunStats {
   retries: number;
   /** Broadcasts answered "fate unknown" (neither SUCCESS nor a refusal). */
   fateUnknown: number;
+  /** Node-instants at which a node pulling beside its loop saw its commit index move (Raft went on while it pulled). */
+  commitsWhilePulling: number;
+  /** Node-instants at which entries committed during a pull waited for it (the backlog). */
+  backlogsWhilePulling: number;
+  /** Node-instants at which a node led while it pulled (it must take no envelopes). */
+  leadersWhilePulling: number;
+  /** Times a newer snapshot moved the target of a running pull. */
+  pullRetargets: number;
 }
 
 export interface OrdererRunResult {
@@ -76,6 +85,8 @@ const QUIET_AFTER_ANSWERS_MS = 3_000;
 const MAX_OVERTIME_MS = 30_000;
 /** Share of broadcasts that resend an earlier envelope (same tx id) to a random node. */
 const RETRY_P = 0.1;
+/** Chance per fault action, while a node's pull stalls, that the leader crashes (seeds with leader faults only). */
+const STRIKE_WHILE_PULLING_P = 0.5;
 
 const realChain: ChainFactory = (options) => new Chain(options);
 
@@ -99,7 +110,7 @@ export async function runOrdererSeed(seed: number, options: OrdererRunOptions = 
 class OrdererRun {
   readonly clock = new SimClock();
   readonly checker: LedgerChecker;
-  readonly stats: OrdererRunStats = { blocks: 0, acknowledged: 0, refused: 0, crashes: 0, restarts: 0, partitions: 0, leaderStrikes: 0, lostLogHalts: 0, leaderChanges: 0, snapshots: 0, pulls: 0, retries: 0, fateUnknown: 0 };
+  readonly stats: OrdererRunStats = { blocks: 0, acknowledged: 0, refused: 0, crashes: 0, restarts: 0, partitions: 0, leaderStrikes: 0, lostLogHalts: 0, leaderChanges: 0, snapshots: 0, pulls: 0, retries: 0, commitsWhilePulling: 0, backlogsWhilePulling: 0, leadersWhilePulling: 0, pullRetargets: 0, fateUnknown: 0 };
   violation: InvariantViolation | undefined;
   private readonly net: Network;
   private readonly nodes: SimOrdererNode[] = [];
@@ -119,6 +130,9 @@ class OrdererRun {
   private readonly confirmedBy = new Map<string, Array<{ leader: number; incarnation: number; term: number }>>();
   /** Tx ids of which some forward was handed over and never answered. */
   private readonly unanswered = new Set<string>();
+  private healed = false;
+  /** Per node, what check() last saw of a pull under way (for the catch-up stats). */
+  private readonly lastPull = new Map<number, { incarnation: number; toBlock: number; commitIndex: number }>();
 
   constructor(
     private readonly seed: number,
@@ -156,6 +170,7 @@ class OrdererRun {
         fateUnknown: (txId) => this.unanswered.add(txId),
       },
       peers: () => this.nodes,
+      faultsOn: () => !this.healed,
       // Kept here too: a check that fires inside a Chain's storage call is also seen by the
       // Chain, which halts on it; the run reports the check, not the halt.
       fail: (inv, detail, nodeId) => {
@@ -178,24 +193,23 @@ class OrdererRun {
     // its block committed), and what it acknowledged needs a batch timeout or a resend to be ordered.
     const plannedEndMs = f.faultMs + f.healMs;
     let endMs = plannedEndMs;
-    let healed = false;
     let nextActionMs = f.actionEveryMs;
     let nextClientMs = this.rng.between(1, 2 * f.clientEveryMs);
     for (;;) {
       const next = Math.min(this.clock.nextAtMs() ?? Infinity, this.net.nextDueStep() ?? Infinity, nextActionMs, nextClientMs);
       if (next >= endMs) break;
       // Everything due within one window is handed over before the Chains run: fewer drains, same determinism.
-      const t = Math.min(next + WINDOW_MS, healed ? endMs : healAtMs, endMs);
+      const t = Math.min(next + WINDOW_MS, this.healed ? endMs : healAtMs, endMs);
       await this.clock.advanceTo(t, () => Promise.resolve());
       this.deliverDue(t);
-      if (!healed && t >= healAtMs) {
-        healed = true;
+      if (!this.healed && t >= healAtMs) {
+        this.healed = true;
         await this.settle();
         await this.heal();
       }
       if (t >= nextActionMs) {
         nextActionMs = t + f.actionEveryMs;
-        if (!healed) await this.faultAction(t);
+        if (!this.healed) await this.faultAction(t);
       }
       if (t >= nextClientMs) {
         nextClientMs = t + this.rng.between(1, 2 * f.clientEveryMs);
@@ -203,7 +217,7 @@ class OrdererRun {
       }
       await this.settle();
       await this.check();
-      if (healed) endMs = Math.min(Math.max(plannedEndMs, this.lastAnswerMs + QUIET_AFTER_ANSWERS_MS), plannedEndMs + MAX_OVERTIME_MS);
+      if (this.healed) endMs = Math.min(Math.max(plannedEndMs, this.lastAnswerMs + QUIET_AFTER_ANSWERS_MS), plannedEndMs + MAX_OVERTIME_MS);
     }
     await this.settle();
     await this.check();
@@ -281,15 +295,16 @@ class OrdererRun {
 
   /**
    * Lets every Chain finish what it was handed: its storage completes in microtasks (memory)
-   * or on LMDB's and the WAL's IO (durable), so poll until no Ready is in flight, except in a
-   * Chain waiting out a failed pull's backoff on the simulated clock.
+   * or on LMDB's and the WAL's IO (durable), so poll until no Ready is in flight and no pull
+   * beside the loop is busy (a pull waiting on the simulated clock, for its stream or its
+   * backoff, is quiet).
    */
   private async settle(): Promise<void> {
     for (let round = 0; ; round++) {
       await new Promise<void>((resolve) => setImmediate(resolve));
       // In memory every write completes in a microtask: one turn has run them all.
       if (!this.p.durable) return;
-      if (this.nodes.every((n) => n.chain === undefined || n.pullWaiting || !n.chain.status().processingReady)) return;
+      if (this.nodes.every((n) => n.chain === undefined || (!n.pullBusy && !n.chain.status().processingReady))) return;
       if (round > 200_000) throw new Error('the chains never settled');
     }
   }
@@ -310,10 +325,28 @@ class OrdererRun {
         throw new InvariantViolation('a chain with sound state never halts as broken', `node ${n.id}: ${st.haltReason}`, this.clock.nowMs(), n.id);
       }
       if (st.role === RaftRole.Leader) leader = n.id;
+      this.countCatchUp(n, st);
       this.checker.checkNode(n.id, n.blocks()!);
     }
     if (leader !== 0 && leader !== this.lastLeader) this.stats.leaderChanges++;
     if (leader !== 0) this.lastLeader = leader;
+  }
+
+  /** What the pulls beside the Ready loop went through (the suite checks the seeds exercised it). */
+  private countCatchUp(n: SimOrdererNode, st: ChainStatus): void {
+    const c = st.catchingUp;
+    if (c === undefined || !c.pulling) {
+      this.lastPull.delete(n.id);
+      return;
+    }
+    const last = this.lastPull.get(n.id);
+    if (last !== undefined && last.incarnation === n.incarnation) {
+      if (st.commitIndex > last.commitIndex) this.stats.commitsWhilePulling++;
+      if (c.toBlock > last.toBlock) this.stats.pullRetargets++;
+    }
+    if (c.backlogToIndex > c.snapshotIndex) this.stats.backlogsWhilePulling++;
+    if (st.role === RaftRole.Leader) this.stats.leadersWhilePulling++;
+    this.lastPull.set(n.id, { incarnation: n.incarnation, toBlock: c.toBlock, commitIndex: st.commitIndex });
   }
 
   private broadcast(): void {
@@ -417,6 +450,19 @@ class OrdererRun {
         else this.net.partition([[leader.id], ids.filter((id) => id !== leader.id)]);
       }
     }
+    // A node pulling beside its loop may win the next election, and must then take no envelope
+    // until it has applied everything: while a pull stalls for longer than an election takes,
+    // the leader sometimes crashes (if the others still make a majority).
+    const electionMs = this.p.settings.electionTick * this.p.settings.tickIntervalMs;
+    const stalled = this.nodes.some((n) => n.up && (n.pullStalledUntilMs ?? 0) > t + electionMs);
+    if (stalled && f.leaderFaultP > 0 && rng.chance(STRIKE_WHILE_PULLING_P)) {
+      const leader = this.leader();
+      const othersUp = this.nodes.filter((n) => n.up && n !== leader).length;
+      if (leader !== undefined && leader.status()?.catchingUp === undefined && othersUp > this.nodes.length / 2) {
+        this.stats.leaderStrikes++;
+        await leader.crash('leader strike while a node pulls');
+      }
+    }
     if (rng.chance(f.partitionP)) {
       this.stats.partitions++;
       const shuffled = rng.shuffled(ids);
@@ -473,7 +519,7 @@ class OrdererRun {
       throw new InvariantViolation(
         'a broken Raft invariant halts the channel',
         `node ${target.id} was told commit ${claimedCommit} with its log ending at ${target.raftLastIndex()} and did not halt ` +
-          `(role ${st?.role}, term ${st?.term}, commit ${st?.commitIndex}, busy ${st?.processingReady}, queued ${st?.queuedEvents}, pulling ${target.pullWaiting})`,
+          `(role ${st?.role}, term ${st?.term}, commit ${st?.commitIndex}, busy ${st?.processingReady}, queued ${st?.queuedEvents}, catching up ${JSON.stringify(st?.catchingUp)})`,
         this.clock.nowMs(),
         target.id,
       );
