@@ -13,6 +13,7 @@ import type { BackoffOptions } from './backoff';
 import { EgressStream, endpoint, type AckHandle, type OutgoingMessage } from './egress';
 import { ClusterError, MessageTooLargeError, StreamClosedError, SubmitFateUnknownError, UnknownDestinationError } from './errors';
 import { ConnectionPool } from './connections';
+import { Fifo } from './fifo';
 import { encodeConsensusStep } from './wire';
 import { ClusterMembership } from './membership';
 import { NO_METRICS, type ClusterMetrics } from './metrics';
@@ -36,6 +37,17 @@ import {
 const KEEPALIVE_INTERVAL_MS = 60_000;
 const KEEPALIVE_TIMEOUT_MS = 20_000;
 
+
+/** How often unanswered forwards are checked against the RPC timeout. */
+const ACK_SWEEP_MS = 250;
+
+interface AckDeadline {
+  deadlineMs: number;
+  settled: boolean;
+  reject: (err: Error) => void;
+  readonly channel: string;
+  readonly toId: NodeId;
+}
 export interface ClusterClientOptions {
   readonly logger: Logger;
   /** Shared with the server side's authenticator; a fresh one when absent. */
@@ -86,6 +98,9 @@ export class ClusterClient implements ClusterTransport {
   private readonly pendingLosses = new Map<string, PendingLoss>();
   private lossFlushScheduled = false;
   private closed = false;
+  /** Forwards waiting for the leader's answer, oldest first (all share one timeout, so deadline order). */
+  private readonly ackDeadlines = new Fifo<AckDeadline>();
+  private ackSweep: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: ClusterClientOptions) {
     this.logger = options.logger.child({ component: 'cluster-egress' });
@@ -207,21 +222,51 @@ export class ClusterClient implements ClusterTransport {
       this.metrics.messageDropped(member.host, channel, 'submit');
       throw new MessageTooLargeError(channel, toId, bytes.length, this.maxSendMessageBytes);
     }
+    // One deadline sweep for all answers instead of a timer and a race per envelope: at thousands
+    // of forwards a second those cost more than the forwarding itself.
+    const deadline: AckDeadline = { deadlineMs: 0, settled: false, reject: () => undefined, channel, toId };
     let handle!: AckHandle;
-    const answered = new Promise<SubmitAck>((resolve, reject) => (handle = { resolve, reject }));
+    const answered = new Promise<SubmitAck>((resolve, reject) => {
+      deadline.reject = reject;
+      handle = {
+        resolve: (ack) => {
+          deadline.settled = true;
+          resolve(ack);
+        },
+        reject: (err) => {
+          deadline.settled = true;
+          reject(err);
+        },
+      };
+    });
     // The answer may race the queueing below; nobody must see an unhandled rejection meanwhile.
     answered.catch(() => undefined);
     await this.streamFor(channel, member, 'submit').put({ bytes, isSnapshot: false, ack: handle }, this.rpcTimeoutMs);
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new SubmitFateUnknownError(channel, toId, `no answer within ${this.rpcTimeoutMs} ms`)), this.rpcTimeoutMs);
-      timer.unref();
-    });
-    try {
-      return await Promise.race([answered, late]);
-    } finally {
-      clearTimeout(timer);
+    if (!deadline.settled) {
+      deadline.deadlineMs = Date.now() + this.rpcTimeoutMs;
+      this.ackDeadlines.push(deadline);
+      this.armAckSweep();
     }
+    return answered;
+  }
+
+  /** Forwards not answered within the RPC timeout reject with SubmitFateUnknownError (their slot on the stream stays). */
+  private armAckSweep(): void {
+    if (this.ackSweep !== undefined || this.closed) return;
+    this.ackSweep = setTimeout(() => {
+      this.ackSweep = undefined;
+      const now = Date.now();
+      for (;;) {
+        const head = this.ackDeadlines.peek();
+        if (head === undefined || (!head.settled && head.deadlineMs > now)) break;
+        this.ackDeadlines.shift();
+        if (head.settled) continue;
+        head.settled = true;
+        head.reject(new SubmitFateUnknownError(head.channel, head.toId, `no answer within ${this.rpcTimeoutMs} ms`));
+      }
+      if (this.ackDeadlines.length > 0) this.armAckSweep();
+    }, ACK_SWEEP_MS);
+    this.ackSweep.unref();
   }
 
   /** Messages waiting in our queue to `toId` (cluster_comm_egress_queue_length). */
@@ -233,6 +278,8 @@ export class ClusterClient implements ClusterTransport {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.ackSweep !== undefined) clearTimeout(this.ackSweep);
+    this.ackSweep = undefined;
     for (const streams of this.streams.values()) {
       for (const stream of streams.values()) stream.close('cluster client closed');
     }

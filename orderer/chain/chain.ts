@@ -67,6 +67,8 @@ export function chainEventBytes(ev: ChainEvent): number {
       return EVENT_OVERHEAD_BYTES;
   }
 }
+/** How often Broadcasts waiting on this leader for their block are checked against their deadline. */
+const COMMIT_WAIT_SWEEP_MS = 1_000;
 /** Entries kept in the Raft log behind a snapshot, so slightly lagging followers need no snapshot (Fabric keeps 4). */
 export const SNAPSHOT_CATCHUP_ENTRIES = 4;
 
@@ -228,6 +230,7 @@ export class Chain implements ChainHandle {
     this.stopTimers.push(this.timers.setInterval(() => this.push({ kind: 'tick' }), s.tickIntervalMs));
     const resubmitAfterMs = this.options.resubmitAfterMs ?? Math.max(2_000, 4 * s.electionTick * s.tickIntervalMs);
     this.stopTimers.push(this.timers.setInterval(() => this.forwarder.resubmitOverdue(resubmitAfterMs), resubmitAfterMs));
+    this.stopTimers.push(this.timers.setInterval(() => this.forwarder.sweepCommitWaiters(), COMMIT_WAIT_SWEEP_MS));
     this.logger.info({ members: s.members.map((m) => m.id), height: this.blockStore.height(), fresh: this.options.raft.fresh }, 'chain started');
     this.loop.kick();
   }

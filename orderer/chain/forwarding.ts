@@ -58,7 +58,8 @@ interface ForwardAttempts {
 interface CommitWaiter {
   readonly resolve: () => void;
   readonly reject: (err: Error) => void;
-  readonly cancelTimer: () => void;
+  /** When the Broadcast gives up waiting (ChainTimers.nowMs). */
+  readonly deadlineMs: number;
 }
 
 const UNACKNOWLEDGED: SubmitAck = Object.freeze({ kind: 'unacknowledged' });
@@ -268,21 +269,32 @@ export class Forwarder {
     return t.sendSubmit(this.o.channelId, leader, req).then(() => UNACKNOWLEDGED);
   }
 
-  /** Resolves when `txId` is in a committed block; rejects (fate unknown) on timeout or halt. */
+  /**
+   * Resolves when `txId` is in a committed block; rejects (fate unknown) on halt, or once past
+   * its deadline when sweepCommitWaiters runs (a sweep rather than a timer per envelope: at
+   * thousands of envelopes a second the timers cost more than the waiting).
+   */
   private commitOf(txId: string): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const waiter: CommitWaiter = {
-        resolve,
-        reject,
-        cancelTimer: this.o.timers.setTimeout(() => {
-          this.removeCommitWaiter(txId, waiter);
-          reject(new EnvelopeFateUnknownError(`its block was not committed within ${this.commitWaitTimeoutMs} ms; it is kept and resent to the leader`));
-        }, this.commitWaitTimeoutMs),
-      };
+      const waiter: CommitWaiter = { resolve, reject, deadlineMs: this.o.timers.nowMs() + this.commitWaitTimeoutMs };
       const list = this.commitWaiters.get(txId);
       if (list === undefined) this.commitWaiters.set(txId, [waiter]);
       else list.push(waiter);
     });
+  }
+
+  /** Periodic: Broadcasts whose block did not commit in time hear "fate unknown" (the envelope stays accepted and is resent). */
+  sweepCommitWaiters(): void {
+    const now = this.o.timers.nowMs();
+    // Insertion order is deadline order for each tx id's first waiter: stop at the first one not due.
+    for (const [txId, list] of this.commitWaiters) {
+      if (list[0]!.deadlineMs > now) break;
+      const due = list.filter((w) => w.deadlineMs <= now);
+      const rest = list.filter((w) => w.deadlineMs > now);
+      if (rest.length === 0) this.commitWaiters.delete(txId);
+      else this.commitWaiters.set(txId, rest);
+      for (const w of due) w.reject(new EnvelopeFateUnknownError(`its block was not committed within ${this.commitWaitTimeoutMs} ms; it is kept and resent to the leader`));
+    }
   }
 
   private removeCommitWaiter(txId: string, waiter: CommitWaiter): void {
@@ -298,7 +310,6 @@ export class Forwarder {
     const list = this.commitWaiters.get(txId);
     const waiter = list?.[list.length - 1];
     if (waiter === undefined) return;
-    waiter.cancelTimer();
     this.removeCommitWaiter(txId, waiter);
   }
 
@@ -310,7 +321,6 @@ export class Forwarder {
     const waiting = [...this.commitWaiters.values()].flat();
     this.commitWaiters.clear();
     for (const w of waiting) {
-      w.cancelTimer();
       w.reject(new EnvelopeFateUnknownError(`channel ${this.o.channelId} halted before its block was committed: ${reason}`));
     }
     this.wakeWaiters();
@@ -340,10 +350,7 @@ export class Forwarder {
       const waiting = this.commitWaiters.get(txId);
       if (waiting === undefined) continue;
       this.commitWaiters.delete(txId);
-      for (const w of waiting) {
-        w.cancelTimer();
-        w.resolve();
-      }
+      for (const w of waiting) w.resolve();
     }
   }
 
