@@ -4,6 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import path from 'node:path';
 import pino from 'pino';
 import { loadOrdererConfig, unsupportedSettings, type OrdererConfig } from '../orderer/config';
+import { runCryptoGenerate } from './crypto-generate';
 import { runLedgerCheck } from './ledger-check';
 import { runWalRepair } from './wal-repair';
 import { ensureDirs, OrdererNode, type OrdererNodeOptions } from '../orderer/node';
@@ -11,6 +12,7 @@ import { ensureDirs, OrdererNode, type OrdererNodeOptions } from '../orderer/nod
 const USAGE = `usage: orderer start [--config FILE] [--stop-on-stdin-eof]
        orderer wal repair --channel NAME [--config FILE] [--dry-run]   (orderer wal repair --help)
        orderer ledger check --channel NAME [--config FILE]              (orderer ledger check --help)
+       orderer crypto generate --output DIR [--orderers N] [--orgs N]   (orderer crypto generate --help)
 
 Runs one ordering node. Without --config, orderer.yaml is looked up in $FABRIC_CFG_PATH,
 the current directory and /etc/hyperledger/fabric. Every key can be overridden by an
@@ -57,6 +59,11 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'ledger') {
     if (rest[0] === 'check') return runLedgerCheck(rest.slice(1));
     console.error(`unknown command ${JSON.stringify(['ledger', ...rest.slice(0, 1)].join(' '))}\n\n${USAGE}`);
+    return 2;
+  }
+  if (command === 'crypto') {
+    if (rest[0] === 'generate') return runCryptoGenerate(rest.slice(1));
+    console.error(`unknown command ${JSON.stringify(['crypto', ...rest.slice(0, 1)].join(' '))}\n\n${USAGE}`);
     return 2;
   }
   if (command !== 'start') {
