@@ -4,6 +4,7 @@
 // stop(), which the benchmark also calls on errors and on Ctrl-C.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { freePorts, sleep } from '../support/ports';
+import { readProcessMemory, type ProcessMemory } from '../support/proc-memory';
 import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,31 +17,6 @@ const ORDERER_JS = path.resolve(__dirname, '../../cmd/orderer.js');
 const SINK_JS = path.resolve(__dirname, 'orderer-bench-sink.js');
 
 
-
-/** Memory figures of a live process from /proc/<pid>/status (Linux), in bytes. */
-export interface ProcessMemory {
-  /** VmHWM: peak resident set size since the process started. */
-  peakRssBytes: number;
-  /** VmRSS: resident set size now. */
-  rssBytes: number;
-  /** RssAnon (heap, stacks, malloc) and RssFile (mapped files: LMDB's map, code) now. */
-  rssAnonBytes: number;
-  rssFileBytes: number;
-}
-
-export function readProcessMemory(pid: number): ProcessMemory | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/status`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  const kib = (key: string): number => {
-    const match = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text);
-    return match === null ? 0 : Number(match[1]) * 1024;
-  };
-  return { peakRssBytes: kib('VmHWM'), rssBytes: kib('VmRSS'), rssAnonBytes: kib('RssAnon'), rssFileBytes: kib('RssFile') };
-}
 
 /** CPU time (user + system) a live process has used so far, from /proc/<pid>/stat, in ms. */
 export function readProcessCpuMs(pid: number): number | undefined {

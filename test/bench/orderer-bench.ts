@@ -29,12 +29,12 @@ import { COLOCATED_NODE_FLAGS } from '../../orderer/devnet';
 import {
   BenchNetwork,
   chainHeight,
-  readProcessMemory,
   sleep,
   startSink,
   waitUntilServing,
   type BenchProcess,
 } from './orderer-bench-cluster';
+import { readProcessMemory } from '../support/proc-memory';
 import type { ObservationReport } from './orderer-bench-observer';
 import { ObserverThread } from './orderer-bench-observer-thread';
 import { runPacedLoad, type PacedLoadProgress, type PacedLoadReport } from './orderer-bench-paced';

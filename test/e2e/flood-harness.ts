@@ -31,6 +31,7 @@ import { buildEnvelope, NONCE_BYTES } from '../../orderer/envelopes';
 import { statusName } from '../../orderer/errors';
 import { common, orderer, raftpb } from '../../protos';
 import type { FloodNodeReply, FloodNodeRequest, FloodNodeSpec } from '../support/flood-node';
+import { readProcessMemory, type ProcessMemory } from '../support/proc-memory';
 import { freePorts } from '../support/ports';
 import { waitFor } from '../support/wait';
 
@@ -39,31 +40,6 @@ const FLOOD_NODE_JS = path.resolve(__dirname, '../../dist/test/support/flood-nod
 type StatusReply = Extract<FloodNodeReply, { type: 'status' }>;
 /** A request as the caller writes it; the id is added when it is sent. */
 type Unnumbered<T> = T extends unknown ? Omit<T, 'id'> : never;
-
-/** Memory of a live process from /proc/<pid>/status, in bytes (Linux). */
-export interface ProcessMemory {
-  /** VmRSS: resident set size now. */
-  rssBytes: number;
-  /** VmHWM: the kernel's own peak of the resident set since the process started. */
-  peakRssBytes: number;
-  /** RssAnon (heap, malloc, buffers) and RssFile (mapped files: code, LMDB's map) now. */
-  rssAnonBytes: number;
-  rssFileBytes: number;
-}
-
-export function readProcessMemory(pid: number): ProcessMemory | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/status`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  const kib = (key: string): number => {
-    const match = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text);
-    return match === null ? 0 : Number(match[1]) * 1024;
-  };
-  return { rssBytes: kib('VmRSS'), peakRssBytes: kib('VmHWM'), rssAnonBytes: kib('RssAnon'), rssFileBytes: kib('RssFile') };
-}
 
 /** The node under test: a child process with an IPC channel. */
 export class FloodNodeProcess {
