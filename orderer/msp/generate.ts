@@ -13,7 +13,7 @@
 // OU, as cryptogen's with EnableNodeOUs; TLS certificates are leaves of the TLS CA with the host
 // names (and localhost) as DNS names. Nothing is ever overwritten: the output folder must not exist
 // or be empty, and the material goes to a temporary sibling first and is renamed into place.
-import { existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createLeaf, createSelfSignedCa, KeyUsageFlags, privateKeyPem, type IssuedWithKey } from './x509-build';
 
@@ -75,9 +75,10 @@ export function defaultSpec(orderers: number, clientOrgs: number, domain = 'exam
 export function generateCryptoMaterial(outDir: string, spec: GenerateSpec): GeneratedOrg[] {
   const out = path.resolve(outDir);
   checkOutDir(out);
-  const staging = `${out}.partial-${process.pid}`;
-  rmSync(staging, { recursive: true, force: true });
-  mkdirSync(staging, { recursive: true });
+  // A fresh folder of our own beside the output (same file system, so the rename is atomic): the
+  // only thing ever deleted here, and only when generating failed.
+  mkdirSync(path.dirname(out), { recursive: true });
+  const staging = mkdtempSync(path.join(path.dirname(out), `.${path.basename(out)}.partial-`));
   try {
     const orgs = [
       ...spec.ordererOrgs.map((o) => writeOrg(staging, 'ordererOrganizations', o)),

@@ -70,6 +70,13 @@ test('never writes over anything: a non-empty output folder is refused and left 
   expect(() => generateCryptoMaterial(out, defaultSpec(1, 1))).toThrow(CryptoGenerateError);
   expect(readdirSync(out)).toEqual(['keep.txt']);
   expect(readdirSync(dir)).toEqual(['crypto']); // no staging folder left behind
+  // A sibling that looks like a staging folder (an earlier run's, or anyone's) is never touched.
+  const lookalike = path.join(dir, `crypto2.partial-${process.pid}`);
+  mkdirSync(lookalike);
+  writeFileSync(path.join(lookalike, 'canary'), 'not ours');
+  generateCryptoMaterial(path.join(dir, 'crypto2'), defaultSpec(1, 0));
+  expect(readFileSync(path.join(lookalike, 'canary'), 'utf8')).toBe('not ours');
+  expect(readdirSync(dir).sort()).toEqual(['crypto', 'crypto2', `crypto2.partial-${process.pid}`]);
   // An empty folder is fine.
   const empty = path.join(dir, 'empty');
   mkdirSync(empty);
