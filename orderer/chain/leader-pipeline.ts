@@ -211,19 +211,24 @@ export class LeaderPipeline {
 
   /** Returns false when the envelope is a duplicate or (not from a client) the intake is full. */
   enqueue(item: IntakeItem, fromClient: boolean): boolean {
+    return this.offer(item, fromClient) === 'taken';
+  }
+
+  /** enqueue, saying why an envelope was not taken (one tx-id lookup: the ledger's is an LMDB read). */
+  private offer(item: IntakeItem, fromClient: boolean): 'taken' | 'known' | 'full' {
     // Only a ready leader's ledger answers "already ordered?" for every entry of its log.
     if (!this.readyValue) throw new ChainInvariantError(`envelope ${item.txId} offered to the intake before the leader applied its log`);
-    if (this.isKnownTx(item.txId)) return false;
+    if (this.isKnownTx(item.txId)) return 'known';
     // In bytes too; an empty intake takes one envelope whatever its size.
     const overBytes = this.intake.length > 0 && this.intakeBytes + item.envelopeBytes.length > this.maxIntakeBytes;
     if (this.intake.length >= this.o.maxIntakeEnvelopes || overBytes) {
       if (fromClient) throw OrdererError.serviceUnavailable('the leader is overloaded: too many envelopes waiting to be ordered');
-      return false;
+      return 'full';
     }
     this.intake.push(item);
     this.intakeBytes += item.envelopeBytes.length;
     if (item.txId !== '') this.intakeTxIds.add(item.txId);
-    return true;
+    return 'taken';
   }
 
   /** A forwarded envelope on a ready leader, re-checked: the follower's checks ran against a config we may have moved past. */
@@ -239,8 +244,7 @@ export class LeaderPipeline {
     }
     if (parsed.kind !== 'normal' || parsed.channelId !== this.o.channelId) return 'invalid';
     if (parsed.messageSizeBytes > this.o.settings().absoluteMaxBytes) return 'invalid';
-    if (this.isKnownTx(parsed.txId)) return 'known';
-    return this.enqueue({ txId: parsed.txId, envelopeBytes, messageSizeBytes: parsed.messageSizeBytes }, false) ? 'taken' : 'full';
+    return this.offer({ txId: parsed.txId, envelopeBytes, messageSizeBytes: parsed.messageSizeBytes }, false);
   }
 
   /** Moves envelopes from the intake through the cutter into proposed blocks, within MaxInflightBlocks. */
