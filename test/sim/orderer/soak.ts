@@ -63,7 +63,9 @@ async function main(): Promise<number> {
         failed++;
         console.log(describeOrdererFailure(r, durable));
       }
-      if ((seed - from + 1) % 500 === 0) console.log(`${durable ? 'durable ' : ''}seeds ${from}..${seed}: ${failed} failed, ${((Date.now() - started) / 1000).toFixed(0)} s`);
+      const done = seed - from + 1;
+      // Progress every 500 seeds, and always once at the end of each kind of run.
+      if (done % 500 === 0 || done === count) console.log(`${durable ? 'durable ' : ''}seeds ${from}..${seed}: ${failed} failed, ${((Date.now() - started) / 1000).toFixed(0)} s`);
     }
   }
   return failed === 0 ? 0 : 1;
