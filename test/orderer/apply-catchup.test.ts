@@ -13,27 +13,13 @@ import { MemoryBlockStore } from '../sim/orderer/memory-block-store';
 import { MemoryRaftPersistence } from '../sim/orderer/memory-raft';
 import { SimClock } from '../sim/orderer/sim-clock';
 import { waitFor } from '../support/wait';
+import { testChainSettings } from '../support/chain-settings';
 
 const CHANNEL = 'apply-catchup';
 const SELF = 3;
 const SNAPSHOT_INDEX = 10;
 
-const settings: ChainSettings = {
-  configSequence: 0,
-  maintenanceMode: false,
-  members: [1, 2, 3].map((id) => ({ id, host: 'sim', port: id })),
-  nextConsenterId: 4,
-  tickIntervalMs: 100,
-  electionTick: 10,
-  heartbeatTick: 1,
-  maxInflightBlocks: 5,
-  snapshotIntervalSizeBytes: 1,
-  maxMessageCount: 1,
-  absoluteMaxBytes: 1024 * 1024,
-  preferredMaxBytes: 512 * 1024,
-  batchTimeoutMs: 200,
-  lastConfigIndex: 0,
-};
+const settings: ChainSettings = testChainSettings(3, { snapshotIntervalSizeBytes: 1, maxMessageCount: 1 });
 
 const genesis = (): common.Block => newBlock(0, new Uint8Array(0), [common.Envelope.encode({ payload: Uint8Array.of(1) })]);
 

@@ -14,24 +14,10 @@ import { waitFor } from '../e2e/harness';
 import { simEnvelope } from '../sim/orderer/envelopes';
 import { MemoryBlockStore } from '../sim/orderer/memory-block-store';
 import { MemoryRaftPersistence } from '../sim/orderer/memory-raft';
+import { testChainSettings } from '../support/chain-settings';
 
 const CHANNEL = 'accepted';
-const settings: ChainSettings = {
-  configSequence: 0,
-  maintenanceMode: false,
-  members: [{ id: 1, host: '127.0.0.1', port: 1 }],
-  nextConsenterId: 2,
-  tickIntervalMs: 10,
-  electionTick: 10,
-  heartbeatTick: 1,
-  maxInflightBlocks: 5,
-  snapshotIntervalSizeBytes: 16 * 1024 * 1024,
-  maxMessageCount: 10,
-  absoluteMaxBytes: 1024 * 1024,
-  preferredMaxBytes: 512 * 1024,
-  batchTimeoutMs: 20,
-  lastConfigIndex: 0,
-};
+const settings: ChainSettings = testChainSettings(1, { tickIntervalMs: 10, batchTimeoutMs: 20 }, '127.0.0.1');
 const noPeers: ClusterTransport = {
   sendConsensus: () => false,
   sendSubmit: () => Promise.reject(new Error('no peers in a single-node channel')),

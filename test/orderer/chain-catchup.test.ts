@@ -18,28 +18,18 @@ import { MemoryBlockStore } from '../sim/orderer/memory-block-store';
 import { MemoryRaftPersistence } from '../sim/orderer/memory-raft';
 import { SimClock } from '../sim/orderer/sim-clock';
 import { waitFor } from '../support/wait';
+import { testChainSettings } from '../support/chain-settings';
 
 const CHANNEL = 'catchup';
 const TICK_MS = 100;
 const MT = raftpb.MessageType;
 
-const settings: ChainSettings = {
-  configSequence: 0,
-  maintenanceMode: false,
-  members: [1, 2, 3].map((id) => ({ id, host: 'sim', port: id })),
-  nextConsenterId: 4,
+const settings: ChainSettings = testChainSettings(3, {
   tickIntervalMs: TICK_MS,
-  electionTick: 10,
-  heartbeatTick: 1,
-  maxInflightBlocks: 5,
   // A snapshot after every applied batch: the leader's log is compacted at once.
   snapshotIntervalSizeBytes: 1,
   maxMessageCount: 1,
-  absoluteMaxBytes: 1024 * 1024,
-  preferredMaxBytes: 512 * 1024,
-  batchTimeoutMs: 200,
-  lastConfigIndex: 0,
-};
+});
 
 type Wire = { kind: 'consensus'; from: number; to: number; msg: raftpb.Message } | { kind: 'submit'; from: number; to: number; req: orderer.SubmitRequest };
 

@@ -14,6 +14,7 @@ import { common, orderer, raftpb } from '../../protos';
 import { simEnvelope } from '../sim/orderer/envelopes';
 import { MemoryBlockStore } from '../sim/orderer/memory-block-store';
 import { MemoryRaftPersistence } from '../sim/orderer/memory-raft';
+import { testChainSettings } from '../support/chain-settings';
 
 const CHANNEL = 'flood';
 const MiB = 1024 * 1024;
@@ -22,22 +23,7 @@ const LOW = MiB / 4;
 const MAX = 4 * MiB;
 const ENTRY_BYTES = 64 * 1024;
 
-const settings: ChainSettings = {
-  configSequence: 0,
-  maintenanceMode: false,
-  members: [1, 2, 3].map((id) => ({ id, host: '127.0.0.1', port: id })),
-  nextConsenterId: 4,
-  tickIntervalMs: 10,
-  electionTick: 10,
-  heartbeatTick: 1,
-  maxInflightBlocks: 5,
-  snapshotIntervalSizeBytes: 16 * MiB,
-  maxMessageCount: 10,
-  absoluteMaxBytes: MiB,
-  preferredMaxBytes: MiB / 2,
-  batchTimeoutMs: 20,
-  lastConfigIndex: 0,
-};
+const settings: ChainSettings = testChainSettings(3, { tickIntervalMs: 10, batchTimeoutMs: 20 }, '127.0.0.1');
 
 const noPeers: ClusterTransport = {
   sendConsensus: () => false,

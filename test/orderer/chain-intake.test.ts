@@ -12,24 +12,10 @@ import { common, orderer } from '../../protos';
 import { simEnvelope } from '../sim/orderer/envelopes';
 import { MemoryBlockStore } from '../sim/orderer/memory-block-store';
 import { SimClock } from '../sim/orderer/sim-clock';
+import { testChainSettings } from '../support/chain-settings';
 
 const CHANNEL = 'intake';
-const settings: ChainSettings = {
-  configSequence: 0,
-  maintenanceMode: false,
-  members: [1, 2, 3].map((id) => ({ id, host: 'sim', port: id })),
-  nextConsenterId: 4,
-  tickIntervalMs: 100,
-  electionTick: 10,
-  heartbeatTick: 1,
-  maxInflightBlocks: 1,
-  snapshotIntervalSizeBytes: 1 << 24,
-  maxMessageCount: 2,
-  absoluteMaxBytes: 1 << 20,
-  preferredMaxBytes: 1 << 19,
-  batchTimeoutMs: 200,
-  lastConfigIndex: 0,
-};
+const settings: ChainSettings = testChainSettings(3, { maxInflightBlocks: 1, maxMessageCount: 2 });
 
 async function readyPipeline(o: { maxIntakeBytes: number; intakeHighWaterBytes: number }): Promise<{ pipeline: LeaderPipeline; proposed: Uint8Array[] }> {
   const store = new MemoryBlockStore(CHANNEL);

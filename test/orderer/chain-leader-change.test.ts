@@ -17,27 +17,13 @@ import { simEnvelope } from '../sim/orderer/envelopes';
 import { MemoryBlockStore } from '../sim/orderer/memory-block-store';
 import { MemoryRaftPersistence } from '../sim/orderer/memory-raft';
 import { SimClock } from '../sim/orderer/sim-clock';
+import { testChainSettings } from '../support/chain-settings';
 
 const CHANNEL = 'defect1';
 const TICK_MS = 100;
 const BATCH_TIMEOUT_MS = 200;
 
-const settings: ChainSettings = {
-  configSequence: 0,
-  maintenanceMode: false,
-  members: [1, 2, 3].map((id) => ({ id, host: 'sim', port: id })),
-  nextConsenterId: 4,
-  tickIntervalMs: TICK_MS,
-  electionTick: 10,
-  heartbeatTick: 1,
-  maxInflightBlocks: 5,
-  snapshotIntervalSizeBytes: 16 * 1024 * 1024,
-  maxMessageCount: 10,
-  absoluteMaxBytes: 1024 * 1024,
-  preferredMaxBytes: 512 * 1024,
-  batchTimeoutMs: BATCH_TIMEOUT_MS,
-  lastConfigIndex: 0,
-};
+const settings: ChainSettings = testChainSettings(3, { tickIntervalMs: TICK_MS, batchTimeoutMs: BATCH_TIMEOUT_MS });
 
 type Wire =
   | { kind: 'consensus'; from: number; to: number; msg: raftpb.Message }
