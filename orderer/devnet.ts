@@ -1,6 +1,6 @@
 // The local development network `npm start` runs: three orderers on 127.0.0.1 sharing one
 // channel. Kept out of cmd/ so tests and the benchmark can create the same network.
-import { constants as fsConstants } from 'node:fs';
+import { constants as fsConstants, existsSync, readFileSync } from 'node:fs';
 import { access, lstat, mkdir, open, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,6 +10,8 @@ import { WalLockedError } from '../consensus/wal/errors';
 import { genesisBlock } from '../ledger/block';
 import { common } from '../protos';
 import { buildGenesisConfigEnvelope, parseConfigBlock, type ChannelConfigSpec } from './channelconfig';
+import { defaultSpec, generateCryptoMaterial } from './msp/generate';
+import { mspConfigFromDir } from './msp/msp-dir';
 
 /**
  * Node flags for orderers that share a machine's cores with each other (the devnet, the
@@ -31,12 +33,38 @@ export interface DevnetNode {
   readonly port: number;
   readonly dir: string;
   readonly configPath: string;
+  /** The node's MSP folder (General.LocalMSPDir; MSP ID DEVNET_ORDERER_MSP_ID): signs its blocks. */
+  readonly mspDir: string;
+  /** Its TLS folder: server.crt / server.key (server and cluster client pair), ca.crt. */
+  readonly tlsDir: string;
+}
+
+/** Where the devnet's crypto material is (cryptogen's layout, written by writeDevnet once). */
+export interface DevnetCrypto {
+  readonly dir: string;
+  readonly ordererMspId: string;
+  /** The organisations' MSP folders (what configtxgen reads for the channel config). */
+  readonly ordererOrgMspDir: string;
+  readonly clientOrgMspDir: string;
+  /** The application org's client identity (User1): what the CLI and the bench sign with. */
+  readonly clientMspId: string;
+  readonly clientMspDir: string;
+  readonly clientCertPath: string;
+  readonly clientKeyPath: string;
+  /** The client's TLS pair, for orderers that require client certificates. */
+  readonly clientTlsCertPath: string;
+  readonly clientTlsKeyPath: string;
+  /** The application org's admin identity (Admin). */
+  readonly adminMspDir: string;
+  /** The TLS CA that issued the orderers' TLS certificates: what clients trust (--tls-ca). */
+  readonly ordererTlsCaPath: string;
 }
 
 export interface DevnetLayout {
   readonly dataDir: string;
   readonly channels: readonly string[];
   readonly nodes: readonly DevnetNode[];
+  readonly crypto: DevnetCrypto;
 }
 
 export interface DevnetOptions {
@@ -55,26 +83,77 @@ export interface DevnetOptions {
   snapshotIntervalSizeBytes?: number;
   maxInflightBlocks?: number;
   logLevel?: string;
+  /**
+   * Anyone may broadcast and deliver, unsigned too (ChannelConfigSpec.openAccess): for tests and
+   * the benchmark's unsigned figure. Signatures that are present are still verified, and blocks
+   * are signed either way. `npm start` leaves it off: only Org1MSP and OrdererMSP members write
+   * and read.
+   */
+  openAccess?: boolean;
 }
+
+export const DEVNET_DOMAIN = 'example.com';
+export const DEVNET_ORDERER_MSP_ID = 'OrdererMSP';
+export const DEVNET_CLIENT_MSP_ID = 'Org1MSP';
 
 export const DEVNET_PORTS: readonly number[] = [7050, 8050, 9050];
 
 export function devnetLayout(options: Pick<DevnetOptions, 'dataDir' | 'ports' | 'channels' | 'host'>): DevnetLayout {
   const ports = options.ports ?? DEVNET_PORTS;
   const host = options.host ?? '127.0.0.1';
+  const cryptoDir = path.join(options.dataDir, 'crypto');
+  // cryptogen's layout (orderer/msp/generate.ts), one orderer org and one application org.
+  const ordererOrgDir = path.join(cryptoDir, 'ordererOrganizations', DEVNET_DOMAIN);
+  const clientDomain = `org1.${DEVNET_DOMAIN}`;
+  const clientOrgDir = path.join(cryptoDir, 'peerOrganizations', clientDomain);
   const nodes = ports.map((port, i) => {
-    const dir = path.join(options.dataDir, `orderer${i + 1}`);
-    return { name: `orderer${i + 1}`, host, port, dir, configPath: path.join(dir, 'orderer.yaml') };
+    const name = `orderer${i + 1}`;
+    const dir = path.join(options.dataDir, name);
+    const home = path.join(ordererOrgDir, 'orderers', `${name}.${DEVNET_DOMAIN}`);
+    return { name, host, port, dir, configPath: path.join(dir, 'orderer.yaml'), mspDir: path.join(home, 'msp'), tlsDir: path.join(home, 'tls') };
   });
-  return { dataDir: options.dataDir, channels: options.channels ?? ['mychannel'], nodes };
+  const user = `User1@${clientDomain}`;
+  const clientHome = path.join(clientOrgDir, 'users', user);
+  const crypto: DevnetCrypto = {
+    dir: cryptoDir,
+    ordererMspId: DEVNET_ORDERER_MSP_ID,
+    ordererOrgMspDir: path.join(ordererOrgDir, 'msp'),
+    clientOrgMspDir: path.join(clientOrgDir, 'msp'),
+    clientMspId: DEVNET_CLIENT_MSP_ID,
+    clientMspDir: path.join(clientHome, 'msp'),
+    clientCertPath: path.join(clientHome, 'msp', 'signcerts', `${user}-cert.pem`),
+    clientKeyPath: path.join(clientHome, 'msp', 'keystore', 'priv_sk'),
+    clientTlsCertPath: path.join(clientHome, 'tls', 'client.crt'),
+    clientTlsKeyPath: path.join(clientHome, 'tls', 'client.key'),
+    adminMspDir: path.join(clientOrgDir, 'users', `Admin@${clientDomain}`, 'msp'),
+    ordererTlsCaPath: path.join(ordererOrgDir, 'tlsca', `tlsca.${DEVNET_DOMAIN}-cert.pem`),
+  };
+  return { dataDir: options.dataDir, channels: options.channels ?? ['mychannel'], nodes, crypto };
+}
+
+/** The crypto material of `layout`, generated once: a restart must keep the identities its genesis block names. */
+function ensureDevnetCrypto(layout: DevnetLayout): void {
+  if (existsSync(layout.crypto.dir)) return;
+  generateCryptoMaterial(layout.crypto.dir, defaultSpec(layout.nodes.length, 1, DEVNET_DOMAIN));
 }
 
 function channelSpec(channelId: string, layout: DevnetLayout, o: DevnetOptions): ChannelConfigSpec {
   return {
     channelId,
-    consenters: layout.nodes.map((n) => ({ host: n.host, port: n.port })),
-    ordererOrgs: [{ mspId: 'OrdererMSP', endpoints: layout.nodes.map((n) => `${n.host}:${n.port}`) }],
-    applicationOrgs: [{ mspId: 'Org1MSP' }],
+    consenters: layout.nodes.map((n) => {
+      // cryptogen's orderer TLS pair serves both sides, as in Fabric's sample networks.
+      const cert = readFileSync(path.join(n.tlsDir, 'server.crt'));
+      return { host: n.host, port: n.port, clientTlsCert: cert, serverTlsCert: cert };
+    }),
+    ordererOrgs: [
+      {
+        mspId: DEVNET_ORDERER_MSP_ID,
+        msp: mspConfigFromDir(layout.crypto.ordererOrgMspDir, DEVNET_ORDERER_MSP_ID),
+        endpoints: layout.nodes.map((n) => `${n.host}:${n.port}`),
+      },
+    ],
+    applicationOrgs: [{ mspId: DEVNET_CLIENT_MSP_ID, msp: mspConfigFromDir(layout.crypto.clientOrgMspDir, DEVNET_CLIENT_MSP_ID) }],
+    ...(o.openAccess === true ? { openAccess: true } : {}),
     batchSize: {
       ...(o.maxMessageCount !== undefined ? { maxMessageCount: o.maxMessageCount } : {}),
       ...(o.preferredMaxBytes !== undefined ? { preferredMaxBytes: o.preferredMaxBytes } : {}),
@@ -103,6 +182,8 @@ function nodeYaml(node: DevnetNode, layout: DevnetLayout, logLevel: string): str
     `  LogLevel: ${logLevel}`,
     '  BootstrapChannels:',
     channels,
+    `  LocalMSPDir: ${node.mspDir}`,
+    `  LocalMSPID: ${layout.crypto.ordererMspId}`,
     '  Cluster:',
     `    SelfEndpoint: ${node.host}:${node.port}`,
     'FileLedger:',
@@ -118,6 +199,7 @@ function nodeYaml(node: DevnetNode, layout: DevnetLayout, logLevel: string): str
 export async function writeDevnet(options: DevnetOptions): Promise<DevnetLayout> {
   const layout = devnetLayout(options);
   await mkdir(path.join(layout.dataDir, 'genesis'), { recursive: true });
+  ensureDevnetCrypto(layout);
   for (const channelId of layout.channels) {
     const file = path.join(layout.dataDir, 'genesis', `${channelId}.block`);
     // A restart must serve the same channel: never replace a genesis block that exists.
@@ -218,6 +300,9 @@ async function isLegacyDevnet(dir: string, entries: readonly string[]): Promise<
       if ((await pathKind(path.join(dir, name))) !== 'dir') return false;
       const files = await readdir(path.join(dir, name));
       if (!files.every((f) => f.endsWith('.block'))) return false;
+    } else if (name === 'crypto') {
+      // Written by writeDevnet beside genesis/ (cryptogen's layout).
+      if ((await pathKind(path.join(dir, name))) !== 'dir') return false;
     } else if (/^orderer[1-9]\d*$/.test(name)) {
       try {
         const yaml = await readFile(path.join(dir, name, 'orderer.yaml'), 'utf8');

@@ -69,6 +69,11 @@ export interface OrganizationSpec {
   readonly tlsIntermediateCerts?: readonly Uint8Array[];
   /** Orderer orgs only: this org's orderer endpoints ("host:port"). */
   readonly endpoints?: readonly string[];
+  /**
+   * The whole MSP definition, as configtxgen reads it from an MSP folder (orderer/msp/msp-dir.ts
+   * mspConfigFromDir): CAs, NodeOUs, admins, CRLs. Replaces the certificate lists above.
+   */
+  readonly msp?: msp.MSPConfigInit;
 }
 
 export interface RaftOptionsSpec {
@@ -93,6 +98,14 @@ export interface ChannelConfigSpec {
   /** /Channel/OrdererAddresses; defaults to the consenters' host:port. */
   readonly ordererAddresses?: readonly string[];
   readonly consensusState?: ConsensusState;
+  /**
+   * Application orgs' Readers and Writers become OutOf(0, '<org>.member'), as fabric-anchor's
+   * OPEN_POLICY does: anyone may broadcast and deliver, unsigned too, while signatures that are
+   * present are still verified (a signature policy verifies the set before counting). For
+   * benchmarks and tests that send unsigned envelopes; never for a real network. The orderer
+   * orgs keep their policies, so BlockValidation still requires an orderer's signature.
+   */
+  readonly openAccess?: boolean;
 }
 
 /** `defaults` overlaid with the fields of `overrides` that are set (undefined keeps the default). */
@@ -121,14 +134,15 @@ function implicitMeta(subPolicy: string, rule: common.ImplicitMetaPolicy_Rule): 
   };
 }
 
-/** OR('<mspId>.<role>'): one signature of that role, as configtxgen's policy DSL writes it. */
-function signedByRole(mspId: string, role: common.MSPRole_MSPRoleType): common.ConfigPolicyInit {
+/** OR('<mspId>.<role>'): one signature of that role, as configtxgen's policy DSL writes it
+ *  (`n` 0 makes OutOf(0, ...): satisfied by any set, see ChannelConfigSpec.openAccess). */
+function signedByRole(mspId: string, role: common.MSPRole_MSPRoleType, n = 1): common.ConfigPolicyInit {
   return {
     policy: {
       type: common.Policy_PolicyType.SIGNATURE,
       value: common.SignaturePolicyEnvelope.encode({
         version: 0,
-        rule: { nOutOf: { n: 1, rules: [{ signedBy: 0 }] } },
+        rule: { nOutOf: { n, rules: [{ signedBy: 0 }] } },
         identities: [
           {
             principalClassification: common.MSPPrincipal_Classification.ROLE,
@@ -156,6 +170,7 @@ function standardPolicies(): Record<string, common.ConfigPolicyInit> {
 }
 
 function mspValue(org: OrganizationSpec): common.ConfigValueInit {
+  if (org.msp !== undefined) return value(msp.MSPConfig.encode(org.msp));
   const fabricMsp: msp.FabricMSPConfigInit = {
     name: org.mspId,
     rootCerts: [...(org.rootCerts ?? [])],
@@ -169,14 +184,15 @@ function mspValue(org: OrganizationSpec): common.ConfigValueInit {
   return value(msp.MSPConfig.encode({ type: 0, config: msp.FabricMSPConfig.encode(fabricMsp) }));
 }
 
-function orgGroup(org: OrganizationSpec, isOrderer: boolean): common.ConfigGroupInit {
+function orgGroup(org: OrganizationSpec, isOrderer: boolean, openAccess: boolean): common.ConfigGroupInit {
   const values: Record<string, common.ConfigValueInit> = { [MSP_KEY]: mspValue(org) };
   if (isOrderer && org.endpoints !== undefined && org.endpoints.length > 0) {
     values[ENDPOINTS_KEY] = value(common.OrdererAddresses.encode({ addresses: [...org.endpoints] }));
   }
+  const open = openAccess && !isOrderer ? 0 : 1;
   const policies: Record<string, common.ConfigPolicyInit> = {
-    Readers: signedByRole(org.mspId, common.MSPRole_MSPRoleType.MEMBER),
-    Writers: signedByRole(org.mspId, common.MSPRole_MSPRoleType.MEMBER),
+    Readers: signedByRole(org.mspId, common.MSPRole_MSPRoleType.MEMBER, open),
+    Writers: signedByRole(org.mspId, common.MSPRole_MSPRoleType.MEMBER, open),
     Admins: signedByRole(org.mspId, common.MSPRole_MSPRoleType.ADMIN),
   };
   // Peers' chaincode lifecycle evaluates the orgs' Endorsement policies.
@@ -184,7 +200,7 @@ function orgGroup(org: OrganizationSpec, isOrderer: boolean): common.ConfigGroup
   return { values, policies, modPolicy: ADMINS };
 }
 
-function orgGroups(orgs: readonly OrganizationSpec[], isOrderer: boolean, path: string): Record<string, common.ConfigGroupInit> {
+function orgGroups(orgs: readonly OrganizationSpec[], isOrderer: boolean, path: string, openAccess = false): Record<string, common.ConfigGroupInit> {
   if (orgs.length === 0) throw new ChannelConfigError(path, 'at least one organization is required');
   const groups: Record<string, common.ConfigGroupInit> = {};
   for (const org of orgs) {
@@ -194,7 +210,7 @@ function orgGroups(orgs: readonly OrganizationSpec[], isOrderer: boolean, path: 
       throw new ChannelConfigError(`${path}/${name}`, 'organization names use [a-zA-Z0-9.-], at most 249 characters');
     }
     if (Object.hasOwn(groups, name)) throw new ChannelConfigError(`${path}/${name}`, 'organization listed twice');
-    groups[name] = orgGroup(org, isOrderer);
+    groups[name] = orgGroup(org, isOrderer, openAccess);
   }
   return groups;
 }
@@ -255,7 +271,7 @@ export function buildChannelConfig(spec: ChannelConfigSpec): common.ConfigInit {
   };
 
   const applicationGroup: common.ConfigGroupInit = {
-    groups: orgGroups(spec.applicationOrgs ?? spec.ordererOrgs, false, `/Channel/${APPLICATION_GROUP}`),
+    groups: orgGroups(spec.applicationOrgs ?? spec.ordererOrgs, false, `/Channel/${APPLICATION_GROUP}`, spec.openAccess === true),
     values: { [CAPABILITIES_KEY]: capabilities(DEFAULT_CAPABILITY) },
     policies: {
       ...standardPolicies(),

@@ -123,7 +123,7 @@ export class BenchNetwork {
   static async create(options: BenchNetworkOptions): Promise<BenchNetwork> {
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'orderer-bench-'));
     const ports = await freePorts(3);
-    const layout = await writeDevnet({ ...options.devnet, dataDir, ports, channels: [options.channelId] });
+    const layout = await writeDevnet({ openAccess: true, ...options.devnet, dataDir, ports, channels: [options.channelId] });
     const nodes = layout.nodes.map(
       (n) =>
         new BenchProcess(

@@ -544,6 +544,7 @@ export async function runFlood(s: FloodScenario): Promise<FloodResult> {
     const ports = await freePorts(3);
     const layout = await writeDevnet({
       dataDir,
+      openAccess: true,
       ports,
       channels: [s.channel],
       tickInterval: '100ms',

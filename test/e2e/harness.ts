@@ -122,7 +122,7 @@ export interface TestNetwork {
 export async function createNetwork(options: Omit<DevnetOptions, 'dataDir' | 'ports'> & { nodeCount?: number } = {}): Promise<TestNetwork> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'orderer-e2e-'));
   const ports = await freePorts(options.nodeCount ?? 3);
-  const layout = await writeDevnet({ tickInterval: '100ms', electionTick: 10, heartbeatTick: 1, batchTimeout: '200ms', logLevel: 'info', ...options, dataDir, ports });
+  const layout = await writeDevnet({ tickInterval: '100ms', electionTick: 10, heartbeatTick: 1, batchTimeout: '200ms', logLevel: 'info', openAccess: true, ...options, dataDir, ports });
   const nodes = layout.nodes.map((n) => new NodeProcess(n.name, `${n.host}:${n.port}`, n.configPath, path.join(n.dir, 'orderer.log')));
   return {
     dataDir,
