@@ -8,6 +8,7 @@ import { runCryptoGenerate } from './crypto-generate';
 import { runLedgerCheck } from './ledger-check';
 import { runWalRepair } from './wal-repair';
 import { ensureDirs, OrdererNode, type OrdererNodeOptions } from '../orderer/node';
+import { LocalMspError, loadLocalSigningIdentity } from '../orderer/msp/local-msp';
 
 const USAGE = `usage: orderer start [--config FILE] [--stop-on-stdin-eof]
        orderer wal repair --channel NAME [--config FILE] [--dry-run]   (orderer wal repair --help)
@@ -41,6 +42,8 @@ export function nodeOptionsFromConfig(config: OrdererConfig, logger: pino.Logger
     sendBufferSize: g.cluster.sendBufferSize,
     rpcTimeoutMs: g.cluster.rpcTimeoutMs,
     dialTimeoutMs: g.cluster.dialTimeoutMs,
+    noExpirationChecks: g.authentication.noExpirationChecks,
+    authTimeWindowMs: g.authentication.timeWindowMs,
     ...(config.consensus.tickIntervalOverrideMs !== undefined ? { tickIntervalOverrideMs: config.consensus.tickIntervalOverrideMs } : {}),
   };
 }
@@ -111,7 +114,7 @@ async function main(argv: string[]): Promise<number> {
     debug: (...args: unknown[]) => grpcLog.debug(args.map(String).join(' ')),
   });
   for (const w of loaded.warnings) logger.warn({ config: loaded.filePath }, w);
-  const options = nodeOptionsFromConfig(config, logger);
+  let options = nodeOptionsFromConfig(config, logger);
   // Why a start failed, once in the JSON log (for the launcher and log collectors) and once as a
   // plain line on stderr for the person at the terminal, without a stack.
   const startFailed = (err: unknown): number => {
@@ -121,7 +124,12 @@ async function main(argv: string[]): Promise<number> {
   };
   try {
     await ensureDirs(options);
+    // Fabric's orderer does not start without its signing identity: every block it writes is signed.
+    const identity = loadLocalSigningIdentity(config.general.localMspDir, config.general.localMspId);
+    logger.info({ mspId: identity.mspId, mspDir: config.general.localMspDir }, 'local MSP loaded: blocks are signed by this identity');
+    options = { ...options, signingIdentity: identity };
   } catch (err) {
+    if (err instanceof LocalMspError) return startFailed(new Error(`General.LocalMSPDir / LocalMSPID: ${err.message}`, { cause: err }));
     return startFailed(err);
   }
   const node = new OrdererNode(options);

@@ -220,6 +220,7 @@ export class DeliverService {
   private readonly logger: Logger;
   private readonly maxConcurrentStreams: number;
   private readonly timeWindowMs: number;
+  private readonly noExpirationChecks: boolean;
   private readonly nowMs: () => number;
   private readonly erroredWatch: ErroredWatch;
   /**
@@ -238,6 +239,7 @@ export class DeliverService {
     this.logger = options.logger;
     this.maxConcurrentStreams = options.maxConcurrentStreams ?? DEFAULT_MAX_CONCURRENT_DELIVER_STREAMS;
     this.timeWindowMs = options.timeWindowMs ?? DEFAULT_TIME_WINDOW_MS;
+    this.noExpirationChecks = options.registry.noExpirationChecks === true;
     this.nowMs = options.nowMs ?? Date.now;
     this.erroredWatch = new ErroredWatch(options.erroredPollIntervalMs ?? DEFAULT_ERRORED_POLL_INTERVAL_MS);
     if (!(this.maxConcurrentStreams >= 1)) throw new RangeError(`maxConcurrentStreams must be at least 1`);
@@ -252,6 +254,13 @@ export class DeliverService {
   close(): void {
     for (const stream of this.streams) stream.abort();
     this.erroredWatch.close();
+  }
+
+  /** FORBIDDEN once the reader's certificate has expired (reference §4.3). */
+  private checkNotExpired(expiresAtMs: number | undefined): void {
+    if (expiresAtMs !== undefined && this.nowMs() > expiresAtMs) {
+      throw OrdererError.forbidden(`deliver client identity expired at ${new Date(expiresAtMs).toISOString()}`);
+    }
   }
 
   /** The grpc-js handler for one Deliver stream. Never rejects. */
@@ -316,6 +325,7 @@ export class DeliverService {
     let policyName: string;
     let signedData: ReturnType<typeof envelopeSignedData>;
     let policySequence: number;
+    let expiresAtMs: number | undefined;
     try {
       const { envelope, payload, channelHeader } = parseEnvelopeHeaders(envelopeBytes);
       this.checkTimestamp(channelHeader);
@@ -337,9 +347,13 @@ export class DeliverService {
       }
       const settings = chain.settings();
       policyName = readersPolicyName(settings.maintenanceMode);
-      policySequence = settings.configSequence;
+      const access = chain.access();
+      policySequence = access.configSequence;
       signedData = envelopeSignedData({ envelope, payload });
-      await checkPolicy(this.registry.policyEvaluator, policyName, signedData);
+      // The stream ends when the reader's certificate does (Fabric's session end time).
+      expiresAtMs = this.noExpirationChecks ? undefined : access.creatorExpiresAtMs(signedData[0]!.identity);
+      this.checkNotExpired(expiresAtMs);
+      await checkPolicy(access.evaluator, policyName, signedData);
       plan = planSeek(seekInfo, chain.blockStore.height());
     } catch (err) {
       return this.statusOf(err);
@@ -392,16 +406,18 @@ export class DeliverService {
         // Broken while this read was waiting for the disk: not one more block from it.
         if (isBroken(chain)) return common.Status.SERVICE_UNAVAILABLE;
 
-        // Readers may lose access through a config change while following the chain.
-        const settings = chain.settings();
-        if (settings.configSequence !== policySequence) {
-          policySequence = settings.configSequence;
-          policyName = readersPolicyName(settings.maintenanceMode);
-          try {
-            await checkPolicy(this.registry.policyEvaluator, policyName, signedData);
-          } catch (err) {
-            return this.statusOf(err);
+        // Before every block, as Fabric does: the reader's certificate may have expired during a
+        // long stream, and a config change may have taken its access away.
+        try {
+          this.checkNotExpired(expiresAtMs);
+          const access = chain.access();
+          if (access.configSequence !== policySequence) {
+            policySequence = access.configSequence;
+            policyName = readersPolicyName(chain.settings().maintenanceMode);
+            await checkPolicy(access.evaluator, policyName, signedData);
           }
+        } catch (err) {
+          return this.statusOf(err);
         }
 
         // Only blocks at the tip are shared by many streams; a reader catching up from disk gets

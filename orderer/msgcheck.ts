@@ -1,7 +1,7 @@
-// Broadcast message checks (reference §4.1) that need no identities: parsing,
-// classification by header type, maintenance mode, emptiness and size. The policy
-// check goes through the PolicyEvaluator seam; real MSP-backed evaluation (and the
-// creator-certificate expiry filter) come with the policies module.
+// Broadcast message checks (reference §4.1): parsing, classification by header type,
+// maintenance mode, emptiness and size, the creator's certificate expiry, the Writers
+// policy. Policies and identities come from the channel (ChainHandle.access(), built from
+// its config by orderer/policies/channel-access.ts) through the PolicyEvaluator seam.
 //
 // Order matters because it decides which error a client sees when several apply;
 // it is Fabric's: parse → channel id → header type → maintenance (normal only) →
@@ -50,9 +50,8 @@ export interface PolicyEvaluator {
 }
 
 /**
- * Accepts every signature set without looking at it. INSECURE: a stand-in until the
- * MSP and policy modules exist, and for tests. Never use it on a network that needs
- * access control.
+ * Accepts every signature set without looking at it. INSECURE: for tests of the services
+ * around the policy check. The orderer itself always evaluates the channel's policies.
  */
 export class InsecureAcceptAllPolicyEvaluator implements PolicyEvaluator {
   evaluateSignedData(): boolean {
@@ -210,16 +209,54 @@ export async function checkPolicy(
   if (!satisfied) throw OrdererError.forbidden(`signature set does not satisfy policy ${policyName}`);
 }
 
+/** How the creator-expiry filter (§4.1 filter 3, §4.3) is run. */
+export interface ExpiryCheck {
+  /** General.Authentication.NoExpirationChecks. */
+  readonly disabled?: boolean;
+  /** The clock; Date.now by default. */
+  readonly nowMs?: number;
+}
+
+/** What a channel offers the checks: its policies and the expiry of a creator's certificate. */
+export interface ChannelAccessCheck {
+  readonly evaluator: PolicyEvaluator;
+  creatorExpiresAtMs(creator: Uint8Array): number | undefined;
+}
+
 /**
- * All per-channel checks of §4.1 this module knows, in Fabric's order: the
- * identity-free ones, then the Writers policy (/Channel/Orderer/Writers in
- * maintenance). For a config update, the caller continues with config processing.
+ * Whether the creator of `signedData[0]` has an expired certificate, as Fabric's
+ * ExpiresAt-based filters judge it: a creator without a parsable certificate has no expiry.
+ * Returns the expiry (ms) when expired, else undefined.
+ */
+export function expiredCreatorAtMs(
+  access: ChannelAccessCheck,
+  signedData: readonly SignedData[],
+  check: ExpiryCheck,
+): number | undefined {
+  if (check.disabled === true) return undefined;
+  const creator = signedData[0]?.identity;
+  if (creator === undefined) return undefined;
+  const expiresAtMs = access.creatorExpiresAtMs(creator);
+  if (expiresAtMs === undefined) return undefined;
+  return (check.nowMs ?? Date.now()) > expiresAtMs ? expiresAtMs : undefined;
+}
+
+/**
+ * All per-channel checks of §4.1 this module knows, in Fabric's order: the identity-free
+ * ones, the creator's certificate not expired (BAD_REQUEST, as Fabric's filter answers),
+ * then the Writers policy (/Channel/Orderer/Writers in maintenance, FORBIDDEN). For a config
+ * update, the caller continues with config processing.
  */
 export async function checkBroadcastEnvelope(
   parsed: ParsedEnvelope,
   limits: ChannelCheckLimits,
-  evaluator: PolicyEvaluator,
+  access: ChannelAccessCheck,
+  expiry: ExpiryCheck = {},
 ): Promise<void> {
   const signedData = checkEnvelopeForChannel(parsed, limits);
-  await checkPolicy(evaluator, writersPolicyName(limits.maintenanceMode), signedData);
+  const expiredAtMs = expiredCreatorAtMs(access, signedData, expiry);
+  if (expiredAtMs !== undefined) {
+    throw OrdererError.badRequest(`broadcast client identity expired (its certificate expired at ${new Date(expiredAtMs).toISOString()})`);
+  }
+  await checkPolicy(access.evaluator, writersPolicyName(limits.maintenanceMode), signedData);
 }

@@ -20,7 +20,11 @@ import type { ChainOptions, ChainSettings, RaftMember, RaftPersistence } from '.
 import type { BroadcastOptions } from './broadcast';
 import { parseConfigBlock, type ChannelSettings } from './channelconfig';
 import { registerAtomicBroadcast } from './grpc-service';
-import { InsecureAcceptAllPolicyEvaluator, type PolicyEvaluator } from './msgcheck';
+import { ConfigChannelAccess } from './policies/channel-access';
+import { envelopeSignerOf, metadataSignerOf } from './msp/signers';
+import { PulledBlockVerifier } from './policies/block-signatures';
+import type { SigningIdentity } from './msp/types';
+import type { MetadataSigner } from '../ledger/metadata';
 import type { ChainHandle, ChainRegistry } from './types';
 import { widenServerWindows } from '../cluster/http2-window';
 
@@ -65,7 +69,16 @@ export interface OrdererNodeOptions {
   /** TLS for the listener and the cluster dialer arrives with the TLS issue; plaintext until then. */
   readonly serverCredentials?: grpc.ServerCredentials;
   readonly clientCredentials?: grpc.ChannelCredentials;
-  readonly policyEvaluator?: PolicyEvaluator;
+  /**
+   * The node's own identity (General.LocalMSPDir / LocalMSPID): signs every block it writes
+   * (SIGNATURES metadata, reference §2.4) and its seek requests to other orderers. Blocks are
+   * written unsigned without it, which Fabric peers refuse: `orderer start` always passes one.
+   */
+  readonly signingIdentity?: SigningIdentity;
+  /** General.Authentication.NoExpirationChecks. */
+  readonly noExpirationChecks?: boolean;
+  /** General.Authentication.TimeWindow: how far a seek request's timestamp may be off. */
+  readonly authTimeWindowMs?: number;
   /** Overrides of every Chain's memory limits; `orderer start` passes none (the defaults). */
   readonly chainLimits?: ChainLimits;
   /** Broadcast service options (the per-stream in-flight bound); `orderer start` passes none. */
@@ -97,16 +110,20 @@ export function raftMembers(settings: ChannelSettings, lastBlock: common.Block):
 const STREAM_DRAIN_MS = 500;
 
 export class OrdererNode implements ChainRegistry {
-  readonly policyEvaluator: PolicyEvaluator;
+  readonly noExpirationChecks: boolean;
   private readonly server: grpc.Server;
   private readonly comm: Comm;
   private readonly channels = new Map<string, RunningChannel>();
   private boundPort = 0;
   private readonly logger: Logger;
 
+  /** Signs the SIGNATURES metadata of every block written here. */
+  private readonly signer: MetadataSigner | undefined;
+
   constructor(private readonly options: OrdererNodeOptions) {
     this.logger = options.logger;
-    this.policyEvaluator = options.policyEvaluator ?? new InsecureAcceptAllPolicyEvaluator();
+    this.signer = options.signingIdentity !== undefined ? metadataSignerOf(options.signingIdentity) : undefined;
+    this.noExpirationChecks = options.noExpirationChecks === true;
     this.server = new grpc.Server({
       'grpc.max_receive_message_length': options.maxRecvMsgSizeBytes ?? 100 * 1024 * 1024,
       'grpc.max_send_message_length': options.maxSendMsgSizeBytes ?? 100 * 1024 * 1024,
@@ -123,7 +140,10 @@ export class OrdererNode implements ChainRegistry {
       onSnapshotFailed: (channel, nodeId) => this.channels.get(channel)?.chain.reportSnapshotFailed(nodeId),
     });
     this.comm.registerOn(this.server);
-    registerAtomicBroadcast(this.server, this, options.logger, options.broadcast !== undefined ? { broadcast: options.broadcast } : {});
+    registerAtomicBroadcast(this.server, this, options.logger, {
+      ...(options.broadcast !== undefined ? { broadcast: options.broadcast } : {}),
+      ...(options.authTimeWindowMs !== undefined ? { deliver: { timeWindowMs: options.authTimeWindowMs } } : {}),
+    });
   }
 
   get port(): number {
@@ -169,6 +189,13 @@ export class OrdererNode implements ChainRegistry {
       if (configBlock === undefined) throw new Error(`last config block of ${ch.name} is missing from the ledger`);
       const settings = parseConfigBlock(configBlock.block);
       if (settings.channelId !== ch.name) throw new Error(`the ledger of ${ch.name} (${channelStoreDir(this.options.ledgerDir, ch.name)}) holds channel ${settings.channelId}`);
+      // The channel's MSPs and policies; a config whose MSPs or policies do not build serves nobody.
+      let access: ConfigChannelAccess;
+      try {
+        access = ConfigChannelAccess.fromConfig(ch.name, settings.config);
+      } catch (err) {
+        throw new Error(`channel ${ch.name}: the config of block ${configBlock.number} cannot be used: ${(err as Error).message}`, { cause: err });
+      }
       const { members, nextConsenterId } = raftMembers(settings, last.block);
       const self = members.find((m) => m.host === this.options.selfHost && m.port === this.options.selfPort);
       if (self === undefined) {
@@ -218,8 +245,22 @@ export class OrdererNode implements ChainRegistry {
         blockStore,
         raft,
         transport: this.comm,
-        pullBlocks: (args) => pullBlocks({ ...args, logger: this.logger, ...(this.options.clientCredentials !== undefined ? { tls: this.options.clientCredentials } : {}) }),
+        pullBlocks: (args) => {
+          // Every pulled block must carry orderer signatures that satisfy BlockValidation (§2.7),
+          // starting from the config this node runs with.
+          const verifier = new PulledBlockVerifier(ch.name, access.policies);
+          return pullBlocks({
+            ...args,
+            logger: this.logger,
+            verifyBlock: (block) => verifier.verify(block),
+            // Other orderers serve only their channel's Readers: the pull requests are signed.
+            ...(this.options.signingIdentity !== undefined ? { signer: envelopeSignerOf(this.options.signingIdentity) } : {}),
+            ...(this.options.clientCredentials !== undefined ? { tls: this.options.clientCredentials } : {}),
+          });
+        },
         logger: this.logger,
+        access,
+        ...(this.signer !== undefined ? { signer: this.signer } : {}),
         ...this.options.chainLimits,
       });
       const clusterMembers: ClusterMember[] = members.map((m) => ({ id: m.id, host: m.host, port: m.port }));

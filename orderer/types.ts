@@ -1,7 +1,8 @@
 // The seams between the client-facing services (Broadcast, Deliver) and the chains.
 // Services see a channel only through ChainHandle; the Raft Chain implements it.
 import type { BlockStore } from '../ledger/block-store';
-import type { ParsedEnvelope, PolicyEvaluator } from './msgcheck';
+import type { ParsedEnvelope } from './msgcheck';
+import type { ChannelAccess } from './policies/channel-access';
 
 /** Per-channel settings the services need, refreshed on every config block. */
 export interface ChainServiceSettings {
@@ -17,6 +18,11 @@ export interface ChainHandle {
   readonly channelId: string;
   readonly blockStore: BlockStore;
   settings(): ChainServiceSettings;
+  /**
+   * Who may write and read at the channel's current config (its MSPs and policies, creator
+   * expiry). Read again for every envelope and every seek; a config block replaces it.
+   */
+  access(): ChannelAccess;
   /**
    * True while the chain cannot vouch for progress (no leader known, candidate, halted):
    * Deliver with error_response STRICT answers SERVICE_UNAVAILABLE meanwhile.
@@ -40,5 +46,9 @@ export interface ChainRegistry {
   /** undefined when this node does not serve the channel. */
   get(channelId: string): ChainHandle | undefined;
   channelIds(): string[];
-  readonly policyEvaluator: PolicyEvaluator;
+  /**
+   * General.Authentication.NoExpirationChecks: Broadcast and Deliver accept creators whose
+   * certificate has expired. Optional: absent means false, Fabric's default.
+   */
+  readonly noExpirationChecks?: boolean;
 }

@@ -12,6 +12,7 @@
 // in bytes: above its high-water mark the cluster stops reading the senders' streams
 // (receiveBackpressure) until the loop has drained it.
 import type { Logger } from 'pino';
+import type { ChannelAccess } from '../policies/channel-access';
 import type { NodeId, SubmitOutcome } from '../../cluster/types';
 import { RaftRole, SnapshotStatus, type Ready, type SoftState } from '../../consensus/raft/api';
 import { RaftError, RaftInvariantError, RaftLogLostError, RaftMisaddressedError } from '../../consensus/raft/errors';
@@ -310,6 +311,10 @@ export class Chain implements ChainHandle {
   }
 
   // ---- ChainHandle -----------------------------------------------------------------
+
+  access(): ChannelAccess {
+    return this.options.access;
+  }
 
   settings(): ChainServiceSettings {
     const s = this.settingsValue;

@@ -1,6 +1,7 @@
 // What a Chain is built from. Every dependency is an interface so the real-process
 // tests, the benchmark and (later) the simulator can all drive the same Chain.
 import type { Logger } from 'pino';
+import type { ChannelAccess } from '../policies/channel-access';
 import type { ClusterTransport, NodeId } from '../../cluster/types';
 import type { Ready, Storage } from '../../consensus/raft/api';
 import type { RaftRole } from '../../consensus/raft/api';
@@ -92,6 +93,13 @@ export interface ChainOptions {
   transport: ClusterTransport;
   pullBlocks: BlockPullFn;
   logger: Logger;
+  /**
+   * Who may write and read at the channel's config (its MSPs and policies), served to Broadcast
+   * and Deliver through ChainHandle.access(). Built by the node from the config block the
+   * settings came from.
+   */
+  access: ChannelAccess;
+  /** Signs each block's SIGNATURES metadata with the node's identity (General.LocalMSPDir); unsigned without. */
   signer?: MetadataSigner;
   timers?: ChainTimers;
   /** Seed of the Raft core's election-timeout randomness. */

@@ -5,7 +5,9 @@
 import { common, ProtoDecodeError } from '../../protos';
 import { blockHeaderBytes } from '../../ledger/block';
 import type { SignedData } from '../msgcheck';
-import { BLOCK_VALIDATION_POLICY, type ChannelPolicies } from './channel-policies';
+import { configEnvelopeFromBlock } from '../channelconfig/settings';
+import { mspManagerFromConfig } from '../msp/manager';
+import { BLOCK_VALIDATION_POLICY, ConfigChannelPolicies, type ChannelPolicies } from './channel-policies';
 
 /** A block whose orderer signatures are missing, unreadable or do not satisfy BlockValidation. */
 export class BlockSignatureError extends Error {
@@ -58,4 +60,41 @@ export function blockSignedData(block: common.Block): SignedData[] {
 export function verifyBlockSignatures(block: common.Block, policies: ChannelPolicies): void {
   const result = policies.evaluate(BLOCK_VALIDATION_POLICY, blockSignedData(block));
   if (!result.satisfied) throw new BlockSignatureError(block.header?.number ?? 0, result.reason);
+}
+
+/** The config a block carries if it is a config block (one envelope of type CONFIG), else undefined. */
+function configOf(block: common.Block): common.Config | undefined {
+  const data = block.data?.data ?? [];
+  // Checked first: a normal block of hundreds of envelopes is never decoded here.
+  if (data.length !== 1) return undefined;
+  try {
+    const payload = common.Payload.decode(common.Envelope.decode(data[0]!).payload);
+    const channelHeader = common.ChannelHeader.decode(payload.header?.channelHeader ?? new Uint8Array(0));
+    if (channelHeader.type !== common.HeaderType.CONFIG) return undefined;
+  } catch (err) {
+    if (err instanceof ProtoDecodeError) return undefined;
+    throw err;
+  }
+  return configEnvelopeFromBlock(block).configEnvelope.config;
+}
+
+/**
+ * Verifies a run of pulled blocks in order (reference §2.7): each block's orderer signatures
+ * against BlockValidation of the config in force before it; a config block, once verified,
+ * puts its own config in force for the blocks after it. Fabric checks only config blocks and
+ * the last block of each run; every block is checked here, at one signature each, so that no
+ * block an orderer did not sign is ever written.
+ */
+export class PulledBlockVerifier {
+  constructor(
+    private readonly channelId: string,
+    private policies: ChannelPolicies,
+  ) {}
+
+  /** Throws BlockSignatureError (or ChannelConfigError for a config block whose config cannot be built). */
+  verify(block: common.Block): void {
+    verifyBlockSignatures(block, this.policies);
+    const config = configOf(block);
+    if (config !== undefined) this.policies = ConfigChannelPolicies.fromConfig(this.channelId, config, mspManagerFromConfig(config));
+  }
 }

@@ -94,7 +94,7 @@ describe('Broadcast rejects bad envelopes with the status that says why, then cl
 
   test('Writers policy not satisfied: FORBIDDEN', async () => {
     const evaluator = new ScriptedPolicyEvaluator(new Set(['/Channel/Writers']));
-    registry.policyEvaluator = evaluator;
+    chain.policyEvaluator = evaluator;
     const answer = await answerFor(makeEnvelope({ channelId: CHANNEL }));
     expect(answer.status).toBe(common.Status.FORBIDDEN);
     expect(answer.info).toMatch(/\/Channel\/Writers/);

@@ -15,6 +15,7 @@ import { simEnvelope } from '../sim/orderer/envelopes';
 import { MemoryBlockStore } from '../sim/orderer/memory-block-store';
 import { MemoryRaftPersistence } from '../sim/orderer/memory-raft';
 import { testChainSettings } from '../support/chain-settings';
+import { InsecureOpenChannelAccess } from '../../orderer/policies/channel-access';
 
 const CHANNEL = 'accepted';
 const settings: ChainSettings = testChainSettings(1, { tickIntervalMs: 10, batchTimeoutMs: 20 }, '127.0.0.1');
@@ -48,6 +49,7 @@ test('a full accepted set refuses the next Broadcast SERVICE_UNAVAILABLE, drops 
   const chain = new Chain({
     channelId: CHANNEL,
     selfId: 1,
+    access: new InsecureOpenChannelAccess(),
     settings,
     blockStore: store,
     raft,

@@ -19,6 +19,7 @@ import { MemoryRaftPersistence } from '../sim/orderer/memory-raft';
 import { SimClock } from '../sim/orderer/sim-clock';
 import { waitFor } from '../support/wait';
 import { testChainSettings } from '../support/chain-settings';
+import { InsecureOpenChannelAccess } from '../../orderer/policies/channel-access';
 
 const CHANNEL = 'catchup';
 const TICK_MS = 100;
@@ -127,6 +128,7 @@ class Cluster {
     return new Chain({
       channelId: CHANNEL,
       selfId: id,
+      access: new InsecureOpenChannelAccess(),
       settings,
       blockStore: store,
       raft,

@@ -15,6 +15,7 @@ import { simEnvelope } from '../sim/orderer/envelopes';
 import { MemoryBlockStore } from '../sim/orderer/memory-block-store';
 import { MemoryRaftPersistence } from '../sim/orderer/memory-raft';
 import { testChainSettings } from '../support/chain-settings';
+import { InsecureOpenChannelAccess } from '../../orderer/policies/channel-access';
 
 const CHANNEL = 'flood';
 const MiB = 1024 * 1024;
@@ -73,6 +74,7 @@ test('a flood of Raft messages on a slow disk: backpressure above the high-water
   const chain = new Chain({
     channelId: CHANNEL,
     selfId: 1,
+    access: new InsecureOpenChannelAccess(),
     settings,
     blockStore: store,
     raft,
@@ -140,6 +142,7 @@ test('a halted chain lets paused streams go', async () => {
   const chain = new Chain({
     channelId: CHANNEL,
     selfId: 1,
+    access: new InsecureOpenChannelAccess(),
     settings,
     blockStore: store,
     raft,
@@ -173,6 +176,7 @@ test('a forwarded envelope beyond the hard cap is not taken, and the follower he
   const chain = new Chain({
     channelId: CHANNEL,
     selfId: 1,
+    access: new InsecureOpenChannelAccess(),
     settings,
     blockStore: store,
     raft,

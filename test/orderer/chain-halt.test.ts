@@ -20,6 +20,7 @@ import { parseBroadcastEnvelope } from '../../orderer/msgcheck';
 import { common, raftpb } from '../../protos';
 import { broadcastOne, makeEnvelope, waitFor } from '../e2e/harness';
 import { FakeRegistry, startTestServer, type TestServer } from './fake-chain';
+import { InsecureOpenChannelAccess } from '../../orderer/policies/channel-access';
 
 const MT = raftpb.MessageType;
 const ERROR = 50;
@@ -82,6 +83,7 @@ async function openChain(channelId: string, memberIds: number[]): Promise<Opened
   const chain = new Chain({
     channelId,
     selfId: 1,
+    access: new InsecureOpenChannelAccess(),
     settings: settingsFor(memberIds),
     blockStore: store,
     raft,

@@ -18,6 +18,7 @@ import { MemoryBlockStore } from '../sim/orderer/memory-block-store';
 import { MemoryRaftPersistence } from '../sim/orderer/memory-raft';
 import { SimClock } from '../sim/orderer/sim-clock';
 import { testChainSettings } from '../support/chain-settings';
+import { InsecureOpenChannelAccess } from '../../orderer/policies/channel-access';
 
 const CHANNEL = 'defect1';
 const TICK_MS = 100;
@@ -60,6 +61,7 @@ class Cluster {
       const chain = new Chain({
         channelId: CHANNEL,
         selfId: id,
+        access: new InsecureOpenChannelAccess(),
         settings,
         blockStore: store,
         raft: new MemoryRaftPersistence(),

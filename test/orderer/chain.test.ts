@@ -15,6 +15,7 @@ import { parseBroadcastEnvelope } from '../../orderer/msgcheck';
 import { common } from '../../protos';
 import { makeEnvelope, waitFor } from '../e2e/harness';
 import { testChainSettings } from '../support/chain-settings';
+import { InsecureOpenChannelAccess } from '../../orderer/policies/channel-access';
 
 const logger = pino({ level: 'silent' });
 const settings: ChainSettings = testChainSettings(1, { tickIntervalMs: 10, batchTimeoutMs: 20 }, '127.0.0.1');
@@ -36,6 +37,7 @@ beforeEach(async () => {
   chain = new Chain({
     channelId: 'solo',
     selfId: 1,
+    access: new InsecureOpenChannelAccess(),
     settings,
     blockStore: store,
     raft,

@@ -213,7 +213,7 @@ describe('request checks (reference §4.3)', () => {
 
   test('Readers policy not satisfied: FORBIDDEN (orderer readers in maintenance mode)', async () => {
     const evaluator = new ScriptedPolicyEvaluator(new Set(['/Channel/Readers', '/Channel/Orderer/Readers']));
-    registry.policyEvaluator = evaluator;
+    chain.policyEvaluator = evaluator;
     expect(await seek('oldest', 'newest')).toMatchObject({ numbers: [], status: common.Status.FORBIDDEN });
     chain.current = { ...chain.current, maintenanceMode: true };
     expect(await seek('oldest', 'newest')).toMatchObject({ numbers: [], status: common.Status.FORBIDDEN });
@@ -222,7 +222,7 @@ describe('request checks (reference §4.3)', () => {
 
   test('a config change that takes access away stops a stream at the next block', async () => {
     const evaluator = new ScriptedPolicyEvaluator();
-    registry.policyEvaluator = evaluator;
+    chain.policyEvaluator = evaluator;
     const pending = seek(5, 'forever');
     await waitFor('the stream to wait', 10_000, () => chain.blockStore.stats().waitingIterators === 1);
     evaluator.deny = new Set(['/Channel/Readers']);

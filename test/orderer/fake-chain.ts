@@ -23,6 +23,7 @@ import { DeliverService, type DeliverServiceOptions } from '../../orderer/delive
 import { addAtomicBroadcastService, atomicBroadcastServerOptions, bindServer } from '../../orderer/grpc-service';
 import { InsecureAcceptAllPolicyEvaluator, type ParsedEnvelope, type PolicyEvaluator, type SignedData } from '../../orderer/msgcheck';
 import type { ChainHandle, ChainRegistry, ChainServiceSettings } from '../../orderer/types';
+import type { ChannelAccess } from '../../orderer/policies/channel-access';
 
 export const silentLogger: Logger = pino({ level: 'silent' });
 
@@ -130,6 +131,10 @@ export class FakeChain implements ChainHandle {
   orderDelayMs = 0;
   /** When set, every this many accepted envelopes become a block. */
   cutEvery: number | undefined;
+  /** Writers / Readers decisions (accepts everything unless a test sets one). */
+  policyEvaluator: PolicyEvaluator = new InsecureAcceptAllPolicyEvaluator();
+  /** A creator's certificate expiry, as the channel's MSPs would report it (none by default). */
+  creatorExpiresAtMs: (creator: Uint8Array) => number | undefined = () => undefined;
   private pendingEnvelopes: Uint8Array[] = [];
   private appendChain: Promise<unknown> = Promise.resolve();
 
@@ -163,6 +168,10 @@ export class FakeChain implements ChainHandle {
 
   settings(): ChainServiceSettings {
     return this.current;
+  }
+
+  access(): ChannelAccess {
+    return { configSequence: this.current.configSequence, evaluator: this.policyEvaluator, creatorExpiresAtMs: (c) => this.creatorExpiresAtMs(c) };
   }
 
   errored(): boolean {
@@ -220,11 +229,9 @@ export class FakeChain implements ChainHandle {
 
 export class FakeRegistry implements ChainRegistry {
   private readonly chains = new Map<string, ChainHandle>();
+  noExpirationChecks = false;
 
-  constructor(
-    chains: readonly ChainHandle[],
-    public policyEvaluator: PolicyEvaluator = new InsecureAcceptAllPolicyEvaluator(),
-  ) {
+  constructor(chains: readonly ChainHandle[]) {
     for (const chain of chains) this.chains.set(chain.channelId, chain);
   }
 

@@ -225,6 +225,10 @@ describe('checkEnvelopeForChannel', () => {
 describe('policy checks', () => {
   class Recording implements PolicyEvaluator {
     calls: { policyName: string; signedData: readonly SignedData[] }[] = [];
+    readonly evaluator = this;
+    creatorExpiresAtMs(): number | undefined {
+      return undefined;
+    }
     constructor(private readonly answer: boolean | Error) {}
     evaluateSignedData(policyName: string, signedData: readonly SignedData[]): Promise<boolean> {
       this.calls.push({ policyName, signedData });

@@ -22,6 +22,7 @@ import { Prng } from '../prng';
 import { MemoryBlockStore } from './memory-block-store';
 import { MemoryRaftPersistence } from './memory-raft';
 import type { SimClock } from './sim-clock';
+import { InsecureOpenChannelAccess } from '../../../orderer/policies/channel-access';
 
 export const SIM_CHANNEL = 'simchannel';
 /** The cluster's RPC timeout (Fabric's General.Cluster.RPCTimeout): a forward's answer is awaited this long. */
@@ -164,6 +165,7 @@ export class SimOrdererNode {
     const chain = this.env.newChain({
       channelId: SIM_CHANNEL,
       selfId: this.id,
+      access: new InsecureOpenChannelAccess(),
       settings: this.env.settings,
       blockStore: this.store!,
       raft: checked,

@@ -1,0 +1,84 @@
+// Who may write to and read from one channel, at one config: the channel's MSPs, its policies
+// compiled over them, and the creator-expiry check Broadcast and Deliver make (reference §4.1
+// filter 3, §4.3). Built by the node when a channel opens (and, with config updates, when a
+// config block applies), handed to the services through ChainHandle.access(), replaced as a whole,
+// so one check never mixes two configs.
+import { msp, ProtoDecodeError, type common } from '../../protos';
+import { mspManagerFromConfig, type MspManager } from '../msp/manager';
+import { parseCertificate } from '../msp/certificate';
+import { decodePem } from '../msp/der';
+import { IdentityError } from '../msp/types';
+import type { PolicyEvaluator } from '../msgcheck';
+import { ChannelPolicyEvaluator, ConfigChannelPolicies, type ChannelPolicies } from './channel-policies';
+
+/** What Broadcast and Deliver ask of a channel before they take or serve anything. */
+export interface ChannelAccess {
+  /** Config.sequence of the config this was built from: Deliver re-evaluates Readers when it changes. */
+  readonly configSequence: number;
+  /** Writers / Readers (and their orderer variants in maintenance), FORBIDDEN with the reason. */
+  readonly evaluator: PolicyEvaluator;
+  /**
+   * NotAfter (ms since the epoch) of the certificate in a marshaled SerializedIdentity, or
+   * undefined when it holds none that parses: Fabric then skips the expiry check and leaves the
+   * refusal to the policy (an unsigned envelope on an open channel passes both).
+   */
+  creatorExpiresAtMs(creator: Uint8Array): number | undefined;
+}
+
+/** The access of a channel config: its MSPs (identity cache emptied with every new config) and policies. */
+export class ConfigChannelAccess implements ChannelAccess {
+  readonly evaluator: PolicyEvaluator;
+
+  private constructor(
+    readonly policies: ChannelPolicies,
+    readonly msps: MspManager,
+  ) {
+    this.evaluator = new ChannelPolicyEvaluator(() => policies);
+  }
+
+  /** Throws ChannelConfigError (BAD_REQUEST, naming the MSP or policy path) when the config's MSPs or policies do not build. */
+  static fromConfig(channelId: string, config: common.Config): ConfigChannelAccess {
+    const msps = mspManagerFromConfig(config);
+    return new ConfigChannelAccess(ConfigChannelPolicies.fromConfig(channelId, config, msps), msps);
+  }
+
+  get configSequence(): number {
+    return this.policies.configSequence;
+  }
+
+  creatorExpiresAtMs(creator: Uint8Array): number | undefined {
+    if (creator.length === 0) return undefined;
+    // A creator the channel's MSPs know comes from their cache, which the Writers check that
+    // follows would fill anyway; one they refuse is parsed here, since the expiry check comes first.
+    try {
+      return this.msps.deserialize(creator).notAfterMs;
+    } catch (err) {
+      if (!(err instanceof IdentityError) && !(err instanceof ProtoDecodeError)) throw err;
+    }
+    return certificateExpiresAtMs(creator);
+  }
+}
+
+/** NotAfter of the certificate a SerializedIdentity carries, without any MSP; undefined if there is none. */
+export function certificateExpiresAtMs(serializedIdentity: Uint8Array): number | undefined {
+  try {
+    const id = msp.SerializedIdentity.decode(serializedIdentity);
+    const block = decodePem(id.idBytes);
+    if (block === undefined) return undefined;
+    return parseCertificate(block.der).notAfterMs;
+  } catch {
+    // Not an identity, not PEM, not a certificate: no expiry to check (Fabric's ExpiresAt gives zero time).
+    return undefined;
+  }
+}
+
+/** Accepts everything and checks no expiry. INSECURE: for tests of the services around it only. */
+export class InsecureOpenChannelAccess implements ChannelAccess {
+  readonly evaluator: PolicyEvaluator = { evaluateSignedData: () => true };
+
+  constructor(readonly configSequence = 0) {}
+
+  creatorExpiresAtMs(): number | undefined {
+    return undefined;
+  }
+}
