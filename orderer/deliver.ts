@@ -21,6 +21,7 @@ import { encodeDeliverBlockResponse, encodeDeliverStatusResponse, type DeliverCa
 import { failCall, InboundMessages, writeWithBackpressure } from './grpc-streams';
 import { checkPolicy, envelopeSignedData, parseEnvelopeHeaders } from './msgcheck';
 import type { ChainHandle, ChainRegistry } from './types';
+import type { CertificateValidity } from './policies/channel-access';
 
 /** Policies a seek request must satisfy (reference §4.3). */
 export const CHANNEL_READERS_POLICY = '/Channel/Readers';
@@ -256,11 +257,12 @@ export class DeliverService {
     this.erroredWatch.close();
   }
 
-  /** FORBIDDEN once the reader's certificate has expired (reference §4.3). */
-  private checkNotExpired(expiresAtMs: number | undefined): void {
-    if (expiresAtMs !== undefined && this.nowMs() > expiresAtMs) {
-      throw OrdererError.forbidden(`deliver client identity expired at ${new Date(expiresAtMs).toISOString()}`);
-    }
+  /** FORBIDDEN once the reader's certificate has expired (reference §4.3), or before it is valid (see msgcheck.ts). */
+  private checkValidity(validity: CertificateValidity | undefined): void {
+    if (validity === undefined) return;
+    const nowMs = this.nowMs();
+    if (nowMs > validity.notAfterMs) throw OrdererError.forbidden(`deliver client identity expired at ${new Date(validity.notAfterMs).toISOString()}`);
+    if (nowMs < validity.notBeforeMs) throw OrdererError.forbidden(`deliver client identity is not valid before ${new Date(validity.notBeforeMs).toISOString()}`);
   }
 
   /** The grpc-js handler for one Deliver stream. Never rejects. */
@@ -325,7 +327,7 @@ export class DeliverService {
     let policyName: string;
     let signedData: ReturnType<typeof envelopeSignedData>;
     let policySequence: number;
-    let expiresAtMs: number | undefined;
+    let validity: CertificateValidity | undefined;
     try {
       const { envelope, payload, channelHeader } = parseEnvelopeHeaders(envelopeBytes);
       this.checkTimestamp(channelHeader);
@@ -351,8 +353,8 @@ export class DeliverService {
       policySequence = access.configSequence;
       signedData = envelopeSignedData({ envelope, payload });
       // The stream ends when the reader's certificate does (Fabric's session end time).
-      expiresAtMs = this.noExpirationChecks ? undefined : access.creatorExpiresAtMs(signedData[0]!.identity);
-      this.checkNotExpired(expiresAtMs);
+      validity = this.noExpirationChecks ? undefined : access.creatorValidity(signedData[0]!.identity);
+      this.checkValidity(validity);
       await checkPolicy(access.evaluator, policyName, signedData);
       plan = planSeek(seekInfo, chain.blockStore.height());
     } catch (err) {
@@ -409,7 +411,7 @@ export class DeliverService {
         // Before every block, as Fabric does: the reader's certificate may have expired during a
         // long stream, and a config change may have taken its access away.
         try {
-          this.checkNotExpired(expiresAtMs);
+          this.checkValidity(validity);
           const access = chain.access();
           if (access.configSequence !== policySequence) {
             policySequence = access.configSequence;

@@ -217,33 +217,39 @@ export interface ExpiryCheck {
   readonly nowMs?: number;
 }
 
-/** What a channel offers the checks: its policies and the expiry of a creator's certificate. */
+/** What a channel offers the checks: its policies and the validity period of a creator's certificate. */
 export interface ChannelAccessCheck {
   readonly evaluator: PolicyEvaluator;
-  creatorExpiresAtMs(creator: Uint8Array): number | undefined;
+  creatorValidity(creator: Uint8Array): { readonly notBeforeMs: number; readonly notAfterMs: number } | undefined;
 }
 
 /**
- * Whether the creator of `signedData[0]` has an expired certificate, as Fabric's
- * ExpiresAt-based filters judge it: a creator without a parsable certificate has no expiry.
- * Returns the expiry (ms) when expired, else undefined.
+ * Why the creator of `signedData[0]` may not be served right now, or undefined: its
+ * certificate expired (Fabric's ExpiresAt filters) or is not valid yet. Fabric's MSP ignores
+ * NotBefore (it validates at NotBefore + 1 s) and so admits a certificate from the future; we
+ * refuse it here, at the door, which changes no verdict another orderer or a peer makes on a
+ * block. A creator without a parsable certificate has no validity to check.
  */
-export function expiredCreatorAtMs(
+export function creatorValidityProblem(
   access: ChannelAccessCheck,
   signedData: readonly SignedData[],
   check: ExpiryCheck,
-): number | undefined {
+): string | undefined {
   if (check.disabled === true) return undefined;
   const creator = signedData[0]?.identity;
   if (creator === undefined) return undefined;
-  const expiresAtMs = access.creatorExpiresAtMs(creator);
-  if (expiresAtMs === undefined) return undefined;
-  return (check.nowMs ?? Date.now()) > expiresAtMs ? expiresAtMs : undefined;
+  const validity = access.creatorValidity(creator);
+  if (validity === undefined) return undefined;
+  const nowMs = check.nowMs ?? Date.now();
+  if (nowMs > validity.notAfterMs) return `its certificate expired at ${new Date(validity.notAfterMs).toISOString()}`;
+  if (nowMs < validity.notBeforeMs) return `its certificate is not valid before ${new Date(validity.notBeforeMs).toISOString()}`;
+  return undefined;
 }
 
 /**
  * All per-channel checks of §4.1 this module knows, in Fabric's order: the identity-free
- * ones, the creator's certificate not expired (BAD_REQUEST, as Fabric's filter answers),
+ * ones, the creator's certificate not expired nor from the future (BAD_REQUEST, as Fabric's
+ * expiry filter answers),
  * then the Writers policy (/Channel/Orderer/Writers in maintenance, FORBIDDEN). For a config
  * update, the caller continues with config processing.
  */
@@ -254,9 +260,7 @@ export async function checkBroadcastEnvelope(
   expiry: ExpiryCheck = {},
 ): Promise<void> {
   const signedData = checkEnvelopeForChannel(parsed, limits);
-  const expiredAtMs = expiredCreatorAtMs(access, signedData, expiry);
-  if (expiredAtMs !== undefined) {
-    throw OrdererError.badRequest(`broadcast client identity expired (its certificate expired at ${new Date(expiredAtMs).toISOString()})`);
-  }
+  const problem = creatorValidityProblem(access, signedData, expiry);
+  if (problem !== undefined) throw OrdererError.badRequest(`broadcast client identity expired or not yet valid: ${problem}`);
   await checkPolicy(access.evaluator, writersPolicyName(limits.maintenanceMode), signedData);
 }

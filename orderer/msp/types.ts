@@ -16,6 +16,8 @@ export interface Identity {
   readonly certificateDer: Uint8Array;
   /** The certificate's NotAfter, ms since the epoch (Broadcast and Deliver refuse expired creators; the MSP ignores expiry). */
   readonly notAfterMs: number;
+  /** The certificate's NotBefore, ms since the epoch (Broadcast and Deliver refuse creators not valid yet). */
+  readonly notBeforeMs: number;
   /** ECDSA over SHA-256(data) with the certificate's P-256 key; `signature` is DER and must be low-S. */
   verify(data: Uint8Array, signature: Uint8Array): boolean;
   /** Whether this identity satisfies the principal (MEMBER, ADMIN, CLIENT, PEER, ORDERER, IDENTITY, ORGANIZATION_UNIT, ANONYMITY, COMBINED). */

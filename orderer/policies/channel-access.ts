@@ -18,11 +18,17 @@ export interface ChannelAccess {
   /** Writers / Readers (and their orderer variants in maintenance), FORBIDDEN with the reason. */
   readonly evaluator: PolicyEvaluator;
   /**
-   * NotAfter (ms since the epoch) of the certificate in a marshaled SerializedIdentity, or
-   * undefined when it holds none that parses: Fabric then skips the expiry check and leaves the
-   * refusal to the policy (an unsigned envelope on an open channel passes both).
+   * The validity period of the certificate in a marshaled SerializedIdentity, or undefined when
+   * it holds none that parses: Fabric then skips the expiry check and leaves the refusal to the
+   * policy (an unsigned envelope on an open channel passes both).
    */
-  creatorExpiresAtMs(creator: Uint8Array): number | undefined;
+  creatorValidity(creator: Uint8Array): CertificateValidity | undefined;
+}
+
+/** NotBefore and NotAfter of a certificate, ms since the epoch. */
+export interface CertificateValidity {
+  readonly notBeforeMs: number;
+  readonly notAfterMs: number;
 }
 
 /** The access of a channel config: its MSPs (identity cache emptied with every new config) and policies. */
@@ -46,26 +52,28 @@ export class ConfigChannelAccess implements ChannelAccess {
     return this.policies.configSequence;
   }
 
-  creatorExpiresAtMs(creator: Uint8Array): number | undefined {
+  creatorValidity(creator: Uint8Array): CertificateValidity | undefined {
     if (creator.length === 0) return undefined;
     // A creator the channel's MSPs know comes from their cache, which the Writers check that
     // follows would fill anyway; one they refuse is parsed here, since the expiry check comes first.
     try {
-      return this.msps.deserialize(creator).notAfterMs;
+      const identity = this.msps.deserialize(creator);
+      return { notBeforeMs: identity.notBeforeMs, notAfterMs: identity.notAfterMs };
     } catch (err) {
       if (!(err instanceof IdentityError) && !(err instanceof ProtoDecodeError)) throw err;
     }
-    return certificateExpiresAtMs(creator);
+    return certificateValidity(creator);
   }
 }
 
-/** NotAfter of the certificate a SerializedIdentity carries, without any MSP; undefined if there is none. */
-export function certificateExpiresAtMs(serializedIdentity: Uint8Array): number | undefined {
+/** The validity period of the certificate a SerializedIdentity carries, without any MSP; undefined if there is none. */
+export function certificateValidity(serializedIdentity: Uint8Array): CertificateValidity | undefined {
   try {
     const id = msp.SerializedIdentity.decode(serializedIdentity);
     const block = decodePem(id.idBytes);
     if (block === undefined) return undefined;
-    return parseCertificate(block.der).notAfterMs;
+    const cert = parseCertificate(block.der);
+    return { notBeforeMs: cert.notBeforeMs, notAfterMs: cert.notAfterMs };
   } catch {
     // Not an identity, not PEM, not a certificate: no expiry to check (Fabric's ExpiresAt gives zero time).
     return undefined;
@@ -78,7 +86,7 @@ export class InsecureOpenChannelAccess implements ChannelAccess {
 
   constructor(readonly configSequence = 0) {}
 
-  creatorExpiresAtMs(): number | undefined {
+  creatorValidity(): CertificateValidity | undefined {
     return undefined;
   }
 }

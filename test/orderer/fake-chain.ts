@@ -23,7 +23,7 @@ import { DeliverService, type DeliverServiceOptions } from '../../orderer/delive
 import { addAtomicBroadcastService, atomicBroadcastServerOptions, bindServer } from '../../orderer/grpc-service';
 import { InsecureAcceptAllPolicyEvaluator, type ParsedEnvelope, type PolicyEvaluator, type SignedData } from '../../orderer/msgcheck';
 import type { ChainHandle, ChainRegistry, ChainServiceSettings } from '../../orderer/types';
-import type { ChannelAccess } from '../../orderer/policies/channel-access';
+import type { CertificateValidity, ChannelAccess } from '../../orderer/policies/channel-access';
 
 export const silentLogger: Logger = pino({ level: 'silent' });
 
@@ -133,8 +133,8 @@ export class FakeChain implements ChainHandle {
   cutEvery: number | undefined;
   /** Writers / Readers decisions (accepts everything unless a test sets one). */
   policyEvaluator: PolicyEvaluator = new InsecureAcceptAllPolicyEvaluator();
-  /** A creator's certificate expiry, as the channel's MSPs would report it (none by default). */
-  creatorExpiresAtMs: (creator: Uint8Array) => number | undefined = () => undefined;
+  /** A creator's certificate validity, as the channel's MSPs would report it (none by default). */
+  creatorValidity: (creator: Uint8Array) => CertificateValidity | undefined = () => undefined;
   private pendingEnvelopes: Uint8Array[] = [];
   private appendChain: Promise<unknown> = Promise.resolve();
 
@@ -171,7 +171,7 @@ export class FakeChain implements ChainHandle {
   }
 
   access(): ChannelAccess {
-    return { configSequence: this.current.configSequence, evaluator: this.policyEvaluator, creatorExpiresAtMs: (c) => this.creatorExpiresAtMs(c) };
+    return { configSequence: this.current.configSequence, evaluator: this.policyEvaluator, creatorValidity: (c) => this.creatorValidity(c) };
   }
 
   errored(): boolean {

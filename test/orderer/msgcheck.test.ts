@@ -226,7 +226,7 @@ describe('policy checks', () => {
   class Recording implements PolicyEvaluator {
     calls: { policyName: string; signedData: readonly SignedData[] }[] = [];
     readonly evaluator = this;
-    creatorExpiresAtMs(): number | undefined {
+    creatorValidity(): undefined {
       return undefined;
     }
     constructor(private readonly answer: boolean | Error) {}

@@ -49,6 +49,7 @@ class FakeIdentity implements Identity {
   readonly certificateDer: Uint8Array;
   readonly key: string;
   readonly notAfterMs = Number.MAX_SAFE_INTEGER;
+  readonly notBeforeMs = 0;
 
   constructor(
     readonly mspId: string,
