@@ -92,7 +92,8 @@ function answerFor(err: unknown): orderer.BroadcastResponseInit | FateUnknown {
 
 /**
  * Serves one Broadcast stream until the client half-closes, cancels, or an envelope is
- * rejected. Never rejects: every failure becomes a response or the end of the stream.
+ * rejected (except FORBIDDEN: the next envelope is read). Never rejects: every failure becomes
+ * a response or the end of the stream.
  */
 export async function handleBroadcast(
   call: BroadcastCall,
@@ -108,6 +109,8 @@ export async function handleBroadcast(
   let readerDone = false;
   /** Set once a non-SUCCESS answer was chosen: nothing more is handed to a chain. */
   let failed = false;
+  /** Refusals after which the stream goes on (FORBIDDEN at the door). */
+  const streamGoesOn = new WeakSet<orderer.BroadcastResponseInit>();
   let wakeWriter: (() => void) | undefined;
   let wakeReader: (() => void) | undefined;
   const wake = (which: 'reader' | 'writer'): void => {
@@ -136,7 +139,11 @@ export async function handleBroadcast(
           const response = toStatusResponse(err);
           logger.debug({ status: statusName(response.status ?? common.Status.UNKNOWN), info: response.info }, 'broadcast envelope rejected');
           answer = Promise.resolve(response);
-          failed = true;
+          // A policy refusal is about this envelope's signer, not the stream: a client that
+          // signs for many users on one stream (a gateway) keeps it. Fabric closes the stream
+          // after any refusal; every other refusal still does here.
+          if (response.status === common.Status.FORBIDDEN) streamGoesOn.add(response);
+          else failed = true;
         }
         answers.push(answer);
         wake('writer');
@@ -199,7 +206,7 @@ export async function handleBroadcast(
         break;
       }
       const written = await writeWithBackpressure(call, response);
-      if (response.status !== common.Status.SUCCESS || !written) {
+      if ((response.status !== common.Status.SUCCESS && !streamGoesOn.has(response)) || !written) {
         if (written) logger.debug({ status: statusName(response.status ?? 0), info: response.info }, 'broadcast stream ends after a failure');
         stopReading();
         break;

@@ -92,14 +92,44 @@ describe('Broadcast rejects bad envelopes with the status that says why, then cl
     expect(answer.info).toMatch(/exceeds AbsoluteMaxBytes 4096/);
   });
 
-  test('Writers policy not satisfied: FORBIDDEN', async () => {
+  test('Writers policy not satisfied: FORBIDDEN, and the stream goes on for the next envelope', async () => {
     const evaluator = new ScriptedPolicyEvaluator(new Set(['/Channel/Writers']));
     chain.policyEvaluator = evaluator;
-    const answer = await answerFor(makeEnvelope({ channelId: CHANNEL }));
-    expect(answer.status).toBe(common.Status.FORBIDDEN);
-    expect(answer.info).toMatch(/\/Channel\/Writers/);
-    expect(evaluator.asked).toEqual(['/Channel/Writers']);
+    const refused = makeEnvelope({ channelId: CHANNEL });
+    const { responses, status } = await sendRaw([refused, makeEnvelope({ channelId: CHANNEL }), makeEnvelope({ channelId: 'nochannel' })]);
+    expect(status.code).toBe(grpc.status.OK);
+    // Both FORBIDDEN (the evaluator refuses everyone), then NOT_FOUND, which ends the stream.
+    expect(responses.map((r) => r.status)).toEqual([common.Status.FORBIDDEN, common.Status.FORBIDDEN, common.Status.NOT_FOUND]);
+    expect(responses[0]!.info).toMatch(/\/Channel\/Writers/);
+    expect(evaluator.asked).toEqual(['/Channel/Writers', '/Channel/Writers']);
     expect(chain.ordered).toHaveLength(0);
+    // The envelope after a refused one on the same stream is ordered when its signer may write.
+    let refusals = 1;
+    chain.policyEvaluator = { evaluateSignedData: () => refusals-- <= 0 };
+    const good = makeEnvelope({ channelId: CHANNEL });
+    const second = await sendRaw([makeEnvelope({ channelId: CHANNEL }), good], true);
+    expect(second.responses.map((r) => r.status)).toEqual([common.Status.FORBIDDEN, common.Status.SUCCESS]);
+    expect(chain.ordered.map((e) => e.txId)).toEqual([envelopeTxId(good)]);
+  });
+
+  test('an expired or not yet valid creator: BAD_REQUEST before the Writers policy is asked', async () => {
+    const evaluator = new ScriptedPolicyEvaluator(new Set());
+    chain.policyEvaluator = evaluator;
+    const nowMs = Date.now();
+    chain.creatorValidity = () => ({ notBeforeMs: nowMs - 2 * 86_400_000, notAfterMs: nowMs - 86_400_000 });
+    const expired = await answerFor(makeEnvelope({ channelId: CHANNEL }));
+    expect(expired.status).toBe(common.Status.BAD_REQUEST);
+    expect(expired.info).toMatch(/identity expired or not yet valid: its certificate expired at/);
+    chain.creatorValidity = () => ({ notBeforeMs: nowMs + 86_400_000, notAfterMs: nowMs + 2 * 86_400_000 });
+    const future = await answerFor(makeEnvelope({ channelId: CHANNEL }));
+    expect(future.status).toBe(common.Status.BAD_REQUEST);
+    expect(future.info).toMatch(/its certificate is not valid before/);
+    expect(evaluator.asked).toEqual([]);
+    expect(chain.ordered).toHaveLength(0);
+    // General.Authentication.NoExpirationChecks: the same creator is let through to the policy.
+    registry.noExpirationChecks = true;
+    const { responses } = await sendRaw([makeEnvelope({ channelId: CHANNEL })], true);
+    expect(responses.map((r) => r.status)).toEqual([common.Status.SUCCESS]);
   });
 
   test('normal transaction in maintenance mode: SERVICE_UNAVAILABLE', async () => {

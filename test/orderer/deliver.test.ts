@@ -231,6 +231,21 @@ describe('request checks (reference §4.3)', () => {
     expect(await pending).toMatchObject({ numbers: [5], status: common.Status.FORBIDDEN });
   });
 
+  test('a reader whose certificate expires during a long stream is stopped at the next block (FORBIDDEN)', async () => {
+    const notAfterMs = Date.now() + 1_500;
+    chain.creatorValidity = () => ({ notBeforeMs: 0, notAfterMs });
+    const pending = seek(5, 'forever');
+    await waitFor('the stream to wait', 10_000, () => chain.blockStore.stats().waitingIterators === 1);
+    await chain.appendBlocks(1);
+    await waitFor('the certificate to expire', 10_000, () => Date.now() > notAfterMs);
+    await chain.appendBlocks(1);
+    expect(await pending).toMatchObject({ numbers: [5, 6], status: common.Status.FORBIDDEN });
+    // An expired or not yet valid reader is refused at once.
+    expect(await seek('oldest', 'newest')).toMatchObject({ numbers: [], status: common.Status.FORBIDDEN });
+    chain.creatorValidity = () => ({ notBeforeMs: Date.now() + 60_000, notAfterMs: Date.now() + 120_000 });
+    expect(await seek('oldest', 'newest')).toMatchObject({ numbers: [], status: common.Status.FORBIDDEN });
+  });
+
   test('STRICT on an errored chain: SERVICE_UNAVAILABLE; BEST_EFFORT still gets blocks', async () => {
     chain.isErrored = true;
     expect(await seek('oldest', 'newest', { errorResponse: STRICT })).toMatchObject({ numbers: [], status: common.Status.SERVICE_UNAVAILABLE });
