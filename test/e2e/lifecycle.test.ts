@@ -3,7 +3,7 @@
 // it stopped), a storage path it cannot use fails the start naming the config key and path, and a
 // damaged WAL is refused with the repair command, which then lets the node rejoin.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { RecordType } from '../../consensus/wal/record';
@@ -119,6 +119,40 @@ test('a missing or garbage genesis block fails the start naming the config key a
   node.start();
   await waitForService(node.address, 'mychannel');
   expect(await chainHeight(node.address, 'mychannel')).toBeGreaterThanOrEqual(1);
+});
+
+test('a local MSP that is missing, garbage or not the key of its certificate fails the start naming General.LocalMSPDir and the file', async () => {
+  network = await createNetwork({ nodeCount: 1 });
+  tempDir = mkdtempSync(path.join(os.tmpdir(), 'orderer-badmsp-'));
+  const node = network.layout.nodes[0]!;
+  const startWith = async (env: Record<string, string>): Promise<string> => {
+    const child = spawn(process.execPath, [ORDERER_JS, 'start', '--config', node.configPath], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    // A node that starts after all would never exit: stop it and fail on what it printed.
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    clearTimeout(timer);
+    expect({ code, out }).toMatchObject({ code: 1 });
+    return out;
+  };
+  const missing = path.join(tempDir, 'no-such-msp');
+  expect(await startWith({ ORDERER_GENERAL_LOCALMSPDIR: missing })).toContain(`orderer: failed to start: General.LocalMSPDir / LocalMSPID: local MSP ${path.join(missing, 'signcerts')}: cannot be read`);
+  // A copy of the node's MSP with a truncated certificate, then with another identity's key.
+  const copy = path.join(tempDir, 'msp');
+  cpSync(node.mspDir, copy, { recursive: true });
+  const certFile = path.join(copy, 'signcerts', readdirSync(path.join(copy, 'signcerts'))[0]!);
+  const certPem = readFileSync(certFile, 'utf8');
+  writeFileSync(certFile, certPem.slice(0, certPem.length / 2));
+  expect(await startWith({ ORDERER_GENERAL_LOCALMSPDIR: copy })).toMatch(new RegExp(`orderer: failed to start: General.LocalMSPDir / LocalMSPID: local MSP ${certFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `));
+  writeFileSync(certFile, certPem);
+  cpSync(path.join(network.layout.crypto.clientMspDir, 'keystore', 'priv_sk'), path.join(copy, 'keystore', 'priv_sk'));
+  expect(await startWith({ ORDERER_GENERAL_LOCALMSPDIR: copy })).toContain(`orderer: failed to start: General.LocalMSPDir / LocalMSPID: local MSP ${path.join(copy, 'keystore')}`);
+  expect(await startWith({ ORDERER_GENERAL_LOCALMSPID: 'NoSuchMSP', ORDERER_GENERAL_LOCALMSPDIR: path.join(tempDir, 'nowhere') })).toContain('General.LocalMSPDir / LocalMSPID');
+  // With its own MSP the node starts and signs.
+  network.nodes[0]!.start();
+  await waitForService(node.host + ':' + node.port, 'mychannel');
 });
 
 test('a damaged WAL: the start is refused with the repair command; after the repair the lost log halts the channel once; removing its data lets it catch up', async () => {
