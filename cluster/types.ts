@@ -13,6 +13,12 @@ export interface ClusterMember {
   readonly id: NodeId;
   readonly host: string;
   readonly port: number;
+  /**
+   * DER of the certificate the node presents when it dials us (its consenter client_tls_cert).
+   * With TLS, it is how an incoming stream is told to come from this node; absent on a
+   * plaintext cluster.
+   */
+  readonly clientTlsCert?: Uint8Array;
 }
 
 /** The membership of one channel as seen from this orderer. */
