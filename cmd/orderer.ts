@@ -8,6 +8,7 @@ import { runCryptoGenerate } from './crypto-generate';
 import { runLedgerCheck } from './ledger-check';
 import { runWalRepair } from './wal-repair';
 import { ensureDirs, OrdererNode, type OrdererNodeOptions } from '../orderer/node';
+import { loadOrdererTls } from '../orderer/tls';
 
 const USAGE = `usage: orderer start [--config FILE] [--stop-on-stdin-eof]
        orderer wal repair --channel NAME [--config FILE] [--dry-run]   (orderer wal repair --help)
@@ -23,9 +24,14 @@ a second signal stops it at once.
   --stop-on-stdin-eof   also stop cleanly when standard input closes (npm start uses it, so its
                         nodes never outlive it)`;
 
-export function nodeOptionsFromConfig(config: OrdererConfig, logger: pino.Logger): OrdererNodeOptions {
+/**
+ * The node's options from its config. Reads and checks the TLS files the config names, so it
+ * throws LocalConfigError (naming the key and the file) when one is missing or bad.
+ */
+export function nodeOptionsFromConfig(config: OrdererConfig, logger: pino.Logger, configFile?: string): OrdererNodeOptions {
   const g = config.general;
   const self = g.cluster.selfEndpoint ?? { host: g.listenAddress, port: g.listenPort };
+  const tls = loadOrdererTls(config, configFile);
   return {
     listenHost: g.listenAddress,
     listenPort: g.listenPort,
@@ -42,6 +48,11 @@ export function nodeOptionsFromConfig(config: OrdererConfig, logger: pino.Logger
     rpcTimeoutMs: g.cluster.rpcTimeoutMs,
     dialTimeoutMs: g.cluster.dialTimeoutMs,
     ...(config.consensus.tickIntervalOverrideMs !== undefined ? { tickIntervalOverrideMs: config.consensus.tickIntervalOverrideMs } : {}),
+    ...(tls.serverCredentials !== undefined ? { serverCredentials: tls.serverCredentials } : {}),
+    ...(tls.clusterClientCredentials !== undefined ? { clientCredentials: tls.clusterClientCredentials } : {}),
+    ...(tls.clusterListener !== undefined ? { clusterListener: tls.clusterListener } : {}),
+    ...(tls.selfServerCert !== undefined ? { selfServerTlsCert: tls.selfServerCert } : {}),
+    clusterSenderIdentification: tls.senderIdentification,
   };
 }
 
@@ -111,7 +122,6 @@ async function main(argv: string[]): Promise<number> {
     debug: (...args: unknown[]) => grpcLog.debug(args.map(String).join(' ')),
   });
   for (const w of loaded.warnings) logger.warn({ config: loaded.filePath }, w);
-  const options = nodeOptionsFromConfig(config, logger);
   // Why a start failed, once in the JSON log (for the launcher and log collectors) and once as a
   // plain line on stderr for the person at the terminal, without a stack.
   const startFailed = (err: unknown): number => {
@@ -119,7 +129,10 @@ async function main(argv: string[]): Promise<number> {
     console.error(`orderer: failed to start: ${err instanceof Error ? err.message : String(err)}`);
     return 1;
   };
+  let options: OrdererNodeOptions;
   try {
+    // TLS files are read and checked here: a bad one names its key and file before anything starts.
+    options = nodeOptionsFromConfig(config, logger, loaded.filePath);
     await ensureDirs(options);
   } catch (err) {
     return startFailed(err);
