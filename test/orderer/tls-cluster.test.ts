@@ -1,0 +1,211 @@
+// Three orderers built as `orderer start` builds them (orderer.yaml → nodeOptionsFromConfig →
+// OrdererNode), with TLS everywhere: clients use Broadcast and Deliver over TLS with client
+// certificates required, the orderers talk over mutual TLS and know each other by the consenter
+// certificates of the genesis block, and find their own Raft ids by their server certificates
+// (no SelfEndpoint). Once with the cluster on the client port, once on separate listeners.
+import * as grpc from '@grpc/grpc-js';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { nodeOptionsFromConfig } from '../../cmd/orderer';
+import { UNAUTHORIZED_CERT_MESSAGE } from '../../cluster';
+import { encodeConsensusStep } from '../../cluster/wire';
+import { genesisBlock } from '../../ledger/block';
+import { buildGenesisConfigEnvelope } from '../../orderer/channelconfig';
+import { parseOrdererConfig } from '../../orderer/config';
+import { BroadcastClient, deliverBlocks } from '../../orderer/deliver-client';
+import { buildEnvelope } from '../../orderer/envelopes';
+import { ensureDirs, OrdererNode } from '../../orderer/node';
+import { common, raftpb } from '../../protos';
+import { rawStep } from '../cluster/helpers';
+import { freePorts } from '../support/ports';
+import { TestTlsCa, writeCa, writePair, type TlsPair } from '../support/tls-material';
+import { waitFor } from '../support/wait';
+
+const CHANNEL = 'tlschannel';
+const HOST = '127.0.0.1';
+
+interface Net {
+  readonly dir: string;
+  readonly nodes: OrdererNode[];
+  readonly clientPorts: number[];
+  readonly ca: TestTlsCa;
+  readonly user: TlsPair;
+}
+
+async function startNetwork(separateClusterListener: boolean): Promise<Net> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'tls-cluster-'));
+  const ca = new TestTlsCa();
+  const ports = await freePorts(separateClusterListener ? 6 : 3);
+  const clientPorts = ports.slice(0, 3);
+  const clusterPorts = separateClusterListener ? ports.slice(3) : clientPorts;
+  const servers = [1, 2, 3].map((i) => ca.issue(`orderer${i}.example.com`));
+  const clusterServers = separateClusterListener ? [1, 2, 3].map((i) => ca.issue(`cluster${i}.example.com`)) : servers;
+  const caFile = writeCa(dir, 'ca', ca);
+  const pem = (p: TlsPair): Uint8Array => new TextEncoder().encode(p.certPem);
+  const block = genesisBlock({
+    channelId: CHANNEL,
+    configEnvelope: buildGenesisConfigEnvelope({
+      channelId: CHANNEL,
+      // The client port pair dials (client_tls_cert); the cluster pair serves (server_tls_cert).
+      consenters: clusterPorts.map((port, i) => ({ host: HOST, port, clientTlsCert: pem(servers[i]!), serverTlsCert: pem(clusterServers[i]!) })),
+      ordererOrgs: [{ mspId: 'OrdererMSP', endpoints: clientPorts.map((p) => `${HOST}:${p}`) }],
+      applicationOrgs: [{ mspId: 'Org1MSP' }],
+      batchTimeout: '100ms',
+      options: { tickInterval: '100ms', electionTick: 10, heartbeatTick: 1 },
+    }),
+  });
+  const genesisFile = path.join(dir, 'genesis.block');
+  writeFileSync(genesisFile, common.Block.encode(block));
+  const nodes: OrdererNode[] = [];
+  try {
+    for (let i = 0; i < 3; i++) {
+      const home = path.join(dir, `orderer${i + 1}`);
+      mkdirSync(home, { recursive: true });
+      writePair(home, 'server', servers[i]!);
+      if (separateClusterListener) writePair(home, 'cluster', clusterServers[i]!);
+      const cluster = separateClusterListener
+        ? `    ListenAddress: ${HOST}\n    ListenPort: ${clusterPorts[i]}\n    ServerCertificate: cluster.crt\n    ServerPrivateKey: cluster.key\n`
+        : '';
+      const yaml = [
+        'General:',
+        `  ListenAddress: ${HOST}`,
+        `  ListenPort: ${clientPorts[i]}`,
+        '  TLS:',
+        '    Enabled: true',
+        '    Certificate: server.crt',
+        '    PrivateKey: server.key',
+        `    RootCAs: [${caFile}]`,
+        '    ClientAuthRequired: true',
+        `    ClientRootCAs: [${caFile}]`,
+        '  Cluster:',
+        `    RootCAs: [${caFile}]`,
+        `    DialTimeout: 1s`,
+        cluster,
+        '  BootstrapChannels:',
+        `    - name: ${CHANNEL}`,
+        `      genesisBlock: ${genesisFile}`,
+        'FileLedger:',
+        `  Location: ${path.join(home, 'ledger')}`,
+        'Consensus:',
+        `  WALDir: ${path.join(home, 'wal')}`,
+        `  SnapDir: ${path.join(home, 'snap')}`,
+        '',
+      ].join('\n');
+      const { config } = parseOrdererConfig(yaml, { baseDir: home, fileLabel: path.join(home, 'orderer.yaml') });
+      const options = nodeOptionsFromConfig(config, pino({ level: 'silent' }).child({ node: i + 1 }), path.join(home, 'orderer.yaml'));
+      await ensureDirs(options);
+      const node = new OrdererNode(options);
+      nodes.push(node);
+      await node.start();
+    }
+  } catch (err) {
+    await Promise.all(nodes.map((n) => n.forceStop()));
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  return { dir, nodes, clientPorts, ca, user: ca.issue('User1@org1.example.com') };
+}
+
+async function stopNetwork(net: Net | undefined): Promise<void> {
+  if (net === undefined) return;
+  await Promise.all(net.nodes.map((n) => n.forceStop().catch(() => undefined)));
+  rmSync(net.dir, { recursive: true, force: true });
+}
+
+function clientTls(net: Net, pair: TlsPair = net.user, trusted: TestTlsCa = net.ca): grpc.ChannelCredentials {
+  return grpc.credentials.createSsl(Buffer.from(trusted.certPem), Buffer.from(pair.keyPem), Buffer.from(pair.certPem));
+}
+
+function envelope(): { bytes: Uint8Array; txId: string } {
+  return buildEnvelope({ channelId: CHANNEL, creator: Buffer.from('tls-test'), data: Buffer.from(`payload ${Math.random()}`), signature: Buffer.from('sig') });
+}
+
+async function broadcast(address: string, tls: grpc.ChannelCredentials, bytes: Uint8Array): Promise<common.Status> {
+  const client = new BroadcastClient(address, { tls });
+  try {
+    return (await client.send(bytes)).status;
+  } finally {
+    client.cancel();
+  }
+}
+
+/** Tx ids of every block [1, newest] as `address` serves them over TLS. */
+async function orderedTxIds(net: Net, address: string): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const b of deliverBlocks({ address, channelId: CHANNEL, start: 'oldest', stop: 'newest', receiveTimeoutMs: 5_000, tls: clientTls(net) })) {
+    if (b.number === 0) continue;
+    for (const env of b.block.data?.data ?? []) {
+      const payload = common.Payload.decode(common.Envelope.decode(env).payload);
+      ids.push(common.ChannelHeader.decode(payload.header!.channelHeader).txId);
+    }
+  }
+  return ids;
+}
+
+async function orderAndCheck(net: Net): Promise<void> {
+  // A leader exists once a Broadcast is taken (a follower forwards over the mutual-TLS cluster).
+  const first = net.clientPorts.map((p) => `${HOST}:${p}`);
+  const sent: string[] = [];
+  await waitFor('a leader', 20_000, async () => {
+    const env = envelope();
+    const status = await broadcast(first[0]!, clientTls(net), env.bytes).catch(() => undefined);
+    if (status !== common.Status.SUCCESS) return undefined;
+    sent.push(env.txId);
+    return true;
+  }, 200);
+  for (const address of first) {
+    const env = envelope();
+    expect(await broadcast(address, clientTls(net), env.bytes)).toBe(common.Status.SUCCESS);
+    sent.push(env.txId);
+  }
+  // Every node orders all of them, read back over Deliver with TLS.
+  for (const address of first) {
+    await waitFor(`all envelopes at ${address}`, 20_000, async () => {
+      const ids = await orderedTxIds(net, address).catch((): string[] => []);
+      return sent.every((id) => ids.includes(id)) ? true : undefined;
+    }, 200);
+  }
+  const leaders = net.nodes.map((n) => n.chain(CHANNEL)?.status().leaderId);
+  expect(new Set(leaders).size).toBe(1);
+  expect(leaders[0]).toBeGreaterThan(0);
+}
+
+describe.each<[string, boolean]>([
+  ['on the client port', false],
+  ['on separate cluster listeners', true],
+])('mutual TLS cluster %s', (_what, separate) => {
+  let net: Net | undefined;
+  beforeAll(async () => {
+    net = await startNetwork(separate);
+  }, 30_000);
+  afterAll(async () => stopNetwork(net), 30_000);
+
+  test('elects a leader and orders envelopes sent over TLS; Deliver over TLS reads them back', async () => {
+    await orderAndCheck(net!);
+  }, 60_000);
+
+  test('a client whose certificate is from an unknown CA does not get past the handshake', async () => {
+    const stranger = new TestTlsCa('tlsca.elsewhere.com');
+    const creds = clientTls(net!, stranger.issue('User1@elsewhere.com'));
+    const err = await broadcast(`${HOST}:${net!.clientPorts[0]}`, creds, envelope().bytes).then(
+      () => undefined,
+      (e: unknown) => e as { grpcCode?: number },
+    );
+    expect(err?.grpcCode).toBe(grpc.status.UNAVAILABLE);
+  });
+
+  test('a cluster connection with a valid-CA certificate that is no consenter is refused', async () => {
+    const cport = net!.nodes[0]!.clusterPort;
+    const raw = rawStep(cport, '2', clientTls(net!));
+    try {
+      raw.write(encodeConsensusStep(CHANNEL, { type: raftpb.MessageType.MsgHeartbeat, to: 1, from: 2, term: 1 }));
+      const status = await raw.status;
+      expect(status.code).toBe(grpc.status.UNKNOWN);
+      expect(status.details).toContain(UNAUTHORIZED_CERT_MESSAGE);
+    } finally {
+      raw.close();
+    }
+  });
+});
