@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { nodeOptionsFromConfig } from '../../cmd/orderer';
-import { UNAUTHORIZED_CERT_MESSAGE } from '../../cluster';
+import { NO_CERT_MESSAGE, UNAUTHORIZED_CERT_MESSAGE } from '../../cluster';
 import { encodeConsensusStep } from '../../cluster/wire';
 import { genesisBlock } from '../../ledger/block';
 import { buildGenesisConfigEnvelope } from '../../orderer/channelconfig';
@@ -34,7 +34,7 @@ interface Net {
   readonly user: TlsPair;
 }
 
-async function startNetwork(separateClusterListener: boolean): Promise<Net> {
+async function startNetwork(separateClusterListener: boolean, clientAuthRequired: boolean): Promise<Net> {
   const dir = mkdtempSync(path.join(tmpdir(), 'tls-cluster-'));
   const ca = new TestTlsCa();
   const ports = await freePorts(separateClusterListener ? 6 : 3);
@@ -77,7 +77,7 @@ async function startNetwork(separateClusterListener: boolean): Promise<Net> {
         '    Certificate: server.crt',
         '    PrivateKey: server.key',
         `    RootCAs: [${caFile}]`,
-        '    ClientAuthRequired: true',
+        `    ClientAuthRequired: ${clientAuthRequired}`,
         `    ClientRootCAs: [${caFile}]`,
         '  Cluster:',
         `    RootCAs: [${caFile}]`,
@@ -114,7 +114,9 @@ async function stopNetwork(net: Net | undefined): Promise<void> {
   rmSync(net.dir, { recursive: true, force: true });
 }
 
-function clientTls(net: Net, pair: TlsPair = net.user, trusted: TestTlsCa = net.ca): grpc.ChannelCredentials {
+/** A client's TLS: with a client certificate (`pair`), or server authentication only (null). */
+function clientTls(net: Net, pair: TlsPair | null = net.user, trusted: TestTlsCa = net.ca): grpc.ChannelCredentials {
+  if (pair === null) return grpc.credentials.createSsl(Buffer.from(trusted.certPem));
   return grpc.credentials.createSsl(Buffer.from(trusted.certPem), Buffer.from(pair.keyPem), Buffer.from(pair.certPem));
 }
 
@@ -132,9 +134,9 @@ async function broadcast(address: string, tls: grpc.ChannelCredentials, bytes: U
 }
 
 /** Tx ids of every block [1, newest] as `address` serves them over TLS. */
-async function orderedTxIds(net: Net, address: string): Promise<string[]> {
+async function orderedTxIds(net: Net, address: string, user: TlsPair | null): Promise<string[]> {
   const ids: string[] = [];
-  for await (const b of deliverBlocks({ address, channelId: CHANNEL, start: 'oldest', stop: 'newest', receiveTimeoutMs: 5_000, tls: clientTls(net) })) {
+  for await (const b of deliverBlocks({ address, channelId: CHANNEL, start: 'oldest', stop: 'newest', receiveTimeoutMs: 5_000, tls: clientTls(net, user) })) {
     if (b.number === 0) continue;
     for (const env of b.block.data?.data ?? []) {
       const payload = common.Payload.decode(common.Envelope.decode(env).payload);
@@ -144,26 +146,26 @@ async function orderedTxIds(net: Net, address: string): Promise<string[]> {
   return ids;
 }
 
-async function orderAndCheck(net: Net): Promise<void> {
+async function orderAndCheck(net: Net, user: TlsPair | null): Promise<void> {
   // A leader exists once a Broadcast is taken (a follower forwards over the mutual-TLS cluster).
   const first = net.clientPorts.map((p) => `${HOST}:${p}`);
   const sent: string[] = [];
   await waitFor('a leader', 20_000, async () => {
     const env = envelope();
-    const status = await broadcast(first[0]!, clientTls(net), env.bytes).catch(() => undefined);
+    const status = await broadcast(first[0]!, clientTls(net, user), env.bytes).catch(() => undefined);
     if (status !== common.Status.SUCCESS) return undefined;
     sent.push(env.txId);
     return true;
   }, 200);
   for (const address of first) {
     const env = envelope();
-    expect(await broadcast(address, clientTls(net), env.bytes)).toBe(common.Status.SUCCESS);
+    expect(await broadcast(address, clientTls(net, user), env.bytes)).toBe(common.Status.SUCCESS);
     sent.push(env.txId);
   }
   // Every node orders all of them, read back over Deliver with TLS.
   for (const address of first) {
     await waitFor(`all envelopes at ${address}`, 20_000, async () => {
-      const ids = await orderedTxIds(net, address).catch((): string[] => []);
+      const ids = await orderedTxIds(net, address, user).catch((): string[] => []);
       return sent.every((id) => ids.includes(id)) ? true : undefined;
     }, 200);
   }
@@ -175,15 +177,15 @@ async function orderAndCheck(net: Net): Promise<void> {
 describe.each<[string, boolean]>([
   ['on the client port', false],
   ['on separate cluster listeners', true],
-])('mutual TLS cluster %s', (_what, separate) => {
+])('mutual TLS cluster %s, client certificates required', (_what, separate) => {
   let net: Net | undefined;
   beforeAll(async () => {
-    net = await startNetwork(separate);
+    net = await startNetwork(separate, true);
   }, 30_000);
   afterAll(async () => stopNetwork(net), 30_000);
 
   test('elects a leader and orders envelopes sent over TLS; Deliver over TLS reads them back', async () => {
-    await orderAndCheck(net!);
+    await orderAndCheck(net!, net!.user);
   }, 60_000);
 
   test('a client whose certificate is from an unknown CA does not get past the handshake', async () => {
@@ -196,16 +198,55 @@ describe.each<[string, boolean]>([
     expect(err?.grpcCode).toBe(grpc.status.UNAVAILABLE);
   });
 
+  test('a client without a certificate does not get past the handshake', async () => {
+    const err = await broadcast(`${HOST}:${net!.clientPorts[0]}`, clientTls(net!, null), envelope().bytes).then(
+      () => undefined,
+      (e: unknown) => e as { grpcCode?: number },
+    );
+    expect(err?.grpcCode).toBe(grpc.status.UNAVAILABLE);
+  });
+
   test('a cluster connection with a valid-CA certificate that is no consenter is refused', async () => {
-    const cport = net!.nodes[0]!.clusterPort;
-    const raw = rawStep(cport, '2', clientTls(net!));
+    await expectNonConsenterRefused(net!);
+  });
+});
+
+describe('TLS on the client port without client authentication (Fabric\'s RequestClientCert)', () => {
+  let net: Net | undefined;
+  beforeAll(async () => {
+    net = await startNetwork(false, false);
+  }, 30_000);
+  afterAll(async () => stopNetwork(net), 30_000);
+
+  test('clients without a certificate use Broadcast and Deliver; orderers on the same port still know each other by theirs', async () => {
+    await orderAndCheck(net!, null);
+  }, 60_000);
+
+  test('a cluster peer without a certificate is refused: no TLS certificate sent', async () => {
+    const raw = rawStep(net!.nodes[0]!.clusterPort, '2', clientTls(net!, null));
     try {
       raw.write(encodeConsensusStep(CHANNEL, { type: raftpb.MessageType.MsgHeartbeat, to: 1, from: 2, term: 1 }));
       const status = await raw.status;
       expect(status.code).toBe(grpc.status.UNKNOWN);
-      expect(status.details).toContain(UNAUTHORIZED_CERT_MESSAGE);
+      expect(status.details).toContain(NO_CERT_MESSAGE);
     } finally {
       raw.close();
     }
   });
+
+  test('a cluster connection with a valid-CA certificate that is no consenter is refused', async () => {
+    await expectNonConsenterRefused(net!);
+  });
 });
+
+async function expectNonConsenterRefused(net: Net): Promise<void> {
+  const raw = rawStep(net.nodes[0]!.clusterPort, '2', clientTls(net));
+  try {
+    raw.write(encodeConsensusStep(CHANNEL, { type: raftpb.MessageType.MsgHeartbeat, to: 1, from: 2, term: 1 }));
+    const status = await raw.status;
+    expect(status.code).toBe(grpc.status.UNKNOWN);
+    expect(status.details).toContain(UNAUTHORIZED_CERT_MESSAGE);
+  } finally {
+    raw.close();
+  }
+}
