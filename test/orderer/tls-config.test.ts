@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseOrdererConfig, type OrdererConfig } from '../../orderer/config';
 import { LocalConfigError } from '../../orderer/errors';
-import { loadOrdererTls } from '../../orderer/tls';
+import { findSelf, findSelfByServerCert, loadOrdererTls } from '../../orderer/tls';
 import { TestTlsCa, writeCa, writePair } from '../support/tls-material';
 
 let dir: string;
@@ -107,5 +107,38 @@ describe('what is chosen', () => {
     );
     expect(tls.clusterListener).toMatchObject({ host: '127.0.0.1', port: 7051 });
     expect(Buffer.from(tls.selfServerCert!).equals(Buffer.from(other.der))).toBe(true);
+  });
+});
+
+describe('finding oneself among the consenters', () => {
+  const pem = (p: { certPem: string }): Uint8Array => new TextEncoder().encode(p.certPem);
+  const members = [
+    { id: 4, host: 'a', port: 1 },
+    { id: 9, host: 'b', port: 2 },
+  ];
+  const consenters = [{ serverTlsCert: pem(other) }, { serverTlsCert: pem(server) }];
+
+  test('by server certificate when there is one (the listed host:port does not matter)', () => {
+    expect(findSelf('ch', members, consenters, { serverTlsCert: server.der, host: 'a', port: 1 }).id).toBe(9);
+  });
+
+  test('a certificate renewed over the same key still matches (Fabric compares public keys)', () => {
+    const renewed = ca.issue('orderer1.example.com', server.keys);
+    expect(Buffer.from(renewed.der).equals(Buffer.from(server.der))).toBe(false);
+    expect(findSelfByServerCert([{ serverTlsCert: pem(renewed) }], server.der)).toBe(0);
+    // Same name, new key: not the same node.
+    expect(findSelfByServerCert([{ serverTlsCert: pem(ca.issue('orderer1.example.com')) }], server.der)).toBe(-1);
+  });
+
+  test('a node whose certificate is no consenter\'s is told so, with what was compared', () => {
+    const stranger = ca.issue('orderer9.example.com');
+    expect(() => findSelf('ch', members, consenters, { serverTlsCert: stranger.der, host: 'a', port: 1 })).toThrow(
+      /server TLS certificate \(CN=orderer9\.example\.com\) matches none of the server_tls_cert of ch's consenters \(a:1, b:2\)/,
+    );
+  });
+
+  test('by host:port on a plaintext cluster', () => {
+    expect(findSelf('ch', members, consenters, { serverTlsCert: undefined, host: 'b', port: 2 }).id).toBe(9);
+    expect(() => findSelf('ch', members, consenters, { serverTlsCert: undefined, host: 'c', port: 3 })).toThrow(/this node \(c:3\) is not a consenter of ch/);
   });
 });

@@ -3,7 +3,7 @@
 // as cryptogen makes them for orderers. writeTo() puts a pair in a folder for config files.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { createLeaf, createSelfSignedCa, KeyUsageFlags, privateKeyPem, type IssuedWithKey } from '../../orderer/msp/x509-build';
+import { createLeaf, createSelfSignedCa, KeyUsageFlags, privateKeyPem, type IssuedWithKey, type KeyPair } from '../../orderer/msp/x509-build';
 
 const TLS_SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 const TLS_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
@@ -13,6 +13,7 @@ export interface TlsPair {
   readonly keyPem: string;
   /** DER of the certificate. */
   readonly der: Uint8Array;
+  readonly keys: KeyPair;
 }
 
 export class TestTlsCa {
@@ -26,16 +27,22 @@ export class TestTlsCa {
     return this.ca.certificate.pem;
   }
 
-  /** A leaf for `commonName`, valid as server (127.0.0.1, localhost) and as client. */
-  issue(commonName: string): TlsPair {
+  /** A leaf for `commonName`, valid as server (127.0.0.1, localhost) and as client; `keys` to renew over an existing key. */
+  issue(commonName: string, keys?: KeyPair): TlsPair {
     const leaf = createLeaf(this.ca, {
+      ...(keys !== undefined ? { keyPair: keys } : {}),
       subject: { commonName },
       keyUsage: KeyUsageFlags.digitalSignature | KeyUsageFlags.keyEncipherment,
       extKeyUsage: [TLS_SERVER_AUTH, TLS_CLIENT_AUTH],
       dnsNames: [commonName, 'localhost'],
       ipAddresses: ['127.0.0.1'],
     });
-    return { certPem: leaf.certificate.pem, keyPem: privateKeyPem(leaf.privateKey), der: leaf.certificate.der };
+    return {
+      certPem: leaf.certificate.pem,
+      keyPem: privateKeyPem(leaf.privateKey),
+      der: leaf.certificate.der,
+      keys: { privateKey: leaf.privateKey, publicKey: leaf.publicKey },
+    };
   }
 }
 
