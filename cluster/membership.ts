@@ -43,7 +43,13 @@ export class ClusterMembership implements MembershipView {
       }
       if (m.host.length === 0) throw new ClusterError(`channel "${channel}": member ${m.id} has an empty host`);
       if (byId.has(m.id)) throw new ClusterError(`channel "${channel}": member id ${m.id} listed twice`);
-      const member: ClusterMember = m.clientTlsCert !== undefined ? { id: m.id, host: m.host, port: m.port, clientTlsCert: m.clientTlsCert } : { id: m.id, host: m.host, port: m.port };
+      const member: ClusterMember = {
+        id: m.id,
+        host: m.host,
+        port: m.port,
+        ...(m.clientTlsCert !== undefined ? { clientTlsCert: m.clientTlsCert } : {}),
+        ...(m.serverTlsCert !== undefined ? { serverTlsCert: m.serverTlsCert } : {}),
+      };
       byId.set(m.id, member);
       if (m.clientTlsCert !== undefined) {
         let key: string;

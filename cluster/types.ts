@@ -19,6 +19,8 @@ export interface ClusterMember {
    * plaintext cluster.
    */
   readonly clientTlsCert?: Uint8Array;
+  /** DER of the certificate the node serves the cluster with (server_tls_cert): pinned when we dial it. */
+  readonly serverTlsCert?: Uint8Array;
 }
 
 /** The membership of one channel as seen from this orderer. */

@@ -31,7 +31,7 @@ a second signal stops it at once.
 export function nodeOptionsFromConfig(config: OrdererConfig, logger: pino.Logger, configFile?: string): OrdererNodeOptions {
   const g = config.general;
   const self = g.cluster.selfEndpoint ?? { host: g.listenAddress, port: g.listenPort };
-  const tls = loadOrdererTls(config, configFile);
+  const tls = loadOrdererTls(config, configFile, logger);
   return {
     listenHost: g.listenAddress,
     listenPort: g.listenPort,
@@ -50,6 +50,7 @@ export function nodeOptionsFromConfig(config: OrdererConfig, logger: pino.Logger
     ...(config.consensus.tickIntervalOverrideMs !== undefined ? { tickIntervalOverrideMs: config.consensus.tickIntervalOverrideMs } : {}),
     ...(tls.serverCredentials !== undefined ? { serverCredentials: tls.serverCredentials } : {}),
     ...(tls.clusterClientCredentials !== undefined ? { clientCredentials: tls.clusterClientCredentials } : {}),
+    ...(tls.clusterDialCredentialsFor !== undefined ? { clusterCredentialsFor: tls.clusterDialCredentialsFor } : {}),
     ...(tls.clusterListener !== undefined ? { clusterListener: tls.clusterListener } : {}),
     ...(tls.selfServerCert !== undefined ? { selfServerTlsCert: tls.selfServerCert } : {}),
     clusterSenderIdentification: tls.senderIdentification,

@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { Comm, type SenderIdentification } from '../cluster/comm';
 import { ClusterServer } from '../cluster/server';
+import type { ClusterMember } from '../cluster/types';
 import { mkdirDurable } from '../consensus/wal/fsutil';
 import { channelStoreDir, openBlockStore } from '../ledger/lmdb-block-store';
 import { CorruptionError as WalCorruptionError } from '../consensus/wal/errors';
@@ -67,6 +68,8 @@ export interface OrdererNodeOptions {
   readonly serverCredentials?: grpc.ServerCredentials;
   /** The cluster dialer's and block puller's TLS (orderer/tls.ts); plaintext when absent. */
   readonly clientCredentials?: grpc.ChannelCredentials;
+  /** Per-destination cluster dialing credentials pinning each consenter's server certificate (orderer/tls.ts); `clientCredentials` when absent. */
+  readonly clusterCredentialsFor?: (member: ClusterMember) => grpc.ChannelCredentials;
   /** A separate listener serving only Cluster.Step (General.Cluster.ListenAddress/Port); shares the client port when absent. */
   readonly clusterListener?: { readonly host: string; readonly port: number; readonly credentials?: grpc.ServerCredentials };
   /** How incoming cluster senders are identified: 'tls-certificate' on a TLS cluster, else the header. */
@@ -128,6 +131,7 @@ export class OrdererNode implements ChainRegistry {
       ...(options.maxSendMsgSizeBytes !== undefined ? { maxSendMessageBytes: options.maxSendMsgSizeBytes } : {}),
       ...(options.maxRecvMsgSizeBytes !== undefined ? { maxRecvMessageBytes: options.maxRecvMsgSizeBytes } : {}),
       ...(options.clientCredentials !== undefined ? { tls: options.clientCredentials } : {}),
+      ...(options.clusterCredentialsFor !== undefined ? { tlsFor: options.clusterCredentialsFor } : {}),
       ...(options.clusterSenderIdentification !== undefined ? { senderIdentification: options.clusterSenderIdentification } : {}),
       onUnreachable: (channel, nodeId) => this.channels.get(channel)?.chain.reportUnreachable(nodeId),
       onSnapshotFailed: (channel, nodeId) => this.channels.get(channel)?.chain.reportSnapshotFailed(nodeId),

@@ -17,6 +17,8 @@
 //     when both are unset, the General.TLS pair (Fabric does so for a shared listener; for a
 //     separate listener Fabric would dial in plaintext, which no TLS listener accepts, so we use
 //     the General.TLS pair there too, and refuse to start if General.TLS is off).
+//   - Dialing a consenter, its server certificate must also carry the key of its server_tls_cert
+//     (pinned per destination, as Fabric does); a mismatch is logged and the connection refused.
 //   - Cluster roots (whom the dialer trusts, and whose client certificates the cluster listener
 //     accepts): Cluster.RootCAs plus General.TLS.RootCAs. Fabric also adds, at run time, the TLS
 //     root CAs of the channels' orderer organisations; we do not (yet): list them in RootCAs.
@@ -28,6 +30,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { checkServerIdentity } from 'node:tls';
+import type { Logger } from 'pino';
 import type { SenderIdentification } from '../cluster/comm';
 import type { ClusterMember } from '../cluster/types';
 import type { OrdererConfig } from './config';
@@ -39,6 +43,12 @@ export interface OrdererTls {
   readonly serverCredentials: grpc.ServerCredentials | undefined;
   /** The cluster dialer's and the block puller's; plaintext when undefined. */
   readonly clusterClientCredentials: grpc.ChannelCredentials | undefined;
+  /**
+   * The cluster dialer's for one destination: as clusterClientCredentials, and the server must
+   * also present a certificate with the public key of the destination's server_tls_cert (Fabric
+   * pins it so). Undefined when plaintext.
+   */
+  readonly clusterDialCredentialsFor: ((member: ClusterMember) => grpc.ChannelCredentials) | undefined;
   /** A separate listener serving only Cluster.Step; undefined when it shares the client port. */
   readonly clusterListener: { readonly host: string; readonly port: number; readonly credentials: grpc.ServerCredentials } | undefined;
   /** DER of the certificate this node serves the cluster with: how it finds its own Raft id. */
@@ -163,7 +173,9 @@ export function hasSeparateClusterListener(config: OrdererConfig): boolean {
  * Reads and checks every TLS file the config names; throws LocalConfigError naming the key and the
  * file (or `configFile` for a missing or inconsistent key).
  */
-export function loadOrdererTls(config: OrdererConfig, configFile = 'orderer.yaml'): OrdererTls {
+export function loadOrdererTls(config: OrdererConfig, configFile = 'orderer.yaml', logger?: Logger): OrdererTls {
+  // grpc-js reports a refused handshake only as "failed to connect": say here why, once per attempt.
+  const log = logger?.child({ component: 'cluster-tls' });
   const g = config.general;
   const c = g.cluster;
   const separate = hasSeparateClusterListener(config);
@@ -179,7 +191,14 @@ export function loadOrdererTls(config: OrdererConfig, configFile = 'orderer.yaml
     ? loadKeyPair({ certKey: 'General.TLS.Certificate', certFile: g.tls.certificatePath!, keyKey: 'General.TLS.PrivateKey', keyFile: g.tls.privateKeyPath! })
     : undefined;
   if (!clusterTls) {
-    return { serverCredentials: undefined, clusterClientCredentials: undefined, clusterListener: undefined, selfServerCert: undefined, senderIdentification: 'header' };
+    return {
+      serverCredentials: undefined,
+      clusterClientCredentials: undefined,
+      clusterDialCredentialsFor: undefined,
+      clusterListener: undefined,
+      selfServerCert: undefined,
+      senderIdentification: 'header',
+    };
   }
 
   const clusterRoots = [...loadRoots('General.Cluster.RootCAs', c.rootCaPaths), ...loadRoots('General.TLS.RootCAs', g.tls.rootCaPaths)];
@@ -212,7 +231,23 @@ export function loadOrdererTls(config: OrdererConfig, configFile = 'orderer.yaml
       'the separate cluster listener requires mutual TLS, so set General.Cluster.ClientCertificate and ClientPrivateKey (or enable General.TLS, whose pair is then used)',
     );
   }
-  const clusterClientCredentials = grpc.credentials.createSsl(bundle(clusterRoots), clientPair.keyPem, clientPair.certPem);
+  const rootBundle = bundle(clusterRoots);
+  const clusterClientCredentials = grpc.credentials.createSsl(rootBundle, clientPair.keyPem, clientPair.certPem);
+  const clusterDialCredentialsFor = (member: ClusterMember): grpc.ChannelCredentials => {
+    if (member.serverTlsCert === undefined) return clusterClientCredentials;
+    const pinned = spkiHex(new X509Certificate(member.serverTlsCert));
+    return grpc.credentials.createSsl(rootBundle, clientPair.keyPem, clientPair.certPem, {
+      checkServerIdentity: (host, cert) => {
+        // The usual name check first (the CA chain was checked before this is called), then the pin.
+        const nameError = checkServerIdentity(host, cert);
+        if (nameError !== undefined) return nameError;
+        if (spkiHex(new X509Certificate(cert.raw)) === pinned) return undefined;
+        const reason = `${member.host}:${member.port} presented a TLS certificate (CN=${cert.subject.CN ?? '?'}) whose key is not that of node ${member.id}'s server_tls_cert`;
+        log?.warn({ node: member.id, endpoint: `${member.host}:${member.port}` }, reason);
+        return new Error(reason);
+      },
+    });
+  };
 
   let clusterListener: OrdererTls['clusterListener'];
   let selfServerCert: Uint8Array;
@@ -242,6 +277,7 @@ export function loadOrdererTls(config: OrdererConfig, configFile = 'orderer.yaml
   return {
     serverCredentials: mainCredentials,
     clusterClientCredentials,
+    clusterDialCredentialsFor,
     clusterListener,
     selfServerCert,
     senderIdentification: 'tls-certificate',
@@ -275,14 +311,21 @@ function spkiHex(cert: X509Certificate): string {
   return cert.publicKey.export({ format: 'der', type: 'spki' }).toString('hex');
 }
 
-/** What a channel's Raft members look like to the cluster transport (consenters' client certificates as DER). */
+/** What a channel's Raft members look like to the cluster transport (consenters' client and server certificates as DER). */
 export function clusterMembersOf(
   members: readonly { readonly id: number; readonly host: string; readonly port: number }[],
-  consenters: readonly { readonly clientTlsCert: Uint8Array }[],
+  consenters: readonly { readonly clientTlsCert: Uint8Array; readonly serverTlsCert: Uint8Array }[],
 ): ClusterMember[] {
   return members.map((m, i) => {
-    const der = certDerFromPem(consenters[i]?.clientTlsCert ?? new Uint8Array());
-    return der !== undefined ? { id: m.id, host: m.host, port: m.port, clientTlsCert: der } : { id: m.id, host: m.host, port: m.port };
+    const client = certDerFromPem(consenters[i]?.clientTlsCert ?? new Uint8Array());
+    const server = certDerFromPem(consenters[i]?.serverTlsCert ?? new Uint8Array());
+    return {
+      id: m.id,
+      host: m.host,
+      port: m.port,
+      ...(client !== undefined ? { clientTlsCert: client } : {}),
+      ...(server !== undefined ? { serverTlsCert: server } : {}),
+    };
   });
 }
 

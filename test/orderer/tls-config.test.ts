@@ -7,6 +7,9 @@ import path from 'node:path';
 import { parseOrdererConfig, type OrdererConfig } from '../../orderer/config';
 import { LocalConfigError } from '../../orderer/errors';
 import { findSelf, findSelfByServerCert, loadOrdererTls } from '../../orderer/tls';
+import * as grpc from '@grpc/grpc-js';
+import { raftpb } from '../../protos';
+import { captureLogger, HOST, RecordingReceiver, TestNode, waitFor } from '../cluster/helpers';
 import { TestTlsCa, writeCa, writePair } from '../support/tls-material';
 
 let dir: string;
@@ -88,7 +91,14 @@ describe('bad files are refused naming the key and the file', () => {
 describe('what is chosen', () => {
   test('plaintext: nothing but the header authenticator', () => {
     const tls = loadOrdererTls(parseOrdererConfig('').config);
-    expect(tls).toEqual({ serverCredentials: undefined, clusterClientCredentials: undefined, clusterListener: undefined, selfServerCert: undefined, senderIdentification: 'header' });
+    expect(tls).toEqual({
+      serverCredentials: undefined,
+      clusterClientCredentials: undefined,
+      clusterDialCredentialsFor: undefined,
+      clusterListener: undefined,
+      selfServerCert: undefined,
+      senderIdentification: 'header',
+    });
   });
 
   test('General.TLS on a shared port: the server pair is also the cluster pair and the self certificate', () => {
@@ -140,5 +150,37 @@ describe('finding oneself among the consenters', () => {
   test('by host:port on a plaintext cluster', () => {
     expect(findSelf('ch', members, consenters, { serverTlsCert: undefined, host: 'b', port: 2 }).id).toBe(9);
     expect(() => findSelf('ch', members, consenters, { serverTlsCert: undefined, host: 'c', port: 3 })).toThrow(/this node \(c:3\) is not a consenter of ch/);
+  });
+});
+
+describe('dialing pins the destination\'s server certificate (its server_tls_cert), as Fabric does', () => {
+  test('the right certificate is talked to; another of the same CA is refused and reported unreachable', async () => {
+    const pinLog = captureLogger();
+    const tls = loadOrdererTls(config(), 'test.yaml', pinLog.logger);
+    const aPair = ca.issue('orderer3.example.com');
+    const a = new TestNode('a', { senderIdentification: 'tls-certificate' });
+    const b = new TestNode('b', { tls: tls.clusterClientCredentials!, tlsFor: tls.clusterDialCredentialsFor!, senderIdentification: 'tls-certificate' });
+    try {
+      await a.listen(0, {
+        tls: grpc.ServerCredentials.createSsl(Buffer.from(ca.certPem), [{ cert_chain: Buffer.from(aPair.certPem), private_key: Buffer.from(aPair.keyPem) }], true),
+      });
+      const received = { right: new RecordingReceiver(), wrong: new RecordingReceiver() };
+      for (const [channel, pin] of [['right', aPair.der], ['wrong', other.der]] as const) {
+        const bMember = { id: 2, host: HOST, port: 1, clientTlsCert: server.der };
+        a.comm.configure(channel, { selfId: 1, members: [{ id: 1, host: HOST, port: a.port }, bMember] });
+        a.comm.register(channel, received[channel]);
+        b.comm.configure(channel, { selfId: 2, members: [{ id: 1, host: HOST, port: a.port, serverTlsCert: pin }, bMember] });
+      }
+      const heartbeat = { type: raftpb.MessageType.MsgHeartbeat, to: 1, from: 2, term: 1 };
+      b.comm.sendConsensus('right', 1, heartbeat);
+      await waitFor('heartbeat on the right channel', 5_000, () => (received.right.consensus.length > 0 ? true : undefined));
+      b.comm.sendConsensus('wrong', 1, heartbeat);
+      await waitFor('wrong pin reported unreachable', 5_000, () => (b.unreachable.some((u) => u.channel === 'wrong') ? true : undefined));
+      expect(received.wrong.consensus).toEqual([]);
+      expect(pinLog.lines.some((l) => l.msg.includes("whose key is not that of node 1's server_tls_cert"))).toBe(true);
+      expect(received.right.consensus.map((m) => m.from)).toEqual([2]);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
   });
 });
