@@ -4,7 +4,7 @@
 // certificates of the genesis block, and find their own Raft ids by their server certificates
 // (no SelfEndpoint). Once with the cluster on the client port, once on separate listeners.
 import * as grpc from '@grpc/grpc-js';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
@@ -20,30 +20,72 @@ import { ensureDirs, OrdererNode } from '../../orderer/node';
 import { common, raftpb } from '../../protos';
 import { rawStep } from '../cluster/helpers';
 import { freePorts } from '../support/ports';
-import { TestTlsCa, writeCa, writePair, type TlsPair } from '../support/tls-material';
+import { defaultSpec, generateCryptoMaterial } from '../../orderer/msp/generate';
+import { TestTlsCa } from '../support/tls-material';
 import { waitFor } from '../support/wait';
 
 const CHANNEL = 'tlschannel';
 const HOST = '127.0.0.1';
 
+/** A certificate and its key, as PEM text. */
+interface PemPair {
+  readonly certPem: string;
+  readonly keyPem: string;
+}
+
 interface Net {
   readonly dir: string;
   readonly nodes: OrdererNode[];
   readonly clientPorts: number[];
-  readonly ca: TestTlsCa;
-  readonly user: TlsPair;
+  readonly ca: { readonly certPem: string };
+  readonly user: PemPair;
 }
 
-async function startNetwork(separateClusterListener: boolean, clientAuthRequired: boolean): Promise<Net> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'tls-cluster-'));
+/** Whose certificates the network uses: made here in memory, or read from `orderer crypto generate` output. */
+interface Material {
+  readonly caPem: string;
+  readonly servers: readonly PemPair[];
+  /** Only with separate cluster listeners. */
+  readonly clusterServers?: readonly PemPair[];
+  readonly user: PemPair;
+}
+
+function memoryMaterial(separateClusterListener: boolean): Material {
   const ca = new TestTlsCa();
+  return {
+    caPem: ca.certPem,
+    servers: [1, 2, 3].map((i) => ca.issue(`orderer${i}.example.com`)),
+    ...(separateClusterListener ? { clusterServers: [1, 2, 3].map((i) => ca.issue(`cluster${i}.example.com`)) } : {}),
+    user: ca.issue('User1@org1.example.com'),
+  };
+}
+
+/** The TLS pairs `orderer crypto generate` writes (orderers' tls/server.*, User1's tls/client.*). */
+function generatedMaterial(dir: string): Material {
+  const [org] = generateCryptoMaterial(path.join(dir, 'crypto'), defaultSpec(3, 0));
+  const read = (tlsDir: string, name: string): PemPair => ({
+    certPem: readFileSync(path.join(tlsDir, `${name}.crt`), 'utf8'),
+    keyPem: readFileSync(path.join(tlsDir, `${name}.key`), 'utf8'),
+  });
+  const user = org!.users.find((u) => u.name.startsWith('User1@'))!;
+  return {
+    caPem: readFileSync(path.join(org!.orderers[0]!.tlsDir, 'ca.crt'), 'utf8'),
+    servers: org!.orderers.map((o) => read(o.tlsDir, 'server')),
+    user: read(user.tlsDir, 'client'),
+  };
+}
+
+async function startNetwork(separateClusterListener: boolean, clientAuthRequired: boolean, makeMaterial: (dir: string) => Material = () => memoryMaterial(separateClusterListener)): Promise<Net> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'tls-cluster-'));
+  const material = makeMaterial(dir);
   const ports = await freePorts(separateClusterListener ? 6 : 3);
   const clientPorts = ports.slice(0, 3);
   const clusterPorts = separateClusterListener ? ports.slice(3) : clientPorts;
-  const servers = [1, 2, 3].map((i) => ca.issue(`orderer${i}.example.com`));
-  const clusterServers = separateClusterListener ? [1, 2, 3].map((i) => ca.issue(`cluster${i}.example.com`)) : servers;
-  const caFile = writeCa(dir, 'ca', ca);
-  const pem = (p: TlsPair): Uint8Array => new TextEncoder().encode(p.certPem);
+  const servers = material.servers;
+  const clusterServers = material.clusterServers ?? servers;
+  const caFile = path.join(dir, 'ca.crt');
+  writeFileSync(caFile, material.caPem);
+  const pem = (p: PemPair): Uint8Array => new TextEncoder().encode(p.certPem);
   const block = genesisBlock({
     channelId: CHANNEL,
     configEnvelope: buildGenesisConfigEnvelope({
@@ -63,8 +105,12 @@ async function startNetwork(separateClusterListener: boolean, clientAuthRequired
     for (let i = 0; i < 3; i++) {
       const home = path.join(dir, `orderer${i + 1}`);
       mkdirSync(home, { recursive: true });
-      writePair(home, 'server', servers[i]!);
-      if (separateClusterListener) writePair(home, 'cluster', clusterServers[i]!);
+      const writePem = (name: string, p: PemPair): void => {
+        writeFileSync(path.join(home, `${name}.crt`), p.certPem);
+        writeFileSync(path.join(home, `${name}.key`), p.keyPem, { mode: 0o600 });
+      };
+      writePem('server', servers[i]!);
+      if (separateClusterListener) writePem('cluster', clusterServers[i]!);
       const cluster = separateClusterListener
         ? `    ListenAddress: ${HOST}\n    ListenPort: ${clusterPorts[i]}\n    ServerCertificate: cluster.crt\n    ServerPrivateKey: cluster.key\n`
         : '';
@@ -105,7 +151,7 @@ async function startNetwork(separateClusterListener: boolean, clientAuthRequired
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
-  return { dir, nodes, clientPorts, ca, user: ca.issue('User1@org1.example.com') };
+  return { dir, nodes, clientPorts, ca: { certPem: material.caPem }, user: material.user };
 }
 
 async function stopNetwork(net: Net | undefined): Promise<void> {
@@ -115,7 +161,7 @@ async function stopNetwork(net: Net | undefined): Promise<void> {
 }
 
 /** A client's TLS: with a client certificate (`pair`), or server authentication only (null). */
-function clientTls(net: Net, pair: TlsPair | null = net.user, trusted: TestTlsCa = net.ca): grpc.ChannelCredentials {
+function clientTls(net: Net, pair: PemPair | null = net.user, trusted: { readonly certPem: string } = net.ca): grpc.ChannelCredentials {
   if (pair === null) return grpc.credentials.createSsl(Buffer.from(trusted.certPem));
   return grpc.credentials.createSsl(Buffer.from(trusted.certPem), Buffer.from(pair.keyPem), Buffer.from(pair.certPem));
 }
@@ -134,7 +180,7 @@ async function broadcast(address: string, tls: grpc.ChannelCredentials, bytes: U
 }
 
 /** Tx ids of every block [1, newest] as `address` serves them over TLS. */
-async function orderedTxIds(net: Net, address: string, user: TlsPair | null): Promise<string[]> {
+async function orderedTxIds(net: Net, address: string, user: PemPair | null): Promise<string[]> {
   const ids: string[] = [];
   for await (const b of deliverBlocks({ address, channelId: CHANNEL, start: 'oldest', stop: 'newest', receiveTimeoutMs: 5_000, tls: clientTls(net, user) })) {
     if (b.number === 0) continue;
@@ -146,7 +192,7 @@ async function orderedTxIds(net: Net, address: string, user: TlsPair | null): Pr
   return ids;
 }
 
-async function orderAndCheck(net: Net, user: TlsPair | null): Promise<void> {
+async function orderAndCheck(net: Net, user: PemPair | null): Promise<void> {
   // A leader exists once a Broadcast is taken (a follower forwards over the mutual-TLS cluster).
   const first = net.clientPorts.map((p) => `${HOST}:${p}`);
   const sent: string[] = [];
@@ -237,6 +283,18 @@ describe('TLS on the client port without client authentication (Fabric\'s Reques
   test('a cluster connection with a valid-CA certificate that is no consenter is refused', async () => {
     await expectNonConsenterRefused(net!);
   });
+});
+
+describe('with the material `orderer crypto generate` writes (IP SAN 127.0.0.1 on the server certificates)', () => {
+  let net: Net | undefined;
+  beforeAll(async () => {
+    net = await startNetwork(false, true, generatedMaterial);
+  }, 30_000);
+  afterAll(async () => stopNetwork(net), 30_000);
+
+  test('a mutual TLS cluster dialing 127.0.0.1 elects a leader and orders; User1\'s TLS pair is a client certificate', async () => {
+    await orderAndCheck(net!, net!.user);
+  }, 60_000);
 });
 
 async function expectNonConsenterRefused(net: Net): Promise<void> {
