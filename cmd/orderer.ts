@@ -49,7 +49,7 @@ export function nodeOptionsFromConfig(config: OrdererConfig, logger: pino.Logger
     dialTimeoutMs: g.cluster.dialTimeoutMs,
     ...(config.consensus.tickIntervalOverrideMs !== undefined ? { tickIntervalOverrideMs: config.consensus.tickIntervalOverrideMs } : {}),
     ...(tls.serverCredentials !== undefined ? { serverCredentials: tls.serverCredentials } : {}),
-    ...(tls.clusterClientCredentials !== undefined ? { clientCredentials: tls.clusterClientCredentials } : {}),
+    ...(tls.pullCredentials !== undefined ? { clientCredentials: tls.pullCredentials } : {}),
     ...(tls.clusterDialCredentialsFor !== undefined ? { clusterCredentialsFor: tls.clusterDialCredentialsFor } : {}),
     ...(tls.clusterListener !== undefined ? { clusterListener: tls.clusterListener } : {}),
     ...(tls.selfServerCert !== undefined ? { selfServerTlsCert: tls.selfServerCert } : {}),

@@ -66,7 +66,7 @@ export interface OrdererNodeOptions {
   readonly tickIntervalOverrideMs?: number;
   /** Client port TLS (orderer/tls.ts builds it from General.TLS); plaintext when absent. */
   readonly serverCredentials?: grpc.ServerCredentials;
-  /** The cluster dialer's and block puller's TLS (orderer/tls.ts); plaintext when absent. */
+  /** The block puller's TLS (it dials client ports), and the cluster dialer's unless clusterCredentialsFor is given; plaintext when absent. */
   readonly clientCredentials?: grpc.ChannelCredentials;
   /** Per-destination cluster dialing credentials pinning each consenter's server certificate (orderer/tls.ts); `clientCredentials` when absent. */
   readonly clusterCredentialsFor?: (member: ClusterMember) => grpc.ChannelCredentials;

@@ -8,7 +8,8 @@
 //     certificates are required and verified in the handshake against ClientRootCAs (plus the
 //     cluster roots when the cluster shares the port, so that orderers can dial in). Otherwise a
 //     certificate is asked for but not required, as Fabric's RequestClientCert, so that cluster
-//     peers on a shared port can still be identified by theirs.
+//     peers on a shared port can still be identified by theirs. The cluster roots are trusted on
+//     this port in any case: other orderers pull blocks here.
 //   - Cluster listener: separate when General.Cluster.ListenAddress/ListenPort name another
 //     address than the client port, or ServerCertificate/ServerPrivateKey are set; then all four
 //     are required and it is always mutual TLS (client certificates required, verified against
@@ -41,8 +42,13 @@ import { LocalConfigError } from './errors';
 export interface OrdererTls {
   /** Client port (AtomicBroadcast, and Cluster.Step when shared); plaintext when undefined. */
   readonly serverCredentials: grpc.ServerCredentials | undefined;
-  /** The cluster dialer's and the block puller's; plaintext when undefined. */
+  /** The cluster dialer's (for destinations without a pinned certificate); plaintext when undefined. */
   readonly clusterClientCredentials: grpc.ChannelCredentials | undefined;
+  /**
+   * The block puller's: it dials the other orderers' client ports, so it speaks TLS exactly when
+   * General.TLS is on (with the cluster client pair); plaintext when undefined.
+   */
+  readonly pullCredentials: grpc.ChannelCredentials | undefined;
   /**
    * The cluster dialer's for one destination: as clusterClientCredentials, and the server must
    * also present a certificate with the public key of the destination's server_tls_cert (Fabric
@@ -194,6 +200,7 @@ export function loadOrdererTls(config: OrdererConfig, configFile = 'orderer.yaml
     return {
       serverCredentials: undefined,
       clusterClientCredentials: undefined,
+      pullCredentials: undefined,
       clusterDialCredentialsFor: undefined,
       clusterListener: undefined,
       selfServerCert: undefined,
@@ -267,8 +274,9 @@ export function loadOrdererTls(config: OrdererConfig, configFile = 'orderer.yaml
   let mainCredentials: grpc.ServerCredentials | undefined;
   if (generalPair !== undefined) {
     const clientRoots = loadRoots('General.TLS.ClientRootCAs', g.tls.clientRootCaPaths);
-    // On a shared port, orderers dial in with certificates of the cluster roots.
-    const trusted = separate ? clientRoots : [...clientRoots, ...clusterRoots];
+    // Orderers dial in with certificates of the cluster roots: Step on a shared port, and block
+    // pulls (Deliver) always. Fabric trusts its channels' orderer TLS CAs here likewise.
+    const trusted = [...clientRoots, ...clusterRoots];
     if (g.tls.clientAuthRequired && trusted.length === 0) {
       throw new LocalConfigError('General.TLS.ClientRootCAs', configFile, 'ClientAuthRequired is true, so ClientRootCAs must name at least one CA certificate');
     }
@@ -277,6 +285,7 @@ export function loadOrdererTls(config: OrdererConfig, configFile = 'orderer.yaml
   return {
     serverCredentials: mainCredentials,
     clusterClientCredentials,
+    pullCredentials: generalPair !== undefined ? clusterClientCredentials : undefined,
     clusterDialCredentialsFor,
     clusterListener,
     selfServerCert,

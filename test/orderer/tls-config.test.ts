@@ -94,6 +94,7 @@ describe('what is chosen', () => {
     expect(tls).toEqual({
       serverCredentials: undefined,
       clusterClientCredentials: undefined,
+      pullCredentials: undefined,
       clusterDialCredentialsFor: undefined,
       clusterListener: undefined,
       selfServerCert: undefined,
@@ -116,8 +117,22 @@ describe('what is chosen', () => {
       config('  ListenPort: 7050\n  Cluster:\n    ListenAddress: 127.0.0.1\n    ListenPort: 7051\n    ServerCertificate: cluster.crt\n    ServerPrivateKey: cluster.key\n'),
     );
     expect(tls.clusterListener).toMatchObject({ host: '127.0.0.1', port: 7051 });
+    expect(tls.pullCredentials).toBe(tls.clusterClientCredentials);
     expect(Buffer.from(tls.selfServerCert!).equals(Buffer.from(other.der))).toBe(true);
   });
+});
+
+test('a separate TLS cluster listener with General.TLS off: client port and block pulls stay plaintext', () => {
+  writePair(dir, 'cluster', other);
+  const yaml =
+    'General:\n  ListenPort: 7050\n  Cluster:\n    ListenAddress: 127.0.0.1\n    ListenPort: 7051\n    ServerCertificate: cluster.crt\n    ServerPrivateKey: cluster.key\n' +
+    '    ClientCertificate: server.crt\n    ClientPrivateKey: server.key\n    RootCAs: [ca.crt]\n';
+  const tls = loadOrdererTls(parseOrdererConfig(yaml, { baseDir: dir }).config);
+  expect(tls.serverCredentials).toBeUndefined();
+  expect(tls.pullCredentials).toBeUndefined();
+  expect(tls.clusterClientCredentials?._isSecure()).toBe(true);
+  expect(tls.clusterListener?.credentials._isSecure()).toBe(true);
+  expect(tls.senderIdentification).toBe('tls-certificate');
 });
 
 describe('finding oneself among the consenters', () => {
