@@ -39,6 +39,8 @@ interface Net {
   readonly clientPorts: number[];
   readonly ca: { readonly certPem: string };
   readonly user: PemPair;
+  /** Starts the node held back by NetworkOptions.deferLast. */
+  readonly startDeferred: () => Promise<void>;
 }
 
 /** Whose certificates the network uses: made here in memory, or read from `orderer crypto generate` output. */
@@ -75,7 +77,19 @@ function generatedMaterial(dir: string): Material {
   };
 }
 
-async function startNetwork(separateClusterListener: boolean, clientAuthRequired: boolean, makeMaterial: (dir: string) => Material = () => memoryMaterial(separateClusterListener)): Promise<Net> {
+interface NetworkOptions {
+  /** Node 3 is not started until Net.startDeferred() (catch-up tests). */
+  readonly deferLast?: boolean;
+  readonly snapshotIntervalSizeBytes?: number;
+  readonly maxMessageCount?: number;
+}
+
+async function startNetwork(
+  separateClusterListener: boolean,
+  clientAuthRequired: boolean,
+  makeMaterial: (dir: string) => Material = () => memoryMaterial(separateClusterListener),
+  netOptions: NetworkOptions = {},
+): Promise<Net> {
   const dir = mkdtempSync(path.join(tmpdir(), 'tls-cluster-'));
   const material = makeMaterial(dir);
   const ports = await freePorts(separateClusterListener ? 6 : 3);
@@ -95,12 +109,19 @@ async function startNetwork(separateClusterListener: boolean, clientAuthRequired
       ordererOrgs: [{ mspId: 'OrdererMSP', endpoints: clientPorts.map((p) => `${HOST}:${p}`) }],
       applicationOrgs: [{ mspId: 'Org1MSP' }],
       batchTimeout: '100ms',
-      options: { tickInterval: '100ms', electionTick: 10, heartbeatTick: 1 },
+      ...(netOptions.maxMessageCount !== undefined ? { batchSize: { maxMessageCount: netOptions.maxMessageCount } } : {}),
+      options: {
+        tickInterval: '100ms',
+        electionTick: 10,
+        heartbeatTick: 1,
+        ...(netOptions.snapshotIntervalSizeBytes !== undefined ? { snapshotIntervalSizeBytes: netOptions.snapshotIntervalSizeBytes } : {}),
+      },
     }),
   });
   const genesisFile = path.join(dir, 'genesis.block');
   writeFileSync(genesisFile, common.Block.encode(block));
   const nodes: OrdererNode[] = [];
+  let deferred: OrdererNode | undefined;
   try {
     for (let i = 0; i < 3; i++) {
       const home = path.join(dir, `orderer${i + 1}`);
@@ -143,6 +164,10 @@ async function startNetwork(separateClusterListener: boolean, clientAuthRequired
       const options = nodeOptionsFromConfig(config, pino({ level: 'silent' }).child({ node: i + 1 }), path.join(home, 'orderer.yaml'));
       await ensureDirs(options);
       const node = new OrdererNode(options);
+      if (netOptions.deferLast === true && i === 2) {
+        deferred = node;
+        continue;
+      }
       nodes.push(node);
       await node.start();
     }
@@ -151,7 +176,12 @@ async function startNetwork(separateClusterListener: boolean, clientAuthRequired
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
-  return { dir, nodes, clientPorts, ca: { certPem: material.caPem }, user: material.user };
+  const startDeferred = async (): Promise<void> => {
+    if (deferred === undefined) throw new Error('no node was held back');
+    nodes.push(deferred);
+    await deferred.start();
+  };
+  return { dir, nodes, clientPorts, ca: { certPem: material.caPem }, user: material.user, startDeferred };
 }
 
 async function stopNetwork(net: Net | undefined): Promise<void> {
@@ -295,6 +325,42 @@ describe('with the material `orderer crypto generate` writes (IP SAN 127.0.0.1 o
   test('a mutual TLS cluster dialing 127.0.0.1 elects a leader and orders; User1\'s TLS pair is a client certificate', async () => {
     await orderAndCheck(net!, net!.user);
   }, 60_000);
+});
+
+describe('catch-up over TLS: a node that missed compacted history pulls the blocks', () => {
+  let net: Net | undefined;
+  beforeAll(async () => {
+    net = await startNetwork(false, true, undefined, { deferLast: true, snapshotIntervalSizeBytes: 1024, maxMessageCount: 1 });
+  }, 30_000);
+  afterAll(async () => stopNetwork(net), 30_000);
+
+  test('the late node is sent a snapshot, pulls the blocks from the others over TLS and serves them', async () => {
+    const n = net!;
+    const address = `${HOST}:${n.clientPorts[0]}`;
+    const sent: string[] = [];
+    await waitFor('a leader among two of three', 20_000, async () => {
+      const env = envelope();
+      const status = await broadcast(address, clientTls(n), env.bytes).catch(() => undefined);
+      if (status !== common.Status.SUCCESS) return undefined;
+      sent.push(env.txId);
+      return true;
+    }, 200);
+    for (let i = 0; i < 30; i++) {
+      const env = envelope();
+      expect(await broadcast(address, clientTls(n), env.bytes)).toBe(common.Status.SUCCESS);
+      sent.push(env.txId);
+    }
+    await waitFor('all ordered at node 1', 20_000, async () => {
+      const ids = await orderedTxIds(n, address, n.user).catch((): string[] => []);
+      return sent.every((id) => ids.includes(id)) ? true : undefined;
+    }, 200);
+    await n.startDeferred();
+    const late = `${HOST}:${n.clientPorts[2]}`;
+    await waitFor('all ordered at the late node', 30_000, async () => {
+      const ids = await orderedTxIds(n, late, n.user).catch((): string[] => []);
+      return sent.every((id) => ids.includes(id)) ? true : undefined;
+    }, 300);
+  }, 90_000);
 });
 
 async function expectNonConsenterRefused(net: Net): Promise<void> {
