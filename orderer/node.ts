@@ -1,4 +1,4 @@
-// One orderer process: the gRPC server (AtomicBroadcast + Cluster on one port), the
+// One orderer process: the gRPC server (AtomicBroadcast, and Cluster unless it has a listener of its own), the
 // cluster transport, and a Chain per channel with its ledger and Raft storage.
 import * as grpc from '@grpc/grpc-js';
 import { constants as fsConstants } from 'node:fs';
@@ -7,8 +7,8 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { Comm, type SenderIdentification } from '../cluster/comm';
 import { ClusterServer } from '../cluster/server';
-import type { ClusterMember } from '../cluster/types';
 import { mkdirDurable } from '../consensus/wal/fsutil';
+import type { ClusterMember } from '../cluster/types';
 import { channelStoreDir, openBlockStore } from '../ledger/lmdb-block-store';
 import { CorruptionError as WalCorruptionError } from '../consensus/wal/errors';
 import type { BlockStore } from '../ledger/block-store';
