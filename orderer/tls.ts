@@ -5,19 +5,20 @@
 //
 // Choices (Fabric's unless said otherwise):
 //   - Client port (General.TLS): server pair Certificate/PrivateKey. ClientAuthRequired: client
-//     certificates are required and verified in the handshake against ClientRootCAs (plus the
-//     cluster roots when the cluster shares the port, so that orderers can dial in). Otherwise a
-//     certificate is asked for but not required, as Fabric's RequestClientCert, so that cluster
-//     peers on a shared port can still be identified by theirs. The cluster roots are trusted on
-//     this port in any case: other orderers pull blocks here.
+//     certificates are required and verified in the handshake against ClientRootCAs plus the
+//     cluster roots (orderers dial in: Step on a shared port, block pulls always; Fabric trusts
+//     its channels' orderer TLS CAs there likewise). Otherwise a certificate is asked for but not
+//     required, as Fabric's RequestClientCert, so that cluster peers on a shared port can still be
+//     identified by theirs.
 //   - Cluster listener: separate when General.Cluster.ListenAddress/ListenPort name another
 //     address than the client port, or ServerCertificate/ServerPrivateKey are set; then all four
 //     are required and it is always mutual TLS (client certificates required, verified against
 //     the cluster roots), as in Fabric.
-//   - Cluster dialer (and the block puller): presents Cluster.ClientCertificate/ClientPrivateKey;
-//     when both are unset, the General.TLS pair (Fabric does so for a shared listener; for a
-//     separate listener Fabric would dial in plaintext, which no TLS listener accepts, so we use
-//     the General.TLS pair there too, and refuse to start if General.TLS is off).
+//   - Cluster dialer (and the block puller when General.TLS is on; it dials client ports):
+//     presents Cluster.ClientCertificate/ClientPrivateKey; when both are unset, the General.TLS
+//     pair (Fabric does so for a shared listener; for a separate listener Fabric would dial in
+//     plaintext, which no TLS listener accepts, so we use the General.TLS pair there too, and
+//     refuse to start if General.TLS is off).
 //   - Dialing a consenter, its server certificate must also carry the key of its server_tls_cert
 //     (pinned per destination, as Fabric does); a mismatch is logged and the connection refused.
 //   - Cluster roots (whom the dialer trusts, and whose client certificates the cluster listener
