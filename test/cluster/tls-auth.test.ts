@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { raftpb } from '../../protos';
 import { encodeConsensusStep } from '../../cluster/wire';
-import { UNAUTHORIZED_CERT_MESSAGE } from '../../cluster';
+import { ClusterMembership, publicKeyIdOf, UNAUTHORIZED_CERT_MESSAGE } from '../../cluster';
 import { HOST, PINO_WARN, RecordingReceiver, TestNode, rawStep, waitFor, within } from './helpers';
 import { TestTlsCa, type TlsPair } from '../support/tls-material';
 
@@ -103,5 +103,34 @@ describe('TLS cluster: senders are identified by their certificate', () => {
     } finally {
       raw.close();
     }
+  });
+});
+
+describe('membership with client certificates', () => {
+  const one = ca.issue('orderer1.example.com');
+
+  test('a member\'s certificate is known by its key: a renewal over the same key still identifies it', () => {
+    const membership = new ClusterMembership();
+    membership.set(CHANNEL, { selfId: 1, members: [{ id: 5, host: HOST, port: 7050, clientTlsCert: one.der }] });
+    const renewed = ca.issue('orderer1.example.com', one.keys);
+    expect(membership.memberByClientKey(CHANNEL, publicKeyIdOf(renewed.der))?.id).toBe(5);
+    expect(membership.memberByClientKey(CHANNEL, publicKeyIdOf(ca.issue('orderer1.example.com').der))).toBeUndefined();
+    expect(membership.memberByClientKey('other', publicKeyIdOf(one.der))).toBeUndefined();
+  });
+
+  test('two members with one key, or a certificate that is not one, are refused', () => {
+    const membership = new ClusterMembership();
+    expect(() =>
+      membership.set(CHANNEL, {
+        selfId: 1,
+        members: [
+          { id: 1, host: HOST, port: 1, clientTlsCert: one.der },
+          { id: 2, host: HOST, port: 2, clientTlsCert: ca.issue('again', one.keys).der },
+        ],
+      }),
+    ).toThrow(/members 1 and 2 have client TLS certificates with the same public key/);
+    expect(() => membership.set(CHANNEL, { selfId: 1, members: [{ id: 1, host: HOST, port: 1, clientTlsCert: Uint8Array.of(1, 2, 3) }] })).toThrow(
+      /member 1 has a client TLS certificate that cannot be parsed/,
+    );
   });
 });
