@@ -62,8 +62,13 @@ export interface ClusterClientOptions {
   readonly maxReconnectBackoffMs?: number;
   readonly maxSendMessageBytes?: number;
   readonly maxRecvMessageBytes?: number;
-  /** Plaintext when absent (TLS arrives with its own issue). */
+  /** Plaintext when absent. */
   readonly tls?: grpc.ChannelCredentials;
+  /**
+   * Credentials for dialing one member, used instead of `tls` when given: how the orderer pins a
+   * destination's server certificate (its consenter server_tls_cert) as Fabric does.
+   */
+  readonly tlsFor?: (member: ClusterMember) => grpc.ChannelCredentials;
   readonly metrics?: ClusterMetrics;
   /**
    * A consensus message to `nodeId` was dropped or may have been lost: the chain should call
@@ -116,6 +121,7 @@ export class ClusterClient implements ClusterTransport {
     };
     this.pool = new ConnectionPool({
       credentials: options.tls ?? grpc.credentials.createInsecure(),
+      ...(options.tlsFor !== undefined ? { credentialsFor: options.tlsFor } : {}),
       channelOptions: {
         'grpc.max_send_message_length': this.maxSendMessageBytes,
         'grpc.max_receive_message_length': options.maxRecvMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
@@ -147,6 +153,7 @@ export class ClusterClient implements ClusterTransport {
       let reason: string | undefined;
       if (now === undefined) reason = 'node is no longer a member';
       else if (endpoint(now) !== endpoint(stream.member)) reason = `node moved to ${endpoint(now)}`;
+      else if (!sameBytes(now.serverTlsCert, stream.member.serverTlsCert)) reason = 'node has a new server TLS certificate';
       else if (membership.selfId !== stream.selfId) reason = `own id changed to ${membership.selfId}`;
       if (reason !== undefined) this.dropStream(streams, key, stream, reason);
     }
@@ -303,7 +310,7 @@ export class ClusterClient implements ClusterTransport {
       member,
       kind,
       selfId,
-      client: this.pool.acquire(member.host, member.port),
+      client: this.pool.acquire(member),
       sendBufferSize: this.sendBufferSize,
       dialTimeoutMs: this.dialTimeoutMs,
       stallTimeoutMs: this.rpcTimeoutMs,
@@ -321,7 +328,7 @@ export class ClusterClient implements ClusterTransport {
   private dropStream(streams: Map<string, EgressStream>, key: string, stream: EgressStream, reason: string): void {
     streams.delete(key);
     stream.close(reason);
-    this.pool.release(stream.member.host, stream.member.port);
+    this.pool.release(stream.member);
   }
 
   /** Coalesces loss reports and delivers them after the current synchronous code, never re-entering the caller. */
@@ -353,6 +360,11 @@ export class ClusterClient implements ClusterTransport {
   private assertOpen(): void {
     if (this.closed) throw new ClusterError('cluster client is closed');
   }
+}
+
+function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
 }
 
 function streamKey(nodeId: NodeId, kind: MessageKind): string {

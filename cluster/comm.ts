@@ -1,16 +1,24 @@
 // The cluster as one orderer uses it: one membership per channel shared by the outgoing
 // client and the incoming sender check, one dispatcher routing incoming traffic to chains.
 import type * as grpc from '@grpc/grpc-js';
-import { HeaderSenderAuthenticator, type SenderAuthenticator } from './auth';
+import { HeaderSenderAuthenticator, TlsCertSenderAuthenticator, type SenderAuthenticator } from './auth';
 import { ClusterClient, type ClusterClientOptions } from './client';
 import { ClusterDispatcher, registerClusterService } from './dispatcher';
 import { ClusterMembership } from './membership';
 import type { ChannelMembership, ClusterTransport, MessageReceiver, NodeId, SubmitAck } from './types';
 import type { orderer, raftpb } from '../protos';
 
+/** How incoming senders are identified: the plaintext header check, or the TLS client certificate. */
+export type SenderIdentification = 'header' | 'tls-certificate';
+
 export interface CommOptions extends Omit<ClusterClientOptions, 'membership'> {
-  /** Identifies incoming senders; the call-metadata header check when absent. */
+  /**
+   * Identifies incoming senders; when absent, `senderIdentification` picks one of ours over
+   * this Comm's membership.
+   */
   readonly authenticator?: SenderAuthenticator;
+  /** 'header' (default) for a plaintext cluster; 'tls-certificate' once the listener is mutual TLS. */
+  readonly senderIdentification?: SenderIdentification;
 }
 
 export class Comm implements ClusterTransport {
@@ -22,7 +30,9 @@ export class Comm implements ClusterTransport {
     this.client = new ClusterClient({ ...options, membership: this.membership });
     this.dispatcher = new ClusterDispatcher({
       logger: options.logger,
-      authenticator: options.authenticator ?? new HeaderSenderAuthenticator(this.membership),
+      authenticator:
+        options.authenticator ??
+        (options.senderIdentification === 'tls-certificate' ? new TlsCertSenderAuthenticator(this.membership) : new HeaderSenderAuthenticator(this.membership)),
       ...(options.metrics !== undefined ? { metrics: options.metrics } : {}),
     });
   }

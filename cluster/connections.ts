@@ -1,11 +1,21 @@
 // One gRPC client (one HTTP/2 connection) per remote endpoint, shared by every channel's
 // streams to that endpoint and closed when the last of them goes. Streams are cheap on a
-// connection; connections (and later TLS handshakes) are not.
+// connection; connections (and TLS handshakes) are not. With TLS the server certificate a
+// connection accepts is pinned per destination, so the pin is part of what is shared: two
+// channels expecting different certificates at one endpoint get a connection each.
 import * as grpc from '@grpc/grpc-js';
+import type { ClusterMember } from './types';
 
 export interface ConnectionPoolOptions {
   readonly credentials: grpc.ChannelCredentials;
+  /** Credentials for one destination (pinning its server certificate); `credentials` when absent. */
+  readonly credentialsFor?: (member: ClusterMember) => grpc.ChannelCredentials;
   readonly channelOptions: grpc.ChannelOptions;
+}
+
+function poolKey(member: ClusterMember): string {
+  const pin = member.serverTlsCert === undefined ? '' : `#${Buffer.from(member.serverTlsCert).toString('base64')}`;
+  return `${member.host}:${member.port}${pin}`;
 }
 
 interface Entry {
@@ -18,19 +28,20 @@ export class ConnectionPool {
 
   constructor(private readonly options: ConnectionPoolOptions) {}
 
-  acquire(host: string, port: number): grpc.Client {
-    const key = `${host}:${port}`;
+  acquire(member: ClusterMember): grpc.Client {
+    const key = poolKey(member);
     let entry = this.entries.get(key);
     if (entry === undefined) {
-      entry = { client: new grpc.Client(key, this.options.credentials, this.options.channelOptions), refs: 0 };
+      const credentials = this.options.credentialsFor?.(member) ?? this.options.credentials;
+      entry = { client: new grpc.Client(`${member.host}:${member.port}`, credentials, this.options.channelOptions), refs: 0 };
       this.entries.set(key, entry);
     }
     entry.refs += 1;
     return entry.client;
   }
 
-  release(host: string, port: number): void {
-    const key = `${host}:${port}`;
+  release(member: ClusterMember): void {
+    const key = poolKey(member);
     const entry = this.entries.get(key);
     if (entry === undefined) return;
     entry.refs -= 1;

@@ -13,6 +13,14 @@ export interface ClusterMember {
   readonly id: NodeId;
   readonly host: string;
   readonly port: number;
+  /**
+   * DER of the certificate the node presents when it dials us (its consenter client_tls_cert).
+   * With TLS, it is how an incoming stream is told to come from this node; absent on a
+   * plaintext cluster.
+   */
+  readonly clientTlsCert?: Uint8Array;
+  /** DER of the certificate the node serves the cluster with (server_tls_cert): pinned when we dial it. */
+  readonly serverTlsCert?: Uint8Array;
 }
 
 /** The membership of one channel as seen from this orderer. */

@@ -9,6 +9,7 @@ import { runLedgerCheck } from './ledger-check';
 import { runWalRepair } from './wal-repair';
 import { ensureDirs, OrdererNode, type OrdererNodeOptions } from '../orderer/node';
 import { LocalMspError, loadLocalSigningIdentity } from '../orderer/msp/local-msp';
+import { loadOrdererTls } from '../orderer/tls';
 
 const USAGE = `usage: orderer start [--config FILE] [--stop-on-stdin-eof]
        orderer wal repair --channel NAME [--config FILE] [--dry-run]   (orderer wal repair --help)
@@ -24,9 +25,14 @@ a second signal stops it at once.
   --stop-on-stdin-eof   also stop cleanly when standard input closes (npm start uses it, so its
                         nodes never outlive it)`;
 
-export function nodeOptionsFromConfig(config: OrdererConfig, logger: pino.Logger): OrdererNodeOptions {
+/**
+ * The node's options from its config. Reads and checks the TLS files the config names, so it
+ * throws LocalConfigError (naming the key and the file) when one is missing or bad.
+ */
+export function nodeOptionsFromConfig(config: OrdererConfig, logger: pino.Logger, configFile?: string): OrdererNodeOptions {
   const g = config.general;
   const self = g.cluster.selfEndpoint ?? { host: g.listenAddress, port: g.listenPort };
+  const tls = loadOrdererTls(config, configFile, logger);
   return {
     listenHost: g.listenAddress,
     listenPort: g.listenPort,
@@ -45,6 +51,12 @@ export function nodeOptionsFromConfig(config: OrdererConfig, logger: pino.Logger
     noExpirationChecks: g.authentication.noExpirationChecks,
     authTimeWindowMs: g.authentication.timeWindowMs,
     ...(config.consensus.tickIntervalOverrideMs !== undefined ? { tickIntervalOverrideMs: config.consensus.tickIntervalOverrideMs } : {}),
+    ...(tls.serverCredentials !== undefined ? { serverCredentials: tls.serverCredentials } : {}),
+    ...(tls.pullCredentials !== undefined ? { clientCredentials: tls.pullCredentials } : {}),
+    ...(tls.clusterDialCredentialsFor !== undefined ? { clusterCredentialsFor: tls.clusterDialCredentialsFor } : {}),
+    ...(tls.clusterListener !== undefined ? { clusterListener: tls.clusterListener } : {}),
+    ...(tls.selfServerCert !== undefined ? { selfServerTlsCert: tls.selfServerCert } : {}),
+    clusterSenderIdentification: tls.senderIdentification,
   };
 }
 
@@ -114,7 +126,6 @@ async function main(argv: string[]): Promise<number> {
     debug: (...args: unknown[]) => grpcLog.debug(args.map(String).join(' ')),
   });
   for (const w of loaded.warnings) logger.warn({ config: loaded.filePath }, w);
-  let options = nodeOptionsFromConfig(config, logger);
   // Why a start failed, once in the JSON log (for the launcher and log collectors) and once as a
   // plain line on stderr for the person at the terminal, without a stack.
   const startFailed = (err: unknown): number => {
@@ -122,7 +133,10 @@ async function main(argv: string[]): Promise<number> {
     console.error(`orderer: failed to start: ${err instanceof Error ? err.message : String(err)}`);
     return 1;
   };
+  let options: OrdererNodeOptions;
   try {
+    // TLS files are read and checked here: a bad one names its key and file before anything starts.
+    options = nodeOptionsFromConfig(config, logger, loaded.filePath);
     await ensureDirs(options);
     // Fabric's orderer does not start without its signing identity: every block it writes is signed.
     const identity = loadLocalSigningIdentity(config.general.localMspDir, config.general.localMspId);

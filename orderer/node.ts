@@ -1,11 +1,12 @@
-// One orderer process: the gRPC server (AtomicBroadcast + Cluster on one port), the
+// One orderer process: the gRPC server (AtomicBroadcast, and Cluster unless it has a listener of its own), the
 // cluster transport, and a Chain per channel with its ledger and Raft storage.
 import * as grpc from '@grpc/grpc-js';
 import { constants as fsConstants } from 'node:fs';
 import { access, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { Comm } from '../cluster/comm';
+import { Comm, type SenderIdentification } from '../cluster/comm';
+import { ClusterServer } from '../cluster/server';
 import { mkdirDurable } from '../consensus/wal/fsutil';
 import type { ClusterMember } from '../cluster/types';
 import { channelStoreDir, openBlockStore } from '../ledger/lmdb-block-store';
@@ -27,6 +28,7 @@ import type { SigningIdentity } from './msp/types';
 import type { MetadataSigner } from '../ledger/metadata';
 import type { ChainHandle, ChainRegistry } from './types';
 import { widenServerWindows } from '../cluster/http2-window';
+import { clusterMembersOf, findSelf } from './tls';
 
 export interface ChannelBootstrap {
   readonly name: string;
@@ -66,8 +68,9 @@ export interface OrdererNodeOptions {
   readonly dialTimeoutMs?: number;
   /** Overrides every channel's TickInterval (Consensus.TickIntervalOverride). */
   readonly tickIntervalOverrideMs?: number;
-  /** TLS for the listener and the cluster dialer arrives with the TLS issue; plaintext until then. */
+  /** Client port TLS (orderer/tls.ts builds it from General.TLS); plaintext when absent. */
   readonly serverCredentials?: grpc.ServerCredentials;
+  /** The block puller's TLS (it dials client ports), and the cluster dialer's unless clusterCredentialsFor is given; plaintext when absent. */
   readonly clientCredentials?: grpc.ChannelCredentials;
   /**
    * The node's own identity (General.LocalMSPDir / LocalMSPID): signs every block it writes
@@ -79,6 +82,14 @@ export interface OrdererNodeOptions {
   readonly noExpirationChecks?: boolean;
   /** General.Authentication.TimeWindow: how far a seek request's timestamp may be off. */
   readonly authTimeWindowMs?: number;
+  /** Per-destination cluster dialing credentials pinning each consenter's server certificate (orderer/tls.ts); `clientCredentials` when absent. */
+  readonly clusterCredentialsFor?: (member: ClusterMember) => grpc.ChannelCredentials;
+  /** A separate listener serving only Cluster.Step (General.Cluster.ListenAddress/Port); shares the client port when absent. */
+  readonly clusterListener?: { readonly host: string; readonly port: number; readonly credentials?: grpc.ServerCredentials };
+  /** How incoming cluster senders are identified: 'tls-certificate' on a TLS cluster, else the header. */
+  readonly clusterSenderIdentification?: SenderIdentification;
+  /** DER of this node's cluster server certificate: finds its Raft id among the consenters (else selfHost/selfPort). */
+  readonly selfServerTlsCert?: Uint8Array;
   /** Overrides of every Chain's memory limits; `orderer start` passes none (the defaults). */
   readonly chainLimits?: ChainLimits;
   /** Broadcast service options (the per-stream in-flight bound); `orderer start` passes none. */
@@ -115,6 +126,7 @@ export class OrdererNode implements ChainRegistry {
   private readonly comm: Comm;
   private readonly channels = new Map<string, RunningChannel>();
   private boundPort = 0;
+  private clusterServer: ClusterServer | undefined;
   private readonly logger: Logger;
 
   /** Signs the SIGNATURES metadata of every block written here. */
@@ -136,10 +148,12 @@ export class OrdererNode implements ChainRegistry {
       ...(options.maxSendMsgSizeBytes !== undefined ? { maxSendMessageBytes: options.maxSendMsgSizeBytes } : {}),
       ...(options.maxRecvMsgSizeBytes !== undefined ? { maxRecvMessageBytes: options.maxRecvMsgSizeBytes } : {}),
       ...(options.clientCredentials !== undefined ? { tls: options.clientCredentials } : {}),
+      ...(options.clusterCredentialsFor !== undefined ? { tlsFor: options.clusterCredentialsFor } : {}),
+      ...(options.clusterSenderIdentification !== undefined ? { senderIdentification: options.clusterSenderIdentification } : {}),
       onUnreachable: (channel, nodeId) => this.channels.get(channel)?.chain.reportUnreachable(nodeId),
       onSnapshotFailed: (channel, nodeId) => this.channels.get(channel)?.chain.reportSnapshotFailed(nodeId),
     });
-    this.comm.registerOn(this.server);
+    if (options.clusterListener === undefined) this.comm.registerOn(this.server);
     registerAtomicBroadcast(this.server, this, options.logger, {
       ...(options.broadcast !== undefined ? { broadcast: options.broadcast } : {}),
       ...(options.authTimeWindowMs !== undefined ? { deliver: { timeWindowMs: options.authTimeWindowMs } } : {}),
@@ -148,6 +162,11 @@ export class OrdererNode implements ChainRegistry {
 
   get port(): number {
     return this.boundPort;
+  }
+
+  /** Where Cluster.Step is served: the separate listener's port, else the client port. */
+  get clusterPort(): number {
+    return this.clusterServer?.port ?? this.boundPort;
   }
 
   get(channelId: string): ChainHandle | undefined {
@@ -169,8 +188,22 @@ export class OrdererNode implements ChainRegistry {
       this.server.bindAsync(`${this.options.listenHost}:${this.options.listenPort}`, creds, (err, port) => (err ? reject(err) : resolve(port)));
     });
     widenServerWindows(this.server);
+    const cl = this.options.clusterListener;
+    if (cl !== undefined) {
+      this.clusterServer = await ClusterServer.listen({
+        host: cl.host,
+        port: cl.port,
+        dispatcher: this.comm.dispatcher,
+        ...(cl.credentials !== undefined ? { tls: cl.credentials } : {}),
+        ...(this.options.maxRecvMsgSizeBytes !== undefined ? { maxRecvMessageBytes: this.options.maxRecvMsgSizeBytes } : {}),
+        ...(this.options.maxSendMsgSizeBytes !== undefined ? { maxSendMessageBytes: this.options.maxSendMsgSizeBytes } : {}),
+      });
+    }
     for (const { chain } of this.channels.values()) chain.start();
-    this.logger.info({ address: `${this.options.listenHost}:${this.boundPort}`, channels: this.channelIds() }, 'orderer started');
+    this.logger.info(
+      { address: `${this.options.listenHost}:${this.boundPort}`, ...(cl !== undefined ? { clusterAddress: `${cl.host}:${this.clusterPort}` } : {}), channels: this.channelIds() },
+      'orderer started',
+    );
   }
 
   private async openChannel(ch: ChannelBootstrap): Promise<void> {
@@ -197,12 +230,8 @@ export class OrdererNode implements ChainRegistry {
         throw new Error(`channel ${ch.name}: the config of block ${configBlock.number} cannot be used: ${(err as Error).message}`, { cause: err });
       }
       const { members, nextConsenterId } = raftMembers(settings, last.block);
-      const self = members.find((m) => m.host === this.options.selfHost && m.port === this.options.selfPort);
-      if (self === undefined) {
-        throw new Error(
-          `this node (${this.options.selfHost}:${this.options.selfPort}) is not a consenter of ${ch.name}; consenters: ${members.map((m) => `${m.host}:${m.port}`).join(', ')}`,
-        );
-      }
+      const consenters = settings.orderer.consensus.consenters;
+      const self = findSelf(ch.name, members, consenters, { serverTlsCert: this.options.selfServerTlsCert, host: this.options.selfHost, port: this.options.selfPort });
       let opened: RaftPersistence;
       try {
         opened = await openRaftPersistence({
@@ -263,8 +292,7 @@ export class OrdererNode implements ChainRegistry {
         ...(this.signer !== undefined ? { signer: this.signer } : {}),
         ...this.options.chainLimits,
       });
-      const clusterMembers: ClusterMember[] = members.map((m) => ({ id: m.id, host: m.host, port: m.port }));
-      this.comm.configure(ch.name, { selfId: self.id, members: clusterMembers });
+      this.comm.configure(ch.name, { selfId: self.id, members: clusterMembersOf(members, consenters) });
       this.comm.register(ch.name, chain);
       this.channels.set(ch.name, {
         chain,
@@ -314,6 +342,7 @@ export class OrdererNode implements ChainRegistry {
     await Promise.race([drained, new Promise<void>((resolve) => (timer = setTimeout(resolve, STREAM_DRAIN_MS)))]);
     clearTimeout(timer);
     this.server.forceShutdown();
+    await this.clusterServer?.close();
     if (failures.length > 0) throw new AggregateError(failures, `${failures.length} channel(s) did not close cleanly`);
     this.logger.info('orderer stopped');
   }
@@ -321,6 +350,7 @@ export class OrdererNode implements ChainRegistry {
   /** Stops at once: open streams are cut before the chains close (a second signal, tests). */
   async forceStop(): Promise<void> {
     this.server.forceShutdown();
+    void this.clusterServer?.close();
     await this.stop();
   }
 }

@@ -169,16 +169,19 @@ function httpTls(r: Reader, prefix: string): HttpTlsConfig {
 
 const WILDCARD_HOSTS = new Set(['', '0.0.0.0', '::', '[::]']);
 
-function cluster(r: Reader, listenAddress: string, listenPort: number, warnings: string[]): ClusterConfig {
+function cluster(r: Reader, listenAddress: string, listenPort: number, tlsEnabled: boolean, warnings: string[]): ClusterConfig {
   const p = 'General.Cluster';
   const clusterAddress = r.optStr(`${p}.ListenAddress`);
   const clusterPort = r.optInt(`${p}.ListenPort`, 0, 65535);
-  // Fabric needs these together (plus server certificate and key, once TLS exists).
+  // Fabric needs these together (with ServerCertificate and ServerPrivateKey: orderer/tls.ts checks those).
   if ((clusterAddress === undefined) !== (clusterPort === undefined)) {
     throw new LocalConfigError(`${p}.ListenAddress`, r.src.fileLabel, `${p}.ListenAddress and ${p}.ListenPort must be set together`);
   }
+  const serverCertificatePath = r.optPath(`${p}.ServerCertificate`);
   let selfEndpoint = r.hostPort(`${p}.SelfEndpoint`);
-  if (selfEndpoint === undefined) {
+  // With TLS the node finds itself by its server certificate (orderer/tls.ts); SelfEndpoint is the plaintext way.
+  const findsSelfByCertificate = tlsEnabled || serverCertificatePath !== undefined;
+  if (selfEndpoint === undefined && !findsSelfByCertificate) {
     const host = clusterAddress ?? listenAddress;
     const port = clusterPort ?? listenPort;
     if (WILDCARD_HOSTS.has(host) || port === 0) {
@@ -193,7 +196,7 @@ function cluster(r: Reader, listenAddress: string, listenPort: number, warnings:
   return {
     listenAddress: clusterAddress,
     listenPort: clusterPort,
-    serverCertificatePath: r.optPath(`${p}.ServerCertificate`),
+    serverCertificatePath,
     serverPrivateKeyPath: r.optPath(`${p}.ServerPrivateKey`),
     clientCertificatePath: r.optPath(`${p}.ClientCertificate`),
     clientPrivateKeyPath: r.optPath(`${p}.ClientPrivateKey`),
@@ -282,7 +285,7 @@ function readConfig(r: Reader, warnings: string[]): OrdererConfig {
   note(r.src.ignore('Kafka', 'etcdraft only'));
   note(r.src.ignore('Debug', 'no broadcast/deliver trace dirs'));
   note(r.src.ignore('FileLedger.Prefix', 'deprecated in Fabric'));
-  note(r.src.ignore('General.TLS.TLSHandshakeTimeShift', 'TLS is not implemented yet'));
+  note(r.src.ignore('General.TLS.TLSHandshakeTimeShift', 'handshakes always check certificate validity against the local clock'));
 
   const bootstrapMethod = r.oneOf('General.BootstrapMethod', 'none', ['none', 'file']);
   if (bootstrapMethod === 'file') {
@@ -299,11 +302,12 @@ function readConfig(r: Reader, warnings: string[]): OrdererConfig {
   const walRoot = '/var/hyperledger/production/orderer';
   const provider: MetricsProvider = r.oneOf<MetricsProvider>('Metrics.Provider', 'disabled', ['disabled', 'prometheus', 'statsd']);
 
+  const tls = grpcTls(r, 'General.TLS');
   return {
     general: {
       listenAddress,
       listenPort,
-      tls: grpcTls(r, 'General.TLS'),
+      tls,
       keepalive: {
         serverMinIntervalMs: r.durationMs('General.Keepalive.ServerMinInterval', '60s', true),
         serverIntervalMs: r.durationMs('General.Keepalive.ServerInterval', '7200s', true),
@@ -311,7 +315,7 @@ function readConfig(r: Reader, warnings: string[]): OrdererConfig {
       },
       maxRecvMsgSizeBytes: r.bytes('General.MaxRecvMsgSize', 104857600, 1, 2 ** 31 - 1),
       maxSendMsgSizeBytes: r.bytes('General.MaxSendMsgSize', 104857600, 1, 2 ** 31 - 1),
-      cluster: cluster(r, listenAddress, listenPort, warnings),
+      cluster: cluster(r, listenAddress, listenPort, tls.enabled, warnings),
       bootstrapChannels: bootstrapChannels(r),
       localMspDir: r.optPath('General.LocalMSPDir') ?? r.resolve('msp'),
       localMspId: r.str('General.LocalMSPID', 'SampleOrg'),

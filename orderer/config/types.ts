@@ -49,9 +49,10 @@ export interface ClusterConfig {
   readonly certExpirationWarningThresholdMs: number;
   readonly tlsHandshakeTimeShiftMs: number;
   /**
-   * Ours: the host:port this node is listed as among a channel's consenters. Until
-   * TLS certificates identify nodes (Fabric's way), this is how a node finds itself.
-   * Defaults to the cluster listener (or the main listener) unless that is a wildcard.
+   * Ours: the host:port this node is listed as among a channel's consenters, which is how a
+   * node finds itself on a plaintext cluster. With TLS the node's server certificate does
+   * (Fabric's way) and this is not used. Defaults to the cluster listener (or the main
+   * listener) unless that is a wildcard.
    */
   readonly selfEndpoint: HostPort | undefined;
 }

@@ -11,7 +11,8 @@
 //   peerOrganizations/<domain>/ the same with users only (client organisations of the devnet)
 // Every identity is a P-256 leaf of its org's CA with the NodeOU (orderer, admin, client) in its
 // OU, as cryptogen's with EnableNodeOUs; TLS certificates are leaves of the TLS CA with the host
-// names (and localhost) as DNS names. Nothing is ever overwritten: the output folder must not exist
+// names (and localhost) as DNS names
+// and 127.0.0.1 as an IP address. Nothing is ever overwritten: the output folder must not exist
 // or be empty, and the material goes to a temporary sibling first and is renamed into place.
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -119,7 +120,14 @@ function writeOrg(root: string, kind: 'ordererOrganizations' | 'peerOrganization
   const mspDir = path.join(orgDir, 'msp');
   writeMspBase(mspDir, caFile, ca, tlsCaFile, tlsCa);
 
-  const issue = (name: string, ou: 'orderer' | 'admin' | 'client', tlsUsage: string, dnsNames: readonly string[], home: string): GeneratedIdentity => {
+  const issue = (
+    name: string,
+    ou: 'orderer' | 'admin' | 'client',
+    tlsUsage: string,
+    dnsNames: readonly string[],
+    home: string,
+    ipAddresses: readonly string[] = [],
+  ): GeneratedIdentity => {
     const idMsp = path.join(home, 'msp');
     writeMspBase(idMsp, caFile, ca, tlsCaFile, tlsCa);
     const leaf = createLeaf(ca, { subject: { ...subject, organization: undefined, commonName: name, organizationalUnits: [ou] }, keyUsage: KeyUsageFlags.digitalSignature });
@@ -131,6 +139,7 @@ function writeOrg(root: string, kind: 'ordererOrganizations' | 'peerOrganization
       keyUsage: KeyUsageFlags.digitalSignature | KeyUsageFlags.keyEncipherment,
       extKeyUsage: [TLS_SERVER_AUTH, TLS_CLIENT_AUTH],
       dnsNames,
+      ipAddresses,
     });
     const pair = tlsUsage === TLS_SERVER_AUTH ? 'server' : 'client';
     write(path.join(tlsDir, 'ca.crt'), tlsCa.certificate.pem);
@@ -139,7 +148,11 @@ function writeOrg(root: string, kind: 'ordererOrganizations' | 'peerOrganization
     return { name, mspDir: idMsp, tlsDir };
   };
 
-  const orderers = (o.orderers ?? []).map((host) => issue(host, 'orderer', TLS_SERVER_AUTH, [host, host.split('.')[0]!, 'localhost'], path.join(orgDir, 'orderers', host)));
+  // Local networks and the tests dial orderers at 127.0.0.1, and a TLS client checks the address it
+  // dialed against the certificate's IP SANs (a DNS SAN "localhost" does not cover an IP).
+  const orderers = (o.orderers ?? []).map((host) =>
+    issue(host, 'orderer', TLS_SERVER_AUTH, [host, host.split('.')[0]!, 'localhost'], path.join(orgDir, 'orderers', host), ['127.0.0.1']),
+  );
   const users = [`Admin@${o.domain}`, `User1@${o.domain}`].map((name) =>
     issue(name, name.startsWith('Admin@') ? 'admin' : 'client', TLS_CLIENT_AUTH, [name.split('@')[0]!], path.join(orgDir, 'users', name)),
   );

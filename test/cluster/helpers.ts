@@ -97,7 +97,7 @@ export class TestNode {
   }
 
   /** Starts serving Cluster.Step; port 0 picks a free one. */
-  async listen(port = 0, limits: { maxRecvMessageBytes?: number } = {}): Promise<number> {
+  async listen(port = 0, limits: { maxRecvMessageBytes?: number; tls?: grpc.ServerCredentials } = {}): Promise<number> {
     this.server = await ClusterServer.listen({ host: HOST, port, dispatcher: this.comm.dispatcher, ...limits });
     return this.server.port;
   }
@@ -173,8 +173,8 @@ export interface RawStep {
 }
 
 /** A Step stream with nothing between the test and the wire: any header, any bytes. */
-export function rawStep(port: number, nodeIdHeader: string | undefined): RawStep {
-  const client = new grpc.Client(`${HOST}:${port}`, grpc.credentials.createInsecure(), {
+export function rawStep(port: number, nodeIdHeader: string | undefined, credentials = grpc.credentials.createInsecure()): RawStep {
+  const client = new grpc.Client(`${HOST}:${port}`, credentials, {
     'grpc.use_local_subchannel_pool': 1,
   });
   const metadata = new grpc.Metadata();

@@ -11,6 +11,7 @@ import {
   type OrdererConfig,
 } from '../../orderer/config';
 import { LocalConfigError } from '../../orderer/errors';
+import { hasSeparateClusterListener, loadOrdererTls } from '../../orderer/tls';
 
 const SAMPLE = path.join(__dirname, '../../cmd/orderer.yaml');
 const BASE = '/etc/orderer';
@@ -361,17 +362,20 @@ describe('finding the file', () => {
   });
 });
 
-describe('settings the orderer cannot honour yet are refused, not ignored', () => {
-  test('General.TLS.Enabled asks for TLS this node does not have', () => {
+describe('TLS and the cluster listener are accepted now (orderer/tls.ts), with Fabric\'s all-or-nothing listener keys', () => {
+  test('General.TLS.Enabled is no longer refused', () => {
     const { config } = parse('General:\n  TLS:\n    Enabled: true\n    PrivateKey: k.pem\n    Certificate: c.pem\n');
-    expect(unsupportedSettings(config)).toEqual([{ key: 'General.TLS.Enabled', reason: expect.stringContaining('would serve plaintext') }]);
+    expect(unsupportedSettings(config)).toEqual([]);
   });
 
-  test('a separate cluster listener would listen nowhere; one equal to the main listener is fine', () => {
+  test('a separate cluster listener needs its server certificate and key; one equal to the main listener is the shared one', () => {
     const separate = parse('General:\n  ListenPort: 7050\n  Cluster:\n    ListenAddress: 127.0.0.1\n    ListenPort: 7051\n').config;
-    expect(unsupportedSettings(separate).map((u) => u.key)).toEqual(['General.Cluster.ListenAddress']);
+    expect(unsupportedSettings(separate)).toEqual([]);
+    expect(hasSeparateClusterListener(separate)).toBe(true);
+    expect(() => loadOrdererTls(separate, 'x.yaml')).toThrow(/General\.Cluster\.ListenAddress \(x\.yaml\): .*ServerCertificate and ServerPrivateKey must be set together/);
     const same = parse('General:\n  ListenAddress: 127.0.0.1\n  ListenPort: 7050\n  Cluster:\n    ListenAddress: 127.0.0.1\n    ListenPort: 7050\n').config;
-    expect(unsupportedSettings(same)).toEqual([]);
+    expect(hasSeparateClusterListener(same)).toBe(false);
+    expect(loadOrdererTls(same).senderIdentification).toBe('header');
   });
 
   test('the documented sample asks for nothing unsupported', () => {

@@ -50,12 +50,15 @@ test('every generated identity validates against its org MSP (as configtxgen bui
   expect(() => deserialize(ordererMsp, foreign.serialized)).toThrow(/MSP|CA|certif/i);
 });
 
-test('TLS pairs: server certificates name the host and localhost and chain to the org TLS CA, not to its signing CA', () => {
+test('TLS pairs: server certificates name the host, localhost and 127.0.0.1 and chain to the org TLS CA, not to its signing CA', () => {
   const [ordererOrg] = generateCryptoMaterial(path.join(dir, 'crypto'), defaultSpec(1, 0));
   const tlsDir = ordererOrg!.orderers[0]!.tlsDir;
   const server = new X509Certificate(readFileSync(path.join(tlsDir, 'server.crt')));
   const tlsCa = new X509Certificate(readFileSync(path.join(tlsDir, 'ca.crt')));
-  expect(server.subjectAltName).toBe('DNS:orderer1.example.com, DNS:orderer1, DNS:localhost');
+  expect(server.subjectAltName).toBe('DNS:orderer1.example.com, DNS:orderer1, DNS:localhost, IP Address:127.0.0.1');
+  // What a TLS client dialing 127.0.0.1 or localhost checks (Node's own hostname check).
+  expect(server.checkIP('127.0.0.1')).toBe('127.0.0.1');
+  expect(server.checkHost('localhost')).toBe('localhost');
   expect(server.checkIssued(tlsCa)).toBe(true);
   expect(server.verify(tlsCa.publicKey)).toBe(true);
   const signingCa = new X509Certificate(readFileSync(path.join(ordererOrg!.dir, 'ca', 'ca.example.com-cert.pem')));
