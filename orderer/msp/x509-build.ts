@@ -76,6 +76,8 @@ export interface CertificateSpec {
   readonly keyUsage?: number;
   readonly extKeyUsage?: readonly string[];
   readonly dnsNames?: readonly string[];
+  /** IP address SANs ("127.0.0.1"): TLS clients dialling an address check it against these. */
+  readonly ipAddresses?: readonly string[];
   /** Default: SHA-256 of the public point. */
   readonly subjectKeyId?: Uint8Array;
   /** Leave out the SKI extension (tests of CAs without one). */
@@ -171,9 +173,8 @@ export function createCertificate(spec: CertificateSpec, publicKey: KeyObject, i
   extensions.push(ext(id_ce_basicConstraints, true, new BasicConstraints(spec.isCA ? { cA: true, pathLenConstraint: spec.pathLen } : { cA: false })));
   if (ski !== undefined) extensions.push(ext(id_ce_subjectKeyIdentifier, false, new SubjectKeyIdentifier(ski)));
   if (aki !== undefined) extensions.push(ext(id_ce_authorityKeyIdentifier, false, new AuthorityKeyIdentifier({ keyIdentifier: new KeyIdentifier(aki) })));
-  if (spec.dnsNames !== undefined && spec.dnsNames.length > 0) {
-    extensions.push(ext(id_ce_subjectAltName, false, new SubjectAlternativeName(spec.dnsNames.map((dNSName) => new GeneralName({ dNSName })))));
-  }
+  const altNames = [...(spec.dnsNames ?? []).map((dNSName) => new GeneralName({ dNSName })), ...(spec.ipAddresses ?? []).map((iPAddress) => new GeneralName({ iPAddress }))];
+  if (altNames.length > 0) extensions.push(ext(id_ce_subjectAltName, false, new SubjectAlternativeName(altNames)));
   const tbs = new TBSCertificate({
     version: Version.v3,
     serialNumber: serialBytes(serial),
@@ -236,6 +237,7 @@ export function createIntermediateCa(parent: Issuer, spec: CaSpec): IssuedWithKe
 export interface LeafSpec extends Omit<CaSpec, 'pathLen'> {
   readonly keyUsage?: number;
   readonly dnsNames?: readonly string[];
+  readonly ipAddresses?: readonly string[];
 }
 
 /** An end-entity (non-CA) certificate under `issuer`, e.g. an MSP signcert with NodeOU `client`. */
