@@ -119,8 +119,15 @@ export interface TestNetwork {
   destroy(): Promise<void>;
 }
 
-export async function createNetwork(options: Omit<DevnetOptions, 'dataDir' | 'ports'> & { nodeCount?: number } = {}): Promise<TestNetwork> {
+export interface CreateNetworkOptions extends Omit<DevnetOptions, 'dataDir' | 'ports'> {
+  nodeCount?: number;
+  /** Runs on the fresh data directory before writeDevnet (e.g. writes crypto material of its own into <dir>/crypto). */
+  prepare?: (dataDir: string) => void;
+}
+
+export async function createNetwork(options: CreateNetworkOptions = {}): Promise<TestNetwork> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'orderer-e2e-'));
+  options.prepare?.(dataDir);
   const ports = await freePorts(options.nodeCount ?? 3);
   const layout = await writeDevnet({ tickInterval: '100ms', electionTick: 10, heartbeatTick: 1, batchTimeout: '200ms', logLevel: 'info', openAccess: true, ...options, dataDir, ports });
   const nodes = layout.nodes.map((n) => new NodeProcess(n.name, `${n.host}:${n.port}`, n.configPath, path.join(n.dir, 'orderer.log')));
