@@ -8,10 +8,11 @@
 // orderers with open Writers policies admit them); with an EnvelopeSigner they are signed as a
 // Fabric SDK signs them.
 //
-// Signing costs the client ~50 µs of CPU per envelope, on the same cores as the orderers in a
-// local benchmark, so a signed load is prepared (built and signed) before the timed window
-// (prepareLoad) and then only sent; its envelopes' timestamps are then preparation times, so the
-// prepared load records when each one was actually written (PreparedLoad.sentAtMs).
+// Signing costs the client ~0.1 ms of CPU per envelope (P-256 on the 2-core machine), on the
+// same cores as the orderers in a local benchmark, so a signed load is prepared (built and
+// signed) before the timed window (prepareLoad) and then only sent. Its envelopes' timestamps are
+// then preparation times, so the prepared load records when each one was actually written
+// (PreparedLoad.sentAtMs).
 import type * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import { common, msp } from '../protos';

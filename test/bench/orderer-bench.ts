@@ -23,7 +23,7 @@
 // carries whatever a network that already ordered a full load costs (a bigger ledger, an older
 // heap), so the order can only flatter the unsigned figure, not the signed one. Every load is
 // built, and signed, before its timed window (cmd/client-load.ts prepareLoad; progress on
-// stderr): signing costs the client ~50 µs per envelope on the cores the orderers use, and that
+// stderr): signing costs the client ~0.1 ms per envelope on the cores the orderers use, and that
 // must not show up as orderer cost. Latency is measured from the moment each envelope is written
 // (recorded by the load generator) to its block's arrival.
 //
