@@ -16,7 +16,7 @@ export const CLIENT_FLAG_OPTIONS = {
 
 export type ClientFlagValues = { readonly [K in keyof typeof CLIENT_FLAG_OPTIONS]?: string | undefined };
 
-export const CLIENT_FLAGS_USAGE = `identity and TLS options (broadcast and deliver):
+export const CLIENT_FLAGS_USAGE = `identity and TLS options:
   --mspid ID            MSP ID of the signing identity (e.g. Org1MSP)
   --cert FILE           signing certificate (PEM); with --key and --mspid, envelopes
                         and seek requests are signed (ECDSA over the marshaled Payload,

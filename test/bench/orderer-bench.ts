@@ -91,6 +91,7 @@ Signing: the bench's own network signs with the client identity its crypto mater
 (Org1MSP User1). With --target, give an identity the target's channel admits; without one only
 the unsigned run is made (the target must then admit unsigned envelopes, e.g. Fabric's anchor
 with OPEN_POLICY=1).
+
 ${CLIENT_FLAGS_USAGE}
 
 Channel defaults are Fabric's (MaxMessageCount 500, PreferredMaxBytes 2 MiB, MaxInflightBlocks 5,
