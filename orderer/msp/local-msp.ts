@@ -72,16 +72,14 @@ export interface SigningIdentityFiles {
   readonly certPath: string;
   /** PKCS#8 ("PRIVATE KEY") or SEC1 ("EC PRIVATE KEY") PEM. */
   readonly keyPath: string;
-  /** The issuing CA's certificate, when at hand: its curve decides the low-S normalisation. */
-  readonly caCertPath?: string;
 }
 
 /**
  * A signing identity from a certificate file and a private key file. The key must belong to the
  * certificate: a mismatched pair would sign envelopes every orderer refuses, so it is refused here,
  * naming the key file. The creator carries the low-S normalised certificate as with an MSP folder;
- * without a CA certificate the certificate's own curve is taken for the issuer's (cryptogen and
- * Fabric CA issue P-256 under P-256), which is also what loadLocalSigningIdentity falls back to.
+ * with no CA certificate at hand the certificate's own curve stands in for its issuer's (cryptogen
+ * and Fabric CA issue P-256 under P-256), as loadLocalSigningIdentity does without cacerts/.
  */
 export function loadSigningIdentityFromFiles(files: SigningIdentityFiles, options: LocalMspOptions = {}): LocalSigningIdentity {
   if (files.mspId === '') throw new LocalMspError(files.certPath, 'the MSP ID is empty');
@@ -90,8 +88,7 @@ export function loadSigningIdentityFromFiles(files: SigningIdentityFiles, option
   const nowMs = options.nowMs ?? Date.now();
   if (cert.notAfterMs < nowMs) throw new LocalMspError(files.certPath, `the signing certificate expired at ${new Date(cert.notAfterMs).toISOString()}`);
   const privateKey = readPrivateKey(files.keyPath, cert, files.certPath);
-  const issuer = files.caCertPath === undefined ? cert : readCertificate(files.caCertPath);
-  const sanitized = withLowSSignature(cert, issuer.curve ?? cert.curve);
+  const sanitized = withLowSSignature(cert, cert.curve);
   const serialized = msp.SerializedIdentity.encode({ mspid: files.mspId, idBytes: new TextEncoder().encode(encodePem('CERTIFICATE', sanitized.der)) });
   return new LocalSigningIdentity(files.mspId, serialized, sanitized, privateKey);
 }
