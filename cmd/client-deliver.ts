@@ -2,7 +2,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { orderer } from '../protos';
 import { deliverBlocks, type DeliveredBlock } from '../orderer/deliver-client';
-import type { SeekStart, SeekStop } from '../orderer/envelopes';
+import type { EnvelopeSigner, SeekStart, SeekStop } from '../orderer/envelopes';
 
 /** A command-line value that does not parse; the CLI prints its message and the usage. */
 export class UsageError extends Error {
@@ -72,6 +72,10 @@ export interface DeliverCommandOptions {
   bestEffort: boolean;
   json: boolean;
   tls?: grpc.ChannelCredentials;
+  channelOptions?: grpc.ChannelOptions;
+  /** Signs the seek request; unsigned without it. */
+  signer?: EnvelopeSigner;
+  tlsCertHash?: Uint8Array;
   signal: AbortSignal;
   /** Receives each output line (stdout in the CLI). */
   print: (line: string) => void;
@@ -89,6 +93,9 @@ export async function runDeliver(options: DeliverCommandOptions): Promise<number
     errorResponse: options.bestEffort ? orderer.SeekInfo_SeekErrorResponse.BEST_EFFORT : orderer.SeekInfo_SeekErrorResponse.STRICT,
     signal: options.signal,
     tls: options.tls,
+    channelOptions: options.channelOptions,
+    signer: options.signer,
+    tlsCertHash: options.tlsCertHash,
   })) {
     received++;
     const summary = summarizeBlock(delivered);

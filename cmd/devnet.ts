@@ -95,6 +95,7 @@ function countWord(n: number): string {
 function banner(layout: DevnetLayout, state: 'new' | 'resumed' | 'recreated'): string {
   const first = layout.nodes[0]!;
   const n = layout.nodes.length;
+  const identity = `--mspid ${layout.crypto.clientMspId} --msp-dir ${layout.crypto.clientMspDir}`;
   const lines = [
     '',
     `  Fabric Raft ordering service: local network of ${countWord(n)} node${n === 1 ? '' : 's'} (${state === 'resumed' ? 'resumed from' : 'new, data in'} ${layout.dataDir})`,
@@ -104,10 +105,11 @@ function banner(layout: DevnetLayout, state: 'new' | 'resumed' | 'recreated'): s
     '',
     `  channel: ${layout.channels.join(', ')}`,
     '',
-    '  send 1000 test transactions of 1 KB on 4 streams:',
-    `    node dist/cmd/client.js broadcast --orderer ${first.host}:${first.port} --channel ${layout.channels[0]} -n 1000 --size 1024 -c 4`,
+    // Only members of the channel's organisations may write and read: the commands sign as User1.
+    '  send 1000 test transactions of 1 KB on 4 streams, signed by the client identity:',
+    `    node dist/cmd/client.js broadcast --orderer ${first.host}:${first.port} --channel ${layout.channels[0]} -n 1000 --size 1024 -c 4 ${identity}`,
     '  watch the blocks:',
-    `    node dist/cmd/client.js deliver --orderer ${first.host}:${first.port} --channel ${layout.channels[0]} --start oldest --stop forever`,
+    `    node dist/cmd/client.js deliver --orderer ${first.host}:${first.port} --channel ${layout.channels[0]} --start oldest --stop forever ${identity}`,
     '',
     `  Ctrl-C stops ${n === 1 ? 'the node' : n === 2 ? 'both nodes' : `all ${countWord(n)} nodes`}.`,
     '',

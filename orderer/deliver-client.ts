@@ -81,6 +81,8 @@ export interface DeliverBlocksOptions extends SeekRequest, DialOptions {
   /** Aborting ends the iteration quietly and cancels the stream. */
   signal?: AbortSignal;
   signer?: EnvelopeSigner;
+  /** ChannelHeader.tls_cert_hash of the seek request, for a client under mutual TLS. */
+  tlsCertHash?: Uint8Array;
   /** Longest wait for any one message (block or status); no limit when absent. */
   receiveTimeoutMs?: number;
   /** Responses read ahead of the consumer before gRPC flow control pushes back (default 4). */

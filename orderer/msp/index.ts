@@ -5,6 +5,6 @@ export { MspConfigError } from './errors';
 export { X509Msp, FABRIC_MSP_TYPE, IDEMIX_MSP_TYPE, type NodeOu, type NodeOus } from './x509-msp';
 export { X509Identity, type OrganizationalUnit } from './identity';
 export { MspManager, mspManagerFromConfig, collectMspConfigs, DEFAULT_IDENTITY_CACHE_ENTRIES, type MspManagerOptions, type MspConfigAt } from './manager';
-export { LocalSigningIdentity, LocalMspError, loadLocalSigningIdentity, type LocalMspOptions } from './local-msp';
+export { LocalSigningIdentity, LocalMspError, loadLocalSigningIdentity, loadSigningIdentityFromFiles, type LocalMspOptions, type SigningIdentityFiles } from './local-msp';
 export { signEcdsa, verifyEcdsa, parseEcdsaSignature, encodeEcdsaSignature, isLowS, toLowS, P256, P384, P521, type Curve } from './ecdsa';
 export { parseCertificate, CertificateError, type ParsedCertificate } from './certificate';

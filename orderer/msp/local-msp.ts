@@ -5,8 +5,11 @@
 //   cacerts/, intermediatecerts/  the CAs, used here only to normalise the certificate to low S
 // The serialized identity carries the low-S normalised certificate, as Fabric's Serialize does,
 // so our creator bytes are the ones any Fabric MSP computes for this certificate.
+//
+// Clients (the CLI, the benchmark) may instead name a certificate and a key file directly, as
+// Fabric's SDKs take them (loadSigningIdentityFromFiles).
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { msp } from '../../protos';
 import { bytesEqual, decodePem, encodePem } from './der';
@@ -63,6 +66,65 @@ export function loadLocalSigningIdentity(mspDir: string, mspId: string, options:
   return new LocalSigningIdentity(mspId, serialized, sanitized, privateKey);
 }
 
+/** A client identity named by its files, as an SDK takes it (certificate PEM, private key PEM). */
+export interface SigningIdentityFiles {
+  readonly mspId: string;
+  readonly certPath: string;
+  /** PKCS#8 ("PRIVATE KEY") or SEC1 ("EC PRIVATE KEY") PEM. */
+  readonly keyPath: string;
+}
+
+/**
+ * A signing identity from a certificate file and a private key file. The key must belong to the
+ * certificate: a mismatched pair would sign envelopes every orderer refuses, so it is refused here,
+ * naming the key file. The creator carries the low-S normalised certificate as with an MSP folder;
+ * with no CA certificate at hand the certificate's own curve stands in for its issuer's (cryptogen
+ * and Fabric CA issue P-256 under P-256), as loadLocalSigningIdentity does without cacerts/.
+ */
+export function loadSigningIdentityFromFiles(files: SigningIdentityFiles, options: LocalMspOptions = {}): LocalSigningIdentity {
+  if (files.mspId === '') throw new LocalMspError(files.certPath, 'the MSP ID is empty');
+  const cert = readCertificate(files.certPath);
+  if (cert.curve === undefined) throw new LocalMspError(files.certPath, 'the certificate key is not an ECDSA key on P-256, P-384 or P-521');
+  const nowMs = options.nowMs ?? Date.now();
+  if (cert.notAfterMs < nowMs) throw new LocalMspError(files.certPath, `the signing certificate expired at ${new Date(cert.notAfterMs).toISOString()}`);
+  const privateKey = readPrivateKey(files.keyPath, cert, files.certPath);
+  const sanitized = withLowSSignature(cert, cert.curve);
+  const serialized = msp.SerializedIdentity.encode({ mspid: files.mspId, idBytes: new TextEncoder().encode(encodePem('CERTIFICATE', sanitized.der)) });
+  return new LocalSigningIdentity(files.mspId, serialized, sanitized, privateKey);
+}
+
+/** The private key in `file`, which must belong to `cert`. */
+function readPrivateKey(file: string, cert: ParsedCertificate, certFile: string): KeyObject {
+  const problem = privateKeyProblem(file, cert, certFile);
+  if (typeof problem === 'string') throw new LocalMspError(file, problem);
+  return problem;
+}
+
+/** The key in `file` if it matches `cert`, else why not (without the file name). */
+function privateKeyProblem(file: string, cert: ParsedCertificate, certFile: string): KeyObject | string {
+  const pem = readFile(file);
+  if (decodePem(pem) === undefined) return 'is not PEM';
+  let key: KeyObject;
+  try {
+    key = createPrivateKey({ key: pem, format: 'pem' });
+  } catch (err) {
+    return `is not a private key (${messageOf(err)})`;
+  }
+  if (curveOfKey(key) === undefined) return 'is not an EC private key on P-256, P-384 or P-521';
+  const spki = new Uint8Array(createPublicKey(key).export({ format: 'der', type: 'spki' }));
+  if (!bytesEqual(spki, cert.spkiDer)) return `does not match the certificate ${certFile}`;
+  return key;
+}
+
+function readFile(file: string): Buffer {
+  if (!existsSync(file)) throw new LocalMspError(file, 'does not exist');
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new LocalMspError(file, `cannot be read: ${messageOf(err)}`, { cause: err });
+  }
+}
+
 function filesIn(dir: string): string[] {
   let names: string[];
   try {
@@ -77,7 +139,7 @@ function filesIn(dir: string): string[] {
 }
 
 function readCertificate(file: string): ParsedCertificate {
-  const block = decodePem(readFileSync(file));
+  const block = decodePem(readFile(file));
   if (block === undefined) throw new LocalMspError(file, 'is not PEM');
   try {
     return parseCertificate(block.der);
@@ -94,25 +156,9 @@ function findPrivateKey(keystoreDir: string, cert: ParsedCertificate, certFile: 
   const ordered = files.includes(byName) ? [byName, ...files.filter((f) => f !== byName)] : files;
   const problems: string[] = [];
   for (const file of ordered) {
-    const pem = readFileSync(file);
-    if (decodePem(pem) === undefined) {
-      problems.push(`${file} is not PEM`);
-      continue;
-    }
-    let key: KeyObject;
-    try {
-      key = createPrivateKey({ key: pem, format: 'pem' });
-    } catch (err) {
-      problems.push(`${file} is not a private key (${messageOf(err)})`);
-      continue;
-    }
-    if (curveOfKey(key) === undefined) {
-      problems.push(`${file} is not an EC private key on P-256, P-384 or P-521`);
-      continue;
-    }
-    const spki = new Uint8Array(createPublicKey(key).export({ format: 'der', type: 'spki' }));
-    if (bytesEqual(spki, cert.spkiDer)) return key;
-    problems.push(`${file} does not match the certificate ${certFile}`);
+    const found = privateKeyProblem(file, cert, certFile);
+    if (typeof found !== 'string') return found;
+    problems.push(`${file} ${found}`);
   }
   if (problems.length === 1) throw new LocalMspError(ordered[0]!, problems[0]!.slice(ordered[0]!.length + 1));
   throw new LocalMspError(keystoreDir, `no private key matches the certificate ${certFile}: ${problems.join('; ')}`);

@@ -9,9 +9,16 @@ import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync } f
 import os from 'node:os';
 import path from 'node:path';
 import { makeLoadEnvelope } from '../../cmd/client-load';
+import type { ClientCredentials } from '../../orderer/client-credentials';
+import { dialOrderer } from '../../orderer/atomic-broadcast';
 import { BroadcastClient, deliverBlocks } from '../../orderer/deliver-client';
-import { writeDevnet, type DevnetOptions } from '../../orderer/devnet';
+import { writeDevnet, type DevnetCrypto, type DevnetOptions } from '../../orderer/devnet';
 import { common } from '../../protos';
+
+/** How the benchmark's own connections (probes, height queries) connect and sign. */
+export type BenchClient = Pick<ClientCredentials, 'signer' | 'tls' | 'channelOptions' | 'tlsCertHash'>;
+
+export const UNSIGNED_PLAINTEXT: BenchClient = { signer: undefined, tls: undefined, channelOptions: {}, tlsCertHash: undefined };
 
 const ORDERER_JS = path.resolve(__dirname, '../../cmd/orderer.js');
 const SINK_JS = path.resolve(__dirname, 'orderer-bench-sink.js');
@@ -112,6 +119,8 @@ export class BenchNetwork {
   private constructor(
     readonly dataDir: string,
     readonly nodes: readonly BenchProcess[],
+    /** The network's generated crypto material: the client identity the benchmark signs with. */
+    readonly crypto: DevnetCrypto,
     private keepData: boolean,
   ) {}
 
@@ -133,7 +142,7 @@ export class BenchNetwork {
           path.join(n.dir, 'orderer.log'),
         ),
     );
-    return new BenchNetwork(dataDir, nodes, options.keepData === true);
+    return new BenchNetwork(dataDir, nodes, layout.crypto, options.keepData === true);
   }
 
   get addresses(): string[] {
@@ -203,25 +212,33 @@ export async function startSink(logDir: string): Promise<BenchProcess> {
 }
 
 /** Sends one small envelope to `address` on a fresh stream; SUCCESS means a leader is there. */
-async function probe(address: string, channelId: string): Promise<boolean> {
-  const client = new BroadcastClient(address);
+async function probe(address: string, channelId: string, client: BenchClient): Promise<boolean> {
+  const grpcClient = dialOrderer(address, { tls: client.tls, channelOptions: client.channelOptions });
+  const stream = new BroadcastClient(address, { client: grpcClient });
   try {
-    const response = await client.send(makeLoadEnvelope(channelId, 16));
+    const response = await stream.send(makeLoadEnvelope(channelId, 16, { signer: client.signer, tlsCertHash: client.tlsCertHash }));
     return response.status === common.Status.SUCCESS;
   } catch {
     return false;
   } finally {
-    client.cancel();
+    stream.cancel();
+    grpcClient.close();
   }
 }
 
 /** Waits until every address accepts an envelope (a leader exists and followers forward). */
-export async function waitUntilServing(addresses: readonly string[], channelId: string, timeoutMs: number, check: () => void = () => undefined): Promise<void> {
+export async function waitUntilServing(
+  addresses: readonly string[],
+  channelId: string,
+  timeoutMs: number,
+  check: () => void = () => undefined,
+  client: BenchClient = UNSIGNED_PLAINTEXT,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (const address of addresses) {
     for (;;) {
       check();
-      if (await probe(address, channelId)) break;
+      if (await probe(address, channelId, client)) break;
       if (Date.now() > deadline) throw new Error(`${address} did not accept envelopes on ${channelId} within ${timeoutMs} ms`);
       await sleep(250);
     }
@@ -229,8 +246,19 @@ export async function waitUntilServing(addresses: readonly string[], channelId: 
 }
 
 /** The channel's height as `address` serves it now. */
-export async function chainHeight(address: string, channelId: string): Promise<number> {
-  for await (const b of deliverBlocks({ address, channelId, start: 'newest', stop: 'newest', receiveTimeoutMs: 10_000 })) return b.number + 1;
+export async function chainHeight(address: string, channelId: string, client: BenchClient = UNSIGNED_PLAINTEXT): Promise<number> {
+  const blocks = deliverBlocks({
+    address,
+    channelId,
+    start: 'newest',
+    stop: 'newest',
+    receiveTimeoutMs: 10_000,
+    tls: client.tls,
+    channelOptions: client.channelOptions,
+    signer: client.signer,
+    tlsCertHash: client.tlsCertHash,
+  });
+  for await (const b of blocks) return b.number + 1;
   return 0;
 }
 

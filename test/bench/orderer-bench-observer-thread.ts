@@ -2,8 +2,12 @@
 // with the load generator (thousands of sends per second), so a block's arrival was stamped
 // whenever that loop got round to it: 4 ms after the ledger append at the median, 40 ms at p99,
 // measured against the orderers' own logs. On a worker thread the arrival stamps depend only on
-// the Deliver streams. Send stamps are unaffected: they are in the envelopes.
+// the Deliver streams. Send times are recorded by the load generator on the main thread and
+// handed over with the 'finish' message. The client identity and TLS material cross as file
+// paths (ClientFiles) and are loaded again here: key objects and gRPC credentials do not cross
+// threads.
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { loadClientCredentials, type ClientFiles } from '../../orderer/client-credentials';
 import { BlockObserver, type ObservationReport } from './orderer-bench-observer';
 
 interface ObserverWorkerData {
@@ -11,7 +15,13 @@ interface ObserverWorkerData {
   addresses: readonly string[];
   channelId: string;
   startHeights: readonly number[];
-  sinceMs: number;
+  txIds: readonly string[];
+  client: ClientFiles;
+}
+
+interface FinishMessage {
+  type: 'finish';
+  sentAtMs: Float64Array;
 }
 
 type FromWorker =
@@ -32,9 +42,13 @@ export class ObserverThread {
   private final: ((result: ObserverResult) => void) | undefined;
   private exited = false;
 
-  constructor(addresses: readonly string[], channelId: string, startHeights: readonly number[], sinceMs: number) {
+  /**
+   * @param txIds the tx ids of the run's prepared load, in load order
+   * @param client how the Deliver streams connect and sign (files, loaded on the thread)
+   */
+  constructor(addresses: readonly string[], channelId: string, startHeights: readonly number[], txIds: readonly string[], client: ClientFiles = {}) {
     this.envelopesPerNode = addresses.map(() => 0);
-    const data: ObserverWorkerData = { kind: 'block-observer', addresses, channelId, startHeights, sinceMs };
+    const data: ObserverWorkerData = { kind: 'block-observer', addresses, channelId, startHeights, txIds, client };
     this.worker = new Worker(__filename, { workerData: data });
     this.worker.on('message', (m: FromWorker) => {
       if (m.error !== undefined) this.failure ??= new Error(m.error);
@@ -83,13 +97,13 @@ export class ObserverThread {
     }
   }
 
-  /** Stops the Deliver streams and returns what was observed. */
-  async finish(): Promise<ObserverResult> {
+  /** Stops the Deliver streams and returns what was observed; `sentAtMs` as PreparedLoad.sentAtMs. */
+  async finish(sentAtMs: Float64Array): Promise<ObserverResult> {
     const result = new Promise<ObserverResult>((resolve, reject) => {
       this.final = resolve;
       this.worker.once('exit', () => reject(new Error('the block observer thread exited before reporting')));
     });
-    this.worker.postMessage('finish');
+    this.worker.postMessage({ type: 'finish', sentAtMs } satisfies FinishMessage);
     try {
       return await result;
     } finally {
@@ -106,15 +120,15 @@ export class ObserverThread {
 function runWorker(data: ObserverWorkerData): void {
   const port = parentPort;
   if (port === null) return;
-  const observer = new BlockObserver(data.addresses, data.channelId, data.startHeights, data.sinceMs);
+  const observer = new BlockObserver(data.addresses, data.channelId, data.startHeights, data.txIds, loadClientCredentials(data.client));
   observer.onProgress = () => {
     const error = observer.error?.message;
     port.postMessage({ type: 'progress', envelopesPerNode: observer.envelopesPerNode, ...(error !== undefined ? { error } : {}) } satisfies FromWorker);
   };
-  port.on('message', (m: unknown) => {
-    if (m !== 'finish') return;
+  port.on('message', (m: FinishMessage) => {
+    if (m.type !== 'finish') return;
     void observer.stop().then(() => {
-      port.postMessage({ type: 'final', report: observer.report(), timelineCsv: observer.timelineCsv() } satisfies FromWorker);
+      port.postMessage({ type: 'final', report: observer.report(m.sentAtMs), timelineCsv: observer.timelineCsv(m.sentAtMs) } satisfies FromWorker);
     });
   });
   observer.start();

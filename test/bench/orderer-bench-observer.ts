@@ -1,16 +1,21 @@
 // Watches a channel on every node while the benchmark's load runs: one Deliver stream per node
 // from a start height, forever, waiting for blocks not written yet. Records when each block
-// arrived from each node and, once per block, the send time of each load envelope in it (the
-// load generator stamps the channel header with Date.now() just before it writes the
-// envelope), so latency is block arrival minus send time, to the millisecond.
+// arrived from each node and, once per block, which envelopes of the run's load it holds (by tx
+// id: the load is prepared ahead, so the observer knows every tx id before the first send). The
+// load generator records when it wrote each envelope (PreparedLoad.sentAtMs) and hands those
+// times over at the end, so latency is block arrival minus send time, to the millisecond. (The
+// channel header timestamp is no send time here: a prepared envelope is stamped when it is built.)
 import { envelopeHeaders } from '../../ledger/block';
-import { LOAD_CREATOR } from '../../cmd/client-load';
+import type { ClientCredentials } from '../../orderer/client-credentials';
 import { deliverBlocks } from '../../orderer/deliver-client';
 import { common } from '../../protos';
 
+/** How the observer's Deliver streams connect and sign (a Fabric orderer wants signed seek requests). */
+export type ObserverClient = Pick<ClientCredentials, 'signer' | 'tls' | 'channelOptions' | 'tlsCertHash'>;
+
 interface ObservedBlock {
-  /** Send times (ms since the epoch) of the load envelopes in the block. */
-  readonly sentAtMs: Float64Array;
+  /** Indexes (into the run's load) of the load envelopes in the block. */
+  readonly loadIndexes: Uint32Array;
   readonly envelopes: number;
   readonly bytes: number;
   /** Arrival time per node (NaN until it arrived there). */
@@ -69,6 +74,7 @@ function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
 
 export class BlockObserver {
   private readonly blocks = new Map<number, ObservedBlock>();
+  private readonly indexOfTxId: ReadonlyMap<string, number>;
   /** Load envelopes received so far per node. */
   readonly envelopesPerNode: number[];
   private readonly controller = new AbortController();
@@ -76,15 +82,18 @@ export class BlockObserver {
   private failure: Error | undefined;
 
   /**
-   * @param sinceMs load envelopes stamped before this are ignored (earlier runs, probes)
+   * @param txIds the tx ids of the run's load, in load order; other envelopes (warm-up, probes,
+   *   earlier runs) are not counted
    */
   constructor(
     private readonly addresses: readonly string[],
     private readonly channelId: string,
     private readonly startHeights: readonly number[],
-    private readonly sinceMs: number,
+    txIds: readonly string[],
+    private readonly client: ObserverClient = { signer: undefined, tls: undefined, channelOptions: {}, tlsCertHash: undefined },
   ) {
     this.envelopesPerNode = addresses.map(() => 0);
+    this.indexOfTxId = new Map(txIds.map((txId, i) => [txId, i]));
   }
 
   start(): void {
@@ -106,6 +115,10 @@ export class BlockObserver {
         stop: 'forever',
         signal: this.controller.signal,
         maxBufferedResponses: 64,
+        tls: this.client.tls,
+        channelOptions: this.client.channelOptions,
+        signer: this.client.signer,
+        tlsCertHash: this.client.tlsCertHash,
       })) {
         const nowMs = Date.now();
         let observed = this.blocks.get(delivered.number);
@@ -114,7 +127,7 @@ export class BlockObserver {
           this.blocks.set(delivered.number, observed);
         }
         observed.arrivedAtMs[node] = nowMs;
-        this.envelopesPerNode[node]! += observed.sentAtMs.length;
+        this.envelopesPerNode[node]! += observed.loadIndexes.length;
         this.notify();
       }
     } catch (err) {
@@ -127,7 +140,7 @@ export class BlockObserver {
 
   private decode(block: common.Block, bytes: number): ObservedBlock {
     const envelopes = block.data?.data ?? [];
-    const sent: number[] = [];
+    const indexes: number[] = [];
     for (const envelope of envelopes) {
       let headers: ReturnType<typeof envelopeHeaders>;
       try {
@@ -135,16 +148,13 @@ export class BlockObserver {
       } catch {
         continue;
       }
-      const { channelHeader, signatureHeader } = headers;
+      const { channelHeader } = headers;
       if (channelHeader.type !== common.HeaderType.ENDORSER_TRANSACTION) continue;
-      if (!bytesEqual(signatureHeader.creator, LOAD_CREATOR)) continue;
-      const stamp = channelHeader.timestamp;
-      const sentAtMs = (stamp?.seconds ?? 0) * 1000 + (stamp?.nanos ?? 0) / 1_000_000;
-      if (sentAtMs < this.sinceMs) continue;
-      sent.push(sentAtMs);
+      const index = this.indexOfTxId.get(channelHeader.txId);
+      if (index !== undefined) indexes.push(index);
     }
     const arrivedAtMs = new Float64Array(this.addresses.length).fill(Number.NaN);
-    return { sentAtMs: Float64Array.from(sent), envelopes: envelopes.length, bytes, arrivedAtMs };
+    return { loadIndexes: Uint32Array.from(indexes), envelopes: envelopes.length, bytes, arrivedAtMs };
   }
 
   /** Called after every received block and on a stream failure. */
@@ -160,22 +170,24 @@ export class BlockObserver {
   }
 
   /** One CSV line per block: number, envelopes, bytes, first and last send, arrival per node (ms since the epoch). */
-  timelineCsv(): string {
+  timelineCsv(sentAtMs: Float64Array): string {
     const nodes = this.addresses.map((_, i) => `arrived_node${i + 1}_ms`).join(',');
     const rows = [`block,envelopes,bytes,first_sent_ms,last_sent_ms,${nodes}`];
     for (const [number, b] of [...this.blocks].sort((x, y) => x[0] - y[0])) {
       let first = Number.POSITIVE_INFINITY;
       let last = 0;
-      for (const t of b.sentAtMs) {
+      for (const i of b.loadIndexes) {
+        const t = sentAtMs[i] as number;
         first = Math.min(first, t);
         last = Math.max(last, t);
       }
-      rows.push([number, b.envelopes, b.bytes, b.sentAtMs.length > 0 ? first : '', b.sentAtMs.length > 0 ? last : '', ...b.arrivedAtMs].join(','));
+      rows.push([number, b.envelopes, b.bytes, b.loadIndexes.length > 0 ? first : '', b.loadIndexes.length > 0 ? last : '', ...b.arrivedAtMs].join(','));
     }
     return `${rows.join('\n')}\n`;
   }
 
-  report(): ObservationReport {
+  /** @param sentAtMs when each load envelope was sent (PreparedLoad.sentAtMs), by load index */
+  report(sentAtMs: Float64Array): ObservationReport {
     const all: number[] = [];
     const first: number[] = [];
     let firstSentMs = Number.POSITIVE_INFINITY;
@@ -184,7 +196,7 @@ export class BlockObserver {
     let envelopes = 0;
     let bytes = 0;
     for (const b of this.blocks.values()) {
-      if (b.sentAtMs.length === 0) continue;
+      if (b.loadIndexes.length === 0) continue;
       let slowest = 0;
       let fastest = Number.POSITIVE_INFINITY;
       for (const t of b.arrivedAtMs) {
@@ -196,7 +208,8 @@ export class BlockObserver {
       envelopes += b.envelopes;
       bytes += b.bytes;
       lastOnAllMs = Math.max(lastOnAllMs, slowest);
-      for (const sent of b.sentAtMs) {
+      for (const i of b.loadIndexes) {
+        const sent = sentAtMs[i] as number;
         firstSentMs = Math.min(firstSentMs, sent);
         all.push(slowest - sent);
         first.push(fastest - sent);

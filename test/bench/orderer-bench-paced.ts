@@ -1,23 +1,24 @@
-// Rate-limited Broadcast load for the latency run: `ratePerSecond` envelopes per second for
-// `durationMs`, spread round-robin over `streams` streams (stream i on orderers[i % length]).
-// Same envelopes and client as cmd/client-load.ts (makeLoadEnvelope, BroadcastClient); that
+// Rate-limited Broadcast load for the latency run: `ratePerSecond` envelopes per second until a
+// prepared load is sent, spread round-robin over `streams` streams (stream i on orderers[i % length]).
+// Same envelopes and client as cmd/client-load.ts (prepareLoad, BroadcastClient); that
 // generator sends as fast as the orderer answers, this one on a schedule: every tick it sends
 // what the schedule says is due by now, so a slow moment is caught up rather than lost.
+// The envelopes come from a PreparedLoad (built and signed ahead, so signing is not in the
+// latency run either), which records when each one was sent.
 import type * as grpc from '@grpc/grpc-js';
-import { makeLoadEnvelope } from '../../cmd/client-load';
+import type { PreparedLoad } from '../../cmd/client-load';
 import { BroadcastClient } from '../../orderer/deliver-client';
 import { dialOrderer } from '../../orderer/atomic-broadcast';
 import { common } from '../../protos';
 
 export interface PacedLoadOptions {
   orderers: readonly string[];
-  channelId: string;
-  sizeBytes: number;
   streams: number;
   ratePerSecond: number;
-  durationMs: number;
-  /** Envelopes to send in all (default rate × duration), e.g. a whole number of blocks. */
-  count?: number;
+  /** The envelopes to send, all of them (e.g. a whole number of blocks). */
+  prepared: PreparedLoad;
+  tls?: grpc.ChannelCredentials;
+  channelOptions?: grpc.ChannelOptions;
   /** Envelopes a stream keeps unanswered at most; a full stream is skipped until it has room. */
   windowPerStream?: number;
   signal?: AbortSignal;
@@ -42,11 +43,11 @@ export interface PacedLoadReport {
 const TICK_MS = 2;
 
 export async function runPacedLoad(options: PacedLoadOptions, progress: PacedLoadProgress = { sent: 0, answered: 0, succeeded: 0 }): Promise<PacedLoadReport> {
-  const { orderers, channelId, sizeBytes, streams: streamCount, ratePerSecond, durationMs } = options;
+  const { orderers, streams: streamCount, ratePerSecond, prepared } = options;
   const window = options.windowPerStream ?? 256;
-  const total = options.count ?? Math.floor((ratePerSecond * durationMs) / 1000);
+  const total = prepared.remaining;
   const clients = new Map<string, grpc.Client>();
-  for (const address of new Set(orderers)) clients.set(address, dialOrderer(address));
+  for (const address of new Set(orderers)) clients.set(address, dialOrderer(address, { tls: options.tls, channelOptions: options.channelOptions }));
   const streams = Array.from({ length: streamCount }, (_, i) => {
     const address = orderers[i % orderers.length] as string;
     return new BroadcastClient(address, { client: clients.get(address) as grpc.Client });
@@ -78,7 +79,7 @@ export async function runPacedLoad(options: PacedLoadOptions, progress: PacedLoa
         skipped = 0;
         progress.sent++;
         lastSendMs = Date.now();
-        stream.send(makeLoadEnvelope(channelId, sizeBytes)).then(
+        stream.send(prepared.take() as Uint8Array).then(
           (response) => {
             if (response.status === common.Status.SUCCESS) progress.succeeded++;
             else {

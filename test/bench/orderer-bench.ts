@@ -15,15 +15,34 @@
 //    too. Blocks cut and their average size (envelopes, bytes) come from the same streams.
 // 3. Each node's peak RSS (VmHWM from /proc/<pid>/status), then every process is stopped.
 //
+// Steps 2's throughput and latency runs happen twice on the same network: first with unsigned
+// envelopes (a placeholder creator and a dummy signature, admitted by the network's open
+// Writers policy), then signed by the network's client identity (User1 of Org1MSP, from the
+// crypto material writeDevnet generated), which the orderers verify (ECDSA, MSP
+// deserialization, policy evaluation). The signed run is the headline, measured second: it then
+// carries whatever a network that already ordered a full load costs (a bigger ledger, an older
+// heap), so the order can only flatter the unsigned figure, not the signed one. Every load is
+// built, and signed, before its timed window (cmd/client-load.ts prepareLoad; progress on
+// stderr): signing costs the client ~0.1 ms per envelope on the cores the orderers use, and that
+// must not show up as orderer cost. Latency is measured from the moment each envelope is written
+// (recorded by the load generator) to its block's arrival.
+//
 // `--target host:port[,host:port...]` sends the load to running orderers instead (no network is
-// started; RSS is not available). `--cpu-prof` runs the nodes under `node --cpu-prof` and
-// summarizes the profiles. Progress goes to stderr; stdout gets one JSON object and, as its last
-// line, `orderer_tx_per_s=N baseline_tx_per_s=N ratio=R p99_ms=N`.
+// started; RSS is not available); they sign with `--mspid` and `--cert/--key` or `--msp-dir`
+// (without an identity only the unsigned run is made) and dial TLS with `--tls-ca`. `--cpu-prof`
+// runs the nodes under `node --cpu-prof` and summarizes the profiles. Progress goes to stderr;
+// stdout gets one JSON object, then `unsigned orderer_tx_per_s=N baseline_tx_per_s=N ratio=R
+// p99_ms=N` for the unsigned run and, as its last line, `orderer_tx_per_s=N baseline_tx_per_s=N
+// ratio=R p99_ms=N` for the signed one (the headline: the run made last; with --unsigned-only
+// that is the unsigned one). Progress lines of the earlier run start with "unsigned ", so tools
+// that read the phase lines (fabric-anchor's sbs_monitor.py) see the headline run's.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { LoadProgress, runBroadcastLoad, type LoadReport } from '../../cmd/client-load';
+import { CLIENT_FLAG_OPTIONS, CLIENT_FLAGS_USAGE, clientFilesFromFlags } from '../../cmd/client-flags';
+import { LoadProgress, prepareLoad, runBroadcastLoad, type LoadReport, type LoadSigning, type PreparedLoad } from '../../cmd/client-load';
+import { loadClientCredentials, type ClientFiles } from '../../orderer/client-credentials';
 import { parseGoDurationMs } from '../../orderer/channelconfig/duration';
 import { COLOCATED_NODE_FLAGS } from '../../orderer/devnet';
 import {
@@ -32,6 +51,7 @@ import {
   sleep,
   startSink,
   waitUntilServing,
+  type BenchClient,
   type BenchProcess,
 } from './orderer-bench-cluster';
 import { readProcessMemory } from '../support/proc-memory';
@@ -64,6 +84,15 @@ const USAGE = `usage: node dist/test/bench/orderer-bench.js [options]
   --cpu-prof             profile the orderer processes (node --cpu-prof) and summarize
   --keep-data            keep the temp data dir (logs, profiles)
   --no-baseline          skip the sink baseline
+  --unsigned-only        only the unsigned run (placeholder creator, dummy signature)
+  --signed-only          only the signed run
+
+Signing: the bench's own network signs with the client identity its crypto material holds
+(Org1MSP User1). With --target, give an identity the target's channel admits; without one only
+the unsigned run is made (the target must then admit unsigned envelopes, e.g. Fabric's anchor
+with OPEN_POLICY=1).
+
+${CLIENT_FLAGS_USAGE}
 
 Channel defaults are Fabric's (MaxMessageCount 500, PreferredMaxBytes 2 MiB, MaxInflightBlocks 5,
 SnapshotIntervalSize 16 MiB) except BatchTimeout 25ms: at half the peak rate a 500-envelope block
@@ -113,6 +142,10 @@ interface Options {
   nodeFlags: string[];
   keepData: boolean;
   baseline: boolean;
+  unsignedOnly: boolean;
+  signedOnly: boolean;
+  /** Identity and TLS for --target (the bench's own network uses its generated identity). */
+  client: ClientFiles;
 }
 
 function positive(text: string | undefined, fallback: number, name: string, allowZero = false): number {
@@ -149,12 +182,20 @@ function parseOptions(argv: string[]): Options | undefined {
       'parallel-gc': { type: 'boolean' },
       'keep-data': { type: 'boolean', default: false },
       'no-baseline': { type: 'boolean', default: false },
+      'unsigned-only': { type: 'boolean', default: false },
+      'signed-only': { type: 'boolean', default: false },
+      ...CLIENT_FLAG_OPTIONS,
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) return undefined;
   const count = positive(values.count, 60_000, '--count');
   const targets = values.target?.flatMap((t) => t.split(',')).filter((t) => t.length > 0);
+  if (values['unsigned-only'] && values['signed-only']) throw new Error('--unsigned-only and --signed-only exclude each other');
+  const client = clientFilesFromFlags(values);
+  if ((targets === undefined || targets.length === 0) && Object.keys(client).length > 0) {
+    throw new Error('identity and TLS flags are for --target: the bench\'s own network signs with the client identity it generated');
+  }
   return {
     count,
     sizeBytes: positive(values.size, 1024, '--size', true),
@@ -176,6 +217,9 @@ function parseOptions(argv: string[]): Options | undefined {
     nodeFlags: [...(values['parallel-gc'] === true ? [] : COLOCATED_NODE_FLAGS), ...(values['node-flag'] ?? [])],
     keepData: values['keep-data'],
     baseline: !values['no-baseline'],
+    unsignedOnly: values['unsigned-only'],
+    signedOnly: values['signed-only'],
+    client,
   };
 }
 
@@ -242,20 +286,60 @@ function loadSummary(report: LoadReport): Record<string, unknown> {
   };
 }
 
-async function runBaseline(o: Options, workDir: string): Promise<{ txPerSecond: number; report: LoadReport; cpu: Record<string, unknown> }> {
+/** How the benchmark's connections are made: TLS and, where an identity is given, signed seek requests. */
+interface Connection {
+  readonly client: BenchClient;
+  /** The same as files, for the observer thread (which loads them again). */
+  readonly files: ClientFiles;
+}
+
+/** One of the runs: how its load is signed, and how its progress lines are marked. */
+interface RunMode {
+  readonly name: 'unsigned' | 'signed';
+  readonly signing: LoadSigning;
+  /** '' for the headline run (the last), 'unsigned ' before the other one's progress lines. */
+  readonly prefix: string;
+}
+
+/**
+ * Builds (and signs) a run's envelopes before its timed window. Progress goes to stderr; the
+ * lines start with "preparing", so nothing reading the phase lines mistakes them for a phase.
+ */
+async function prepare(what: string, o: Options, count: number, signing: LoadSigning): Promise<PreparedLoad> {
+  const verb = signing.signer === undefined ? 'building' : 'signing';
+  let lastLogMs = 0;
+  const load = await prepareLoad({
+    channelId: o.channelId,
+    count,
+    sizeBytes: o.sizeBytes,
+    ...signing,
+    signal: interrupt.signal,
+    onProgress: (done, total) => {
+      if (done < total && Date.now() - lastLogMs < 1000) return;
+      lastLogMs = Date.now();
+      log(`preparing ${what}: ${verb} ${done}/${total} envelopes`);
+    },
+  });
+  log(`preparing ${what}: ${count} envelopes ${signing.signer === undefined ? 'built' : 'built and signed'} in ${(load.prepareMs / 1000).toFixed(1)} s, before the timed window`);
+  return load;
+}
+
+async function runBaseline(o: Options, workDir: string, signing: LoadSigning): Promise<{ txPerSecond: number; report: LoadReport; cpu: Record<string, unknown> }> {
   log(`baseline: ack-only sink, ${o.baselineCount} envelopes of ${o.sizeBytes} B on ${o.streams} streams`);
   const sink = await startSink(workDir);
   owned.sink = sink;
   try {
     // A short warm-up, so both sides are compiled before the measured run (as for the orderers).
-    await runBroadcastLoad({ orderers: [sink.address], channelId: o.channelId, count: WARMUP_ENVELOPES, sizeBytes: o.sizeBytes, streams: o.streams, windowPerStream: o.windowPerStream, connectTimeoutMs: 10_000, signal: interrupt.signal });
+    await runBroadcastLoad({ orderers: [sink.address], channelId: o.channelId, count: WARMUP_ENVELOPES, sizeBytes: o.sizeBytes, streams: o.streams, windowPerStream: o.windowPerStream, connectTimeoutMs: 10_000, signal: interrupt.signal, signing });
+    // The same envelopes as the headline run, prepared the same way: the sink measures sending them.
+    const prepared = await prepare('baseline', o, o.baselineCount, signing);
     const progress = new LoadProgress();
     const stopTicker = progressTicker(() => `baseline: ${progress.answered}/${o.baselineCount} answered`);
     const cpu = cpuMeter([sink, selfCpu]);
     let report: LoadReport;
     try {
       report = await runBroadcastLoad(
-        { orderers: [sink.address], channelId: o.channelId, count: o.baselineCount, sizeBytes: o.sizeBytes, streams: o.streams, windowPerStream: o.windowPerStream, signal: interrupt.signal },
+        { orderers: [sink.address], channelId: o.channelId, count: o.baselineCount, sizeBytes: o.sizeBytes, streams: o.streams, windowPerStream: o.windowPerStream, signal: interrupt.signal, prepared },
         progress,
       );
     } finally {
@@ -280,14 +364,14 @@ interface RunResult {
 function writeTrace(o: Options, run: string, timelineCsv: string): void {
   if (o.traceDir === undefined) return;
   mkdirSync(o.traceDir, { recursive: true });
-  const file = path.join(o.traceDir, `${run}-blocks.csv`);
+  const file = path.join(o.traceDir, `${run.replace(' ', '-')}-blocks.csv`);
   writeFileSync(file, timelineCsv);
   log(`${run}: block timeline in ${file}`);
 }
 
-async function startObserver(addresses: readonly string[], channelId: string): Promise<ObserverThread> {
-  const heights = await Promise.all(addresses.map((a) => chainHeight(a, channelId)));
-  return new ObserverThread(addresses, channelId, heights, Date.now());
+async function startObserver(addresses: readonly string[], channelId: string, load: PreparedLoad, connection: Connection): Promise<ObserverThread> {
+  const heights = await Promise.all(addresses.map((a) => chainHeight(a, channelId, connection.client)));
+  return new ObserverThread(addresses, channelId, heights, load.txIds, connection.files);
 }
 
 /** The orderer processes the benchmark started (for RSS in the progress lines). */
@@ -298,24 +382,47 @@ function deliveredText(observer: ObserverThread): string {
   return `${observer.envelopesPerNode.join('/')}${rss.length > 0 ? `, RSS MB ${rss}` : ''}`;
 }
 
-async function throughputRun(o: Options, addresses: readonly string[], cpuSources: readonly CpuSource[], check: () => void): Promise<RunResult> {
-  log(`throughput: ${o.count} envelopes of ${o.sizeBytes} B on ${o.streams} streams over ${addresses.join(', ')}`);
-  const observer = await startObserver(addresses, o.channelId);
+interface Phase {
+  readonly o: Options;
+  readonly addresses: readonly string[];
+  readonly cpuSources: readonly CpuSource[];
+  readonly check: () => void;
+  readonly connection: Connection;
+  readonly mode: RunMode;
+}
+
+async function throughputRun(p: Phase): Promise<RunResult> {
+  const { o, addresses, mode, connection } = p;
+  const name = `${mode.prefix}throughput`;
+  const prepared = await prepare(name, o, o.count, mode.signing);
+  log(`${name}: ${o.count} envelopes of ${o.sizeBytes} B on ${o.streams} streams over ${addresses.join(', ')}, ${mode.name}`);
+  const observer = await startObserver(addresses, o.channelId, prepared, connection);
   const progress = new LoadProgress();
-  const stopTicker = progressTicker(() => `throughput: ${progress.answered}/${o.count} answered, delivered per node ${deliveredText(observer)}`);
+  const stopTicker = progressTicker(() => `${name}: ${progress.answered}/${o.count} answered, delivered per node ${deliveredText(observer)}`);
   const runTimeout = AbortSignal.timeout(RUN_TIMEOUT_MS);
-  const cpu = cpuMeter(cpuSources);
+  const cpu = cpuMeter(p.cpuSources);
   try {
     const report = await runBroadcastLoad(
-      { orderers: addresses, channelId: o.channelId, count: o.count, sizeBytes: o.sizeBytes, streams: o.streams, windowPerStream: o.windowPerStream, signal: AbortSignal.any([interrupt.signal, runTimeout]) },
+      {
+        orderers: addresses,
+        channelId: o.channelId,
+        count: o.count,
+        sizeBytes: o.sizeBytes,
+        streams: o.streams,
+        windowPerStream: o.windowPerStream,
+        signal: AbortSignal.any([interrupt.signal, runTimeout]),
+        prepared,
+        tls: connection.client.tls,
+        channelOptions: connection.client.channelOptions,
+      },
       progress,
     );
-    if (!report.allSucceeded) throw new Error(`throughput: not every envelope was accepted: ${JSON.stringify(report.statusCounts)} ${report.errors.join('; ')}`);
-    await observer.waitForAll(report.count, DELIVERY_TIMEOUT_MS, check);
+    if (!report.allSucceeded) throw new Error(`${name}: not every envelope was accepted: ${JSON.stringify(report.statusCounts)} ${report.errors.join('; ')}`);
+    await observer.waitForAll(report.count, DELIVERY_TIMEOUT_MS, p.check);
     const cpuUsage = cpu(report.count);
-    const { report: observed, timelineCsv } = await observer.finish();
-    writeTrace(o, 'throughput', timelineCsv);
-    log(`throughput: ${observed.envelopesPerSecond} envelopes/s end to end, p99 ${observed.latencyAllNodes.p99Ms} ms, ${observed.blocks} blocks of ${observed.averageBlockEnvelopes} envelopes`);
+    const { report: observed, timelineCsv } = await observer.finish(prepared.sentAtMs);
+    writeTrace(o, name, timelineCsv);
+    log(`${name}: ${observed.envelopesPerSecond} envelopes/s end to end, p99 ${observed.latencyAllNodes.p99Ms} ms, ${observed.blocks} blocks of ${observed.averageBlockEnvelopes} envelopes`);
     return { load: loadSummary(report), observed, cpu: cpuUsage };
   } finally {
     stopTicker();
@@ -323,28 +430,40 @@ async function throughputRun(o: Options, addresses: readonly string[], cpuSource
   }
 }
 
-async function latencyRun(o: Options, addresses: readonly string[], ratePerSecond: number, cpuSources: readonly CpuSource[], check: () => void): Promise<RunResult & { pacing: PacedLoadReport }> {
+async function latencyRun(p: Phase, ratePerSecond: number): Promise<RunResult & { pacing: PacedLoadReport }> {
+  const { o, addresses, mode, connection } = p;
+  const name = `${mode.prefix}latency`;
   const durationMs = o.latencySeconds * 1000;
   // A whole number of blocks when we know the block size: a last partial block would wait for
   // BatchTimeout and measure the timeout, not the pipeline.
   const blockEnvelopes = o.targets === undefined ? o.maxMessageCount : 1;
   const count = Math.max(blockEnvelopes, Math.round((ratePerSecond * durationMs) / 1000 / blockEnvelopes) * blockEnvelopes);
-  log(`latency: ${count} envelopes at ${ratePerSecond} envelopes/s (${o.latencySeconds} s) on ${o.streams} streams`);
-  const observer = await startObserver(addresses, o.channelId);
+  const prepared = await prepare(name, o, count, mode.signing);
+  log(`${name}: ${count} envelopes at ${ratePerSecond} envelopes/s (${o.latencySeconds} s) on ${o.streams} streams, ${mode.name}`);
+  const observer = await startObserver(addresses, o.channelId, prepared, connection);
   const progress: PacedLoadProgress = { sent: 0, answered: 0, succeeded: 0 };
-  const stopTicker = progressTicker(() => `latency: ${progress.sent} sent, ${progress.answered} answered, delivered per node ${deliveredText(observer)}`);
-  const cpu = cpuMeter(cpuSources);
+  const stopTicker = progressTicker(() => `${name}: ${progress.sent} sent, ${progress.answered} answered, delivered per node ${deliveredText(observer)}`);
+  const cpu = cpuMeter(p.cpuSources);
   try {
     const pacing = await runPacedLoad(
-      { orderers: addresses, channelId: o.channelId, sizeBytes: o.sizeBytes, streams: o.streams, ratePerSecond, durationMs, count, windowPerStream: o.windowPerStream, signal: AbortSignal.any([interrupt.signal, AbortSignal.timeout(durationMs + RUN_TIMEOUT_MS)]) },
+      {
+        orderers: addresses,
+        streams: o.streams,
+        ratePerSecond,
+        prepared,
+        windowPerStream: o.windowPerStream,
+        tls: connection.client.tls,
+        channelOptions: connection.client.channelOptions,
+        signal: AbortSignal.any([interrupt.signal, AbortSignal.timeout(durationMs + RUN_TIMEOUT_MS)]),
+      },
       progress,
     );
-    if (pacing.failed > 0) throw new Error(`latency: ${pacing.failed} envelopes were not accepted: ${pacing.errors.join('; ')}`);
-    await observer.waitForAll(pacing.succeeded, DELIVERY_TIMEOUT_MS, check);
+    if (pacing.failed > 0) throw new Error(`${name}: ${pacing.failed} envelopes were not accepted: ${pacing.errors.join('; ')}`);
+    await observer.waitForAll(pacing.succeeded, DELIVERY_TIMEOUT_MS, p.check);
     const cpuUsage = cpu(pacing.succeeded);
-    const { report: observed, timelineCsv } = await observer.finish();
-    writeTrace(o, 'latency', timelineCsv);
-    log(`latency: p50 ${observed.latencyAllNodes.p50Ms} ms, p99 ${observed.latencyAllNodes.p99Ms} ms at ${pacing.sentPerSecond} envelopes/s sent`);
+    const { report: observed, timelineCsv } = await observer.finish(prepared.sentAtMs);
+    writeTrace(o, name, timelineCsv);
+    log(`${name}: p50 ${observed.latencyAllNodes.p50Ms} ms, p99 ${observed.latencyAllNodes.p99Ms} ms at ${pacing.sentPerSecond} envelopes/s sent`);
     return { load: { sent: pacing.sent, sentPerSecond: pacing.sentPerSecond, elapsedMs: pacing.elapsedMs }, observed, cpu: cpuUsage, pacing };
   } finally {
     stopTicker();
@@ -354,6 +473,59 @@ async function latencyRun(o: Options, addresses: readonly string[], ratePerSecon
 
 function mb(bytes: number): number {
   return Math.round((bytes / MB) * 10) / 10;
+}
+
+/** What one mode's runs measured, for the JSON section and the summary line. */
+interface ModeResult {
+  readonly section: Record<string, unknown>;
+  readonly ordererTxPerSecond: number;
+  readonly p99Ms: number;
+}
+
+function summaryLine(r: ModeResult, baselineTxPerSecond: number): string {
+  const ratio = baselineTxPerSecond > 0 ? r.ordererTxPerSecond / baselineTxPerSecond : 0;
+  return `orderer_tx_per_s=${Math.round(r.ordererTxPerSecond)} baseline_tx_per_s=${Math.round(baselineTxPerSecond)} ratio=${ratio.toFixed(2)} p99_ms=${Math.round(r.p99Ms)}`;
+}
+
+async function runMode(p: Phase, settleMs: number): Promise<ModeResult> {
+  await sleep(settleMs);
+  const throughput = await throughputRun(p);
+  const section: Record<string, unknown> = { throughput: { load: throughput.load, ...throughput.observed, cpu: throughput.cpu } };
+  let p99Ms = throughput.observed.latencyAllNodes.p99Ms;
+  if (p.o.latencySeconds > 0) {
+    const rate = p.o.latencyRate ?? Math.max(1, Math.round(throughput.observed.envelopesPerSecond / 2));
+    await sleep(settleMs);
+    const latency = await latencyRun(p, rate);
+    section['latency'] = { targetRatePerSecond: rate, load: latency.load, ...latency.observed, cpu: latency.cpu };
+    p99Ms = latency.observed.latencyAllNodes.p99Ms;
+  }
+  return { section, ordererTxPerSecond: throughput.observed.envelopesPerSecond, p99Ms };
+}
+
+/**
+ * Who signs: the bench's own network has its generated client identity (and serves plaintext);
+ * a --target gets what the flags name. Returns the connection and the identity's description.
+ */
+function resolveConnection(o: Options, network: BenchNetwork | undefined): Connection {
+  // The devnet's client port is plaintext; once it serves TLS, tlsCaPath: network.crypto.ordererTlsCaPath goes here.
+  const files: ClientFiles =
+    network === undefined ? o.client : { mspId: network.crypto.clientMspId, certPath: network.crypto.clientCertPath, keyPath: network.crypto.clientKeyPath };
+  const credentials = loadClientCredentials(files);
+  log(`client: ${credentials.description}`);
+  return { client: credentials, files };
+}
+
+function runModes(o: Options, connection: Connection): RunMode[] {
+  const signer = connection.client.signer;
+  const tlsCertHash = connection.client.tlsCertHash;
+  const unsigned = { name: 'unsigned', signing: { tlsCertHash } } as const;
+  if (o.signedOnly && signer === undefined) throw new Error('--signed-only needs an identity: --mspid with --cert/--key or --msp-dir');
+  if (!o.signedOnly && !o.unsignedOnly && signer === undefined) log('no client identity (--mspid, --cert/--key or --msp-dir): only the unsigned run');
+  const names: RunMode['name'][] = o.unsignedOnly || signer === undefined ? ['unsigned'] : o.signedOnly ? ['signed'] : ['unsigned', 'signed'];
+  return names.map((name, i) => ({
+    ...(name === 'signed' ? { name, signing: { signer, tlsCertHash } } : unsigned),
+    prefix: i === names.length - 1 ? '' : `${name} `,
+  }));
 }
 
 async function main(): Promise<number> {
@@ -372,44 +544,36 @@ async function main(): Promise<number> {
   const profileDir = path.join(workDir, 'profiles');
   const startedAt = new Date().toISOString();
   const loadBefore = os.loadavg().map((l) => Math.round(l * 100) / 100);
+  const settings: Record<string, unknown> = {
+    envelopes: o.count,
+    envelopeDataBytes: o.sizeBytes,
+    streams: o.streams,
+    windowPerStream: o.windowPerStream,
+    ...(o.targets === undefined
+      ? {
+          nodes: 3,
+          batchTimeout: o.batchTimeout,
+          maxMessageCount: o.maxMessageCount,
+          preferredMaxBytes: o.preferredMaxBytes,
+          maxInflightBlocks: o.maxInflightBlocks,
+          snapshotIntervalBytes: o.snapshotIntervalBytes,
+          logLevel: o.logLevel,
+          ...(o.nodeFlags.length > 0 ? { nodeFlags: o.nodeFlags } : {}),
+        }
+      : { targets: o.targets }),
+  };
   const result: Record<string, unknown> = {
     startedAt,
     machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? '', node: process.version, loadAverageBefore: loadBefore },
-    settings: {
-      envelopes: o.count,
-      envelopeDataBytes: o.sizeBytes,
-      streams: o.streams,
-      windowPerStream: o.windowPerStream,
-      ...(o.targets === undefined
-        ? {
-            nodes: 3,
-            batchTimeout: o.batchTimeout,
-            maxMessageCount: o.maxMessageCount,
-            preferredMaxBytes: o.preferredMaxBytes,
-            maxInflightBlocks: o.maxInflightBlocks,
-            snapshotIntervalBytes: o.snapshotIntervalBytes,
-            logLevel: o.logLevel,
-            ...(o.nodeFlags.length > 0 ? { nodeFlags: o.nodeFlags } : {}),
-          }
-        : { targets: o.targets }),
-    },
+    settings,
   };
-
-  let baselineTxPerSecond = 0;
-  if (o.baseline) {
-    const baseline = await runBaseline(o, workDir);
-    baselineTxPerSecond = baseline.txPerSecond;
-    result['baseline'] = { ...loadSummary(baseline.report), cpu: baseline.cpu, note: 'same client against an ack-only Broadcast sink in its own process' };
-  }
 
   let addresses: string[];
   let check: () => void = () => undefined;
   let network: BenchNetwork | undefined;
-  if (o.targets !== undefined) {
-    addresses = o.targets;
-    log(`target: ${addresses.join(', ')}`);
-  } else {
+  if (o.targets === undefined) {
     if (o.cpuProf) mkdirSync(profileDir, { recursive: true });
+    // Created (crypto material and genesis written) before the baseline, which signs with its identity.
     network = await BenchNetwork.create({
       channelId: o.channelId,
       devnet: {
@@ -424,6 +588,29 @@ async function main(): Promise<number> {
       keepData: o.keepData,
     });
     owned.network = network;
+  }
+  const connection = resolveConnection(o, network);
+  const modes = runModes(o, connection);
+  const headline = modes[modes.length - 1] as RunMode;
+  settings['signing'] = {
+    runs: modes.map((m) => m.name),
+    headline: headline.name,
+    client: connection.client.signer === undefined ? null : { mspId: connection.client.signer.mspId, files: connection.files },
+    tls: connection.client.tls !== undefined,
+    note: 'signed: envelopes signed by the client identity, verified by the orderers; unsigned: placeholder creator and dummy signature, admitted by an open Writers policy; every load built and signed before its timed window',
+  };
+
+  let baselineTxPerSecond = 0;
+  if (o.baseline) {
+    const baseline = await runBaseline(o, workDir, headline.signing);
+    baselineTxPerSecond = baseline.txPerSecond;
+    result['baseline'] = { ...loadSummary(baseline.report), cpu: baseline.cpu, signed: headline.name === 'signed', note: 'same client and envelopes as the headline run against an ack-only Broadcast sink in its own process' };
+  }
+
+  if (network === undefined) {
+    addresses = o.targets ?? [];
+    log(`target: ${addresses.join(', ')}`);
+  } else {
     network.start();
     runningNodes = network.nodes;
     addresses = network.addresses;
@@ -431,27 +618,38 @@ async function main(): Promise<number> {
     check = () => started.checkAlive();
     log(`network: ${network.nodes.map((n) => `${n.name} ${n.address} pid ${n.pid}`).join(', ')}; data in ${network.dataDir}`);
   }
-  await waitUntilServing(addresses, o.channelId, 60_000, check);
-  // Warm-up (JIT, connections, first LMDB pages), not measured.
-  log(`warm-up: ${WARMUP_ENVELOPES} envelopes`);
-  const warm = await runBroadcastLoad({ orderers: addresses, channelId: o.channelId, count: WARMUP_ENVELOPES, sizeBytes: o.sizeBytes, streams: o.streams, windowPerStream: o.windowPerStream, signal: interrupt.signal });
-  if (!warm.allSucceeded) throw new Error(`warm-up: not every envelope was accepted: ${JSON.stringify(warm.statusCounts)} ${warm.errors.join('; ')}`);
+  await waitUntilServing(addresses, o.channelId, 60_000, check, connection.client);
+  // Warm-up (JIT, connections, first LMDB pages; for signed envelopes the verification path), not measured.
+  log(`warm-up: ${WARMUP_ENVELOPES} envelopes (${modes.map((m) => m.name).join(', ')})`);
+  for (const mode of modes) {
+    const warm = await runBroadcastLoad({
+      orderers: addresses,
+      channelId: o.channelId,
+      count: WARMUP_ENVELOPES,
+      sizeBytes: o.sizeBytes,
+      streams: o.streams,
+      windowPerStream: o.windowPerStream,
+      signal: interrupt.signal,
+      signing: mode.signing,
+      tls: connection.client.tls,
+      channelOptions: connection.client.channelOptions,
+    });
+    if (!warm.allSucceeded) throw new Error(`warm-up (${mode.name}): not every envelope was accepted: ${JSON.stringify(warm.statusCounts)} ${warm.errors.join('; ')}`);
+  }
   // Let the warm-up's last block be cut (BatchTimeout) before measuring, so runs start on an empty cutter.
   const settleMs = (o.targets === undefined ? parseGoDurationMs(o.batchTimeout) : 2000) + 500;
-  await sleep(settleMs);
 
   const cpuSources: CpuSource[] = [...(network?.nodes ?? []), selfCpu];
-  const throughput = await throughputRun(o, addresses, cpuSources, check);
-  result['throughput'] = { load: throughput.load, ...throughput.observed, cpu: throughput.cpu };
-
-  let p99Ms = throughput.observed.latencyAllNodes.p99Ms;
-  if (o.latencySeconds > 0) {
-    const rate = o.latencyRate ?? Math.max(1, Math.round(throughput.observed.envelopesPerSecond / 2));
-    await sleep(settleMs);
-    const latency = await latencyRun(o, addresses, rate, cpuSources, check);
-    result['latency'] = { targetRatePerSecond: rate, load: latency.load, ...latency.observed, cpu: latency.cpu };
-    p99Ms = latency.observed.latencyAllNodes.p99Ms;
+  const results = new Map<RunMode['name'], ModeResult>();
+  for (const mode of modes) {
+    const measured = await runMode({ o, addresses, cpuSources, check, connection, mode }, settleMs);
+    results.set(mode.name, measured);
+    result[mode.name] = { ...measured.section, ordererTxPerSecond: measured.ordererTxPerSecond, p99Ms: measured.p99Ms, summary: summaryLine(measured, baselineTxPerSecond) };
   }
+  // The headline run's sections stay where they always were (tools read result.throughput, result.latency).
+  const headlineResult = results.get(headline.name) as ModeResult;
+  Object.assign(result, headlineResult.section);
+  const p99Ms = headlineResult.p99Ms;
 
   if (network !== undefined) {
     const rss: Record<string, unknown> = {};
@@ -486,8 +684,7 @@ async function main(): Promise<number> {
   }
   result['loadAverageAfter'] = os.loadavg().map((l) => Math.round(l * 100) / 100);
 
-  const ordererTxPerSecond = throughput.observed.envelopesPerSecond;
-  const ratio = baselineTxPerSecond > 0 ? ordererTxPerSecond / baselineTxPerSecond : 0;
+  const ordererTxPerSecond = headlineResult.ordererTxPerSecond;
   const peakRssValues = network === undefined ? [] : Object.values(result['rss'] as Record<string, { peakRssMB: number } | null>).map((r) => r?.peakRssMB ?? 0);
   result['targets'] = {
     txPerSecond: { target: TARGET_TX_PER_S, measured: ordererTxPerSecond, met: ordererTxPerSecond >= TARGET_TX_PER_S },
@@ -497,7 +694,11 @@ async function main(): Promise<number> {
       : {}),
   };
   console.log(JSON.stringify(result, null, 2));
-  console.log(`orderer_tx_per_s=${Math.round(ordererTxPerSecond)} baseline_tx_per_s=${Math.round(baselineTxPerSecond)} ratio=${ratio.toFixed(2)} p99_ms=${Math.round(p99Ms)}`);
+  // One line per earlier run, marked with its mode; the headline run's line last, unmarked.
+  for (const mode of modes) {
+    if (mode !== headline) console.log(`${mode.name} ${summaryLine(results.get(mode.name) as ModeResult, baselineTxPerSecond)}`);
+  }
+  console.log(summaryLine(headlineResult, baselineTxPerSecond));
   if (o.keepData || o.cpuProf) log(`work dir kept: ${workDir}${network !== undefined && o.keepData ? `, network data: ${network.dataDir}` : ''}`);
   else rmSync(workDir, { recursive: true, force: true });
   return 0;

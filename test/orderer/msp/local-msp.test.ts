@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { msp } from '../../../protos';
 import { encodePem } from '../../../orderer/msp/der';
-import { LocalMspError, loadLocalSigningIdentity } from '../../../orderer/msp/local-msp';
+import { LocalMspError, loadLocalSigningIdentity, loadSigningIdentityFromFiles } from '../../../orderer/msp/local-msp';
 import { MspManager } from '../../../orderer/msp/manager';
 import { generateP256KeyPair, keyIdentifierOf, privateKeyPem, withFlippedSignatureS } from '../../../orderer/msp/x509-build';
 import { X509Msp } from '../../../orderer/msp/x509-msp';
@@ -69,5 +69,71 @@ describe('loadLocalSigningIdentity', () => {
     expect(loadError(Date.now() + 20 * 365 * DAY_MS).message).toMatch(/expired/);
     rmSync(path.join(dir, 'keystore'), { recursive: true });
     expect(loadError().message).toMatch(/keystore: cannot be read/);
+  });
+});
+
+describe('loadSigningIdentityFromFiles', () => {
+  const client = org.issue({ ous: ['client'] });
+  const data = new TextEncoder().encode('an envelope payload');
+  const manager = (): MspManager => new MspManager(new Map([['OrdererMSP', new X509Msp(mspConfigOf(org))]]));
+
+  function files(cert: string, key: string): { mspId: string; certPath: string; keyPath: string } {
+    writeFileSync(path.join(dir, 'cert.pem'), cert);
+    writeFileSync(path.join(dir, 'key.pem'), key);
+    return { mspId: 'OrdererMSP', certPath: path.join(dir, 'cert.pem'), keyPath: path.join(dir, 'key.pem') };
+  }
+
+  function fileError(spec: { mspId: string; certPath: string; keyPath: string }): LocalMspError {
+    try {
+      loadSigningIdentityFromFiles(spec);
+    } catch (err) {
+      expect(err).toBeInstanceOf(LocalMspError);
+      return err as LocalMspError;
+    }
+    throw new Error('expected a LocalMspError');
+  }
+
+  it('takes a PKCS#8 key; its signatures verify through the channel MSP', () => {
+    const signer = loadSigningIdentityFromFiles(files(client.certificate.pem, privateKeyPem(client.privateKey)));
+    expect(signer.mspId).toBe('OrdererMSP');
+    expect(manager().deserialize(signer.serialized).verify(data, signer.sign(data))).toBe(true);
+  });
+
+  it('takes a SEC1 ("EC PRIVATE KEY") key', () => {
+    const sec1 = client.privateKey.export({ format: 'pem', type: 'sec1' }).toString();
+    expect(sec1).toMatch(/BEGIN EC PRIVATE KEY/);
+    const signer = loadSigningIdentityFromFiles(files(client.certificate.pem, sec1));
+    expect(manager().deserialize(signer.serialized).verify(data, signer.sign(data))).toBe(true);
+  });
+
+  it('serializes the low-S normalised certificate, the same creator as the MSP folder gives', () => {
+    const highS = encodePem('CERTIFICATE', withFlippedSignatureS(client.certificate.der));
+    const signer = loadSigningIdentityFromFiles(files(highS, privateKeyPem(client.privateKey)));
+    expect(new TextDecoder().decode(msp.SerializedIdentity.decode(signer.serialized).idBytes)).toBe(client.certificate.pem);
+    writeFileSync(path.join(dir, 'signcerts', 'cert.pem'), highS);
+    writeFileSync(path.join(dir, 'keystore', 'priv_sk'), privateKeyPem(client.privateKey));
+    expect(loadLocalSigningIdentity(dir, 'OrdererMSP').serialized).toEqual(signer.serialized);
+  });
+
+  it('names the file for a missing file, garbage PEM, a key that is not the certificate’s', () => {
+    const good = files(client.certificate.pem, privateKeyPem(client.privateKey));
+    const missing = fileError({ ...good, certPath: path.join(dir, 'nope.pem') });
+    expect(missing.file).toBe(path.join(dir, 'nope.pem'));
+    expect(missing.message).toMatch(/nope.pem: does not exist/);
+    expect(fileError({ ...good, keyPath: path.join(dir, 'nokey.pem') }).message).toMatch(/nokey.pem: does not exist/);
+
+    const garbageCert = fileError(files('garbage', privateKeyPem(client.privateKey)));
+    expect(garbageCert.file).toBe(good.certPath);
+    expect(garbageCert.message).toMatch(/is not PEM/);
+    const garbageKey = fileError(files(client.certificate.pem, 'garbage'));
+    expect(garbageKey.file).toBe(good.keyPath);
+    expect(garbageKey.message).toMatch(/is not PEM/);
+    const notAKey = fileError(files(client.certificate.pem, '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n'));
+    expect(notAKey.message).toMatch(/is not a private key/);
+
+    const mismatched = fileError(files(client.certificate.pem, privateKeyPem(generateP256KeyPair().privateKey)));
+    expect(mismatched.file).toBe(good.keyPath);
+    expect(mismatched.message).toMatch(/does not match the certificate/);
+    expect(fileError({ ...good, mspId: '' }).message).toMatch(/MSP ID is empty/);
   });
 });

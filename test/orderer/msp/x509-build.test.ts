@@ -53,3 +53,12 @@ describe('x509-build', () => {
     expect(parseCrl(createCrl(ica, { revokedSerials: [], authorityKeyId: null })).authorityKeyId).toBeUndefined();
   });
 });
+
+test('ipAddresses become IP address SANs beside the DNS names (what a TLS client dialling 127.0.0.1 checks)', () => {
+  const ca = createSelfSignedCa({ subject: { commonName: 'tlsca' } });
+  const leaf = createLeaf(ca, { subject: { commonName: 'orderer1' }, dnsNames: ['orderer1.example.com'], ipAddresses: ['127.0.0.1', '::1'] });
+  const san = new X509Certificate(leaf.certificate.pem).subjectAltName ?? '';
+  expect(san).toContain('DNS:orderer1.example.com');
+  expect(san).toContain('IP Address:127.0.0.1');
+  expect(san).toContain('IP Address:0:0:0:0:0:0:0:1');
+});
