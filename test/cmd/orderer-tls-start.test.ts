@@ -14,6 +14,7 @@ import { common } from '../../protos';
 import { freePorts } from '../support/ports';
 import { TestTlsCa, writeCa, writePair } from '../support/tls-material';
 import { waitFor } from '../support/wait';
+import { writeTestMsps } from '../support/test-msps';
 
 const ORDERER_JS = path.resolve(__dirname, '../../dist/cmd/orderer.js');
 let dir: string;
@@ -70,12 +71,15 @@ test('a single-node channel over TLS: the process serves Broadcast and Deliver t
   const [port] = await freePorts(1);
   const channel = 'tlsproc';
   const pem = (p: { certPem: string }): Uint8Array => new TextEncoder().encode(p.certPem);
+  const msps = writeTestMsps(dir, 1);
   const block = genesisBlock({
     channelId: channel,
     configEnvelope: buildGenesisConfigEnvelope({
       channelId: channel,
       consenters: [{ host: '127.0.0.1', port: port!, clientTlsCert: pem(server), serverTlsCert: pem(server) }],
-      ordererOrgs: [{ mspId: 'OrdererMSP', endpoints: [`127.0.0.1:${port}`] }],
+      ordererOrgs: [msps.ordererOrg([`127.0.0.1:${port}`])],
+      applicationOrgs: [msps.clientOrg],
+      openAccess: true,
       batchTimeout: '100ms',
       options: { tickInterval: '100ms' },
     }),
@@ -85,7 +89,7 @@ test('a single-node channel over TLS: the process serves Broadcast and Deliver t
     path.join(dir, 'orderer.yaml'),
     readFileSync(path.join(dir, 'orderer.yaml'), 'utf8')
       .replace('  ListenPort: 0', `  ListenPort: ${port}`)
-      .replace('    RootCAs: [ca.crt]', `    RootCAs: [ca.crt]\n    ClientAuthRequired: true\n    ClientRootCAs: [ca.crt]\n  BootstrapChannels:\n    - name: ${channel}\n      genesisBlock: genesis.block`),
+      .replace('    RootCAs: [ca.crt]', `    RootCAs: [ca.crt]\n    ClientAuthRequired: true\n    ClientRootCAs: [ca.crt]\n  BootstrapChannels:\n    - name: ${channel}\n      genesisBlock: genesis.block\n  LocalMSPDir: ${msps.ordererMspDirs[0]}\n  LocalMSPID: OrdererMSP`),
   );
   const child = spawn(process.execPath, [ORDERER_JS, 'start', '--config', path.join(dir, 'orderer.yaml')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';

@@ -7,6 +7,10 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { devnetLayout } from '../../orderer/devnet';
+import type { EnvelopeSigner } from '../../orderer/envelopes';
+import { loadLocalSigningIdentity } from '../../orderer/msp/local-msp';
+import { envelopeSignerOf } from '../../orderer/msp/signers';
 import { chainHeight, freePorts, makeEnvelope, sendLoad, waitFor, waitForService } from './harness';
 
 jest.setTimeout(120_000);
@@ -29,6 +33,24 @@ function launch(args: string[], cwd?: string): Launched {
   children.push(c);
   const exited = new Promise<number | null>((resolve) => c.once('exit', (code) => resolve(code)));
   return { child: c, output: () => out, exited };
+}
+
+/**
+ * `npm start` enforces the channel's policies: the probes sign as the devnet's client (User1 of
+ * Org1MSP). Loaded when first used, since the launcher writes the material after it starts.
+ */
+function client(): EnvelopeSigner {
+  let loaded: EnvelopeSigner | undefined;
+  const load = (): EnvelopeSigner => {
+    const crypto = devnetLayout({ dataDir }).crypto;
+    return (loaded ??= envelopeSignerOf(loadLocalSigningIdentity(crypto.clientMspDir, crypto.clientMspId)));
+  };
+  return {
+    get creator() {
+      return load().creator;
+    },
+    sign: (data) => load().sign(data),
+  };
 }
 
 function nodeDirs(): string[] {
@@ -57,10 +79,10 @@ test('one Ctrl-C stops every node cleanly; it resumes on its stored ports, refus
   for (const p of ports) expect(first.output()).toContain(`127.0.0.1:${p}`);
   expect(first.output()).toContain('client.js broadcast');
   const address = `127.0.0.1:${ports[0]}`;
-  await waitForService(address, 'mychannel');
-  await sendLoad([address], Array.from({ length: 50 }, () => makeEnvelope('mychannel', 100)), 1);
+  await waitForService(address, 'mychannel', 30_000, client());
+  await sendLoad([address], Array.from({ length: 50 }, () => makeEnvelope('mychannel', 100, client())), 1);
   const height = await waitFor('all envelopes ordered', 20_000, async () => {
-    const hs = await Promise.all(ports.map((p) => chainHeight(`127.0.0.1:${p}`, 'mychannel')));
+    const hs = await Promise.all(ports.map((p) => chainHeight(`127.0.0.1:${p}`, 'mychannel', client())));
     return hs.every((h) => h === hs[0]) && hs[0]! >= 2 ? hs[0] : undefined;
   });
 
@@ -71,7 +93,7 @@ test('one Ctrl-C stops every node cleanly; it resumes on its stored ports, refus
     expect(await second.exited).toBe(2);
     expect(second.output()).toMatch(/npm start is running from it|npm start is already running from/);
   }
-  expect(await chainHeight(address, 'mychannel')).toBe(height);
+  expect(await chainHeight(address, 'mychannel', client())).toBe(height);
 
   // A Ctrl-C in a terminal reaches the launcher twice (the terminal's process group, then npm
   // forwarding it): still one clean stop, not a forced one.
@@ -96,13 +118,13 @@ test('one Ctrl-C stops every node cleanly; it resumes on its stored ports, refus
   const second = launch(['--dir', dataDir]);
   await waitFor('the banner again', 10_000, () => (second.output().includes('resumed from') ? true : undefined));
   expect(second.output()).toContain(`127.0.0.1:${ports[2]}`);
-  const resumed = await waitFor('the resumed network', 30_000, async () => chainHeight(address, 'mychannel'));
+  const resumed = await waitFor('the resumed network', 30_000, async () => chainHeight(address, 'mychannel', client()));
   expect(resumed).toBe(height);
   second.child.kill('SIGINT');
   expect(await second.exited).toBe(0);
 
   const third = launch(['--dir', dataDir, '--fresh', '--ports', ports.join(',')]);
-  await waitFor('a fresh network', 30_000, async () => ((await chainHeight(address, 'mychannel')) === 1 ? true : undefined));
+  await waitFor('a fresh network', 30_000, async () => ((await chainHeight(address, 'mychannel', client())) === 1 ? true : undefined));
   third.child.kill('SIGINT');
   expect(await third.exited).toBe(0);
 });
@@ -117,7 +139,7 @@ test('a node that cannot start is named with the reason from its log', async () 
     expect(run.output()).toMatch(/orderer2 exited unexpectedly \(code 1\): orderer failed to start: .*EADDRINUSE/);
     expect(run.output()).toContain(path.join(dataDir, 'orderer2', 'orderer.log'));
     // The other two keep running (they are a quorum) until Ctrl-C.
-    await waitForService(`127.0.0.1:${ports[0]}`, 'mychannel');
+    await waitForService(`127.0.0.1:${ports[0]}`, 'mychannel', 30_000, client());
     run.child.kill('SIGINT');
     expect(await run.exited).toBe(1);
     expect(run.output()).toContain('all running nodes stopped');
@@ -129,7 +151,7 @@ test('a node that cannot start is named with the reason from its log', async () 
 test('nodes never outlive a launcher that is killed: they stop by themselves, cleanly', async () => {
   const ports = await freePorts(3);
   const run = launch(['--dir', dataDir, '--ports', ports.join(',')]);
-  await waitForService(`127.0.0.1:${ports[0]}`, 'mychannel');
+  await waitForService(`127.0.0.1:${ports[0]}`, 'mychannel', 30_000, client());
   run.child.kill('SIGKILL');
   await run.exited;
   await waitFor('every node to stop', 20_000, () =>
@@ -142,7 +164,7 @@ test('nodes never outlive a launcher that is killed: they stop by themselves, cl
   }
   // And the ports are free again: a new launcher resumes the network on them.
   const again = launch(['--dir', dataDir]);
-  await waitForService(`127.0.0.1:${ports[1]}`, 'mychannel');
+  await waitForService(`127.0.0.1:${ports[1]}`, 'mychannel', 30_000, client());
   again.child.kill('SIGINT');
   expect(await again.exited).toBe(0);
 });

@@ -11,7 +11,7 @@ import { blockDataHash, blockHeaderHash, envelopeTxIdOrEmpty } from '../../ledge
 import { bytesEqual } from '../../ledger/hash';
 import { deliverBlocks, type DeliveredBlock, BroadcastClient } from '../../orderer/deliver-client';
 import { writeDevnet, type DevnetLayout, type DevnetOptions } from '../../orderer/devnet';
-import { buildEnvelope } from '../../orderer/envelopes';
+import { buildEnvelope, type EnvelopeSigner } from '../../orderer/envelopes';
 import { common, orderer } from '../../protos';
 
 const ORDERER_JS = path.resolve(__dirname, '../../dist/cmd/orderer.js');
@@ -149,8 +149,12 @@ export async function createNetwork(options: CreateNetworkOptions = {}): Promise
 
 const E2E_CREATOR = Buffer.from('e2e-client');
 
-/** A valid normal-transaction envelope with a unique tx id (unsigned: identities come later). */
-export function makeEnvelope(channelId: string, dataBytes: number): { bytes: Uint8Array; txId: string } {
+/**
+ * A valid normal-transaction envelope with a unique tx id: signed by `signer` (a network with
+ * enforced policies), else unsigned with a dummy creator (createNetwork's open access).
+ */
+export function makeEnvelope(channelId: string, dataBytes: number, signer?: EnvelopeSigner): { bytes: Uint8Array; txId: string } {
+  if (signer !== undefined) return buildEnvelope({ channelId, signer, data: randomBytes(dataBytes) });
   return buildEnvelope({ channelId, creator: E2E_CREATOR, data: randomBytes(dataBytes), signature: randomBytes(8) });
 }
 
@@ -165,9 +169,9 @@ export async function broadcastOne(address: string, envelope: Uint8Array): Promi
 }
 
 /** Waits until `address` accepts an envelope (some leader exists); returns the probe's tx id. */
-export async function waitForService(address: string, channel: string, timeoutMs = 30_000): Promise<string> {
+export async function waitForService(address: string, channel: string, timeoutMs = 30_000, signer?: EnvelopeSigner): Promise<string> {
   return waitFor(`a leader on ${channel} via ${address}`, timeoutMs, async () => {
-    const env = makeEnvelope(channel, 16);
+    const env = makeEnvelope(channel, 16, signer);
     const res = await broadcastOne(address, env.bytes);
     return res.status === common.Status.SUCCESS ? env.txId : undefined;
   }, 300);
@@ -180,8 +184,8 @@ export async function readChain(address: string, channel: string): Promise<Deliv
   return out;
 }
 
-export async function chainHeight(address: string, channel: string): Promise<number> {
-  for await (const b of deliverBlocks({ address, channelId: channel, start: 'newest', stop: 'newest', receiveTimeoutMs: 5_000 })) return b.number + 1;
+export async function chainHeight(address: string, channel: string, signer?: EnvelopeSigner): Promise<number> {
+  for await (const b of deliverBlocks({ address, channelId: channel, start: 'newest', stop: 'newest', receiveTimeoutMs: 5_000, ...(signer !== undefined ? { signer } : {}) })) return b.number + 1;
   return 0;
 }
 

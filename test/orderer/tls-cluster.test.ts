@@ -23,6 +23,8 @@ import { freePorts } from '../support/ports';
 import { defaultSpec, generateCryptoMaterial } from '../../orderer/msp/generate';
 import { TestTlsCa } from '../support/tls-material';
 import { waitFor } from '../support/wait';
+import { writeTestMsps } from '../support/test-msps';
+import { loadLocalSigningIdentity } from '../../orderer/msp/local-msp';
 
 const CHANNEL = 'tlschannel';
 const HOST = '127.0.0.1';
@@ -100,14 +102,16 @@ async function startNetwork(
   const caFile = path.join(dir, 'ca.crt');
   writeFileSync(caFile, material.caPem);
   const pem = (p: PemPair): Uint8Array => new TextEncoder().encode(p.certPem);
+  const msps = writeTestMsps(dir, 3);
   const block = genesisBlock({
     channelId: CHANNEL,
     configEnvelope: buildGenesisConfigEnvelope({
       channelId: CHANNEL,
       // The client port pair dials (client_tls_cert); the cluster pair serves (server_tls_cert).
       consenters: clusterPorts.map((port, i) => ({ host: HOST, port, clientTlsCert: pem(servers[i]!), serverTlsCert: pem(clusterServers[i]!) })),
-      ordererOrgs: [{ mspId: 'OrdererMSP', endpoints: clientPorts.map((p) => `${HOST}:${p}`) }],
-      applicationOrgs: [{ mspId: 'Org1MSP' }],
+      ordererOrgs: [msps.ordererOrg(clientPorts.map((p) => `${HOST}:${p}`))],
+      applicationOrgs: [msps.clientOrg],
+      openAccess: true,
       batchTimeout: '100ms',
       ...(netOptions.maxMessageCount !== undefined ? { batchSize: { maxMessageCount: netOptions.maxMessageCount } } : {}),
       options: {
@@ -163,7 +167,8 @@ async function startNetwork(
       const { config } = parseOrdererConfig(yaml, { baseDir: home, fileLabel: path.join(home, 'orderer.yaml') });
       const options = nodeOptionsFromConfig(config, pino({ level: 'silent' }).child({ node: i + 1 }), path.join(home, 'orderer.yaml'));
       await ensureDirs(options);
-      const node = new OrdererNode(options);
+      // Blocks are signed as orderer i, so a node catching up accepts them (BlockValidation).
+      const node = new OrdererNode({ ...options, signingIdentity: loadLocalSigningIdentity(msps.ordererMspDirs[i]!, 'OrdererMSP') });
       if (netOptions.deferLast === true && i === 2) {
         deferred = node;
         continue;
