@@ -95,7 +95,7 @@ function countWord(n: number): string {
 function banner(layout: DevnetLayout, state: 'new' | 'resumed' | 'recreated'): string {
   const first = layout.nodes[0]!;
   const n = layout.nodes.length;
-  const identity = `--mspid ${layout.crypto.clientMspId} --msp-dir ${layout.crypto.clientMspDir}`;
+  const identity = `--mspid ${layout.crypto.clientMspId} --msp-dir ${layout.crypto.clientMspDir} --tls-ca ${layout.crypto.ordererTlsCaPath}`;
   const lines = [
     '',
     `  Fabric Raft ordering service: local network of ${countWord(n)} node${n === 1 ? '' : 's'} (${state === 'resumed' ? 'resumed from' : 'new, data in'} ${layout.dataDir})`,
@@ -103,7 +103,13 @@ function banner(layout: DevnetLayout, state: 'new' | 'resumed' | 'recreated'): s
     '  node        endpoint (Broadcast, Deliver, Cluster)   log',
     ...layout.nodes.map((node) => `  ${node.name.padEnd(10)}  ${`${node.host}:${node.port}`.padEnd(40)} ${path.join(node.dir, 'orderer.log')}`),
     '',
-    `  channel: ${layout.channels.join(', ')}`,
+    `  channel: ${layout.channels.join(', ')}  (policies enforced: only members of Org1MSP and OrdererMSP write and read; blocks signed by the orderers)`,
+    '',
+    '  TLS on every port. Client identity (User1 of Org1MSP) and the TLS CA that signed the orderers\' certificates:',
+    `    MSP folder  ${layout.crypto.clientMspDir}`,
+    `    certificate ${layout.crypto.clientCertPath}`,
+    `    key         ${layout.crypto.clientKeyPath}`,
+    `    TLS CA      ${layout.crypto.ordererTlsCaPath}`,
     '',
     // Only members of the channel's organisations may write and read: the commands sign as User1.
     '  send 1000 test transactions of 1 KB on 4 streams, signed by the client identity:',
@@ -163,7 +169,7 @@ async function main(): Promise<number> {
     }
     ports = [...stored];
   }
-  const layout = await writeDevnet({ dataDir: args.dataDir, logLevel: args.logLevel, ...(ports !== undefined ? { ports } : {}) });
+  const layout = await writeDevnet({ dataDir: args.dataDir, logLevel: args.logLevel, tls: true, ...(ports !== undefined ? { ports } : {}) });
   const ordererJs = path.join(__dirname, 'orderer.js');
   const children: ChildProcess[] = [];
   let stopping = false;

@@ -90,6 +90,12 @@ export interface DevnetOptions {
    * and read.
    */
   openAccess?: boolean;
+  /**
+   * TLS on the client port and mutual TLS between the nodes, with each node's cryptogen TLS pair
+   * (General.TLS; the cluster uses the same pair, as in Fabric's sample networks). `npm start`
+   * turns it on; tests and the benchmark leave it off unless they test it.
+   */
+  tls?: boolean;
 }
 
 export const DEVNET_DOMAIN = 'example.com';
@@ -170,7 +176,7 @@ function channelSpec(channelId: string, layout: DevnetLayout, o: DevnetOptions):
   };
 }
 
-function nodeYaml(node: DevnetNode, layout: DevnetLayout, logLevel: string): string {
+function nodeYaml(node: DevnetNode, layout: DevnetLayout, logLevel: string, tls: boolean): string {
   const channels = layout.channels
     .map((c) => `    - name: ${c}\n      genesisBlock: ${path.join(layout.dataDir, 'genesis', `${c}.block`)}`)
     .join('\n');
@@ -182,6 +188,16 @@ function nodeYaml(node: DevnetNode, layout: DevnetLayout, logLevel: string): str
     `  LogLevel: ${logLevel}`,
     '  BootstrapChannels:',
     channels,
+    ...(tls
+      ? [
+          '  TLS:',
+          '    Enabled: true',
+          `    Certificate: ${path.join(node.tlsDir, 'server.crt')}`,
+          `    PrivateKey: ${path.join(node.tlsDir, 'server.key')}`,
+          `    RootCAs: [${path.join(node.tlsDir, 'ca.crt')}]`,
+          '    ClientAuthRequired: false',
+        ]
+      : []),
     `  LocalMSPDir: ${node.mspDir}`,
     `  LocalMSPID: ${layout.crypto.ordererMspId}`,
     '  Cluster:',
@@ -209,7 +225,7 @@ export async function writeDevnet(options: DevnetOptions): Promise<DevnetLayout>
   }
   for (const node of layout.nodes) {
     await mkdir(node.dir, { recursive: true });
-    await writeFile(node.configPath, nodeYaml(node, layout, options.logLevel ?? 'info'));
+    await writeFile(node.configPath, nodeYaml(node, layout, options.logLevel ?? 'info', options.tls === true));
   }
   return layout;
 }

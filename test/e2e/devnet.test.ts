@@ -7,11 +7,13 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { devnetLayout } from '../../orderer/devnet';
+import * as grpc from '@grpc/grpc-js';
+import { devnetLayout, type DevnetCrypto } from '../../orderer/devnet';
 import type { EnvelopeSigner } from '../../orderer/envelopes';
 import { loadLocalSigningIdentity } from '../../orderer/msp/local-msp';
 import { envelopeSignerOf } from '../../orderer/msp/signers';
-import { chainHeight, freePorts, makeEnvelope, sendLoad, waitFor, waitForService } from './harness';
+import { common } from '../../protos';
+import { broadcastOne, chainHeight, freePorts, type ClientAccess, makeEnvelope, sendLoad, waitFor, waitForService } from './harness';
 
 jest.setTimeout(120_000);
 
@@ -36,20 +38,24 @@ function launch(args: string[], cwd?: string): Launched {
 }
 
 /**
- * `npm start` enforces the channel's policies: the probes sign as the devnet's client (User1 of
- * Org1MSP). Loaded when first used, since the launcher writes the material after it starts.
+ * `npm start` enforces the channel's policies and serves TLS: the probes sign as the devnet's
+ * client (User1 of Org1MSP) and trust its TLS CA. Read when first used, since the launcher
+ * writes the material after it starts.
  */
-function client(): EnvelopeSigner {
-  let loaded: EnvelopeSigner | undefined;
-  const load = (): EnvelopeSigner => {
-    const crypto = devnetLayout({ dataDir }).crypto;
-    return (loaded ??= envelopeSignerOf(loadLocalSigningIdentity(crypto.clientMspDir, crypto.clientMspId)));
-  };
+function client(): ClientAccess {
+  const crypto = (): DevnetCrypto => devnetLayout({ dataDir }).crypto;
+  let signer: EnvelopeSigner | undefined;
+  const loadSigner = (): EnvelopeSigner => (signer ??= envelopeSignerOf(loadLocalSigningIdentity(crypto().clientMspDir, crypto().clientMspId)));
   return {
-    get creator() {
-      return load().creator;
+    signer: {
+      get creator() {
+        return loadSigner().creator;
+      },
+      sign: (data) => loadSigner().sign(data),
     },
-    sign: (data) => load().sign(data),
+    get tls() {
+      return grpc.credentials.createSsl(readFileSync(crypto().ordererTlsCaPath));
+    },
   };
 }
 
@@ -80,7 +86,16 @@ test('one Ctrl-C stops every node cleanly; it resumes on its stored ports, refus
   expect(first.output()).toContain('client.js broadcast');
   const address = `127.0.0.1:${ports[0]}`;
   await waitForService(address, 'mychannel', 30_000, client());
-  await sendLoad([address], Array.from({ length: 50 }, () => makeEnvelope('mychannel', 100, client())), 1);
+  // TLS, policies and the banner's paths: what the banner names is what lets a client in.
+  const crypto = devnetLayout({ dataDir }).crypto;
+  for (const file of [crypto.clientMspDir, crypto.clientCertPath, crypto.clientKeyPath, crypto.ordererTlsCaPath]) {
+    expect(first.output()).toContain(file);
+    expect(existsSync(file)).toBe(true);
+  }
+  expect(first.output()).toContain(`--tls-ca ${crypto.ordererTlsCaPath}`);
+  expect((await broadcastOne(address, makeEnvelope('mychannel', 10).bytes, { tls: client().tls })).status).toBe(common.Status.FORBIDDEN);
+  await expect(broadcastOne(address, makeEnvelope('mychannel', 10, client().signer).bytes)).rejects.toThrow(/No connection established|ECONNRESET|Connection dropped|socket/i);
+  await sendLoad([address], Array.from({ length: 50 }, () => makeEnvelope('mychannel', 100, client().signer)), 1, { tls: client().tls });
   const height = await waitFor('all envelopes ordered', 20_000, async () => {
     const hs = await Promise.all(ports.map((p) => chainHeight(`127.0.0.1:${p}`, 'mychannel', client())));
     return hs.every((h) => h === hs[0]) && hs[0]! >= 2 ? hs[0] : undefined;

@@ -1,5 +1,6 @@
 // Real-process test harness: orderer nodes as child processes on 127.0.0.1, data in a
 // temp dir, clients over real gRPC. Every process a test starts is stopped by stopAll().
+import type * as grpc from '@grpc/grpc-js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { freePorts, sleep } from '../support/ports';
 import { waitFor } from '../support/wait';
@@ -159,8 +160,14 @@ export function makeEnvelope(channelId: string, dataBytes: number, signer?: Enve
 }
 
 /** Sends one envelope on a fresh stream and returns the answer. */
-export async function broadcastOne(address: string, envelope: Uint8Array): Promise<orderer.BroadcastResponse> {
-  const client = new BroadcastClient(address);
+/** How a test client reaches a network: signing identity (enforced policies) and TLS (npm start's devnet). */
+export interface ClientAccess {
+  readonly signer?: EnvelopeSigner;
+  readonly tls?: grpc.ChannelCredentials;
+}
+
+export async function broadcastOne(address: string, envelope: Uint8Array, access: ClientAccess = {}): Promise<orderer.BroadcastResponse> {
+  const client = new BroadcastClient(address, access.tls !== undefined ? { tls: access.tls } : {});
   try {
     return await client.send(envelope);
   } finally {
@@ -169,10 +176,10 @@ export async function broadcastOne(address: string, envelope: Uint8Array): Promi
 }
 
 /** Waits until `address` accepts an envelope (some leader exists); returns the probe's tx id. */
-export async function waitForService(address: string, channel: string, timeoutMs = 30_000, signer?: EnvelopeSigner): Promise<string> {
+export async function waitForService(address: string, channel: string, timeoutMs = 30_000, access: ClientAccess = {}): Promise<string> {
   return waitFor(`a leader on ${channel} via ${address}`, timeoutMs, async () => {
-    const env = makeEnvelope(channel, 16, signer);
-    const res = await broadcastOne(address, env.bytes);
+    const env = makeEnvelope(channel, 16, access.signer);
+    const res = await broadcastOne(address, env.bytes, access);
     return res.status === common.Status.SUCCESS ? env.txId : undefined;
   }, 300);
 }
@@ -184,8 +191,8 @@ export async function readChain(address: string, channel: string): Promise<Deliv
   return out;
 }
 
-export async function chainHeight(address: string, channel: string, signer?: EnvelopeSigner): Promise<number> {
-  for await (const b of deliverBlocks({ address, channelId: channel, start: 'newest', stop: 'newest', receiveTimeoutMs: 5_000, ...(signer !== undefined ? { signer } : {}) })) return b.number + 1;
+export async function chainHeight(address: string, channel: string, access: ClientAccess = {}): Promise<number> {
+  for await (const b of deliverBlocks({ address, channelId: channel, start: 'newest', stop: 'newest', receiveTimeoutMs: 5_000, ...access })) return b.number + 1;
   return 0;
 }
 
@@ -225,7 +232,7 @@ export async function sendLoad(
   addresses: readonly string[],
   envelopes: readonly { bytes: Uint8Array; txId: string }[],
   streamsPerNode: number,
-  options: { retries?: number; maxInflightPerStream?: number; onAck?: (txId: string) => void } = {},
+  options: { retries?: number; maxInflightPerStream?: number; onAck?: (txId: string) => void; tls?: grpc.ChannelCredentials } = {},
 ): Promise<LoadResult> {
   const result: LoadResult = { acknowledged: [], rejected: new Map(), failedToSend: 0 };
   const lanes: { address: string; items: { bytes: Uint8Array; txId: string }[] }[] = [];
@@ -237,7 +244,7 @@ export async function sendLoad(
       let queue = lane.items;
       for (let attempt = 0; attempt <= (options.retries ?? 20) && queue.length > 0; attempt++) {
         const retry: typeof queue = [];
-        const client = new BroadcastClient(lane.address);
+        const client = new BroadcastClient(lane.address, options.tls !== undefined ? { tls: options.tls } : {});
         const inflight = new Set<Promise<void>>();
         for (const item of queue) {
           if (client.ended) {
