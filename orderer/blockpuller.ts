@@ -9,8 +9,8 @@
 // Blocks are yielded one by one as they verify, so a consumer that commits them as they come
 // never holds a whole range in memory; gRPC flow control holds the source back meanwhile.
 //
-// Signatures on blocks are not checked yet (that needs the channel's policies); the
-// verifyBlock hook is where that check goes.
+// Orderer signatures are checked by the verifyBlock hook (the node passes the channel's
+// BlockValidation check, orderer/policies/block-signatures.ts PulledBlockVerifier).
 import type { BlockPullRequest } from './chain/types';
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
@@ -35,6 +35,11 @@ export interface BlockPullerOptions extends DialOptions {
   endpoints: readonly string[];
   logger: Logger;
   signer?: SeekEnvelopeSigner;
+  /**
+   * SHA-256 of the TLS client certificate the puller presents, put in every seek request: an
+   * orderer requiring client certificates checks it (Deliver's TLS binding, reference §2.6, §4.3).
+   */
+  tlsCertHash?: Uint8Array;
   /** Longest wait for any one response, probes included. */
   pullTimeoutMs?: number;
   retryMinDelayMs?: number;
@@ -197,6 +202,7 @@ export class BlockPuller {
       errorResponse: orderer.SeekInfo_SeekErrorResponse.BEST_EFFORT,
       receiveTimeoutMs: this.pullTimeoutMs,
       signer: this.options.signer,
+      ...(this.options.tlsCertHash !== undefined ? { tlsCertHash: this.options.tlsCertHash } : {}),
       signal,
     });
     for await (const block of blocks) return block.number + 1; // leaving the loop cancels the stream
@@ -288,6 +294,7 @@ export class BlockPuller {
           errorResponse: orderer.SeekInfo_SeekErrorResponse.BEST_EFFORT,
           receiveTimeoutMs: this.pullTimeoutMs,
           signer: this.options.signer,
+          ...(this.options.tlsCertHash !== undefined ? { tlsCertHash: this.options.tlsCertHash } : {}),
           signal,
         });
         for await (const delivered of blocks) {

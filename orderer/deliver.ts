@@ -11,6 +11,7 @@
 // taken by gRPC ('drain'), so a slow client holds at most grpc-js' small write buffer and
 // never slows the chain or other clients. A client that goes away aborts its stream's signal,
 // which ends the ledger iterator at once, even while it waits for a block.
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import * as grpc from '@grpc/grpc-js';
 import type { StoredBlock } from '../ledger/block-store';
@@ -50,6 +51,24 @@ export interface DeliverServiceOptions {
   erroredPollIntervalMs?: number;
   /** Wall clock for the timestamp check (tests move it). */
   nowMs?: () => number;
+  /**
+   * Mutual TLS on the client port (General.TLS.Enabled and ClientAuthRequired): a seek request's
+   * ChannelHeader.tls_cert_hash must be the SHA-256 of the client certificate of its connection,
+   * so a signed request recorded on one connection cannot be replayed on another (Fabric's
+   * binding check, reference §4.3).
+   */
+  requireTlsBinding?: boolean;
+}
+
+/** BAD_REQUEST unless the seek names, by hash, the TLS client certificate of its own connection. */
+function checkTlsBinding(call: DeliverCall, channelHeader: common.ChannelHeader): void {
+  const raw = call.getAuthContext().sslPeerCertificate?.raw;
+  if (raw === undefined) throw OrdererError.badRequest('mutual TLS is required, but the connection has no client certificate');
+  if (channelHeader.tlsCertHash.length === 0) throw OrdererError.badRequest('client did not include its TLS certificate hash (tls_cert_hash) in the seek request');
+  const expected = createHash('sha256').update(raw).digest();
+  if (!expected.equals(Buffer.from(channelHeader.tlsCertHash))) {
+    throw OrdererError.badRequest('tls_cert_hash of the seek request does not match the client certificate of this connection');
+  }
 }
 
 export interface DeliverServiceStats {
@@ -222,6 +241,7 @@ export class DeliverService {
   private readonly maxConcurrentStreams: number;
   private readonly timeWindowMs: number;
   private readonly noExpirationChecks: boolean;
+  private readonly requireTlsBinding: boolean;
   private readonly nowMs: () => number;
   private readonly erroredWatch: ErroredWatch;
   /**
@@ -241,6 +261,7 @@ export class DeliverService {
     this.maxConcurrentStreams = options.maxConcurrentStreams ?? DEFAULT_MAX_CONCURRENT_DELIVER_STREAMS;
     this.timeWindowMs = options.timeWindowMs ?? DEFAULT_TIME_WINDOW_MS;
     this.noExpirationChecks = options.registry.noExpirationChecks === true;
+    this.requireTlsBinding = options.requireTlsBinding === true;
     this.nowMs = options.nowMs ?? Date.now;
     this.erroredWatch = new ErroredWatch(options.erroredPollIntervalMs ?? DEFAULT_ERRORED_POLL_INTERVAL_MS);
     if (!(this.maxConcurrentStreams >= 1)) throw new RangeError(`maxConcurrentStreams must be at least 1`);
@@ -331,6 +352,7 @@ export class DeliverService {
     try {
       const { envelope, payload, channelHeader } = parseEnvelopeHeaders(envelopeBytes);
       this.checkTimestamp(channelHeader);
+      if (this.requireTlsBinding) checkTlsBinding(call, channelHeader);
       const found = this.registry.get(channelHeader.channelId);
       if (found === undefined) throw OrdererError.notFound(`channel ${channelHeader.channelId} not served here`);
       chain = found;

@@ -33,6 +33,8 @@ export interface DevnetNode {
   readonly port: number;
   readonly dir: string;
   readonly configPath: string;
+  /** Its separate cluster listener's port (DevnetOptions.clusterPorts); undefined when Step shares the client port. */
+  readonly clusterPort: number | undefined;
   /** The node's MSP folder (General.LocalMSPDir; MSP ID DEVNET_ORDERER_MSP_ID): signs its blocks. */
   readonly mspDir: string;
   /** Its TLS folder: server.crt / server.key (server and cluster client pair), ca.crt. */
@@ -96,6 +98,13 @@ export interface DevnetOptions {
    * turns it on; tests and the benchmark leave it off unless they test it.
    */
   tls?: boolean;
+  /**
+   * Ports of a separate cluster listener per node, with mutual TLS, while the client port stays
+   * as `tls` says: the fabric-anchor's layout (plaintext clients, mutual TLS between the orderers),
+   * which the benchmark copies so both systems pay the same cluster costs. Consenters are then
+   * listed at these ports and the orderer endpoints at the client ports.
+   */
+  clusterPorts?: readonly number[];
 }
 
 export const DEVNET_DOMAIN = 'example.com';
@@ -104,7 +113,7 @@ export const DEVNET_CLIENT_MSP_ID = 'Org1MSP';
 
 export const DEVNET_PORTS: readonly number[] = [7050, 8050, 9050];
 
-export function devnetLayout(options: Pick<DevnetOptions, 'dataDir' | 'ports' | 'channels' | 'host'>): DevnetLayout {
+export function devnetLayout(options: Pick<DevnetOptions, 'dataDir' | 'ports' | 'channels' | 'host' | 'clusterPorts'>): DevnetLayout {
   const ports = options.ports ?? DEVNET_PORTS;
   const host = options.host ?? '127.0.0.1';
   const cryptoDir = path.join(options.dataDir, 'crypto');
@@ -116,7 +125,7 @@ export function devnetLayout(options: Pick<DevnetOptions, 'dataDir' | 'ports' | 
     const name = `orderer${i + 1}`;
     const dir = path.join(options.dataDir, name);
     const home = path.join(ordererOrgDir, 'orderers', `${name}.${DEVNET_DOMAIN}`);
-    return { name, host, port, dir, configPath: path.join(dir, 'orderer.yaml'), mspDir: path.join(home, 'msp'), tlsDir: path.join(home, 'tls') };
+    return { name, host, port, clusterPort: options.clusterPorts?.[i], dir, configPath: path.join(dir, 'orderer.yaml'), mspDir: path.join(home, 'msp'), tlsDir: path.join(home, 'tls') };
   });
   const user = `User1@${clientDomain}`;
   const clientHome = path.join(clientOrgDir, 'users', user);
@@ -149,7 +158,7 @@ function channelSpec(channelId: string, layout: DevnetLayout, o: DevnetOptions):
     consenters: layout.nodes.map((n) => {
       // cryptogen's orderer TLS pair serves both sides, as in Fabric's sample networks.
       const cert = readFileSync(path.join(n.tlsDir, 'server.crt'));
-      return { host: n.host, port: n.port, clientTlsCert: cert, serverTlsCert: cert };
+      return { host: n.host, port: n.clusterPort ?? n.port, clientTlsCert: cert, serverTlsCert: cert };
     }),
     ordererOrgs: [
       {
@@ -158,6 +167,8 @@ function channelSpec(channelId: string, layout: DevnetLayout, o: DevnetOptions):
         endpoints: layout.nodes.map((n) => `${n.host}:${n.port}`),
       },
     ],
+    // Clients and pulling orderers use the client ports, whatever port the cluster listens on.
+    ordererAddresses: layout.nodes.map((n) => `${n.host}:${n.port}`),
     applicationOrgs: [{ mspId: DEVNET_CLIENT_MSP_ID, msp: mspConfigFromDir(layout.crypto.clientOrgMspDir, DEVNET_CLIENT_MSP_ID) }],
     ...(o.openAccess === true ? { openAccess: true } : {}),
     batchSize: {
@@ -202,6 +213,20 @@ function nodeYaml(node: DevnetNode, layout: DevnetLayout, logLevel: string, tls:
     `  LocalMSPID: ${layout.crypto.ordererMspId}`,
     '  Cluster:',
     `    SelfEndpoint: ${node.host}:${node.port}`,
+    ...(node.clusterPort !== undefined
+      ? [
+          `    ListenAddress: ${node.host}`,
+          `    ListenPort: ${node.clusterPort}`,
+          `    ServerCertificate: ${path.join(node.tlsDir, 'server.crt')}`,
+          `    ServerPrivateKey: ${path.join(node.tlsDir, 'server.key')}`,
+          `    ClientCertificate: ${path.join(node.tlsDir, 'server.crt')}`,
+          `    ClientPrivateKey: ${path.join(node.tlsDir, 'server.key')}`,
+          `    RootCAs: [${path.join(node.tlsDir, 'ca.crt')}]`,
+        ]
+      : tls
+        ? []
+        : // Tests only: without TLS, Step senders are not authenticated (orderer/tls.ts refuses it otherwise).
+          ['    AllowPlaintext: true']),
     'FileLedger:',
     `  Location: ${path.join(node.dir, 'ledger')}`,
     'Consensus:',

@@ -82,6 +82,10 @@ export interface OrdererNodeOptions {
   readonly noExpirationChecks?: boolean;
   /** General.Authentication.TimeWindow: how far a seek request's timestamp may be off. */
   readonly authTimeWindowMs?: number;
+  /** SHA-256 of the certificate the block puller presents (clientCredentials): its seek requests carry it. */
+  readonly pullTlsCertHash?: Uint8Array;
+  /** General.TLS.Enabled and ClientAuthRequired: Deliver checks seek requests' tls_cert_hash (DeliverServiceOptions.requireTlsBinding). */
+  readonly requireTlsBinding?: boolean;
   /** Per-destination cluster dialing credentials pinning each consenter's server certificate (orderer/tls.ts); `clientCredentials` when absent. */
   readonly clusterCredentialsFor?: (member: ClusterMember) => grpc.ChannelCredentials;
   /** A separate listener serving only Cluster.Step (General.Cluster.ListenAddress/Port); shares the client port when absent. */
@@ -115,6 +119,16 @@ export function raftMembers(settings: ChannelSettings, lastBlock: common.Block):
   const ids = meta !== undefined && meta.consenterIds.length === consenters.length ? meta.consenterIds : consenters.map((_, i) => i + 1);
   const nextConsenterId = meta !== undefined && meta.nextConsenterId > 0 ? meta.nextConsenterId : consenters.length + 1;
   return { members: consenters.map((c, i) => ({ id: ids[i]!, host: c.host, port: c.port })), nextConsenterId };
+}
+
+/**
+ * Where a lagging node pulls blocks from (reference §3.13): the orderer organisations' Endpoints,
+ * else the channel's OrdererAddresses. Deliver endpoints, not consenter addresses: with a
+ * separate cluster listener a consenter's host:port serves only Cluster.Step.
+ */
+export function pullEndpointsOf(settings: ChannelSettings): string[] {
+  const perOrg = settings.orderer.organizations.flatMap((o) => o.endpoints);
+  return [...new Set(perOrg.length > 0 ? perOrg : settings.ordererAddresses)];
 }
 
 /** How long a stop lets open streams end by themselves once the chains are closed. */
@@ -156,7 +170,10 @@ export class OrdererNode implements ChainRegistry {
     if (options.clusterListener === undefined) this.comm.registerOn(this.server);
     registerAtomicBroadcast(this.server, this, options.logger, {
       ...(options.broadcast !== undefined ? { broadcast: options.broadcast } : {}),
-      ...(options.authTimeWindowMs !== undefined ? { deliver: { timeWindowMs: options.authTimeWindowMs } } : {}),
+      deliver: {
+        ...(options.authTimeWindowMs !== undefined ? { timeWindowMs: options.authTimeWindowMs } : {}),
+        requireTlsBinding: options.requireTlsBinding === true,
+      },
     });
   }
 
@@ -265,6 +282,7 @@ export class OrdererNode implements ChainRegistry {
         preferredMaxBytes: settings.orderer.batchSize.preferredMaxBytes,
         batchTimeoutMs: settings.orderer.batchTimeoutMs,
         lastConfigIndex: configBlock.number,
+        pullEndpoints: pullEndpointsOf(settings),
       };
       const chain = new Chain({
         channelId: ch.name,
@@ -285,6 +303,7 @@ export class OrdererNode implements ChainRegistry {
             // Other orderers serve only their channel's Readers: the pull requests are signed.
             ...(this.options.signingIdentity !== undefined ? { signer: envelopeSignerOf(this.options.signingIdentity) } : {}),
             ...(this.options.clientCredentials !== undefined ? { tls: this.options.clientCredentials } : {}),
+            ...(this.options.pullTlsCertHash !== undefined ? { tlsCertHash: this.options.pullTlsCertHash } : {}),
           });
         },
         logger: this.logger,
@@ -292,7 +311,16 @@ export class OrdererNode implements ChainRegistry {
         ...(this.signer !== undefined ? { signer: this.signer } : {}),
         ...this.options.chainLimits,
       });
-      this.comm.configure(ch.name, { selfId: self.id, members: clusterMembersOf(members, consenters) });
+      const clusterMembers = clusterMembersOf(members, consenters);
+      if (this.options.clusterSenderIdentification === 'tls-certificate') {
+        // On a TLS cluster a consenter without a readable certificate could be neither pinned
+        // when dialled nor recognised when it dials in: refuse the channel rather than fail open.
+        for (const m of clusterMembers) {
+          const missing = [m.clientTlsCert === undefined ? 'client_tls_cert' : '', m.serverTlsCert === undefined ? 'server_tls_cert' : ''].filter((x) => x !== '');
+          if (missing.length > 0) throw new Error(`channel ${ch.name}: consenter ${m.host}:${m.port} has no usable ${missing.join(' or ')} (not a PEM certificate) in the config of block ${configBlock.number}`);
+        }
+      }
+      this.comm.configure(ch.name, { selfId: self.id, members: clusterMembers });
       this.comm.register(ch.name, chain);
       this.channels.set(ch.name, {
         chain,

@@ -30,7 +30,7 @@
 //     server_tls_cert, by public key. Without TLS anywhere, everything stays plaintext, senders
 //     are identified by header and self by General.Cluster.SelfEndpoint (ours).
 import * as grpc from '@grpc/grpc-js';
-import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { checkServerIdentity } from 'node:tls';
 import type { Logger } from 'pino';
@@ -50,6 +50,8 @@ export interface OrdererTls {
    * General.TLS is on (with the cluster client pair); plaintext when undefined.
    */
   readonly pullCredentials: grpc.ChannelCredentials | undefined;
+  /** SHA-256 of the certificate the puller presents with pullCredentials (its seek requests' tls_cert_hash). */
+  readonly pullTlsCertHash: Uint8Array | undefined;
   /**
    * The cluster dialer's for one destination: as clusterClientCredentials, and the server must
    * also present a certificate with the public key of the destination's server_tls_cert (Fabric
@@ -198,10 +200,21 @@ export function loadOrdererTls(config: OrdererConfig, configFile = 'orderer.yaml
     ? loadKeyPair({ certKey: 'General.TLS.Certificate', certFile: g.tls.certificatePath!, keyKey: 'General.TLS.PrivateKey', keyFile: g.tls.privateKeyPath! })
     : undefined;
   if (!clusterTls) {
+    if (!c.allowPlaintext) {
+      throw new LocalConfigError(
+        'General.TLS.Enabled',
+        configFile,
+        'the orderers of a cluster must talk over TLS: without it anyone who can reach the port can pose as a consenter. ' +
+          'Enable General.TLS (its pair then serves the cluster too) or a separate cluster listener with General.Cluster.ServerCertificate and friends; ' +
+          'for a test network on one machine only, General.Cluster.AllowPlaintext: true (ours, not in Fabric) allows it',
+      );
+    }
+    log?.warn('General.Cluster.AllowPlaintext: the cluster runs without TLS; cluster senders are not authenticated (test networks only)');
     return {
       serverCredentials: undefined,
       clusterClientCredentials: undefined,
       pullCredentials: undefined,
+      pullTlsCertHash: undefined,
       clusterDialCredentialsFor: undefined,
       clusterListener: undefined,
       selfServerCert: undefined,
@@ -287,6 +300,7 @@ export function loadOrdererTls(config: OrdererConfig, configFile = 'orderer.yaml
     serverCredentials: mainCredentials,
     clusterClientCredentials,
     pullCredentials: generalPair !== undefined ? clusterClientCredentials : undefined,
+    pullTlsCertHash: generalPair !== undefined ? new Uint8Array(createHash('sha256').update(clientPair.leafDer).digest()) : undefined,
     clusterDialCredentialsFor,
     clusterListener,
     selfServerCert,

@@ -180,11 +180,11 @@ export class Applier {
         channelId: this.o.channelId,
         blockStore: this.o.blockStore,
         pullBlocks: this.o.pullBlocks,
-        endpoints: () =>
-          this.o
-            .settings()
-            .members.filter((m) => m.id !== this.o.selfId)
-            .map((m) => `${m.host}:${m.port}`),
+        endpoints: () => {
+          const s = this.o.settings();
+          return s.pullEndpoints ?? s.members.filter((m) => m.id !== this.o.selfId).map((m) => `${m.host}:${m.port}`);
+        },
+        ...(this.o.signer !== undefined ? { signer: this.o.signer } : {}),
         timers: this.o.timers,
         logger: this.o.logger,
         onPulled: () => this.o.onPulled(),

@@ -8,6 +8,8 @@
 // running pull instead of starting another.
 import type { Logger } from 'pino';
 import type { BlockStore } from '../../ledger/block-store';
+import { readConsenterMetadata, readLastConfigIndex, writeCommitMetadata, type MetadataSigner } from '../../ledger/metadata';
+import { common } from '../../protos';
 import type { BlockNumber } from './ids';
 import type { BlockPullFn, ChainTimers } from './types';
 
@@ -20,8 +22,14 @@ export interface BackgroundPullOptions {
   channelId: string;
   blockStore: BlockStore;
   pullBlocks: BlockPullFn;
-  /** "host:port" of the other consenters, asked at each attempt (the membership may have moved). */
+  /** Deliver endpoints ("host:port") to pull from, asked at each attempt (the config may have moved). */
   endpoints(): readonly string[];
+  /**
+   * Signs each pulled block as this node before it is written (SIGNATURES metadata, keeping the
+   * block's last config and Raft metadata): every block in a ledger carries the signature of the
+   * orderer that wrote it, as Fabric's catch-up writes them. Unsigned (as pulled) without.
+   */
+  signer?: MetadataSigner;
   timers: ChainTimers;
   logger: Logger;
   /** Every block before the target is in. Called outside the Ready loop: the owner kicks it. */
@@ -87,6 +95,7 @@ export class BackgroundPull {
       blockStore: o.blockStore,
       pullBlocks: o.pullBlocks,
       endpoints: o.endpoints,
+      ...(o.signer !== undefined ? { signer: o.signer } : {}),
       lastWanted: () => this.untilValue - 1,
       timers: o.timers,
       logger: o.logger,
@@ -111,6 +120,7 @@ interface PullIntoLedgerOptions {
   blockStore: BlockStore;
   pullBlocks: BlockPullFn;
   endpoints(): readonly string[];
+  signer?: MetadataSigner;
   /** Last block number wanted, asked again after every attempt (it may move ahead). */
   lastWanted(): number;
   timers: ChainTimers;
@@ -162,7 +172,7 @@ async function pullOnce(o: PullIntoLedgerOptions): Promise<void> {
     for (;;) {
       const next = await untilAborted(blocks.next(), o.signal);
       if (next.done === true) return;
-      await o.blockStore.append(next.value.bytes);
+      await o.blockStore.append(o.signer !== undefined ? resigned(next.value.block, o.signer) : next.value.bytes);
       const height = o.blockStore.height();
       if (height % PROGRESS_EVERY_BLOCKS === 0 || height > toNumber) o.logger.info({ height, target: toNumber + 1 }, 'pulled blocks');
       if (height > toNumber) return;
@@ -210,4 +220,11 @@ function abortableDelay(timers: ChainTimers, ms: number, signal: AbortSignal): P
     }, ms);
     signal.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/** The pulled block (already verified against BlockValidation) signed by this node instead of its source. */
+function resigned(block: common.Block, signer: MetadataSigner): Uint8Array {
+  const consenterMetadata = readConsenterMetadata(block);
+  writeCommitMetadata(block, { lastConfigIndex: readLastConfigIndex(block), ...(consenterMetadata !== undefined ? { consenterMetadata } : {}), signer });
+  return common.Block.encode(block);
 }

@@ -32,6 +32,12 @@ export interface ChainSettings {
   readonly preferredMaxBytes: number;
   readonly batchTimeoutMs: number;
   /** Block number of the newest config block (LAST_CONFIG). */
+  /**
+   * Where the blocks behind a snapshot are pulled from: the orderer organisations' Deliver
+   * endpoints in the channel config (reference §3.13). Absent: the other consenters' host:port
+   * (tests, the simulator), which is right only when Step and Deliver share a port.
+   */
+  readonly pullEndpoints?: readonly string[];
   readonly lastConfigIndex: number;
 }
 

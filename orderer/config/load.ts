@@ -212,6 +212,7 @@ function cluster(r: Reader, listenAddress: string, listenPort: number, tlsEnable
     certExpirationWarningThresholdMs: r.durationMs(`${p}.CertExpirationWarningThreshold`, '168h', false),
     tlsHandshakeTimeShiftMs: r.durationMs(`${p}.TLSHandshakeTimeShift`, '0', false),
     selfEndpoint,
+    allowPlaintext: r.bool(`${p}.AllowPlaintext`, false),
   };
 }
 

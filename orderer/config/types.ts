@@ -55,6 +55,13 @@ export interface ClusterConfig {
    * listener) unless that is a wildcard.
    */
   readonly selfEndpoint: HostPort | undefined;
+  /**
+   * Ours, for test networks only: lets the cluster run without TLS. Step senders are then
+   * identified by a header they write themselves, so anyone who can reach the port can act as a
+   * consenter. Fabric refuses to run etcdraft without cluster TLS; so does this orderer unless
+   * this is true.
+   */
+  readonly allowPlaintext: boolean;
 }
 
 /** Ours: a channel to serve from its genesis (or join) block at startup. */

@@ -131,8 +131,10 @@ export class BenchNetwork {
 
   static async create(options: BenchNetworkOptions): Promise<BenchNetwork> {
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'orderer-bench-'));
-    const ports = await freePorts(3);
-    const layout = await writeDevnet({ openAccess: true, ...options.devnet, dataDir, ports, channels: [options.channelId] });
+    const ports = await freePorts(6);
+    // fabric-anchor's layout: plaintext client ports, mutual TLS between the orderers on a
+    // separate cluster listener, so both systems pay the same cluster costs.
+    const layout = await writeDevnet({ openAccess: true, ...options.devnet, dataDir, ports: ports.slice(0, 3), clusterPorts: ports.slice(3), channels: [options.channelId] });
     const nodes = layout.nodes.map(
       (n) =>
         new BenchProcess(

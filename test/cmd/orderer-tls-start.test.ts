@@ -15,6 +15,7 @@ import { freePorts } from '../support/ports';
 import { TestTlsCa, writeCa, writePair } from '../support/tls-material';
 import { waitFor } from '../support/wait';
 import { writeTestMsps } from '../support/test-msps';
+import { createHash } from 'node:crypto';
 
 const ORDERER_JS = path.resolve(__dirname, '../../dist/cmd/orderer.js');
 let dir: string;
@@ -109,12 +110,19 @@ test('a single-node channel over TLS: the process serves Broadcast and Deliver t
         client.cancel();
       }
     }, 200);
+    // With client certificates required, a seek names its connection's certificate by hash
+    // (Fabric's binding check); one that does not, or names another, is BAD_REQUEST.
+    const tlsCertHash = new Uint8Array(createHash('sha256').update(user.der).digest());
     await waitFor('the envelope in a block, read over TLS', 10_000, async () => {
-      for await (const b of deliverBlocks({ address: `127.0.0.1:${port}`, channelId: channel, start: 'newest', stop: 'newest', receiveTimeoutMs: 5_000, tls })) {
+      for await (const b of deliverBlocks({ address: `127.0.0.1:${port}`, channelId: channel, start: 'newest', stop: 'newest', receiveTimeoutMs: 5_000, tls, tlsCertHash })) {
         if (b.number > 0) return true;
       }
       return undefined;
     }, 200);
+    for (const hash of [undefined, new Uint8Array(createHash('sha256').update(server.der).digest())]) {
+      const seek = deliverBlocks({ address: `127.0.0.1:${port}`, channelId: channel, start: 'oldest', stop: 'oldest', receiveTimeoutMs: 5_000, tls, ...(hash !== undefined ? { tlsCertHash: hash } : {}) });
+      await expect(seek.next()).rejects.toMatchObject({ status: common.Status.BAD_REQUEST });
+    }
   } finally {
     child.kill('SIGTERM');
   }

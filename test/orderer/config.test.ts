@@ -373,7 +373,7 @@ describe('TLS and the cluster listener are accepted now (orderer/tls.ts), with F
     expect(unsupportedSettings(separate)).toEqual([]);
     expect(hasSeparateClusterListener(separate)).toBe(true);
     expect(() => loadOrdererTls(separate, 'x.yaml')).toThrow(/General\.Cluster\.ListenAddress \(x\.yaml\): .*ServerCertificate and ServerPrivateKey must be set together/);
-    const same = parse('General:\n  ListenAddress: 127.0.0.1\n  ListenPort: 7050\n  Cluster:\n    ListenAddress: 127.0.0.1\n    ListenPort: 7050\n').config;
+    const same = parse('General:\n  ListenAddress: 127.0.0.1\n  ListenPort: 7050\n  Cluster:\n    ListenAddress: 127.0.0.1\n    ListenPort: 7050\n    AllowPlaintext: true\n').config;
     expect(hasSeparateClusterListener(same)).toBe(false);
     expect(loadOrdererTls(same).senderIdentification).toBe('header');
   });

@@ -89,12 +89,18 @@ describe('bad files are refused naming the key and the file', () => {
 });
 
 describe('what is chosen', () => {
-  test('plaintext: nothing but the header authenticator', () => {
-    const tls = loadOrdererTls(parseOrdererConfig('').config);
+  test('a plaintext cluster is refused unless General.Cluster.AllowPlaintext says it is a test network', () => {
+    expect(() => loadOrdererTls(parseOrdererConfig('').config, 'x.yaml')).toThrow(/General\.TLS\.Enabled \(x\.yaml\): the orderers of a cluster must talk over TLS.*General\.Cluster\.AllowPlaintext: true/);
+    expect(() => loadOrdererTls(parseOrdererConfig('General:\n  Cluster:\n    AllowPlaintext: false\n').config)).toThrow(/must talk over TLS/);
+  });
+
+  test('plaintext with AllowPlaintext: nothing but the header authenticator', () => {
+    const tls = loadOrdererTls(parseOrdererConfig('General:\n  Cluster:\n    AllowPlaintext: true\n').config);
     expect(tls).toEqual({
       serverCredentials: undefined,
       clusterClientCredentials: undefined,
       pullCredentials: undefined,
+      pullTlsCertHash: undefined,
       clusterDialCredentialsFor: undefined,
       clusterListener: undefined,
       selfServerCert: undefined,
