@@ -385,6 +385,21 @@ describe.each([
       const ids = await orderedTxIds(n, late, n.user).catch((): string[] => []);
       return sent.every((id) => ids.includes(id)) ? true : undefined;
     }, 300);
+    // Every block a node writes carries its own signature, pulled ones included.
+    const creators = async (at: string): Promise<Set<string>> => {
+      const found = new Set<string>();
+      const tlsCertHash = new Uint8Array(createHash('sha256').update(new X509Certificate(n.user.certPem).raw).digest());
+      for await (const b of deliverBlocks({ address: at, channelId: CHANNEL, start: 1, stop: 'newest', receiveTimeoutMs: 5_000, tls: clientTls(n), tlsCertHash })) {
+        const slot = common.Metadata.decode(b.block.metadata!.metadata[common.BlockMetadataIndex.SIGNATURES]!);
+        for (const sig of slot.signatures) found.add(Buffer.from(common.SignatureHeader.decode(sig.signatureHeader).creator).toString('hex'));
+      }
+      return found;
+    };
+    const lateSigners = await creators(late);
+    const firstSigners = await creators(address);
+    expect(lateSigners.size).toBe(1);
+    expect(firstSigners.size).toBe(1);
+    expect([...lateSigners][0]).not.toBe([...firstSigners][0]);
   }, 90_000);
 });
 
