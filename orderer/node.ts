@@ -408,13 +408,20 @@ async function readGenesisBlock(ch: ChannelBootstrap): Promise<common.Block> {
   }
   if (block.header === undefined || (block.data?.data.length ?? 0) === 0) return fail(`is not a block (${bytes.length} bytes, no header or no data)`);
   if (block.header.number !== 0) return fail(`is block ${block.header.number}, not a genesis block (block 0)`);
-  let channelId: string;
+  let settings: ChannelSettings;
   try {
-    channelId = parseConfigBlock(block).channelId;
+    settings = parseConfigBlock(block);
   } catch (err) {
     return fail(`is not a valid channel config block: ${(err as Error).message}`, err);
   }
-  if (channelId !== ch.name) fail(`is the genesis block of channel ${channelId}, not ${ch.name}`);
+  if (settings.channelId !== ch.name) fail(`is the genesis block of channel ${settings.channelId}, not ${ch.name}`);
+  try {
+    // Its MSPs and policies must build too (a root certificate that is not PEM, a policy type we
+    // cannot evaluate): the channel could serve nobody, and the block must not reach the ledger.
+    ConfigChannelAccess.fromConfig(settings.channelId, settings.config);
+  } catch (err) {
+    return fail(`is not a valid channel config block: ${(err as Error).message}`, err);
+  }
   return block;
 }
 

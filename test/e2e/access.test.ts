@@ -145,11 +145,21 @@ test('every bad identity is refused with its status, nothing of it is ordered or
   for (const node of net.nodes) expect({ node: node.name, running: node.running }).toEqual({ node: node.name, running: true });
 });
 
-test('Deliver serves Readers only: outsiders, expired and unsigned readers get FORBIDDEN, User1 and the admin read', async () => {
+test('Deliver serves Readers only: outsiders, expired, future, forged, high-S, wrong-MSP, garbage and unsigned readers get FORBIDDEN; User1 and the admin read', async () => {
   expect(await deliverStatus(undefined)).toBe(common.Status.FORBIDDEN);
   expect(await deliverStatus(bad.foreign)).toBe(common.Status.FORBIDDEN);
   expect(await deliverStatus(bad.revoked)).toBe(common.Status.FORBIDDEN);
   expect(await deliverStatus(bad.expired)).toBe(common.Status.FORBIDDEN);
+  expect(await deliverStatus(bad.future)).toBe(common.Status.FORBIDDEN);
+  // Seek requests whose signature or creator is wrong, for a valid reader's identity.
+  const claimed = msp.SerializedIdentity.decode(user1.creator);
+  const forgedSeek: EnvelopeSigner = { creator: user1.creator, sign: () => user1.sign(Uint8Array.of(7)) };
+  const highSSeek: EnvelopeSigner = { creator: user1.creator, sign: (d) => encodeEcdsaSignature(toHighS(P256, parseEcdsaSignature(user1.sign(d)))) };
+  const wrongMsp: EnvelopeSigner = { creator: msp.SerializedIdentity.encode({ mspid: 'OrdererMSP', idBytes: claimed.idBytes }), sign: user1.sign };
+  const garbage: EnvelopeSigner = { creator: Uint8Array.of(0xff, 1, 2), sign: user1.sign };
+  for (const [name, signer] of [['forged', forgedSeek], ['high-S', highSSeek], ['wrong MSP id', wrongMsp], ['garbage creator', garbage]] as const) {
+    expect({ name, status: await deliverStatus(signer) }).toEqual({ name, status: common.Status.FORBIDDEN });
+  }
   expect(await deliverStatus(user1)).toBe('ok');
   const admin = envelopeSignerOf(loadLocalSigningIdentity(net.layout.crypto.adminMspDir, 'Org1MSP'));
   expect(await deliverStatus(admin)).toBe('ok');

@@ -95,6 +95,8 @@ test('a missing or garbage genesis block fails the start naming the config key a
   writeFileSync(garbage, Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f]));
   const empty = path.join(tempDir, 'empty.block');
   writeFileSync(empty, '');
+  const badMsp = path.join(tempDir, 'bad-msp.block');
+  writeFileSync(badMsp, common.Block.encode(genesisBlock({ channelId: 'mychannel', configEnvelope: buildGenesisConfigEnvelope({ channelId: 'mychannel', consenters: [{ host: '127.0.0.1', port: 1 }], ordererOrgs: [{ mspId: 'OrdererMSP', rootCerts: [Buffer.from('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n')], endpoints: ['127.0.0.1:1'] }] }) })));
   const other = path.join(tempDir, 'other.block');
   writeFileSync(other, common.Block.encode(genesisBlock({ channelId: 'otherchannel', configEnvelope: buildGenesisConfigEnvelope({ channelId: 'otherchannel', consenters: [{ host: '127.0.0.1', port: 1 }], ordererOrgs: [{ mspId: 'OrdererMSP', endpoints: ['127.0.0.1:1'] }], applicationOrgs: [{ mspId: 'Org1MSP' }] }) })));
   for (const [file, says] of [
@@ -102,6 +104,7 @@ test('a missing or garbage genesis block fails the start naming the config key a
     [garbage, 'is not a block'],
     [empty, 'is not a block (0 bytes'],
     [other, 'is the genesis block of channel otherchannel, not mychannel'],
+    [badMsp, 'is not a valid channel config block: /Channel/'],
   ] as const) {
     const child = spawn(process.execPath, [ORDERER_JS, 'start', '--config', network.layout.nodes[0]!.configPath], {
       stdio: ['ignore', 'pipe', 'pipe'],
