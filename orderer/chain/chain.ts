@@ -346,6 +346,13 @@ export class Chain implements ChainHandle {
       );
       return;
     }
+    if (msg.from !== from) {
+      // The stream is authenticated as `from` (its TLS certificate); a Raft message claiming
+      // another sender would let one consenter vote or append in another's name. Dropped, as a
+      // lost message would be (Raft copes); Fabric does not check this.
+      this.logger.warn({ from, claimed: msg.from, type: raftpb.MessageType[msg.type] ?? msg.type }, 'dropping a Raft message whose sender is not the authenticated node');
+      return;
+    }
     this.push({ kind: 'step', msg });
   }
 
