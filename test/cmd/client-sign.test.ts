@@ -4,7 +4,6 @@
 // certificates made by orderer/msp/x509-build.ts. Signatures are checked with node:crypto against
 // the certificate, independently of our own ECDSA code. Needs `npm run build` first.
 import * as grpc from '@grpc/grpc-js';
-import { spawn } from 'node:child_process';
 import { createHash, createPublicKey, verify, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,27 +14,11 @@ import { atomicBroadcastServerOptions, bindServer, registerAtomicBroadcast } fro
 import type { SignedData } from '../../orderer/msgcheck';
 import { createLeaf, createSelfSignedCa, privateKeyPem, type IssuedWithKey } from '../../orderer/msp/x509-build';
 import { FakeChain, FakeRegistry, silentLogger } from '../orderer/fake-chain';
+import { CLIENT_JS as CLIENT, runClient } from '../support/run-client';
 
-const CLIENT = path.join(__dirname, '..', '..', 'dist', 'cmd', 'client.js');
 const CHANNEL = 'signchannel';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
-function runClient(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLIENT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 // One org CA for identities, one TLS CA for connections, as cryptogen lays them out.
 const ca = createSelfSignedCa({ subject: { commonName: 'ca.org1.example.com', organization: 'org1.example.com' } });

@@ -2,32 +2,20 @@
 // organisations' members (the devnet's enforced policies): signed with the network's User1 (from
 // the MSP folder or from the certificate and key files) the CLI is served; unsigned it is
 // refused with FORBIDDEN. Needs `npm run build` first.
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { buildEnvelope } from '../../orderer/envelopes';
 import { envelopeSignerOf } from '../../orderer/msp/signers';
 import { loadLocalSigningIdentity } from '../../orderer/msp/local-msp';
 import { common } from '../../protos';
 import { broadcastOne, createNetwork, waitFor, type TestNetwork } from './harness';
+import { CLIENT_JS as CLIENT, runClient } from '../support/run-client';
 
 jest.setTimeout(120_000);
 
-const CLIENT = path.join(__dirname, '..', '..', 'dist', 'cmd', 'client.js');
 const CHANNEL = 'mychannel';
 let net: TestNetwork;
 let address: string;
 
-function runClient(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLIENT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 beforeAll(async () => {
   net = await createNetwork({ openAccess: false });
