@@ -2,7 +2,6 @@
 // organisations' members (the devnet's enforced policies): signed with the network's User1 (from
 // the MSP folder or from the certificate and key files) the CLI is served; unsigned it is
 // refused with FORBIDDEN. Needs `npm run build` first.
-import path from 'node:path';
 import { buildEnvelope } from '../../orderer/envelopes';
 import { envelopeSignerOf } from '../../orderer/msp/signers';
 import { loadLocalSigningIdentity } from '../../orderer/msp/local-msp';
