@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { COLOCATED_NODE_FLAGS, DEVNET_MARKER_FILE, DEVNET_PORTS, DevnetDirError, lockDevnetDir, prepareDevnetDir, writeDevnet, type DevnetLayout } from '../orderer/devnet';
+import { COLOCATED_NODE_FLAGS, DEVNET_MARKER_FILE, DEVNET_PORTS, DevnetDirError, lockDevnetDir, prepareDevnetDir, storedDevnetHasIdentities, writeDevnet, type DevnetLayout } from '../orderer/devnet';
 import { exitReason } from './exit-reason';
 
 const USAGE = `usage: npm start [-- [--fresh] [--dir DIR] [--ports A,B,C] [--log-level LEVEL]]
@@ -168,6 +168,15 @@ async function main(): Promise<number> {
       return 2;
     }
     ports = [...stored];
+    if ((await storedDevnetHasIdentities(args.dataDir)) === false) {
+      console.error(
+        `npm start: ${args.dataDir} holds a network created by an earlier npm start, before identities and TLS: its genesis block ` +
+          'names no TLS certificates for its consenters, so its nodes cannot run with TLS and enforced policies. ' +
+          'Add --fresh to start a new network there (its ledgers are deleted), or use another --dir.',
+      );
+      await lock.release();
+      return 2;
+    }
   }
   const layout = await writeDevnet({ dataDir: args.dataDir, logLevel: args.logLevel, tls: true, ...(ports !== undefined ? { ports } : {}) });
   const ordererJs = path.join(__dirname, 'orderer.js');

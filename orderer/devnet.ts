@@ -387,6 +387,23 @@ export async function storedDevnetPorts(dataDir: string, channelId = 'mychannel'
   return settings.orderer.consensus.consenters.map((c) => c.port);
 }
 
+/**
+ * Whether the network stored in `dataDir` was created with identities: its genesis block names
+ * each consenter's TLS certificate. Networks written by npm start before identities existed do
+ * not, and cannot run with TLS and enforced policies. Undefined when there is no stored network.
+ */
+export async function storedDevnetHasIdentities(dataDir: string, channelId = 'mychannel'): Promise<boolean | undefined> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path.join(dataDir, 'genesis', `${channelId}.block`));
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+  const settings = parseConfigBlock(common.Block.decode(bytes));
+  return settings.orderer.consensus.consenters.every((c) => c.serverTlsCert.length > 0 && c.clientTlsCert.length > 0);
+}
+
 /** Locks of every node's channel WALs under `dir` (ordererN/etcdraft/wal/<channel>/LOCK). */
 async function nodeLockProbes(dir: string): Promise<{ node: string; probe: LockProbe }[]> {
   const found: { node: string; probe: LockProbe }[] = [];

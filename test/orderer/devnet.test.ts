@@ -4,7 +4,10 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DEVNET_MARKER_FILE, DevnetDirError, lockDevnetDir, prepareDevnetDir, storedDevnetPorts, writeDevnet } from '../../orderer/devnet';
+import { DEVNET_MARKER_FILE, DevnetDirError, lockDevnetDir, prepareDevnetDir, storedDevnetHasIdentities, storedDevnetPorts, writeDevnet } from '../../orderer/devnet';
+import { genesisBlock } from '../../ledger/block';
+import { buildGenesisConfigEnvelope } from '../../orderer/channelconfig';
+import { common } from '../../protos';
 
 let root: string;
 
@@ -120,6 +123,19 @@ test('storedDevnetPorts reads the consenters of the stored genesis block', async
   expect(await storedDevnetPorts(dir)).toBeUndefined();
   await writeDevnet({ dataDir: dir, ports: [31000, 31001] });
   expect(await storedDevnetPorts(dir)).toEqual([31000, 31001]);
+});
+
+test('a network stored before identities existed (no consenter TLS certificates) is told apart from a current one', async () => {
+  const dir = path.join(root, 'identities');
+  expect(await storedDevnetHasIdentities(dir)).toBeUndefined();
+  await writeDevnet({ dataDir: dir, ports: [31000, 31001, 31002] });
+  expect(await storedDevnetHasIdentities(dir)).toBe(true);
+  // What npm start wrote before identities: the same consenters without certificates.
+  const old = path.join(root, 'old');
+  mkdirSync(path.join(old, 'genesis'), { recursive: true });
+  const spec = { channelId: 'mychannel', consenters: [31000, 31001, 31002].map((port) => ({ host: '127.0.0.1', port })), ordererOrgs: [{ mspId: 'OrdererMSP' }] };
+  writeFileSync(path.join(old, 'genesis', 'mychannel.block'), common.Block.encode(genesisBlock({ channelId: 'mychannel', configEnvelope: buildGenesisConfigEnvelope(spec) })));
+  expect(await storedDevnetHasIdentities(old)).toBe(false);
 });
 
 test('a directory a devnet or one of its nodes is running from is neither deleted nor used', async () => {
