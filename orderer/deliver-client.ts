@@ -1,9 +1,9 @@
 // Client side of AtomicBroadcast: reading blocks over Deliver (as peers, SDKs and other
 // orderers do) and sending envelopes over Broadcast. Used by the block puller and the CLI.
 //
-// Seek envelopes are built by envelopes.ts (unsigned until identities exist; an EnvelopeSigner
-// plugs in the creator and signature when they do). Dialers take optional TLS credentials
-// (plaintext by default).
+// Seek envelopes are built by envelopes.ts, signed by an EnvelopeSigner (the client's or the
+// orderer's identity; unsigned without one, which only a channel with open Readers serves).
+// Dialers take optional TLS credentials (plaintext by default).
 import type * as grpc from '@grpc/grpc-js';
 import { common, ProtoDecodeError, type orderer } from '../protos';
 import {
@@ -28,7 +28,7 @@ export {
   type SeekStart,
   type SeekStop,
 } from './envelopes';
-/** Signs seek envelopes once identities exist (the signer of any envelope, see envelopes.ts). */
+/** Signs seek envelopes (the signer of any envelope, see envelopes.ts). */
 export type SeekEnvelopeSigner = EnvelopeSigner;
 
 export interface DeliveredBlock {

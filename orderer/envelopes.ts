@@ -10,9 +10,9 @@
 // with tx_id = hex(SHA-256(nonce ‖ creator)) (the rule the ledger's genesis block uses too, hence
 // computeTxId lives there and is re-exported here: cmd/ reaches it through orderer/, never the ledger).
 //
-// Envelopes are unsigned until identities exist: a signature is either given (a dummy of a
-// realistic length, while identity checks are structural) or made by an EnvelopeSigner over the
-// marshaled Payload, as Fabric signs.
+// A signature is made by an EnvelopeSigner over the marshaled Payload, as Fabric signs, or given
+// as is (tests and the unsigned benchmark run: a dummy that only a channel with open Writers
+// admits).
 import { randomBytes } from 'node:crypto';
 import { computeTxId, NONCE_BYTES } from '../ledger/block';
 import { common, orderer, type google_protobuf } from '../protos';
@@ -21,7 +21,7 @@ export { computeTxId, NONCE_BYTES };
 
 const EMPTY = new Uint8Array(0);
 
-/** Signs envelopes once identities exist. */
+/** Signs envelopes: the creator (a marshaled SerializedIdentity) and a signature over the payload. */
 export interface EnvelopeSigner {
   /** Marshaled msp.SerializedIdentity of the client. */
   readonly creator: Uint8Array;
