@@ -14,7 +14,7 @@ import {
 } from '../channelconfig/settings';
 import { ChainInvariantError, ChannelConfigError, OrdererError } from '../errors';
 import { CertificateError, type ParsedCertificate } from '../msp/certificate';
-import { expiryIgnoredAtMs, parsePemCertificate, TlsTrust } from './tls-trust';
+import { parsePemCertificate, TlsTrust } from './tls-trust';
 
 /** Where consenters live in the config, for error messages. */
 export const CONSENSUS_TYPE_PATH = `/${CHANNEL_GROUP}/${ORDERER_GROUP}/${CONSENSUS_TYPE_KEY}`;
@@ -149,18 +149,16 @@ function parseConsenterCert(c: RaftConsenter, which: 'client' | 'server'): Parse
 /**
  * Reference §3.8 steps 3-4 on the consenters of `settings`: each client and server certificate
  * is PEM, parses, and chains to the orderer organizations' TLS CAs with a client or server
- * authentication usage, expiry ignored (checked at `nowMs` when the certificate is valid then,
- * else within its validity); and no certificate appears in two consenters. BAD_REQUEST naming
- * the consenter otherwise.
+ * authentication usage, its own expiry ignored (its issuers must be valid at `nowMs`; without
+ * `nowMs` no validity period is checked); and no certificate appears in two consenters.
+ * BAD_REQUEST naming the consenter otherwise.
  */
 export function validateConsenterCerts(settings: ChannelSettings, nowMs?: number): void {
   const trust = TlsTrust.ofOrderers(settings);
   for (const c of settings.orderer.consensus.consenters) {
     for (const which of ['client', 'server'] as const) {
       const cert = parseConsenterCert(c, which);
-      // Without a clock, the instant the MSP uses (just after NotBefore) stands in for "now".
-      const atMs = nowMs === undefined ? cert.notBeforeMs + 1000 : expiryIgnoredAtMs(cert, nowMs);
-      const problem = trust.verifyProblem(cert, atMs);
+      const problem = trust.verifyProblem(cert, { atMs: nowMs, checkLeafTime: false });
       if (problem !== undefined) {
         throw new ChannelConfigError(CONSENSUS_TYPE_PATH, `${describeConsenter(c)}: ${which} TLS certificate (${cert.description}): ${problem}`);
       }
@@ -195,7 +193,7 @@ export function checkNewConsenterNotExpired(settings: ChannelSettings, change: C
   const c = change.consenter;
   for (const which of ['client', 'server'] as const) {
     const cert = parseConsenterCert(c, which);
-    const problem = trust.verifyProblem(cert, nowMs);
+    const problem = trust.verifyProblem(cert, { atMs: nowMs, checkLeafTime: true });
     if (problem !== undefined) {
       throw new ChannelConfigError(CONSENSUS_TYPE_PATH, `new ${describeConsenter(c)}: ${which} TLS certificate (${cert.description}): ${problem}`);
     }

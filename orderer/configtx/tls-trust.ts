@@ -58,19 +58,26 @@ export class TlsTrust {
     return new TlsTrust(roots, intermediates);
   }
 
-  /** Why `cert` does not chain to these roots at `atMs`, or undefined if it does. */
-  verifyProblem(cert: ParsedCertificate, atMs: number): string | undefined {
+  /**
+   * Why `cert` does not chain to these roots, or undefined if it does. Validity periods are
+   * checked at `at.atMs` (none at all without it); `at.checkLeafTime` false leaves the leaf's own
+   * period out, which is how an existing consenter's expired certificate is forgiven while its
+   * issuers must still be valid.
+   */
+  verifyProblem(cert: ParsedCertificate, at: { readonly atMs: number | undefined; readonly checkLeafTime: boolean }): string | undefined {
     if (cert.unhandledCriticalExtensions.length > 0) return `unhandled critical extension ${cert.unhandledCriticalExtensions.join(', ')}`;
-    if (!validAt(cert, atMs)) return `not valid at ${new Date(atMs).toISOString()} (valid ${isoRange(cert)})`;
+    if (at.checkLeafTime && at.atMs !== undefined && !validAt(cert, at.atMs)) {
+      return `not valid at ${new Date(at.atMs).toISOString()} (valid ${isoRange(cert)})`;
+    }
     if (this.roots.some((r) => bytesEqual(r.der, cert.der))) return keyUsagesAllowTls([cert]) ? undefined : 'extended key usage allows neither client nor server authentication';
     const budget = { signatureChecks: MAX_SIGNATURE_CHECKS };
-    const paths = this.extend([cert], atMs, budget);
+    const paths = this.extend([cert], at.atMs, budget);
     if (paths.length === 0) return 'signed by unknown authority (no path to an orderer organization TLS root CA)';
     if (!paths.some(keyUsagesAllowTls)) return 'extended key usage of its chain allows neither client nor server authentication';
     return undefined;
   }
 
-  private extend(chain: readonly ParsedCertificate[], atMs: number, budget: { signatureChecks: number }): ParsedCertificate[][] {
+  private extend(chain: readonly ParsedCertificate[], atMs: number | undefined, budget: { signatureChecks: number }): ParsedCertificate[][] {
     const child = chain[chain.length - 1]!;
     const out: ParsedCertificate[][] = [];
     if (chain.length >= MAX_CHAIN_LENGTH) return out;
@@ -79,7 +86,7 @@ export class TlsTrust {
       if (chain.some((c) => bytesEqual(c.der, candidate.der))) return;
       if (budget.signatureChecks-- <= 0) return;
       if (!isSignedBy(child, candidate)) return;
-      if (!validAt(candidate, atMs)) return;
+      if (atMs !== undefined && !validAt(candidate, atMs)) return;
       if (!isRoot && !candidate.isCA) return;
       // An issuer's path length bounds the intermediates below it.
       const intermediatesBelow = chain.length - 1;
@@ -116,13 +123,4 @@ function keyUsagesAllowTls(chain: readonly ParsedCertificate[]): boolean {
     if (remaining.size === 0) return false;
   }
   return true;
-}
-
-/**
- * The instant a consenter certificate is verified at when expiry is ignored (Fabric accepts a
- * consenter whose only fault is being expired): now if the certificate is valid now, else the
- * nearest instant of its validity.
- */
-export function expiryIgnoredAtMs(cert: ParsedCertificate, nowMs: number): number {
-  return Math.min(Math.max(nowMs, cert.notBeforeMs), cert.notAfterMs);
 }

@@ -22,8 +22,8 @@ export interface ConfigUpdateInput {
   readonly access: CurrentPolicies;
   readonly envelope: common.ConfigUpdateEnvelope;
   /**
-   * Now, ms since the epoch: consenter certificates are checked at this instant, expiry
-   * forgiven. Without it each certificate is checked just after its NotBefore, as the MSP does.
+   * Now, ms since the epoch: the CAs of consenter certificates must be valid at this instant
+   * (the consenters' own expiry is forgiven). Without it no validity period is checked.
    */
   readonly nowMs?: number;
 }

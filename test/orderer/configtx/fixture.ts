@@ -80,11 +80,17 @@ export function makeFixture(): Fixture {
 }
 
 /** A consenter whose certificate the orderer org's TLS CA (or `ca`) issues now. */
-export function newConsenter(ca: Issuer, host: string, port: number, validity?: { notBefore: Date; notAfter: Date }): ConsenterSpec {
+export function newConsenter(
+  ca: Issuer,
+  host: string,
+  port: number,
+  validity?: { notBefore: Date; notAfter: Date },
+  extKeyUsage: readonly string[] = [TLS_SERVER_AUTH, TLS_CLIENT_AUTH],
+): ConsenterSpec {
   const leaf = createLeaf(ca, {
     subject: { commonName: host },
     keyUsage: KeyUsageFlags.digitalSignature | KeyUsageFlags.keyEncipherment,
-    extKeyUsage: [TLS_SERVER_AUTH, TLS_CLIENT_AUTH],
+    extKeyUsage,
     dnsNames: [host],
     ...(validity ?? {}),
   });
