@@ -3,6 +3,7 @@
 // against the chain's Raft state (§3.6, §3.8 steps 3-6) when it is proposed and when it applies.
 import type { common } from '../../protos';
 import { parseChannelConfig, type ChannelSettings } from '../channelconfig/settings';
+import { OrdererError } from '../errors';
 import type { ConfigChannelAccess } from '../policies/channel-access';
 import { applyConfigUpdate, type CurrentPolicies } from './apply-update';
 import { checkConfigBundle, checkSettingsTransition } from './bundle-checks';
@@ -77,13 +78,19 @@ export interface ChannelConfigTransition {
 
 /**
  * Whether the chain may move from its current config to `next`, and what that does to Raft
- * membership (reference §3.6, §3.8): settings parse, nothing immutable changes, consenter
+ * membership (reference §3.6, §3.8): `next` is the current sequence + 1, its settings parse, nothing immutable changes, consenter
  * certificates are valid and distinct, at most one consenter joins or leaves, a joining one's
  * certificates are not expired, and (with `activeNodes`) quorum survives. BAD_REQUEST otherwise.
  * Membership is only looked at when the update rewrote Orderer/ConsensusType, as in Fabric.
  */
 export function validateChannelConfigTransition(input: ChannelConfigTransitionInput): ChannelConfigTransition {
   const { channelId, current, next, update, activeNodes, nowMs } = input;
+  // Fabric's Validate: a config applies only on top of the one it was made from.
+  if (next.sequence !== current.config.sequence + 1) {
+    throw OrdererError.badRequest(
+      `config at sequence ${next.sequence} cannot follow the current config at sequence ${current.config.sequence} (expected ${current.config.sequence + 1})`,
+    );
+  }
   const settings = parseChannelConfig(channelId, next);
   checkSettingsTransition(current.settings, settings);
   validateConsenterCerts(settings, nowMs);

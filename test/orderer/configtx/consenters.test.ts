@@ -104,6 +104,26 @@ describe('membership changes and their raft IDs', () => {
     expect(out.settings.orderer.batchSize.maxMessageCount).toBe(1);
   });
 
+  test('a next config that does not follow the current sequence is BAD_REQUEST', () => {
+    const validated = validateConfigUpdate({
+      channelId: CHANNEL,
+      current: f.genesis,
+      access: accessOf(f.genesis),
+      envelope: signUpdate(consentersUpdate(f.genesis, [o1(), o2()]), [f.ordererAdmin]),
+    });
+    const err = ordererErrorOf(() =>
+      validateChannelConfigTransition({
+        channelId: CHANNEL,
+        current: { config: f.genesis, settings: settingsOf(f.genesis), consenterIds: IDS, nextConsenterId: NEXT_ID },
+        next: { ...validated.config, sequence: 5 },
+        update: validated.update,
+        nowMs: Date.now(),
+      }),
+    );
+    expect(err.status).toBe(common.Status.BAD_REQUEST);
+    expect(err.message).toContain('config at sequence 5 cannot follow the current config at sequence 0');
+  });
+
   test('detectConsenterChange: more than one added or removed is BAD_REQUEST with the counts', () => {
     const old = [o1(), o2(), o3()].map(raft);
     const err = ordererErrorOf(() => detectConsenterChange(old, [raft(o1())], IDS, NEXT_ID));
