@@ -65,7 +65,7 @@ export interface ChannelConfigTransitionInput {
   readonly update: common.ConfigUpdate;
   /**
    * Raft IDs of the consenters known to be active (the leader and followers recently heard
-   * from), for the quorum guard; undefined skips the guard (a follower, or a block applying).
+   * from), for the quorum guard; undefined skips the guard (a follower does not know).
    */
   readonly activeNodes?: readonly number[] | undefined;
   readonly nowMs: number;
@@ -82,6 +82,8 @@ export interface ChannelConfigTransition {
  * certificates are valid and distinct, at most one consenter joins or leaves, a joining one's
  * certificates are not expired, and (with `activeNodes`) quorum survives. BAD_REQUEST otherwise.
  * Membership is only looked at when the update rewrote Orderer/ConsensusType, as in Fabric.
+ * For a config about to be ordered: it reads the clock (`nowMs`), so a committed block is
+ * applied with consenterUpdateOf + detectConsenterChange alone, identically on every node.
  */
 export function validateChannelConfigTransition(input: ChannelConfigTransitionInput): ChannelConfigTransition {
   const { channelId, current, next, update, activeNodes, nowMs } = input;
