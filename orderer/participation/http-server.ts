@@ -170,7 +170,9 @@ export class AdminServer {
     }
     if (this.options.tls !== undefined && !this.clientVerified(req)) {
       log.warn('request without a verified client certificate refused (401)');
-      res.writeHead(401, { 'Content-Length': 0, ...(req.complete ? {} : { Connection: 'close' }) });
+      // The body (if any) is not read: close rather than drain it.
+      const bodyAnnounced = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+      res.writeHead(401, { 'Content-Length': 0, ...(bodyAnnounced ? { Connection: 'close' } : {}) });
       res.end();
       return;
     }

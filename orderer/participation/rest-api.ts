@@ -77,7 +77,7 @@ function sendError(req: IncomingMessage, res: ServerResponse, err: ApiError): vo
   const headers: Record<string, string> = {};
   if (err.allow.length > 0) headers.Allow = err.allow.join(', ');
   // A body left unread (refused before or while reading it) is not drained: the connection closes.
-  if (!req.complete) headers.Connection = 'close';
+  if (bodyUnread(req)) headers.Connection = 'close';
   sendJson(res, err.httpStatus, { error: err.message }, headers);
 }
 
@@ -119,6 +119,15 @@ function checkChannelId(rawSegment: string): string {
 
 class BodyTooLargeError extends Error {}
 
+/** The client went away before its body ended: nobody to answer, nothing to report loudly. */
+class ClientGoneError extends Error {}
+
+/** A body was announced and not (all) read: answering must close the connection, not drain it. */
+function bodyUnread(req: IncomingMessage): boolean {
+  const announced = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+  return announced && !req.readableEnded;
+}
+
 /**
  * The request body, refusing it as soon as it passes `maxBytes` (a Content-Length above it is
  * refused before reading anything): at most `maxBytes` are ever held.
@@ -152,11 +161,11 @@ function readBodyLimited(req: IncomingMessage, maxBytes: number): Promise<Buffer
     };
     const onError = (err: Error): void => {
       cleanup();
-      reject(err);
+      reject(new ClientGoneError(`reading the body failed: ${err.message}`));
     };
     const onClose = (): void => {
       cleanup();
-      reject(new Error('the client closed the connection before the body ended'));
+      reject(new ClientGoneError('the client closed the connection before the body ended'));
     };
     req.on('data', onData);
     req.on('end', onEnd);
@@ -303,6 +312,11 @@ export async function serveParticipation(
     if (!opts.enabled) throw new ApiError(503, 'channel participation API is disabled');
     await route(req, res, pathname, opts, log);
   } catch (err) {
+    if (err instanceof ClientGoneError) {
+      log.debug({ reason: err.message }, 'client went away');
+      res.destroy();
+      return;
+    }
     let apiError: ApiError;
     if (err instanceof ApiError) {
       apiError = err;

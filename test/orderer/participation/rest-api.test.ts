@@ -267,6 +267,26 @@ describe('POST /participation/v1/channels (join)', () => {
   });
 });
 
+test('a client that goes away mid-upload is no error: no request logged above debug, the node not asked, the server still serves', async () => {
+  const net = await import('node:net');
+  await new Promise<void>((resolve, reject) => {
+    const socket = net.connect(server.port, '127.0.0.1', () => {
+      socket.write('POST /participation/v1/channels HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 1000\r\n\r\n--b\r\n');
+      setTimeout(() => {
+        socket.destroy();
+        resolve();
+      }, 50);
+    });
+    socket.on('error', reject);
+  });
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  expect((await httpRequest(`${base}/participation/v1/channels`)).status).toBe(200);
+  // Request logs (they carry a reqId); the server's own startup warning about plaintext is not one.
+  const loud = logLines.map((l) => JSON.parse(l) as { level: number; msg: string; reqId?: string }).filter((l) => l.level > 20 && l.reqId !== undefined);
+  expect(loud).toEqual([]);
+  expect(fake.joinCalls).toHaveLength(0);
+});
+
 describe('/participation/v1/channels/{id}', () => {
   beforeEach(() => {
     fake.channels.set('mychannel', { name: 'mychannel', consensusRelation: 'consenter', status: 'active', height: 7 });
@@ -279,10 +299,11 @@ describe('/participation/v1/channels/{id}', () => {
     expect(r.json).toEqual({ name: 'mychannel', url: '/participation/v1/channels/mychannel', consensusRelation: 'consenter', status: 'active', height: 7 });
   });
 
-  test('GET an unknown channel: 404', async () => {
-    const r = await httpRequest(`${base}/participation/v1/channels/other`);
+  test('GET an unknown channel: 404, and the connection is kept (no body was left unread)', async () => {
+    const r = await httpRequest(`${base}/participation/v1/channels/other`, { headers: { Connection: 'keep-alive' } });
     expect(r.status).toBe(404);
     expect(r.json).toEqual({ error: 'channel does not exist' });
+    expect(r.headers.connection).toBe('keep-alive');
   });
 
   test.each([
