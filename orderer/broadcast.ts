@@ -40,7 +40,7 @@ export interface BroadcastOptions {
 
 const SUCCESS_RESPONSE: orderer.BroadcastResponseInit = Object.freeze({ status: common.Status.SUCCESS });
 
-export const CONFIG_UPDATE_NOT_SUPPORTED = 'channel config updates are not supported by this orderer yet';
+export const CONFIG_UPDATE_NOT_SUPPORTED = 'this channel takes no config updates on this orderer';
 
 /**
  * Parses an envelope and runs every check of §4.1 we implement, in Fabric's order except
@@ -70,12 +70,18 @@ export async function checkForBroadcast(
     headerType: channelHeader.type,
     messageSizeBytes: envelope.payload.length + envelope.signature.length,
   };
-  await checkBroadcastEnvelope(parsed, chain.settings(), chain.access(), { disabled: registry.noExpirationChecks === true });
+  const expiry = { disabled: registry.noExpirationChecks === true };
+  await checkBroadcastEnvelope(parsed, chain.settings(), chain.access(), expiry);
   if (kind === 'config-update') {
-    // Config updates pass the same filters as Fabric's first; processing them is a later issue.
-    throw new OrdererError(common.Status.NOT_IMPLEMENTED, CONFIG_UPDATE_NOT_SUPPORTED);
+    if (chain.processConfigUpdate === undefined) throw new OrdererError(common.Status.NOT_IMPLEMENTED, CONFIG_UPDATE_NOT_SUPPORTED);
+    // Reference §4.2: validated against the current config, wrapped into a CONFIG envelope
+    // signed by this orderer, and that envelope passes the filters again (its size, and the
+    // Writers policy with the orderer's own identity) before it is ordered.
+    const wrapped = chain.processConfigUpdate(parsed);
+    await checkBroadcastEnvelope(wrapped, chain.settings(), chain.access(), expiry);
+    return { chain, parsed: wrapped };
   }
-  return { chain, parsed };
+  return { chain, parsed: { ...parsed, configSeq: chain.settings().configSequence } };
 }
 
 /** The envelope may or may not be ordered: the stream ends without an answer (EnvelopeFateUnknownError). */

@@ -58,6 +58,8 @@ export interface DevnetCrypto {
   readonly clientTlsKeyPath: string;
   /** The application org's admin identity (Admin). */
   readonly adminMspDir: string;
+  /** The orderer org's admin identity (Admin): signs config updates of the orderer settings (/Channel/Orderer/Admins). */
+  readonly ordererAdminMspDir: string;
   /** The TLS CA that issued the orderers' TLS certificates: what clients trust (--tls-ca). */
   readonly ordererTlsCaPath: string;
 }
@@ -141,6 +143,7 @@ export function devnetLayout(options: Pick<DevnetOptions, 'dataDir' | 'ports' | 
     clientTlsCertPath: path.join(clientHome, 'tls', 'client.crt'),
     clientTlsKeyPath: path.join(clientHome, 'tls', 'client.key'),
     adminMspDir: path.join(clientOrgDir, 'users', `Admin@${clientDomain}`, 'msp'),
+    ordererAdminMspDir: path.join(ordererOrgDir, 'users', `Admin@${DEVNET_DOMAIN}`, 'msp'),
     ordererTlsCaPath: path.join(ordererOrgDir, 'tlsca', `tlsca.${DEVNET_DOMAIN}-cert.pem`),
   };
   return { dataDir: options.dataDir, channels: options.channels ?? ['mychannel'], nodes, crypto };

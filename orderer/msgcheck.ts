@@ -9,8 +9,12 @@
 import { common, ProtoDecodeError } from '../protos';
 import { OrdererError } from './errors';
 
-/** What the orderer does with an envelope. */
-export type MessageKind = 'normal' | 'config-update';
+/**
+ * What the orderer does with an envelope: 'config-update' comes from clients and is turned into
+ * a 'config' envelope (type CONFIG, made and signed by an orderer), which only travels between
+ * orderers (forwarded to the leader) and is ordered alone in a block.
+ */
+export type MessageKind = 'normal' | 'config-update' | 'config';
 
 /** The header fields routing and logging need. */
 export interface EnvelopeHeaderInfo {
@@ -29,6 +33,12 @@ export interface ParsedEnvelope extends EnvelopeHeaderInfo {
   readonly kind: MessageKind;
   /** Fabric's message size: len(payload) + len(signature). */
   readonly messageSizeBytes: number;
+  /**
+   * The channel config sequence the envelope was checked against (SubmitRequest.
+   * last_validation_seq): the leader checks it again when the config has moved since.
+   * Absent: checked against the chain's current config.
+   */
+  readonly configSeq?: number;
 }
 
 /** One (data, identity, signature) triple for policy evaluation (reference §5.1). */
@@ -125,6 +135,33 @@ export function classifyHeaderType(headerType: number): MessageKind {
     default:
       return 'normal';
   }
+}
+
+/**
+ * An envelope forwarded by another orderer (SubmitRequest.payload): a normal transaction, or a
+ * CONFIG envelope an orderer made from a client's update. Throws OrdererError BAD_REQUEST for
+ * anything else (a CONFIG_UPDATE is processed by the orderer that received it, never forwarded).
+ */
+export function parseForwardedEnvelope(envelopeBytes: Uint8Array): ParsedEnvelope {
+  const { envelope, payload, channelHeader } = parseEnvelopeHeaders(envelopeBytes);
+  if (channelHeader.channelId.length === 0) throw OrdererError.badRequest('channel header has no channel ID');
+  let kind: MessageKind;
+  if (channelHeader.type === common.HeaderType.CONFIG) kind = 'config';
+  else {
+    kind = classifyHeaderType(channelHeader.type);
+    if (kind === 'config-update') throw OrdererError.badRequest('a CONFIG_UPDATE is never forwarded between orderers');
+  }
+  return {
+    envelopeBytes,
+    envelope,
+    payload,
+    channelHeader,
+    kind,
+    channelId: channelHeader.channelId,
+    txId: channelHeader.txId,
+    headerType: channelHeader.type,
+    messageSizeBytes: envelope.payload.length + envelope.signature.length,
+  };
 }
 
 /**
@@ -263,4 +300,34 @@ export async function checkBroadcastEnvelope(
   const problem = creatorValidityProblem(access, signedData, expiry);
   if (problem !== undefined) throw OrdererError.badRequest(`broadcast client identity expired or not yet valid: ${problem}`);
   await checkPolicy(access.evaluator, writersPolicyName(limits.maintenanceMode), signedData);
+}
+
+/**
+ * The checks of checkBroadcastEnvelope again, synchronously, for a leader holding an envelope
+ * checked against an older config (Fabric re-validates when last_validation_seq is behind).
+ * Returns the refusal, or undefined when the envelope still passes. The channel's evaluators
+ * are synchronous; one that is not cannot be asked here, and the envelope is refused.
+ */
+export function recheckEnvelope(
+  parsed: ParsedEnvelope,
+  limits: ChannelCheckLimits,
+  access: ChannelAccessCheck,
+  expiry: ExpiryCheck = {},
+): OrdererError | undefined {
+  try {
+    const signedData = checkEnvelopeForChannel(parsed, limits);
+    const problem = creatorValidityProblem(access, signedData, expiry);
+    if (problem !== undefined) return OrdererError.badRequest(`broadcast client identity expired or not yet valid: ${problem}`);
+    const policy = writersPolicyName(limits.maintenanceMode);
+    const satisfied = access.evaluator.evaluateSignedData(policy, signedData);
+    if (typeof satisfied !== 'boolean') {
+      void satisfied.catch(() => undefined);
+      return OrdererError.serviceUnavailable('the channel policy cannot be re-evaluated on the leader');
+    }
+    return satisfied ? undefined : OrdererError.forbidden(`signature set does not satisfy policy ${policy}`);
+  } catch (err) {
+    if (err instanceof OrdererError) return err;
+    const reason = err instanceof Error ? err.message : String(err);
+    return OrdererError.forbidden(`policy could not be evaluated: ${reason}`, { cause: err });
+  }
 }

@@ -20,6 +20,7 @@ import { openRaftPersistence } from './chain/raft-persistence';
 import type { ChainOptions, ChainSettings, RaftMember, RaftPersistence } from './chain/types';
 import type { BroadcastOptions } from './broadcast';
 import { parseConfigBlock, type ChannelSettings } from './channelconfig';
+import { ChannelConfigState, chainSettingsOf } from './chain/channel-config';
 import { registerAtomicBroadcast } from './grpc-service';
 import { ConfigChannelAccess } from './policies/channel-access';
 import { envelopeSignerOf, metadataSignerOf } from './msp/signers';
@@ -266,25 +267,13 @@ export class OrdererNode implements ChainRegistry {
         );
       }
       const raft = this.options.wrapRaftPersistence?.(opened, ch.name) ?? opened;
-      const opts = settings.orderer.consensus.options;
-      const chainSettings: ChainSettings = {
-        configSequence: settings.sequence,
-        maintenanceMode: settings.orderer.consensus.state === 'maintenance',
-        members,
-        nextConsenterId,
-        tickIntervalMs: this.options.tickIntervalOverrideMs ?? opts.tickIntervalMs,
-        electionTick: opts.electionTick,
-        heartbeatTick: opts.heartbeatTick,
-        maxInflightBlocks: opts.maxInflightBlocks,
-        snapshotIntervalSizeBytes: opts.snapshotIntervalSizeBytes,
-        maxMessageCount: settings.orderer.batchSize.maxMessageCount,
-        absoluteMaxBytes: settings.orderer.batchSize.absoluteMaxBytes,
-        preferredMaxBytes: settings.orderer.batchSize.preferredMaxBytes,
-        batchTimeoutMs: settings.orderer.batchTimeoutMs,
-        lastConfigIndex: configBlock.number,
-        pullEndpoints: pullEndpointsOf(settings),
-      };
-      const chain = new Chain({
+      const configState = new ChannelConfigState(
+        ch.name,
+        { config: settings.config, settings, access, blockNumber: configBlock.number, consenterIds: members.map((m) => m.id), nextConsenterId },
+        this.options.signingIdentity,
+      );
+      const chainSettings: ChainSettings = chainSettingsOf(configState.snapshot, this.options.tickIntervalOverrideMs);
+      const chain: Chain = new Chain({
         channelId: ch.name,
         selfId: self.id,
         ledgerDir: channelStoreDir(this.options.ledgerDir, ch.name),
@@ -294,8 +283,8 @@ export class OrdererNode implements ChainRegistry {
         transport: this.comm,
         pullBlocks: (args) => {
           // Every pulled block must carry orderer signatures that satisfy BlockValidation (§2.7),
-          // starting from the config this node runs with.
-          const verifier = new PulledBlockVerifier(ch.name, access.policies);
+          // starting from the config this node runs with now.
+          const verifier = new PulledBlockVerifier(ch.name, configState.snapshot.access.policies);
           return pullBlocks({
             ...args,
             logger: this.logger,
@@ -308,6 +297,14 @@ export class OrdererNode implements ChainRegistry {
         },
         logger: this.logger,
         access,
+        config: configState,
+        noExpirationChecks: this.noExpirationChecks,
+        ...(this.options.tickIntervalOverrideMs !== undefined ? { tickIntervalOverrideMs: this.options.tickIntervalOverrideMs } : {}),
+        onConfigApplied: (snapshot, applied) => {
+          // New consenters are dialled and recognised, removed ones no longer (a rotated
+          // certificate is pinned from now on).
+          this.comm.configure(ch.name, { selfId: self.id, members: clusterMembersOf(applied.members, snapshot.settings.orderer.consensus.consenters) });
+        },
         ...(this.signer !== undefined ? { signer: this.signer } : {}),
         ...this.options.chainLimits,
       });

@@ -35,6 +35,13 @@ export interface ChainHandle {
    */
   order(envelope: ParsedEnvelope): Promise<void>;
   /**
+   * A CONFIG_UPDATE whose filters passed: validated against the current config (reference §4.2)
+   * and wrapped into a CONFIG envelope signed by this orderer, which the caller checks again and
+   * hands to order(). Throws OrdererError (BAD_REQUEST, FORBIDDEN) and changes nothing. Absent:
+   * the channel takes no config updates here (NOT_IMPLEMENTED).
+   */
+  processConfigUpdate?(update: ParsedEnvelope): ParsedEnvelope;
+  /**
    * Set once the chain found its own state broken (a Raft invariant, entries its WAL lost) and
    * halted: what it saw and how to recover. Its ledger may be stale, so Deliver serves nothing
    * for it, whatever the SeekInfo asks. Optional so that stand-ins need not implement it.

@@ -16,6 +16,10 @@ export interface AcceptedEnvelope {
   readonly txId: string;
   readonly envelopeBytes: Uint8Array;
   readonly messageSizeBytes: number;
+  /** The config sequence it was checked against (SubmitRequest.last_validation_seq when resent). */
+  readonly configSeq?: number;
+  /** A CONFIG envelope (ordered alone in a block). */
+  readonly isConfig?: boolean;
   readonly acceptedAtMs: number;
   lastSentAtMs: number;
 }

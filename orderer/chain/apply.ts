@@ -38,6 +38,7 @@ import { readConsenterMetadata, writeCommitMetadata, type MetadataSigner } from 
 import { common, raftpb } from '../../protos';
 import { ChainInvariantError } from '../errors';
 import { BackgroundPull } from './catchup';
+import { configEnvelopeOfBlock } from './channel-config';
 import { blockNumber, raftIndex, type BlockNumber, type ChainRaftIndex } from './ids';
 import type { BlockPullFn, CatchUpStatus, ChainSettings, ChainTimers, RaftPersistence } from './types';
 
@@ -55,6 +56,12 @@ export interface ApplierOptions {
   applyConfChange(cc: raftpb.ConfChange): raftpb.ConfState;
   /** A block is in the ledger (the leader pipeline and the resubmission set forget its envelopes). */
   onBlockCommitted(block: common.Block): void;
+  /**
+   * A committed config block, before its metadata is filled in: the channel's config changes
+   * here, so that the block's own metadata (LAST_CONFIG = itself, the consenter ids) and every
+   * later block follow the new config. `pulled`: it came from another orderer (catch-up).
+   */
+  onConfigBlock?(block: common.Block, number: BlockNumber, pulled: boolean): void;
   /** This node applied its own removal. */
   onRemoved(): void;
   /** The blocks of a catch-up are in: what waited can be applied (kick the loop, it runs applyWaiting). */
@@ -187,6 +194,7 @@ export class Applier {
         ...(this.o.signer !== undefined ? { signer: this.o.signer } : {}),
         timers: this.o.timers,
         logger: this.o.logger,
+        ...(this.o.onConfigBlock !== undefined ? { onConfigBlock: (block: common.Block) => this.o.onConfigBlock!(block, blockNumber(block.header?.number ?? 0), true) } : {}),
         onPulled: () => this.o.onPulled(),
         onError: (err) => this.o.onError(err),
       },
@@ -232,6 +240,7 @@ export class Applier {
 
   private async appendSnapshotBlock(lag: Lag): Promise<ApplyOutcome> {
     const index = raftIndex(lag.snapshot.metadata.index);
+    if (this.o.onConfigBlock !== undefined && configEnvelopeOfBlock(lag.block) !== undefined) this.o.onConfigBlock(lag.block, lag.blockNumber, false);
     this.fillMetadata(lag.block, index);
     await this.o.blockStore.append(common.Block.encode(lag.block));
     this.o.onBlockCommitted(lag.block);
@@ -283,6 +292,7 @@ export class Applier {
             throw new ChainInvariantError(`committed entry ${index} carries block ${number} but the ledger expects ${expected}`);
           }
           if (number === expected) {
+            if (this.o.onConfigBlock !== undefined && configEnvelopeOfBlock(block) !== undefined) this.o.onConfigBlock(block, number, false);
             this.fillMetadata(block, index);
             blocks.push(block);
           }

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { BlockStore } from '../../ledger/block-store';
 import { readConsenterMetadata, readLastConfigIndex, writeCommitMetadata, type MetadataSigner } from '../../ledger/metadata';
 import { common } from '../../protos';
+import { configEnvelopeOfBlock } from './channel-config';
 import type { BlockNumber } from './ids';
 import type { BlockPullFn, ChainTimers } from './types';
 
@@ -32,6 +33,8 @@ export interface BackgroundPullOptions {
   signer?: MetadataSigner;
   timers: ChainTimers;
   logger: Logger;
+  /** A pulled config block is in the ledger: the channel's config follows it (reference §3.10). */
+  onConfigBlock?(block: common.Block): void;
   /** Every block before the target is in. Called outside the Ready loop: the owner kicks it. */
   onPulled(): void;
   /** A failure retrying cannot mend (not a failed pull: those are retried): the owner halts. */
@@ -96,6 +99,7 @@ export class BackgroundPull {
       pullBlocks: o.pullBlocks,
       endpoints: o.endpoints,
       ...(o.signer !== undefined ? { signer: o.signer } : {}),
+      ...(o.onConfigBlock !== undefined ? { onConfigBlock: o.onConfigBlock } : {}),
       lastWanted: () => this.untilValue - 1,
       timers: o.timers,
       logger: o.logger,
@@ -121,6 +125,7 @@ interface PullIntoLedgerOptions {
   pullBlocks: BlockPullFn;
   endpoints(): readonly string[];
   signer?: MetadataSigner;
+  onConfigBlock?(block: common.Block): void;
   /** Last block number wanted, asked again after every attempt (it may move ahead). */
   lastWanted(): number;
   timers: ChainTimers;
@@ -173,6 +178,7 @@ async function pullOnce(o: PullIntoLedgerOptions): Promise<void> {
       const next = await untilAborted(blocks.next(), o.signal);
       if (next.done === true) return;
       await o.blockStore.append(o.signer !== undefined ? resigned(next.value.block, o.signer) : next.value.bytes);
+      if (o.onConfigBlock !== undefined && configEnvelopeOfBlock(next.value.block) !== undefined) o.onConfigBlock(next.value.block);
       const height = o.blockStore.height();
       if (height % PROGRESS_EVERY_BLOCKS === 0 || height > toNumber) o.logger.info({ height, target: toNumber + 1 }, 'pulled blocks');
       if (height > toNumber) return;

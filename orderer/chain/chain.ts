@@ -21,7 +21,12 @@ import { SeededRng } from '../../consensus/raft/rng';
 import { envelopeTxIdOrEmpty } from '../../ledger/block';
 import type { BlockStore } from '../../ledger/block-store';
 import { common, type orderer, raftpb } from '../../protos';
-import { ChainInvariantError } from '../errors';
+import { ChainInvariantError, OrdererError } from '../errors';
+import { ProposalDroppedError } from '../../consensus/raft/errors';
+import { readConsenterMetadata } from '../../ledger/metadata';
+import { recheckEnvelope, parseForwardedEnvelope } from '../msgcheck';
+import { chainSettingsOf } from './channel-config';
+import type { IntakeItem } from './leader-pipeline';
 import type { ParsedEnvelope } from '../msgcheck';
 import type { ChainHandle, ChainServiceSettings } from '../types';
 import { Applier } from './apply';
@@ -101,11 +106,23 @@ export class Chain implements ChainHandle {
   private ticksSinceCampaign = 0;
   /** Totals since start, for status() and operators. */
   private readonly counters = { forwardedReceived: 0, forwardedQueued: 0 };
+  /** Who may write and read at the current config; replaced by each config block. */
+  private accessValue: ChannelAccess;
+  /** Raft's voters as of the last conf change it applied (the consenters a config block names may be ahead). */
+  private raftVoters: Set<NodeId>;
+  /** The leader proposed the conf change of a config block and waits for it (at `tick`, retried if Raft dropped it). */
+  private confChangeProposed: { atTick: number } | undefined;
+  /** The leader hands its leadership over before it is removed (one try per election timeout). */
+  private lastTransferTick = -Infinity;
+  private tickCount = 0;
+  /** The node was removed from the channel's consenters by a config block and halts once it may. */
+  private removedByConfig = false;
 
   constructor(private readonly options: ChainOptions) {
     this.channelId = options.channelId;
     this.blockStore = options.blockStore;
     this.settingsValue = options.settings;
+    this.accessValue = options.access;
     this.timers = options.timers ?? REAL_TIMERS;
     this.logger = options.logger.child({ channel: options.channelId, node: options.selfId });
     const highWaterBytes = options.eventQueueHighWaterBytes ?? DEFAULT_EVENT_QUEUE_HIGH_WATER_BYTES;
@@ -121,6 +138,7 @@ export class Chain implements ChainHandle {
     const s = options.settings;
     const storage = options.raft.storage;
     const initial = storage.initialState();
+    this.raftVoters = new Set(initial.confState.voters);
     this.node = new RawNode({
       id: options.selfId,
       electionTick: s.electionTick,
@@ -147,6 +165,8 @@ export class Chain implements ChainHandle {
       settings: () => this.settingsValue,
       propose: (bytes) => this.node.propose(bytes),
       onBatchTimeout: () => this.push({ kind: 'batch-timeout' }),
+      recheck: (item) => this.recheckIntakeItem(item),
+      membershipPending: () => this.membershipPending(),
       maxIntakeEnvelopes,
       intakeHighWater: options.intakeHighWater ?? Math.max(2 * s.maxMessageCount, 1_000),
       intakeWaitTimeoutMs: options.intakeWaitTimeoutMs ?? 7_000,
@@ -180,8 +200,9 @@ export class Chain implements ChainHandle {
       logger: this.logger,
       ...(options.signer !== undefined ? { signer: options.signer } : {}),
       settings: () => this.settingsValue,
-      applyConfChange: (cc) => this.node.applyConfChange(cc),
+      applyConfChange: (cc) => this.applyConfChange(cc),
       onBlockCommitted: (block) => this.onBlockCommitted(block),
+      onConfigBlock: (block, number, pulled) => this.onConfigBlock(block, number, pulled),
       onRemoved: () => this.stopNow('this node was removed from the channel', true),
       // The pull runs beside the loop: its end has to wake it.
       onPulled: () => this.loop.kick(),
@@ -204,7 +225,10 @@ export class Chain implements ChainHandle {
           if (!this.halted) this.pipeline.pump();
         },
         hasQueuedInputs: () => this.events.length > 0,
-        afterAdvance: () => this.pipeline.pump(),
+        afterAdvance: () => {
+          this.proposeMissingConfChange();
+          this.pipeline.pump();
+        },
         // A snapshot installed just before a crash may be ahead of the ledger (Fabric catches up at start too).
         onStart: async () => this.applier.catchUpToStoredSnapshot(),
         betweenReadys: () => this.applyWaiting(),
@@ -313,7 +337,30 @@ export class Chain implements ChainHandle {
   // ---- ChainHandle -----------------------------------------------------------------
 
   access(): ChannelAccess {
-    return this.options.access;
+    return this.accessValue;
+  }
+
+  /**
+   * A client's CONFIG_UPDATE (its filters passed): validated against the current config and
+   * wrapped into a CONFIG envelope signed by this orderer, to be handed to order(). Throws
+   * OrdererError (BAD_REQUEST, FORBIDDEN) and changes nothing.
+   */
+  processConfigUpdate(update: ParsedEnvelope): ParsedEnvelope {
+    const config = this.options.config;
+    if (config === undefined) throw new OrdererError(common.Status.NOT_IMPLEMENTED, `channel ${this.channelId} takes no config updates on this node`);
+    if (this.halted) throw OrdererError.serviceUnavailable(`channel ${this.channelId} is halted: ${this.haltReason}`);
+    return config.processConfigUpdate(update, this.activeNodes());
+  }
+
+  /**
+   * On the leader, the consenters it heard from recently and itself (the quorum guard of a
+   * membership change, reference §3.8 step 6); undefined elsewhere (a follower does not know).
+   */
+  private activeNodes(): number[] | undefined {
+    if (this.role !== RaftRole.Leader) return undefined;
+    const active = [this.options.selfId];
+    for (const [id, pr] of this.node.status().progress) if (id !== this.options.selfId && pr.recentActive) active.push(id);
+    return active;
   }
 
   settings(): ChainServiceSettings {
@@ -434,6 +481,7 @@ export class Chain implements ChainHandle {
   private handleEvent(ev: ChainEvent): void {
     switch (ev.kind) {
       case 'tick':
+        this.tickCount++;
         this.node.tick();
         if (this.campaignTicks > 0 && this.leaderId === 0) {
           if (++this.ticksSinceCampaign >= this.campaignTicks) {
@@ -563,6 +611,10 @@ export class Chain implements ChainHandle {
 
   /** Once everything of its election is applied, a new leader takes the forwards it held. */
   private afterApply(): void {
+    if (this.removedByConfig && this.mayHaltOnRemoval()) {
+      this.stopNow('this node was removed from the channel\'s consenters by a config block', true);
+      return;
+    }
     const held = this.pipeline.readyIfApplied(this.applier.appliedIndex);
     if (held === undefined) return;
     // What this node accepted as a follower and was not ordered yet goes in first, then the
@@ -570,6 +622,137 @@ export class Chain implements ChainHandle {
     this.forwarder.resubmitAccepted();
     for (const { from, req, answer } of held) this.onForwarded(from, req, answer);
     this.pipeline.pump();
+  }
+
+  /**
+   * A node the last config block removed stops once the others no longer need it: at once when
+   * the rest are a quorum of the old membership (3 or more voters), else when Raft applies its
+   * removal (the conf change needs its vote). A leader hands leadership over first.
+   */
+  private mayHaltOnRemoval(): boolean {
+    if (this.role === RaftRole.Leader) return false;
+    return this.raftVoters.size >= 3 || !this.raftVoters.has(this.options.selfId);
+  }
+
+  // ---- config blocks and membership ---------------------------------------------------
+
+  /**
+   * A committed config block, before its metadata is written: the channel's config, settings,
+   * access and consenters change here (every later block, and this one's metadata, follow
+   * them). A block that cannot be applied halts the channel (ChainInvariantError): every node
+   * sees the same block, there is no skipping it.
+   */
+  private onConfigBlock(block: common.Block, number: number, pulled: boolean): void {
+    const config = this.options.config;
+    if (config === undefined) throw new ChainInvariantError(`config block ${number} committed on a chain without config processing`);
+    const meta = pulled ? readConsenterMetadata(block) : undefined;
+    const applied = config.applyConfigBlock(block, number, {
+      rederive: !pulled,
+      ...(meta !== undefined ? { consenterIds: { ids: meta.consenterIds, nextConsenterId: meta.nextConsenterId } } : {}),
+    });
+    const old = this.settingsValue;
+    const next = chainSettingsOf(applied.snapshot, this.options.tickIntervalOverrideMs);
+    // The Raft timing of a running chain stays as it started (the core is built with it).
+    this.settingsValue = { ...next, tickIntervalMs: old.tickIntervalMs, electionTick: old.electionTick, heartbeatTick: old.heartbeatTick };
+    this.accessValue = applied.snapshot.access;
+    this.logger.info(
+      { block: number, sequence: applied.snapshot.config.sequence, consenterChange: applied.consenterChange.kind, members: next.members.map((m) => m.id) },
+      'config block applied',
+    );
+    this.options.onConfigApplied?.(applied.snapshot, this.settingsValue);
+    if (!next.members.some((m) => m.id === this.options.selfId)) this.removedByConfig = true;
+  }
+
+  /**
+   * The leader's check of an envelope before it is cut when the config moved since it was
+   * checked, and of every CONFIG envelope (made again from its update if needed). Undefined
+   * when it no longer passes: dropped with a warning. Its sender heard SUCCESS already, as in
+   * Fabric, whose leader drops such envelopes the same way.
+   */
+  private recheckIntakeItem(item: IntakeItem): IntakeItem | undefined {
+    const seq = this.settingsValue.configSequence;
+    try {
+      const parsed = { ...parseForwardedEnvelope(item.envelopeBytes), ...(item.configSeq !== undefined ? { configSeq: item.configSeq } : {}) };
+      if (parsed.kind === 'config') {
+        const config = this.options.config;
+        if (config === undefined) throw OrdererError.badRequest('this node takes no config updates');
+        const checked = config.recheckConfigEnvelope(parsed, this.activeNodes());
+        return { txId: checked.txId, envelopeBytes: checked.envelopeBytes, messageSizeBytes: checked.messageSizeBytes, configSeq: seq, isConfig: true };
+      }
+      const refusal = recheckEnvelope(parsed, this.settingsValue, this.accessValue, { disabled: this.options.noExpirationChecks === true });
+      if (refusal !== undefined) throw refusal;
+      return { ...item, configSeq: seq };
+    } catch (err) {
+      if (!(err instanceof OrdererError)) throw err;
+      this.logger.warn({ txId: item.txId, checkedAt: item.configSeq, configSequence: seq, status: common.Status[err.status], reason: err.message }, 'dropping an envelope that no longer passes the channel config');
+      return undefined;
+    }
+  }
+
+  private applyConfChange(cc: raftpb.ConfChange): raftpb.ConfState {
+    const confState = this.node.applyConfChange(cc);
+    this.raftVoters = new Set(confState.voters);
+    this.confChangeProposed = undefined;
+    this.logger.info({ type: raftpb.ConfChangeType[cc.type] ?? cc.type, nodeId: cc.nodeId, voters: confState.voters }, 'raft membership changed');
+    return confState;
+  }
+
+  /** The consenters of the last config block are not (yet) Raft's voters. */
+  private membershipPending(): boolean {
+    const members = this.settingsValue.members;
+    if (members.length !== this.raftVoters.size) return true;
+    return members.some((m) => !this.raftVoters.has(m.id));
+  }
+
+  /**
+   * On a ready leader, the conf change that brings Raft's voters to the consenters of the last
+   * config block, one at a time (Fabric §3.5-3.6; a new leader re-proposes what its predecessor
+   * could not). A leader that is itself removed hands leadership to a caught-up follower first
+   * (§3.7): the next leader proposes the removal.
+   */
+  private proposeMissingConfChange(): void {
+    if (this.halted || this.role !== RaftRole.Leader || !this.pipeline.ready || !this.membershipPending()) return;
+    const retryTicks = 2 * this.settingsValue.electionTick;
+    if (this.confChangeProposed !== undefined && this.tickCount - this.confChangeProposed.atTick < retryTicks) return;
+    const desired = this.settingsValue.members.map((m) => m.id);
+    const toAdd = desired.filter((id) => !this.raftVoters.has(id));
+    const toRemove = [...this.raftVoters].filter((id) => !desired.includes(id));
+    if (toRemove.includes(this.options.selfId)) {
+      this.transferLeadershipAway(retryTicks);
+      return;
+    }
+    let cc: raftpb.ConfChangeInit;
+    if (toAdd.length > 0) cc = { type: raftpb.ConfChangeType.ConfChangeAddNode, nodeId: toAdd[0]! };
+    else if (toRemove.length > 0) cc = { type: raftpb.ConfChangeType.ConfChangeRemoveNode, nodeId: toRemove[0]! };
+    else return;
+    this.confChangeProposed = { atTick: this.tickCount };
+    this.logger.info({ type: raftpb.ConfChangeType[cc.type!], nodeId: cc.nodeId }, 'proposing the raft membership change of the last config block');
+    try {
+      this.node.proposeConfChange(cc);
+    } catch (err) {
+      if (!(err instanceof ProposalDroppedError)) throw err;
+      this.logger.warn({ reason: err.reason }, 'raft membership change proposal dropped; retrying later');
+    }
+  }
+
+  private transferLeadershipAway(retryTicks: number): void {
+    if (this.tickCount - this.lastTransferTick < retryTicks) return;
+    const st = this.node.status();
+    if (st.leadTransferee !== 0) return;
+    const lastIndex = this.options.raft.storage.lastIndex();
+    let best: NodeId = 0;
+    let bestMatch = -1;
+    for (const [id, pr] of st.progress) {
+      if (id === this.options.selfId || !this.settingsValue.members.some((m) => m.id === id) || !pr.recentActive) continue;
+      if (pr.match > bestMatch) {
+        best = id;
+        bestMatch = pr.match;
+      }
+    }
+    if (best === 0) return;
+    this.lastTransferTick = this.tickCount;
+    this.logger.info({ to: best, match: bestMatch, lastIndex }, 'this leader is removed from the channel: handing leadership over first');
+    this.node.transferLeadership(best);
   }
 
   private onBlockCommitted(block: common.Block): void {

@@ -23,7 +23,7 @@ import { common, type orderer } from '../../protos';
 import { EnvelopeFateUnknownError, OrdererError } from '../errors';
 import type { ParsedEnvelope } from '../msgcheck';
 import { AcceptedEnvelopes, DEFAULT_MAX_ACCEPTED_BYTES, type AcceptedEnvelope } from './accepted';
-import type { LeaderPipeline } from './leader-pipeline';
+import type { IntakeItem, LeaderPipeline } from './leader-pipeline';
 import type { ChainTimers } from './types';
 
 /** How many leader changes one Broadcast rides out before it is refused. */
@@ -167,7 +167,15 @@ export class Forwarder {
   private track(env: ParsedEnvelope): void {
     if (env.txId === '') return;
     const now = this.o.timers.nowMs();
-    this.accepted.add({ txId: env.txId, envelopeBytes: env.envelopeBytes, messageSizeBytes: env.messageSizeBytes, acceptedAtMs: now, lastSentAtMs: now });
+    this.accepted.add({
+      txId: env.txId,
+      envelopeBytes: env.envelopeBytes,
+      messageSizeBytes: env.messageSizeBytes,
+      configSeq: env.configSeq ?? this.o.configSequence(),
+      ...(env.kind === 'config' ? { isConfig: true } : {}),
+      acceptedAtMs: now,
+      lastSentAtMs: now,
+    });
   }
 
   /** Takes the envelope into this leader's intake or has a leader confirm it; throws OrdererError when neither happened. */
@@ -197,13 +205,13 @@ export class Forwarder {
         }
         // Waiting from before the envelope can be proposed, so its commit cannot be missed.
         if (env.txId === '') {
-          if (pipeline.enqueue({ txId: env.txId, envelopeBytes: env.envelopeBytes, messageSizeBytes: env.messageSizeBytes }, true)) this.o.kick();
+          if (pipeline.enqueue(intakeItemOf(env, this.o.configSequence()), true)) this.o.kick();
           return { kind: 'own-intake', committed: Promise.resolve() }; // nothing to recognise its block by
         }
         const committed = this.commitOf(env.txId);
         let taken: boolean;
         try {
-          taken = pipeline.enqueue({ txId: env.txId, envelopeBytes: env.envelopeBytes, messageSizeBytes: env.messageSizeBytes }, true);
+          taken = pipeline.enqueue(intakeItemOf(env, this.o.configSequence()), true);
         } catch (err) {
           this.forgetCommitWaiter(env.txId);
           throw err;
@@ -219,7 +227,7 @@ export class Forwarder {
       // A forward waits for room on the leader's stream (up to the RPC timeout), then for the
       // leader's answer; if the leader changes meanwhile we move on to the next one instead of
       // waiting that out.
-      const req: orderer.SubmitRequestInit = { channel: this.o.channelId, lastValidationSeq: this.o.configSequence(), payload: env.envelope };
+      const req: orderer.SubmitRequestInit = { channel: this.o.channelId, lastValidationSeq: env.configSeq ?? this.o.configSequence(), payload: env.envelope };
       const sent = this.submit(leader, req);
       let outcome: SubmitAck | 'leader-changed';
       try {
@@ -427,7 +435,7 @@ export class Forwarder {
       this.counters.resubmitted++;
       queued.push(
         this.o.transport
-          .sendSubmit(this.o.channelId, leader, { channel: this.o.channelId, lastValidationSeq: this.o.configSequence(), payload })
+          .sendSubmit(this.o.channelId, leader, { channel: this.o.channelId, lastValidationSeq: item.configSeq ?? this.o.configSequence(), payload })
           .catch(() => undefined), // retried by the next sweep
       );
     }
@@ -439,4 +447,15 @@ export class Forwarder {
       this.resendChunk(leader, items, i);
     });
   }
+}
+
+/** What the leader's intake holds of a checked envelope: the config it was checked against, whether it is a CONFIG envelope. */
+function intakeItemOf(env: ParsedEnvelope, currentConfigSeq: number): IntakeItem {
+  return {
+    txId: env.txId,
+    envelopeBytes: env.envelopeBytes,
+    messageSizeBytes: env.messageSizeBytes,
+    configSeq: env.configSeq ?? currentConfigSeq,
+    ...(env.kind === 'config' ? { isConfig: true } : {}),
+  };
 }

@@ -16,7 +16,7 @@ import { bytesEqual } from '../../ledger/hash';
 import { common, type orderer } from '../../protos';
 import { BatchTimer, BlockCutter } from '../blockcutter';
 import { ChainInvariantError, OrdererError } from '../errors';
-import { parseBroadcastEnvelope, type ParsedEnvelope } from '../msgcheck';
+import { parseForwardedEnvelope, type ParsedEnvelope } from '../msgcheck';
 import { blockNumber, type BlockNumber, type ChainRaftIndex } from './ids';
 import { IntakeGate } from './intake-gate';
 import type { ChainSettings, ChainTimers } from './types';
@@ -26,6 +26,10 @@ export interface IntakeItem {
   readonly txId: string;
   readonly envelopeBytes: Uint8Array;
   readonly messageSizeBytes: number;
+  /** The config sequence it was checked against; checked again when the config moved since. Absent: the current one. */
+  readonly configSeq?: number;
+  /** A CONFIG envelope: ordered alone in a block, after the envelopes before it. */
+  readonly isConfig?: boolean;
 }
 
 /** Tells a follower that asked (SUBMIT_ACK_HEADER) what became of its forward. */
@@ -65,6 +69,17 @@ export interface LeaderPipelineOptions {
   propose(blockBytes: Uint8Array): void;
   /** The batch timer expired (the Chain queues it as an event and calls cutPending in its loop). */
   onBatchTimeout(): void;
+  /**
+   * An envelope checked against an older config, or a CONFIG envelope, about to be cut: checked
+   * again against the current config. Returns what to order (a CONFIG envelope may be made
+   * again from its update), or undefined when it no longer passes (dropped, logged).
+   */
+  recheck?(item: IntakeItem): IntakeItem | undefined;
+  /**
+   * True while a committed config block's membership change is not yet in Raft's configuration:
+   * nothing new is proposed meanwhile (Fabric §3.5, "config in flight").
+   */
+  membershipPending?(): boolean;
   /** Envelopes in the intake beyond which Broadcast hears SERVICE_UNAVAILABLE. */
   maxIntakeEnvelopes: number;
   /** Envelopes in the intake beyond which client Broadcasts wait for room. */
@@ -100,6 +115,8 @@ export class LeaderPipeline {
   /** Payload bytes of the held forwards. */
   private heldBytes = 0;
   private cutWhenFree = false;
+  /** A proposed config block not committed yet: nothing more is proposed until it is. */
+  private configInFlight: BlockNumber | undefined;
   private readonly cutter: BlockCutter;
   private readonly batchTimer: BatchTimer;
   private readonly gate: IntakeGate;
@@ -168,6 +185,7 @@ export class LeaderPipeline {
     this.readyValue = false;
     this.readyIndex = undefined;
     this.cutWhenFree = false;
+    this.configInFlight = undefined;
     this.gate.wakeAll();
   }
 
@@ -237,31 +255,54 @@ export class LeaderPipeline {
     const envelopeBytes = common.Envelope.encode(req.payload);
     let parsed: ParsedEnvelope;
     try {
-      parsed = parseBroadcastEnvelope(envelopeBytes);
+      parsed = parseForwardedEnvelope(envelopeBytes);
     } catch (err) {
       this.o.logger.warn({ err, from }, 'dropping a forwarded envelope that does not parse');
       return 'invalid';
     }
-    if (parsed.kind !== 'normal' || parsed.channelId !== this.o.channelId) return 'invalid';
+    if (parsed.channelId !== this.o.channelId) return 'invalid';
     if (parsed.messageSizeBytes > this.o.settings().absoluteMaxBytes) return 'invalid';
-    return this.offer({ txId: parsed.txId, envelopeBytes, messageSizeBytes: parsed.messageSizeBytes }, false);
+    const item: IntakeItem = {
+      txId: parsed.txId,
+      envelopeBytes,
+      messageSizeBytes: parsed.messageSizeBytes,
+      configSeq: req.lastValidationSeq,
+      ...(parsed.kind === 'config' ? { isConfig: true } : {}),
+    };
+    // Checked by the sender against a config we have moved past: checked again now, as Fabric's
+    // leader does, so a refusal reaches the sender (CONFIG envelopes are checked when cut).
+    if (!item.isConfig && req.lastValidationSeq < this.o.settings().configSequence && this.o.recheck !== undefined && this.o.recheck(item) === undefined) return 'invalid';
+    return this.offer(item, false);
   }
 
   /** Moves envelopes from the intake through the cutter into proposed blocks, within MaxInflightBlocks. */
   pump(): void {
-    if (!this.active || !this.readyValue) return;
+    if (!this.active || !this.readyValue || this.configInFlight !== undefined || this.o.membershipPending?.() === true) return;
     const s = this.o.settings();
+    const limits = this.cutter.currentLimits;
+    // A config block changed the batch size: it applies from the next envelope cut (Fabric).
+    if (limits.maxMessageCount !== s.maxMessageCount || limits.preferredMaxBytes !== s.preferredMaxBytes) {
+      this.cutter.updateLimits({ maxMessageCount: s.maxMessageCount, preferredMaxBytes: s.preferredMaxBytes });
+    }
     if (this.cutWhenFree && this.inflight.size < s.maxInflightBlocks) {
       this.cutWhenFree = false;
       this.cutPending();
     }
-    while (this.intake.length > 0 && this.inflight.size < s.maxInflightBlocks) {
-      const item = this.intake.shift()!;
+    while (this.intake.length > 0 && this.inflight.size < s.maxInflightBlocks && this.configInFlight === undefined) {
+      let item: IntakeItem | undefined = this.intake.shift()!;
       this.intakeBytes -= item.envelopeBytes.length;
       this.intakeTxIds.delete(item.txId);
       // The ledger was checked when the item entered the intake (on a ready leader, whose ledger
       // holds every earlier term); only this leader's own proposals can have changed since.
       if (item.txId !== '' && this.proposedTxIds.has(item.txId)) continue;
+      if (item.isConfig === true || (item.configSeq !== undefined && item.configSeq < s.configSequence)) {
+        if (this.o.recheck !== undefined) item = this.o.recheck(item);
+        if (item === undefined) continue;
+      }
+      if (item.isConfig === true) {
+        this.proposeConfig(item);
+        continue;
+      }
       if (item.txId !== '') this.proposedTxIds.add(item.txId);
       this.txIdOf.set(item.envelopeBytes, item.txId);
       const { batches, pending } = this.cutter.ordered(item.envelopeBytes, item.messageSizeBytes);
@@ -273,7 +314,7 @@ export class LeaderPipeline {
 
   /** The batch timer expired (or a cut waited for room in the in-flight window). */
   cutPending(): void {
-    if (!this.active || !this.readyValue) return;
+    if (!this.active || !this.readyValue || this.configInFlight !== undefined) return;
     if (this.inflight.size >= this.o.settings().maxInflightBlocks) {
       this.cutWhenFree = true;
       return;
@@ -283,7 +324,24 @@ export class LeaderPipeline {
     if (batch.length > 0) this.proposeBlock(batch);
   }
 
-  private proposeBlock(batch: Uint8Array[]): void {
+  /**
+   * A config envelope goes alone in a block, after a block of what the cutter holds (Fabric
+   * §3.5); nothing more is proposed until that block commits (and its membership change is in).
+   */
+  private proposeConfig(item: IntakeItem): void {
+    this.batchTimer.stop();
+    const pending = this.cutter.cut();
+    if (pending.length > 0) this.proposeBlock(pending);
+    if (item.txId !== '') this.proposedTxIds.add(item.txId);
+    this.txIdOf.set(item.envelopeBytes, item.txId);
+    const number = this.proposeBlock([item.envelopeBytes]);
+    if (number !== undefined) {
+      this.configInFlight = number;
+      this.o.logger.info({ block: number, txId: item.txId }, 'config block proposed');
+    }
+  }
+
+  private proposeBlock(batch: Uint8Array[]): BlockNumber | undefined {
     const prev = this.lastCreated;
     if (prev === undefined || !this.readyValue) throw new ChainInvariantError('a block proposed before the leader applied its log');
     const number = blockNumber(prev.number + 1);
@@ -296,12 +354,13 @@ export class LeaderPipeline {
       // The envelopes are not lost: accepted ones are resubmitted to whoever leads next.
       this.o.logger.warn({ block: number, reason: err.reason }, 'block proposal dropped');
       for (const env of batch) this.proposedTxIds.delete(this.txIdOf.get(env) ?? envelopeTxIdOrEmpty(env));
-      return;
+      return undefined;
     }
     const txIds = batch.map((env) => this.txIdOf.get(env) ?? envelopeTxIdOrEmpty(env));
     this.inflight.set(number, { txIds, dataHash: block.header!.dataHash });
     this.o.logger.debug({ block: number, envelopes: batch.length, sizeBytes: bytes.length }, 'block proposed');
     this.lastCreated = { number, hash: blockHeaderHash(block.header!) };
+    return number;
   }
 
   /**
@@ -312,6 +371,7 @@ export class LeaderPipeline {
     const number = blockNumber(block.header?.number ?? 0);
     const mine = this.inflight.get(number);
     if (mine !== undefined) this.inflight.delete(number);
+    if (this.configInFlight !== undefined && number >= this.configInFlight) this.configInFlight = undefined;
     return mine !== undefined && block.header !== undefined && bytesEqual(mine.dataHash, block.header.dataHash) ? mine.txIds : undefined;
   }
 

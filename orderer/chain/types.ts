@@ -8,6 +8,7 @@ import type { RaftRole } from '../../consensus/raft/api';
 import type { BlockStore } from '../../ledger/block-store';
 import type { MetadataSigner } from '../../ledger/metadata';
 import type { raftpb, common } from '../../protos';
+import type { ChannelConfigSnapshot, ChannelConfigState } from './channel-config';
 
 /** A consenter of the channel with its Raft id (etcdraft consenter list + BlockMetadata.consenter_ids). */
 export interface RaftMember {
@@ -107,6 +108,18 @@ export interface ChainOptions {
   access: ChannelAccess;
   /** Signs each block's SIGNATURES metadata with the node's identity (General.LocalMSPDir); unsigned without. */
   signer?: MetadataSigner;
+  /**
+   * The channel's config and how config updates change it (orderer/chain/channel-config.ts).
+   * Without it (tests of other parts, the simulator) a CONFIG_UPDATE is NOT_IMPLEMENTED and a
+   * config block halts the chain.
+   */
+  config?: ChannelConfigState;
+  /** A config block was applied: the owner reconfigures the cluster transport for the new consenters. */
+  onConfigApplied?(snapshot: ChannelConfigSnapshot, settings: ChainSettings): void;
+  /** Consensus.TickIntervalOverride: kept when a config block changes the channel's TickInterval. */
+  tickIntervalOverrideMs?: number;
+  /** General.Authentication.NoExpirationChecks, for the leader's re-check of envelopes after a config change. */
+  noExpirationChecks?: boolean;
   timers?: ChainTimers;
   /** Seed of the Raft core's election-timeout randomness. */
   rngSeed?: number;

@@ -80,10 +80,10 @@ describe('Broadcast rejects bad envelopes with the status that says why, then cl
     }
   });
 
-  test('CONFIG_UPDATE: NOT_IMPLEMENTED for now', async () => {
+  test('CONFIG_UPDATE on a chain that takes no config updates: NOT_IMPLEMENTED', async () => {
     const answer = await answerFor(makeEnvelope({ channelId: CHANNEL, type: common.HeaderType.CONFIG_UPDATE }));
     expect(answer.status).toBe(common.Status.NOT_IMPLEMENTED);
-    expect(answer.info).toMatch(/config updates are not supported/);
+    expect(answer.info).toMatch(/takes no config updates/);
   });
 
   test('larger than AbsoluteMaxBytes: REQUEST_ENTITY_TOO_LARGE', async () => {

@@ -1,0 +1,54 @@
+// Config updates as an operator makes them: a ConfigUpdate of the current config, signed by the
+// admins its mod_policies need, in a CONFIG_UPDATE envelope from a submitter.
+import { randomBytes } from 'node:crypto';
+import { buildEnvelope } from '../../orderer/envelopes';
+import type { SigningIdentity } from '../../orderer/msp/types';
+import { configEnvelopeOfBlock } from '../../orderer/chain/channel-config';
+import { common, orderer } from '../../protos';
+
+/** A ConfigSignature of `configUpdate` by `signer` (signed data = signature_header ‖ config_update). */
+export function configSignature(configUpdate: Uint8Array, signer: SigningIdentity): common.ConfigSignatureInit {
+  const signatureHeader = common.SignatureHeader.encode({ creator: signer.serialized, nonce: randomBytes(24) });
+  const data = new Uint8Array(signatureHeader.length + configUpdate.length);
+  data.set(signatureHeader, 0);
+  data.set(configUpdate, signatureHeader.length);
+  return { signatureHeader, signature: signer.sign(data) };
+}
+
+/** A CONFIG_UPDATE envelope carrying `update`, signed by `signers` and submitted by `submitter`. */
+export function configUpdateEnvelope(channelId: string, update: common.ConfigUpdateInit, signers: readonly SigningIdentity[], submitter: SigningIdentity): { bytes: Uint8Array; txId: string } {
+  const configUpdate = common.ConfigUpdate.encode(update);
+  const data = common.ConfigUpdateEnvelope.encode({ configUpdate, signatures: signers.map((s) => configSignature(configUpdate, s)) });
+  return buildEnvelope({
+    channelId,
+    type: common.HeaderType.CONFIG_UPDATE,
+    data,
+    signer: { creator: submitter.serialized, sign: (payload) => submitter.sign(payload) },
+  });
+}
+
+/** The update that sets /Channel/Orderer/BatchSize of `config` to `batchSize` (read set: the Orderer group at its version). */
+export function batchSizeUpdate(channelId: string, config: common.Config, batchSize: { maxMessageCount: number; absoluteMaxBytes: number; preferredMaxBytes: number }): common.ConfigUpdateInit {
+  const ordererGroup = config.channelGroup!.groups['Orderer']!;
+  const current = ordererGroup.values['BatchSize']!;
+  return {
+    channelId,
+    readSet: { groups: { Orderer: { version: ordererGroup.version } } },
+    writeSet: {
+      groups: {
+        Orderer: {
+          version: ordererGroup.version,
+          values: { BatchSize: { version: current.version + 1, modPolicy: current.modPolicy, value: orderer.BatchSize.encode(batchSize) } },
+        },
+      },
+    },
+  };
+}
+
+/** The config a config block carries. */
+export function configOfBlock(block: common.Block): common.Config {
+  const config = configEnvelopeOfBlock(block)?.config;
+  if (config === undefined) throw new Error(`block ${block.header?.number} is not a config block`);
+  return config;
+}
+
