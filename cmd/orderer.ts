@@ -10,6 +10,7 @@ import { runWalRepair } from './wal-repair';
 import { ensureDirs, OrdererNode, type OrdererNodeOptions } from '../orderer/node';
 import { LocalMspError, loadLocalSigningIdentity } from '../orderer/msp/local-msp';
 import { loadOrdererTls } from '../orderer/tls';
+import { adminServerFromConfig, type AdminServer } from '../orderer/participation';
 
 const USAGE = `usage: orderer start [--config FILE] [--stop-on-stdin-eof]
        orderer wal repair --channel NAME [--config FILE] [--dry-run]   (orderer wal repair --help)
@@ -149,25 +150,38 @@ async function main(argv: string[]): Promise<number> {
     return startFailed(err);
   }
   const node = new OrdererNode(options);
+  // The Admin server serves the channel participation API (reference §6.2); it runs when the API
+  // is enabled (Fabric also starts it to answer 503 when disabled; with nothing else on it, we don't).
+  let admin: AdminServer | undefined;
   try {
+    if (config.channelParticipation.enabled) admin = adminServerFromConfig(config, node, logger, loaded.filePath);
     await node.start();
+    if (admin !== undefined) {
+      await admin.start();
+      logger.info({ address: admin.address, tls: config.admin.tls.enabled }, 'channel participation API listening');
+    }
   } catch (err) {
+    await admin?.stop().catch(() => undefined);
     await node.forceStop().catch(() => undefined);
     return startFailed(err);
   }
+  const stopNode = async (force: boolean): Promise<void> => {
+    await admin?.stop().catch((err: unknown) => logger.warn({ err }, 'admin server did not stop cleanly'));
+    await (force ? node.forceStop() : node.stop());
+  };
   return await new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: string): void => {
       if (stopping) {
         logger.warn({ signal }, 'second signal: stopping at once');
-        void node.forceStop().finally(() => resolve(1));
+        void stopNode(true).finally(() => resolve(1));
         return;
       }
       stopping = true;
       logger.info({ signal }, 'stopping');
       // Open Deliver streams would keep a graceful shutdown waiting forever; give them a moment.
       const force = setTimeout(() => void node.forceStop(), 3_000);
-      void node.stop().then(
+      void stopNode(false).then(
         () => {
           clearTimeout(force);
           resolve(0);

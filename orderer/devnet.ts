@@ -35,6 +35,10 @@ export interface DevnetNode {
   readonly configPath: string;
   /** Its separate cluster listener's port (DevnetOptions.clusterPorts); undefined when Step shares the client port. */
   readonly clusterPort: number | undefined;
+  /** Its Admin server's port (channel participation API, DevnetOptions.adminPorts); undefined: no Admin server. */
+  readonly adminPort: number | undefined;
+  /** A consenter of the genesis blocks (false: a spare node, added later by a config update and a join). */
+  readonly consenter: boolean;
   /** The node's MSP folder (General.LocalMSPDir; MSP ID DEVNET_ORDERER_MSP_ID): signs its blocks. */
   readonly mspDir: string;
   /** Its TLS folder: server.crt / server.key (server and cluster client pair), ca.crt. */
@@ -107,6 +111,13 @@ export interface DevnetOptions {
    * listed at these ports and the orderer endpoints at the client ports.
    */
   clusterPorts?: readonly number[];
+  /** Ports of each node's Admin server, which then serves the channel participation API (mutual TLS with `tls`). */
+  adminPorts?: readonly number[];
+  /**
+   * How many of the nodes (the first ones) are the channels' consenters in their genesis blocks;
+   * the others start with no channel, ready to be added by a config update and a join. All by default.
+   */
+  consenterCount?: number;
 }
 
 export const DEVNET_DOMAIN = 'example.com';
@@ -115,7 +126,7 @@ export const DEVNET_CLIENT_MSP_ID = 'Org1MSP';
 
 export const DEVNET_PORTS: readonly number[] = [7050, 8050, 9050];
 
-export function devnetLayout(options: Pick<DevnetOptions, 'dataDir' | 'ports' | 'channels' | 'host' | 'clusterPorts'>): DevnetLayout {
+export function devnetLayout(options: Pick<DevnetOptions, 'dataDir' | 'ports' | 'channels' | 'host' | 'clusterPorts' | 'adminPorts' | 'consenterCount'>): DevnetLayout {
   const ports = options.ports ?? DEVNET_PORTS;
   const host = options.host ?? '127.0.0.1';
   const cryptoDir = path.join(options.dataDir, 'crypto');
@@ -127,7 +138,18 @@ export function devnetLayout(options: Pick<DevnetOptions, 'dataDir' | 'ports' | 
     const name = `orderer${i + 1}`;
     const dir = path.join(options.dataDir, name);
     const home = path.join(ordererOrgDir, 'orderers', `${name}.${DEVNET_DOMAIN}`);
-    return { name, host, port, clusterPort: options.clusterPorts?.[i], dir, configPath: path.join(dir, 'orderer.yaml'), mspDir: path.join(home, 'msp'), tlsDir: path.join(home, 'tls') };
+    return {
+      name,
+      host,
+      port,
+      clusterPort: options.clusterPorts?.[i],
+      adminPort: options.adminPorts?.[i],
+      consenter: i < (options.consenterCount ?? ports.length),
+      dir,
+      configPath: path.join(dir, 'orderer.yaml'),
+      mspDir: path.join(home, 'msp'),
+      tlsDir: path.join(home, 'tls'),
+    };
   });
   const user = `User1@${clientDomain}`;
   const clientHome = path.join(clientOrgDir, 'users', user);
@@ -158,7 +180,7 @@ function ensureDevnetCrypto(layout: DevnetLayout): void {
 function channelSpec(channelId: string, layout: DevnetLayout, o: DevnetOptions): ChannelConfigSpec {
   return {
     channelId,
-    consenters: layout.nodes.map((n) => {
+    consenters: layout.nodes.filter((n) => n.consenter).map((n) => {
       // cryptogen's orderer TLS pair serves both sides, as in Fabric's sample networks.
       const cert = readFileSync(path.join(n.tlsDir, 'server.crt'));
       return { host: n.host, port: n.clusterPort ?? n.port, clientTlsCert: cert, serverTlsCert: cert };
@@ -167,11 +189,11 @@ function channelSpec(channelId: string, layout: DevnetLayout, o: DevnetOptions):
       {
         mspId: DEVNET_ORDERER_MSP_ID,
         msp: mspConfigFromDir(layout.crypto.ordererOrgMspDir, DEVNET_ORDERER_MSP_ID),
-        endpoints: layout.nodes.map((n) => `${n.host}:${n.port}`),
+        endpoints: layout.nodes.filter((n) => n.consenter).map((n) => `${n.host}:${n.port}`),
       },
     ],
     // Clients and pulling orderers use the client ports, whatever port the cluster listens on.
-    ordererAddresses: layout.nodes.map((n) => `${n.host}:${n.port}`),
+    ordererAddresses: layout.nodes.filter((n) => n.consenter).map((n) => `${n.host}:${n.port}`),
     applicationOrgs: [{ mspId: DEVNET_CLIENT_MSP_ID, msp: mspConfigFromDir(layout.crypto.clientOrgMspDir, DEVNET_CLIENT_MSP_ID) }],
     ...(o.openAccess === true ? { openAccess: true } : {}),
     batchSize: {
@@ -200,8 +222,7 @@ function nodeYaml(node: DevnetNode, layout: DevnetLayout, logLevel: string, tls:
     `  ListenAddress: ${node.host}`,
     `  ListenPort: ${node.port}`,
     `  LogLevel: ${logLevel}`,
-    '  BootstrapChannels:',
-    channels,
+    ...(node.consenter ? ['  BootstrapChannels:', channels] : []),
     ...(tls
       ? [
           '  TLS:',
@@ -230,6 +251,25 @@ function nodeYaml(node: DevnetNode, layout: DevnetLayout, logLevel: string, tls:
         ? []
         : // Tests only: without TLS, Step senders are not authenticated (orderer/tls.ts refuses it otherwise).
           ['    AllowPlaintext: true']),
+    ...(node.adminPort !== undefined
+      ? [
+          'Admin:',
+          `  ListenAddress: ${node.host}:${node.adminPort}`,
+          ...(tls
+            ? [
+                '  TLS:',
+                '    Enabled: true',
+                `    Certificate: ${path.join(node.tlsDir, 'server.crt')}`,
+                `    PrivateKey: ${path.join(node.tlsDir, 'server.key')}`,
+                '    ClientAuthRequired: true',
+                // The orderer organisation's admins (their TLS certificates come from its TLS CA).
+                `    ClientRootCAs: [${path.join(node.tlsDir, 'ca.crt')}]`,
+              ]
+            : []),
+          'ChannelParticipation:',
+          '  Enabled: true',
+        ]
+      : []),
     'FileLedger:',
     `  Location: ${path.join(node.dir, 'ledger')}`,
     'Consensus:',

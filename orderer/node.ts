@@ -2,7 +2,8 @@
 // cluster transport, and a Chain per channel with its ledger and Raft storage.
 import * as grpc from '@grpc/grpc-js';
 import { constants as fsConstants } from 'node:fs';
-import { access, readFile, stat } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
+import { access, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { Comm, type SenderIdentification } from '../cluster/comm';
@@ -19,7 +20,17 @@ import { Chain } from './chain/chain';
 import { openRaftPersistence } from './chain/raft-persistence';
 import type { ChainOptions, ChainSettings, RaftMember, RaftPersistence } from './chain/types';
 import type { BroadcastOptions } from './broadcast';
-import { parseConfigBlock, type ChannelSettings } from './channelconfig';
+import { isValidChannelId, parseConfigBlock, type ChannelSettings } from './channelconfig';
+import {
+  ChannelExistsError,
+  ChannelNotFoundError,
+  ChannelPendingRemovalError,
+  ChannelRemovalFailedError,
+  InvalidJoinBlockError,
+  ParticipationError,
+  type ChannelInfo,
+  type ChannelParticipation,
+} from './participation/types';
 import { ChannelConfigState, chainSettingsOf } from './chain/channel-config';
 import { registerAtomicBroadcast } from './grpc-service';
 import { ConfigChannelAccess } from './policies/channel-access';
@@ -135,11 +146,25 @@ export function pullEndpointsOf(settings: ChannelSettings): string[] {
 /** How long a stop lets open streams end by themselves once the chains are closed. */
 const STREAM_DRAIN_MS = 500;
 
-export class OrdererNode implements ChainRegistry {
+/** A channel joined with a config block after its genesis: the blocks up to it are being pulled (reference §3.12). */
+interface Onboarding {
+  readonly joinBlockNumber: number;
+  /** Blocks in the ledger so far. */
+  height: number;
+  readonly abort: AbortController;
+  readonly task: Promise<void>;
+  /** Set when it failed: the channel shows "failed" until it is removed. */
+  failure: string | undefined;
+}
+
+export class OrdererNode implements ChainRegistry, ChannelParticipation {
   readonly noExpirationChecks: boolean;
   private readonly server: grpc.Server;
   private readonly comm: Comm;
   private readonly channels = new Map<string, RunningChannel>();
+  private readonly onboarding = new Map<string, Onboarding>();
+  private readonly removing = new Set<string>();
+  private started = false;
   private boundPort = 0;
   private clusterServer: ClusterServer | undefined;
   private readonly logger: Logger;
@@ -200,7 +225,14 @@ export class OrdererNode implements ChainRegistry {
   }
 
   async start(): Promise<void> {
-    for (const ch of this.options.channels) await this.openChannel(ch);
+    // The channels of the config file, then those joined through the participation API (their
+    // ledgers are on disk: a channel is removed together with its ledger).
+    const bootstrap = new Map(this.options.channels.map((c) => [c.name, c]));
+    for (const ch of this.options.channels) await this.openChannel(ch.name, () => readGenesisBlock(ch), ch.genesisBlockPath);
+    for (const name of await ledgerChannels(this.options.ledgerDir)) {
+      if (bootstrap.has(name) || this.channels.has(name)) continue;
+      await this.openChannel(name, undefined, 'its ledger');
+    }
     const creds = this.options.serverCredentials ?? grpc.ServerCredentials.createInsecure();
     this.boundPort = await new Promise<number>((resolve, reject) => {
       this.server.bindAsync(`${this.options.listenHost}:${this.options.listenPort}`, creds, (err, port) => (err ? reject(err) : resolve(port)));
@@ -218,22 +250,29 @@ export class OrdererNode implements ChainRegistry {
       });
     }
     for (const { chain } of this.channels.values()) chain.start();
+    this.started = true;
     this.logger.info(
       { address: `${this.options.listenHost}:${this.boundPort}`, ...(cl !== undefined ? { clusterAddress: `${cl.host}:${this.clusterPort}` } : {}), channels: this.channelIds() },
       'orderer started',
     );
   }
 
-  private async openChannel(ch: ChannelBootstrap): Promise<void> {
+  /**
+   * Opens a channel's ledger, WAL and chain (not started). `genesis` gives the first block when
+   * the ledger is empty (`source` names where it comes from, for the log); without it an empty
+   * ledger is an error.
+   */
+  private async openChannel(name: string, genesis: (() => Promise<common.Block>) | undefined, source: string): Promise<void> {
+    const ch = { name };
     const log = this.logger.child({ channel: ch.name });
     // The block store, the block puller and the Chain add the channel to their lines themselves:
     // they get the node's logger, or every line would carry "channel" twice.
     const blockStore = await openBlockStore({ dir: this.options.ledgerDir, channelId: ch.name, logger: this.logger });
     try {
       if (blockStore.height() === 0) {
-        const genesis = await readGenesisBlock(ch);
-        await blockStore.append(genesis);
-        log.info({ file: ch.genesisBlockPath }, 'channel ledger created from its genesis block');
+        if (genesis === undefined) throw new Error(`the ledger of channel ${ch.name} (${channelStoreDir(this.options.ledgerDir, ch.name)}) is empty and no genesis block is configured for it`);
+        await blockStore.append(await genesis());
+        log.info({ source }, 'channel ledger created from its genesis block');
       }
       const last = blockStore.lastBlock()!;
       const configBlock = blockStore.getBlock(readLastConfigIndex(last.block));
@@ -334,6 +373,155 @@ export class OrdererNode implements ChainRegistry {
     }
   }
 
+  // ---- channel participation (reference §6.2) -------------------------------------------
+
+  listChannels(): ChannelInfo[] {
+    const names = new Set([...this.channels.keys(), ...this.onboarding.keys()]);
+    return [...names].map((n) => this.channelInfo(n)!).filter((i) => i !== undefined);
+  }
+
+  channelInfo(channelId: string): ChannelInfo | undefined {
+    const running = this.channels.get(channelId);
+    if (running !== undefined) {
+      const st = running.chain.status();
+      const height = running.blockStore.height();
+      // A chain halted because a config block removed this node, or on broken state, no longer
+      // takes part in consensus.
+      if (st.halted) return { name: channelId, consensusRelation: st.broken ? 'consenter' : 'other', status: st.broken ? 'failed' : 'inactive', height };
+      return { name: channelId, consensusRelation: 'consenter', status: 'active', height };
+    }
+    const ob = this.onboarding.get(channelId);
+    if (ob !== undefined) return { name: channelId, consensusRelation: 'consenter', status: ob.failure !== undefined ? 'failed' : 'onboarding', height: ob.height };
+    return undefined;
+  }
+
+  /**
+   * Joins the channel of `configBlock`, which must list this node among its consenters (joining
+   * as a follower is not supported). Block 0: the ledger starts with it and the chain starts.
+   * A later config block: the blocks before it are pulled from the channel's orderers and must
+   * chain up to it (its hash anchors them), then it is appended and the chain starts as a new
+   * Raft member; meanwhile the channel is "onboarding".
+   */
+  async joinChannel(configBlock: common.Block): Promise<ChannelInfo> {
+    if (this.stopping !== undefined || !this.started) throw new ParticipationError(503, 'the orderer is not running');
+    let settings: ChannelSettings;
+    try {
+      settings = parseConfigBlock(configBlock);
+      ConfigChannelAccess.fromConfig(settings.channelId, settings.config);
+    } catch (err) {
+      throw new InvalidJoinBlockError(`the config block cannot be used: ${(err as Error).message}`, { cause: err });
+    }
+    const name = settings.channelId;
+    if (this.removing.has(name)) throw new ChannelPendingRemovalError(name);
+    if (this.channels.has(name) || this.onboarding.has(name)) throw new ChannelExistsError(name);
+    if (await ledgerExists(this.options.ledgerDir, name)) throw new ChannelExistsError(name);
+    const { members } = raftMembers(settings, configBlock);
+    try {
+      findSelf(name, members, settings.orderer.consensus.consenters, { serverTlsCert: this.options.selfServerTlsCert, host: this.options.selfHost, port: this.options.selfPort });
+    } catch (err) {
+      throw new InvalidJoinBlockError(
+        `this orderer is not a consenter of channel ${name} in config block ${configBlock.header?.number ?? 0} (joining as a follower is not supported): ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+    const number = configBlock.header?.number ?? 0;
+    if (number === 0) {
+      await this.openChannel(name, () => Promise.resolve(configBlock), 'the participation API');
+      this.channels.get(name)!.chain.start();
+      this.logger.info({ channel: name }, 'joined channel with its genesis block');
+      return this.channelInfo(name)!;
+    }
+    const abort = new AbortController();
+    const ob: Onboarding = { joinBlockNumber: number, height: 0, abort, failure: undefined, task: Promise.resolve() };
+    this.onboarding.set(name, ob);
+    (ob as { task: Promise<void> }).task = this.onboard(name, configBlock, settings, ob).then(
+      () => {
+        if (this.onboarding.get(name) === ob) this.onboarding.delete(name);
+      },
+      (err: unknown) => {
+        if (abort.signal.aborted) return;
+        ob.failure = (err as Error).message;
+        this.logger.error({ err, channel: name }, 'onboarding failed; remove the channel and join it again');
+      },
+    );
+    this.logger.info({ channel: name, joinBlock: number }, 'joining channel: pulling the blocks before the join block');
+    return this.channelInfo(name)!;
+  }
+
+  private async onboard(name: string, joinBlock: common.Block, settings: ChannelSettings, ob: Onboarding): Promise<void> {
+    const joinNumber = joinBlock.header!.number;
+    const store = await openBlockStore({ dir: this.options.ledgerDir, channelId: name, logger: this.logger });
+    try {
+      ob.height = store.height();
+      if (store.height() < joinNumber) {
+        const blocks = pullBlocks({
+          channelId: name,
+          endpoints: pullEndpointsOf(settings),
+          fromNumber: store.height(),
+          toNumber: joinNumber - 1,
+          previousHash: store.lastHeaderHash() ?? new Uint8Array(0),
+          signal: ob.abort.signal,
+          logger: this.logger,
+          ...(this.options.signingIdentity !== undefined ? { signer: envelopeSignerOf(this.options.signingIdentity) } : {}),
+          ...(this.options.clientCredentials !== undefined ? { tls: this.options.clientCredentials } : {}),
+          ...(this.options.pullTlsCertHash !== undefined ? { tlsCertHash: this.options.pullTlsCertHash } : {}),
+        });
+        for await (const b of blocks) {
+          if (ob.abort.signal.aborted) throw new Error('onboarding aborted');
+          // The blocks go in as their writer signed them (Fabric's onboarding appends them unchanged).
+          await store.append(b.bytes);
+          ob.height = store.height();
+          if (ob.height % 100 === 0) this.logger.info({ channel: name, height: ob.height, target: joinNumber }, 'onboarding: pulled blocks');
+        }
+      }
+      if (store.height() !== joinNumber) throw new Error(`pulled up to height ${store.height()}, expected ${joinNumber}`);
+      // The join block, given by the operator, anchors what was pulled.
+      const lastHash = store.lastHeaderHash() ?? new Uint8Array(0);
+      if (!Buffer.from(lastHash).equals(Buffer.from(joinBlock.header!.previousHash))) {
+        throw new Error(`the pulled block ${joinNumber - 1} does not chain to the join block ${joinNumber} (its hash is not the join block's previous_hash)`);
+      }
+      await store.append(common.Block.encode(joinBlock));
+      ob.height = store.height();
+    } finally {
+      await store.close();
+    }
+    if (ob.abort.signal.aborted || this.stopping !== undefined) return;
+    await this.openChannel(name, undefined, 'onboarding');
+    this.onboarding.delete(name);
+    this.channels.get(name)!.chain.start();
+    this.logger.info({ channel: name, height: joinNumber + 1 }, 'onboarded: the channel runs as a raft member');
+  }
+
+  /** Stops the channel and deletes its ledger, WAL and snapshots (only those of this channel). */
+  async removeChannel(channelId: string): Promise<void> {
+    if (this.removing.has(channelId)) throw new ChannelPendingRemovalError(channelId);
+    const running = this.channels.get(channelId);
+    const ob = this.onboarding.get(channelId);
+    if (running === undefined && ob === undefined) throw new ChannelNotFoundError(channelId);
+    this.removing.add(channelId);
+    try {
+      if (ob !== undefined) {
+        ob.abort.abort();
+        await ob.task;
+        this.onboarding.delete(channelId);
+      }
+      if (running !== undefined) {
+        this.comm.removeChannel(channelId);
+        this.channels.delete(channelId);
+        await running.close();
+      }
+      await removeChannelData(this.options, channelId);
+    } catch (err) {
+      this.logger.error({ err, channel: channelId }, 'channel removal failed');
+      throw new ChannelRemovalFailedError(channelId, { cause: err });
+    } finally {
+      this.removing.delete(channelId);
+    }
+    const inConfig = this.options.channels.some((c) => c.name === channelId);
+    this.logger.info({ channel: channelId }, 'channel removed: chain stopped, ledger, WAL and snapshots deleted');
+    if (inConfig) this.logger.warn({ channel: channelId }, 'the removed channel is still listed in General.BootstrapChannels: it is created again from its genesis block at the next start');
+  }
+
   private stopping: Promise<void> | undefined;
 
   /**
@@ -348,6 +536,8 @@ export class OrdererNode implements ChainRegistry {
   }
 
   private async stopNow(): Promise<void> {
+    for (const ob of this.onboarding.values()) ob.abort.abort();
+    await Promise.all([...this.onboarding.values()].map((ob) => ob.task));
     const drained = new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
     this.comm.close();
     const failures: unknown[] = [];
@@ -460,5 +650,39 @@ export async function ensureDirs(options: Pick<OrdererNodeOptions, 'ledgerDir' |
       const isFile = (err as NodeJS.ErrnoException).code === 'EEXIST' && (await stat(dir).then((st) => !st.isDirectory(), () => false));
       throw new StorageDirError(key, dir, err, isFile ? `${dir} exists and is not a directory` : undefined);
     }
+  }
+}
+
+/** Channels with a ledger directory under <FileLedger.Location>/chains (those joined through the participation API among them). */
+async function ledgerChannels(ledgerDir: string): Promise<string[]> {
+  let entries: Dirent[];
+  try {
+    entries = await readdir(path.dirname(channelStoreDir(ledgerDir, 'x')), { withFileTypes: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  return entries.filter((e) => e.isDirectory() && isValidChannelId(e.name)).map((e) => e.name).sort();
+}
+
+async function ledgerExists(ledgerDir: string, channelId: string): Promise<boolean> {
+  return stat(channelStoreDir(ledgerDir, channelId)).then(() => true, () => false);
+}
+
+/**
+ * Deletes one channel's ledger, WAL and snapshot directories. Each path is checked before it is
+ * deleted: a direct child, named for the channel, of the root the config names (a channel id
+ * cannot be "." or ".." or hold a slash, isValidChannelId).
+ */
+async function removeChannelData(options: Pick<OrdererNodeOptions, 'ledgerDir' | 'walDir' | 'snapDir'>, channelId: string): Promise<void> {
+  if (!isValidChannelId(channelId)) throw new Error(`refusing to delete the data of an invalid channel id ${JSON.stringify(channelId)}`);
+  const targets: [string, string][] = [
+    [path.dirname(channelStoreDir(options.ledgerDir, channelId)), channelStoreDir(options.ledgerDir, channelId)],
+    [options.walDir, path.join(options.walDir, channelId)],
+    [options.snapDir, path.join(options.snapDir, channelId)],
+  ];
+  for (const [root, dir] of targets) {
+    if (path.resolve(path.dirname(dir)) !== path.resolve(root) || path.basename(dir) !== channelId) throw new Error(`refusing to delete ${dir}: not the directory of channel ${channelId} under ${root}`);
+    await rm(dir, { recursive: true, force: true });
   }
 }

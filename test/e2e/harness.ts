@@ -129,8 +129,11 @@ export interface CreateNetworkOptions extends Omit<DevnetOptions, 'dataDir' | 'p
 export async function createNetwork(options: CreateNetworkOptions = {}): Promise<TestNetwork> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'orderer-e2e-'));
   options.prepare?.(dataDir);
-  const ports = await freePorts(options.nodeCount ?? 3);
-  const layout = await writeDevnet({ tickInterval: '100ms', electionTick: 10, heartbeatTick: 1, batchTimeout: '200ms', logLevel: 'info', openAccess: true, ...options, dataDir, ports });
+  const count = options.nodeCount ?? 3;
+  const allPorts = await freePorts(2 * count);
+  const ports = allPorts.slice(0, count);
+  const adminPorts = allPorts.slice(count);
+  const layout = await writeDevnet({ tickInterval: '100ms', electionTick: 10, heartbeatTick: 1, batchTimeout: '200ms', logLevel: 'info', openAccess: true, adminPorts, ...options, dataDir, ports });
   const nodes = layout.nodes.map((n) => new NodeProcess(n.name, `${n.host}:${n.port}`, n.configPath, path.join(n.dir, 'orderer.log')));
   return {
     dataDir,

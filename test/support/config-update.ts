@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { buildEnvelope } from '../../orderer/envelopes';
 import type { SigningIdentity } from '../../orderer/msp/types';
 import { configEnvelopeOfBlock } from '../../orderer/chain/channel-config';
-import { common, orderer } from '../../protos';
+import { common, etcdraft, orderer } from '../../protos';
 
 /** A ConfigSignature of `configUpdate` by `signer` (signed data = signature_header ‖ config_update). */
 export function configSignature(configUpdate: Uint8Array, signer: SigningIdentity): common.ConfigSignatureInit {
@@ -52,3 +52,38 @@ export function configOfBlock(block: common.Block): common.Config {
   return config;
 }
 
+
+/** A consenter as the etcdraft metadata lists it (PEM certificates). */
+export interface ConsenterEntry {
+  host: string;
+  port: number;
+  clientTlsCert: Uint8Array;
+  serverTlsCert: Uint8Array;
+}
+
+/** The consenters of a config (etcdraft ConfigMetadata of /Channel/Orderer/ConsensusType). */
+export function consentersOf(config: common.Config): ConsenterEntry[] {
+  const ct = orderer.ConsensusType.decode(config.channelGroup!.groups['Orderer']!.values['ConsensusType']!.value);
+  return etcdraft.ConfigMetadata.decode(ct.metadata).consenters.map((c) => ({ host: c.host, port: c.port, clientTlsCert: c.clientTlsCert, serverTlsCert: c.serverTlsCert }));
+}
+
+/** The update that replaces the consenter list of `config` with `consenters` (ConsensusType version + 1). */
+export function consentersUpdate(channelId: string, config: common.Config, consenters: readonly ConsenterEntry[]): common.ConfigUpdateInit {
+  const ordererGroup = config.channelGroup!.groups['Orderer']!;
+  const current = ordererGroup.values['ConsensusType']!;
+  const ct = orderer.ConsensusType.decode(current.value);
+  const meta = etcdraft.ConfigMetadata.decode(ct.metadata);
+  const metadata = etcdraft.ConfigMetadata.encode({ ...meta, consenters: consenters.map((c) => ({ ...c })) });
+  return {
+    channelId,
+    readSet: { groups: { Orderer: { version: ordererGroup.version } } },
+    writeSet: {
+      groups: {
+        Orderer: {
+          version: ordererGroup.version,
+          values: { ConsensusType: { version: current.version + 1, modPolicy: current.modPolicy, value: orderer.ConsensusType.encode({ ...ct, metadata }) } },
+        },
+      },
+    },
+  };
+}

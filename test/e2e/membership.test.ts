@@ -1,0 +1,150 @@
+// Consenter membership on real processes (127.0.0.1): a 3-node channel grows to 4 (a config
+// update adds the consenter, the new node joins with the latest config block through the
+// channel participation API, pulls the blocks it lacks and takes part in Raft), then a config
+// update removes one of the original nodes, which halts that channel while the others go on.
+// Every acknowledged envelope is ordered exactly once and the members' ledgers are identical.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { readLastConfigIndex } from '../../ledger/metadata';
+import { loadLocalSigningIdentity } from '../../orderer/msp/local-msp';
+import { joinChannel, listChannel } from '../../orderer/participation/admin-client';
+import { deliverBlocks } from '../../orderer/deliver-client';
+import { common } from '../../protos';
+import { configOfBlock, configUpdateEnvelope, consentersOf, consentersUpdate } from '../support/config-update';
+import { broadcastOne, createNetwork, makeEnvelope, readChain, sendLoad, verifyChain, waitFor, waitForService, type TestNetwork } from './harness';
+
+jest.setTimeout(180_000);
+
+const CHANNEL = 'mychannel';
+
+interface ChannelInfoJson {
+  name: string;
+  consensusRelation: string;
+  status: string;
+  height: number;
+}
+
+describe('consenter membership', () => {
+  let net: TestNetwork;
+  const acked: string[] = [];
+
+  beforeAll(async () => {
+    net = await createNetwork({ nodeCount: 4, consenterCount: 3, maxMessageCount: 20, batchTimeout: '100ms' });
+    net.startAll();
+    await waitForService(net.nodes[0]!.address, CHANNEL);
+  });
+
+  afterAll(async () => {
+    await net?.destroy();
+  });
+
+  const admin = (): ReturnType<typeof loadLocalSigningIdentity> => loadLocalSigningIdentity(net.layout.crypto.ordererAdminMspDir, net.layout.crypto.ordererMspId);
+  const adminAddress = (i: number): { address: string; tls: undefined } => ({ address: `127.0.0.1:${net.layout.nodes[i]!.adminPort!}`, tls: undefined });
+
+  async function info(i: number): Promise<ChannelInfoJson | undefined> {
+    const res = await listChannel(adminAddress(i), CHANNEL);
+    return res.status === 200 ? (JSON.parse(res.body.toString('utf8')) as ChannelInfoJson) : undefined;
+  }
+
+  /** The newest config block as node `i` serves it (with its metadata). */
+  async function lastConfigBlock(i: number): Promise<{ block: common.Block; bytes: Uint8Array }> {
+    const address = net.nodes[i]!.address;
+    let last: common.Block | undefined;
+    for await (const b of deliverBlocks({ address, channelId: CHANNEL, start: 'newest', stop: 'newest', receiveTimeoutMs: 5_000 })) last = b.block;
+    const index = readLastConfigIndex(last!);
+    for await (const b of deliverBlocks({ address, channelId: CHANNEL, start: index, stop: index, receiveTimeoutMs: 5_000 })) return { block: b.block, bytes: b.bytes };
+    throw new Error('no config block');
+  }
+
+  async function load(nodes: readonly number[], count: number): Promise<void> {
+    const envs = Array.from({ length: count }, () => makeEnvelope(CHANNEL, 128));
+    const res = await sendLoad(nodes.map((i) => net.nodes[i]!.address), envs, 2);
+    expect(res.rejected.size).toBe(0);
+    expect(res.failedToSend).toBe(0);
+    acked.push(...res.acknowledged);
+  }
+
+  async function update(via: number, consenters: ReturnType<typeof consentersOf>): Promise<number> {
+    const { block } = await lastConfigBlock(via);
+    const config = configOfBlock(block);
+    const signer = admin();
+    const env = configUpdateEnvelope(CHANNEL, consentersUpdate(CHANNEL, config, consenters), [signer], signer);
+    const res = await broadcastOne(net.nodes[via]!.address, env.bytes);
+    expect({ status: res.status, info: res.info }).toEqual({ status: common.Status.SUCCESS, info: '' });
+    return waitFor('the config block', 20_000, async () => {
+      const { block: b } = await lastConfigBlock(via);
+      return configOfBlock(b).sequence === config.sequence + 1 ? b.header!.number : undefined;
+    });
+  }
+
+  async function sameLedgers(members: readonly number[]): Promise<void> {
+    const chains = await Promise.all(members.map(async (i) => readChain(net.nodes[i]!.address, CHANNEL)));
+    const height = Math.min(...chains.map((c) => c.length));
+    const hashes = chains.map((c) => c.slice(0, height).map((b) => Buffer.from(b.block.header!.dataHash).toString('hex')));
+    for (const h of hashes.slice(1)) expect(h).toEqual(hashes[0]);
+    const ids = verifyChain(chains[0]!);
+    const counts = new Map<string, number>();
+    for (const id of ids) counts.set(id, (counts.get(id) ?? 0) + 1);
+    for (const t of acked) expect(counts.get(t)).toBe(1);
+  }
+
+  it('grows from 3 to 4: the new node joins with the latest config block, onboards and orders', async () => {
+    await load([0, 1, 2], 200);
+    const node4 = net.layout.nodes[3]!;
+    const cert = readFileSync(path.join(node4.tlsDir, 'server.crt'));
+    const { block: genesisConfig } = await lastConfigBlock(0);
+    const consenters = consentersOf(configOfBlock(genesisConfig));
+    expect(consenters).toHaveLength(3);
+    const added = await update(1, [...consenters, { host: node4.host, port: node4.port, clientTlsCert: cert, serverTlsCert: cert }]);
+    expect(added).toBeGreaterThan(0);
+    await load([0, 1, 2], 100);
+
+    expect(await info(3)).toBeUndefined();
+    const { bytes } = await lastConfigBlock(0);
+    const joined = await joinChannel(adminAddress(3), bytes);
+    expect(joined.status).toBe(201);
+    const body = JSON.parse(joined.body.toString('utf8')) as ChannelInfoJson;
+    expect(body.name).toBe(CHANNEL);
+    expect(body.consensusRelation).toBe('consenter');
+    // Joining twice: 405.
+    expect((await joinChannel(adminAddress(3), bytes)).status).toBe(405);
+
+    await waitFor('node 4 active and caught up', 60_000, async () => {
+      const i = await info(3);
+      const ref = await info(0);
+      return i?.status === 'active' && ref !== undefined && i.height === ref.height ? true : undefined;
+    });
+    // It takes Broadcasts and its blocks are the others'.
+    await waitForService(net.nodes[3]!.address, CHANNEL);
+    await load([3, 0], 100);
+    await waitFor('every node has every envelope', 30_000, async () => {
+      for (const i of [0, 1, 2, 3]) {
+        const ids = new Set(verifyChain(await readChain(net.nodes[i]!.address, CHANNEL)));
+        if (!acked.every((t) => ids.has(t))) return undefined;
+      }
+      return true;
+    });
+    await sameLedgers([0, 1, 2, 3]);
+  });
+
+  it('shrinks back to 3: the removed node halts the channel, the others go on', async () => {
+    const { block } = await lastConfigBlock(1);
+    const consenters = consentersOf(configOfBlock(block));
+    expect(consenters).toHaveLength(4);
+    const node1 = net.layout.nodes[0]!;
+    await update(1, consenters.filter((c) => c.port !== node1.port));
+    await waitFor('node 1 no longer a member', 30_000, async () => ((await info(0))?.status === 'inactive' ? true : undefined));
+    await waitForService(net.nodes[1]!.address, CHANNEL);
+    await load([1, 2, 3], 200);
+    await waitFor('the members have every envelope', 30_000, async () => {
+      for (const i of [1, 2, 3]) {
+        const ids = new Set(verifyChain(await readChain(net.nodes[i]!.address, CHANNEL)));
+        if (!acked.every((t) => ids.has(t))) return undefined;
+      }
+      return true;
+    });
+    await sameLedgers([1, 2, 3]);
+    // The removed node's process keeps running (its other channels would go on).
+    expect(net.nodes[0]!.running).toBe(true);
+  });
+});
