@@ -64,6 +64,31 @@ describe('consenter membership', () => {
     acked.push(...res.acknowledged);
   }
 
+  /**
+   * Envelopes sent all along, in batches, to the nodes `targets()` names at that moment, until
+   * the returned stop() is awaited: every change below happens under load.
+   */
+  function backgroundLoad(targets: () => readonly number[]): () => Promise<number> {
+    let running = true;
+    let sent = 0;
+    const task = (async () => {
+      while (running) {
+        const envs = Array.from({ length: 40 }, () => makeEnvelope(CHANNEL, 128));
+        const res = await sendLoad(targets().map((i) => net.nodes[i]!.address), envs, 1, { retries: 50 });
+        expect(res.rejected.size).toBe(0);
+        expect(res.failedToSend).toBe(0);
+        acked.push(...res.acknowledged);
+        sent += envs.length;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    return async () => {
+      running = false;
+      await task;
+      return sent;
+    };
+  }
+
   async function update(via: number, consenters: ReturnType<typeof consentersOf>): Promise<number> {
     const { block } = await lastConfigBlock(via);
     const config = configOfBlock(block);
@@ -88,8 +113,9 @@ describe('consenter membership', () => {
     for (const t of acked) expect(counts.get(t)).toBe(1);
   }
 
-  it('grows from 3 to 4: the new node joins with the latest config block, onboards and orders', async () => {
+  it('grows from 3 to 4 under load: the new node joins with the latest config block, onboards and orders', async () => {
     await load([0, 1, 2], 200);
+    const stopLoad = backgroundLoad(() => [1, 2]);
     const node4 = net.layout.nodes[3]!;
     const cert = readFileSync(path.join(node4.tlsDir, 'server.crt'));
     const { block: genesisConfig } = await lastConfigBlock(0);
@@ -117,6 +143,7 @@ describe('consenter membership', () => {
     // It takes Broadcasts and its blocks are the others'.
     await waitForService(net.nodes[3]!.address, CHANNEL);
     await load([3, 0], 100);
+    expect(await stopLoad()).toBeGreaterThan(0);
     await waitFor('every node has every envelope', 30_000, async () => {
       for (const i of [0, 1, 2, 3]) {
         const ids = new Set(verifyChain(await readChain(net.nodes[i]!.address, CHANNEL)));
@@ -127,7 +154,8 @@ describe('consenter membership', () => {
     await sameLedgers([0, 1, 2, 3]);
   });
 
-  it('shrinks back to 3: the removed node halts the channel, the others go on', async () => {
+  it('shrinks back to 3 under load: the removed node halts the channel, the others go on', async () => {
+    const stopLoad = backgroundLoad(() => [1, 2, 3]);
     const { block } = await lastConfigBlock(1);
     const consenters = consentersOf(configOfBlock(block));
     expect(consenters).toHaveLength(4);
@@ -136,6 +164,7 @@ describe('consenter membership', () => {
     await waitFor('node 1 no longer a member', 30_000, async () => ((await info(0))?.status === 'inactive' ? true : undefined));
     await waitForService(net.nodes[1]!.address, CHANNEL);
     await load([1, 2, 3], 200);
+    expect(await stopLoad()).toBeGreaterThan(0);
     await waitFor('the members have every envelope', 30_000, async () => {
       for (const i of [1, 2, 3]) {
         const ids = new Set(verifyChain(await readChain(net.nodes[i]!.address, CHANNEL)));
@@ -146,5 +175,30 @@ describe('consenter membership', () => {
     await sameLedgers([1, 2, 3]);
     // The removed node's process keeps running (its other channels would go on).
     expect(net.nodes[0]!.running).toBe(true);
+  });
+
+  it('removing the current leader under load: it hands leadership over first, then halts the channel', async () => {
+    const members = [1, 2, 3];
+    const leaderId = net.nodes[1]!.lastSeenLeader(CHANNEL);
+    // Raft ids follow the node order here (node 4 was given id 4).
+    const leaderIndex = leaderId - 1;
+    expect(members).toContain(leaderIndex);
+    const rest = members.filter((i) => i !== leaderIndex);
+    const stopLoad = backgroundLoad(() => rest);
+    const { block } = await lastConfigBlock(rest[0]!);
+    const leaderNode = net.layout.nodes[leaderIndex]!;
+    await update(rest[0]!, consentersOf(configOfBlock(block)).filter((c) => c.port !== leaderNode.port));
+    await waitFor('the old leader no longer a member', 30_000, async () => ((await info(leaderIndex))?.status === 'inactive' ? true : undefined));
+    expect(net.nodes[leaderIndex]!.logText()).toMatch(/handing leadership over first/);
+    await load(rest, 200);
+    expect(await stopLoad()).toBeGreaterThan(0);
+    await waitFor('the two members have every envelope', 30_000, async () => {
+      for (const i of rest) {
+        const ids = new Set(verifyChain(await readChain(net.nodes[i]!.address, CHANNEL)));
+        if (!acked.every((t) => ids.has(t))) return undefined;
+      }
+      return true;
+    });
+    await sameLedgers(rest);
   });
 });
