@@ -3,12 +3,16 @@
 // channel participation API, pulls the blocks it lacks and takes part in Raft), then a config
 // update removes one of the original nodes, which halts that channel while the others go on.
 // Every acknowledged envelope is ordered exactly once and the members' ledgers are identical.
+import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { readLastConfigIndex } from '../../ledger/metadata';
 import { loadLocalSigningIdentity } from '../../orderer/msp/local-msp';
-import { joinChannel, listChannel } from '../../orderer/participation/admin-client';
+import { joinChannel, listChannel, removeChannel } from '../../orderer/participation/admin-client';
 import { deliverBlocks } from '../../orderer/deliver-client';
+import { readConsenterMetadata } from '../../ledger/metadata';
+import { decodePem } from '../../orderer/msp/der';
+import { createLeaf, issuedCertificateFromDer, KeyUsageFlags } from '../../orderer/msp/x509-build';
 import { common } from '../../protos';
 import { configOfBlock, configUpdateEnvelope, consentersOf, consentersUpdate } from '../support/config-update';
 import { broadcastOne, createNetwork, makeEnvelope, readChain, sendLoad, verifyChain, waitFor, waitForService, type TestNetwork } from './harness';
@@ -27,6 +31,8 @@ interface ChannelInfoJson {
 describe('consenter membership', () => {
   let net: TestNetwork;
   const acked: string[] = [];
+  /** Nodes (by index) a config update removed from the consenters, as the tests go. */
+  const removed = new Set<number>();
 
   beforeAll(async () => {
     net = await createNetwork({ nodeCount: 4, consenterCount: 3, maxMessageCount: 20, batchTimeout: '100ms' });
@@ -162,6 +168,7 @@ describe('consenter membership', () => {
     const node1 = net.layout.nodes[0]!;
     await update(1, consenters.filter((c) => c.port !== node1.port));
     await waitFor('node 1 no longer a member', 30_000, async () => ((await info(0))?.status === 'inactive' ? true : undefined));
+    removed.add(0);
     await waitForService(net.nodes[1]!.address, CHANNEL);
     await load([1, 2, 3], 200);
     expect(await stopLoad()).toBeGreaterThan(0);
@@ -189,6 +196,7 @@ describe('consenter membership', () => {
     const leaderNode = net.layout.nodes[leaderIndex]!;
     await update(rest[0]!, consentersOf(configOfBlock(block)).filter((c) => c.port !== leaderNode.port));
     await waitFor('the old leader no longer a member', 30_000, async () => ((await info(leaderIndex))?.status === 'inactive' ? true : undefined));
+    removed.add(leaderIndex);
     expect(net.nodes[leaderIndex]!.logText()).toMatch(/handing leadership over first/);
     await load(rest, 200);
     expect(await stopLoad()).toBeGreaterThan(0);
@@ -200,5 +208,54 @@ describe('consenter membership', () => {
       return true;
     });
     await sameLedgers(rest);
+  });
+
+  it('refuses two consenter changes at once and a second join or an unknown removal, changing nothing', async () => {
+    const members = [0, 1, 2, 3].filter((i) => !removed.has(i));
+    const via = members[members.length - 1]!;
+    const { block } = await lastConfigBlock(via);
+    const config = configOfBlock(block);
+    const consenters = consentersOf(config);
+    const heightBefore = (await info(via))!.height;
+    const signer = admin();
+    // Two consenters removed in one update.
+    const twoGone = configUpdateEnvelope(CHANNEL, consentersUpdate(CHANNEL, config, consenters.slice(2)), [signer], signer);
+    const refused = await broadcastOne(net.nodes[via]!.address, twoGone.bytes);
+    expect(refused.status).toBe(common.Status.BAD_REQUEST);
+    expect(refused.info).toMatch(/one consenter|at a time/i);
+    // Garbage to the join endpoint of a real node, and the removal of a channel it does not have.
+    expect((await joinChannel(adminAddress(via), new Uint8Array([1, 2, 3, 4]))).status).toBe(400);
+    expect((await listChannel(adminAddress(via), 'nosuchchannel')).status).toBe(404);
+    expect((await removeChannel(adminAddress(via), 'nosuchchannel')).status).toBe(404);
+    expect((await info(via))!.height).toBe(heightBefore);
+  });
+
+  it("rotates a consenter's TLS certificate: same Raft id, no membership change, the channel goes on", async () => {
+    const members = [0, 1, 2, 3].filter((i) => !removed.has(i));
+    const via = members[0]!;
+    const target = members[members.length - 1]!;
+    const targetNode = net.layout.nodes[target]!;
+    const { block } = await lastConfigBlock(via);
+    const before = readConsenterMetadata(block)!;
+    const consenters = consentersOf(configOfBlock(block));
+    // A new certificate for the same node from the orderer organisation's TLS CA.
+    const caDir = path.join(net.layout.crypto.dir, 'ordererOrganizations', 'example.com', 'tlsca');
+    const caDer = decodePem(readFileSync(path.join(caDir, 'tlsca.example.com-cert.pem')))!.der;
+    const ca = { certificate: issuedCertificateFromDer(caDer), privateKey: createPrivateKey(readFileSync(path.join(caDir, 'priv_sk'))) };
+    const leaf = createLeaf(ca, {
+      subject: { commonName: `${targetNode.name}.example.com` },
+      keyUsage: KeyUsageFlags.digitalSignature | KeyUsageFlags.keyEncipherment,
+      extKeyUsage: ['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2'],
+      dnsNames: ['localhost'],
+      ipAddresses: ['127.0.0.1'],
+    });
+    const pem = new TextEncoder().encode(leaf.certificate.pem);
+    const rotated = consenters.map((c) => (c.port === targetNode.port ? { ...c, clientTlsCert: pem, serverTlsCert: pem } : c));
+    const number = await update(via, rotated);
+    const { block: after } = await lastConfigBlock(via);
+    expect(after.header!.number).toBe(number);
+    expect(readConsenterMetadata(after)!.consenterIds).toEqual(before.consenterIds);
+    expect(consentersOf(configOfBlock(after)).find((c) => c.port === targetNode.port)!.serverTlsCert).toEqual(pem);
+    await load([via], 100);
   });
 });
