@@ -73,6 +73,8 @@ export function chainEventBytes(ev: ChainEvent): number {
       return EVENT_OVERHEAD_BYTES;
   }
 }
+/** Election timeouts a node removed by a config block waits without a leader before it halts. */
+const REMOVED_LEADERLESS_ELECTIONS = 4;
 /** How often Broadcasts waiting on this leader for their block are checked against their deadline. */
 const COMMIT_WAIT_SWEEP_MS = 1_000;
 /** Entries kept in the Raft log behind a snapshot, so slightly lagging followers need no snapshot (Fabric keeps 4). */
@@ -117,6 +119,7 @@ export class Chain implements ChainHandle {
   private tickCount = 0;
   /** The node was removed from the channel's consenters by a config block and halts once it may. */
   private removedByConfig = false;
+  private removedLeaderlessTicks = 0;
 
   constructor(private readonly options: ChainOptions) {
     this.channelId = options.channelId;
@@ -483,6 +486,7 @@ export class Chain implements ChainHandle {
       case 'tick':
         this.tickCount++;
         this.node.tick();
+        this.checkRemovedWithoutLeader();
         if (this.campaignTicks > 0 && this.leaderId === 0) {
           if (++this.ticksSinceCampaign >= this.campaignTicks) {
             this.ticksSinceCampaign = 0;
@@ -611,10 +615,6 @@ export class Chain implements ChainHandle {
 
   /** Once everything of its election is applied, a new leader takes the forwards it held. */
   private afterApply(): void {
-    if (this.removedByConfig && this.mayHaltOnRemoval()) {
-      this.stopNow('this node was removed from the channel\'s consenters by a config block', true);
-      return;
-    }
     const held = this.pipeline.readyIfApplied(this.applier.appliedIndex);
     if (held === undefined) return;
     // What this node accepted as a follower and was not ordered yet goes in first, then the
@@ -625,13 +625,21 @@ export class Chain implements ChainHandle {
   }
 
   /**
-   * A node the last config block removed stops once the others no longer need it: at once when
-   * the rest are a quorum of the old membership (3 or more voters), else when Raft applies its
-   * removal (the conf change needs its vote). A leader hands leadership over first.
+   * A node a config block removed from the consenters halts when it applies its own removal
+   * (the conf change), as in Fabric. Its last leader may stop replicating to it before it hears
+   * that the removal committed, so it also halts after REMOVED_LEADERLESS_ELECTIONS election
+   * timeouts without a leader: long enough that it is not the vote a pending removal needs
+   * while the others are healthy, and it never campaigns them out of their term (pre-vote).
    */
-  private mayHaltOnRemoval(): boolean {
-    if (this.role === RaftRole.Leader) return false;
-    return this.raftVoters.size >= 3 || !this.raftVoters.has(this.options.selfId);
+  private checkRemovedWithoutLeader(): void {
+    if (!this.removedByConfig || this.halted) return;
+    if (this.leaderId !== 0) {
+      this.removedLeaderlessTicks = 0;
+      return;
+    }
+    if (++this.removedLeaderlessTicks >= REMOVED_LEADERLESS_ELECTIONS * this.settingsValue.electionTick) {
+      this.stopNow("this node was removed from the channel's consenters by a config block", true);
+    }
   }
 
   // ---- config blocks and membership ---------------------------------------------------
