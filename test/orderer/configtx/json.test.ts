@@ -1,6 +1,6 @@
 // Protolator-compatible JSON (orderer/configtx/json.ts): the jq paths of Fabric's docs, decode →
 // encode byte for byte, and clear errors for JSON that does not fit.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buildGenesisConfigEnvelope, type ChannelConfigSpec } from '../../../orderer/channelconfig';
@@ -148,13 +148,13 @@ describe('protolator JSON of config updates', () => {
   test('values whose type is not known stay base64 and come back unchanged', () => {
     const config: common.ConfigInit = {
       channelGroup: {
-        groups: { Application: { values: { ACLs: { value: new Uint8Array([1, 2, 3]), modPolicy: 'Admins' } } } },
+        groups: { Application: { values: { PeerSomething: { value: new Uint8Array([1, 2, 3]), modPolicy: 'Admins' } } } },
         values: { SomethingNew: { value: new Uint8Array([7]) } },
       },
     };
     const bytes = common.Config.encode(config);
     const tree = protoBytesToJson('common.Config', bytes);
-    expect(at(tree, '.channel_group.groups.Application.values.ACLs.value')).toBe('AQID');
+    expect(at(tree, '.channel_group.groups.Application.values.PeerSomething.value')).toBe('AQID');
     expect(at(tree, '.channel_group.values.SomethingNew.value')).toBe('Bw==');
     expect(Buffer.from(jsonToProtoBytes('common.Config', tree))).toEqual(Buffer.from(bytes));
   });
@@ -182,5 +182,81 @@ describe('JSON that does not fit', () => {
     expect(bad('common.Envelope', [])).toBe('.: expected a common.Envelope object, got an array');
     expect(() => protoBytesToJson('common.Block', new Uint8Array([0x0a, 0x05]))).toThrow(ProtoJsonError);
     expect(() => protoBytesToJson('common.Nope', new Uint8Array())).toThrow(/not supported/);
+  });
+});
+
+describe('peer values of a channel config (ACLs, AnchorPeers)', () => {
+  // Fabric's own codecs (google-protobuf, @hyperledger/fabric-protos) give the bytes to match.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const fabricPeer = require('@hyperledger/fabric-protos').peer as {
+    AnchorPeers: new () => { addAnchorPeers(p: unknown): void; serializeBinary(): Uint8Array };
+    AnchorPeer: new () => { setHost(h: string): void; setPort(p: number): void };
+    ACLs: new () => { getAclsMap(): { set(k: string, v: unknown): void }; serializeBinary(): Uint8Array };
+    APIResource: new () => { setPolicyRef(p: string): void };
+  };
+
+  test('decode as protolator shows them and encode to the bytes Fabric writes', () => {
+    const anchors = new fabricPeer.AnchorPeers();
+    for (const [host, port] of [['peer0.org1.example.com', 7051], ['peer1.org1.example.com', 8051]] as const) {
+      const p = new fabricPeer.AnchorPeer();
+      p.setHost(host);
+      p.setPort(port);
+      anchors.addAnchorPeers(p);
+    }
+    const acls = new fabricPeer.ACLs();
+    for (const [name, ref] of [['peer/Propose', '/Channel/Application/Writers'], ['event/Block', '/Channel/Application/Readers']] as const) {
+      const r = new fabricPeer.APIResource();
+      r.setPolicyRef(ref);
+      acls.getAclsMap().set(name, r);
+    }
+    const config: common.ConfigInit = {
+      channelGroup: {
+        groups: {
+          Application: {
+            values: { ACLs: { value: acls.serializeBinary(), modPolicy: 'Admins' } },
+            groups: { Org1MSP: { values: { AnchorPeers: { value: anchors.serializeBinary(), modPolicy: 'Admins' } } } },
+          },
+        },
+      },
+    };
+    const bytes = common.Config.encode(config);
+    const tree = protoBytesToJson('common.Config', bytes);
+    expect(at(tree, '.channel_group.groups.Application.groups.Org1MSP.values.AnchorPeers.value.anchor_peers[1]')).toEqual({ host: 'peer1.org1.example.com', port: 8051 });
+    expect(at(tree, '.channel_group.groups.Application.values.ACLs.value.acls')).toEqual({
+      'event/Block': { policy_ref: '/Channel/Application/Readers' },
+      'peer/Propose': { policy_ref: '/Channel/Application/Writers' },
+    });
+    expect(Buffer.from(jsonToProtoBytes('common.Config', tree))).toEqual(Buffer.from(bytes));
+    // An anchor peer added by editing the JSON, as Fabric's tutorial does with jq.
+    (at(tree, '.channel_group.groups.Application.groups.Org1MSP.values.AnchorPeers.value.anchor_peers') as JsonValue[]).push({ host: 'peer2.org1.example.com', port: 9051 });
+    const p = new fabricPeer.AnchorPeer();
+    p.setHost('peer2.org1.example.com');
+    p.setPort(9051);
+    anchors.addAnchorPeers(p);
+    const edited = common.Config.decode(jsonToProtoBytes('common.Config', tree));
+    expect(Buffer.from(edited.channelGroup!.groups['Application']!.groups['Org1MSP']!.values['AnchorPeers']!.value)).toEqual(Buffer.from(anchors.serializeBinary()));
+  });
+});
+
+describe("a config block as Fabric's configtxlator printed it", () => {
+  // hyperledger/fabric common/channelconfig/testdata/test_configblock.json (Apache-2.0): written
+  // by an older protolator that left default fields out, which protojson reads as defaults.
+  test('encodes, and decodes back to the same values', () => {
+    const fabricJson = JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'fixtures', 'fabric', 'test_configblock.json'), 'utf8')) as JsonValue;
+    const bytes = jsonToProtoBytes('common.Block', fabricJson);
+    const ours = protoBytesToJson('common.Block', bytes);
+    // Every value Fabric wrote is there, unchanged; ours adds only the defaults Fabric omitted.
+    const leaves = (v: JsonValue, p: string, out: Map<string, JsonValue>): Map<string, JsonValue> => {
+      if (v !== null && typeof v === 'object') {
+        for (const [k, x] of Array.isArray(v) ? v.map((x, i) => [String(i), x] as const) : Object.entries(v)) leaves(x, `${p}.${k}`, out);
+      } else out.set(p, v);
+      return out;
+    };
+    const theirs = leaves(fabricJson, '', new Map());
+    const mine = leaves(ours, '', new Map());
+    expect(theirs.size).toBeGreaterThan(40);
+    for (const [p, v] of theirs) expect([p, mine.get(p)]).toEqual([p, v]);
+    expect(at(ours, '.data.data[0].payload.data.config.channel_group.groups.Application.groups.Org1.values.MSP.value.config.name')).toBe('Org1MSP');
+    expect(Buffer.from(jsonToProtoBytes('common.Block', ours))).toEqual(Buffer.from(bytes));
   });
 });
