@@ -759,7 +759,14 @@ export function jsonToProtoBytes(type: string, json: JsonValue): Uint8Array {
 
 /** Go's encoding/json string escaping (HTML-safe, as json.Encoder's default). */
 function goQuote(text: string): string {
-  return JSON.stringify(text).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  // JSON.stringify differs from Go in three ways: Go escapes <, >, & and U+2028/9 (HTML safety),
+  // writes \b and \f as \u0008 and \u000c, and has no lone surrogates (invalid UTF-8 becomes U+FFFD).
+  return JSON.stringify(text.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD')).replace(/\\(?:[bf]|\\)|[<>&\u2028\u2029]/g, (m) => {
+    if (m === '\\\\') return m;
+    if (m === '\\b') return '\\u0008';
+    if (m === '\\f') return '\\u000c';
+    return `\\u${m.charCodeAt(0).toString(16).padStart(4, '0')}`;
+  });
 }
 
 function writeJson(v: JsonValue, indent: string, out: string[]): void {

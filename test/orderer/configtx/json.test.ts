@@ -98,6 +98,8 @@ describe('protolator JSON of a genesis block', () => {
     expect(text.startsWith('{\n\t"data": {\n')).toBe(true);
     expect(text.endsWith('}\n')).toBe(true);
     expect(formatJson({ b: '<&>', a: [] })).toBe('{\n\t"a": [],\n\t"b": "\\u003c\\u0026\\u003e"\n}\n');
+    // Go's escapes for control characters, a literal backslash before "b", and a lone surrogate.
+    expect(formatJson(['\b\f\n\u0001', '\\b', '\ud800x'])).toBe('[\n\t"\\u0008\\u000c\\n\\u0001",\n\t"\\\\b",\n\t"\ufffdx"\n]\n');
   });
 
   test('a Config and a ConfigEnvelope round-trip on their own', () => {
