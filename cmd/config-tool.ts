@@ -16,7 +16,7 @@ import { isJsonMessageType, JSON_MESSAGE_TYPES, jsonTextToProto, protoToJsonText
 import { loadClientIdentity } from '../orderer/client-credentials';
 import { buildEnvelope, NONCE_BYTES } from '../orderer/envelopes';
 import type { LocalSigningIdentity } from '../orderer/msp/local-msp';
-import { common } from '../protos';
+import { common, ProtoDecodeError } from '../protos';
 
 export const CONFIG_USAGE = `usage: orderer config decode --type TYPE [--input FILE] [--output FILE]
        orderer config encode --type TYPE [--input FILE] [--output FILE]
@@ -33,10 +33,11 @@ export const CONFIG_USAGE = `usage: orderer config decode --type TYPE [--input F
   compute-update  the common.ConfigUpdate turning --original into --updated (both common.Config
                   protobuf files), as configtxlator compute_update
   sign-update     adds the identity's ConfigSignature to a common.ConfigUpdateEnvelope (a bare
-                  common.ConfigUpdate is wrapped first), as peer channel signconfigtx
-  wrap-update     signs the update as above and wraps it in a CONFIG_UPDATE common.Envelope signed
-                  by the same identity, ready to broadcast (as peer channel update does); the
-                  update's channel must be --channel
+                  common.ConfigUpdate is wrapped first); given a CONFIG_UPDATE common.Envelope,
+                  writes the Envelope back re-signed, as peer channel signconfigtx does
+  wrap-update     signs the update (in any of those forms) and wraps it in a CONFIG_UPDATE
+                  common.Envelope signed by the same identity, ready to broadcast (as peer
+                  channel update does); the update's channel must be --channel
   genesis         a genesis block from a profile (see cmd/configtx.sample.yaml), as
                   configtxgen -outputBlock; orderer config genesis --help for the profile
 
@@ -121,62 +122,96 @@ function loadIdentity(flags: Flags): LocalSigningIdentity {
   return identity;
 }
 
-/**
- * The ConfigUpdateEnvelope in `file`, or a bare ConfigUpdate wrapped in one. The two are told
- * apart by which reading yields a ConfigUpdate with a write set: a ConfigUpdate's first field is
- * its channel ID, text that never reads as an update of its own.
- */
-function readUpdateEnvelope(file: string): common.ConfigUpdateEnvelope {
-  const input = readInput(file);
-  const asUpdate = (bytes: Uint8Array): common.ConfigUpdate | undefined => {
-    try {
-      const u = common.ConfigUpdate.decode(bytes);
-      return u.writeSet === undefined ? undefined : u;
-    } catch {
-      return undefined; // not this reading: the other one is tried
-    }
-  };
+/** An update to sign, as read from a file, and whether it came wrapped in a CONFIG_UPDATE Envelope. */
+interface UpdateInput {
+  readonly envelope: common.ConfigUpdateEnvelope;
+  /** The channel of the Envelope it came in (peer channel signconfigtx's input form). */
+  readonly wrappedFor: string | undefined;
+}
+
+/** Runs a decoding; bytes that are not the message give undefined (the next reading is tried). */
+function attempt<T>(decode: () => T | undefined): T | undefined {
   try {
-    const envelope = common.ConfigUpdateEnvelope.decode(input.bytes);
-    if (asUpdate(envelope.configUpdate) !== undefined) return envelope;
-  } catch {
-    // Not an envelope: maybe a bare update, tried next.
+    return decode();
+  } catch (err) {
+    if (err instanceof ProtoDecodeError) return undefined;
+    throw err;
   }
-  if (asUpdate(input.bytes) !== undefined) return { configUpdate: input.bytes, signatures: [] };
-  throw new ConfigToolError(input.name, 'is neither a common.ConfigUpdateEnvelope nor a common.ConfigUpdate with a write set');
+}
+
+const withWriteSet = (bytes: Uint8Array): common.ConfigUpdate | undefined =>
+  attempt(() => {
+    const update = common.ConfigUpdate.decode(bytes);
+    return update.writeSet === undefined ? undefined : update;
+  });
+
+const asUpdateEnvelope = (bytes: Uint8Array): common.ConfigUpdateEnvelope | undefined =>
+  attempt(() => {
+    const envelope = common.ConfigUpdateEnvelope.decode(bytes);
+    return withWriteSet(envelope.configUpdate) === undefined ? undefined : envelope;
+  });
+
+/**
+ * The update in `file`: a CONFIG_UPDATE common.Envelope (what peer channel signconfigtx and
+ * update take), a common.ConfigUpdateEnvelope, or a bare common.ConfigUpdate (wrapped here). The
+ * three have overlapping wire shapes, so each reading must make sense all the way down: an
+ * Envelope's payload a CONFIG_UPDATE whose data is an update envelope, an update envelope's
+ * config_update an update with a write set (a bare ConfigUpdate's first field, its channel ID
+ * text, never reads as one).
+ */
+function readUpdateInput(file: string): UpdateInput {
+  const input = readInput(file);
+  const wrapped = attempt(() => {
+    const payload = common.Payload.decode(common.Envelope.decode(input.bytes).payload);
+    const channelHeader = common.ChannelHeader.decode(payload.header?.channelHeader ?? new Uint8Array(0));
+    if (channelHeader.type !== common.HeaderType.CONFIG_UPDATE) return undefined;
+    const envelope = asUpdateEnvelope(payload.data);
+    return envelope === undefined ? undefined : { envelope, wrappedFor: channelHeader.channelId };
+  });
+  if (wrapped !== undefined) return wrapped;
+  const envelope = asUpdateEnvelope(input.bytes);
+  if (envelope !== undefined) return { envelope, wrappedFor: undefined };
+  if (withWriteSet(input.bytes) !== undefined) return { envelope: { configUpdate: input.bytes, signatures: [] }, wrappedFor: undefined };
+  throw new ConfigToolError(input.name, 'is neither a CONFIG_UPDATE common.Envelope, a common.ConfigUpdateEnvelope nor a common.ConfigUpdate with a write set');
 }
 
 /** Fabric's ConfigSignature: the identity signs signature_header ‖ config_update (reference §4.2). */
-function signUpdate(envelope: common.ConfigUpdateEnvelope, identity: LocalSigningIdentity): common.ConfigUpdateEnvelopeInit {
+function signUpdate(envelope: common.ConfigUpdateEnvelope, identity: LocalSigningIdentity): Uint8Array {
   const signatureHeader = common.SignatureHeader.encode({ creator: identity.serialized, nonce: randomBytes(NONCE_BYTES) });
   const signature = identity.sign(new Uint8Array(Buffer.concat([signatureHeader, envelope.configUpdate])));
-  return { configUpdate: envelope.configUpdate, signatures: [...envelope.signatures, { signatureHeader, signature }] };
+  return common.ConfigUpdateEnvelope.encode({ configUpdate: envelope.configUpdate, signatures: [...envelope.signatures, { signatureHeader, signature }] });
+}
+
+/** The CONFIG_UPDATE Envelope carrying `signedUpdate`, signed by `identity` (Fabric's CreateSignedEnvelope). */
+function wrapUpdate(channelId: string, signedUpdate: Uint8Array, identity: LocalSigningIdentity): Uint8Array {
+  return buildEnvelope({
+    type: common.HeaderType.CONFIG_UPDATE,
+    channelId,
+    data: signedUpdate,
+    signer: { creator: identity.serialized, sign: (payload: Uint8Array) => identity.sign(payload) },
+  }).bytes;
 }
 
 function runSignUpdate(flags: Flags): void {
   const inputFile = required(flags, 'input');
   const identity = loadIdentity(flags);
-  const envelope = readUpdateEnvelope(inputFile);
-  writeOutput(optional(flags, 'output'), common.ConfigUpdateEnvelope.encode(signUpdate(envelope, identity)), { binary: true });
+  const { envelope, wrappedFor } = readUpdateInput(inputFile);
+  const signed = signUpdate(envelope, identity);
+  // An Envelope in gives an Envelope out, re-signed by this identity, as peer channel signconfigtx does.
+  const output = wrappedFor === undefined ? signed : wrapUpdate(wrappedFor, signed, identity);
+  writeOutput(optional(flags, 'output'), output, { binary: true });
 }
 
 function runWrapUpdate(flags: Flags): void {
   const channelId = required(flags, 'channel');
   const inputFile = required(flags, 'input');
   const identity = loadIdentity(flags);
-  const envelope = readUpdateEnvelope(inputFile);
+  const { envelope } = readUpdateInput(inputFile);
   const updateChannel = common.ConfigUpdate.decode(envelope.configUpdate).channelId;
   if (updateChannel !== channelId) {
     throw new ConfigToolError(inputFile, `the update is for channel ${JSON.stringify(updateChannel)}, not --channel ${JSON.stringify(channelId)}`);
   }
-  const signed = common.ConfigUpdateEnvelope.encode(signUpdate(envelope, identity));
-  const built = buildEnvelope({
-    type: common.HeaderType.CONFIG_UPDATE,
-    channelId,
-    data: signed,
-    signer: { creator: identity.serialized, sign: (payload: Uint8Array) => identity.sign(payload) },
-  });
-  writeOutput(optional(flags, 'output'), built.bytes, { binary: true });
+  writeOutput(optional(flags, 'output'), wrapUpdate(channelId, signUpdate(envelope, identity), identity), { binary: true });
 }
 
 const VERBS: Readonly<Record<string, { options: Record<string, { type: 'string' | 'boolean' }>; run: (flags: Flags) => void; usage?: string }>> = {

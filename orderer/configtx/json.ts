@@ -840,8 +840,9 @@ export function canonicalBytes(type: string | undefined, bytes: Uint8Array): Uin
   if (type === undefined || bytes.length === 0) return bytes;
   try {
     return jsonToProtoBytes(type, protoBytesToJson(type, bytes));
-  } catch {
+  } catch (err) {
     // Not decodable as its type: only byte equality can compare it.
-    return bytes;
+    if (err instanceof ProtoJsonError) return bytes;
+    throw err;
   }
 }

@@ -250,6 +250,21 @@ describe('the channel update flow: compute-update, sign-update, wrap-update', ()
     const inner = common.ConfigUpdateEnvelope.decode(payload.data);
     expect(access.policies.evaluate('/Channel/Orderer/Admins', configUpdateSignedData(inner))).toEqual({ satisfied: true });
     expect(Buffer.from(inner.configUpdate)).toEqual(readFileSync(file('update.pb')));
+
+    // peer channel signconfigtx's form: an Envelope in, the Envelope out with one more signature,
+    // re-signed by the new signer.
+    const o = await run(['sign-update', '--input', 'envelope.pb', '--mspid', 'Org1MSP', '--msp-dir', ORG1_ADMIN_MSP, '--output', 'envelope2.pb']);
+    expect(o.stderr).toBe('');
+    expect(o.code).toBe(0);
+    const envelope2 = common.Envelope.decode(readFileSync(file('envelope2.pb')));
+    const payload2 = common.Payload.decode(envelope2.payload);
+    expect(common.ChannelHeader.decode(payload2.header!.channelHeader).channelId).toBe('mychannel');
+    const inner2 = common.ConfigUpdateEnvelope.decode(payload2.data);
+    expect(inner2.signatures).toHaveLength(2);
+    expect(Buffer.from(inner2.configUpdate)).toEqual(readFileSync(file('update.pb')));
+    const creator2 = common.SignatureHeader.decode(payload2.header!.signatureHeader).creator;
+    expect(access.policies.evaluate('/Channel/Writers', [{ data: envelope2.payload, identity: creator2, signature: envelope2.signature }])).toEqual({ satisfied: true });
+    expect(access.policies.evaluate('/Channel/Application/Admins', configUpdateSignedData(inner2))).toEqual({ satisfied: true });
   });
 
   test('refusals: no difference, a wrong channel, no identity, not an update', async () => {
@@ -271,7 +286,12 @@ describe('the channel update flow: compute-update, sign-update, wrap-update', ()
     expect(badMsp.stderr).toContain('crypto/nowhere');
     const notUpdate = await run(['sign-update', '--input', 'genesis.json', '--mspid', 'OrdererMSP', '--msp-dir', ADMIN_MSP, '--output', 'none.pb']);
     expect(notUpdate.code).toBe(1);
-    expect(notUpdate.stderr).toContain('genesis.json: is neither a common.ConfigUpdateEnvelope nor a common.ConfigUpdate');
+    expect(notUpdate.stderr).toContain('genesis.json: is neither a CONFIG_UPDATE common.Envelope, a common.ConfigUpdateEnvelope nor a common.ConfigUpdate');
+    // A block's CONFIG envelope is an Envelope, but not of an update.
+    writeFileSync(file('config-envelope.pb'), genesis().data!.data[0]!);
+    const notUpdateEnvelope = await run(['sign-update', '--input', 'config-envelope.pb', '--mspid', 'OrdererMSP', '--msp-dir', ADMIN_MSP, '--output', 'none.pb']);
+    expect(notUpdateEnvelope.code).toBe(1);
+    expect(notUpdateEnvelope.stderr).toContain('config-envelope.pb: is neither');
     expect(existsSync(file('none.pb'))).toBe(false);
     expectNoStrayFiles();
   });
