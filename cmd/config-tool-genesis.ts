@@ -136,7 +136,7 @@ class ProfileReader {
   }
 }
 
-const ORG_KEYS = ['Name', 'ID', 'MSPDir', 'OrdererEndpoints', 'Policies', 'AnchorPeers', 'SkipAsForeign'] as const;
+const ORG_KEYS = ['Name', 'ID', 'MSPDir', 'OrdererEndpoints', 'Policies', 'AnchorPeers'] as const;
 
 interface Level {
   /** The profile's policies of this level, when it names them. */
@@ -265,7 +265,7 @@ export function parseGenesisProfile(file: string, text: string, channelId: strin
   // A top-level Organizations list is allowed as a place for anchors (&Org1) the profile refers to.
   const doc = r.map(yamlDoc.toJS({ maxAliasCount: 1000 }) as unknown, '', ['Organizations', 'Capabilities', 'Policies', 'Orderer', 'Application']);
 
-  const ord = r.map(doc['Orderer'], 'Orderer', ['OrdererType', 'Addresses', 'BatchTimeout', 'BatchSize', 'EtcdRaft', 'Organizations', 'Policies', 'Capabilities', 'MaxChannels']);
+  const ord = r.map(doc['Orderer'], 'Orderer', ['OrdererType', 'Addresses', 'BatchTimeout', 'BatchSize', 'EtcdRaft', 'Organizations', 'Policies', 'Capabilities']);
   const type = ord['OrdererType'] === undefined ? 'etcdraft' : r.string(ord['OrdererType'], 'Orderer.OrdererType');
   if (type !== 'etcdraft') r.fail('Orderer.OrdererType', `${JSON.stringify(type)} is not supported (only etcdraft)`);
   const raft = r.map(ord['EtcdRaft'], 'Orderer.EtcdRaft', ['Consenters', 'Options']);

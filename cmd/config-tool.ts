@@ -28,8 +28,9 @@ export const CONFIG_USAGE = `usage: orderer config decode --type TYPE [--input F
   decode          protobuf to Fabric's JSON (as configtxlator proto_decode), e.g.
                   orderer config decode --type common.Block --input config.block | jq .data.data[0].payload.data.config
   encode          that JSON back to protobuf (configtxlator proto_encode)
-                  TYPE: ${JSON_MESSAGE_TYPES.filter((t) => /^common\.(Block|Envelope|Config|ConfigEnvelope|ConfigUpdate|ConfigUpdateEnvelope)$/.test(t)).join(', ')}, or any
-                  other message of a config (orderer.BatchSize, msp.MSPConfig, ...)
+                  TYPE: common.Block, common.Envelope, common.Config, common.ConfigEnvelope,
+                  common.ConfigUpdate, common.ConfigUpdateEnvelope, or another message of a
+                  config (orderer.BatchSize, msp.MSPConfig, peer.AnchorPeers, ...)
   compute-update  the common.ConfigUpdate turning --original into --updated (both common.Config
                   protobuf files), as configtxlator compute_update
   sign-update     adds the identity's ConfigSignature to a common.ConfigUpdateEnvelope (a bare

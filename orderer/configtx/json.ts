@@ -9,7 +9,8 @@
 // `.data.data[0].payload.data.config.channel_group.groups.Orderer.values.BatchSize.value.max_message_count`,
 // and JSON → proto → JSON is stable. Where protolator would refuse (a value key it does not know,
 // messages we have no codec for: endorser transactions, Idemix MSPs, BFT options) the
-// field stays base64 bytes instead, so any config still decodes and encodes back to the same bytes.
+// field stays base64 bytes instead, so any config still decodes, and encodes back to the same content
+// (and the same bytes, for bytes written with map keys sorted as ours are).
 //
 // The output text follows Go's encoding/json as protolator uses it: keys sorted, tab indentation,
 // '<', '>' and '&' escaped as \u003c..., a final newline.
@@ -563,6 +564,11 @@ function childContext(field: FieldSpec, ctx: Context, key: string | undefined): 
   return ctx;
 }
 
+/** A JSON object for map entries: no prototype, so a key such as "__proto__" is just a key. */
+function jsonMap(): JsonObject {
+  return Object.create(null) as JsonObject;
+}
+
 function messageToJson(type: string, message: ProtoObject, ctx: Context, path: string): JsonObject {
   const out: JsonObject = {};
   for (const field of spec(type, path).fields) {
@@ -573,7 +579,7 @@ function messageToJson(type: string, message: ProtoObject, ctx: Context, path: s
         if (field.oneof === true && v === undefined) break;
         if (field.label === 'repeated') out[field.json] = ((v as unknown[] | undefined) ?? []).map((x) => scalarToJson(field.type, x));
         else if (field.label === 'map') {
-          const map: JsonObject = {};
+          const map = jsonMap();
           for (const [k, x] of Object.entries((v as Record<string, unknown> | undefined) ?? {})) map[k] = scalarToJson(field.type, x);
           out[field.json] = map;
         } else out[field.json] = scalarToJson(field.type, v);
@@ -589,7 +595,7 @@ function messageToJson(type: string, message: ProtoObject, ctx: Context, path: s
           field.type === TIMESTAMP ? timestampToJson(x as google_protobuf.Timestamp) : messageToJson(field.type, x as ProtoObject, childContext(field, ctx, key), p);
         if (field.label === 'repeated') out[field.json] = ((v as unknown[] | undefined) ?? []).map((x, i) => one(x, undefined, `${at}[${i}]`));
         else if (field.label === 'map') {
-          const map: JsonObject = {};
+          const map = jsonMap();
           for (const [k, x] of Object.entries((v as Record<string, unknown> | undefined) ?? {})) map[k] = one(x, k, `${at}.${k}`);
           out[field.json] = map;
         } else out[field.json] = v === undefined ? null : one(v, undefined, at);

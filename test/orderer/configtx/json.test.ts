@@ -290,3 +290,12 @@ describe("a config block as Fabric's configtxlator printed it", () => {
     expect(Buffer.from(jsonToProtoBytes('common.Block', ours))).toEqual(Buffer.from(bytes));
   });
 });
+
+test('a map key "__proto__" is just a key, both ways', () => {
+  const bytes = common.ConfigUpdate.encode({ channelId: 'c', isolatedData: Object.fromEntries([['__proto__', new Uint8Array([1])], ['other', new Uint8Array([2])]]) });
+  const tree = protoBytesToJson('common.ConfigUpdate', bytes);
+  expect(Object.keys(tree['isolated_data'] as object).sort()).toEqual(['__proto__', 'other']);
+  const text = formatJson(tree);
+  expect(text).toContain('"__proto__": "AQ=="');
+  expect(Buffer.from(jsonTextToProto('common.ConfigUpdate', text))).toEqual(Buffer.from(bytes));
+});
