@@ -26,9 +26,10 @@ import { ConfigChannelAccess } from '../orderer/policies/channel-access';
 import { parsePolicyDsl } from '../orderer/policies/dsl';
 import { PolicyDslError } from '../orderer/policies/errors';
 import { genesisBlock } from '../orderer/storage-tools';
+import { jsonToProtoBytes } from '../orderer/configtx/json';
 import { common, type msp } from '../protos';
 
-export const GENESIS_USAGE = `usage: orderer config genesis --profile FILE.yaml --channel ID --output FILE
+export const GENESIS_USAGE = `usage: orderer config genesis --profile FILE.yaml [--profile-name NAME] --channel ID --output FILE
 
 Writes the genesis block of channel ID as configtxgen -profile P -outputBlock FILE would, from a
 YAML profile with configtxgen's key names (cmd/configtx.sample.yaml is a documented example that
@@ -48,7 +49,11 @@ works with the folders \`orderer crypto generate\` writes):
     Organizations: [{Name, ID, MSPDir: DIR, OrdererEndpoints: [host:port], Policies}]
     Policies, Capabilities                   (defaults add BlockValidation: ANY Writers)
   Application:
-    Organizations: [...], Policies, Capabilities
+    Organizations: [{Name, ID, MSPDir, Policies, AnchorPeers: [{Host, Port}]}]
+    Policies, Capabilities, ACLs: {peer/Propose: /Channel/Application/Writers, ...}
+
+A whole configtx.yaml works too: with a Profiles section, --profile-name NAME (or its only
+profile) is the profile, and its other sections serve as YAML anchors, as with configtxgen.
 
 Omitted settings take configtxgen's defaults. A Policies map, where given, is the whole set of
 that level (as in configtxgen). Signature rules use Fabric's policy language, e.g.
@@ -74,19 +79,21 @@ type Yaml = Record<string, unknown>;
 /** Reads one profile file and gives typed access to its keys, every error naming file and key. */
 class ProfileReader {
   readonly dir: string;
+  /** Where the profile sits in the file: "" for a profile file, "Profiles.NAME." in a configtx.yaml. */
+  prefix = '';
 
   constructor(readonly file: string) {
     this.dir = path.dirname(path.resolve(file));
   }
 
   fail(key: string, reason: string, cause?: unknown): never {
-    throw new ProfileError(this.file, key, reason, cause === undefined ? undefined : { cause });
+    throw new ProfileError(this.file, `${this.prefix}${key}`, reason, cause === undefined ? undefined : { cause });
   }
 
   map(v: unknown, key: string, allowed: readonly string[]): Yaml {
     if (typeof v !== 'object' || v === null || Array.isArray(v)) this.fail(key, 'must be a map');
     for (const k of Object.keys(v)) {
-      if (!allowed.includes(k)) this.fail(key === '' ? k : `${key}.${k}`, `unknown key (known here: ${allowed.join(', ')})`);
+      if (!allowed.includes(k)) this.fail(key === '' ? k : `${key}.${k}`, `unknown key (known here: ${allowed.length === 0 ? 'none' : allowed.join(', ')})`);
     }
     return v as Yaml;
   }
@@ -142,6 +149,8 @@ interface Level {
   /** The profile's policies of this level, when it names them. */
   policies?: Record<string, common.ConfigPolicyInit>;
   capabilities?: string[];
+  /** Values the builder does not write: Application ACLs, an application org's AnchorPeers. */
+  values?: Record<string, common.ConfigValueInit>;
 }
 
 interface ParsedOrg {
@@ -209,16 +218,34 @@ function parseOrg(r: ProfileReader, v: unknown, key: string, isOrderer: boolean)
   } catch (err) {
     r.fail(`${key}.MSPDir`, err instanceof Error ? err.message : String(err), err);
   }
+  // An organization defined once may be listed under Orderer and Application (Fabric's SampleOrg):
+  // as configtxgen does, its orderer endpoints count only under Orderer, its anchor peers only
+  // under Application.
   let endpoints: string[] | undefined;
-  if (org['OrdererEndpoints'] !== undefined) {
-    if (!isOrderer) r.fail(`${key}.OrdererEndpoints`, 'only orderer organizations have orderer endpoints');
+  if (isOrderer && org['OrdererEndpoints'] !== undefined) {
     endpoints = r.list(org['OrdererEndpoints'], `${key}.OrdererEndpoints`).map((e, i) => r.hostPort(e, `${key}.OrdererEndpoints[${i}]`));
   }
-  if (org['AnchorPeers'] !== undefined) r.fail(`${key}.AnchorPeers`, 'anchor peers are not supported here (set them later with a config update)');
+  const level = parseLevel(r, org, key);
+  if (!isOrderer && org['AnchorPeers'] !== undefined && org['AnchorPeers'] !== null) {
+    const anchorPeers = r.list(org['AnchorPeers'], `${key}.AnchorPeers`).map((p, i) => {
+      const at = `${key}.AnchorPeers[${i}]`;
+      const peer = r.map(p, at, ['Host', 'Port']);
+      return { host: r.string(peer['Host'], `${at}.Host`), port: r.integer(peer['Port'], `${at}.Port`, 1, 65535) };
+    });
+    level.values = { AnchorPeers: { value: jsonToProtoBytes('peer.AnchorPeers', { anchor_peers: anchorPeers }), modPolicy: 'Admins' } };
+  }
   return {
     spec: { mspId, name, msp: mspConfig, ...(endpoints !== undefined ? { endpoints } : {}) },
-    level: parseLevel(r, org, key),
+    level,
   };
+}
+
+/** Application.ACLs: API name → policy path, as peers read them (peer.ACLs). */
+function parseAcls(r: ProfileReader, v: unknown, key: string): common.ConfigValueInit {
+  const acls = r.map(v, key, Object.keys((v ?? {}) as object));
+  const resources: Record<string, { policy_ref: string }> = {};
+  for (const [name, ref] of Object.entries(acls)) resources[name] = { policy_ref: r.string(ref, `${key}.${name}`) };
+  return { value: jsonToProtoBytes('peer.ACLs', { acls: resources }), modPolicy: 'Admins' };
 }
 
 function parseConsenter(r: ProfileReader, v: unknown, key: string): ConsenterSpec {
@@ -258,12 +285,33 @@ export interface GenesisProfile {
   readonly applicationOrgs: Readonly<Record<string, Level>>;
 }
 
-export function parseGenesisProfile(file: string, text: string, channelId: string): GenesisProfile {
+/**
+ * A profile from `text`: either a file that is one profile (the keys of a configtxgen profile at
+ * the top, plus an Organizations list for anchors), or a configtx.yaml with a Profiles section,
+ * of which `profileName` (or the only one) is taken; its other sections serve as anchors.
+ */
+export function parseGenesisProfile(file: string, text: string, channelId: string, profileName?: string): GenesisProfile {
   const r = new ProfileReader(file);
   const yamlDoc = parseDocument(text, { merge: true, uniqueKeys: true });
   if (yamlDoc.errors.length > 0) r.fail('(YAML)', yamlDoc.errors[0]!.message);
-  // A top-level Organizations list is allowed as a place for anchors (&Org1) the profile refers to.
-  const doc = r.map(yamlDoc.toJS({ maxAliasCount: 1000 }) as unknown, '', ['Organizations', 'Capabilities', 'Policies', 'Orderer', 'Application']);
+  const top = yamlDoc.toJS({ maxAliasCount: 1000 }) as unknown;
+  const profileKeys = ['Organizations', 'Capabilities', 'Policies', 'Orderer', 'Application'];
+  let doc: Yaml;
+  if (typeof top === 'object' && top !== null && !Array.isArray(top) && Object.hasOwn(top, 'Profiles')) {
+    const profiles = r.map((top as Yaml)['Profiles'], 'Profiles', Object.keys(((top as Yaml)['Profiles'] ?? {}) as object));
+    const names = Object.keys(profiles);
+    const name = profileName ?? (names.length === 1 ? names[0]! : r.fail('Profiles', `holds ${names.length} profiles (${names.join(', ')}): choose one with --profile-name`));
+    if (!Object.hasOwn(profiles, name)) r.fail('Profiles', `has no profile ${JSON.stringify(name)} (it has ${names.join(', ')})`);
+    r.prefix = `Profiles.${name}.`;
+    const body = r.map(profiles[name], '', Object.keys((profiles[name] ?? {}) as object));
+    for (const k of ['Consortium', 'Consortiums']) {
+      if (Object.hasOwn(body, k)) r.fail(k, 'is for system channel profiles; an application channel profile has Orderer and Application');
+    }
+    doc = r.map(body, '', profileKeys);
+  } else {
+    if (profileName !== undefined) r.fail('Profiles', `is missing: --profile-name ${profileName} needs a configtx.yaml with a Profiles section`);
+    doc = r.map(top, '', profileKeys);
+  }
 
   const ord = r.map(doc['Orderer'], 'Orderer', ['OrdererType', 'Addresses', 'BatchTimeout', 'BatchSize', 'EtcdRaft', 'Organizations', 'Policies', 'Capabilities']);
   const type = ord['OrdererType'] === undefined ? 'etcdraft' : r.string(ord['OrdererType'], 'Orderer.OrdererType');
@@ -280,7 +328,6 @@ export function parseGenesisProfile(file: string, text: string, channelId: strin
   const ordererOrgs = orgs(ord['Organizations'], 'Orderer.Organizations', true);
   if (doc['Application'] === undefined) r.fail('Application', 'is required (the channel\'s client organizations)');
   const app = r.map(doc['Application'], 'Application', ['Organizations', 'Policies', 'Capabilities', 'ACLs']);
-  if (app['ACLs'] !== undefined) r.fail('Application.ACLs', 'are not supported here (peers use their defaults; set ACLs later with a config update)');
   const applicationOrgs = orgs(app['Organizations'], 'Application.Organizations', false);
 
   let batchSize: { maxMessageCount?: number; absoluteMaxBytes?: number; preferredMaxBytes?: number } | undefined;
@@ -312,7 +359,7 @@ export function parseGenesisProfile(file: string, text: string, channelId: strin
     spec,
     channel: parseLevel(r, doc, ''),
     orderer,
-    application: parseLevel(r, app, 'Application'),
+    application: { ...parseLevel(r, app, 'Application'), ...(app['ACLs'] !== undefined && app['ACLs'] !== null ? { values: { ACLs: parseAcls(r, app['ACLs'], 'Application.ACLs') } } : {}) },
     ordererOrgs: byName(ordererOrgs),
     applicationOrgs: byName(applicationOrgs),
   };
@@ -327,6 +374,7 @@ function applyLevel(group: common.ConfigGroupInit, level: Level | undefined): vo
     for (const name of level.capabilities) capabilities[name] = {};
     group.values = { ...group.values, Capabilities: { value: common.Capabilities.encode({ capabilities }), modPolicy: 'Admins' } };
   }
+  if (level.values !== undefined) group.values = { ...group.values, ...level.values };
 }
 
 /** The genesis block a profile describes, checked as an orderer would check it. */
@@ -368,7 +416,9 @@ export function runGenesis(flags: Record<string, string | boolean | undefined>):
     if (typeof v !== 'string' || v === '') throw new UsageError(`--${name} is required`);
   }
   const input = readInput(profileFile as string);
-  const profile = parseGenesisProfile(input.name, Buffer.from(input.bytes).toString('utf8'), channelId as string);
+  const profileName = flags['profile-name'];
+  if (profileName !== undefined && (typeof profileName !== 'string' || profileName === '')) throw new UsageError('--profile-name needs a value');
+  const profile = parseGenesisProfile(input.name, Buffer.from(input.bytes).toString('utf8'), channelId as string, profileName);
   const block = genesisBlockFromProfile(profile, input.name);
   writeOutput(output as string, common.Block.encode(block), { binary: true });
 }

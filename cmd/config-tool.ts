@@ -23,7 +23,7 @@ export const CONFIG_USAGE = `usage: orderer config decode --type TYPE [--input F
        orderer config compute-update --channel ID --original FILE --updated FILE [--output FILE]
        orderer config sign-update --input FILE --mspid ID (--cert FILE --key FILE | --msp-dir DIR) [--output FILE]
        orderer config wrap-update --channel ID --input FILE --mspid ID (--cert FILE --key FILE | --msp-dir DIR) [--output FILE]
-       orderer config genesis --profile FILE.yaml --channel ID --output FILE
+       orderer config genesis --profile FILE.yaml [--profile-name NAME] --channel ID --output FILE
 
   decode          protobuf to Fabric's JSON (as configtxlator proto_decode), e.g.
                   orderer config decode --type common.Block --input config.block | jq .data.data[0].payload.data.config
@@ -221,7 +221,11 @@ const VERBS: Readonly<Record<string, { options: Record<string, { type: 'string' 
   'compute-update': { options: { channel: { type: 'string' }, original: { type: 'string' }, updated: { type: 'string' }, output: { type: 'string' } }, run: runComputeUpdate },
   'sign-update': { options: { ...IO_OPTIONS, ...IDENTITY_OPTIONS }, run: runSignUpdate },
   'wrap-update': { options: { channel: { type: 'string' }, ...IO_OPTIONS, ...IDENTITY_OPTIONS }, run: runWrapUpdate },
-  genesis: { options: { profile: { type: 'string' }, channel: { type: 'string' }, output: { type: 'string' } }, run: runGenesis, usage: GENESIS_USAGE },
+  genesis: {
+    options: { profile: { type: 'string' }, 'profile-name': { type: 'string' }, channel: { type: 'string' }, output: { type: 'string' } },
+    run: runGenesis,
+    usage: GENESIS_USAGE,
+  },
 };
 
 /** `orderer config ...` with `argv` after "config". Returns the exit status. */

@@ -127,6 +127,115 @@ describe('orderer config genesis', () => {
     expectNoStrayFiles();
   });
 
+  test("a whole configtx.yaml in Fabric's test-network style: Profiles, anchors and merges, ACLs, anchor peers", async () => {
+    const tls = (n: number): string => `crypto/ordererOrganizations/example.com/orderers/orderer${n}.example.com/tls/server.crt`;
+    writeFileSync(
+      file('fabric-configtx.yaml'),
+      `
+Organizations:
+  - &OrdererOrg
+    Name: OrdererOrg
+    ID: OrdererMSP
+    MSPDir: crypto/ordererOrganizations/example.com/msp
+    Policies:
+      Readers: { Type: Signature, Rule: "OR('OrdererMSP.member')" }
+      Writers: { Type: Signature, Rule: "OR('OrdererMSP.member')" }
+      Admins: { Type: Signature, Rule: "OR('OrdererMSP.admin')" }
+    OrdererEndpoints: [orderer1.example.com:7050]
+  - &Org1
+    Name: Org1MSP
+    ID: Org1MSP
+    MSPDir: crypto/peerOrganizations/org1.example.com/msp
+    Policies:
+      Readers: { Type: Signature, Rule: "OR('Org1MSP.admin', 'Org1MSP.peer', 'Org1MSP.client')" }
+      Writers: { Type: Signature, Rule: "OR('Org1MSP.admin', 'Org1MSP.client')" }
+      Admins: { Type: Signature, Rule: "OR('Org1MSP.admin')" }
+      Endorsement: { Type: Signature, Rule: "OR('Org1MSP.peer')" }
+    AnchorPeers:
+      - Host: peer0.org1.example.com
+        Port: 7051
+Capabilities:
+  Channel: &ChannelCapabilities { V2_0: true }
+  Orderer: &OrdererCapabilities { V2_0: true }
+  Application: &ApplicationCapabilities { V2_0: true }
+Application: &ApplicationDefaults
+  Organizations:
+  Policies:
+    Readers: { Type: ImplicitMeta, Rule: "ANY Readers" }
+    Writers: { Type: ImplicitMeta, Rule: "ANY Writers" }
+    Admins: { Type: ImplicitMeta, Rule: "MAJORITY Admins" }
+    LifecycleEndorsement: { Type: ImplicitMeta, Rule: "MAJORITY Endorsement" }
+    Endorsement: { Type: ImplicitMeta, Rule: "MAJORITY Endorsement" }
+  ACLs:
+    peer/Propose: /Channel/Application/Writers
+    event/Block: /Channel/Application/Readers
+  Capabilities:
+    <<: *ApplicationCapabilities
+Orderer: &OrdererDefaults
+  OrdererType: etcdraft
+  Addresses: [orderer1.example.com:7050]
+  BatchTimeout: 2s
+  BatchSize: { MaxMessageCount: 10, AbsoluteMaxBytes: 99 MB, PreferredMaxBytes: 512 KB }
+  Organizations:
+  Policies:
+    Readers: { Type: ImplicitMeta, Rule: "ANY Readers" }
+    Writers: { Type: ImplicitMeta, Rule: "ANY Writers" }
+    Admins: { Type: ImplicitMeta, Rule: "MAJORITY Admins" }
+    BlockValidation: { Type: ImplicitMeta, Rule: "ANY Writers" }
+Channel: &ChannelDefaults
+  Policies:
+    Readers: { Type: ImplicitMeta, Rule: "ANY Readers" }
+    Writers: { Type: ImplicitMeta, Rule: "ANY Writers" }
+    Admins: { Type: ImplicitMeta, Rule: "MAJORITY Admins" }
+  Capabilities:
+    <<: *ChannelCapabilities
+Profiles:
+  ChannelUsingRaft:
+    <<: *ChannelDefaults
+    Orderer:
+      <<: *OrdererDefaults
+      OrdererType: etcdraft
+      EtcdRaft:
+        Consenters:
+          - { Host: orderer1.example.com, Port: 7050, ClientTLSCert: ${tls(1)}, ServerTLSCert: ${tls(1)} }
+          - { Host: orderer2.example.com, Port: 7050, ClientTLSCert: ${tls(2)}, ServerTLSCert: ${tls(2)} }
+      Organizations:
+        - *OrdererOrg
+      Capabilities: *OrdererCapabilities
+    Application:
+      <<: *ApplicationDefaults
+      Organizations:
+        - *Org1
+      Capabilities: *ApplicationCapabilities
+  TwoOrgsOrdererGenesis:
+    <<: *ChannelDefaults
+    Consortiums: {}
+`,
+    );
+    const ambiguous = await run(['genesis', '--profile', 'fabric-configtx.yaml', '--channel', 'mychannel', '--output', 'raft.block']);
+    expect(ambiguous.code).toBe(1);
+    expect(ambiguous.stderr).toContain('fabric-configtx.yaml: Profiles: holds 2 profiles (ChannelUsingRaft, TwoOrgsOrdererGenesis): choose one with --profile-name');
+    const system = await run(['genesis', '--profile', 'fabric-configtx.yaml', '--profile-name', 'TwoOrgsOrdererGenesis', '--channel', 'mychannel', '--output', 'raft.block']);
+    expect(system.code).toBe(1);
+    expect(system.stderr).toContain('Profiles.TwoOrgsOrdererGenesis.Consortiums: is for system channel profiles');
+    expect(existsSync(file('raft.block'))).toBe(false);
+
+    const r = await run(['genesis', '--profile', 'fabric-configtx.yaml', '--profile-name', 'ChannelUsingRaft', '--channel', 'mychannel', '--output', 'raft.block']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const block = common.Block.decode(readFileSync(file('raft.block')));
+    const settings = parseConfigBlock(block);
+    expect(settings.orderer.batchSize).toEqual({ maxMessageCount: 10, absoluteMaxBytes: 99 * 1024 * 1024, preferredMaxBytes: 512 * 1024 });
+    ConfigChannelAccess.fromConfig('mychannel', configEnvelopeFromBlock(block).configEnvelope.config!);
+    const d = await run(['decode', '--type', 'common.Block', '--input', 'raft.block']);
+    const tree = JSON.parse(d.stdout.toString()) as { data: { data: { payload: { data: { config: { channel_group: { groups: Record<string, { values: Record<string, { value: unknown }>; groups: Record<string, { values: Record<string, { value: unknown }> }> }> } } } } }[] } };
+    const groups = tree.data.data[0]!.payload.data.config.channel_group.groups;
+    expect(groups['Application']!.groups['Org1MSP']!.values['AnchorPeers']!.value).toEqual({ anchor_peers: [{ host: 'peer0.org1.example.com', port: 7051 }] });
+    expect(groups['Application']!.values['ACLs']!.value).toEqual({ acls: { 'event/Block': { policy_ref: '/Channel/Application/Readers' }, 'peer/Propose': { policy_ref: '/Channel/Application/Writers' } } });
+    expect(Object.keys(groups['Orderer']!.groups)).toEqual(['OrdererOrg']);
+    expect(groups['Orderer']!.groups['OrdererOrg']!.values['Endpoints']!.value).toEqual({ addresses: ['orderer1.example.com:7050'] });
+  });
+
   test('a bad channel ID and missing flags', async () => {
     const r = await run(['genesis', '--profile', 'configtx.yaml', '--channel', 'MyChannel', '--output', 'bad.block']);
     expect(r.code).toBe(1);
