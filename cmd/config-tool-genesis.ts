@@ -21,7 +21,7 @@ import {
 } from '../orderer/channelconfig';
 import { ChannelConfigError } from '../orderer/errors';
 import { decodePem } from '../orderer/msp/der';
-import { mspConfigFromDir } from '../orderer/msp/msp-dir';
+import { mspConfigFromDir, MspDirError } from '../orderer/msp/msp-dir';
 import { ConfigChannelAccess } from '../orderer/policies/channel-access';
 import { parsePolicyDsl } from '../orderer/policies/dsl';
 import { PolicyDslError } from '../orderer/policies/errors';
@@ -216,7 +216,8 @@ function parseOrg(r: ProfileReader, v: unknown, key: string, isOrderer: boolean)
   try {
     mspConfig = mspConfigFromDir(mspDir, mspId);
   } catch (err) {
-    r.fail(`${key}.MSPDir`, err instanceof Error ? err.message : String(err), err);
+    if (err instanceof MspDirError) r.fail(`${key}.MSPDir`, err.message, err);
+    throw err;
   }
   // An organization defined once may be listed under Orderer and Application (Fabric's SampleOrg):
   // as configtxgen does, its orderer endpoints count only under Orderer, its anchor peers only
