@@ -4,6 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import path from 'node:path';
 import pino from 'pino';
 import { loadOrdererConfig, unsupportedSettings, type OrdererConfig } from '../orderer/config';
+import { runConfigTool } from './config-tool';
 import { runCryptoGenerate } from './crypto-generate';
 import { runLedgerCheck } from './ledger-check';
 import { runWalRepair } from './wal-repair';
@@ -16,6 +17,7 @@ const USAGE = `usage: orderer start [--config FILE] [--stop-on-stdin-eof]
        orderer wal repair --channel NAME [--config FILE] [--dry-run]   (orderer wal repair --help)
        orderer ledger check --channel NAME [--config FILE]              (orderer ledger check --help)
        orderer crypto generate --output DIR [--orderers N] [--orgs N]   (orderer crypto generate --help)
+       orderer config decode|encode|compute-update|sign-update|wrap-update|genesis ...   (orderer config --help)
 
 Runs one ordering node. Without --config, orderer.yaml is looked up in $FABRIC_CFG_PATH,
 the current directory and /etc/hyperledger/fabric. Every key can be overridden by an
@@ -84,6 +86,7 @@ async function main(argv: string[]): Promise<number> {
     console.error(`unknown command ${JSON.stringify(['crypto', ...rest.slice(0, 1)].join(' '))}\n\n${USAGE}`);
     return 2;
   }
+  if (command === 'config') return runConfigTool(rest);
   if (command !== 'start') {
     console.error(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
     return 2;

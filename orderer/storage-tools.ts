@@ -5,3 +5,5 @@ export { repairWal, type WalRepairReport } from '../consensus/wal/repair';
 export { CorruptionError as WalCorruptionError } from '../consensus/wal/errors';
 export { deepCheckBlockStore, type LedgerCheckReport } from '../ledger/ledger-check';
 export { BlockStoreError, CorruptionError as LedgerCorruptionError } from '../ledger/errors';
+// configtxgen's genesis block around a config (`orderer config genesis`).
+export { genesisBlock } from '../ledger/block';
