@@ -32,6 +32,7 @@ import {
   type ChannelParticipation,
 } from './participation/types';
 import { ChannelConfigState, chainSettingsOf } from './chain/channel-config';
+import { onboardLedger } from './chain/onboard';
 import { registerAtomicBroadcast } from './grpc-service';
 import { ConfigChannelAccess } from './policies/channel-access';
 import { envelopeSignerOf, metadataSignerOf } from './msp/signers';
@@ -449,39 +450,26 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
   }
 
   private async onboard(name: string, joinBlock: common.Block, settings: ChannelSettings, ob: Onboarding): Promise<void> {
-    const joinNumber = joinBlock.header!.number;
     const store = await openBlockStore({ dir: this.options.ledgerDir, channelId: name, logger: this.logger });
     try {
       ob.height = store.height();
-      if (store.height() < joinNumber) {
-        const blocks = pullBlocks({
-          channelId: name,
-          endpoints: pullEndpointsOf(settings),
-          fromNumber: store.height(),
-          toNumber: joinNumber - 1,
-          previousHash: store.lastHeaderHash() ?? new Uint8Array(0),
-          signal: ob.abort.signal,
-          logger: this.logger,
-          ...(this.options.signingIdentity !== undefined ? { signer: envelopeSignerOf(this.options.signingIdentity) } : {}),
-          ...(this.options.clientCredentials !== undefined ? { tls: this.options.clientCredentials } : {}),
-          ...(this.options.pullTlsCertHash !== undefined ? { tlsCertHash: this.options.pullTlsCertHash } : {}),
-        });
-        for await (const b of blocks) {
-          if (ob.abort.signal.aborted) throw new Error('onboarding aborted');
-          // The blocks go in as their writer signed them (Fabric's onboarding appends them unchanged).
-          await store.append(b.bytes);
-          ob.height = store.height();
-          if (ob.height % 100 === 0) this.logger.info({ channel: name, height: ob.height, target: joinNumber }, 'onboarding: pulled blocks');
-        }
-      }
-      if (store.height() !== joinNumber) throw new Error(`pulled up to height ${store.height()}, expected ${joinNumber}`);
-      // The join block, given by the operator, anchors what was pulled.
-      const lastHash = store.lastHeaderHash() ?? new Uint8Array(0);
-      if (!Buffer.from(lastHash).equals(Buffer.from(joinBlock.header!.previousHash))) {
-        throw new Error(`the pulled block ${joinNumber - 1} does not chain to the join block ${joinNumber} (its hash is not the join block's previous_hash)`);
-      }
-      await store.append(common.Block.encode(joinBlock));
-      ob.height = store.height();
+      await onboardLedger({
+        channelId: name,
+        blockStore: store,
+        joinBlock,
+        endpoints: pullEndpointsOf(settings),
+        signal: ob.abort.signal,
+        logger: this.logger,
+        onProgress: (height) => (ob.height = height),
+        pullBlocks: (req) =>
+          pullBlocks({
+            ...req,
+            logger: this.logger,
+            ...(this.options.signingIdentity !== undefined ? { signer: envelopeSignerOf(this.options.signingIdentity) } : {}),
+            ...(this.options.clientCredentials !== undefined ? { tls: this.options.clientCredentials } : {}),
+            ...(this.options.pullTlsCertHash !== undefined ? { tlsCertHash: this.options.pullTlsCertHash } : {}),
+          }),
+      });
     } finally {
       await store.close();
     }
@@ -489,7 +477,7 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
     await this.openChannel(name, undefined, 'onboarding');
     this.onboarding.delete(name);
     this.channels.get(name)!.chain.start();
-    this.logger.info({ channel: name, height: joinNumber + 1 }, 'onboarded: the channel runs as a raft member');
+    this.logger.info({ channel: name, height: (joinBlock.header?.number ?? 0) + 1 }, 'onboarded: the channel runs as a raft member');
   }
 
   /** Stops the channel and deletes its ledger, WAL and snapshots (only those of this channel). */
