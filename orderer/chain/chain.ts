@@ -561,6 +561,13 @@ export class Chain implements ChainHandle {
 
   private send(msg: raftpb.Message): void {
     if (msg.to === 0 || msg.to === this.options.selfId) return;
+    if (msg.type === raftpb.MessageType.MsgSnap && msg.snapshot !== undefined) {
+      // Fabric §3.9: a snapshot goes out with the sender's current membership, not the one it was
+      // taken with. A node added after the snapshot was taken is not in the latter, and would
+      // ignore the snapshot it needs to catch up. (A copy: the stored snapshot stays as it was.)
+      const confState = this.node.status().confState;
+      msg = { ...msg, snapshot: { ...msg.snapshot, metadata: { ...msg.snapshot.metadata, confState } } };
+    }
     const ok = this.options.transport.sendConsensus(this.channelId, msg.to, msg);
     if (ok && msg.type === raftpb.MessageType.MsgSnap) {
       // As Fabric does: a snapshot handed to the transport counts as delivered. Otherwise a

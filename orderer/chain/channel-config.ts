@@ -90,6 +90,8 @@ export class ChannelConfigState {
     /** Signs the CONFIG envelopes this orderer makes; unsigned without (tests). */
     private readonly signer: SigningIdentity | undefined,
     private readonly nowMs: () => number = Date.now,
+    /** Nonces of the envelopes it makes (the simulator passes its seeded ones). */
+    private readonly newNonce: () => Uint8Array = () => randomBytes(NONCE_BYTES),
   ) {
     this.current = initial;
   }
@@ -242,7 +244,7 @@ export class ChannelConfigState {
   /** A CONFIG envelope carrying `config` and the client's update, signed by this orderer (reference §2.6). */
   private wrap(config: common.Config, lastUpdate: common.Envelope, keepTxId: string | undefined): ParsedEnvelope {
     const creator = this.signer?.serialized ?? new Uint8Array(0);
-    const nonce = randomBytes(NONCE_BYTES);
+    const nonce = this.newNonce();
     // Fabric leaves the tx id of these envelopes empty. We give it one, by the rule of every
     // other tx id, because the orderers that acknowledged the update keep and resend it by tx id
     // until they see it in a block (an acknowledged config update survives a leader crash).

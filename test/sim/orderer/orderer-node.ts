@@ -22,9 +22,16 @@ import { Prng } from '../prng';
 import { MemoryBlockStore } from './memory-block-store';
 import { MemoryRaftPersistence } from './memory-raft';
 import type { SimClock } from './sim-clock';
-import { InsecureOpenChannelAccess } from '../../../orderer/policies/channel-access';
+import { ConfigChannelAccess } from '../../../orderer/policies/channel-access';
+import { ChannelConfigState } from '../../../orderer/chain/channel-config';
+import { onboardLedger } from '../../../orderer/chain/onboard';
+import { parseConfigBlock } from '../../../orderer/channelconfig';
+import { readLastConfigIndex } from '../../../ledger/metadata';
+import { raftMembers } from '../../../orderer/node';
 
 export const SIM_CHANNEL = 'simchannel';
+/** Wall-clock time of the simulated clock's zero, for timestamps in envelopes. */
+export const SIM_EPOCH_MS = 1_800_000_000_000;
 /** The cluster's RPC timeout (Fabric's General.Cluster.RPCTimeout): a forward's answer is awaited this long. */
 export const SIM_RPC_TIMEOUT_MS = 7_000;
 
@@ -48,6 +55,8 @@ const PULL_BATCH_MAX_MS = 40;
 /** The Chain surface the simulator drives (the real Chain, or a planted copy of it). */
 export interface SimChain {
   start(): void;
+  /** A client's CONFIG_UPDATE, validated and wrapped for order() (the real Chain's). */
+  processConfigUpdate?(update: ParsedEnvelope): ParsedEnvelope;
   halt(reason?: string): Promise<void>;
   order(env: ParsedEnvelope): Promise<void>;
   onConsensus(from: number, msg: raftpb.Message): void;
@@ -69,6 +78,8 @@ export interface OrdererEnv {
   readonly resubmitAfterMs: number;
   /** Durable mode: the run's temporary directory. */
   readonly durableDir?: string;
+  /** Block 0 of the channel: a real config block (test/sim/orderer/sim-config.ts). */
+  readonly genesis: Uint8Array;
   readonly confirmations: Confirmations;
   /** Other nodes, for pulling blocks. */
   peers(): readonly SimOrdererNode[];
@@ -103,6 +114,8 @@ export class SimOrdererNode {
   private pullRng: Prng | undefined;
   /** While a pull stream stalls (fault phase): when it goes on, in simulated ms. */
   pullStalledUntilMs: number | undefined;
+  /** True while a pull waits on the simulated clock (a joining node is otherwise busy with IO). */
+  clockWait = false;
   private store: BlockStore | undefined;
   private raft: RaftPersistence | undefined;
   private memoryStore: MemoryBlockStore | undefined;
@@ -112,6 +125,12 @@ export class SimOrdererNode {
   /** The block numbers of this node's Raft log as it persisted it (it outlives incarnations, as the log does). */
   private logBlocks: { snapshotIndex: number; snapshotBlock: number; byIndex: number[] } = { snapshotIndex: 0, snapshotBlock: 0, byIndex: [] };
   private readonly genesis: Uint8Array;
+  /** False for a spare node slot until an operator joined it to the channel (onboarding done). */
+  joined: boolean;
+  /** Set once a committed config block no longer lists this node: it is never restarted again. */
+  removed = false;
+  /** Onboarding under way (a spare joining with the latest config block). */
+  joining: Promise<void> | undefined;
   /** Forwards of this incarnation waiting for the leader's answer, by ack id. */
   private pendingAcks = new Map<number, { txId: string; settle: (ack: SubmitAck) => void; broke: (err: Error) => void }>();
   private nextAckId = 1;
@@ -119,8 +138,54 @@ export class SimOrdererNode {
   constructor(
     readonly id: number,
     private readonly env: OrdererEnv,
+    /** A consenter of the genesis block (else a spare slot, joined later). */
+    genesisMember = true,
   ) {
-    this.genesis = common.Block.encode(newBlock(0, new Uint8Array(0), [common.Envelope.encode({ payload: Uint8Array.of(7) })]));
+    this.genesis = env.genesis;
+    this.joined = genesisMember;
+  }
+
+  /**
+   * What an operator does for a node a config update added: the participation API's join with
+   * the latest config block. The ledger is filled up to it by the production onboarding
+   * (orderer/chain/onboard.ts) over the simulated puller, then the chain starts as a new member.
+   */
+  join(joinBlock: common.Block): void {
+    if (this.joined || this.joining !== undefined) return;
+    // Drawn now, before any IO: in durable mode the order of draws must not depend on it.
+    const pullSeed = this.env.rng.nextUint32() ^ 0x0b0a;
+    const startSeed = this.env.rng.nextUint32();
+    this.joining = (async () => {
+      await this.openStorage(false);
+      this.pullRng = new Prng(pullSeed);
+      const abort = new AbortController();
+      try {
+        await onboardLedger({
+          channelId: SIM_CHANNEL,
+          blockStore: this.store!,
+          joinBlock,
+          pullBlocks: (req) => this.pull(req),
+          endpoints: [],
+          signal: abort.signal,
+          logger: this.env.logger,
+        });
+        this.env.trace(`node ${this.id} onboarded up to join block ${joinBlock.header?.number}`);
+      } finally {
+        // Closed either way: the chain reopens it, and a failed attempt is made again from scratch.
+        if (this.env.durableDir !== undefined) {
+          await this.raft?.close();
+          await this.store?.close();
+          this.raft = undefined;
+          this.store = undefined;
+        }
+      }
+      this.joined = true;
+      await this.start(startSeed);
+    })().finally(() => {
+      this.joining = undefined;
+    });
+    // A failed pull (no source reachable yet) is retried by the run at its next look.
+    this.joining.catch((err: unknown) => this.env.trace(`node ${this.id} onboarding failed: ${(err as Error).message}`));
   }
 
   get up(): boolean {
@@ -137,12 +202,23 @@ export class SimOrdererNode {
     return this.id * 10_000 + this.incarnation;
   }
 
-  async start(): Promise<void> {
-    if (this.chain !== undefined || this.brokenReason !== undefined) return;
+  private starting: Promise<void> | undefined;
+
+  /** Starts a new incarnation; a start already under way (a join finishing beside the run) is shared. */
+  start(rngSeed?: number): Promise<void> {
+    this.starting ??= this.startNow(rngSeed).finally(() => {
+      this.starting = undefined;
+    });
+    return this.starting;
+  }
+
+  /** `preDrawnSeed`: drawn before any IO (a join finishing beside the run must not draw at an IO-dependent moment). */
+  private async startNow(preDrawnSeed?: number): Promise<void> {
+    if (this.chain !== undefined || this.brokenReason !== undefined || !this.joined || this.removed) return;
     this.incarnation++;
     this.termStart.clear();
     this.pendingAcks = new Map();
-    await this.openStorage();
+    await this.openStorage(true);
     const raft = this.raft!;
     const checked: RaftPersistence = {
       get storage() {
@@ -160,13 +236,30 @@ export class SimOrdererNode {
       close: () => raft.close(),
     };
     const timers = this.env.clock.timersFor(this.owner);
-    const rngSeed = this.env.rng.nextUint32();
+    const rngSeed = preDrawnSeed ?? this.env.rng.nextUint32();
     this.pullRng = new Prng(rngSeed ^ 0x5a17);
+    const nonceRng = new Prng(rngSeed ^ 0xc0f1);
+    // The channel's config as the node finds it in its ledger, as orderer/node.ts opens a channel.
+    const store = this.store!;
+    const last = store.lastBlock()!;
+    const configNumber = readLastConfigIndex(last.block);
+    const configBlock = store.getBlock(configNumber)!.block;
+    const parsed = parseConfigBlock(configBlock);
+    const access = ConfigChannelAccess.fromConfig(SIM_CHANNEL, parsed.config);
+    const { members, nextConsenterId } = raftMembers(parsed, last.block);
+    const config = new ChannelConfigState(
+      SIM_CHANNEL,
+      { config: parsed.config, settings: parsed, access, blockNumber: configNumber, consenterIds: members.map((m) => m.id), nextConsenterId },
+      undefined,
+      () => SIM_EPOCH_MS + this.env.clock.nowMs(),
+      () => Uint8Array.from({ length: 24 }, () => nonceRng.nextInt(256)),
+    );
     const chain = this.env.newChain({
       channelId: SIM_CHANNEL,
       selfId: this.id,
-      access: new InsecureOpenChannelAccess(),
-      settings: this.env.settings,
+      access,
+      config,
+      settings: { ...this.env.settings, members, nextConsenterId, configSequence: parsed.sequence, lastConfigIndex: configNumber },
       blockStore: this.store!,
       raft: checked,
       transport: this.transport(this.incarnation),
@@ -184,12 +277,13 @@ export class SimOrdererNode {
     this.env.trace(`node ${this.id} start #${this.incarnation} height=${this.store!.height()}`);
   }
 
-  private async openStorage(): Promise<void> {
+  /** `withGenesis`: a new ledger starts with block 0 (a genesis member); a joining spare's is filled by onboarding. */
+  private async openStorage(withGenesis: boolean): Promise<void> {
     const dir = this.env.durableDir;
     if (dir === undefined) {
       if (this.memoryStore === undefined) {
         this.memoryStore = new MemoryBlockStore(SIM_CHANNEL);
-        await this.memoryStore.append(this.genesis);
+        if (withGenesis) await this.memoryStore.append(this.genesis);
         this.memoryRaft = new MemoryRaftPersistence();
       }
       this.memoryStore.reopen();
@@ -199,7 +293,7 @@ export class SimOrdererNode {
     }
     const nodeDir = path.join(dir, `node${this.id}`);
     const store = await openBlockStore({ dir: path.join(nodeDir, 'ledger'), channelId: SIM_CHANNEL, logger: this.env.logger });
-    if (store.height() === 0) await store.append(this.genesis);
+    if (store.height() === 0 && withGenesis) await store.append(this.genesis);
     this.store = store;
     this.raft = await openRaftPersistence({
       walDir: path.join(nodeDir, 'wal'),
@@ -444,7 +538,17 @@ export class SimOrdererNode {
   /** Waits on the simulated clock (quiet for the simulator's drain); the Chain's abort ends the wait. */
   private async pullDelay(ms: number, signal: AbortSignal): Promise<void> {
     this.pullBusy = false;
-    await new Promise<void>((resolve, reject) => {
+    this.clockWait = true;
+    try {
+      await this.clockDelay(ms, signal);
+    } finally {
+      this.clockWait = false;
+    }
+    this.pullBusy = true;
+  }
+
+  private clockDelay(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
       const cancel = this.env.clock.timersFor(this.owner).setTimeout(() => {
         signal.removeEventListener('abort', onAbort);
         resolve();
@@ -456,6 +560,5 @@ export class SimOrdererNode {
       if (signal.aborted) onAbort();
       else signal.addEventListener('abort', onAbort, { once: true });
     });
-    this.pullBusy = true;
   }
 }

@@ -27,6 +27,10 @@ import { simEnvelope } from './envelopes';
 import { SIM_CHANNEL, SimOrdererNode, type ChainFactory, type OrdererEnv } from './orderer-node';
 import { chooseOrdererParams, describeOrdererParams, type OrdererSimParams } from './params';
 import { SimClock } from './sim-clock';
+import { consenterSlotsOf, simConsenterUpdate, simGenesisBlock } from './sim-config';
+import { configEnvelopeOfBlock } from '../../../orderer/chain/channel-config';
+import { parseBroadcastEnvelope } from '../../../orderer/msgcheck';
+import { readConsenterMetadata, readLastConfigIndex } from '../../../ledger/metadata';
 
 export interface OrdererRunOptions {
   durable?: boolean;
@@ -60,6 +64,15 @@ export interface OrdererRunStats {
   leadersWhilePulling: number;
   /** Times a newer snapshot moved the target of a running pull. */
   pullRetargets: number;
+  /** Consenter changes acknowledged (SUCCESS) / refused (stale, quorum guard, overtaken). */
+  configUpdates: number;
+  configRefused: number;
+  /** Committed consenter changes: nodes added, removed, removals of the node leading at the time. */
+  consentersAdded: number;
+  consentersRemoved: number;
+  leaderRemovals: number;
+  /** Spare nodes onboarded and started as members. */
+  joins: number;
 }
 
 export interface OrdererRunResult {
@@ -87,6 +100,17 @@ const MAX_OVERTIME_MS = 30_000;
 const RETRY_P = 0.1;
 /** Chance per fault action, while a node's pull stalls, that the leader crashes (seeds with leader faults only). */
 const STRIKE_WHILE_PULLING_P = 0.5;
+/** Spare node slots of a membership run: added by config updates and joined. */
+const SPARE_SLOTS = 2;
+/** Chance per fault action of a membership run that an operator changes the consenters. */
+const MEMBERSHIP_P = 0.08;
+/** Membership runs keep at least this many consenters. */
+const MIN_CONSENTERS = 3;
+
+/** A third of the seeds change the consenters while they run (decided outside the run's Prng, so other seeds replay as before). */
+export function isMembershipSeed(seed: number): boolean {
+  return seed % 3 === 2;
+}
 
 const realChain: ChainFactory = (options) => new Chain(options);
 
@@ -110,7 +134,7 @@ export async function runOrdererSeed(seed: number, options: OrdererRunOptions = 
 class OrdererRun {
   readonly clock = new SimClock();
   readonly checker: LedgerChecker;
-  readonly stats: OrdererRunStats = { blocks: 0, acknowledged: 0, refused: 0, crashes: 0, restarts: 0, partitions: 0, leaderStrikes: 0, lostLogHalts: 0, leaderChanges: 0, snapshots: 0, pulls: 0, retries: 0, commitsWhilePulling: 0, backlogsWhilePulling: 0, leadersWhilePulling: 0, pullRetargets: 0, fateUnknown: 0 };
+  readonly stats: OrdererRunStats = { blocks: 0, acknowledged: 0, refused: 0, crashes: 0, restarts: 0, partitions: 0, leaderStrikes: 0, lostLogHalts: 0, leaderChanges: 0, snapshots: 0, pulls: 0, retries: 0, commitsWhilePulling: 0, backlogsWhilePulling: 0, leadersWhilePulling: 0, pullRetargets: 0, fateUnknown: 0, configUpdates: 0, configRefused: 0, consentersAdded: 0, consentersRemoved: 0, leaderRemovals: 0, joins: 0 };
   violation: InvariantViolation | undefined;
   private readonly net: Network;
   private readonly nodes: SimOrdererNode[] = [];
@@ -131,6 +155,19 @@ class OrdererRun {
   /** Tx ids of which some forward was handed over and never answered. */
   private readonly unanswered = new Set<string>();
   private healed = false;
+  /** Membership runs: their own Prng (other seeds' draws stay as they were). */
+  private readonly memberRng: Prng | undefined;
+  /** The consenters (slot ids) of the newest config block seen in any ledger, and its sequence. */
+  private consenters: number[];
+  private configSequence = 0;
+  /** The sequence a consenter change was submitted for and not yet seen committed (one at a time). */
+  private changeInFlight: { sequence: number; atMs: number } | undefined;
+  /** Consenter updates acknowledged SUCCESS: the tx id of their CONFIG envelope and the config they were made against. */
+  private readonly ackedUpdates: { txId: string; baseSequence: number; nodeId: number; incarnation: number }[] = [];
+  /** When a config change last committed or a node last joined (the run's calm phase waits for it too). */
+  private lastMembershipMs = 0;
+  /** Spare slots the operator has joined at least once. */
+  private readonly joinedSlots = new Set<number>();
   /** Per node, what check() last saw of a pull under way (for the catch-up stats). */
   private readonly lastPull = new Map<number, { incarnation: number; toBlock: number; commitIndex: number }>();
 
@@ -179,8 +216,12 @@ class OrdererRun {
         throw v;
       },
       trace: (text) => this.trace.log(this.clock.nowMs(), text),
+      genesis: common.Block.encode(simGenesisBlock(SIM_CHANNEL, p, p.nodes)),
     };
-    for (let id = 1; id <= p.nodes; id++) this.nodes.push(new SimOrdererNode(id, env));
+    this.memberRng = isMembershipSeed(seed) ? new Prng(seed ^ 0x6d656d62) : undefined;
+    this.consenters = Array.from({ length: p.nodes }, (_, i) => i + 1);
+    const slots = p.nodes + (this.memberRng !== undefined ? SPARE_SLOTS : 0);
+    for (let id = 1; id <= slots; id++) this.nodes.push(new SimOrdererNode(id, env, id <= p.nodes));
   }
 
   async execute(): Promise<void> {
@@ -202,6 +243,9 @@ class OrdererRun {
       const t = Math.min(next + WINDOW_MS, this.healed ? endMs : healAtMs, endMs);
       await this.clock.advanceTo(t, () => Promise.resolve());
       this.deliverDue(t);
+      // A node joining beside the run (onboarding on real IO in durable mode) reaches its next
+      // wait on the clock before anything else happens, so a seed replays exactly.
+      if (this.nodes.some((n) => n.joining !== undefined)) await this.settle();
       if (!this.healed && t >= healAtMs) {
         this.healed = true;
         await this.settle();
@@ -217,12 +261,22 @@ class OrdererRun {
       }
       await this.settle();
       await this.check();
-      if (this.healed) endMs = Math.min(Math.max(plannedEndMs, this.lastAnswerMs + QUIET_AFTER_ANSWERS_MS), plannedEndMs + MAX_OVERTIME_MS);
+      // Membership changes too: a consenter added late must have time to onboard and catch up.
+      const quietFromMs = Math.max(this.lastAnswerMs, this.lastMembershipMs);
+      if (this.healed) endMs = Math.min(Math.max(plannedEndMs, quietFromMs + QUIET_AFTER_ANSWERS_MS), plannedEndMs + MAX_OVERTIME_MS);
     }
     await this.settle();
     await this.check();
     const heights = new Map<number, number>();
-    for (const n of this.nodes) if (n.up) heights.set(n.id, n.blocks()!.height());
+    // The current consenters; a node removed while it was down never hears of it (Fabric's
+    // eviction suspicion would find out), and has no place in the chain's convergence.
+    for (const n of this.nodes) if (n.up && !n.removed) heights.set(n.id, n.blocks()!.height());
+    for (const id of this.consenters) {
+      const n = this.nodes[id - 1]!;
+      if (!n.up && n.brokenReason === undefined) {
+        throw new InvariantViolation('every consenter runs at the end', `node ${id} is a consenter (${this.consenters.join(',')}) and is not running (joined ${n.joined}, incarnation ${n.incarnation}, removed ${n.removed}, joining ${n.joining !== undefined})`, this.clock.nowMs(), id);
+      }
+    }
     this.checker.checkConverged(heights);
     this.checker.checkAcknowledged(
       this.records,
@@ -233,7 +287,17 @@ class OrdererRun {
       (txId) => this.explainLoss(txId),
     );
     this.stats.blocks = this.checker.height;
+    // An acknowledged config update is ordered, unless another update got there first (the
+    // leader then checks it again against the newer config and drops it, as Fabric's does), or
+    // (as for any envelope) its node died and a second fault explains the loss.
+    for (const u of this.ackedUpdates) {
+      if (this.checker.isOrdered(u.txId) || this.configSequence > u.baseSequence) continue;
+      const n = this.nodes[u.nodeId - 1]!;
+      if (!(n.up && n.incarnation === u.incarnation) && this.explainLoss(u.txId) !== undefined) continue;
+      throw new InvariantViolation('an acknowledged config update is ordered or superseded', `update ${u.txId.slice(0, 12)} (on config ${u.baseSequence}) acknowledged by node ${u.nodeId} is not in the chain, which is at config ${this.configSequence}`, this.clock.nowMs(), u.nodeId);
+    }
   }
+
 
   async close(): Promise<void> {
     for (const n of this.nodes) {
@@ -304,7 +368,9 @@ class OrdererRun {
       await new Promise<void>((resolve) => setImmediate(resolve));
       // In memory every write completes in a microtask: one turn has run them all.
       if (!this.p.durable) return;
-      if (this.nodes.every((n) => n.chain === undefined || (!n.pullBusy && !n.chain.status().processingReady))) return;
+      // A joining node (onboarding, then its first start) is busy unless its pull waits on the clock.
+      const quiet = (n: SimOrdererNode): boolean => (n.joining === undefined || n.clockWait) && (n.chain === undefined || (!n.pullBusy && !n.chain.status().processingReady));
+      if (this.nodes.every(quiet)) return;
       if (round > 200_000) throw new Error('the chains never settled');
     }
   }
@@ -316,6 +382,11 @@ class OrdererRun {
       const st = n.status();
       if (st === undefined) continue;
       if (st.halted) {
+        if (!st.broken && n.removed && /removed from the channel/.test(st.haltReason ?? '')) {
+          this.trace.log(this.clock.nowMs(), `node ${n.id} halted: ${st.haltReason}`);
+          await n.crash('removed from the channel');
+          continue;
+        }
         if (!st.broken) throw new InvariantViolation('a chain halts only on broken state or when told', `node ${n.id} halted: ${st.haltReason}`, this.clock.nowMs(), n.id);
         if (n.expectBroken) {
           this.stats.lostLogHalts++;
@@ -330,6 +401,110 @@ class OrdererRun {
     }
     if (leader !== 0 && leader !== this.lastLeader) this.stats.leaderChanges++;
     if (leader !== 0) this.lastLeader = leader;
+    if (this.memberRng !== undefined) this.followMembership();
+  }
+
+  /**
+   * Membership runs: the newest config block any ledger holds decides the consenters. A node it
+   * drops is marked removed (it must halt, and is never restarted); a spare slot it adds is
+   * joined by the "operator" with that config block.
+   */
+  private followMembership(): void {
+    let best: SimOrdererNode | undefined;
+    for (const n of this.nodes) {
+      const h = n.up ? (n.blocks()?.height() ?? 0) : 0;
+      if (h > 0 && (best === undefined || h > best.blocks()!.height())) best = n;
+    }
+    const store = best?.blocks();
+    if (store === undefined) return;
+    const configNumber = readLastConfigIndex(store.lastBlock()!.block);
+    const configBlock = store.getBlock(configNumber)!.block;
+    const config = configEnvelopeOfBlock(configBlock)!.config!;
+    if (config.sequence > this.configSequence) {
+      const before = new Set(this.consenters);
+      this.configSequence = config.sequence;
+      this.consenters = consenterSlotsOf(config);
+      const after = new Set(this.consenters);
+      for (const id of after) if (!before.has(id)) this.stats.consentersAdded++;
+      for (const id of before) {
+        if (after.has(id)) continue;
+        this.stats.consentersRemoved++;
+        this.nodes[id - 1]!.removed = true;
+      }
+      this.trace.log(this.clock.nowMs(), `config ${config.sequence} (block ${configNumber}) committed: consenters ${this.consenters.join(',')}`);
+      this.lastMembershipMs = this.clock.nowMs();
+      if (this.changeInFlight !== undefined && config.sequence >= this.changeInFlight.sequence) this.changeInFlight = undefined;
+    }
+    for (const id of this.consenters) {
+      const n = this.nodes[id - 1]!;
+      if (!n.joined && n.joining === undefined) {
+        if (!this.joinedSlots.has(id)) this.stats.joins++;
+        this.lastMembershipMs = this.clock.nowMs();
+        this.joinedSlots.add(id);
+        this.trace.log(this.clock.nowMs(), `operator joins node ${id} with config block ${configNumber}`);
+        n.join(configBlock);
+      }
+    }
+  }
+
+  /**
+   * An operator changes the consenters: adds the next spare slot (its id is next_consenter_id)
+   * or removes a member (the leader now and then), one change at a time, never below
+   * MIN_CONSENTERS. The update is signed by the orderer org's admin and submitted through a
+   * random running member, which validates it as Broadcast does and orders it.
+   */
+  private changeMembership(t: number): void {
+    const rng = this.memberRng!;
+    if (this.changeInFlight !== undefined && t - this.changeInFlight.atMs < 10_000) return;
+    const candidates = this.nodes.filter((n) => n.up && !n.removed && n.chain?.processConfigUpdate !== undefined);
+    if (candidates.length === 0) return;
+    const via = rng.pick(candidates);
+    const store = via.blocks()!;
+    const last = store.lastBlock()!.block;
+    const configBlock = store.getBlock(readLastConfigIndex(last))!.block;
+    const config = configEnvelopeOfBlock(configBlock)!.config!;
+    const current = consenterSlotsOf(config);
+    const nextId = readConsenterMetadata(last)?.nextConsenterId ?? current.length + 1;
+    const canAdd = nextId <= this.nodes.length && !current.includes(nextId);
+    const canRemove = current.length > MIN_CONSENTERS;
+    if (!canAdd && !canRemove) return;
+    let slots: number[];
+    let what: string;
+    if (canAdd && (!canRemove || rng.chance(0.5))) {
+      slots = [...current, nextId];
+      what = `add node ${nextId}`;
+    } else {
+      const leader = this.leader();
+      const target = leader !== undefined && current.includes(leader.id) && rng.chance(0.4) ? leader.id : rng.pick(current);
+      if (target === leader?.id) this.stats.leaderRemovals++;
+      slots = current.filter((id) => id !== target);
+      what = `remove node ${target}${target === leader?.id ? ' (the leader)' : ''}`;
+    }
+    const bytes = simConsenterUpdate(SIM_CHANNEL, config, slots, rng, t);
+    const chain = via.chain!;
+    this.trace.log(t, `operator: ${what} through node ${via.id} (config ${config.sequence} -> ${config.sequence + 1})`);
+    let wrapped: ParsedEnvelope;
+    try {
+      wrapped = chain.processConfigUpdate!(parseBroadcastEnvelope(bytes));
+    } catch (err) {
+      if (!(err instanceof OrdererError)) throw err;
+      this.stats.configRefused++;
+      this.trace.log(t, `operator: node ${via.id} refused: ${err.message}`);
+      return;
+    }
+    this.changeInFlight = { sequence: config.sequence + 1, atMs: t };
+    const incarnation = via.incarnation;
+    chain.order(wrapped).then(
+      () => {
+        this.stats.configUpdates++;
+        this.ackedUpdates.push({ txId: wrapped.txId, baseSequence: config.sequence, nodeId: via.id, incarnation });
+        this.trace.log(this.clock.nowMs(), `operator: node ${via.id} acknowledged the config update`);
+      },
+      (err: unknown) => {
+        this.stats.configRefused++;
+        this.trace.log(this.clock.nowMs(), `operator: config update at node ${via.id} not acknowledged: ${String(err)}`);
+      },
+    );
   }
 
   /** What the pulls beside the Ready loop went through (the suite checks the seeds exercised it). */
@@ -402,7 +577,7 @@ class OrdererRun {
     this.net.heal();
     this.net.setParams(calmNetwork(this.p.net));
     for (const n of this.nodes) {
-      if (!n.up && n.brokenReason === undefined) {
+      if (!n.up && n.brokenReason === undefined && n.joined && !n.removed) {
         this.stats.restarts++;
         await n.start();
       }
@@ -436,7 +611,7 @@ class OrdererRun {
       }
     }
     if (rng.chance(f.restartP)) {
-      const down = this.nodes.filter((n) => !n.up && n.brokenReason === undefined);
+      const down = this.nodes.filter((n) => !n.up && n.brokenReason === undefined && n.joined && !n.removed);
       if (down.length > 0) {
         this.stats.restarts++;
         await rng.pick(down).start();
@@ -471,6 +646,7 @@ class OrdererRun {
       this.trace.log(t, `partition ${this.net.describePartition()}`);
     }
     if (rng.chance(f.healP)) this.net.heal();
+    if (this.memberRng !== undefined && this.memberRng.chance(MEMBERSHIP_P)) this.changeMembership(t);
   }
 
   /**

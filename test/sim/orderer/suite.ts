@@ -143,6 +143,13 @@ const MIN_PER_100_SEEDS: Partial<Record<keyof OrdererRunStats, number>> = {
   backlogsWhilePulling: 250,
   leadersWhilePulling: 10,
   pullRetargets: 0.5,
+  // Membership (a third of the seeds): consenters added and removed by config updates, the
+  // leader among the removed, spare nodes onboarded and running as members.
+  configUpdates: 10,
+  consentersAdded: 6,
+  consentersRemoved: 4,
+  leaderRemovals: 2,
+  joins: 6,
 };
 
 export function ordererCoverageShortfalls(totals: OrdererTotals, seeds: number): string[] {
