@@ -340,10 +340,10 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
         config: configState,
         noExpirationChecks: this.noExpirationChecks,
         ...(this.options.tickIntervalOverrideMs !== undefined ? { tickIntervalOverrideMs: this.options.tickIntervalOverrideMs } : {}),
-        onConfigApplied: (snapshot, applied) => {
-          // New consenters are dialled and recognised, removed ones no longer (a rotated
-          // certificate is pinned from now on).
-          this.comm.configure(ch.name, { selfId: self.id, members: clusterMembersOf(applied.members, snapshot.settings.orderer.consensus.consenters) });
+        onClusterMembersChanged: (clusterMembers, clusterConsenters) => {
+          // New consenters are dialled and recognised, removed ones no longer once Raft let them
+          // go (a rotated certificate is pinned from now on).
+          this.comm.configure(ch.name, { selfId: self.id, members: clusterMembersOf(clusterMembers, clusterConsenters) });
         },
         ...(this.signer !== undefined ? { signer: this.signer } : {}),
         ...this.options.chainLimits,

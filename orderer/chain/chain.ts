@@ -43,7 +43,8 @@ import { Forwarder } from './forwarding';
 import { raftIndex } from './ids';
 import { LeaderPipeline, refusal, SUCCESS_OUTCOME, type ForwardAnswer } from './leader-pipeline';
 import { ReadyLoop, ReadyProcessor } from './ready-loop';
-import { REAL_TIMERS, type ChainOptions, type ChainSettings, type ChainStatus, type ChainTimers } from './types';
+import { REAL_TIMERS, type ChainOptions, type ChainSettings, type ChainStatus, type ChainTimers, type RaftMember } from './types';
+import type { RaftConsenter } from '../channelconfig';
 
 export type ChainEvent =
   | { kind: 'tick' }
@@ -120,6 +121,8 @@ export class Chain implements ChainHandle {
   /** The node was removed from the channel's consenters by a config block and halts once it may. */
   private removedByConfig = false;
   private removedLeaderlessTicks = 0;
+  /** Every consenter a config of this chain named, by Raft id, as last named (certificates rotate). */
+  private readonly knownConsenters = new Map<NodeId, { member: RaftMember; consenter: RaftConsenter }>();
 
   constructor(private readonly options: ChainOptions) {
     this.channelId = options.channelId;
@@ -142,6 +145,11 @@ export class Chain implements ChainHandle {
     const storage = options.raft.storage;
     const initial = storage.initialState();
     this.raftVoters = new Set(initial.confState.voters);
+    const snap = options.config?.snapshot;
+    snap?.settings.orderer.consensus.consenters.forEach((c, i) => {
+      const id = snap.consenterIds[i];
+      if (id !== undefined) this.knownConsenters.set(id, { member: { id, host: c.host, port: c.port }, consenter: c });
+    });
     this.node = new RawNode({
       id: options.selfId,
       electionTick: s.electionTick,
@@ -255,6 +263,7 @@ export class Chain implements ChainHandle {
       }
       // A fresh member joining an existing chain starts empty; the leader sends it a snapshot.
     }
+    this.reportClusterMembers();
     this.stopTimers.push(this.timers.setInterval(() => this.push({ kind: 'tick' }), s.tickIntervalMs));
     const resubmitAfterMs = this.options.resubmitAfterMs ?? Math.max(2_000, 4 * s.electionTick * s.tickIntervalMs);
     this.stopTimers.push(this.timers.setInterval(() => this.forwarder.resubmitOverdue(resubmitAfterMs), resubmitAfterMs));
@@ -608,7 +617,12 @@ export class Chain implements ChainHandle {
    * snapshot ahead of the ledger starts a pull beside the loop, and the entries wait for it (apply.ts).
    */
   private async apply(rd: Ready): Promise<void> {
-    if (rd.snapshot !== undefined && rd.snapshot.metadata.index > 0) this.applier.applySnapshot(rd.snapshot);
+    if (rd.snapshot !== undefined && rd.snapshot.metadata.index > 0) {
+      this.applier.applySnapshot(rd.snapshot);
+      // Raft took the snapshot's membership (a new member learns it this way, not entry by entry).
+      this.raftVoters = new Set(rd.snapshot.metadata.confState.voters);
+      this.reportClusterMembers();
+    }
     if (rd.committedEntries.length > 0 && (await this.applier.applyEntries(rd.committedEntries)) === 'removed') return;
     this.afterApply();
   }
@@ -674,7 +688,9 @@ export class Chain implements ChainHandle {
       { block: number, sequence: applied.snapshot.config.sequence, consenterChange: applied.consenterChange.kind, members: next.members.map((m) => m.id) },
       'config block applied',
     );
-    this.options.onConfigApplied?.(applied.snapshot, this.settingsValue);
+    const consenters = applied.snapshot.settings.orderer.consensus.consenters;
+    next.members.forEach((m, i) => this.knownConsenters.set(m.id, { member: m, consenter: consenters[i]! }));
+    this.reportClusterMembers();
     if (!next.members.some((m) => m.id === this.options.selfId)) this.removedByConfig = true;
   }
 
@@ -708,8 +724,32 @@ export class Chain implements ChainHandle {
     const confState = this.node.applyConfChange(cc);
     this.raftVoters = new Set(confState.voters);
     this.confChangeProposed = undefined;
+    this.reportClusterMembers();
     this.logger.info({ type: raftpb.ConfChangeType[cc.type] ?? cc.type, nodeId: cc.nodeId, voters: confState.voters }, 'raft membership changed');
     return confState;
+  }
+
+  /**
+   * Tells the owner whom the cluster transport must know: the consenters of the last config
+   * block, and the voters Raft still counts although a config block removed them (until their
+   * removal is applied; a removed leader must still reach the follower it hands leadership to).
+   */
+  private reportClusterMembers(): void {
+    const report = this.options.onClusterMembersChanged;
+    if (report === undefined) return;
+    const members: RaftMember[] = [...this.settingsValue.members];
+    for (const id of this.raftVoters) {
+      if (members.some((m) => m.id === id)) continue;
+      const known = this.knownConsenters.get(id);
+      if (known !== undefined) members.push(known.member);
+    }
+    const consenters: RaftConsenter[] = [];
+    for (const m of members) {
+      const known = this.knownConsenters.get(m.id);
+      if (known === undefined) return; // not from a config (tests): nothing to tell
+      consenters.push(known.consenter);
+    }
+    report(members, consenters);
   }
 
   /** The consenters of the last config block are not (yet) Raft's voters. */

@@ -8,7 +8,8 @@ import type { RaftRole } from '../../consensus/raft/api';
 import type { BlockStore } from '../../ledger/block-store';
 import type { MetadataSigner } from '../../ledger/metadata';
 import type { raftpb, common } from '../../protos';
-import type { ChannelConfigSnapshot, ChannelConfigState } from './channel-config';
+import type { ChannelConfigState } from './channel-config';
+import type { RaftConsenter } from '../channelconfig';
 
 /** A consenter of the channel with its Raft id (etcdraft consenter list + BlockMetadata.consenter_ids). */
 export interface RaftMember {
@@ -114,8 +115,12 @@ export interface ChainOptions {
    * config block halts the chain.
    */
   config?: ChannelConfigState;
-  /** A config block was applied: the owner reconfigures the cluster transport for the new consenters. */
-  onConfigApplied?(snapshot: ChannelConfigSnapshot, settings: ChainSettings): void;
+  /**
+   * Whom the cluster transport must know changed: the consenters of the last config block, plus
+   * Raft voters a config block removed whose removal Raft has not applied yet (a removed leader
+   * hands its leadership over through them). `consenters[i]` belongs to `members[i]`.
+   */
+  onClusterMembersChanged?(members: readonly RaftMember[], consenters: readonly RaftConsenter[]): void;
   /** Consensus.TickIntervalOverride: kept when a config block changes the channel's TickInterval. */
   tickIntervalOverrideMs?: number;
   /** General.Authentication.NoExpirationChecks, for the leader's re-check of envelopes after a config change. */
