@@ -22,7 +22,7 @@ import path from 'node:path';
 import { buildLoadEnvelope } from '../../cmd/client-load';
 import { envelopeTxIdOrEmpty } from '../../ledger/block';
 import { readLastConfigIndex } from '../../ledger/metadata';
-import { BroadcastClient, deliverBlocks } from '../../orderer/deliver-client';
+import { BroadcastClient, BroadcastClientError, deliverBlocks } from '../../orderer/deliver-client';
 import { loadLocalSigningIdentity } from '../../orderer/msp/local-msp';
 import { joinChannel, listChannel } from '../../orderer/participation/admin-client';
 import { common } from '../../protos';
@@ -125,7 +125,7 @@ class ContinuousLoad {
   /** Answers other than SUCCESS, by status name. */
   readonly rejected = new Map<string, number>();
   /** Envelopes whose stream failed before they were answered: their fate is unknown (not acknowledged). */
-  unanswered = 0;
+  readonly unanswered: string[] = [];
   reconnects = 0;
   private running = true;
   private readonly tasks: Promise<void>[];
@@ -162,7 +162,7 @@ class ContinuousLoad {
               this.rejected.set(name, (this.rejected.get(name) ?? 0) + 1);
             }
           },
-          () => void this.unanswered++,
+          () => void this.unanswered.push(env.txId),
         ).finally(() => {
           inflight--;
           const w = wake;
@@ -241,6 +241,34 @@ async function readLedger(address: string, channelId: string, withTxIds: boolean
   return { headers, txIds };
 }
 
+/**
+ * The current leader's node index, from the newest (by its time stamp) "raft leader changed"
+ * line of a node that is a member: -1 if none. Raft ids follow the node order (the spare got id 4).
+ */
+function currentLeader(network: BenchNetwork, channelId: string, members: readonly number[]): number {
+  let newest = { timeMs: 0, leaderId: 0 };
+  for (const i of members) {
+    const logPath = network.nodes[i]?.logPath;
+    if (logPath === undefined) continue;
+    let text = '';
+    try {
+      text = readFileSync(logPath, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n')) {
+      if (!line.includes('raft leader changed')) continue;
+      try {
+        const rec = JSON.parse(line) as { channel?: string; leader?: number; time?: number };
+        if (rec.channel === channelId && typeof rec.leader === 'number' && rec.leader > 0 && (rec.time ?? 0) >= newest.timeMs) newest = { timeMs: rec.time ?? 0, leaderId: rec.leader };
+      } catch {
+        // a partial line
+      }
+    }
+  }
+  return newest.leaderId - 1;
+}
+
 export async function runMembershipBench(o: MembershipBenchOptions): Promise<number> {
   const { log, channelId } = o;
   const network = await BenchNetwork.create({
@@ -271,7 +299,7 @@ export async function runMembershipBench(o: MembershipBenchOptions): Promise<num
 
   // The observer: an original node that is not the leader now (the leader may be the one removed
   // with --membership-remove-leader); the node removed is another original follower.
-  const leaderAtStart = names.indexOf(network.leaderName(channelId));
+  const leaderAtStart = currentLeader(network, channelId, original);
   const followers = original.filter((i) => i !== leaderAtStart);
   const observer = followers[0] as number;
   recorder = new BlockRecorder(address(observer), channelId, await chainHeight(address(observer), channelId, client));
@@ -289,7 +317,7 @@ export async function runMembershipBench(o: MembershipBenchOptions): Promise<num
     const nowMs = Date.now();
     const rate = Math.round(((envelopes - lastTick.envelopes) * 1000) / Math.max(1, nowMs - lastTick.ms));
     log(
-      `membership ${phase}: ${load.acknowledged.length} acknowledged, ${[...load.rejected.values()].reduce((a, b) => a + b, 0)} rejected, ${load.unanswered} unanswered; ` +
+      `membership ${phase}: ${load.acknowledged.length} acknowledged, ${[...load.rejected.values()].reduce((a, b) => a + b, 0)} rejected, ${load.unanswered.length} unanswered; ` +
         `observer ${names[observer]} height ${rec.height}, ${rate} envelopes/s; members ${members.map((i) => names[i]).join(',')}; RSS MB ${network.nodes.map((n) => Math.round((n.memory()?.rssBytes ?? 0) / 2 ** 20)).join('/')}`,
     );
     lastTick = { ms: nowMs, height: rec.height, envelopes };
@@ -310,13 +338,18 @@ export async function runMembershipBench(o: MembershipBenchOptions): Promise<num
     const config = configOfBlock(block);
     const env = configUpdateEnvelope(channelId, consentersUpdate(channelId, config, change(consentersOf(config))), [admin], admin);
     const stream = new BroadcastClient(address(via), {});
-    let response;
     try {
-      response = await stream.send(env.bytes);
+      const response = await stream.send(env.bytes);
+      if (response.status !== common.Status.SUCCESS) throw new Error(`config update via ${names[via]}: ${common.Status[response.status]} ${response.info}`);
+    } catch (err) {
+      // A follower forwards the update to the leader; when the update removes that leader, the
+      // follower may end the stream (fate unknown) although the update was ordered: the config
+      // block arriving at the observer is the answer then.
+      if (!(err instanceof BroadcastClientError)) throw err;
+      log(`membership ${phase}: the config update's Broadcast via ${names[via]} ended without an answer (${err.message}); waiting for the config block anyway`);
     } finally {
       stream.cancel();
     }
-    if (response.status !== common.Status.SUCCESS) throw new Error(`config update via ${names[via]}: ${common.Status[response.status]} ${response.info}`);
     const previous = block.header?.number ?? 0;
     return waitFor('the config block at the observer', CONFIG_BLOCK_TIMEOUT_MS, async () => rec.configBlockAfter(previous), check);
   }
@@ -362,7 +395,7 @@ export async function runMembershipBench(o: MembershipBenchOptions): Promise<num
     check();
 
     // 3. Remove an original node (a follower, or the current leader on request), the load leaving it first.
-    const leaderNow = names.indexOf(network.leaderName(channelId));
+    const leaderNow = currentLeader(network, channelId, members);
     const removedIndex = o.removeLeader ? leaderNow : (original.find((i) => i !== observer && i !== leaderNow) as number);
     if (removedIndex === observer || removedIndex < 0) throw new Error(`cannot remove ${names[removedIndex] ?? 'an unknown node'}: it is the observer (leader ${names[leaderNow]})`);
     const wasLeader = removedIndex === leaderNow;
@@ -430,6 +463,8 @@ export async function runMembershipBench(o: MembershipBenchOptions): Promise<num
     for (const id of reference.txIds) counts.set(id, (counts.get(id) ?? 0) + 1);
     const lost = load.acknowledged.filter((id) => !counts.has(id)).length;
     const duplicated = [...counts.values()].filter((n) => n > 1).length;
+    // Envelopes whose stream ended before their answer (fate unknown): how many were ordered anyway.
+    const unansweredButOrdered = load.unanswered.filter((id) => counts.has(id)).length;
 
     const changes = phases.filter((p) => p.change);
     const longestGapMs = Math.max(...changes.map((p) => p.longestGapMs));
@@ -438,7 +473,7 @@ export async function runMembershipBench(o: MembershipBenchOptions): Promise<num
       settings: { nodes: 4, consenters: 3, streams: o.streams, windowPerStream: o.windowPerStream, envelopeDataBytes: o.sizeBytes, ...o.devnet },
       observer: names[observer],
       removed: { node: names[removedIndex], wasLeader, inactiveAfterMs: removedStatus.inactiveAfterMs ?? null, lastStatus: removedStatus.last },
-      load: { sent: load.sent, acknowledged: load.acknowledged.length, rejected: Object.fromEntries(load.rejected), unanswered: load.unanswered, reconnects: load.reconnects },
+      load: { sent: load.sent, acknowledged: load.acknowledged.length, rejected: Object.fromEntries(load.rejected), unanswered: load.unanswered.length, unansweredButOrdered, reconnects: load.reconnects },
       phases: phases.map((p) => ({ phase: p.phase, seconds: Math.round((p.toMs - p.fromMs) / 100) / 10, envelopesPerSecond: p.envelopesPerSecond, longestGapMs: p.longestGapMs, ratioToSteady: Math.round(p.ratioToSteady * 100) / 100 })),
       ledger: { height: finalHeight, envelopes: reference.txIds.length, lost, duplicated, diverged },
     };
