@@ -40,6 +40,11 @@ const RAMP_UP_MS = 3_000;
 const CONFIG_BLOCK_TIMEOUT_MS = 30_000;
 const CATCH_UP_TIMEOUT_MS = 120_000;
 const CONVERGENCE_TIMEOUT_MS = 60_000;
+/** How long after its removal the removed node may take to report the channel 'inactive'. */
+const REMOVED_INACTIVE_TIMEOUT_MS = 60_000;
+/** The observer's pause before it opens its Deliver stream again, and how long it tries. */
+const OBSERVER_RETRY_MS = 50;
+const OBSERVER_GIVE_UP_MS = 30_000;
 /** Pause before a Broadcast stream that failed is opened again (a leader election is under way). */
 const RECONNECT_BACKOFF_MS = 200;
 
@@ -79,6 +84,9 @@ interface BlockArrival {
 class BlockRecorder {
   readonly blocks: BlockArrival[] = [];
   private failure: Error | undefined;
+  /** Deliver streams opened again after an error, and the last error. */
+  reconnects = 0;
+  lastError = '';
   private readonly stopper = new AbortController();
   private readonly done: Promise<void>;
 
@@ -86,14 +94,29 @@ class BlockRecorder {
     // On the main thread, beside the load generator: a stamp may be late by what that loop is
     // busy with (tens of ms at worst), small against the gaps measured here (hundreds of ms to s).
     this.done = (async () => {
-      try {
-        for await (const b of deliverBlocks({ address, channelId, start: fromHeight, stop: 'forever', signal: this.stopper.signal })) {
-          const arrivalMs = Date.now();
-          const envelopes = b.block.data?.data.length ?? 0;
-          this.blocks.push({ number: b.number, arrivalMs, envelopes, config: readLastConfigIndex(b.block) === b.number });
+      // Like a peer's Deliver client it reconnects: a node without a leader (during an election,
+      // e.g. after the leader's removal) answers SERVICE_UNAVAILABLE, as Fabric's does.
+      let failingSinceMs: number | undefined;
+      while (!this.stopper.signal.aborted) {
+        try {
+          const start = this.blocks.length === 0 ? fromHeight : this.height;
+          for await (const b of deliverBlocks({ address, channelId, start, stop: 'forever', signal: this.stopper.signal })) {
+            const arrivalMs = Date.now();
+            failingSinceMs = undefined;
+            const envelopes = b.block.data?.data.length ?? 0;
+            this.blocks.push({ number: b.number, arrivalMs, envelopes, config: readLastConfigIndex(b.block) === b.number });
+          }
+        } catch (err) {
+          if (this.stopper.signal.aborted) break;
+          this.reconnects++;
+          this.lastError = err instanceof Error ? err.message : String(err);
+          failingSinceMs ??= Date.now();
+          if (Date.now() - failingSinceMs > OBSERVER_GIVE_UP_MS) {
+            this.failure = new Error(`no blocks for ${OBSERVER_GIVE_UP_MS} ms: ${this.lastError}`);
+            break;
+          }
+          await sleep(OBSERVER_RETRY_MS);
         }
-      } catch (err) {
-        if (!this.stopper.signal.aborted) this.failure = err instanceof Error ? err : new Error(String(err));
       }
     })();
   }
@@ -429,11 +452,6 @@ export async function runMembershipBench(o: MembershipBenchOptions): Promise<num
     await sleep(Math.max(o.afterSeconds * 1000, removed.arrivalMs + CHANGE_WINDOW_HALF_MS + 500 - Date.now()));
     check();
     const afterToMs = Date.now();
-    watchingRemoved = false;
-    await removedWatch;
-    if (removedStatus.inactiveAfterMs === undefined) {
-      log(`membership: WARNING ${names[removedIndex]} still reports status '${removedStatus.last}' for ${channelId} ${afterToMs - removed.arrivalMs} ms after its removal (expected 'inactive'); see its log`);
-    } else log(`membership: ${names[removedIndex]} inactive ${removedStatus.inactiveAfterMs} ms after its removal`);
     phase = 'draining';
     await load.stop();
     clearInterval(ticker);
@@ -455,6 +473,15 @@ export async function runMembershipBench(o: MembershipBenchOptions): Promise<num
       return heights.every((h) => h === first) && first >= rec.height ? first : undefined;
     }, check);
     await rec.stop();
+    // A removed node halts when it applies its removal, or after four election timeouts without
+    // a leader (20 s with the devnet's Raft timing): give it that and some.
+    if (removedStatus.inactiveAfterMs === undefined) log(`membership: waiting up to ${REMOVED_INACTIVE_TIMEOUT_MS / 1000} s after its removal for ${names[removedIndex]} to report 'inactive'`);
+    while (removedStatus.inactiveAfterMs === undefined && Date.now() - removed.arrivalMs < REMOVED_INACTIVE_TIMEOUT_MS) await sleep(250);
+    watchingRemoved = false;
+    await removedWatch;
+    if (removedStatus.inactiveAfterMs === undefined) {
+      log(`membership: WARNING ${names[removedIndex]} still reports status '${removedStatus.last}' for ${channelId} ${Date.now() - removed.arrivalMs} ms after its removal (expected 'inactive'); see its log`);
+    } else log(`membership: ${names[removedIndex]} inactive ${removedStatus.inactiveAfterMs} ms after its removal`);
     const ledgers: { headers: string[]; txIds: string[] }[] = [];
     for (const i of members) ledgers.push(await readLedger(address(i), channelId, i === observer));
     const reference = ledgers[members.indexOf(observer)] ?? { headers: [], txIds: [] };
@@ -471,7 +498,7 @@ export async function runMembershipBench(o: MembershipBenchOptions): Promise<num
     const worstRatio = Math.min(...changes.map((p) => p.ratioToSteady));
     const result = {
       settings: { nodes: 4, consenters: 3, streams: o.streams, windowPerStream: o.windowPerStream, envelopeDataBytes: o.sizeBytes, ...o.devnet },
-      observer: names[observer],
+      observer: { node: names[observer], reconnects: rec.reconnects, ...(rec.reconnects > 0 ? { lastError: rec.lastError } : {}) },
       removed: { node: names[removedIndex], wasLeader, inactiveAfterMs: removedStatus.inactiveAfterMs ?? null, lastStatus: removedStatus.last },
       load: { sent: load.sent, acknowledged: load.acknowledged.length, rejected: Object.fromEntries(load.rejected), unanswered: load.unanswered.length, unansweredButOrdered, reconnects: load.reconnects },
       phases: phases.map((p) => ({ phase: p.phase, seconds: Math.round((p.toMs - p.fromMs) / 100) / 10, envelopesPerSecond: p.envelopesPerSecond, longestGapMs: p.longestGapMs, ratioToSteady: Math.round(p.ratioToSteady * 100) / 100 })),
