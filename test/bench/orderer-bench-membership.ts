@@ -413,8 +413,9 @@ export async function runMembershipBench(o: MembershipBenchOptions): Promise<num
     const caughtUpMs = Date.now();
     log(`membership ${phase}: ${names[spare]} active and caught up ${caughtUpMs - joinStartMs} ms after the join request; it takes load from now on`);
     loadTargets = members.map(address);
-    // Keep the change windows apart: the removal's starts after the addition's ended.
-    await sleep(Math.max(0, added.arrivalMs + 2 * CHANGE_WINDOW_HALF_MS + 500 - Date.now()));
+    // Keep the windows apart: the removal's (−5 s) starts after the addition's (+5 s) ended and
+    // after the onboarding, so each window measures one change.
+    await sleep(Math.max(0, added.arrivalMs + 2 * CHANGE_WINDOW_HALF_MS + 500 - Date.now(), caughtUpMs + CHANGE_WINDOW_HALF_MS + 500 - Date.now()));
     check();
 
     // 3. Remove an original node (a follower, or the current leader on request), the load leaving it first.
