@@ -163,6 +163,10 @@ class ContinuousLoad {
 
   private async stream(index: number): Promise<void> {
     let opened = 0;
+    // After a failed stream the window starts at 1 and doubles with each acknowledgement: a
+    // stream reopened during an election would otherwise put a whole window behind an envelope
+    // that is rejected, leaving all of them unanswered (fate unknown) every RECONNECT_BACKOFF_MS.
+    let window = this.o.windowPerStream;
     while (this.running) {
       const addresses = this.targets();
       const address = addresses[(index + opened) % addresses.length] as string;
@@ -179,8 +183,10 @@ class ContinuousLoad {
         this.sent++;
         stream.send(env.bytes).then(
           (r) => {
-            if (r.status === common.Status.SUCCESS) this.acknowledged.push(env.txId);
-            else {
+            if (r.status === common.Status.SUCCESS) {
+              this.acknowledged.push(env.txId);
+              window = Math.min(this.o.windowPerStream, window * 2);
+            } else {
               const name = common.Status[r.status] ?? String(r.status);
               this.rejected.set(name, (this.rejected.get(name) ?? 0) + 1);
             }
@@ -192,11 +198,12 @@ class ContinuousLoad {
           wake = undefined;
           w?.();
         });
-        if (inflight >= this.o.windowPerStream) await new Promise<void>((resolve) => (wake = resolve));
+        if (inflight >= window) await new Promise<void>((resolve) => (wake = resolve));
         await stream.writable();
       }
       if (stream.ended) {
         this.reconnects++;
+        window = 1;
         stream.cancel();
         await sleep(RECONNECT_BACKOFF_MS);
       } else {
