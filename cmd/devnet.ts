@@ -47,9 +47,9 @@ A relative DIR is taken from the directory npm start was run in.`;
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
 
 /**
- * How long a node may take from its spawn until its Admin endpoint answers: it opens no channel
- * before it (a new network), so this is Node's start-up plus the TLS files, well under a second
- * on an idle machine; the margin is for a loaded one.
+ * How long a node may take from its spawn until its Admin endpoint answers. On a new network it
+ * opens no channel first, so this is Node's start-up and reading its MSP and TLS files; the
+ * margin is for a machine loaded by other work.
  */
 const ADMIN_READY_TIMEOUT_MS = 30_000;
 const ADMIN_POLL_INTERVAL_MS = 200;
