@@ -8,10 +8,12 @@ import pino from 'pino';
 import { DirLock, type LockProbe } from '../consensus/wal/lock';
 import { WalLockedError } from '../consensus/wal/errors';
 import { genesisBlock } from '../ledger/block';
+import { channelStoreDir } from '../ledger/lmdb-block-store';
 import { common } from '../protos';
 import { buildGenesisConfigEnvelope, parseConfigBlock, type ChannelConfigSpec } from './channelconfig';
 import { defaultSpec, generateCryptoMaterial } from './msp/generate';
 import { mspConfigFromDir } from './msp/msp-dir';
+import type { AdminClientOptions } from './participation/admin-client';
 
 /**
  * Node flags for orderers that share a machine's cores with each other (the devnet, the
@@ -37,6 +39,8 @@ export interface DevnetNode {
   readonly clusterPort: number | undefined;
   /** Its Admin server's port (channel participation API, DevnetOptions.adminPorts); undefined: no Admin server. */
   readonly adminPort: number | undefined;
+  /** Its FileLedger.Location: a channel it serves has a ledger under <ledgerDir>/chains/. */
+  readonly ledgerDir: string;
   /** A consenter of the genesis blocks (false: a spare node, added later by a config update and a join). */
   readonly consenter: boolean;
   /** The node's MSP folder (General.LocalMSPDir; MSP ID DEVNET_ORDERER_MSP_ID): signs its blocks. */
@@ -64,6 +68,9 @@ export interface DevnetCrypto {
   readonly adminMspDir: string;
   /** The orderer org's admin identity (Admin): signs config updates of the orderer settings (/Channel/Orderer/Admins). */
   readonly ordererAdminMspDir: string;
+  /** The orderer org admin's TLS client pair: what osnadmin presents to the nodes' Admin servers (mutual TLS). */
+  readonly ordererAdminTlsCertPath: string;
+  readonly ordererAdminTlsKeyPath: string;
   /** The TLS CA that issued the orderers' TLS certificates: what clients trust (--tls-ca). */
   readonly ordererTlsCaPath: string;
 }
@@ -118,6 +125,14 @@ export interface DevnetOptions {
    * the others start with no channel, ready to be added by a config update and a join. All by default.
    */
   consenterCount?: number;
+  /**
+   * How the consenters get their channels. 'bootstrap' (default): listed in General.BootstrapChannels
+   * with their genesis blocks, as the tests and the benchmark want them, serving from the first start.
+   * 'participation': not listed; the nodes start with no channel and an operator (npm start, as one)
+   * joins each to it through the channel participation API with the genesis block this writes.
+   * Needs `adminPorts`.
+   */
+  joinWith?: 'bootstrap' | 'participation';
 }
 
 export const DEVNET_DOMAIN = 'example.com';
@@ -144,6 +159,7 @@ export function devnetLayout(options: Pick<DevnetOptions, 'dataDir' | 'ports' | 
       port,
       clusterPort: options.clusterPorts?.[i],
       adminPort: options.adminPorts?.[i],
+      ledgerDir: path.join(dir, 'ledger'),
       consenter: i < (options.consenterCount ?? ports.length),
       dir,
       configPath: path.join(dir, 'orderer.yaml'),
@@ -151,6 +167,7 @@ export function devnetLayout(options: Pick<DevnetOptions, 'dataDir' | 'ports' | 
       tlsDir: path.join(home, 'tls'),
     };
   });
+  const ordererAdminHome = path.join(ordererOrgDir, 'users', `Admin@${DEVNET_DOMAIN}`);
   const user = `User1@${clientDomain}`;
   const clientHome = path.join(clientOrgDir, 'users', user);
   const crypto: DevnetCrypto = {
@@ -165,7 +182,9 @@ export function devnetLayout(options: Pick<DevnetOptions, 'dataDir' | 'ports' | 
     clientTlsCertPath: path.join(clientHome, 'tls', 'client.crt'),
     clientTlsKeyPath: path.join(clientHome, 'tls', 'client.key'),
     adminMspDir: path.join(clientOrgDir, 'users', `Admin@${clientDomain}`, 'msp'),
-    ordererAdminMspDir: path.join(ordererOrgDir, 'users', `Admin@${DEVNET_DOMAIN}`, 'msp'),
+    ordererAdminMspDir: path.join(ordererAdminHome, 'msp'),
+    ordererAdminTlsCertPath: path.join(ordererAdminHome, 'tls', 'client.crt'),
+    ordererAdminTlsKeyPath: path.join(ordererAdminHome, 'tls', 'client.key'),
     ordererTlsCaPath: path.join(ordererOrgDir, 'tlsca', `tlsca.${DEVNET_DOMAIN}-cert.pem`),
   };
   return { dataDir: options.dataDir, channels: options.channels ?? ['mychannel'], nodes, crypto };
@@ -212,7 +231,7 @@ function channelSpec(channelId: string, layout: DevnetLayout, o: DevnetOptions):
   };
 }
 
-function nodeYaml(node: DevnetNode, layout: DevnetLayout, logLevel: string, tls: boolean): string {
+function nodeYaml(node: DevnetNode, layout: DevnetLayout, logLevel: string, tls: boolean, joinWith: 'bootstrap' | 'participation'): string {
   const channels = layout.channels
     .map((c) => `    - name: ${c}\n      genesisBlock: ${path.join(layout.dataDir, 'genesis', `${c}.block`)}`)
     .join('\n');
@@ -222,7 +241,7 @@ function nodeYaml(node: DevnetNode, layout: DevnetLayout, logLevel: string, tls:
     `  ListenAddress: ${node.host}`,
     `  ListenPort: ${node.port}`,
     `  LogLevel: ${logLevel}`,
-    ...(node.consenter ? ['  BootstrapChannels:', channels] : []),
+    ...(node.consenter && joinWith === 'bootstrap' ? ['  BootstrapChannels:', channels] : []),
     ...(tls
       ? [
           '  TLS:',
@@ -271,7 +290,7 @@ function nodeYaml(node: DevnetNode, layout: DevnetLayout, logLevel: string, tls:
         ]
       : []),
     'FileLedger:',
-    `  Location: ${path.join(node.dir, 'ledger')}`,
+    `  Location: ${node.ledgerDir}`,
     'Consensus:',
     `  WALDir: ${path.join(node.dir, 'etcdraft', 'wal')}`,
     `  SnapDir: ${path.join(node.dir, 'etcdraft', 'snapshot')}`,
@@ -279,9 +298,33 @@ function nodeYaml(node: DevnetNode, layout: DevnetLayout, logLevel: string, tls:
   ].join('\n');
 }
 
+/** Whether `node` has a ledger for `channelId` (it serves the channel from it at its next start). */
+export function devnetNodeHasLedger(node: DevnetNode, channelId: string): boolean {
+  return existsSync(channelStoreDir(node.ledgerDir, channelId));
+}
+
+/**
+ * How an operator reaches `node`'s Admin server, as osnadmin would: with `tls`, over https trusting
+ * the orderer org's TLS CA and presenting its admin's TLS client pair (the Admin servers require
+ * client certificates from that CA); plain http otherwise.
+ */
+export function devnetAdminClient(layout: DevnetLayout, node: DevnetNode, tls: boolean): AdminClientOptions {
+  if (node.adminPort === undefined) throw new Error(`${node.name} has no Admin port`);
+  const address = `${node.host}:${node.adminPort}`;
+  if (!tls) return { address, tls: undefined };
+  const c = layout.crypto;
+  return { address, tls: { caPem: readFileSync(c.ordererTlsCaPath), certPem: readFileSync(c.ordererAdminTlsCertPath), keyPem: readFileSync(c.ordererAdminTlsKeyPath) } };
+}
+
 /** Writes genesis blocks and one orderer.yaml per node. Existing ledgers are not touched. */
 export async function writeDevnet(options: DevnetOptions): Promise<DevnetLayout> {
   const layout = devnetLayout(options);
+  const joinWith = options.joinWith ?? 'bootstrap';
+  if (joinWith === 'participation') {
+    // Without an Admin server a node with no bootstrap channel could never be given one.
+    const missing = layout.nodes.filter((n) => n.adminPort === undefined).map((n) => n.name);
+    if (missing.length > 0) throw new Error(`joinWith 'participation' needs an Admin port for every node (none for ${missing.join(', ')})`);
+  }
   await mkdir(path.join(layout.dataDir, 'genesis'), { recursive: true });
   ensureDevnetCrypto(layout);
   for (const channelId of layout.channels) {
@@ -293,7 +336,7 @@ export async function writeDevnet(options: DevnetOptions): Promise<DevnetLayout>
   }
   for (const node of layout.nodes) {
     await mkdir(node.dir, { recursive: true });
-    await writeFile(node.configPath, nodeYaml(node, layout, options.logLevel ?? 'info', options.tls === true));
+    await writeFile(node.configPath, nodeYaml(node, layout, options.logLevel ?? 'info', options.tls === true, joinWith));
   }
   return layout;
 }

@@ -12,7 +12,7 @@ import { makeLoadEnvelope } from '../../cmd/client-load';
 import type { ClientCredentials } from '../../orderer/client-credentials';
 import { dialOrderer } from '../../orderer/atomic-broadcast';
 import { BroadcastClient, deliverBlocks } from '../../orderer/deliver-client';
-import { writeDevnet, type DevnetCrypto, type DevnetOptions } from '../../orderer/devnet';
+import { writeDevnet, type DevnetCrypto, type DevnetLayout, type DevnetOptions } from '../../orderer/devnet';
 import { common } from '../../protos';
 
 /** How the benchmark's own connections (probes, height queries) connect and sign. */
@@ -106,21 +106,29 @@ export class BenchProcess {
 
 export interface BenchNetworkOptions {
   /** Channel config knobs handed to writeDevnet. */
-  devnet: Omit<DevnetOptions, 'dataDir' | 'ports' | 'channels'>;
+  devnet: Omit<DevnetOptions, 'dataDir' | 'ports' | 'channels' | 'clusterPorts' | 'adminPorts' | 'consenterCount'>;
   channelId: string;
   /** Extra `node` flags for every orderer, e.g. ['--cpu-prof', '--cpu-prof-dir=...']. */
   nodeFlags?: readonly string[];
   /** Keep the data directory afterwards (for looking at logs). */
   keepData?: boolean;
+  /** Orderer processes (default 3). */
+  nodeCount?: number;
+  /** How many of them (the first) are the genesis consenters; the rest are spare nodes (default: all). */
+  consenterCount?: number;
+  /** Give every node an Admin server (channel participation API, plaintext like the client ports). */
+  adminServers?: boolean;
 }
 
-/** A fresh three-node network in a temp dir. */
+/** A fresh network in a temp dir: three consenters by default (the membership run adds a spare one). */
 export class BenchNetwork {
   private constructor(
     readonly dataDir: string,
     readonly nodes: readonly BenchProcess[],
     /** The network's generated crypto material: the client identity the benchmark signs with. */
     readonly crypto: DevnetCrypto,
+    /** Where each node listens (cluster and Admin ports) and keeps its TLS pair, in node order. */
+    readonly layout: DevnetLayout,
     private keepData: boolean,
   ) {}
 
@@ -131,10 +139,20 @@ export class BenchNetwork {
 
   static async create(options: BenchNetworkOptions): Promise<BenchNetwork> {
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'orderer-bench-'));
-    const ports = await freePorts(6);
+    const nodeCount = options.nodeCount ?? 3;
+    const ports = await freePorts(nodeCount * (options.adminServers === true ? 3 : 2));
     // fabric-anchor's layout: plaintext client ports, mutual TLS between the orderers on a
     // separate cluster listener, so both systems pay the same cluster costs.
-    const layout = await writeDevnet({ openAccess: true, ...options.devnet, dataDir, ports: ports.slice(0, 3), clusterPorts: ports.slice(3), channels: [options.channelId] });
+    const layout = await writeDevnet({
+      openAccess: true,
+      ...options.devnet,
+      dataDir,
+      ports: ports.slice(0, nodeCount),
+      clusterPorts: ports.slice(nodeCount, 2 * nodeCount),
+      ...(options.adminServers === true ? { adminPorts: ports.slice(2 * nodeCount) } : {}),
+      ...(options.consenterCount !== undefined ? { consenterCount: options.consenterCount } : {}),
+      channels: [options.channelId],
+    });
     const nodes = layout.nodes.map(
       (n) =>
         new BenchProcess(
@@ -144,7 +162,7 @@ export class BenchNetwork {
           path.join(n.dir, 'orderer.log'),
         ),
     );
-    return new BenchNetwork(dataDir, nodes, layout.crypto, options.keepData === true);
+    return new BenchNetwork(dataDir, nodes, layout.crypto, layout, options.keepData === true);
   }
 
   get addresses(): string[] {

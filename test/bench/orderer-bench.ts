@@ -55,6 +55,7 @@ import {
   type BenchProcess,
 } from './orderer-bench-cluster';
 import { readProcessMemory } from '../support/proc-memory';
+import { runMembershipBench } from './orderer-bench-membership';
 import type { ObservationReport } from './orderer-bench-observer';
 import { ObserverThread } from './orderer-bench-observer-thread';
 import { runPacedLoad, type PacedLoadProgress, type PacedLoadReport } from './orderer-bench-paced';
@@ -86,6 +87,12 @@ const USAGE = `usage: node dist/test/bench/orderer-bench.js [options]
   --no-baseline          skip the sink baseline
   --unsigned-only        only the unsigned run (placeholder creator, dummy signature)
   --signed-only          only the signed run
+  --membership           membership changes under load instead (issue #13): 3 consenters and a spare
+                         node; adds the spare, removes an original node, reports block gaps and
+                         throughput around each change (see test/bench/orderer-bench-membership.ts)
+  --membership-steady-seconds S  steady load before the first change (default 15)
+  --membership-after-seconds S   load after the removal (default 10)
+  --membership-remove-leader     remove the current leader instead of a follower
 
 Signing: the bench's own network signs with the client identity its crypto material holds
 (Org1MSP User1). With --target, give an identity the target's channel admits; without one only
@@ -144,6 +151,11 @@ interface Options {
   baseline: boolean;
   unsignedOnly: boolean;
   signedOnly: boolean;
+  /** `--membership`: the membership run instead of the throughput and latency runs. */
+  membership: boolean;
+  membershipSteadySeconds: number;
+  membershipAfterSeconds: number;
+  membershipRemoveLeader: boolean;
   /** Identity and TLS for --target (the bench's own network uses its generated identity). */
   client: ClientFiles;
 }
@@ -184,6 +196,10 @@ function parseOptions(argv: string[]): Options | undefined {
       'no-baseline': { type: 'boolean', default: false },
       'unsigned-only': { type: 'boolean', default: false },
       'signed-only': { type: 'boolean', default: false },
+      membership: { type: 'boolean', default: false },
+      'membership-steady-seconds': { type: 'string' },
+      'membership-after-seconds': { type: 'string' },
+      'membership-remove-leader': { type: 'boolean', default: false },
       ...CLIENT_FLAG_OPTIONS,
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -193,6 +209,7 @@ function parseOptions(argv: string[]): Options | undefined {
   const targets = values.target?.flatMap((t) => t.split(',')).filter((t) => t.length > 0);
   if (values['unsigned-only'] && values['signed-only']) throw new Error('--unsigned-only and --signed-only exclude each other');
   const client = clientFilesFromFlags(values);
+  if (values.membership && targets !== undefined && targets.length > 0) throw new Error('--membership starts its own network: it does not take --target');
   if ((targets === undefined || targets.length === 0) && Object.keys(client).length > 0) {
     throw new Error('identity and TLS flags are for --target: the bench\'s own network signs with the client identity it generated');
   }
@@ -219,6 +236,10 @@ function parseOptions(argv: string[]): Options | undefined {
     baseline: !values['no-baseline'],
     unsignedOnly: values['unsigned-only'],
     signedOnly: values['signed-only'],
+    membership: values.membership,
+    membershipSteadySeconds: positive(values['membership-steady-seconds'], 15, '--membership-steady-seconds'),
+    membershipAfterSeconds: positive(values['membership-after-seconds'], 10, '--membership-after-seconds'),
+    membershipRemoveLeader: values['membership-remove-leader'],
     client,
   };
 }
@@ -539,6 +560,33 @@ async function main(): Promise<number> {
   if (o === undefined) {
     console.log(USAGE);
     return 0;
+  }
+  if (o.membership) {
+    return runMembershipBench({
+      channelId: o.channelId,
+      sizeBytes: o.sizeBytes,
+      streams: o.streams,
+      windowPerStream: o.windowPerStream,
+      steadySeconds: o.membershipSteadySeconds,
+      afterSeconds: o.membershipAfterSeconds,
+      removeLeader: o.membershipRemoveLeader,
+      devnet: {
+        batchTimeout: o.batchTimeout,
+        maxMessageCount: o.maxMessageCount,
+        preferredMaxBytes: o.preferredMaxBytes,
+        maxInflightBlocks: o.maxInflightBlocks,
+        snapshotIntervalSizeBytes: o.snapshotIntervalBytes,
+        logLevel: o.logLevel,
+      },
+      nodeFlags: o.nodeFlags,
+      keepData: o.keepData,
+      signal: interrupt.signal,
+      own: (network) => {
+        owned.network = network;
+        runningNodes = network.nodes;
+      },
+      log,
+    });
   }
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'orderer-bench-work-'));
   const profileDir = path.join(workDir, 'profiles');

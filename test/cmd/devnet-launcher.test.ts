@@ -1,6 +1,6 @@
 // The npm start launcher's argument rules and the reason line it prints for a node that stopped.
 import path from 'node:path';
-import { parseDevnetArgs, UsageError } from '../../cmd/devnet';
+import { DEVNET_ADMIN_PORT_BASE, devnetAdminPorts, parseDevnetArgs, UsageError } from '../../cmd/devnet';
 import { reasonFromLog } from '../../cmd/exit-reason';
 
 describe('parseDevnetArgs', () => {
@@ -12,12 +12,13 @@ describe('parseDevnetArgs', () => {
   });
 
   test('values are taken as given; defaults otherwise', () => {
-    expect(parseDevnetArgs([])).toEqual({ fresh: false, dataDir: path.resolve('data', 'devnet'), logLevel: 'info', ports: undefined });
-    expect(parseDevnetArgs(['--fresh', '--dir', 'x/y', '--ports', '1,2', '--log-level', 'debug'])).toEqual({
+    expect(parseDevnetArgs([])).toEqual({ fresh: false, dataDir: path.resolve('data', 'devnet'), logLevel: 'info', ports: undefined, adminPorts: undefined });
+    expect(parseDevnetArgs(['--fresh', '--dir', 'x/y', '--ports', '1,2', '--admin-ports', '3,4', '--log-level', 'debug'])).toEqual({
       fresh: true,
       dataDir: path.resolve('x/y'),
       logLevel: 'debug',
       ports: [1, 2],
+      adminPorts: [3, 4],
     });
     expect(parseDevnetArgs(['--dir=z', '--ports=5,6,7'])).toMatchObject({ dataDir: path.resolve('z'), ports: [5, 6, 7] });
     expect(parseDevnetArgs(['--help'])).toBeUndefined();
@@ -42,6 +43,24 @@ describe('parseDevnetArgs', () => {
     expect(() => parseDevnetArgs(['--ports', '7050,7050'])).toThrow(/a port twice/);
     expect(() => parseDevnetArgs(['--log-level', 'loud'])).toThrow(/--log-level must be one of/);
     expect(() => parseDevnetArgs(['--frsh'])).toThrow(/unknown argument "--frsh"/);
+    expect(() => parseDevnetArgs(['--admin-ports'])).toThrow(/--admin-ports needs/);
+    expect(() => parseDevnetArgs(['--admin-ports', '9443,x'])).toThrow(/--admin-ports takes comma-separated port numbers/);
+    expect(() => parseDevnetArgs(['--ports', '1,2,3', '--admin-ports', '4,5'])).toThrow(/one port per node: 3 client ports, 2 Admin ports/);
+    expect(() => parseDevnetArgs(['--ports', '1,2,3', '--admin-ports', '4,5,1'])).toThrow(/share 1/);
+  });
+});
+
+describe('devnetAdminPorts', () => {
+  test('default: one per node from 9443 up, following the client ports', () => {
+    expect(DEVNET_ADMIN_PORT_BASE).toBe(9443);
+    expect(devnetAdminPorts([7050, 8050, 9050], undefined)).toEqual([9443, 9444, 9445]);
+    expect(devnetAdminPorts([1, 2, 3, 4], undefined)).toEqual([9443, 9444, 9445, 9446]);
+    expect(devnetAdminPorts([1, 2, 3], [11, 12, 13])).toEqual([11, 12, 13]);
+  });
+
+  test('a count other than the nodes\' (a stored network fixes it) or a port shared with a client port is refused', () => {
+    expect(() => devnetAdminPorts([1, 2, 3], [11, 12])).toThrow(/the network has 3 nodes, 2 Admin ports given/);
+    expect(() => devnetAdminPorts([9444, 2, 3], undefined)).toThrow(/Admin port 9444 is also a client port/);
   });
 });
 

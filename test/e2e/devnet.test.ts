@@ -1,23 +1,28 @@
-// `npm start` as a user runs it: nodes in their own processes, a banner, one Ctrl-C (delivered
-// twice, by the terminal and by npm) stops all of them cleanly, a second run resumes on the ports
-// the network was created with, --fresh starts over, a node that cannot start is named with its
-// reason, and a mistyped --dir deletes and writes nothing.
-import { spawn, type ChildProcess } from 'node:child_process';
+// `npm start` as a user runs it: nodes in their own processes, a new network's channel created
+// through the channel participation API on every node (a resumed one joins nothing), a banner
+// whose osnadmin command works as pasted, one Ctrl-C (delivered twice, by the terminal and by npm)
+// stops all of them cleanly, a second run resumes on the ports the network was created with,
+// --fresh starts over, a node that cannot start is named with its reason, and a mistyped --dir
+// deletes and writes nothing.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { devnetLayout, type DevnetCrypto } from '../../orderer/devnet';
+import { promisify } from 'node:util';
+import { devnetAdminClient, devnetLayout, type DevnetCrypto } from '../../orderer/devnet';
+import { AdminRequestError, listChannel, listChannels } from '../../orderer/participation/admin-client';
 import type { EnvelopeSigner } from '../../orderer/envelopes';
 import { loadLocalSigningIdentity } from '../../orderer/msp/local-msp';
 import { envelopeSignerOf } from '../../orderer/msp/signers';
 import { common } from '../../protos';
-import { broadcastOne, chainHeight, freePorts, type ClientAccess, makeEnvelope, sendLoad, waitFor, waitForService } from './harness';
+import { broadcastOne, chainHeight, freePorts, headerHashes, type ClientAccess, makeEnvelope, readChain, sendLoad, verifyChain, waitFor, waitForService } from './harness';
 
 jest.setTimeout(120_000);
 
-const DEVNET_JS = path.resolve(__dirname, '../../dist/cmd/devnet.js');
+const REPO_ROOT = path.resolve(__dirname, '../..');
+const DEVNET_JS = path.join(REPO_ROOT, 'dist/cmd/devnet.js');
 let dataDir: string;
 const children: ChildProcess[] = [];
 
@@ -59,6 +64,17 @@ function client(): ClientAccess {
   };
 }
 
+/**
+ * Client and Admin ports for a three-node launcher: free ones, so that no test uses the default
+ * Admin ports (9443 and up) another run on this machine may hold.
+ */
+async function launcherPorts(): Promise<{ ports: number[]; adminPorts: number[]; args: string[] }> {
+  const all = await freePorts(6);
+  const ports = all.slice(0, 3);
+  const adminPorts = all.slice(3);
+  return { ports, adminPorts, args: ['--ports', ports.join(','), '--admin-ports', adminPorts.join(',')] };
+}
+
 function nodeDirs(): string[] {
   return readdirSync(dataDir).filter((n) => n.startsWith('orderer')).map((n) => path.join(dataDir, n));
 }
@@ -79,9 +95,9 @@ afterEach(async () => {
 });
 
 test('one Ctrl-C stops every node cleanly; it resumes on its stored ports, refuses others, and --fresh starts over', async () => {
-  const ports = await freePorts(3);
-  const first = launch(['--dir', dataDir, '--ports', ports.join(',')]);
-  await waitFor('the banner', 10_000, () => (first.output().includes('Ctrl-C stops all three nodes') ? true : undefined));
+  const { ports, args: portArgs } = await launcherPorts();
+  const first = launch(['--dir', dataDir, ...portArgs]);
+  await waitFor('the banner', 30_000, () => (first.output().includes('Ctrl-C stops all three nodes') ? true : undefined));
   for (const p of ports) expect(first.output()).toContain(`127.0.0.1:${p}`);
   expect(first.output()).toContain('client.js broadcast');
   const address = `127.0.0.1:${ports[0]}`;
@@ -104,7 +120,7 @@ test('one Ctrl-C stops every node cleanly; it resumes on its stored ports, refus
   // A second npm start on the running network's directory, with --fresh or without, is refused
   // and deletes nothing: the running nodes would go on acknowledging into deleted files.
   for (const extra of [['--fresh'], []]) {
-    const second = launch(['--dir', dataDir, '--ports', ports.join(','), ...extra]);
+    const second = launch(['--dir', dataDir, ...portArgs, ...extra]);
     expect(await second.exited).toBe(2);
     expect(second.output()).toMatch(/npm start is running from it|npm start is already running from/);
   }
@@ -130,7 +146,7 @@ test('one Ctrl-C stops every node cleanly; it resumes on its stored ports, refus
   expect(await moved.exited).toBe(2);
   expect(moved.output()).toContain(`holds a network created with --ports ${ports.join(',')}`);
 
-  const second = launch(['--dir', dataDir]);
+  const second = launch(['--dir', dataDir, ...portArgs.slice(2)]);
   await waitFor('the banner again', 10_000, () => (second.output().includes('resumed from') ? true : undefined));
   expect(second.output()).toContain(`127.0.0.1:${ports[2]}`);
   const resumed = await waitFor('the resumed network', 30_000, async () => chainHeight(address, 'mychannel', client()));
@@ -138,34 +154,133 @@ test('one Ctrl-C stops every node cleanly; it resumes on its stored ports, refus
   second.child.kill('SIGINT');
   expect(await second.exited).toBe(0);
 
-  const third = launch(['--dir', dataDir, '--fresh', '--ports', ports.join(',')]);
+  const third = launch(['--dir', dataDir, '--fresh', ...portArgs]);
   await waitFor('a fresh network', 30_000, async () => ((await chainHeight(address, 'mychannel', client())) === 1 ? true : undefined));
   third.child.kill('SIGINT');
   expect(await third.exited).toBe(0);
 });
 
-test('a node that cannot start is named with the reason from its log', async () => {
-  const ports = await freePorts(3);
+/** The ChannelInfo a node's Admin API answered. */
+function activeConsenter(body: Buffer): { status: string; consensusRelation: string; height: number } {
+  return JSON.parse(body.toString('utf8')) as { status: string; consensusRelation: string; height: number };
+}
+
+test('a new network gets mychannel through the participation API on every node, with mutual TLS; a restart joins nothing and serves the same blocks', async () => {
+  const { ports, adminPorts, args: portArgs } = await launcherPorts();
+  const first = launch(['--dir', dataDir, ...portArgs]);
+  await waitFor('the banner', 30_000, () => (first.output().includes('Ctrl-C stops all three nodes') ? true : undefined));
+  for (const name of ['orderer1', 'orderer2', 'orderer3']) expect(first.output()).toContain(`joining ${name} to mychannel… 201 active`);
+  // The joins come before the banner: it describes a network that has its channel.
+  expect(first.output().indexOf('joining orderer3')).toBeLessThan(first.output().indexOf('Fabric Raft ordering service'));
+  const layout = devnetLayout({ dataDir, ports, adminPorts });
+  for (const node of layout.nodes) {
+    const yaml = readFileSync(node.configPath, 'utf8');
+    // Created as an operator creates a channel, not from the config file.
+    expect(yaml).not.toContain('BootstrapChannels');
+    expect(yaml).toMatch(/ChannelParticipation:\n {2}Enabled: true/);
+    expect(yaml).toContain(`ListenAddress: 127.0.0.1:${node.adminPort}`);
+    expect(yaml).toContain('ClientAuthRequired: true');
+    expect(first.output()).toContain(`127.0.0.1:${node.adminPort}`);
+  }
+
+  // Every node lists mychannel as an active consenter, to the orderer org admin's TLS pair...
+  for (const node of layout.nodes) {
+    const admin = devnetAdminClient(layout, node, true);
+    const list = await listChannels(admin);
+    expect(list.status).toBe(200);
+    expect(JSON.parse(list.body.toString('utf8'))).toEqual({ systemChannel: null, channels: [{ name: 'mychannel', url: '/participation/v1/channels/mychannel' }] });
+    const info = await listChannel(admin, 'mychannel');
+    expect(info.status).toBe(200);
+    expect(activeConsenter(info.body)).toMatchObject({ status: 'active', consensusRelation: 'consenter' });
+  }
+  // ...and to nobody else: a client certificate from another CA (User1's, Org1's TLS CA) or none is refused.
+  const firstAdmin = devnetAdminClient(layout, layout.nodes[0]!, true);
+  const user1Tls = { caPem: firstAdmin.tls!.caPem, certPem: readFileSync(layout.crypto.clientTlsCertPath), keyPem: readFileSync(layout.crypto.clientTlsKeyPath) };
+  await expect(listChannels({ address: firstAdmin.address, tls: user1Tls })).rejects.toThrow(AdminRequestError);
+  await expect(listChannels({ address: firstAdmin.address, tls: undefined })).rejects.toThrow(AdminRequestError);
+
+  // The banner's osnadmin command works as pasted, from the package root.
+  const command = first.output().split('\n').find((l) => l.trim().startsWith('node dist/cmd/osnadmin.js channel list'));
+  expect(command).toBeDefined();
+  expect(command).toContain(`-o 127.0.0.1:${adminPorts[0]} --ca-file ${layout.crypto.ordererTlsCaPath} --client-cert ${layout.crypto.ordererAdminTlsCertPath} --client-key ${layout.crypto.ordererAdminTlsKeyPath}`);
+  const [exe, ...argv] = command!.trim().split(/\s+/);
+  expect(exe).toBe('node');
+  const pasted = await promisify(execFile)(process.execPath, argv, { cwd: REPO_ROOT });
+  expect(pasted.stdout).toContain('Status: 200');
+  expect(pasted.stdout).toContain('"name": "mychannel"');
+
+  // Broadcast and deliver on the channel the API created.
+  const address = `127.0.0.1:${ports[0]}`;
+  await waitForService(address, 'mychannel', 30_000, client());
+  await sendLoad([address], Array.from({ length: 30 }, () => makeEnvelope('mychannel', 100, client().signer)), 1, { tls: client().tls });
+  const height = await waitFor('all envelopes ordered on every node', 20_000, async () => {
+    const hs = await Promise.all(ports.map((p) => chainHeight(`127.0.0.1:${p}`, 'mychannel', client())));
+    return hs.every((h) => h === hs[0]) && hs[0]! >= 2 ? hs[0] : undefined;
+  });
+  const blocks = await readChain(address, 'mychannel', client());
+  expect(blocks).toHaveLength(height);
+  expect(verifyChain(blocks).filter((id) => id.length > 0).length).toBeGreaterThanOrEqual(31);
+  first.child.kill('SIGINT');
+  expect(await first.exited).toBe(0);
+
+  // Resumed: the nodes find mychannel in their ledgers; nothing is joined again.
+  const second = launch(['--dir', dataDir, ...portArgs.slice(2)]);
+  await waitFor('the resumed banner', 30_000, () => (second.output().includes('Ctrl-C stops all three nodes') ? true : undefined));
+  expect(second.output()).toContain('resumed from');
+  expect(second.output()).not.toContain('joining');
+  for (const node of layout.nodes) {
+    const info = await waitFor(`${node.name} to list mychannel`, 20_000, async () => {
+      const answer = await listChannel(devnetAdminClient(layout, node, true), 'mychannel').catch(() => undefined);
+      return answer?.status === 200 ? activeConsenter(answer.body) : undefined;
+    });
+    expect(info).toMatchObject({ status: 'active', consensusRelation: 'consenter', height });
+  }
+  // Deliver answers SERVICE_UNAVAILABLE until a restarted chain is serving again.
+  for (const p of ports) {
+    const again = await waitFor(`the blocks from 127.0.0.1:${p}`, 20_000, () => readChain(`127.0.0.1:${p}`, 'mychannel', client()).catch(() => undefined), 300);
+    expect(headerHashes(again)).toEqual(headerHashes(blocks));
+  }
+  await waitForService(`127.0.0.1:${ports[2]}`, 'mychannel', 30_000, client());
+  second.child.kill('SIGINT');
+  expect(await second.exited).toBe(0);
+});
+
+test('a node that cannot start is named with the reason from its log; its join fails, the network stops, and the next run joins it', async () => {
+  const { ports, args: portArgs } = await launcherPorts();
   const squatter = net.createServer();
   await new Promise<void>((resolve) => squatter.listen(ports[1], '127.0.0.1', resolve));
   try {
-    const run = launch(['--dir', dataDir, '--ports', ports.join(',')]);
-    await waitFor('orderer2 to be reported', 20_000, () => (run.output().includes('orderer2 exited unexpectedly') ? true : undefined));
+    const run = launch(['--dir', dataDir, ...portArgs]);
+    // A new network: mychannel cannot be created on orderer2, so the launcher stops the others.
+    expect(await run.exited).toBe(1);
     expect(run.output()).toMatch(/orderer2 exited unexpectedly \(code 1\): orderer failed to start: .*EADDRINUSE/);
     expect(run.output()).toContain(path.join(dataDir, 'orderer2', 'orderer.log'));
-    // The other two keep running (they are a quorum) until Ctrl-C.
-    await waitForService(`127.0.0.1:${ports[0]}`, 'mychannel', 30_000, client());
-    run.child.kill('SIGINT');
-    expect(await run.exited).toBe(1);
-    expect(run.output()).toContain('all running nodes stopped');
+    expect(run.output()).toContain('joining orderer1 to mychannel… 201 active');
+    expect(run.output()).toContain('joining orderer2 to mychannel… failed');
+    expect(run.output()).toMatch(/could not join orderer2 to mychannel: the node exited/);
+    expect(run.output()).not.toContain('joining orderer3');
+    expect(run.output()).not.toContain('Ctrl-C stops');
+    expect(run.output()).toContain('The next npm start joins the nodes that have no ledger');
+    for (const name of ['orderer1', 'orderer3']) expect(readFileSync(path.join(dataDir, name, 'orderer.log'), 'utf8')).toContain('"msg":"orderer stopped"');
   } finally {
-    squatter.close();
+    await new Promise((resolve) => squatter.close(resolve));
   }
+  // The port is free again: the next run joins the two nodes that missed their join, not orderer1.
+  const again = launch(['--dir', dataDir, ...portArgs.slice(2)]);
+  await waitFor('the banner', 30_000, () => (again.output().includes('Ctrl-C stops all three nodes') ? true : undefined));
+  expect(again.output()).not.toContain('joining orderer1');
+  expect(again.output()).toContain('joining orderer2 to mychannel… 201 active');
+  expect(again.output()).toContain('joining orderer3 to mychannel… 201 active');
+  await waitForService(`127.0.0.1:${ports[1]}`, 'mychannel', 30_000, client());
+  again.child.kill('SIGINT');
+  expect(await again.exited).toBe(0);
 });
 
 test('nodes never outlive a launcher that is killed: they stop by themselves, cleanly', async () => {
-  const ports = await freePorts(3);
-  const run = launch(['--dir', dataDir, '--ports', ports.join(',')]);
+  const { ports, args: portArgs } = await launcherPorts();
+  const run = launch(['--dir', dataDir, ...portArgs]);
+  // Every node joined (the banner comes after the joins), so each has a channel to stop.
+  await waitFor('the banner', 30_000, () => (run.output().includes('Ctrl-C stops all three nodes') ? true : undefined));
   await waitForService(`127.0.0.1:${ports[0]}`, 'mychannel', 30_000, client());
   run.child.kill('SIGKILL');
   await run.exited;
@@ -178,7 +293,7 @@ test('nodes never outlive a launcher that is killed: they stop by themselves, cl
     expect(existsSync(path.join(dir, 'etcdraft', 'wal', 'mychannel', 'LOCK'))).toBe(false);
   }
   // And the ports are free again: a new launcher resumes the network on them.
-  const again = launch(['--dir', dataDir]);
+  const again = launch(['--dir', dataDir, ...portArgs.slice(2)]);
   await waitForService(`127.0.0.1:${ports[1]}`, 'mychannel', 30_000, client());
   again.child.kill('SIGINT');
   expect(await again.exited).toBe(0);

@@ -188,9 +188,9 @@ export async function waitForService(address: string, channel: string, timeoutMs
 }
 
 /** All blocks [0, height) of a channel as one node serves them right now. */
-export async function readChain(address: string, channel: string): Promise<DeliveredBlock[]> {
+export async function readChain(address: string, channel: string, access: ClientAccess = {}): Promise<DeliveredBlock[]> {
   const out: DeliveredBlock[] = [];
-  for await (const b of deliverBlocks({ address, channelId: channel, start: 'oldest', stop: 'newest', receiveTimeoutMs: 10_000 })) out.push(b);
+  for await (const b of deliverBlocks({ address, channelId: channel, start: 'oldest', stop: 'newest', receiveTimeoutMs: 10_000, ...access })) out.push(b);
   return out;
 }
 

@@ -170,3 +170,24 @@ test('a devnet inside another devnet\'s directory is refused; a path the file sy
   await expect(prepareDevnetDir(path.join(file, 'sub'), { fresh: false })).rejects.toThrow(new RegExp(`cannot use ${file}/sub as the data directory: ENOTDIR`));
   await expect(prepareDevnetDir(path.join(file, 'sub'), { fresh: false })).rejects.toBeInstanceOf(DevnetDirError);
 });
+
+test('joinWith: bootstrap (default) lists the channels in General.BootstrapChannels; participation leaves them to an operator and needs Admin ports', async () => {
+  const bootstrap = await writeDevnet({ dataDir: path.join(root, 'bootstrap'), ports: [17050, 18050, 19050] });
+  for (const node of bootstrap.nodes) expect(readFileSync(node.configPath, 'utf8')).toContain('BootstrapChannels:\n    - name: mychannel');
+
+  await expect(writeDevnet({ dataDir: path.join(root, 'no-admin'), ports: [17050, 18050], joinWith: 'participation' })).rejects.toThrow(/needs an Admin port for every node/);
+  const joined = await writeDevnet({ dataDir: path.join(root, 'joined'), ports: [17050, 18050, 19050], adminPorts: [9443, 9444, 9445], tls: true, joinWith: 'participation' });
+  for (const node of joined.nodes) {
+    const yaml = readFileSync(node.configPath, 'utf8');
+    expect(yaml).not.toContain('BootstrapChannels');
+    expect(yaml).toContain(`Admin:\n  ListenAddress: 127.0.0.1:${node.adminPort}`);
+    expect(yaml).toContain('    ClientAuthRequired: true');
+    expect(yaml).toContain('ChannelParticipation:\n  Enabled: true');
+    expect(yaml).toContain(`Location: ${node.ledgerDir}`);
+  }
+  // The genesis block an operator joins the nodes with is written all the same, and so is the
+  // orderer org admin's TLS client pair osnadmin presents.
+  expect(existsSync(path.join(root, 'joined', 'genesis', 'mychannel.block'))).toBe(true);
+  expect(readFileSync(joined.crypto.ordererAdminTlsCertPath, 'utf8')).toContain('BEGIN CERTIFICATE');
+  expect(existsSync(joined.crypto.ordererAdminTlsKeyPath)).toBe(true);
+});
