@@ -55,6 +55,7 @@ export function nodeOptionsFromConfig(config: OrdererConfig, logger: pino.Logger
     authTimeWindowMs: g.authentication.timeWindowMs,
     requireTlsBinding: g.tls.enabled && g.tls.clientAuthRequired,
     ...(config.consensus.tickIntervalOverrideMs !== undefined ? { tickIntervalOverrideMs: config.consensus.tickIntervalOverrideMs } : {}),
+    evictionSuspicionMs: config.consensus.evictionSuspicionMs,
     ...(tls.serverCredentials !== undefined ? { serverCredentials: tls.serverCredentials } : {}),
     ...(tls.pullCredentials !== undefined ? { clientCredentials: tls.pullCredentials } : {}),
     ...(tls.pullTlsCertHash !== undefined ? { pullTlsCertHash: tls.pullTlsCertHash } : {}),

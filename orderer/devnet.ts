@@ -118,6 +118,8 @@ export interface DevnetOptions {
    * listed at these ports and the orderer endpoints at the client ports.
    */
   clusterPorts?: readonly number[];
+  /** Consensus.EvictionSuspicion of every node (Go duration; Fabric's default 10m when absent). */
+  evictionSuspicion?: string;
   /** Ports of each node's Admin server, which then serves the channel participation API (mutual TLS with `tls`). */
   adminPorts?: readonly number[];
   /**
@@ -231,7 +233,7 @@ function channelSpec(channelId: string, layout: DevnetLayout, o: DevnetOptions):
   };
 }
 
-function nodeYaml(node: DevnetNode, layout: DevnetLayout, logLevel: string, tls: boolean, joinWith: 'bootstrap' | 'participation'): string {
+function nodeYaml(node: DevnetNode, layout: DevnetLayout, logLevel: string, tls: boolean, joinWith: 'bootstrap' | 'participation', evictionSuspicion?: string): string {
   const channels = layout.channels
     .map((c) => `    - name: ${c}\n      genesisBlock: ${path.join(layout.dataDir, 'genesis', `${c}.block`)}`)
     .join('\n');
@@ -294,6 +296,7 @@ function nodeYaml(node: DevnetNode, layout: DevnetLayout, logLevel: string, tls:
     'Consensus:',
     `  WALDir: ${path.join(node.dir, 'etcdraft', 'wal')}`,
     `  SnapDir: ${path.join(node.dir, 'etcdraft', 'snapshot')}`,
+    ...(evictionSuspicion !== undefined ? [`  EvictionSuspicion: ${evictionSuspicion}`] : []),
     '',
   ].join('\n');
 }
@@ -336,7 +339,7 @@ export async function writeDevnet(options: DevnetOptions): Promise<DevnetLayout>
   }
   for (const node of layout.nodes) {
     await mkdir(node.dir, { recursive: true });
-    await writeFile(node.configPath, nodeYaml(node, layout, options.logLevel ?? 'info', options.tls === true, joinWith));
+    await writeFile(node.configPath, nodeYaml(node, layout, options.logLevel ?? 'info', options.tls === true, joinWith, options.evictionSuspicion));
   }
   return layout;
 }

@@ -18,7 +18,8 @@ import { common } from '../protos';
 import { pullBlocks } from './blockpuller';
 import { Chain } from './chain/chain';
 import { openRaftPersistence } from './chain/raft-persistence';
-import type { ChainOptions, ChainSettings, RaftMember, RaftPersistence } from './chain/types';
+import type { ChainOptions, ChainSettings, EvictionVerdict, RaftMember, RaftPersistence } from './chain/types';
+import { deliverBlocks } from './deliver-client';
 import type { BroadcastOptions } from './broadcast';
 import { isValidChannelId, parseConfigBlock, type ChannelSettings } from './channelconfig';
 import {
@@ -79,6 +80,8 @@ export interface OrdererNodeOptions {
   readonly sendBufferSize?: number;
   readonly rpcTimeoutMs?: number;
   readonly dialTimeoutMs?: number;
+  /** Consensus.EvictionSuspicion: how long a chain goes without a leader before it asks whether it was removed (Fabric default 10m). */
+  readonly evictionSuspicionMs?: number;
   /** Overrides every channel's TickInterval (Consensus.TickIntervalOverride). */
   readonly tickIntervalOverrideMs?: number;
   /** Client port TLS (orderer/tls.ts builds it from General.TLS); plaintext when absent. */
@@ -143,6 +146,9 @@ export function pullEndpointsOf(settings: ChannelSettings): string[] {
   const perOrg = settings.orderer.organizations.flatMap((o) => o.endpoints);
   return [...new Set(perOrg.length > 0 ? perOrg : settings.ordererAddresses)];
 }
+
+/** Longest wait for another orderer's answer during an eviction check. */
+const EVICTION_CHECK_TIMEOUT_MS = 5_000;
 
 /** How long a stop lets open streams end by themselves once the chains are closed. */
 const STREAM_DRAIN_MS = 500;
@@ -339,6 +345,8 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
         access,
         config: configState,
         noExpirationChecks: this.noExpirationChecks,
+        ...(this.options.evictionSuspicionMs !== undefined ? { evictionSuspicionMs: this.options.evictionSuspicionMs } : {}),
+        checkEviction: () => this.checkEviction(ch.name, configState),
         ...(this.options.tickIntervalOverrideMs !== undefined ? { tickIntervalOverrideMs: this.options.tickIntervalOverrideMs } : {}),
         onClusterMembersChanged: (clusterMembers, clusterConsenters) => {
           // New consenters are dialled and recognised, removed ones no longer once Raft let them
@@ -478,6 +486,52 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
     this.onboarding.delete(name);
     this.channels.get(name)!.chain.start();
     this.logger.info({ channel: name, height: (joinBlock.header?.number ?? 0) + 1 }, 'onboarded: the channel runs as a raft member');
+  }
+
+  /**
+   * Eviction suspicion (reference §3.11): the newest config block the channel's other orderers
+   * have, verified against BlockValidation of the config this node runs with, and whether it
+   * still lists this node. Undefined when no orderer answered or the block does not verify.
+   */
+  private async checkEviction(name: string, configState: ChannelConfigState): Promise<EvictionVerdict | undefined> {
+    const snapshot = configState.snapshot;
+    const access = {
+      ...(this.options.signingIdentity !== undefined ? { signer: envelopeSignerOf(this.options.signingIdentity) } : {}),
+      ...(this.options.clientCredentials !== undefined ? { tls: this.options.clientCredentials } : {}),
+      ...(this.options.pullTlsCertHash !== undefined ? { tlsCertHash: this.options.pullTlsCertHash } : {}),
+      receiveTimeoutMs: EVICTION_CHECK_TIMEOUT_MS,
+    };
+    let newest: { endpoint: string; number: number; block: common.Block } | undefined;
+    for (const endpoint of pullEndpointsOf(snapshot.settings)) {
+      try {
+        for await (const b of deliverBlocks({ address: endpoint, channelId: name, start: 'newest', stop: 'newest', ...access })) {
+          if (newest === undefined || b.number > newest.number) newest = { endpoint, number: b.number, block: b.block };
+        }
+      } catch (err) {
+        this.logger.debug({ err, channel: name, endpoint }, 'eviction check: no newest block from this orderer');
+      }
+    }
+    if (newest === undefined) return undefined;
+    const index = readLastConfigIndex(newest.block);
+    let configBlock: common.Block | undefined = index === newest.number ? newest.block : undefined;
+    if (configBlock === undefined) {
+      for await (const b of deliverBlocks({ address: newest.endpoint, channelId: name, start: index, stop: index, ...access })) configBlock = b.block;
+    }
+    if (configBlock === undefined) return undefined;
+    try {
+      new PulledBlockVerifier(name, snapshot.access.policies).verify(configBlock);
+    } catch (err) {
+      this.logger.warn({ err, channel: name, block: index }, 'eviction check: the newest config block does not verify against this node\'s config');
+      return undefined;
+    }
+    const settings = parseConfigBlock(configBlock);
+    const { members } = raftMembers(settings, configBlock);
+    try {
+      findSelf(name, members, settings.orderer.consensus.consenters, { serverTlsCert: this.options.selfServerTlsCert, host: this.options.selfHost, port: this.options.selfPort });
+      return { removed: false, configBlockNumber: index };
+    } catch {
+      return { removed: true, configBlockNumber: index };
+    }
   }
 
   /** Stops the channel and deletes its ledger, WAL and snapshots (only those of this channel). */

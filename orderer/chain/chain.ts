@@ -121,6 +121,10 @@ export class Chain implements ChainHandle {
   /** The node was removed from the channel's consenters by a config block and halts once it may. */
   private removedByConfig = false;
   private removedLeaderlessTicks = 0;
+  /** Eviction suspicion (Fabric §3.11): since when no leader is known, and whether a check runs. */
+  private leaderlessSinceMs: number | undefined;
+  private evictionChecks = 0;
+  private evictionCheckRunning = false;
   /** Every consenter a config of this chain named, by Raft id, as last named (certificates rotate). */
   private readonly knownConsenters = new Map<NodeId, { member: RaftMember; consenter: RaftConsenter }>();
 
@@ -496,6 +500,7 @@ export class Chain implements ChainHandle {
         this.tickCount++;
         this.node.tick();
         this.checkRemovedWithoutLeader();
+        this.suspectEviction();
         if (this.campaignTicks > 0 && this.leaderId === 0) {
           if (++this.ticksSinceCampaign >= this.campaignTicks) {
             this.ticksSinceCampaign = 0;
@@ -661,6 +666,45 @@ export class Chain implements ChainHandle {
     if (++this.removedLeaderlessTicks >= REMOVED_LEADERLESS_ELECTIONS * this.settingsValue.electionTick) {
       this.stopNow("this node was removed from the channel's consenters by a config block", true);
     }
+  }
+
+  /**
+   * Fabric §3.11: a node that has had no leader for EvictionSuspicion asks the other orderers for
+   * the channel's newest config block. A node removed while it was down or cut off never hears it
+   * from Raft (the leader stops replicating to it once the removal applies); if that block does
+   * not list it, it halts the channel (the participation API then says so). Asked again after
+   * each further period without a leader.
+   */
+  private suspectEviction(): void {
+    const periodMs = this.options.evictionSuspicionMs;
+    const check = this.options.checkEviction;
+    if (periodMs === undefined || check === undefined || this.halted) return;
+    if (this.leaderId !== 0) {
+      this.leaderlessSinceMs = undefined;
+      this.evictionChecks = 0;
+      return;
+    }
+    const now = this.timers.nowMs();
+    this.leaderlessSinceMs ??= now;
+    if (this.evictionCheckRunning || now - this.leaderlessSinceMs < (this.evictionChecks + 1) * periodMs) return;
+    this.evictionChecks++;
+    this.evictionCheckRunning = true;
+    this.logger.info({ leaderlessMs: now - this.leaderlessSinceMs }, 'no leader for a while: asking the other orderers whether this node is still a consenter');
+    void check()
+      .then((verdict) => {
+        if (verdict === undefined || this.halted) return;
+        if (!verdict.removed) {
+          this.logger.info({ configBlock: verdict.configBlockNumber }, 'still a consenter of the newest config block');
+          return;
+        }
+        this.logger.warn({ configBlock: verdict.configBlockNumber }, "the channel's newest config block does not list this node: it was removed");
+        this.removedByConfig = true;
+        this.stopNow(`this node was removed from the channel's consenters by config block ${verdict.configBlockNumber} (found while it had no leader)`, true);
+      })
+      .catch((err: unknown) => this.logger.warn({ err }, 'eviction check failed; trying again later'))
+      .finally(() => {
+        this.evictionCheckRunning = false;
+      });
   }
 
   // ---- config blocks and membership ---------------------------------------------------

@@ -121,6 +121,17 @@ export interface ChainOptions {
    * hands its leadership over through them). `consenters[i]` belongs to `members[i]`.
    */
   onClusterMembersChanged?(members: readonly RaftMember[], consenters: readonly RaftConsenter[]): void;
+  /**
+   * Consensus.EvictionSuspicion: after this long without a leader the chain asks checkEviction
+   * whether the channel's newest config block, as the other orderers have it, still lists this
+   * node (Fabric §3.11); again after each further such period. Off without checkEviction.
+   */
+  evictionSuspicionMs?: number;
+  /**
+   * Asks the other orderers for the channel's newest config block (verified against
+   * BlockValidation) and says whether it lists this node; undefined when none could say.
+   */
+  checkEviction?(): Promise<EvictionVerdict | undefined>;
   /** Consensus.TickIntervalOverride: kept when a config block changes the channel's TickInterval. */
   tickIntervalOverrideMs?: number;
   /** General.Authentication.NoExpirationChecks, for the leader's re-check of envelopes after a config change. */
@@ -213,4 +224,12 @@ export interface ChainStatus {
   forwardedQueued: number;
   acknowledged: number;
   resubmitted: number;
+}
+
+/** What the other orderers' newest config block says of this node. */
+export interface EvictionVerdict {
+  /** True when this node is not among its consenters. */
+  readonly removed: boolean;
+  /** The config block's number. */
+  readonly configBlockNumber: number;
 }
