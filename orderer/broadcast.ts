@@ -71,7 +71,12 @@ export async function checkForBroadcast(
     messageSizeBytes: envelope.payload.length + envelope.signature.length,
   };
   const expiry = { disabled: registry.noExpirationChecks === true };
-  await checkBroadcastEnvelope(parsed, chain.settings(), chain.access(), expiry);
+  // One config for all the checks: read once, before the policy check awaits, so an envelope is
+  // tagged with the sequence it was really checked against (a config block may commit meanwhile,
+  // and the leader re-checks only envelopes tagged with an older one).
+  const settings = chain.settings();
+  const access = chain.access();
+  await checkBroadcastEnvelope(parsed, settings, access, expiry);
   if (kind === 'config-update') {
     if (chain.processConfigUpdate === undefined) throw new OrdererError(common.Status.NOT_IMPLEMENTED, CONFIG_UPDATE_NOT_SUPPORTED);
     // Reference §4.2: validated against the current config, wrapped into a CONFIG envelope
@@ -81,7 +86,7 @@ export async function checkForBroadcast(
     await checkBroadcastEnvelope(wrapped, chain.settings(), chain.access(), expiry);
     return { chain, parsed: wrapped };
   }
-  return { chain, parsed: { ...parsed, configSeq: chain.settings().configSequence } };
+  return { chain, parsed: { ...parsed, configSeq: settings.configSequence } };
 }
 
 /** The envelope may or may not be ordered: the stream ends without an answer (EnvelopeFateUnknownError). */

@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { Comm, type SenderIdentification } from '../cluster/comm';
 import { ClusterServer } from '../cluster/server';
-import { mkdirDurable } from '../consensus/wal/fsutil';
+import { mkdirDurable, writeFileAtomic } from '../consensus/wal/fsutil';
 import type { ClusterMember } from '../cluster/types';
 import { channelStoreDir, openBlockStore } from '../ledger/lmdb-block-store';
 import { CorruptionError as WalCorruptionError } from '../consensus/wal/errors';
@@ -171,6 +171,10 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
   private readonly channels = new Map<string, RunningChannel>();
   private readonly onboarding = new Map<string, Onboarding>();
   private readonly removing = new Set<string>();
+  /** Names reserved by a join under way (before anything is on disk). */
+  private readonly joiningNames = new Set<string>();
+  /** Channels whose ledger is here but whose newest config no longer lists this node (found at start). */
+  private readonly retired = new Map<string, { height: number; reason: string }>();
   private started = false;
   private boundPort = 0;
   private clusterServer: ClusterServer | undefined;
@@ -235,11 +239,17 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
     // The channels of the config file, then those joined through the participation API (their
     // ledgers are on disk: a channel is removed together with its ledger).
     const bootstrap = new Map(this.options.channels.map((c) => [c.name, c]));
-    for (const ch of this.options.channels) await this.openChannel(ch.name, () => readGenesisBlock(ch), ch.genesisBlockPath);
-    for (const name of await ledgerChannels(this.options.ledgerDir)) {
-      if (bootstrap.has(name) || this.channels.has(name)) continue;
-      await this.openChannel(name, undefined, 'its ledger');
+    const pending = await pendingJoins(this.options.ledgerDir);
+    for (const ch of this.options.channels) {
+      if (pending.has(ch.name)) continue;
+      await this.openOrRetire(ch.name, () => readGenesisBlock(ch), ch.genesisBlockPath);
     }
+    for (const name of await ledgerChannels(this.options.ledgerDir)) {
+      if (bootstrap.has(name) || this.channels.has(name) || pending.has(name)) continue;
+      await this.openOrRetire(name, undefined, 'its ledger');
+    }
+    // Joins interrupted by a stop or a crash: onboarding goes on from where the ledger is.
+    for (const [name, joinBlock] of pending) this.startOnboarding(name, joinBlock, parseConfigBlock(joinBlock));
     const creds = this.options.serverCredentials ?? grpc.ServerCredentials.createInsecure();
     this.boundPort = await new Promise<number>((resolve, reject) => {
       this.server.bindAsync(`${this.options.listenHost}:${this.options.listenPort}`, creds, (err, port) => (err ? reject(err) : resolve(port)));
@@ -264,6 +274,18 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
     );
   }
 
+  /** openChannel, but a channel whose config removed this node is kept as inactive instead of failing the start. */
+  private async openOrRetire(name: string, genesis: (() => Promise<common.Block>) | undefined, source: string): Promise<void> {
+    try {
+      await this.openChannel(name, genesis, source);
+    } catch (err) {
+      if (!(err instanceof NotAConsenterError)) throw err;
+      const height = await ledgerHeight(this.options.ledgerDir, name, this.logger);
+      this.retired.set(name, { height, reason: err.message });
+      this.logger.warn({ channel: name, configBlock: err.configBlockNumber }, 'not a consenter of the channel any more (a config block removed this node): the channel is inactive here; remove it with the participation API');
+    }
+  }
+
   /**
    * Opens a channel's ledger, WAL and chain (not started). `genesis` gives the first block when
    * the ledger is empty (`source` names where it comes from, for the log); without it an empty
@@ -275,6 +297,7 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
     // The block store, the block puller and the Chain add the channel to their lines themselves:
     // they get the node's logger, or every line would carry "channel" twice.
     const blockStore = await openBlockStore({ dir: this.options.ledgerDir, channelId: ch.name, logger: this.logger });
+    const existed = blockStore.height() > 0;
     try {
       if (blockStore.height() === 0) {
         if (genesis === undefined) throw new Error(`the ledger of channel ${ch.name} (${channelStoreDir(this.options.ledgerDir, ch.name)}) is empty and no genesis block is configured for it`);
@@ -295,7 +318,15 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
       }
       const { members, nextConsenterId } = raftMembers(settings, last.block);
       const consenters = settings.orderer.consensus.consenters;
-      const self = findSelf(ch.name, members, consenters, { serverTlsCert: this.options.selfServerTlsCert, host: this.options.selfHost, port: this.options.selfPort });
+      let self: RaftMember;
+      try {
+        self = findSelf(ch.name, members, consenters, { serverTlsCert: this.options.selfServerTlsCert, host: this.options.selfHost, port: this.options.selfPort });
+      } catch (err) {
+        // A ledger of ours whose newest config no longer lists us: a config block removed this
+        // node. Not a misconfiguration (that is a new channel this node is not a consenter of).
+        if (existed) throw new NotAConsenterError(ch.name, configBlock.number, (err as Error).message);
+        throw err;
+      }
       let opened: RaftPersistence;
       try {
         opened = await openRaftPersistence({
@@ -385,7 +416,7 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
   // ---- channel participation (reference §6.2) -------------------------------------------
 
   listChannels(): ChannelInfo[] {
-    const names = new Set([...this.channels.keys(), ...this.onboarding.keys()]);
+    const names = new Set([...this.channels.keys(), ...this.onboarding.keys(), ...this.retired.keys()]);
     return [...names].map((n) => this.channelInfo(n)!).filter((i) => i !== undefined);
   }
 
@@ -396,11 +427,15 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
       const height = running.blockStore.height();
       // A chain halted because a config block removed this node, or on broken state, no longer
       // takes part in consensus.
-      if (st.halted) return { name: channelId, consensusRelation: st.broken ? 'consenter' : 'other', status: st.broken ? 'failed' : 'inactive', height };
+      // Removed by a config block: inactive (as Fabric 2.3 reports a removed etcdraft node; 2.4+
+      // goes on as a follower, which this orderer does not do).
+      if (st.halted) return { name: channelId, consensusRelation: st.broken ? 'consenter' : 'config-tracker', status: st.broken ? 'failed' : 'inactive', height };
       return { name: channelId, consensusRelation: 'consenter', status: 'active', height };
     }
     const ob = this.onboarding.get(channelId);
     if (ob !== undefined) return { name: channelId, consensusRelation: 'consenter', status: ob.failure !== undefined ? 'failed' : 'onboarding', height: ob.height };
+    const retired = this.retired.get(channelId);
+    if (retired !== undefined) return { name: channelId, consensusRelation: 'config-tracker', status: 'inactive', height: retired.height };
     return undefined;
   }
 
@@ -422,7 +457,17 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
     }
     const name = settings.channelId;
     if (this.removing.has(name)) throw new ChannelPendingRemovalError(name);
-    if (this.channels.has(name) || this.onboarding.has(name)) throw new ChannelExistsError(name);
+    if (this.channels.has(name) || this.onboarding.has(name) || this.retired.has(name) || this.joiningNames.has(name)) throw new ChannelExistsError(name);
+    // Reserved before the first await: a second join of the same channel meanwhile is refused.
+    this.joiningNames.add(name);
+    try {
+      return await this.joinReserved(name, configBlock, settings);
+    } finally {
+      this.joiningNames.delete(name);
+    }
+  }
+
+  private async joinReserved(name: string, configBlock: common.Block, settings: ChannelSettings): Promise<ChannelInfo> {
     if (await ledgerExists(this.options.ledgerDir, name)) throw new ChannelExistsError(name);
     const { members } = raftMembers(settings, configBlock);
     try {
@@ -435,11 +480,26 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
     }
     const number = configBlock.header?.number ?? 0;
     if (number === 0) {
-      await this.openChannel(name, () => Promise.resolve(configBlock), 'the participation API');
+      try {
+        await this.openChannel(name, () => Promise.resolve(configBlock), 'the participation API');
+      } catch (err) {
+        // Nothing of a failed join stays behind (the ledger did not exist before it).
+        await removeChannelData(this.options, name).catch((cleanupErr: unknown) => this.logger.error({ err: cleanupErr, channel: name }, 'could not delete what a failed join created'));
+        throw err;
+      }
       this.channels.get(name)!.chain.start();
       this.logger.info({ channel: name }, 'joined channel with its genesis block');
       return this.channelInfo(name)!;
     }
+    // Kept until onboarding is done: a stop or crash meanwhile resumes it at the next start.
+    await writePendingJoin(this.options.ledgerDir, name, configBlock);
+    this.startOnboarding(name, configBlock, settings);
+    this.logger.info({ channel: name, joinBlock: number }, 'joining channel: pulling the blocks before the join block');
+    return this.channelInfo(name)!;
+  }
+
+  private startOnboarding(name: string, configBlock: common.Block, settings: ChannelSettings): void {
+    const number = configBlock.header?.number ?? 0;
     const abort = new AbortController();
     const ob: Onboarding = { joinBlockNumber: number, height: 0, abort, failure: undefined, task: Promise.resolve() };
     this.onboarding.set(name, ob);
@@ -453,14 +513,28 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
         this.logger.error({ err, channel: name }, 'onboarding failed; remove the channel and join it again');
       },
     );
-    this.logger.info({ channel: name, joinBlock: number }, 'joining channel: pulling the blocks before the join block');
-    return this.channelInfo(name)!;
   }
 
   private async onboard(name: string, joinBlock: common.Block, settings: ChannelSettings, ob: Onboarding): Promise<void> {
     const store = await openBlockStore({ dir: this.options.ledgerDir, channelId: name, logger: this.logger });
     try {
       ob.height = store.height();
+      // Every pulled block's orderer signatures must satisfy BlockValidation (reference §2.7),
+      // from the config of block 0 (or of the ledger's newest config block, resuming) on; the
+      // join block's hash anchors their headers and data, not their metadata.
+      let verifier: PulledBlockVerifier | undefined;
+      if (store.height() > 0) {
+        const lastConfig = store.getBlock(readLastConfigIndex(store.lastBlock()!.block));
+        if (lastConfig !== undefined) verifier = new PulledBlockVerifier(name, ConfigChannelAccess.fromConfig(name, parseConfigBlock(lastConfig.block).config).policies);
+      }
+      const verifyBlock = (block: common.Block): void => {
+        if (verifier === undefined) {
+          // Block 0 carries no orderer signature (configtxgen's); its config seeds the check.
+          verifier = new PulledBlockVerifier(name, ConfigChannelAccess.fromConfig(name, parseConfigBlock(block).config).policies);
+          return;
+        }
+        verifier.verify(block);
+      };
       await onboardLedger({
         channelId: name,
         blockStore: store,
@@ -473,6 +547,7 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
           pullBlocks({
             ...req,
             logger: this.logger,
+            verifyBlock,
             ...(this.options.signingIdentity !== undefined ? { signer: envelopeSignerOf(this.options.signingIdentity) } : {}),
             ...(this.options.clientCredentials !== undefined ? { tls: this.options.clientCredentials } : {}),
             ...(this.options.pullTlsCertHash !== undefined ? { tlsCertHash: this.options.pullTlsCertHash } : {}),
@@ -483,6 +558,15 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
     }
     if (ob.abort.signal.aborted || this.stopping !== undefined) return;
     await this.openChannel(name, undefined, 'onboarding');
+    if (ob.abort.signal.aborted || this.stopping !== undefined) {
+      // Removed or stopping while the chain opened: it never starts.
+      const opened = this.channels.get(name);
+      this.channels.delete(name);
+      this.comm.removeChannel(name);
+      await opened?.close();
+      return;
+    }
+    await deletePendingJoin(this.options.ledgerDir, name);
     this.onboarding.delete(name);
     this.channels.get(name)!.chain.start();
     this.logger.info({ channel: name, height: (joinBlock.header?.number ?? 0) + 1 }, 'onboarded: the channel runs as a raft member');
@@ -513,6 +597,9 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
     }
     if (newest === undefined) return undefined;
     const index = readLastConfigIndex(newest.block);
+    // A lagging orderer's newest config may predate this node's own (even its addition): only a
+    // newer config than the one this node runs with can say it was removed.
+    if (index <= snapshot.blockNumber) return { removed: false, configBlockNumber: snapshot.blockNumber };
     let configBlock: common.Block | undefined = index === newest.number ? newest.block : undefined;
     if (configBlock === undefined) {
       for await (const b of deliverBlocks({ address: newest.endpoint, channelId: name, start: index, stop: index, ...access })) configBlock = b.block;
@@ -537,9 +624,8 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
   /** Stops the channel and deletes its ledger, WAL and snapshots (only those of this channel). */
   async removeChannel(channelId: string): Promise<void> {
     if (this.removing.has(channelId)) throw new ChannelPendingRemovalError(channelId);
-    const running = this.channels.get(channelId);
     const ob = this.onboarding.get(channelId);
-    if (running === undefined && ob === undefined) throw new ChannelNotFoundError(channelId);
+    if (this.channels.get(channelId) === undefined && ob === undefined && !this.retired.has(channelId)) throw new ChannelNotFoundError(channelId);
     this.removing.add(channelId);
     try {
       if (ob !== undefined) {
@@ -547,12 +633,16 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
         await ob.task;
         this.onboarding.delete(channelId);
       }
+      this.retired.delete(channelId);
+      // Looked up after the onboarding settled: it may have opened the chain meanwhile.
+      const running = this.channels.get(channelId);
       if (running !== undefined) {
         this.comm.removeChannel(channelId);
         this.channels.delete(channelId);
         await running.close();
       }
       await removeChannelData(this.options, channelId);
+      await deletePendingJoin(this.options.ledgerDir, channelId);
     } catch (err) {
       this.logger.error({ err, channel: channelId }, 'channel removal failed');
       throw new ChannelRemovalFailedError(channelId, { cause: err });
@@ -726,5 +816,69 @@ async function removeChannelData(options: Pick<OrdererNodeOptions, 'ledgerDir' |
   for (const [root, dir] of targets) {
     if (path.resolve(path.dirname(dir)) !== path.resolve(root) || path.basename(dir) !== channelId) throw new Error(`refusing to delete ${dir}: not the directory of channel ${channelId} under ${root}`);
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** A channel whose newest config block (in this node's ledger) does not list this node. */
+class NotAConsenterError extends Error {
+  override readonly name = 'NotAConsenterError';
+  constructor(
+    readonly channelId: string,
+    readonly configBlockNumber: number,
+    reason: string,
+  ) {
+    super(`channel ${channelId}: config block ${configBlockNumber} does not list this node as a consenter (${reason})`);
+  }
+}
+
+/** Join blocks of joins not finished yet: <FileLedger.Location>/pendingops/join/<channel>.join (as Fabric keeps them). */
+function pendingJoinDir(ledgerDir: string): string {
+  return path.join(ledgerDir, 'pendingops', 'join');
+}
+
+async function writePendingJoin(ledgerDir: string, channelId: string, block: common.Block): Promise<void> {
+  const dir = pendingJoinDir(ledgerDir);
+  await mkdirDurable(dir);
+  await writeFileAtomic(path.join(dir, `${channelId}.join`), common.Block.encode(block));
+}
+
+async function deletePendingJoin(ledgerDir: string, channelId: string): Promise<void> {
+  if (!isValidChannelId(channelId)) return;
+  await rm(path.join(pendingJoinDir(ledgerDir), `${channelId}.join`), { force: true });
+}
+
+/** The join blocks of interrupted joins, by channel. A file that is not a config block of its channel stops the start (naming it). */
+async function pendingJoins(ledgerDir: string): Promise<Map<string, common.Block>> {
+  const out = new Map<string, common.Block>();
+  let names: string[];
+  try {
+    names = await readdir(pendingJoinDir(ledgerDir));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return out;
+    throw err;
+  }
+  for (const file of names.sort()) {
+    if (!file.endsWith('.join')) continue;
+    const channelId = file.slice(0, -'.join'.length);
+    const full = path.join(pendingJoinDir(ledgerDir), file);
+    let block: common.Block;
+    try {
+      block = common.Block.decode(await readFile(full));
+      if (parseConfigBlock(block).channelId !== channelId) throw new Error(`it holds a config block of another channel`);
+    } catch (err) {
+      throw new Error(`${full}: the join block of an interrupted join cannot be used: ${(err as Error).message}`, { cause: err });
+    }
+    out.set(channelId, block);
+  }
+  return out;
+}
+
+/** Blocks in a channel's ledger (opened and closed again). */
+async function ledgerHeight(ledgerDir: string, channelId: string, logger: Logger): Promise<number> {
+  const store = await openBlockStore({ dir: ledgerDir, channelId, logger });
+  try {
+    return store.height();
+  } finally {
+    await store.close();
   }
 }

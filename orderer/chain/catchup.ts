@@ -14,6 +14,14 @@ import { configEnvelopeOfBlock } from './channel-config';
 import type { BlockNumber } from './ids';
 import type { BlockPullFn, ChainTimers } from './types';
 
+/** A pulled config block could not be applied or written: fatal, never retried. */
+class ConfigBlockApplyError extends Error {
+  override readonly name = 'ConfigBlockApplyError';
+  constructor(override readonly cause: unknown) {
+    super(`a pulled config block could not be applied: ${cause instanceof Error ? cause.message : String(cause)}`);
+  }
+}
+
 /** The chain stopped (halt, crash, removal) while pulling: not a failure, nothing to report. */
 export class CatchUpAbortedError extends Error {
   override readonly name: string = 'CatchUpAbortedError';
@@ -143,6 +151,9 @@ async function pullIntoLedger(o: PullIntoLedgerOptions): Promise<void> {
     try {
       await pullOnce(o);
     } catch (err) {
+      // A config block that could not be applied is not a failed pull: retrying would go on past
+      // it with the old config. The chain halts instead (the owner's onError).
+      if (err instanceof ConfigBlockApplyError) throw err.cause;
       failure = err;
     }
     if (o.signal.aborted) throw new CatchUpAbortedError('the chain stopped while pulling blocks');
@@ -177,8 +188,19 @@ async function pullOnce(o: PullIntoLedgerOptions): Promise<void> {
     for (;;) {
       const next = await untilAborted(blocks.next(), o.signal);
       if (next.done === true) return;
-      await o.blockStore.append(o.signer !== undefined ? resigned(next.value.block, o.signer) : next.value.bytes);
-      if (o.onConfigBlock !== undefined && configEnvelopeOfBlock(next.value.block) !== undefined) o.onConfigBlock(next.value.block);
+      if (o.onConfigBlock !== undefined && configEnvelopeOfBlock(next.value.block) !== undefined) {
+        // The config applies with its block, as on the Raft path: first the config (a block that
+        // cannot be applied halts the chain), then the block, whose append must not fail either
+        // (pulled again, the block would meet a config that already moved past it).
+        try {
+          o.onConfigBlock(next.value.block);
+          await o.blockStore.append(o.signer !== undefined ? resigned(next.value.block, o.signer) : next.value.bytes);
+        } catch (err) {
+          throw new ConfigBlockApplyError(err);
+        }
+      } else {
+        await o.blockStore.append(o.signer !== undefined ? resigned(next.value.block, o.signer) : next.value.bytes);
+      }
       const height = o.blockStore.height();
       if (height % PROGRESS_EVERY_BLOCKS === 0 || height > toNumber) o.logger.info({ height, target: toNumber + 1 }, 'pulled blocks');
       if (height > toNumber) return;

@@ -155,7 +155,23 @@ export class ChannelConfigState {
     }
     const lastUpdate = configEnvelope.lastUpdate;
     if (lastUpdate === undefined) throw OrdererError.badRequest('config envelope carries no update');
-    if (configEnvelope.config?.sequence === this.sequence + 1 && env.configSeq === this.sequence) return env;
+    if (configEnvelope.config?.sequence === this.sequence + 1 && env.configSeq === this.sequence) {
+      // Still on the current config. The quorum guard needs the leader's view of who is active,
+      // which the orderer that wrapped it may not have had (a follower): checked here.
+      if (activeNodes !== undefined) {
+        const update = decodeConfigUpdateOf(lastUpdate);
+        const c = this.current;
+        validateChannelConfigTransition({
+          channelId: this.channelId,
+          current: { config: c.config, settings: c.settings, consenterIds: c.consenterIds, nextConsenterId: c.nextConsenterId },
+          next: configEnvelope.config,
+          update,
+          activeNodes,
+          nowMs: this.nowMs(),
+        });
+      }
+      return env;
+    }
     const updateEnvelopeBytes = common.Envelope.encode(lastUpdate);
     const update = parseForwardedEnvelopeUpdate(updateEnvelopeBytes);
     let updateEnvelope: common.ConfigUpdateEnvelope;
@@ -285,4 +301,15 @@ function parseForwardedEnvelopeUpdate(envelopeBytes: Uint8Array): common.Payload
 
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
+}
+
+/** The ConfigUpdate inside a CONFIG_UPDATE envelope (BAD_REQUEST when it does not decode). */
+function decodeConfigUpdateOf(lastUpdate: common.Envelope): common.ConfigUpdate {
+  try {
+    const payload = common.Payload.decode(lastUpdate.payload);
+    return common.ConfigUpdate.decode(common.ConfigUpdateEnvelope.decode(payload.data).configUpdate);
+  } catch (err) {
+    if (err instanceof ProtoDecodeError) throw OrdererError.badRequest(`bad config update in a config envelope: ${err.message}`, { cause: err });
+    throw err;
+  }
 }

@@ -74,7 +74,7 @@ export interface LeaderPipelineOptions {
    * again against the current config. Returns what to order (a CONFIG envelope may be made
    * again from its update), or undefined when it no longer passes (dropped, logged).
    */
-  recheck?(item: IntakeItem): IntakeItem | undefined;
+  recheck?(item: IntakeItem): IntakeItem | OrdererError;
   /**
    * True while a committed config block's membership change is not yet in Raft's configuration:
    * nothing new is proposed meanwhile (Fabric §3.5, "config in flight").
@@ -250,7 +250,7 @@ export class LeaderPipeline {
   }
 
   /** A forwarded envelope on a ready leader, re-checked: the follower's checks ran against a config we may have moved past. */
-  takeForwarded(from: NodeId, req: orderer.SubmitRequest): ForwardTaken {
+  takeForwarded(from: NodeId, req: orderer.SubmitRequest): ForwardTaken | OrdererError {
     if (req.payload === undefined) return 'invalid';
     const envelopeBytes = common.Envelope.encode(req.payload);
     let parsed: ParsedEnvelope;
@@ -271,7 +271,16 @@ export class LeaderPipeline {
     };
     // Checked by the sender against a config we have moved past: checked again now, as Fabric's
     // leader does, so a refusal reaches the sender (CONFIG envelopes are checked when cut).
-    if (!item.isConfig && req.lastValidationSeq < this.o.settings().configSequence && this.o.recheck !== undefined && this.o.recheck(item) === undefined) return 'invalid';
+    // Checked again now when it was checked against a config we have moved past (as Fabric's
+    // leader does), and a CONFIG envelope always (the quorum guard needs this leader's view of
+    // who is active): the sender hears a refusal instead of an acknowledgement. A CONFIG envelope
+    // is checked once more when it is cut.
+    if ((item.isConfig === true || req.lastValidationSeq < this.o.settings().configSequence) && this.o.recheck !== undefined) {
+      if (this.isKnownTx(item.txId)) return 'known';
+      const checked = this.o.recheck(item);
+      if (checked instanceof OrdererError) return checked;
+      return this.offer(checked, false);
+    }
     return this.offer(item, false);
   }
 
@@ -296,8 +305,11 @@ export class LeaderPipeline {
       // holds every earlier term); only this leader's own proposals can have changed since.
       if (item.txId !== '' && this.proposedTxIds.has(item.txId)) continue;
       if (item.isConfig === true || (item.configSeq !== undefined && item.configSeq < s.configSequence)) {
-        if (this.o.recheck !== undefined) item = this.o.recheck(item);
-        if (item === undefined) continue;
+        if (this.o.recheck !== undefined) {
+          const checked = this.o.recheck(item);
+          if (checked instanceof OrdererError) continue;
+          item = checked;
+        }
       }
       if (item.isConfig === true) {
         this.proposeConfig(item);

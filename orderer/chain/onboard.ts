@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import type { BlockStore } from '../../ledger/block-store';
 import { bytesEqual } from '../../ledger/hash';
+import { blockHeaderHash } from '../../ledger/block';
 import { common } from '../../protos';
 import type { BlockPullFn } from './types';
 
@@ -35,6 +36,9 @@ const PROGRESS_EVERY_BLOCKS = 100;
 export async function onboardLedger(o: OnboardOptions): Promise<void> {
   const joinNumber = o.joinBlock.header?.number ?? 0;
   const store = o.blockStore;
+  const joinHash = blockHeaderHash(o.joinBlock.header ?? { number: joinNumber, previousHash: new Uint8Array(0), dataHash: new Uint8Array(0) });
+  // Interrupted after the join block went in (before the node recorded it was done): done.
+  if (store.height() === joinNumber + 1 && bytesEqual(store.lastHeaderHash() ?? new Uint8Array(0), joinHash)) return;
   if (store.height() > joinNumber) throw new OnboardingError(`the ledger of ${o.channelId} is already at height ${store.height()}, past the join block ${joinNumber}`);
   if (store.height() < joinNumber) {
     const blocks = o.pullBlocks({

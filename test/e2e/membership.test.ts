@@ -133,13 +133,18 @@ describe('consenter membership', () => {
 
     expect(await info(3)).toBeUndefined();
     const { bytes } = await lastConfigBlock(0);
-    const joined = await joinChannel(adminAddress(3), bytes);
-    expect(joined.status).toBe(201);
+    // Two joins at once (a retried osnadmin): one joins, the other hears 405.
+    const both = await Promise.all([joinChannel(adminAddress(3), bytes), joinChannel(adminAddress(3), bytes)]);
+    expect(both.map((r) => r.status).sort()).toEqual([201, 405]);
+    const joined = both.find((r) => r.status === 201)!;
     const body = JSON.parse(joined.body.toString('utf8')) as ChannelInfoJson;
     expect(body.name).toBe(CHANNEL);
     expect(body.consensusRelation).toBe('consenter');
-    // Joining twice: 405.
+    // Joining again: 405.
     expect((await joinChannel(adminAddress(3), bytes)).status).toBe(405);
+    // Stopped while it onboards (or just after): the join goes on at the next start.
+    await net.nodes[3]!.stop();
+    net.nodes[3]!.start();
 
     await waitFor('node 4 active and caught up', 60_000, async () => {
       const i = await info(3);
@@ -203,6 +208,13 @@ describe('consenter membership', () => {
     await waitFor('the old leader no longer a member', 30_000, async () => ((await info(leaderIndex))?.status === 'inactive' ? true : undefined));
     removed.add(leaderIndex);
     expect(net.nodes[leaderIndex]!.logText()).toMatch(/handing leadership over first/);
+    // Restarted, the removed node starts (its channel inactive), and the operator removes the channel.
+    await net.nodes[leaderIndex]!.stop();
+    net.nodes[leaderIndex]!.start();
+    await waitFor('the removed node back up', 20_000, async () => info(leaderIndex).catch(() => undefined));
+    expect(await info(leaderIndex)).toMatchObject({ consensusRelation: 'config-tracker', status: 'inactive' });
+    expect((await removeChannel(adminAddress(leaderIndex), CHANNEL)).status).toBe(204);
+    expect(await info(leaderIndex)).toBeUndefined();
     await load(rest, 200);
     expect(await stopLoad()).toBeGreaterThan(0);
     await waitFor('the two members have every envelope', 30_000, async () => {

@@ -289,11 +289,11 @@ class OrdererRun {
     this.stats.blocks = this.checker.height;
     // An acknowledged config update is ordered, unless another update got there first (the
     // leader then checks it again against the newer config and drops it, as Fabric's does), or
-    // (as for any envelope) its node died and a second fault explains the loss.
+    // the leader that confirmed holding it lost its leadership or died: the next leader checks it
+    // again, and the quorum guard may refuse it then (who is active changed). Never half-applied.
     for (const u of this.ackedUpdates) {
       if (this.checker.isOrdered(u.txId) || this.configSequence > u.baseSequence) continue;
-      const n = this.nodes[u.nodeId - 1]!;
-      if (!(n.up && n.incarnation === u.incarnation) && this.explainLoss(u.txId) !== undefined) continue;
+      if (this.explainLoss(u.txId) !== undefined) continue;
       throw new InvariantViolation('an acknowledged config update is ordered or superseded', `update ${u.txId.slice(0, 12)} (on config ${u.baseSequence}) acknowledged by node ${u.nodeId} is not in the chain, which is at config ${this.configSequence}`, this.clock.nowMs(), u.nodeId);
     }
   }
