@@ -1,8 +1,10 @@
-// Channel config updates on a real 3-node network (real processes, 127.0.0.1): a CONFIG_UPDATE
+// Channel config updates on a real 3-node network (real processes, 127.0.0.1, TLS on): a CONFIG_UPDATE
 // signed by the orderer org's admin changes BatchSize; the orderer wraps it in a CONFIG
 // envelope signed by itself and orders it alone in a block; the very next block follows the
 // new batch size, every later block's LAST_CONFIG points at the config block, and a node
 // restarted afterwards runs with the new config. Refused updates change nothing.
+import { readFileSync } from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
 import { readLastConfigIndex } from '../../ledger/metadata';
 import { configEnvelopeOfBlock } from '../../orderer/chain/channel-config';
 import { parseConfigBlock } from '../../orderer/channelconfig';
@@ -17,11 +19,13 @@ const CHANNEL = 'mychannel';
 
 describe('config updates', () => {
   let net: TestNetwork;
+  let tls: grpc.ChannelCredentials;
 
   beforeAll(async () => {
-    net = await createNetwork({ maxMessageCount: 50, batchTimeout: '300ms' });
+    net = await createNetwork({ maxMessageCount: 50, batchTimeout: '300ms', tls: true });
+    tls = grpc.credentials.createSsl(readFileSync(net.layout.crypto.ordererTlsCaPath));
     net.startAll();
-    await waitForService(net.nodes[0]!.address, CHANNEL);
+    await waitForService(net.nodes[0]!.address, CHANNEL, 30_000, { tls });
   });
 
   afterAll(async () => {
@@ -30,45 +34,45 @@ describe('config updates', () => {
 
   it('a BatchSize change is ordered alone in a block, signed by the orderer, and the very next block follows it', async () => {
     const address = net.nodes[1]!.address;
-    const genesis = (await readChain(address, CHANNEL))[0]!;
+    const genesis = (await readChain(address, CHANNEL, { tls }))[0]!;
     const config = configOfBlock(genesis.block);
     const admin = loadLocalSigningIdentity(net.layout.crypto.ordererAdminMspDir, net.layout.crypto.ordererMspId);
     const client = loadLocalSigningIdentity(net.layout.crypto.clientMspDir, net.layout.crypto.clientMspId);
     const update = batchSizeUpdate(CHANNEL, config, { maxMessageCount: 2, absoluteMaxBytes: 10 * 1024 * 1024, preferredMaxBytes: 2 * 1024 * 1024 });
 
     // Without the orderer admin's signature: FORBIDDEN, nothing ordered.
-    const heightBefore = await chainHeight(address, CHANNEL);
+    const heightBefore = await chainHeight(address, CHANNEL, { tls });
     const unsigned = configUpdateEnvelope(CHANNEL, update, [client], client);
-    const refused = await broadcastOne(address, unsigned.bytes);
+    const refused = await broadcastOne(address, unsigned.bytes, { tls });
     expect(refused.status).toBe(common.Status.FORBIDDEN);
     expect(refused.info).toMatch(/Admins/);
 
     // Another channel's id inside the update: BAD_REQUEST.
     const wrongChannel = configUpdateEnvelope(CHANNEL, { ...update, channelId: 'otherchannel' }, [admin], client);
-    expect((await broadcastOne(address, wrongChannel.bytes)).status).toBe(common.Status.BAD_REQUEST);
-    expect(await chainHeight(address, CHANNEL)).toBe(heightBefore);
+    expect((await broadcastOne(address, wrongChannel.bytes, { tls })).status).toBe(common.Status.BAD_REQUEST);
+    expect(await chainHeight(address, CHANNEL, { tls })).toBe(heightBefore);
 
     const ok = configUpdateEnvelope(CHANNEL, update, [admin], client);
-    const res = await broadcastOne(address, ok.bytes);
+    const res = await broadcastOne(address, ok.bytes, { tls });
     expect({ status: res.status, info: res.info }).toEqual({ status: common.Status.SUCCESS, info: '' });
 
     // The same update again: its versions are stale now.
     const again = configUpdateEnvelope(CHANNEL, update, [admin], client);
     await waitFor('the config block', 20_000, async () => {
-      const blocks = await readChain(address, CHANNEL);
+      const blocks = await readChain(address, CHANNEL, { tls });
       return blocks.some((b) => configEnvelopeOfBlock(b.block) !== undefined && b.number > 0) ? true : undefined;
     });
-    const stale = await broadcastOne(address, again.bytes);
+    const stale = await broadcastOne(address, again.bytes, { tls });
     expect(stale.status).toBe(common.Status.BAD_REQUEST);
 
     // Envelopes sent together after the change: no block holds more than 2.
-    const sent = await Promise.all(Array.from({ length: 8 }, () => makeEnvelope(CHANNEL, 64)).map(async (e) => ({ e, r: await broadcastOne(net.nodes[0]!.address, e.bytes) })));
+    const sent = await Promise.all(Array.from({ length: 8 }, () => makeEnvelope(CHANNEL, 64)).map(async (e) => ({ e, r: await broadcastOne(net.nodes[0]!.address, e.bytes, { tls }) })));
     for (const { r } of sent) expect(r.status).toBe(common.Status.SUCCESS);
     const txIds = sent.map(({ e }) => e.txId);
 
     for (const node of net.nodes) {
       const blocks = await waitFor(`${node.name} has every envelope`, 20_000, async () => {
-        const b = await readChain(node.address, CHANNEL);
+        const b = await readChain(node.address, CHANNEL, { tls });
         const ids = new Set(verifyChain(b));
         return txIds.every((t) => ids.has(t)) ? b : undefined;
       });
@@ -92,9 +96,9 @@ describe('config updates', () => {
       }
       for (const b of blocks.filter((x) => x.number > 0 && x.number < cb.number)) expect(readLastConfigIndex(b.block)).toBe(0);
     }
-    const reference = (await readChain(net.nodes[0]!.address, CHANNEL)).map((b) => Buffer.from(b.block.header!.dataHash).toString('hex'));
+    const reference = (await readChain(net.nodes[0]!.address, CHANNEL, { tls })).map((b) => Buffer.from(b.block.header!.dataHash).toString('hex'));
     for (const node of net.nodes.slice(1)) {
-      const hashes = (await readChain(node.address, CHANNEL)).map((b) => Buffer.from(b.block.header!.dataHash).toString('hex'));
+      const hashes = (await readChain(node.address, CHANNEL, { tls })).map((b) => Buffer.from(b.block.header!.dataHash).toString('hex'));
       expect(hashes.slice(0, reference.length)).toEqual(reference.slice(0, hashes.length));
     }
   });
@@ -103,10 +107,10 @@ describe('config updates', () => {
     const node = net.nodes[2]!;
     await node.stop();
     node.start();
-    await waitForService(node.address, CHANNEL);
-    const sent = await Promise.all(Array.from({ length: 6 }, () => makeEnvelope(CHANNEL, 64)).map((e) => broadcastOne(node.address, e.bytes)));
+    await waitForService(node.address, CHANNEL, 30_000, { tls });
+    const sent = await Promise.all(Array.from({ length: 6 }, () => makeEnvelope(CHANNEL, 64)).map((e) => broadcastOne(node.address, e.bytes, { tls })));
     for (const r of sent) expect(r.status).toBe(common.Status.SUCCESS);
-    const blocks = await readChain(node.address, CHANNEL);
+    const blocks = await readChain(node.address, CHANNEL, { tls });
     const lastConfig = readLastConfigIndex(blocks[blocks.length - 1]!.block);
     expect(lastConfig).toBeGreaterThan(0);
     for (const b of blocks.filter((x) => x.number > lastConfig)) expect(b.block.data!.data.length).toBeLessThanOrEqual(2);

@@ -1,10 +1,14 @@
-// Consenter membership on real processes (127.0.0.1): a 3-node channel grows to 4 (a config
+// Consenter membership on real processes (127.0.0.1, TLS on: client port, mutual TLS between the
+// orderers with consenter certificate pinning, mutual TLS on the Admin endpoints): a 3-node channel grows to 4 (a config
 // update adds the consenter, the new node joins with the latest config block through the
 // channel participation API, pulls the blocks it lacks and takes part in Raft), then a config
 // update removes one of the original nodes, which halts that channel while the others go on.
 // Every acknowledged envelope is ordered exactly once and the members' ledgers are identical.
 import { createPrivateKey } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import { devnetAdminClient } from '../../orderer/devnet';
+import { privateKeyPem } from '../../orderer/msp/x509-build';
 import path from 'node:path';
 import { readLastConfigIndex } from '../../ledger/metadata';
 import { loadLocalSigningIdentity } from '../../orderer/msp/local-msp';
@@ -31,13 +35,16 @@ interface ChannelInfoJson {
 describe('consenter membership', () => {
   let net: TestNetwork;
   const acked: string[] = [];
+  /** Clients trust the orderers' TLS CA. */
+  let tls: grpc.ChannelCredentials;
   /** Nodes (by index) a config update removed from the consenters, as the tests go. */
   const removed = new Set<number>();
 
   beforeAll(async () => {
-    net = await createNetwork({ nodeCount: 4, consenterCount: 3, maxMessageCount: 20, batchTimeout: '100ms', evictionSuspicion: '2s' });
+    net = await createNetwork({ nodeCount: 4, consenterCount: 3, maxMessageCount: 20, batchTimeout: '100ms', evictionSuspicion: '2s', tls: true });
+    tls = grpc.credentials.createSsl(readFileSync(net.layout.crypto.ordererTlsCaPath));
     net.startAll();
-    await waitForService(net.nodes[0]!.address, CHANNEL);
+    await waitForService(net.nodes[0]!.address, CHANNEL, 30_000, { tls });
   });
 
   afterAll(async () => {
@@ -45,7 +52,8 @@ describe('consenter membership', () => {
   });
 
   const admin = (): ReturnType<typeof loadLocalSigningIdentity> => loadLocalSigningIdentity(net.layout.crypto.ordererAdminMspDir, net.layout.crypto.ordererMspId);
-  const adminAddress = (i: number): { address: string; tls: undefined } => ({ address: `127.0.0.1:${net.layout.nodes[i]!.adminPort!}`, tls: undefined });
+  /** The orderer org admin's mutual TLS connection to node i's Admin endpoint (as osnadmin --ca-file --client-cert --client-key). */
+  const adminAddress = (i: number): ReturnType<typeof devnetAdminClient> => devnetAdminClient(net.layout, net.layout.nodes[i]!, true);
 
   async function info(i: number): Promise<ChannelInfoJson | undefined> {
     const res = await listChannel(adminAddress(i), CHANNEL);
@@ -56,15 +64,15 @@ describe('consenter membership', () => {
   async function lastConfigBlock(i: number): Promise<{ block: common.Block; bytes: Uint8Array }> {
     const address = net.nodes[i]!.address;
     let last: common.Block | undefined;
-    for await (const b of deliverBlocks({ address, channelId: CHANNEL, start: 'newest', stop: 'newest', receiveTimeoutMs: 5_000 })) last = b.block;
+    for await (const b of deliverBlocks({ address, channelId: CHANNEL, start: 'newest', stop: 'newest', receiveTimeoutMs: 5_000, tls })) last = b.block;
     const index = readLastConfigIndex(last!);
-    for await (const b of deliverBlocks({ address, channelId: CHANNEL, start: index, stop: index, receiveTimeoutMs: 5_000 })) return { block: b.block, bytes: b.bytes };
+    for await (const b of deliverBlocks({ address, channelId: CHANNEL, start: index, stop: index, receiveTimeoutMs: 5_000, tls })) return { block: b.block, bytes: b.bytes };
     throw new Error('no config block');
   }
 
   async function load(nodes: readonly number[], count: number): Promise<void> {
     const envs = Array.from({ length: count }, () => makeEnvelope(CHANNEL, 128));
-    const res = await sendLoad(nodes.map((i) => net.nodes[i]!.address), envs, 2);
+    const res = await sendLoad(nodes.map((i) => net.nodes[i]!.address), envs, 2, { tls });
     expect(res.rejected.size).toBe(0);
     expect(res.failedToSend).toBe(0);
     acked.push(...res.acknowledged);
@@ -80,7 +88,7 @@ describe('consenter membership', () => {
     const task = (async () => {
       while (running) {
         const envs = Array.from({ length: 40 }, () => makeEnvelope(CHANNEL, 128));
-        const res = await sendLoad(targets().map((i) => net.nodes[i]!.address), envs, 1, { retries: 50 });
+        const res = await sendLoad(targets().map((i) => net.nodes[i]!.address), envs, 1, { retries: 50, tls });
         expect(res.rejected.size).toBe(0);
         expect(res.failedToSend).toBe(0);
         acked.push(...res.acknowledged);
@@ -100,7 +108,7 @@ describe('consenter membership', () => {
     const config = configOfBlock(block);
     const signer = admin();
     const env = configUpdateEnvelope(CHANNEL, consentersUpdate(CHANNEL, config, consenters), [signer], signer);
-    const res = await broadcastOne(net.nodes[via]!.address, env.bytes);
+    const res = await broadcastOne(net.nodes[via]!.address, env.bytes, { tls });
     expect({ status: res.status, info: res.info }).toEqual({ status: common.Status.SUCCESS, info: '' });
     return waitFor('the config block', 20_000, async () => {
       const { block: b } = await lastConfigBlock(via);
@@ -109,7 +117,7 @@ describe('consenter membership', () => {
   }
 
   async function sameLedgers(members: readonly number[]): Promise<void> {
-    const chains = await Promise.all(members.map(async (i) => readChain(net.nodes[i]!.address, CHANNEL)));
+    const chains = await Promise.all(members.map(async (i) => readChain(net.nodes[i]!.address, CHANNEL, { tls })));
     const height = Math.min(...chains.map((c) => c.length));
     const hashes = chains.map((c) => c.slice(0, height).map((b) => Buffer.from(b.block.header!.dataHash).toString('hex')));
     for (const h of hashes.slice(1)) expect(h).toEqual(hashes[0]);
@@ -152,12 +160,12 @@ describe('consenter membership', () => {
       return i?.status === 'active' && ref !== undefined && i.height === ref.height ? true : undefined;
     });
     // It takes Broadcasts and its blocks are the others'.
-    await waitForService(net.nodes[3]!.address, CHANNEL);
+    await waitForService(net.nodes[3]!.address, CHANNEL, 30_000, { tls });
     await load([3, 0], 100);
     expect(await stopLoad()).toBeGreaterThan(0);
     await waitFor('every node has every envelope', 30_000, async () => {
       for (const i of [0, 1, 2, 3]) {
-        const ids = new Set(verifyChain(await readChain(net.nodes[i]!.address, CHANNEL)));
+        const ids = new Set(verifyChain(await readChain(net.nodes[i]!.address, CHANNEL, { tls })));
         if (!acked.every((t) => ids.has(t))) return undefined;
       }
       return true;
@@ -179,12 +187,12 @@ describe('consenter membership', () => {
     await waitFor('node 1 no longer a member', 30_000, async () => ((await info(0).catch(() => undefined))?.status === 'inactive' ? true : undefined));
     expect(net.nodes[0]!.logText()).toMatch(/found while it had no leader/);
     removed.add(0);
-    await waitForService(net.nodes[1]!.address, CHANNEL);
+    await waitForService(net.nodes[1]!.address, CHANNEL, 30_000, { tls });
     await load([1, 2, 3], 200);
     expect(await stopLoad()).toBeGreaterThan(0);
     await waitFor('the members have every envelope', 30_000, async () => {
       for (const i of [1, 2, 3]) {
-        const ids = new Set(verifyChain(await readChain(net.nodes[i]!.address, CHANNEL)));
+        const ids = new Set(verifyChain(await readChain(net.nodes[i]!.address, CHANNEL, { tls })));
         if (!acked.every((t) => ids.has(t))) return undefined;
       }
       return true;
@@ -219,7 +227,7 @@ describe('consenter membership', () => {
     expect(await stopLoad()).toBeGreaterThan(0);
     await waitFor('the two members have every envelope', 30_000, async () => {
       for (const i of rest) {
-        const ids = new Set(verifyChain(await readChain(net.nodes[i]!.address, CHANNEL)));
+        const ids = new Set(verifyChain(await readChain(net.nodes[i]!.address, CHANNEL, { tls })));
         if (!acked.every((t) => ids.has(t))) return undefined;
       }
       return true;
@@ -237,7 +245,7 @@ describe('consenter membership', () => {
     const signer = admin();
     // Two consenters removed in one update.
     const twoGone = configUpdateEnvelope(CHANNEL, consentersUpdate(CHANNEL, config, consenters.slice(2)), [signer], signer);
-    const refused = await broadcastOne(net.nodes[via]!.address, twoGone.bytes);
+    const refused = await broadcastOne(net.nodes[via]!.address, twoGone.bytes, { tls });
     expect(refused.status).toBe(common.Status.BAD_REQUEST);
     expect(refused.info).toMatch(/one consenter|at a time/i);
     // Garbage to the join endpoint of a real node, and the removal of a channel it does not have.
@@ -247,7 +255,7 @@ describe('consenter membership', () => {
     expect((await info(via))!.height).toBe(heightBefore);
   });
 
-  it("rotates a consenter's TLS certificate: same Raft id, no membership change, the channel goes on", async () => {
+  it("rotates a consenter's TLS certificate: same Raft id, no membership change; the node restarted with its new pair takes part again", async () => {
     const members = [0, 1, 2, 3].filter((i) => !removed.has(i));
     const via = members[0]!;
     const target = members[members.length - 1]!;
@@ -273,6 +281,17 @@ describe('consenter membership', () => {
     expect(after.header!.number).toBe(number);
     expect(readConsenterMetadata(after)!.consenterIds).toEqual(before.consenterIds);
     expect(consentersOf(configOfBlock(after)).find((c) => c.port === targetNode.port)!.serverTlsCert).toEqual(pem);
-    await load([via], 100);
+    // The operator installs the new pair and restarts the node: the others now pin its new key.
+    await net.nodes[target]!.stop();
+    writeFileSync(path.join(targetNode.tlsDir, 'server.crt'), leaf.certificate.pem);
+    writeFileSync(path.join(targetNode.tlsDir, 'server.key'), privateKeyPem(leaf.privateKey));
+    net.nodes[target]!.start();
+    await waitForService(net.nodes[target]!.address, CHANNEL, 30_000, { tls });
+    await load([target, via], 100);
+    await waitFor('the rotated node has every envelope', 30_000, async () => {
+      const ids = new Set(verifyChain(await readChain(net.nodes[target]!.address, CHANNEL, { tls })));
+      return acked.every((t) => ids.has(t)) ? true : undefined;
+    });
+    await sameLedgers(members);
   });
 });
