@@ -137,20 +137,13 @@ export function classifyHeaderType(headerType: number): MessageKind {
   }
 }
 
-/**
- * An envelope forwarded by another orderer (SubmitRequest.payload): a normal transaction, or a
- * CONFIG envelope an orderer made from a client's update. Throws OrdererError BAD_REQUEST for
- * anything else (a CONFIG_UPDATE is processed by the orderer that received it, never forwarded).
- */
-export function parseForwardedEnvelope(envelopeBytes: Uint8Array): ParsedEnvelope {
-  const { envelope, payload, channelHeader } = parseEnvelopeHeaders(envelopeBytes);
-  if (channelHeader.channelId.length === 0) throw OrdererError.badRequest('channel header has no channel ID');
-  let kind: MessageKind;
-  if (channelHeader.type === common.HeaderType.CONFIG) kind = 'config';
-  else {
-    kind = classifyHeaderType(channelHeader.type);
-    if (kind === 'config-update') throw OrdererError.badRequest('a CONFIG_UPDATE is never forwarded between orderers');
-  }
+function parsedEnvelope(
+  envelopeBytes: Uint8Array,
+  envelope: common.Envelope,
+  payload: common.Payload,
+  channelHeader: common.ChannelHeader,
+  kind: MessageKind,
+): ParsedEnvelope {
   return {
     envelopeBytes,
     envelope,
@@ -165,6 +158,23 @@ export function parseForwardedEnvelope(envelopeBytes: Uint8Array): ParsedEnvelop
 }
 
 /**
+ * An envelope forwarded by another orderer (SubmitRequest.payload): a normal transaction, or a
+ * CONFIG envelope an orderer made from a client's update. Throws OrdererError BAD_REQUEST for
+ * anything else (a CONFIG_UPDATE is processed by the orderer that received it, never forwarded).
+ */
+export function parseForwardedEnvelope(envelopeBytes: Uint8Array): ParsedEnvelope {
+  const { envelope, payload, channelHeader } = parseEnvelopeHeaders(envelopeBytes);
+  if (channelHeader.channelId.length === 0) throw OrdererError.badRequest('channel header has no channel ID');
+  let kind: MessageKind;
+  if (channelHeader.type === common.HeaderType.CONFIG) kind = 'config';
+  else {
+    kind = classifyHeaderType(channelHeader.type);
+    if (kind === 'config-update') throw OrdererError.badRequest('a CONFIG_UPDATE is never forwarded between orderers');
+  }
+  return parsedEnvelope(envelopeBytes, envelope, payload, channelHeader, kind);
+}
+
+/**
  * The checks that need only the envelope: parse, channel ID present, header type.
  * The caller then finds the channel by `channelId` (unknown channel: BAD_REQUEST,
  * reference §4.1 row 2) and runs checkEnvelopeForChannel.
@@ -173,17 +183,7 @@ export function parseBroadcastEnvelope(envelopeBytes: Uint8Array): ParsedEnvelop
   const { envelope, payload, channelHeader } = parseEnvelopeHeaders(envelopeBytes);
   if (channelHeader.channelId.length === 0) throw OrdererError.badRequest('channel header has no channel ID');
   const kind = classifyHeaderType(channelHeader.type);
-  return {
-    envelopeBytes,
-    envelope,
-    payload,
-    channelHeader,
-    kind,
-    channelId: channelHeader.channelId,
-    txId: channelHeader.txId,
-    headerType: channelHeader.type,
-    messageSizeBytes: envelope.payload.length + envelope.signature.length,
-  };
+  return parsedEnvelope(envelopeBytes, envelope, payload, channelHeader, kind);
 }
 
 /** The channel state the per-channel checks depend on. */

@@ -3,7 +3,7 @@
 // TBS, issuer and subject names), and a node:crypto KeyObject for its public key.
 // Semantic parsing is @peculiar/asn1-x509's; byte slices come from the DER reader.
 import type { KeyObject } from 'node:crypto';
-import { verify as nodeVerify } from 'node:crypto';
+import { createHash, verify as nodeVerify } from 'node:crypto';
 import { AsnParser } from '@peculiar/asn1-schema';
 import {
   AuthorityKeyIdentifier,
@@ -92,9 +92,27 @@ function extValue(ext: Extension): Uint8Array {
 }
 
 /** Parses DER; throws CertificateError naming what is wrong. */
+/** Parsed certificates kept for reuse (parseCertificate), least recently used out first. */
+const RECENT_CERTIFICATES = 512;
+const recentCertificates = new Map<string, ParsedCertificate>();
+
 export function parseCertificate(der: Uint8Array): ParsedCertificate {
+  // The same certificates are parsed again and again (every MSP built for a config, every
+  // consenter check of a config update, on every node of a process): the parse, ASN.1 and a
+  // public key import, is kept for the most recent ones. Of a copy of the bytes, so the cached
+  // views hold neither a caller's buffer nor the message it came in.
+  const key = createHash('sha256').update(der).digest('hex');
+  const cached = recentCertificates.get(key);
+  if (cached !== undefined) {
+    recentCertificates.delete(key);
+    recentCertificates.set(key, cached);
+    return cached;
+  }
   try {
-    return parseCertificateUnchecked(der);
+    const parsed = parseCertificateUnchecked(Uint8Array.from(der));
+    recentCertificates.set(key, parsed);
+    if (recentCertificates.size > RECENT_CERTIFICATES) recentCertificates.delete(recentCertificates.keys().next().value!);
+    return parsed;
   } catch (err) {
     if (err instanceof CertificateError) throw err;
     throw new CertificateError(`not a valid X.509 certificate: ${(err as Error).message}`, { cause: err });

@@ -3,7 +3,8 @@
 // filter 3, §4.3). Built by the node when a channel opens (and, with config updates, when a
 // config block applies), handed to the services through ChainHandle.access(), replaced as a whole,
 // so one check never mixes two configs.
-import { msp, ProtoDecodeError, type common } from '../../protos';
+import { createHash } from 'node:crypto';
+import { common, msp, ProtoDecodeError } from '../../protos';
 import { mspManagerFromConfig, type MspManager } from '../msp/manager';
 import { parseCertificate } from '../msp/certificate';
 import { decodePem } from '../msp/der';
@@ -31,6 +32,10 @@ export interface CertificateValidity {
   readonly notAfterMs: number;
 }
 
+/** Configs whose access is kept for reuse (ConfigChannelAccess.fromConfig), least recently used out first. */
+const RECENT_ACCESS_ENTRIES = 16;
+const recentAccess = new Map<string, ConfigChannelAccess>();
+
 /** The access of a channel config: its MSPs (identity cache emptied with every new config) and policies. */
 export class ConfigChannelAccess implements ChannelAccess {
   readonly evaluator: PolicyEvaluator;
@@ -42,10 +47,25 @@ export class ConfigChannelAccess implements ChannelAccess {
     this.evaluator = new ChannelPolicyEvaluator(() => policies);
   }
 
-  /** Throws ChannelConfigError (BAD_REQUEST, naming the MSP or policy path) when the config's MSPs or policies do not build. */
+  /**
+   * Throws ChannelConfigError (BAD_REQUEST, naming the MSP or policy path) when the config's MSPs
+   * or policies do not build. The same config gives the same (immutable) access: the few most
+   * recent are kept, since one config is built several times (validating an update, applying its
+   * block, a restart) and building MSPs parses every certificate.
+   */
   static fromConfig(channelId: string, config: common.Config): ConfigChannelAccess {
+    const key = `${channelId}\u0000${createHash('sha256').update(common.Config.encode(config)).digest('hex')}`;
+    const cached = recentAccess.get(key);
+    if (cached !== undefined) {
+      recentAccess.delete(key);
+      recentAccess.set(key, cached);
+      return cached;
+    }
     const msps = mspManagerFromConfig(config);
-    return new ConfigChannelAccess(ConfigChannelPolicies.fromConfig(channelId, config, msps), msps);
+    const access = new ConfigChannelAccess(ConfigChannelPolicies.fromConfig(channelId, config, msps), msps);
+    recentAccess.set(key, access);
+    if (recentAccess.size > RECENT_ACCESS_ENTRIES) recentAccess.delete(recentAccess.keys().next().value!);
+    return access;
   }
 
   get configSequence(): number {

@@ -27,22 +27,23 @@ export function configUpdateEnvelope(channelId: string, update: common.ConfigUpd
   });
 }
 
-/** The update that sets /Channel/Orderer/BatchSize of `config` to `batchSize` (read set: the Orderer group at its version). */
-export function batchSizeUpdate(channelId: string, config: common.Config, batchSize: { maxMessageCount: number; absoluteMaxBytes: number; preferredMaxBytes: number }): common.ConfigUpdateInit {
+/**
+ * The update that sets the value `key` of /Channel/Orderer to `value` (version + 1, same
+ * mod_policy; read set: the Orderer group at its version), as configtxlator compute_update makes it.
+ */
+export function ordererValueUpdate(channelId: string, config: common.Config, key: string, value: Uint8Array): common.ConfigUpdateInit {
   const ordererGroup = config.channelGroup!.groups['Orderer']!;
-  const current = ordererGroup.values['BatchSize']!;
+  const current = ordererGroup.values[key]!;
   return {
     channelId,
     readSet: { groups: { Orderer: { version: ordererGroup.version } } },
-    writeSet: {
-      groups: {
-        Orderer: {
-          version: ordererGroup.version,
-          values: { BatchSize: { version: current.version + 1, modPolicy: current.modPolicy, value: orderer.BatchSize.encode(batchSize) } },
-        },
-      },
-    },
+    writeSet: { groups: { Orderer: { version: ordererGroup.version, values: { [key]: { version: current.version + 1, modPolicy: current.modPolicy, value } } } } },
   };
+}
+
+/** The update that sets /Channel/Orderer/BatchSize of `config` to `batchSize`. */
+export function batchSizeUpdate(channelId: string, config: common.Config, batchSize: { maxMessageCount: number; absoluteMaxBytes: number; preferredMaxBytes: number }): common.ConfigUpdateInit {
+  return ordererValueUpdate(channelId, config, 'BatchSize', orderer.BatchSize.encode(batchSize));
 }
 
 /** The config a config block carries. */
@@ -68,22 +69,8 @@ export function consentersOf(config: common.Config): ConsenterEntry[] {
 }
 
 /** The update that replaces the consenter list of `config` with `consenters` (ConsensusType version + 1). */
-export function consentersUpdate(channelId: string, config: common.Config, consenters: readonly ConsenterEntry[]): common.ConfigUpdateInit {
-  const ordererGroup = config.channelGroup!.groups['Orderer']!;
-  const current = ordererGroup.values['ConsensusType']!;
-  const ct = orderer.ConsensusType.decode(current.value);
-  const meta = etcdraft.ConfigMetadata.decode(ct.metadata);
-  const metadata = etcdraft.ConfigMetadata.encode({ ...meta, consenters: consenters.map((c) => ({ ...c })) });
-  return {
-    channelId,
-    readSet: { groups: { Orderer: { version: ordererGroup.version } } },
-    writeSet: {
-      groups: {
-        Orderer: {
-          version: ordererGroup.version,
-          values: { ConsensusType: { version: current.version + 1, modPolicy: current.modPolicy, value: orderer.ConsensusType.encode({ ...ct, metadata }) } },
-        },
-      },
-    },
-  };
+export function consentersUpdate(channelId: string, config: common.Config, consenters: readonly etcdraft.ConsenterInit[]): common.ConfigUpdateInit {
+  const ct = orderer.ConsensusType.decode(config.channelGroup!.groups['Orderer']!.values['ConsensusType']!.value);
+  const metadata = etcdraft.ConfigMetadata.encode({ ...etcdraft.ConfigMetadata.decode(ct.metadata), consenters: consenters.map((c) => ({ ...c })) });
+  return ordererValueUpdate(channelId, config, 'ConsensusType', orderer.ConsensusType.encode({ ...ct, metadata }));
 }

@@ -20,6 +20,7 @@ import type { SigningIdentity } from '../../../orderer/msp/types';
 import { common, etcdraft, msp, orderer } from '../../../protos';
 import type { OrdererSimParams } from './params';
 import type { Prng } from '../prng';
+import { consentersUpdate } from '../../support/config-update';
 
 /** Node slots with crypto material: the largest run (5 nodes) plus its spares. */
 export const SIM_MAX_SLOTS = 8;
@@ -115,23 +116,7 @@ export function consenterSlotsOf(config: common.Config): number[] {
  */
 export function simConsenterUpdate(channelId: string, config: common.Config, slots: readonly number[], rng: Prng, nowMs: number): Uint8Array {
   const admin = simCrypto().admin;
-  const ordererGroup = config.channelGroup!.groups['Orderer']!;
-  const current = ordererGroup.values['ConsensusType']!;
-  const ct = orderer.ConsensusType.decode(current.value);
-  const meta = etcdraft.ConfigMetadata.decode(ct.metadata);
-  const metadata = etcdraft.ConfigMetadata.encode({ ...meta, consenters: slots.map((id) => simConsenter(id)) });
-  const configUpdate = common.ConfigUpdate.encode({
-    channelId,
-    readSet: { groups: { Orderer: { version: ordererGroup.version } } },
-    writeSet: {
-      groups: {
-        Orderer: {
-          version: ordererGroup.version,
-          values: { ConsensusType: { version: current.version + 1, modPolicy: current.modPolicy, value: orderer.ConsensusType.encode({ ...ct, metadata }) } },
-        },
-      },
-    },
-  });
+  const configUpdate = common.ConfigUpdate.encode(consentersUpdate(channelId, config, slots.map((id) => simConsenter(id))));
   const nonce = (): Uint8Array => Uint8Array.from({ length: 24 }, () => rng.nextInt(256));
   const signatureHeader = common.SignatureHeader.encode({ creator: admin.serialized, nonce: nonce() });
   const signed = new Uint8Array(signatureHeader.length + configUpdate.length);
