@@ -5,7 +5,7 @@
 // update removes one of the original nodes, which halts that channel while the others go on.
 // Every acknowledged envelope is ordered exactly once and the members' ledgers are identical.
 import { createPrivateKey } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { devnetAdminClient } from '../../orderer/devnet';
 import { privateKeyPem } from '../../orderer/msp/x509-build';
@@ -221,8 +221,24 @@ describe('consenter membership', () => {
     net.nodes[leaderIndex]!.start();
     await waitFor('the removed node back up', 20_000, async () => info(leaderIndex).catch(() => undefined));
     expect(await info(leaderIndex)).toMatchObject({ consensusRelation: 'config-tracker', status: 'inactive' });
+    // Removal deletes that channel's ledger, WAL and snapshot directories and nothing beside them.
+    const nodeDir = net.layout.nodes[leaderIndex]!.dir;
+    const canaries = [
+      path.join(nodeDir, 'ledger', 'chains', 'Other_Channel', 'canary'),
+      path.join(nodeDir, 'ledger', 'canary'),
+      path.join(nodeDir, 'etcdraft', 'wal', 'Other_Channel', 'canary'),
+      path.join(nodeDir, 'etcdraft', 'snapshot', 'canary'),
+    ];
+    for (const c of canaries) {
+      mkdirSync(path.dirname(c), { recursive: true });
+      writeFileSync(c, 'still here');
+    }
     expect((await removeChannel(adminAddress(leaderIndex), CHANNEL)).status).toBe(204);
     expect(await info(leaderIndex)).toBeUndefined();
+    for (const c of canaries) expect(readFileSync(c, 'utf8')).toBe('still here');
+    for (const gone of [path.join(nodeDir, 'ledger', 'chains', CHANNEL), path.join(nodeDir, 'etcdraft', 'wal', CHANNEL), path.join(nodeDir, 'etcdraft', 'snapshot', CHANNEL)]) {
+      expect(existsSync(gone)).toBe(false);
+    }
     await load(rest, 200);
     expect(await stopLoad()).toBeGreaterThan(0);
     await waitFor('the two members have every envelope', 30_000, async () => {
