@@ -32,7 +32,9 @@ import {
   type ChannelInfo,
   type ChannelParticipation,
 } from './participation/types';
-import { ChannelConfigState, chainSettingsOf } from './chain/channel-config';
+import { ChannelConfigState, chainSettingsOf, pullEndpointsOf } from './chain/channel-config';
+
+export { pullEndpointsOf };
 import { onboardLedger } from './chain/onboard';
 import { registerAtomicBroadcast } from './grpc-service';
 import { ConfigChannelAccess } from './policies/channel-access';
@@ -137,15 +139,6 @@ export function raftMembers(settings: ChannelSettings, lastBlock: common.Block):
   return { members: consenters.map((c, i) => ({ id: ids[i]!, host: c.host, port: c.port })), nextConsenterId };
 }
 
-/**
- * Where a lagging node pulls blocks from (reference §3.13): the orderer organisations' Endpoints,
- * else the channel's OrdererAddresses. Deliver endpoints, not consenter addresses: with a
- * separate cluster listener a consenter's host:port serves only Cluster.Step.
- */
-export function pullEndpointsOf(settings: ChannelSettings): string[] {
-  const perOrg = settings.orderer.organizations.flatMap((o) => o.endpoints);
-  return [...new Set(perOrg.length > 0 ? perOrg : settings.ordererAddresses)];
-}
 
 /** Longest wait for another orderer's answer during an eviction check. */
 const EVICTION_CHECK_TIMEOUT_MS = 5_000;

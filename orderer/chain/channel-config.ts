@@ -11,7 +11,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { common, ProtoDecodeError } from '../../protos';
 import { consenterUpdateOf, detectConsenterChange, validateChannelConfigTransition, validateConfigUpdate, type ConsenterChange } from '../configtx';
-import { parseChannelConfig, type ChannelSettings } from '../channelconfig';
+import { configEnvelopeOfBlock, parseChannelConfig, type ChannelSettings } from '../channelconfig';
+
+export { configEnvelopeOfBlock };
 import { ChainInvariantError, OrdererError } from '../errors';
 import type { SigningIdentity } from '../msp/types';
 import { parseForwardedEnvelope, type ParsedEnvelope } from '../msgcheck';
@@ -40,12 +42,21 @@ export interface ConfigApplied {
   readonly consenterChange: ConsenterChange;
 }
 
+/**
+ * Where a lagging or joining node pulls blocks from (reference §3.13): the orderer organisations'
+ * Endpoints, else the channel's OrdererAddresses. Deliver endpoints, not consenter addresses: with
+ * a separate cluster listener a consenter's host:port serves only Cluster.Step.
+ */
+export function pullEndpointsOf(settings: ChannelSettings): string[] {
+  const perOrg = settings.orderer.organizations.flatMap((o) => o.endpoints);
+  return [...new Set(perOrg.length > 0 ? perOrg : settings.ordererAddresses)];
+}
+
 /** The ChainSettings of a config: Raft members with ids, batch settings, where to pull from. */
 export function chainSettingsOf(snapshot: ChannelConfigSnapshot, tickIntervalOverrideMs?: number): ChainSettings {
   const s = snapshot.settings;
   const opts = s.orderer.consensus.options;
   const members: RaftMember[] = s.orderer.consensus.consenters.map((c, i) => ({ id: snapshot.consenterIds[i]!, host: c.host, port: c.port }));
-  const perOrg = s.orderer.organizations.flatMap((o) => o.endpoints);
   return {
     configSequence: s.sequence,
     maintenanceMode: s.orderer.consensus.state === 'maintenance',
@@ -61,24 +72,8 @@ export function chainSettingsOf(snapshot: ChannelConfigSnapshot, tickIntervalOve
     preferredMaxBytes: s.orderer.batchSize.preferredMaxBytes,
     batchTimeoutMs: s.orderer.batchTimeoutMs,
     lastConfigIndex: snapshot.blockNumber,
-    // Reference §3.13: the orderer organisations' endpoints, else the channel's OrdererAddresses.
-    pullEndpoints: [...new Set(perOrg.length > 0 ? perOrg : s.ordererAddresses)],
+    pullEndpoints: pullEndpointsOf(s),
   };
-}
-
-/** The ConfigEnvelope of a config block (one CONFIG envelope), or undefined for any other block. */
-export function configEnvelopeOfBlock(block: common.Block): common.ConfigEnvelope | undefined {
-  const data = block.data?.data ?? [];
-  if (data.length !== 1) return undefined;
-  try {
-    const payload = common.Payload.decode(common.Envelope.decode(data[0]!).payload);
-    const channelHeader = common.ChannelHeader.decode(payload.header?.channelHeader ?? new Uint8Array(0));
-    if (channelHeader.type !== common.HeaderType.CONFIG) return undefined;
-    return common.ConfigEnvelope.decode(payload.data);
-  } catch (err) {
-    if (err instanceof ProtoDecodeError) return undefined;
-    throw err;
-  }
 }
 
 export class ChannelConfigState {

@@ -347,6 +347,26 @@ export function parseChannelConfig(channelId: string, config: common.Config): Ch
 }
 
 /** Channel ID and ConfigEnvelope carried by a config block (reference §2.3, §2.5). */
+/**
+ * The ConfigEnvelope of a config block (one envelope of type CONFIG), or undefined for any other
+ * block. Cheap for normal blocks: a block of several envelopes is never decoded. A block of type
+ * CONFIG whose ConfigEnvelope does not decode is a broken config block: ChannelConfigError.
+ */
+export function configEnvelopeOfBlock(block: common.Block): common.ConfigEnvelope | undefined {
+  const data = block.data?.data ?? [];
+  if (data.length !== 1) return undefined;
+  let payload: common.Payload;
+  try {
+    payload = common.Payload.decode(common.Envelope.decode(data[0]!).payload);
+    const channelHeader = common.ChannelHeader.decode(payload.header?.channelHeader ?? new Uint8Array(0));
+    if (channelHeader.type !== common.HeaderType.CONFIG) return undefined;
+  } catch (err) {
+    if (err instanceof ProtoDecodeError) return undefined;
+    throw err;
+  }
+  return configEnvelopeFromBlock(block).configEnvelope;
+}
+
 export function configEnvelopeFromBlock(block: common.Block): { channelId: string; configEnvelope: common.ConfigEnvelope } {
   const path = `config block ${block.header?.number ?? '?'}`;
   const data = block.data?.data ?? [];

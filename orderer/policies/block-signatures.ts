@@ -5,7 +5,7 @@
 import { common, ProtoDecodeError } from '../../protos';
 import { blockHeaderBytes } from '../../ledger/block';
 import type { SignedData } from '../msgcheck';
-import { configEnvelopeFromBlock } from '../channelconfig/settings';
+import { configEnvelopeOfBlock } from '../channelconfig/settings';
 import { mspManagerFromConfig } from '../msp/manager';
 import { BLOCK_VALIDATION_POLICY, ConfigChannelPolicies, type ChannelPolicies } from './channel-policies';
 
@@ -64,18 +64,7 @@ export function verifyBlockSignatures(block: common.Block, policies: ChannelPoli
 
 /** The config a block carries if it is a config block (one envelope of type CONFIG), else undefined. */
 function configOf(block: common.Block): common.Config | undefined {
-  const data = block.data?.data ?? [];
-  // Checked first: a normal block of hundreds of envelopes is never decoded here.
-  if (data.length !== 1) return undefined;
-  try {
-    const payload = common.Payload.decode(common.Envelope.decode(data[0]!).payload);
-    const channelHeader = common.ChannelHeader.decode(payload.header?.channelHeader ?? new Uint8Array(0));
-    if (channelHeader.type !== common.HeaderType.CONFIG) return undefined;
-  } catch (err) {
-    if (err instanceof ProtoDecodeError) return undefined;
-    throw err;
-  }
-  return configEnvelopeFromBlock(block).configEnvelope.config;
+  return configEnvelopeOfBlock(block)?.config;
 }
 
 /**
