@@ -1,14 +1,10 @@
 // One orderer process: the gRPC server (AtomicBroadcast, and Cluster unless it has a listener of its own), the
 // cluster transport, and a Chain per channel with its ledger and Raft storage.
 import * as grpc from '@grpc/grpc-js';
-import { constants as fsConstants } from 'node:fs';
-import type { Dirent } from 'node:fs';
-import { access, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { Comm, type SenderIdentification } from '../cluster/comm';
 import { ClusterServer } from '../cluster/server';
-import { mkdirDurable, writeFileAtomic } from '../consensus/wal/fsutil';
 import type { ClusterMember } from '../cluster/types';
 import { channelStoreDir, openBlockStore } from '../ledger/lmdb-block-store';
 import { CorruptionError as WalCorruptionError } from '../consensus/wal/errors';
@@ -21,7 +17,7 @@ import { openRaftPersistence } from './chain/raft-persistence';
 import type { ChainOptions, ChainSettings, EvictionVerdict, RaftMember, RaftPersistence } from './chain/types';
 import { deliverBlocks } from './deliver-client';
 import type { BroadcastOptions } from './broadcast';
-import { isValidChannelId, parseConfigBlock, type ChannelSettings } from './channelconfig';
+import { parseConfigBlock, type ChannelSettings } from './channelconfig';
 import {
   ChannelExistsError,
   ChannelNotFoundError,
@@ -33,8 +29,20 @@ import {
   type ChannelParticipation,
 } from './participation/types';
 import { ChannelConfigState, chainSettingsOf, pullEndpointsOf } from './chain/channel-config';
+import {
+  deletePendingJoin,
+  ledgerChannels,
+  ledgerExists,
+  ledgerHeight,
+  pendingJoins,
+  readGenesisBlock,
+  removeChannelData,
+  writePendingJoin,
+  type ChannelBootstrap,
+} from './channel-storage';
 
 export { pullEndpointsOf };
+export { ensureDirs, StorageDirError, type ChannelBootstrap } from './channel-storage';
 import { onboardLedger } from './chain/onboard';
 import { registerAtomicBroadcast } from './grpc-service';
 import { ConfigChannelAccess } from './policies/channel-access';
@@ -46,11 +54,6 @@ import type { ChainHandle, ChainRegistry } from './types';
 import { widenServerWindows } from '../cluster/http2-window';
 import { clusterMembersOf, findSelf } from './tls';
 
-export interface ChannelBootstrap {
-  readonly name: string;
-  /** A config block file (the channel's genesis block) used when the ledger is empty. */
-  readonly genesisBlockPath: string;
-}
 
 /** The Chain's memory limits (defaults in orderer/chain/); the flood test makes them small. */
 export type ChainLimits = Pick<
@@ -695,123 +698,6 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
   }
 }
 
-/**
- * The channel's genesis block from its file, checked before anything is written: a file that is
- * missing, not a block, not block 0, not a channel config, or for another channel fails the start
- * naming the config key and the file, and the channel's ledger stays untouched (a wrong block
- * written there would fail every later start, even after the file is fixed).
- */
-async function readGenesisBlock(ch: ChannelBootstrap): Promise<common.Block> {
-  // No `cause` on these: the reason already carries its words, and pino would print them twice.
-  const fail = (reason: string, _cause?: unknown): never => {
-    throw new Error(`General.BootstrapChannels (${ch.name}): ${ch.genesisBlockPath} ${reason}`);
-  };
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(ch.genesisBlockPath);
-  } catch (err) {
-    return fail(`cannot be read: ${(err as Error).message}`, err);
-  }
-  let block: common.Block;
-  try {
-    block = common.Block.decode(bytes);
-  } catch (err) {
-    return fail(`is not a block (${(err as Error).message})`, err);
-  }
-  if (block.header === undefined || (block.data?.data.length ?? 0) === 0) return fail(`is not a block (${bytes.length} bytes, no header or no data)`);
-  if (block.header.number !== 0) return fail(`is block ${block.header.number}, not a genesis block (block 0)`);
-  let settings: ChannelSettings;
-  try {
-    settings = parseConfigBlock(block);
-  } catch (err) {
-    return fail(`is not a valid channel config block: ${(err as Error).message}`, err);
-  }
-  if (settings.channelId !== ch.name) fail(`is the genesis block of channel ${settings.channelId}, not ${ch.name}`);
-  try {
-    // Its MSPs and policies must build too (a root certificate that is not PEM, a policy type we
-    // cannot evaluate): the channel could serve nobody, and the block must not reach the ledger.
-    ConfigChannelAccess.fromConfig(settings.channelId, settings.config);
-  } catch (err) {
-    return fail(`is not a valid channel config block: ${(err as Error).message}`, err);
-  }
-  return block;
-}
-
-/** A storage directory named by the config cannot be created or written: names the key and the path. */
-export class StorageDirError extends Error {
-  override readonly name = 'StorageDirError';
-  constructor(
-    readonly configKey: string,
-    readonly dir: string,
-    cause: unknown,
-    reason = (cause as Error | undefined)?.message ?? String(cause),
-  ) {
-    // No `cause`: the reason already carries its words, and pino would print them twice.
-    super(`${configKey} (${dir}) cannot be used: ${reason}`);
-    this.code = (cause as NodeJS.ErrnoException | undefined)?.code;
-  }
-
-  /** The file system's error code (ENOTDIR, EACCES...). */
-  readonly code: string | undefined;
-}
-
-/**
- * Creates the storage roots the config names, durably (a directory created just before a power
- * loss must still be there after it), and checks they are writable, so a wrong path fails at start
- * with the config key and the path rather than later with a bare stack.
- */
-export async function ensureDirs(options: Pick<OrdererNodeOptions, 'ledgerDir' | 'walDir' | 'snapDir'>): Promise<void> {
-  const dirs: [string, string][] = [
-    ['FileLedger.Location', options.ledgerDir],
-    ['Consensus.WALDir', options.walDir],
-    ['Consensus.SnapDir', options.snapDir],
-  ];
-  for (const [key, dir] of dirs) {
-    try {
-      await mkdirDurable(dir);
-      await access(dir, fsConstants.W_OK | fsConstants.X_OK);
-    } catch (err) {
-      // mkdir -p on a path that is a regular file says EEXIST; say what is wrong instead.
-      const isFile = (err as NodeJS.ErrnoException).code === 'EEXIST' && (await stat(dir).then((st) => !st.isDirectory(), () => false));
-      throw new StorageDirError(key, dir, err, isFile ? `${dir} exists and is not a directory` : undefined);
-    }
-  }
-}
-
-/** Channels with a ledger directory under <FileLedger.Location>/chains (those joined through the participation API among them). */
-async function ledgerChannels(ledgerDir: string): Promise<string[]> {
-  let entries: Dirent[];
-  try {
-    entries = await readdir(path.dirname(channelStoreDir(ledgerDir, 'x')), { withFileTypes: true });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-  return entries.filter((e) => e.isDirectory() && isValidChannelId(e.name)).map((e) => e.name).sort();
-}
-
-async function ledgerExists(ledgerDir: string, channelId: string): Promise<boolean> {
-  return stat(channelStoreDir(ledgerDir, channelId)).then(() => true, () => false);
-}
-
-/**
- * Deletes one channel's ledger, WAL and snapshot directories. Each path is checked before it is
- * deleted: a direct child, named for the channel, of the root the config names (a channel id
- * cannot be "." or ".." or hold a slash, isValidChannelId).
- */
-async function removeChannelData(options: Pick<OrdererNodeOptions, 'ledgerDir' | 'walDir' | 'snapDir'>, channelId: string): Promise<void> {
-  if (!isValidChannelId(channelId)) throw new Error(`refusing to delete the data of an invalid channel id ${JSON.stringify(channelId)}`);
-  const targets: [string, string][] = [
-    [path.dirname(channelStoreDir(options.ledgerDir, channelId)), channelStoreDir(options.ledgerDir, channelId)],
-    [options.walDir, path.join(options.walDir, channelId)],
-    [options.snapDir, path.join(options.snapDir, channelId)],
-  ];
-  for (const [root, dir] of targets) {
-    if (path.resolve(path.dirname(dir)) !== path.resolve(root) || path.basename(dir) !== channelId) throw new Error(`refusing to delete ${dir}: not the directory of channel ${channelId} under ${root}`);
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
 /** A channel whose newest config block (in this node's ledger) does not list this node. */
 class NotAConsenterError extends Error {
   override readonly name = 'NotAConsenterError';
@@ -821,57 +707,5 @@ class NotAConsenterError extends Error {
     reason: string,
   ) {
     super(`channel ${channelId}: config block ${configBlockNumber} does not list this node as a consenter (${reason})`);
-  }
-}
-
-/** Join blocks of joins not finished yet: <FileLedger.Location>/pendingops/join/<channel>.join (as Fabric keeps them). */
-function pendingJoinDir(ledgerDir: string): string {
-  return path.join(ledgerDir, 'pendingops', 'join');
-}
-
-async function writePendingJoin(ledgerDir: string, channelId: string, block: common.Block): Promise<void> {
-  const dir = pendingJoinDir(ledgerDir);
-  await mkdirDurable(dir);
-  await writeFileAtomic(path.join(dir, `${channelId}.join`), common.Block.encode(block));
-}
-
-async function deletePendingJoin(ledgerDir: string, channelId: string): Promise<void> {
-  if (!isValidChannelId(channelId)) return;
-  await rm(path.join(pendingJoinDir(ledgerDir), `${channelId}.join`), { force: true });
-}
-
-/** The join blocks of interrupted joins, by channel. A file that is not a config block of its channel stops the start (naming it). */
-async function pendingJoins(ledgerDir: string): Promise<Map<string, common.Block>> {
-  const out = new Map<string, common.Block>();
-  let names: string[];
-  try {
-    names = await readdir(pendingJoinDir(ledgerDir));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return out;
-    throw err;
-  }
-  for (const file of names.sort()) {
-    if (!file.endsWith('.join')) continue;
-    const channelId = file.slice(0, -'.join'.length);
-    const full = path.join(pendingJoinDir(ledgerDir), file);
-    let block: common.Block;
-    try {
-      block = common.Block.decode(await readFile(full));
-      if (parseConfigBlock(block).channelId !== channelId) throw new Error(`it holds a config block of another channel`);
-    } catch (err) {
-      throw new Error(`${full}: the join block of an interrupted join cannot be used: ${(err as Error).message}`, { cause: err });
-    }
-    out.set(channelId, block);
-  }
-  return out;
-}
-
-/** Blocks in a channel's ledger (opened and closed again). */
-async function ledgerHeight(ledgerDir: string, channelId: string, logger: Logger): Promise<number> {
-  const store = await openBlockStore({ dir: ledgerDir, channelId, logger });
-  try {
-    return store.height();
-  } finally {
-    await store.close();
   }
 }

@@ -5,6 +5,8 @@
 //   forwarding.ts        Broadcast on any node: forwarding, what SUCCESS and refusals promise, resubmission
 //   apply.ts             committed entries into the ledger: metadata, snapshots, the backlog of a catch-up
 //   catchup.ts           the blocks of a snapshot ahead of the ledger, pulled beside the Ready loop
+//   channel-config.ts    the channel's config: updates validated and wrapped, re-checked, applied
+//   removal.ts           when a node a config block removed halts (eviction suspicion among it)
 //   broken.ts            what a channel halted on broken state says
 // All inputs (ticks, Raft messages, forwarded envelopes, timer expiries) are queued here and fed
 // to the Raft core between Readys, never while one is being persisted, so everything that
@@ -15,21 +17,20 @@ import type { Logger } from 'pino';
 import type { ChannelAccess } from '../policies/channel-access';
 import type { NodeId, SubmitOutcome } from '../../cluster/types';
 import { RaftRole, SnapshotStatus, type Ready, type SoftState } from '../../consensus/raft/api';
-import { RaftError, RaftInvariantError, RaftLogLostError, RaftMisaddressedError } from '../../consensus/raft/errors';
+import { ProposalDroppedError, RaftError, RaftInvariantError, RaftLogLostError, RaftMisaddressedError } from '../../consensus/raft/errors';
 import { RawNode } from '../../consensus/raft/rawnode';
 import { SeededRng } from '../../consensus/raft/rng';
 import { envelopeTxIdOrEmpty } from '../../ledger/block';
 import type { BlockStore } from '../../ledger/block-store';
 import { common, type orderer, raftpb } from '../../protos';
 import { ChainInvariantError, OrdererError } from '../errors';
-import { ProposalDroppedError } from '../../consensus/raft/errors';
 import { readConsenterMetadata } from '../../ledger/metadata';
-import { recheckEnvelope, parseForwardedEnvelope } from '../msgcheck';
-import { chainSettingsOf } from './channel-config';
+import { chainSettingsOf, recheckIntakeItem } from './channel-config';
 import type { IntakeItem } from './leader-pipeline';
 import type { ParsedEnvelope } from '../msgcheck';
 import type { ChainHandle, ChainServiceSettings } from '../types';
 import { Applier } from './apply';
+import { RemovalWatch } from './removal';
 import { describeBrokenState, type BrokenState } from './broken';
 import { designatedCampaigner } from './campaign';
 import {
@@ -74,8 +75,6 @@ export function chainEventBytes(ev: ChainEvent): number {
       return EVENT_OVERHEAD_BYTES;
   }
 }
-/** Election timeouts a node removed by a config block waits without a leader before it halts. */
-const REMOVED_LEADERLESS_ELECTIONS = 4;
 /** How often Broadcasts waiting on this leader for their block are checked against their deadline. */
 const COMMIT_WAIT_SWEEP_MS = 1_000;
 /** Entries kept in the Raft log behind a snapshot, so slightly lagging followers need no snapshot (Fabric keeps 4). */
@@ -119,12 +118,8 @@ export class Chain implements ChainHandle {
   private lastTransferTick = -Infinity;
   private tickCount = 0;
   /** The node was removed from the channel's consenters by a config block and halts once it may. */
-  private removedByConfig = false;
-  private removedLeaderlessTicks = 0;
-  /** Eviction suspicion (Fabric §3.11): since when no leader is known, and whether a check runs. */
-  private leaderlessSinceMs: number | undefined;
-  private evictionChecks = 0;
-  private evictionCheckRunning = false;
+  /** Whether a config block removed this node, and when it halts for it (removal.ts). */
+  private readonly removal: RemovalWatch;
   /** Every consenter a config of this chain named, by Raft id, as last named (certificates rotate). */
   private readonly knownConsenters = new Map<NodeId, { member: RaftMember; consenter: RaftConsenter }>();
 
@@ -222,6 +217,15 @@ export class Chain implements ChainHandle {
       // The pull runs beside the loop: its end has to wake it.
       onPulled: () => this.loop.kick(),
       onError: (err) => this.failWith(err),
+    });
+    this.removal = new RemovalWatch({
+      timers: this.timers,
+      logger: this.logger,
+      electionTick: () => this.settingsValue.electionTick,
+      halted: () => this.halted,
+      halt: (reason) => this.stopNow(reason, true),
+      ...(options.evictionSuspicionMs !== undefined ? { evictionSuspicionMs: options.evictionSuspicionMs } : {}),
+      ...(options.checkEviction !== undefined ? { checkEviction: options.checkEviction } : {}),
     });
     this.loop = new ReadyLoop(
       this.node,
@@ -499,8 +503,7 @@ export class Chain implements ChainHandle {
       case 'tick':
         this.tickCount++;
         this.node.tick();
-        this.checkRemovedWithoutLeader();
-        this.suspectEviction();
+        this.removal.onTick(this.leaderId);
         if (this.campaignTicks > 0 && this.leaderId === 0) {
           if (++this.ticksSinceCampaign >= this.campaignTicks) {
             this.ticksSinceCampaign = 0;
@@ -655,63 +658,6 @@ export class Chain implements ChainHandle {
     this.pipeline.pump();
   }
 
-  /**
-   * A node a config block removed from the consenters halts when it applies its own removal
-   * (the conf change), as in Fabric. Its last leader may stop replicating to it before it hears
-   * that the removal committed, so it also halts after REMOVED_LEADERLESS_ELECTIONS election
-   * timeouts without a leader: long enough that it is not the vote a pending removal needs
-   * while the others are healthy, and it never campaigns them out of their term (pre-vote).
-   */
-  private checkRemovedWithoutLeader(): void {
-    if (!this.removedByConfig || this.halted) return;
-    if (this.leaderId !== 0) {
-      this.removedLeaderlessTicks = 0;
-      return;
-    }
-    if (++this.removedLeaderlessTicks >= REMOVED_LEADERLESS_ELECTIONS * this.settingsValue.electionTick) {
-      this.stopNow("this node was removed from the channel's consenters by a config block", true);
-    }
-  }
-
-  /**
-   * Fabric §3.11: a node that has had no leader for EvictionSuspicion asks the other orderers for
-   * the channel's newest config block. A node removed while it was down or cut off never hears it
-   * from Raft (the leader stops replicating to it once the removal applies); if that block does
-   * not list it, it halts the channel (the participation API then says so). Asked again after
-   * each further period without a leader.
-   */
-  private suspectEviction(): void {
-    const periodMs = this.options.evictionSuspicionMs;
-    const check = this.options.checkEviction;
-    if (periodMs === undefined || check === undefined || this.halted) return;
-    if (this.leaderId !== 0) {
-      this.leaderlessSinceMs = undefined;
-      this.evictionChecks = 0;
-      return;
-    }
-    const now = this.timers.nowMs();
-    this.leaderlessSinceMs ??= now;
-    if (this.evictionCheckRunning || now - this.leaderlessSinceMs < (this.evictionChecks + 1) * periodMs) return;
-    this.evictionChecks++;
-    this.evictionCheckRunning = true;
-    this.logger.info({ leaderlessMs: now - this.leaderlessSinceMs }, 'no leader for a while: asking the other orderers whether this node is still a consenter');
-    void check()
-      .then((verdict) => {
-        if (verdict === undefined || this.halted) return;
-        if (!verdict.removed) {
-          this.logger.info({ configBlock: verdict.configBlockNumber }, 'still a consenter of the newest config block');
-          return;
-        }
-        this.logger.warn({ configBlock: verdict.configBlockNumber }, "the channel's newest config block does not list this node: it was removed");
-        this.removedByConfig = true;
-        this.stopNow(`this node was removed from the channel's consenters by config block ${verdict.configBlockNumber} (found while it had no leader)`, true);
-      })
-      .catch((err: unknown) => this.logger.warn({ err }, 'eviction check failed; trying again later'))
-      .finally(() => {
-        this.evictionCheckRunning = false;
-      });
-  }
-
   // ---- config blocks and membership ---------------------------------------------------
 
   /**
@@ -740,38 +686,19 @@ export class Chain implements ChainHandle {
     const consenters = applied.snapshot.settings.orderer.consensus.consenters;
     next.members.forEach((m, i) => this.knownConsenters.set(m.id, { member: m, consenter: consenters[i]! }));
     this.reportClusterMembers();
-    if (!next.members.some((m) => m.id === this.options.selfId)) this.removedByConfig = true;
+    if (!next.members.some((m) => m.id === this.options.selfId)) this.removal.removedByConfig();
   }
 
-  /**
-   * The leader's check of an envelope before it is cut when the config moved since it was
-   * checked, and of every CONFIG envelope (made again from its update if needed). The refusal
-   * when it no longer passes: at intake the sender hears it; at the cut it is dropped with a
-   * warning (its sender heard SUCCESS already; Fabric's leader drops such envelopes the same way).
-   */
+  /** The leader's check of what was checked against an older config, and of CONFIG envelopes (channel-config.ts). */
   private recheckIntakeItem(item: IntakeItem): IntakeItem | OrdererError {
-    const seq = this.settingsValue.configSequence;
-    try {
-      const parsed = { ...parseForwardedEnvelope(item.envelopeBytes), ...(item.configSeq !== undefined ? { configSeq: item.configSeq } : {}) };
-      if (parsed.kind === 'config') {
-        const config = this.options.config;
-        if (config === undefined) throw OrdererError.badRequest('this node takes no config updates');
-        const checked = config.recheckConfigEnvelope(parsed, this.activeNodes());
-        if (checked !== parsed) {
-          // Made again by this leader: the filters run on the new envelope, as on Broadcast.
-          const refusal = recheckEnvelope(checked, this.settingsValue, this.accessValue, { disabled: this.options.noExpirationChecks === true });
-          if (refusal !== undefined) throw refusal;
-        }
-        return { txId: checked.txId, envelopeBytes: checked.envelopeBytes, messageSizeBytes: checked.messageSizeBytes, configSeq: seq, isConfig: true };
-      }
-      const refusal = recheckEnvelope(parsed, this.settingsValue, this.accessValue, { disabled: this.options.noExpirationChecks === true });
-      if (refusal !== undefined) throw refusal;
-      return { ...item, configSeq: seq };
-    } catch (err) {
-      if (!(err instanceof OrdererError)) throw err;
-      this.logger.warn({ txId: item.txId, checkedAt: item.configSeq, configSequence: seq, status: common.Status[err.status], reason: err.message }, 'an envelope does not pass the channel config (not ordered)');
-      return err;
-    }
+    return recheckIntakeItem(item, {
+      ...(this.options.config !== undefined ? { config: this.options.config } : {}),
+      settings: this.settingsValue,
+      access: this.accessValue,
+      noExpirationChecks: this.options.noExpirationChecks === true,
+      activeNodes: () => this.activeNodes(),
+      logger: this.logger,
+    });
   }
 
   private applyConfChange(cc: raftpb.ConfChange): raftpb.ConfState {

@@ -16,7 +16,10 @@ import { configEnvelopeOfBlock, parseChannelConfig, type ChannelSettings } from 
 export { configEnvelopeOfBlock };
 import { ChainInvariantError, OrdererError } from '../errors';
 import type { SigningIdentity } from '../msp/types';
-import { parseForwardedEnvelope, type ParsedEnvelope } from '../msgcheck';
+import { parseForwardedEnvelope, recheckEnvelope, type ParsedEnvelope } from '../msgcheck';
+import type { ChannelAccess } from '../policies/channel-access';
+import type { Logger } from 'pino';
+import type { IntakeItem } from './leader-pipeline';
 import { ConfigChannelAccess } from '../policies/channel-access';
 import type { ChainSettings, RaftMember } from './types';
 
@@ -306,5 +309,47 @@ function decodeConfigUpdateOf(lastUpdate: common.Envelope): common.ConfigUpdate 
   } catch (err) {
     if (err instanceof ProtoDecodeError) throw OrdererError.badRequest(`bad config update in a config envelope: ${err.message}`, { cause: err });
     throw err;
+  }
+}
+
+/** What the leader's re-check of an intake item needs of the chain. */
+export interface RecheckContext {
+  /** The channel's config; without it (tests) a CONFIG envelope is refused. */
+  readonly config?: ChannelConfigState;
+  readonly settings: ChainSettings;
+  readonly access: ChannelAccess;
+  readonly noExpirationChecks: boolean;
+  /** The leader's view of who is active (the quorum guard). */
+  activeNodes(): readonly number[] | undefined;
+  readonly logger: Logger;
+}
+
+/**
+ * The leader's check of an envelope checked against an older config, and of every CONFIG
+ * envelope (made again from its update if needed; the filters run again on a new one). The
+ * refusal when it no longer passes: at intake the sender hears it; at the cut it is dropped with
+ * a warning (its sender heard SUCCESS already; Fabric's leader drops such envelopes the same way).
+ */
+export function recheckIntakeItem(item: IntakeItem, ctx: RecheckContext): IntakeItem | OrdererError {
+  const seq = ctx.settings.configSequence;
+  const expiry = { disabled: ctx.noExpirationChecks };
+  try {
+    const parsed = { ...parseForwardedEnvelope(item.envelopeBytes), ...(item.configSeq !== undefined ? { configSeq: item.configSeq } : {}) };
+    if (parsed.kind === 'config') {
+      if (ctx.config === undefined) throw OrdererError.badRequest('this node takes no config updates');
+      const checked = ctx.config.recheckConfigEnvelope(parsed, ctx.activeNodes());
+      if (checked !== parsed) {
+        const refusal = recheckEnvelope(checked, ctx.settings, ctx.access, expiry);
+        if (refusal !== undefined) throw refusal;
+      }
+      return { txId: checked.txId, envelopeBytes: checked.envelopeBytes, messageSizeBytes: checked.messageSizeBytes, configSeq: seq, isConfig: true };
+    }
+    const refusal = recheckEnvelope(parsed, ctx.settings, ctx.access, expiry);
+    if (refusal !== undefined) throw refusal;
+    return { ...item, configSeq: seq };
+  } catch (err) {
+    if (!(err instanceof OrdererError)) throw err;
+    ctx.logger.warn({ txId: item.txId, checkedAt: item.configSeq, configSequence: seq, status: common.Status[err.status], reason: err.message }, 'an envelope does not pass the channel config (not ordered)');
+    return err;
   }
 }

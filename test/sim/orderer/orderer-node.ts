@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { SubmitFateUnknownError } from '../../../cluster/errors';
 import type { ClusterTransport, SubmitAck, SubmitOutcome } from '../../../cluster/types';
 import { RaftRole, type Ready } from '../../../consensus/raft/api';
-import { envelopeTxIdOrEmpty, newBlock } from '../../../ledger/block';
+import { envelopeTxIdOrEmpty } from '../../../ledger/block';
 import type { BlockStore } from '../../../ledger/block-store';
 import { bytesEqual } from '../../../ledger/hash';
 import { openBlockStore } from '../../../ledger/lmdb-block-store';
