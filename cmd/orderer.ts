@@ -3,6 +3,7 @@
 import * as grpc from '@grpc/grpc-js';
 import path from 'node:path';
 import pino from 'pino';
+import { runStatus, STATUS_USAGE } from './status';
 import { loadOrdererConfig, unsupportedSettings, type OrdererConfig } from '../orderer/config';
 import { runConfigTool } from './config-tool';
 import { runCryptoGenerate } from './crypto-generate';
@@ -18,6 +19,7 @@ const USAGE = `usage: orderer start [--config FILE] [--stop-on-stdin-eof]
        orderer ledger check --channel NAME [--config FILE]              (orderer ledger check --help)
        orderer crypto generate --output DIR [--orderers N] [--orgs N]   (orderer crypto generate --help)
        orderer config decode|encode|compute-update|sign-update|wrap-update|genesis ...   (orderer config --help)
+       orderer status [--devnet DIR | -o HOST:PORT ...] [--json|--once]   (orderer status --help)
 
 Runs one ordering node. Without --config, orderer.yaml is looked up in $FABRIC_CFG_PATH,
 the current directory and /etc/hyperledger/fabric. Every key can be overridden by an
@@ -88,6 +90,13 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (command === 'config') return runConfigTool(rest);
+  if (command === 'status') {
+    if (rest.includes('--help') || rest.includes('-h')) {
+      console.log(STATUS_USAGE);
+      return 0;
+    }
+    return runStatus(rest);
+  }
   if (command !== 'start') {
     console.error(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
     return 2;
