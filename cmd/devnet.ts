@@ -25,8 +25,10 @@ import { exitReason } from './exit-reason';
 
 /** The first node's Admin port; the others follow it (9443, 9444, 9445). */
 export const DEVNET_ADMIN_PORT_BASE = 9443;
+/** The first node's operations port (Fabric's sample uses 8443 and 9443 for Operations and Admin). */
+export const DEVNET_OPERATIONS_PORT_BASE = 8443;
 
-const USAGE = `usage: npm start [-- [--fresh] [--dir DIR] [--ports A,B,C] [--admin-ports A,B,C] [--log-level LEVEL]]
+const USAGE = `usage: npm start [-- [--fresh] [--dir DIR] [--ports A,B,C] [--admin-ports A,B,C] [--operations-ports A,B,C] [--log-level LEVEL]]
 
 Starts one orderer per port (default three: 127.0.0.1:7050, 8050, 9050) and joins each to channel
 "mychannel" through its channel participation API (Admin endpoint) when the network is new.
@@ -39,6 +41,9 @@ Starts one orderer per port (default three: 127.0.0.1:7050, 8050, 9050) and join
   --admin-ports A,B,C
                  Admin (channel participation API) ports, one per node (default ${DEVNET_ADMIN_PORT_BASE}, ${DEVNET_ADMIN_PORT_BASE + 1},
                  ... one per client port); they may change from run to run
+  --operations-ports A,B,C
+                 operations endpoint ports (/healthz, /version, /logspec, /metrics), one per
+                 node (default ${DEVNET_OPERATIONS_PORT_BASE}, ${DEVNET_OPERATIONS_PORT_BASE + 1}, ...); npm run status reads them
   --log-level L  trace | debug | info | warn | error | fatal (default info); logs go to
                  DIR/ordererN/orderer.log
 
@@ -67,6 +72,7 @@ export interface DevnetArgs {
   logLevel: string;
   ports: number[] | undefined;
   adminPorts: number[] | undefined;
+  operationsPorts: number[] | undefined;
 }
 
 /** The value after a flag; a missing one or another flag in its place is an error, never "". */
@@ -93,7 +99,7 @@ function parsePortList(flag: string, text: string): number[] {
 }
 
 export function parseDevnetArgs(argv: readonly string[]): DevnetArgs | undefined {
-  const args: DevnetArgs = { fresh: false, dataDir: path.resolve('data', 'devnet'), logLevel: 'info', ports: undefined, adminPorts: undefined };
+  const args: DevnetArgs = { fresh: false, dataDir: path.resolve('data', 'devnet'), logLevel: 'info', ports: undefined, adminPorts: undefined, operationsPorts: undefined };
   for (let i = 0; i < argv.length; i++) {
     const raw = argv[i]!;
     // --flag=value is the same as --flag value.
@@ -117,6 +123,7 @@ export function parseDevnetArgs(argv: readonly string[]): DevnetArgs | undefined
       args.logLevel = level;
     } else if (a === '--ports') args.ports = parsePortList(a, take('comma-separated port numbers'));
     else if (a === '--admin-ports') args.adminPorts = parsePortList(a, take('comma-separated port numbers'));
+    else if (a === '--operations-ports') args.operationsPorts = parsePortList(a, take('comma-separated port numbers'));
     else if (a === '--help' || a === '-h') return undefined;
     else throw new UsageError(`unknown argument ${JSON.stringify(raw)}`);
   }
@@ -133,11 +140,22 @@ export function parseDevnetArgs(argv: readonly string[]): DevnetArgs | undefined
  * stored network fixes), else DEVNET_ADMIN_PORT_BASE and up, one per node. Throws UsageError.
  */
 export function devnetAdminPorts(clientPorts: readonly number[], given: readonly number[] | undefined): number[] {
-  const ports = given !== undefined ? [...given] : clientPorts.map((_, i) => DEVNET_ADMIN_PORT_BASE + i);
-  if (ports.length !== clientPorts.length) throw new UsageError(`--admin-ports needs one port per node: the network has ${clientPorts.length} nodes, ${ports.length} Admin ports given`);
-  const shared = ports.filter((p) => clientPorts.includes(p));
+  return listenerPorts('Admin', '--admin-ports', DEVNET_ADMIN_PORT_BASE, clientPorts, given, []);
+}
+
+/** The operations ports, as devnetAdminPorts, also kept apart from the Admin ports. Throws UsageError. */
+export function devnetOperationsPorts(clientPorts: readonly number[], adminPorts: readonly number[], given: readonly number[] | undefined): number[] {
+  return listenerPorts('operations', '--operations-ports', DEVNET_OPERATIONS_PORT_BASE, clientPorts, given, adminPorts);
+}
+
+function listenerPorts(what: string, flag: string, base: number, clientPorts: readonly number[], given: readonly number[] | undefined, otherPorts: readonly number[]): number[] {
+  const ports = given !== undefined ? [...given] : clientPorts.map((_, i) => base + i);
+  if (ports.length !== clientPorts.length) throw new UsageError(`${flag} needs one port per node: the network has ${clientPorts.length} nodes, ${ports.length} ${what} ports given`);
+  const shared = ports.filter((p) => clientPorts.includes(p) || otherPorts.includes(p));
   if (shared.length > 0) {
-    throw new UsageError(`Admin port${shared.length === 1 ? '' : 's'} ${shared.join(',')} ${shared.length === 1 ? 'is' : 'are'} also a client port of the network (${clientPorts.join(',')}); choose others with --admin-ports`);
+    throw new UsageError(
+      `${what} port${shared.length === 1 ? '' : 's'} ${shared.join(',')} ${shared.length === 1 ? 'is' : 'are'} also a client or Admin port of the network (${[...clientPorts, ...otherPorts].join(',')}); choose others with ${flag}`,
+    );
   }
   return ports;
 }
@@ -158,9 +176,10 @@ function banner(layout: DevnetLayout, state: 'new' | 'resumed' | 'recreated'): s
     '',
     `  Fabric Raft ordering service: local network of ${countWord(n)} node${n === 1 ? '' : 's'} (${state === 'resumed' ? 'resumed from' : 'new, data in'} ${layout.dataDir})`,
     '',
-    '  node        endpoint (Broadcast, Deliver, Cluster)   Admin (channel participation)   log',
+    '  node        endpoint (Broadcast, Deliver, Cluster)   Admin (participation)   operations        log',
     ...layout.nodes.map(
-      (node) => `  ${node.name.padEnd(10)}  ${`${node.host}:${node.port}`.padEnd(40)} ${`${node.host}:${node.adminPort ?? '-'}`.padEnd(31)} ${path.join(node.dir, 'orderer.log')}`,
+      (node) =>
+        `  ${node.name.padEnd(10)}  ${`${node.host}:${node.port}`.padEnd(40)} ${`${node.host}:${node.adminPort ?? '-'}`.padEnd(23)} ${`${node.host}:${node.operationsPort ?? '-'}`.padEnd(17)} ${path.join(node.dir, 'orderer.log')}`,
     ),
     '',
     `  channel: ${layout.channels.join(', ')}  (policies enforced: only members of Org1MSP and OrdererMSP write and read; blocks signed by the orderers)`,
@@ -185,6 +204,12 @@ function banner(layout: DevnetLayout, state: 'new' | 'resumed' | 'recreated'): s
     `    node dist/cmd/osnadmin.js channel list -o ${adminAddress} ${adminTls}`,
     `  join a node to ${channel} (what npm start does for each node of a new network; a node that has it answers 405):`,
     `    node dist/cmd/osnadmin.js channel join -c ${channel} -b ${path.join(layout.dataDir, 'genesis', `${channel}.block`)} -o ${adminAddress} ${adminTls}`,
+    '',
+    '  the cluster at a glance, refreshed live (role, term, height, envelopes/s, p99, memory per node):',
+    `    npm run status${layout.dataDir === path.resolve('data', 'devnet') ? '' : ` -- --devnet ${layout.dataDir}`}`,
+    `  health and metrics of ${first.name} (operations endpoint; /metrics and /logspec want the admin TLS pair):`,
+    `    curl --cacert ${layout.crypto.ordererTlsCaPath} https://${first.host}:${first.operationsPort ?? '?'}/healthz`,
+    `    curl --cacert ${layout.crypto.ordererTlsCaPath} --cert ${layout.crypto.ordererAdminTlsCertPath} --key ${layout.crypto.ordererAdminTlsKeyPath} https://${first.host}:${first.operationsPort ?? '?'}/metrics`,
     '',
     `  Ctrl-C stops ${n === 1 ? 'the node' : n === 2 ? 'both nodes' : `all ${countWord(n)} nodes`}.`,
     '',
@@ -315,8 +340,10 @@ async function main(): Promise<number> {
     }
   }
   let adminPorts: number[];
+  let operationsPorts: number[];
   try {
     adminPorts = devnetAdminPorts(ports ?? DEVNET_PORTS, args.adminPorts);
+    operationsPorts = devnetOperationsPorts(ports ?? DEVNET_PORTS, adminPorts, args.operationsPorts);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     console.error(`npm start: ${err.message}`);
@@ -325,7 +352,7 @@ async function main(): Promise<number> {
   }
   // The channels are not in General.BootstrapChannels: the nodes start without them and are
   // joined below, through the participation API, unless they have them on disk already.
-  const layout = await writeDevnet({ dataDir: args.dataDir, logLevel: args.logLevel, tls: true, adminPorts, joinWith: 'participation', ...(ports !== undefined ? { ports } : {}) });
+  const layout = await writeDevnet({ dataDir: args.dataDir, logLevel: args.logLevel, tls: true, adminPorts, operationsPorts, metricsProvider: 'prometheus', joinWith: 'participation', ...(ports !== undefined ? { ports } : {}) });
   // Decided before the nodes start (a join creates the ledger): a resumed network has its
   // ledgers and joins nothing; a node that missed its join (a failed run) is joined now.
   const toJoin = layout.channels.flatMap((channelId) =>

@@ -39,6 +39,8 @@ export interface DevnetNode {
   readonly clusterPort: number | undefined;
   /** Its Admin server's port (channel participation API, DevnetOptions.adminPorts); undefined: no Admin server. */
   readonly adminPort: number | undefined;
+  /** Its operations endpoint's port (/healthz, /metrics, /logspec, /version; DevnetOptions.operationsPorts); undefined: none. */
+  readonly operationsPort: number | undefined;
   /** Its FileLedger.Location: a channel it serves has a ledger under <ledgerDir>/chains/. */
   readonly ledgerDir: string;
   /** A consenter of the genesis blocks (false: a spare node, added later by a config update and a join). */
@@ -123,6 +125,13 @@ export interface DevnetOptions {
   /** Ports of each node's Admin server, which then serves the channel participation API (mutual TLS with `tls`). */
   adminPorts?: readonly number[];
   /**
+   * Ports of each node's operations endpoint (/healthz, /version, /logspec, /metrics; mutual TLS
+   * for the protected ones with `tls`, the orderer org admin's TLS pair as client).
+   */
+  operationsPorts?: readonly number[];
+  /** Metrics.Provider of every node ('disabled' when absent, Fabric's default; /metrics needs 'prometheus'). */
+  metricsProvider?: 'disabled' | 'prometheus';
+  /**
    * How many of the nodes (the first ones) are the channels' consenters in their genesis blocks;
    * the others start with no channel, ready to be added by a config update and a join. All by default.
    */
@@ -143,7 +152,7 @@ export const DEVNET_CLIENT_MSP_ID = 'Org1MSP';
 
 export const DEVNET_PORTS: readonly number[] = [7050, 8050, 9050];
 
-export function devnetLayout(options: Pick<DevnetOptions, 'dataDir' | 'ports' | 'channels' | 'host' | 'clusterPorts' | 'adminPorts' | 'consenterCount'>): DevnetLayout {
+export function devnetLayout(options: Pick<DevnetOptions, 'dataDir' | 'ports' | 'channels' | 'host' | 'clusterPorts' | 'adminPorts' | 'operationsPorts' | 'consenterCount'>): DevnetLayout {
   const ports = options.ports ?? DEVNET_PORTS;
   const host = options.host ?? '127.0.0.1';
   const cryptoDir = path.join(options.dataDir, 'crypto');
@@ -161,6 +170,7 @@ export function devnetLayout(options: Pick<DevnetOptions, 'dataDir' | 'ports' | 
       port,
       clusterPort: options.clusterPorts?.[i],
       adminPort: options.adminPorts?.[i],
+      operationsPort: options.operationsPorts?.[i],
       ledgerDir: path.join(dir, 'ledger'),
       consenter: i < (options.consenterCount ?? ports.length),
       dir,
@@ -233,7 +243,15 @@ function channelSpec(channelId: string, layout: DevnetLayout, o: DevnetOptions):
   };
 }
 
-function nodeYaml(node: DevnetNode, layout: DevnetLayout, logLevel: string, tls: boolean, joinWith: 'bootstrap' | 'participation', evictionSuspicion?: string): string {
+function nodeYaml(
+  node: DevnetNode,
+  layout: DevnetLayout,
+  logLevel: string,
+  tls: boolean,
+  joinWith: 'bootstrap' | 'participation',
+  evictionSuspicion: string | undefined,
+  metricsProvider: 'disabled' | 'prometheus',
+): string {
   const channels = layout.channels
     .map((c) => `    - name: ${c}\n      genesisBlock: ${path.join(layout.dataDir, 'genesis', `${c}.block`)}`)
     .join('\n');
@@ -291,6 +309,25 @@ function nodeYaml(node: DevnetNode, layout: DevnetLayout, logLevel: string, tls:
           '  Enabled: true',
         ]
       : []),
+    ...(node.operationsPort !== undefined
+      ? [
+          'Operations:',
+          `  ListenAddress: ${node.host}:${node.operationsPort}`,
+          ...(tls
+            ? [
+                '  TLS:',
+                '    Enabled: true',
+                `    Certificate: ${path.join(node.tlsDir, 'server.crt')}`,
+                `    PrivateKey: ${path.join(node.tlsDir, 'server.key')}`,
+                // /metrics and /logspec want a client certificate from the orderer org's TLS CA; /healthz and /version do not.
+                '    ClientAuthRequired: false',
+                `    ClientRootCAs: [${path.join(node.tlsDir, 'ca.crt')}]`,
+              ]
+            : []),
+        ]
+      : []),
+    'Metrics:',
+    `  Provider: ${metricsProvider}`,
     'FileLedger:',
     `  Location: ${node.ledgerDir}`,
     'Consensus:',
@@ -339,7 +376,7 @@ export async function writeDevnet(options: DevnetOptions): Promise<DevnetLayout>
   }
   for (const node of layout.nodes) {
     await mkdir(node.dir, { recursive: true });
-    await writeFile(node.configPath, nodeYaml(node, layout, options.logLevel ?? 'info', options.tls === true, joinWith, options.evictionSuspicion));
+    await writeFile(node.configPath, nodeYaml(node, layout, options.logLevel ?? 'info', options.tls === true, joinWith, options.evictionSuspicion, options.metricsProvider ?? 'disabled'));
   }
   return layout;
 }

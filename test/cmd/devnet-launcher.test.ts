@@ -1,6 +1,6 @@
 // The npm start launcher's argument rules and the reason line it prints for a node that stopped.
 import path from 'node:path';
-import { DEVNET_ADMIN_PORT_BASE, devnetAdminPorts, parseDevnetArgs, UsageError } from '../../cmd/devnet';
+import { DEVNET_ADMIN_PORT_BASE, DEVNET_OPERATIONS_PORT_BASE, devnetAdminPorts, devnetOperationsPorts, parseDevnetArgs, UsageError } from '../../cmd/devnet';
 import { reasonFromLog } from '../../cmd/exit-reason';
 
 describe('parseDevnetArgs', () => {
@@ -12,13 +12,14 @@ describe('parseDevnetArgs', () => {
   });
 
   test('values are taken as given; defaults otherwise', () => {
-    expect(parseDevnetArgs([])).toEqual({ fresh: false, dataDir: path.resolve('data', 'devnet'), logLevel: 'info', ports: undefined, adminPorts: undefined });
-    expect(parseDevnetArgs(['--fresh', '--dir', 'x/y', '--ports', '1,2', '--admin-ports', '3,4', '--log-level', 'debug'])).toEqual({
+    expect(parseDevnetArgs([])).toEqual({ fresh: false, dataDir: path.resolve('data', 'devnet'), logLevel: 'info', ports: undefined, adminPorts: undefined, operationsPorts: undefined });
+    expect(parseDevnetArgs(['--fresh', '--dir', 'x/y', '--ports', '1,2', '--admin-ports', '3,4', '--operations-ports', '5,6', '--log-level', 'debug'])).toEqual({
       fresh: true,
       dataDir: path.resolve('x/y'),
       logLevel: 'debug',
       ports: [1, 2],
       adminPorts: [3, 4],
+      operationsPorts: [5, 6],
     });
     expect(parseDevnetArgs(['--dir=z', '--ports=5,6,7'])).toMatchObject({ dataDir: path.resolve('z'), ports: [5, 6, 7] });
     expect(parseDevnetArgs(['--help'])).toBeUndefined();
@@ -60,7 +61,17 @@ describe('devnetAdminPorts', () => {
 
   test('a count other than the nodes\' (a stored network fixes it) or a port shared with a client port is refused', () => {
     expect(() => devnetAdminPorts([1, 2, 3], [11, 12])).toThrow(/the network has 3 nodes, 2 Admin ports given/);
-    expect(() => devnetAdminPorts([9444, 2, 3], undefined)).toThrow(/Admin port 9444 is also a client port/);
+    expect(() => devnetAdminPorts([9444, 2, 3], undefined)).toThrow(/Admin port 9444 is also a client or Admin port/);
+  });
+});
+
+describe('devnetOperationsPorts', () => {
+  test('default: one per node from 8443 up; apart from the client and Admin ports', () => {
+    expect(DEVNET_OPERATIONS_PORT_BASE).toBe(8443);
+    expect(devnetOperationsPorts([7050, 8050, 9050], [9443, 9444, 9445], undefined)).toEqual([8443, 8444, 8445]);
+    expect(devnetOperationsPorts([1, 2], [3, 4], [5, 6])).toEqual([5, 6]);
+    expect(() => devnetOperationsPorts([1, 2], [3, 4], [5])).toThrow(/--operations-ports needs one port per node: the network has 2 nodes, 1 operations ports given/);
+    expect(() => devnetOperationsPorts([1, 2], [3, 4], [3, 6])).toThrow(/operations port 3 is also a client or Admin port of the network \(1,2,3,4\)/);
   });
 });
 

@@ -23,6 +23,7 @@ jest.setTimeout(120_000);
 
 const REPO_ROOT = path.resolve(__dirname, '../..');
 const DEVNET_JS = path.join(REPO_ROOT, 'dist/cmd/devnet.js');
+const ORDERER_JS = path.join(REPO_ROOT, 'dist/cmd/orderer.js');
 let dataDir: string;
 const children: ChildProcess[] = [];
 
@@ -68,11 +69,17 @@ function client(): ClientAccess {
  * Client and Admin ports for a three-node launcher: free ones, so that no test uses the default
  * Admin ports (9443 and up) another run on this machine may hold.
  */
-async function launcherPorts(): Promise<{ ports: number[]; adminPorts: number[]; args: string[] }> {
-  const all = await freePorts(6);
+async function launcherPorts(): Promise<{ ports: number[]; adminPorts: number[]; operationsPorts: number[]; args: string[] }> {
+  const all = await freePorts(9);
   const ports = all.slice(0, 3);
-  const adminPorts = all.slice(3);
-  return { ports, adminPorts, args: ['--ports', ports.join(','), '--admin-ports', adminPorts.join(',')] };
+  const adminPorts = all.slice(3, 6);
+  const operationsPorts = all.slice(6);
+  return {
+    ports,
+    adminPorts,
+    operationsPorts,
+    args: ['--ports', ports.join(','), '--admin-ports', adminPorts.join(','), '--operations-ports', operationsPorts.join(',')],
+  };
 }
 
 function nodeDirs(): string[] {
@@ -220,6 +227,22 @@ test('a new network gets mychannel through the participation API on every node, 
   const blocks = await readChain(address, 'mychannel', client());
   expect(blocks).toHaveLength(height);
   expect(verifyChain(blocks).filter((id) => id.length > 0).length).toBeGreaterThanOrEqual(31);
+
+  // `npm run status -- --devnet DIR --json`: the operations endpoints of the three nodes (TLS, the
+  // admin pair for /metrics) show one leader for mychannel, the same height everywhere, and the
+  // 30 envelopes counted by the node they were sent to.
+  const status = await promisify(execFile)(process.execPath, [ORDERER_JS, 'status', '--devnet', dataDir, '--json', '--interval', '500ms'], { cwd: REPO_ROOT });
+  const view = JSON.parse(status.stdout) as {
+    nodes: { name: string; up: boolean; residentMemoryBytes: number }[];
+    channels: { channel: string; leaderId: number; nodes: { node: string; role: string; height: number; term: number }[] }[];
+  };
+  expect(view.nodes.map((n) => [n.name, n.up])).toEqual([['orderer1', true], ['orderer2', true], ['orderer3', true]]);
+  expect(view.nodes.every((n) => n.residentMemoryBytes > 10 * 1024 * 1024)).toBe(true);
+  expect(view.channels.map((c) => c.channel)).toEqual(['mychannel']);
+  const rows = view.channels[0]!.nodes;
+  expect(rows.filter((r) => r.role === 'leader')).toHaveLength(1);
+  expect(rows.map((r) => r.height)).toEqual([height, height, height]);
+  expect(first.output()).toContain('npm run status');
   first.child.kill('SIGINT');
   expect(await first.exited).toBe(0);
 
