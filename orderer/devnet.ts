@@ -39,6 +39,8 @@ export interface DevnetNode {
   readonly clusterPort: number | undefined;
   /** Its Admin server's port (channel participation API, DevnetOptions.adminPorts); undefined: no Admin server. */
   readonly adminPort: number | undefined;
+  /** Its Operations server's port (DevnetOptions.operationsPorts); undefined: any free port (the default 127.0.0.1:0). */
+  readonly operationsPort: number | undefined;
   /** Its FileLedger.Location: a channel it serves has a ledger under <ledgerDir>/chains/. */
   readonly ledgerDir: string;
   /** A consenter of the genesis blocks (false: a spare node, added later by a config update and a join). */
@@ -122,6 +124,8 @@ export interface DevnetOptions {
   evictionSuspicion?: string;
   /** Ports of each node's Admin server, which then serves the channel participation API (mutual TLS with `tls`). */
   adminPorts?: readonly number[];
+  /** Ports of each node's Operations server (/healthz, /version, /logspec, /metrics), plain HTTP. */
+  operationsPorts?: readonly number[];
   /**
    * How many of the nodes (the first ones) are the channels' consenters in their genesis blocks;
    * the others start with no channel, ready to be added by a config update and a join. All by default.
@@ -143,7 +147,7 @@ export const DEVNET_CLIENT_MSP_ID = 'Org1MSP';
 
 export const DEVNET_PORTS: readonly number[] = [7050, 8050, 9050];
 
-export function devnetLayout(options: Pick<DevnetOptions, 'dataDir' | 'ports' | 'channels' | 'host' | 'clusterPorts' | 'adminPorts' | 'consenterCount'>): DevnetLayout {
+export function devnetLayout(options: Pick<DevnetOptions, 'dataDir' | 'ports' | 'channels' | 'host' | 'clusterPorts' | 'adminPorts' | 'operationsPorts' | 'consenterCount'>): DevnetLayout {
   const ports = options.ports ?? DEVNET_PORTS;
   const host = options.host ?? '127.0.0.1';
   const cryptoDir = path.join(options.dataDir, 'crypto');
@@ -161,6 +165,7 @@ export function devnetLayout(options: Pick<DevnetOptions, 'dataDir' | 'ports' | 
       port,
       clusterPort: options.clusterPorts?.[i],
       adminPort: options.adminPorts?.[i],
+      operationsPort: options.operationsPorts?.[i],
       ledgerDir: path.join(dir, 'ledger'),
       consenter: i < (options.consenterCount ?? ports.length),
       dir,
@@ -291,6 +296,7 @@ function nodeYaml(node: DevnetNode, layout: DevnetLayout, logLevel: string, tls:
           '  Enabled: true',
         ]
       : []),
+    ...(node.operationsPort !== undefined ? ['Operations:', `  ListenAddress: ${node.host}:${node.operationsPort}`] : []),
     'FileLedger:',
     `  Location: ${node.ledgerDir}`,
     'Consensus:',
