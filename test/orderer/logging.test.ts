@@ -1,5 +1,7 @@
 // Run-time log levels (orderer/logging.ts) with Fabric's logging spec rules
 // (config/values.ts toLoggingSpec, levelOfLogger): what an operator's PUT /logspec changes.
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
 import { levelOfLogger, toLoggingSpec } from '../../orderer/config';
 import { LoggingSpecError, OrdererLogging } from '../../orderer/logging';
 
@@ -118,5 +120,30 @@ describe('OrdererLogging', () => {
     logging.setOnEntry(undefined);
     log.info('not counted');
     expect(seen).toHaveLength(3);
+  });
+
+  test('per-request children are not kept alive by the tracking (a process with --expose-gc)', () => {
+    const dist = path.resolve(__dirname, '../../dist/orderer');
+    const script = `
+      const { OrdererLogging } = require(${JSON.stringify(path.join(dist, 'logging.js'))});
+      const { toLoggingSpec } = require(${JSON.stringify(path.join(dist, 'config', 'index.js'))});
+      const logging = new OrdererLogging({ spec: toLoggingSpec('info'), base: {}, destination: { write() {} } });
+      const kept = logging.root.child({ logger: 'orderer.chain' });
+      for (let i = 0; i < 5000; i++) logging.root.child({ reqId: i }).info('request');
+      const before = logging.trackedCount();
+      (async () => {
+        // The FinalizationRegistry drops the entries of collected loggers, in a task after the GC.
+        for (let i = 0; i < 50 && logging.trackedCount() > 10; i++) {
+          global.gc();
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        logging.setSpec('info:orderer.chain=debug');
+        console.log(JSON.stringify({ before, after: logging.trackedCount(), keptLevel: kept.level }));
+      })();
+    `;
+    const out = JSON.parse(execFileSync(process.execPath, ['--expose-gc', '-e', script], { encoding: 'utf8' })) as { before: number; after: number; keptLevel: string };
+    expect(out.before).toBeGreaterThan(5000);
+    expect(out.after).toBeLessThanOrEqual(10);
+    expect(out.keptLevel).toBe('debug'); // a live logger is still reached
   });
 });
