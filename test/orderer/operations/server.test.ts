@@ -1,14 +1,16 @@
 // The Operations server (reference §6.4): each endpoint's statuses, bodies and headers over
 // plain HTTP, and over TLS with and without client certificates (401 on /logspec and /metrics
 // without a verified one); /healthz with failing and slow checkers.
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import { toLoggingSpec } from '../../../orderer/config';
+import { parseOrdererConfig, toLoggingSpec } from '../../../orderer/config';
+import { LocalConfigError } from '../../../orderer/errors';
 import { OrdererLogging } from '../../../orderer/logging';
-import { channelHealthCheckers, diskSpaceChecker, OperationsServer, type HealthChecker, type MetricsSource, type OperationsServerOptions } from '../../../orderer/operations';
+import { channelHealthCheckers, diskSpaceChecker, OperationsServer, operationsServerFromConfig, type HealthChecker, type MetricsSource, type OperationsServerOptions } from '../../../orderer/operations';
 import { httpRequest } from '../../support/http-request';
-import { TestTlsCa } from '../../support/tls-material';
+import { TestTlsCa, writeCa, writePair } from '../../support/tls-material';
 
 const silent = pino({ level: 'silent' });
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
@@ -230,5 +232,49 @@ describe('over TLS', () => {
   test('plaintext HTTP to the TLS port is not served', async () => {
     const base = await start({ tls: tls(false) });
     await expect(httpRequest(`${base.replace('https:', 'http:')}/healthz`)).rejects.toThrow();
+  });
+});
+
+describe('operationsServerFromConfig', () => {
+  const ca = new TestTlsCa('tlsca.example.com');
+  const serverPair = ca.issue('orderer0.example.com');
+  const operatorPair = ca.issue('operator.example.com');
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'operations-config-'));
+    writePair(dir, 'server', serverPair);
+    writeCa(dir, 'ca', ca);
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const deps = { logger: silent, logging: newLogging(), metrics: undefined, healthCheckers: () => [] };
+  function config(lines: string[]): ReturnType<typeof parseOrdererConfig>['config'] {
+    return parseOrdererConfig(['Operations:', ...lines.map((l) => `  ${l}`), ''].join('\n'), { baseDir: dir }).config;
+  }
+
+  test('serves over TLS with the files of orderer.yaml, protecting /logspec', async () => {
+    server = operationsServerFromConfig(
+      config(['ListenAddress: 127.0.0.1:0', 'TLS:', '  Enabled: true', '  Certificate: server.crt', '  PrivateKey: server.key', '  ClientRootCAs: [ca.crt]']),
+      deps,
+    );
+    await server.start();
+    const base = `https://127.0.0.1:${server.port}`;
+    expect((await httpRequest(`${base}/logspec`, { ca: ca.certPem })).status).toBe(401);
+    expect((await httpRequest(`${base}/logspec`, { ca: ca.certPem, cert: operatorPair.certPem, key: operatorPair.keyPem })).json).toEqual({ spec: 'info' });
+  });
+
+  test.each([
+    ['a bad listen address', ['ListenAddress: nowhere'], 'Operations.ListenAddress'],
+    ['a missing certificate file', ['TLS:', '  Enabled: true', '  Certificate: missing.crt', '  PrivateKey: server.key'], 'Operations.TLS.Certificate'],
+    ['ClientAuthRequired without ClientRootCAs', ['TLS:', '  Enabled: true', '  Certificate: server.crt', '  PrivateKey: server.key', '  ClientAuthRequired: true'], 'Operations.TLS.ClientRootCAs'],
+  ])('%s fails naming its key', (_what, lines, key) => {
+    let err: unknown;
+    try {
+      operationsServerFromConfig(config(lines), deps);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(LocalConfigError);
+    expect((err as LocalConfigError).message).toContain(key);
   });
 });
