@@ -108,7 +108,7 @@ export class ClusterClient implements ClusterTransport {
   private ackSweep: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: ClusterClientOptions) {
-    this.logger = options.logger.child({ component: 'cluster-egress' });
+    this.logger = options.logger.child({ component: 'cluster-egress', logger: 'cluster.egress' });
     this.membership = options.membership ?? new ClusterMembership();
     this.metrics = options.metrics ?? NO_METRICS;
     this.sendBufferSize = positive('sendBufferSize', options.sendBufferSize ?? DEFAULT_SEND_BUFFER_SIZE);

@@ -35,7 +35,7 @@ export class ClusterDispatcher {
   private readonly metrics: ClusterMetrics;
 
   constructor(options: ClusterDispatcherOptions) {
-    this.logger = options.logger.child({ component: 'cluster-ingress' });
+    this.logger = options.logger.child({ component: 'cluster-ingress', logger: 'cluster.ingress' });
     this.authenticator = options.authenticator;
     this.metrics = options.metrics ?? NO_METRICS;
   }

@@ -13,6 +13,9 @@ import { ensureDirs, OrdererNode, type OrdererNodeOptions } from '../orderer/nod
 import { LocalMspError, loadLocalSigningIdentity } from '../orderer/msp/local-msp';
 import { loadOrdererTls } from '../orderer/tls';
 import { adminServerFromConfig, type AdminServer } from '../orderer/participation';
+import { OrdererLogging } from '../orderer/logging';
+import { channelHealthCheckers, diskSpaceChecker, operationsServerFromConfig, type MetricsSource, type OperationsServer } from '../orderer/operations';
+import { Registry } from 'prom-client';
 
 const USAGE = `usage: orderer start [--config FILE] [--stop-on-stdin-eof]
        orderer wal repair --channel NAME [--config FILE] [--dry-run]   (orderer wal repair --help)
@@ -131,11 +134,13 @@ async function main(argv: string[]): Promise<number> {
     for (const u of unsupported) console.error(`orderer: ${u.key} in ${loaded.filePath}: ${u.reason}`);
     return 1;
   }
-  const logger = pino({ level: config.logging.level, base: { pid: process.pid } });
+  // Every logger of the process descends from this root, so PUT /logspec reaches them all.
+  const logging = new OrdererLogging({ spec: config.logging, base: { pid: process.pid } });
+  const logger = logging.root;
   // grpc-js writes its own diagnostics to stderr as bare "E ..." lines, outside the JSON log; they
   // repeat what our own error lines say (a port in use, a peer gone), so they go into the log as
   // pino lines of their own component.
-  const grpcLog = logger.child({ component: 'grpc-js' });
+  const grpcLog = logger.child({ component: 'grpc-js', logger: 'grpc' });
   grpc.setLogger({
     error: (...args: unknown[]) => grpcLog.warn(args.map(String).join(' ')),
     info: (...args: unknown[]) => grpcLog.debug(args.map(String).join(' ')),
@@ -166,20 +171,37 @@ async function main(argv: string[]): Promise<number> {
   // The Admin server serves the channel participation API (reference §6.2); it runs when the API
   // is enabled (Fabric also starts it to answer 503 when disabled; with nothing else on it, we don't).
   let admin: AdminServer | undefined;
+  // The Operations server (/healthz, /version, /logspec, /metrics) always runs, as in Fabric.
+  let operations: OperationsServer | undefined;
   try {
     if (config.channelParticipation.enabled) admin = adminServerFromConfig(config, node, logger, loaded.filePath);
+    // Placeholder until the metrics registry is wired in: an empty registry when Prometheus is asked for.
+    const metrics: MetricsSource | undefined = config.metrics.provider === 'prometheus' ? new Registry() : undefined;
+    const diskCheckers = [
+      diskSpaceChecker('disk:ledger', options.ledgerDir),
+      diskSpaceChecker('disk:wal', options.walDir),
+      diskSpaceChecker('disk:snapshot', options.snapDir),
+    ];
+    operations = operationsServerFromConfig(
+      config,
+      { logger, logging, metrics, healthCheckers: () => [...channelHealthCheckers(node), ...diskCheckers] },
+      loaded.filePath,
+    );
     await node.start();
     if (admin !== undefined) {
       await admin.start();
       logger.info({ address: admin.address, tls: config.admin.tls.enabled }, 'channel participation API listening');
     }
+    await operations.start();
   } catch (err) {
+    await operations?.stop().catch(() => undefined);
     await admin?.stop().catch(() => undefined);
     await node.forceStop().catch(() => undefined);
     return startFailed(err);
   }
   const stopNode = async (force: boolean): Promise<void> => {
     await admin?.stop().catch((err: unknown) => logger.warn({ err }, 'admin server did not stop cleanly'));
+    await operations?.stop().catch((err: unknown) => logger.warn({ err }, 'operations server did not stop cleanly'));
     await (force ? node.forceStop() : node.stop());
   };
   return await new Promise<number>((resolve) => {

@@ -698,7 +698,7 @@ export async function openBlockStore(options: OpenBlockStoreOptions): Promise<Lm
     throw new BlockStoreError('locked', `block store ${location} is already open in this process`);
   }
   openInThisProcess.add(location);
-  const log = logger.child({ channel: channelId });
+  const log = logger.child({ logger: 'ledger', channel: channelId });
   const useWriteMap = options.useWriteMap ?? false;
   let blocks: BlocksEnv | undefined;
   let claimedBy: OwnerRecord | undefined;

@@ -39,7 +39,7 @@ export interface DevnetNode {
   readonly clusterPort: number | undefined;
   /** Its Admin server's port (channel participation API, DevnetOptions.adminPorts); undefined: no Admin server. */
   readonly adminPort: number | undefined;
-  /** Its operations endpoint's port (/healthz, /metrics, /logspec, /version; DevnetOptions.operationsPorts); undefined: none. */
+  /** Its operations endpoint's port (/healthz, /metrics, /logspec, /version; DevnetOptions.operationsPorts); undefined: any free port (Fabric's default 127.0.0.1:0). */
   readonly operationsPort: number | undefined;
   /** Its FileLedger.Location: a channel it serves has a ledger under <ledgerDir>/chains/. */
   readonly ledgerDir: string;

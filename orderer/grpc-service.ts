@@ -58,9 +58,10 @@ export function registerAtomicBroadcast(
   logger: Logger,
   options: AtomicBroadcastServiceOptions = {},
 ): DeliverService {
-  const deliver = new DeliverService({ registry, logger, ...options.deliver });
+  const deliver = new DeliverService({ registry, logger: logger.child({ logger: 'orderer.deliver' }), ...options.deliver });
+  const broadcastLog = logger.child({ logger: 'orderer.broadcast' });
   addAtomicBroadcastService(server, {
-    broadcast: (call) => handleBroadcast(call, registry, logger, options.broadcast),
+    broadcast: (call) => handleBroadcast(call, registry, broadcastLog, options.broadcast),
     deliver: (call) => deliver.handle(call),
   });
   return deliver;

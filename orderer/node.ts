@@ -180,7 +180,7 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
   private readonly signer: MetadataSigner | undefined;
 
   constructor(private readonly options: OrdererNodeOptions) {
-    this.logger = options.logger;
+    this.logger = options.logger.child({ logger: 'orderer.node' });
     this.signer = options.signingIdentity !== undefined ? metadataSignerOf(options.signingIdentity) : undefined;
     this.noExpirationChecks = options.noExpirationChecks === true;
     this.server = new grpc.Server({
@@ -276,7 +276,7 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
       await this.openChannel(name, genesis, source);
     } catch (err) {
       if (!(err instanceof NotAConsenterError)) throw err;
-      const height = await ledgerHeight(this.options.ledgerDir, name, this.logger);
+      const height = await ledgerHeight(this.options.ledgerDir, name, this.options.logger);
       this.retired.set(name, { height, reason: err.message });
       this.logger.warn({ channel: name, configBlock: err.configBlockNumber }, 'not a consenter of the channel any more (a config block removed this node): the channel is inactive here; remove it with the participation API');
     }
@@ -291,8 +291,9 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
     const ch = { name };
     const log = this.logger.child({ channel: ch.name });
     // The block store, the block puller and the Chain add the channel to their lines themselves:
-    // they get the node's logger, or every line would carry "channel" twice.
-    const blockStore = await openBlockStore({ dir: this.options.ledgerDir, channelId: ch.name, logger: this.logger });
+    // they get the node's base logger, or every line would carry "channel" twice (and "logger":
+    // each names its own, orderer.node is this node's).
+    const blockStore = await openBlockStore({ dir: this.options.ledgerDir, channelId: ch.name, logger: this.options.logger });
     const existed = blockStore.height() > 0;
     try {
       if (blockStore.height() === 0) {
@@ -328,7 +329,7 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
         opened = await openRaftPersistence({
           walDir: path.join(this.options.walDir, ch.name),
           snapDir: path.join(this.options.snapDir, ch.name),
-          logger: log,
+          logger: this.options.logger.child({ channel: ch.name }),
         });
       } catch (err) {
         if (!(err instanceof WalCorruptionError)) throw err;
@@ -360,7 +361,7 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
           const verifier = new PulledBlockVerifier(ch.name, configState.snapshot.access.policies);
           return pullBlocks({
             ...args,
-            logger: this.logger,
+            logger: this.options.logger,
             verifyBlock: (block) => verifier.verify(block),
             // Other orderers serve only their channel's Readers: the pull requests are signed.
             ...(this.options.signingIdentity !== undefined ? { signer: envelopeSignerOf(this.options.signingIdentity) } : {}),
@@ -368,7 +369,7 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
             ...(this.options.pullTlsCertHash !== undefined ? { tlsCertHash: this.options.pullTlsCertHash } : {}),
           });
         },
-        logger: this.logger,
+        logger: this.options.logger,
         access,
         config: configState,
         noExpirationChecks: this.noExpirationChecks,
@@ -512,7 +513,7 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
   }
 
   private async onboard(name: string, joinBlock: common.Block, settings: ChannelSettings, ob: Onboarding): Promise<void> {
-    const store = await openBlockStore({ dir: this.options.ledgerDir, channelId: name, logger: this.logger });
+    const store = await openBlockStore({ dir: this.options.ledgerDir, channelId: name, logger: this.options.logger });
     try {
       ob.height = store.height();
       // Every pulled block's orderer signatures must satisfy BlockValidation (reference §2.7),
@@ -537,12 +538,12 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
         joinBlock,
         endpoints: pullEndpointsOf(settings),
         signal: ob.abort.signal,
-        logger: this.logger,
+        logger: this.options.logger,
         onProgress: (height) => (ob.height = height),
         pullBlocks: (req) =>
           pullBlocks({
             ...req,
-            logger: this.logger,
+            logger: this.options.logger,
             verifyBlock,
             ...(this.options.signingIdentity !== undefined ? { signer: envelopeSignerOf(this.options.signingIdentity) } : {}),
             ...(this.options.clientCredentials !== undefined ? { tls: this.options.clientCredentials } : {}),

@@ -184,7 +184,7 @@ export function hasSeparateClusterListener(config: OrdererConfig): boolean {
  */
 export function loadOrdererTls(config: OrdererConfig, configFile = 'orderer.yaml', logger?: Logger): OrdererTls {
   // grpc-js reports a refused handshake only as "failed to connect": say here why, once per attempt.
-  const log = logger?.child({ component: 'cluster-tls' });
+  const log = logger?.child({ component: 'cluster-tls', logger: 'cluster.tls' });
   const g = config.general;
   const c = g.cluster;
   const separate = hasSeparateClusterListener(config);

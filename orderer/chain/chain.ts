@@ -129,7 +129,7 @@ export class Chain implements ChainHandle {
     this.settingsValue = options.settings;
     this.accessValue = options.access;
     this.timers = options.timers ?? REAL_TIMERS;
-    this.logger = options.logger.child({ channel: options.channelId, node: options.selfId });
+    this.logger = options.logger.child({ logger: 'orderer.chain', channel: options.channelId, node: options.selfId });
     const highWaterBytes = options.eventQueueHighWaterBytes ?? DEFAULT_EVENT_QUEUE_HIGH_WATER_BYTES;
     this.events = new EventQueue<ChainEvent>({
       highWaterBytes,

@@ -17,7 +17,7 @@ export interface OpenRaftPersistenceOptions {
 
 export async function openRaftPersistence(options: OpenRaftPersistenceOptions): Promise<RaftPersistence> {
   const storage = await DurableStorage.open(options.walDir, {
-    logger: options.logger,
+    logger: options.logger.child({ logger: 'consensus.wal' }),
     snapDir: options.snapDir,
     ...(options.segmentSizeBytes !== undefined ? { segmentSizeBytes: options.segmentSizeBytes } : {}),
   });

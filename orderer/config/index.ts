@@ -11,5 +11,5 @@ export {
   type LoadOrdererConfigOptions,
   type ParseOrdererConfigOptions,
 } from './load';
-export { toByteSize, toDurationMs, toLoggingSpec } from './values';
+export { levelOfLogger, toByteSize, toDurationMs, toLoggingSpec } from './values';
 export { unsupportedSettings, type UnsupportedSetting } from './unsupported';

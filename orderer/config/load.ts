@@ -333,7 +333,8 @@ function readConfig(r: Reader, warnings: string[]): OrdererConfig {
       evictionSuspicionMs: r.durationMs('Consensus.EvictionSuspicion', '10m', true),
       tickIntervalOverrideMs: r.optDurationMs('Consensus.TickIntervalOverride', true),
     },
-    operations: { listenAddress: r.str('Operations.ListenAddress', '127.0.0.1:8443'), tls: httpTls(r, 'Operations.TLS') },
+    // Fabric's built-in default (localconfig Defaults): any free port on loopback; the sample file says 8443.
+    operations: { listenAddress: r.str('Operations.ListenAddress', '127.0.0.1:0'), tls: httpTls(r, 'Operations.TLS') },
     metrics: {
       provider,
       statsd: {

@@ -131,8 +131,12 @@ const LEVELS: ReadonlyMap<string, LogLevel> = new Map([
 export interface LoggingSpec {
   /** The spec as given, e.g. "info:orderer.consensus.etcdraft=debug". */
   readonly spec: string;
+  /** The level of loggers no term names. */
   readonly level: LogLevel;
-  /** Per-logger levels; a logger name also covers its dotted children. */
+  /**
+   * Per-logger levels. A name covers the logger of that name and its dotted children
+   * ("orderer" covers "orderer.chain"); a name ending in "." covers only that logger.
+   */
   readonly loggerLevels: Readonly<Record<string, LogLevel>>;
 }
 
@@ -142,27 +146,57 @@ function toLevel(word: string): LogLevel {
   return level;
 }
 
+/** Fabric's flogging logger names: dot-separated words of letters, digits, "_", "#", "-". */
+const LOGGER_NAME = /^[A-Za-z0-9_#-]+(\.[A-Za-z0-9_#-]+)*$/;
+
 /**
- * Fabric's logging spec: terms separated by ':', each "level" (the default) or
- * "logger1,logger2=level". A later default term wins, like Fabric's.
+ * Fabric's logging spec, with its rules (flogging ActivateSpec): terms separated by ':', each
+ * "level" (the default level) or "logger1,logger2=level"; a later default term wins; an empty
+ * term sets the default back to info (so "" and "debug:" both mean info, as in Fabric); a logger
+ * name may end in "." to name that logger only, not its children. Errors carry Fabric's messages,
+ * which PUT /logspec answers with.
  */
 export function toLoggingSpec(raw: unknown): LoggingSpec {
   const spec = toStr(raw).trim();
+  const bad = (what: string): ValueError => new ValueError(`invalid logging specification '${spec}': ${what}`);
   let level: LogLevel = 'info';
   const loggerLevels: Record<string, LogLevel> = {};
-  for (const term of spec.split(':')) {
-    if (term.trim() === '') continue;
-    const eq = term.indexOf('=');
-    if (eq < 0) {
-      level = toLevel(term);
+  for (const field of spec.split(':')) {
+    const split = field.split('=');
+    if (split.length === 1) {
+      if (field === '') level = 'info';
+      else if (LEVELS.has(field.toLowerCase())) level = toLevel(field);
+      else throw bad(`bad segment '${field}'`);
       continue;
     }
-    const termLevel = toLevel(term.slice(eq + 1));
-    const names = term.slice(0, eq).split(',').map((n) => n.trim());
-    if (names.some((n) => n === '' || !/^[a-zA-Z0-9_.-]+$/.test(n))) {
-      throw new ValueError(`bad logger name in ${JSON.stringify(term)}`);
+    if (split.length !== 2) throw bad(`bad segment '${field}'`);
+    const [names, levelWord] = split as [string, string];
+    if (names === '') throw bad(`no logger specified in segment '${field}'`);
+    if (!LEVELS.has(levelWord.toLowerCase())) throw bad(`bad segment '${field}'`);
+    const termLevel = toLevel(levelWord);
+    for (const n of names.split(',')) {
+      if (!LOGGER_NAME.test(n.endsWith('.') ? n.slice(0, -1) : n)) throw bad(`bad logger name '${n}'`);
+      loggerLevels[n] = termLevel;
     }
-    for (const n of names) loggerLevels[n] = termLevel;
   }
   return { spec, level, loggerLevels };
+}
+
+/**
+ * The level of the logger named `name` under `spec` (Fabric's rule): the term naming exactly it
+ * ("name." first, then "name"), else the longest dotted prefix a term names ("orderer" for
+ * "orderer.chain"), else the default level. Unnamed loggers get the default level.
+ */
+export function levelOfLogger(spec: LoggingSpec, name: string | undefined): LogLevel {
+  if (name === undefined || name === '') return spec.level;
+  const levels = spec.loggerLevels;
+  const own = (key: string): LogLevel | undefined => (Object.prototype.hasOwnProperty.call(levels, key) ? levels[key] : undefined);
+  let candidate = `${name}.`;
+  for (;;) {
+    const found = own(candidate);
+    if (found !== undefined) return found;
+    const dot = candidate.lastIndexOf('.');
+    if (dot <= 0) return spec.level;
+    candidate = candidate.slice(0, dot);
+  }
 }
