@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { Backoff, type BackoffOptions } from './backoff';
 import { StreamClosedError, SubmitFateUnknownError, SubmitTimeoutError } from './errors';
 import { Fifo } from './fifo';
-import type { ClusterMetrics } from './metrics';
+import type { ClusterMetrics, EgressQueueRecorder } from './metrics';
 import { orderer } from '../protos';
 import { asBuffer, CLUSTER_STEP_PATH, NODE_ID_HEADER, SUBMIT_ACK_HEADER, SUBMIT_ACK_VERSION } from './service';
 import type { ClusterMember, MessageKind, NodeId, SubmitAck } from './types';
@@ -102,8 +102,12 @@ export class EgressStream {
   /** Ack handles of written submits whose answer has not come yet, in write order. */
   private readonly awaitingAcks = new Fifo<AckHandle | undefined>();
 
+  /** The queue's metrics, bound to its labels once. */
+  private readonly queueMetrics: EgressQueueRecorder;
+
   constructor(private readonly options: EgressStreamOptions) {
     this.backoff = new Backoff(options.backoff);
+    this.queueMetrics = options.metrics.egressQueueOpened(options.member.host, options.channel, options.kind, options.sendBufferSize);
     this.logger = options.logger.child({ channel: options.channel, to: options.member.id, kind: options.kind });
   }
 
@@ -132,6 +136,7 @@ export class EgressStream {
     }
     this.dropRun = 0;
     this.queue.push(message);
+    this.queueMetrics.length(this.queue.length);
     this.kick();
     return true;
   }
@@ -175,6 +180,7 @@ export class EgressStream {
   close(reason: string): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
+    this.queueMetrics.closed();
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     this.endCall();
@@ -271,6 +277,7 @@ export class EgressStream {
       const call = this.call;
       if (this.state !== 'open' || call === undefined || !this.writable) return;
       const message = this.queue.shift();
+      this.queueMetrics.length(this.queue.length);
       if (message === undefined) return;
       this.lastProgressAtMs = Date.now();
       if (message.isSnapshot) this.snapshotsOnCall += 1;

@@ -12,13 +12,35 @@ export interface ClusterMetrics {
   egressStreamsChanged(channel: string, delta: 1 | -1): void;
   /** An incoming stream stopped reading because its chain is full (+1) or resumed (-1). */
   ingressPaused(delta: 1 | -1): void;
+  /** A message was handed to its stream towards `host` after `seconds` in the queue (cluster_comm_msg_send_time). */
+  messageSent(host: string, channel: string, seconds: number): void;
+  /** An outgoing TLS connection opened (+1) or closed (-1) (cluster_comm_egress_tls_connection_count). */
+  tlsConnectionsChanged(delta: 1 | -1): void;
+  /**
+   * An egress queue (one per destination, channel and message kind) was created: one more
+   * worker (cluster_comm_egress_queue_workers), and its capacity. The recorder it returns is
+   * bound to its labels once, so reporting its length costs no label lookup.
+   */
+  egressQueueOpened(host: string, channel: string, kind: MessageKind, capacity: number): EgressQueueRecorder;
 }
+
+export interface EgressQueueRecorder {
+  /** Messages queued now (cluster_comm_egress_queue_length). */
+  length(queued: number): void;
+  /** The queue closed: one worker less, its gauges removed. */
+  closed(): void;
+}
+
+const NO_QUEUE: EgressQueueRecorder = { length: () => undefined, closed: () => undefined };
 
 export const NO_METRICS: ClusterMetrics = {
   messageDropped: () => undefined,
   ingressStreamsChanged: () => undefined,
   egressStreamsChanged: () => undefined,
   ingressPaused: () => undefined,
+  messageSent: () => undefined,
+  tlsConnectionsChanged: () => undefined,
+  egressQueueOpened: () => NO_QUEUE,
 };
 
 export class CountingClusterMetrics implements ClusterMetrics {
@@ -48,6 +70,12 @@ export class CountingClusterMetrics implements ClusterMetrics {
   ingressPaused(delta: 1 | -1): void {
     this.ingressPausedNow += delta;
     if (delta === 1) this.ingressPausesTotal += 1;
+  }
+
+  messageSent(): void {}
+  tlsConnectionsChanged(): void {}
+  egressQueueOpened(): EgressQueueRecorder {
+    return NO_QUEUE;
   }
 
   droppedTotal(): number {

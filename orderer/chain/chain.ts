@@ -174,6 +174,7 @@ export class Chain implements ChainHandle {
       logger: this.logger,
       settings: () => this.settingsValue,
       propose: (bytes) => this.node.propose(bytes),
+      ...(options.metrics !== undefined ? { metrics: options.metrics } : {}),
       onBatchTimeout: () => this.push({ kind: 'batch-timeout' }),
       recheck: (item) => this.recheckIntakeItem(item),
       membershipPending: () => this.membershipPending(),
@@ -202,6 +203,7 @@ export class Chain implements ChainHandle {
     });
     this.applier = new Applier({
       channelId: this.channelId,
+      ...(options.metrics !== undefined ? { metrics: options.metrics } : {}),
       selfId: options.selfId,
       blockStore: this.blockStore,
       raft: options.raft,
@@ -231,7 +233,7 @@ export class Chain implements ChainHandle {
       this.node,
       new ReadyProcessor(initial.hardState),
       {
-        persist: (rd) => this.options.raft.saveReady(rd),
+        persist: (rd) => this.persistTimed(rd),
         send: (msg) => this.send(msg),
         softState: (ss) => this.onSoftState(ss),
         apply: (rd) => this.apply(rd),
@@ -245,6 +247,10 @@ export class Chain implements ChainHandle {
         },
         hasQueuedInputs: () => this.events.length > 0,
         afterAdvance: () => {
+          if (this.readyStartedMs !== undefined) {
+            this.options.metrics?.readyHandled((performance.now() - this.readyStartedMs) / 1000);
+            this.readyStartedMs = undefined;
+          }
           this.proposeMissingConfChange();
           this.pipeline.pump();
         },
@@ -398,6 +404,8 @@ export class Chain implements ChainHandle {
   }
 
   order(env: ParsedEnvelope): Promise<void> {
+    if (env.kind === 'config') this.options.metrics?.configProposalReceived();
+    else this.options.metrics?.normalProposalReceived();
     return this.forwarder.order(env);
   }
 
@@ -454,6 +462,22 @@ export class Chain implements ChainHandle {
 
   reportSnapshotFailed(id: NodeId): void {
     this.push({ kind: 'snapshot-failed', id });
+  }
+
+  /** Step 1 of a Ready, timed (consensus_etcdraft_data_persist_duration; the Ready's own time starts here). */
+  private async persistTimed(rd: Ready): Promise<void> {
+    const startedMs = performance.now();
+    this.readyStartedMs = startedMs;
+    await this.options.raft.saveReady(rd);
+    this.options.metrics?.dataPersisted((performance.now() - startedMs) / 1000);
+  }
+
+  /** When the Ready being handled began to be persisted (for consensus_etcdraft_ready_duration). */
+  private readyStartedMs: number | undefined;
+
+  /** Consenters and, on the leader, those it heard from recently: for the metrics read at scrape time. */
+  membershipCounts(): { clusterSize: number; activeNodes: number | undefined } {
+    return { clusterSize: this.settingsValue.members.length, activeNodes: this.activeNodes()?.length };
   }
 
   status(): ChainStatus {
@@ -612,6 +636,7 @@ export class Chain implements ChainHandle {
     this.leaderId = ss.leaderId;
     if (ss.leaderId !== 0) this.everHadLeader = true;
     if (previousLeader !== ss.leaderId) {
+      if (ss.leaderId !== 0) this.options.metrics?.leaderChanged();
       this.forwarder.wakeWaiters();
       this.pipeline.wakeWaiters();
       this.logger.info({ leader: ss.leaderId, previous: previousLeader, role: ss.role }, 'raft leader changed');
