@@ -135,6 +135,8 @@ export interface DevnetOptions {
    * Needs `adminPorts`.
    */
   joinWith?: 'bootstrap' | 'participation';
+  /** Metrics.Provider of every node: 'prometheus' records metrics (the benchmark's --metrics on); absent: Fabric's default, disabled. */
+  metricsProvider?: 'disabled' | 'prometheus';
 }
 
 export const DEVNET_DOMAIN = 'example.com';
@@ -233,7 +235,15 @@ function channelSpec(channelId: string, layout: DevnetLayout, o: DevnetOptions):
   };
 }
 
-function nodeYaml(node: DevnetNode, layout: DevnetLayout, logLevel: string, tls: boolean, joinWith: 'bootstrap' | 'participation', evictionSuspicion?: string): string {
+function nodeYaml(
+  node: DevnetNode,
+  layout: DevnetLayout,
+  logLevel: string,
+  tls: boolean,
+  joinWith: 'bootstrap' | 'participation',
+  evictionSuspicion?: string,
+  metricsProvider?: 'disabled' | 'prometheus',
+): string {
   const channels = layout.channels
     .map((c) => `    - name: ${c}\n      genesisBlock: ${path.join(layout.dataDir, 'genesis', `${c}.block`)}`)
     .join('\n');
@@ -297,6 +307,7 @@ function nodeYaml(node: DevnetNode, layout: DevnetLayout, logLevel: string, tls:
     `  WALDir: ${path.join(node.dir, 'etcdraft', 'wal')}`,
     `  SnapDir: ${path.join(node.dir, 'etcdraft', 'snapshot')}`,
     ...(evictionSuspicion !== undefined ? [`  EvictionSuspicion: ${evictionSuspicion}`] : []),
+    ...(metricsProvider !== undefined ? ['Metrics:', `  Provider: ${metricsProvider}`] : []),
     '',
   ].join('\n');
 }
@@ -339,7 +350,7 @@ export async function writeDevnet(options: DevnetOptions): Promise<DevnetLayout>
   }
   for (const node of layout.nodes) {
     await mkdir(node.dir, { recursive: true });
-    await writeFile(node.configPath, nodeYaml(node, layout, options.logLevel ?? 'info', options.tls === true, joinWith, options.evictionSuspicion));
+    await writeFile(node.configPath, nodeYaml(node, layout, options.logLevel ?? 'info', options.tls === true, joinWith, options.evictionSuspicion, options.metricsProvider));
   }
   return layout;
 }
