@@ -102,6 +102,8 @@ export class EgressStream {
   /** Ack handles of written submits whose answer has not come yet, in write order. */
   private readonly awaitingAcks = new Fifo<AckHandle | undefined>();
 
+  /** When each message handed to gRPC and not yet written was handed over (cluster_comm_msg_send_time). */
+  private readonly writeStartedMs = new Fifo<number>();
   /** The queue's metrics, bound to its labels once. */
   private readonly queueMetrics: EgressQueueRecorder;
 
@@ -226,6 +228,7 @@ export class EgressStream {
     this.state = 'open';
     this.writable = true;
     this.inFlight = 0;
+    this.writeStartedMs.drain();
     this.openedAtMs = Date.now();
     this.lastProgressAtMs = this.openedAtMs;
     this.snapshotsOnCall = 0;
@@ -282,6 +285,8 @@ export class EgressStream {
       this.lastProgressAtMs = Date.now();
       if (message.isSnapshot) this.snapshotsOnCall += 1;
       this.inFlight += 1;
+      // Writes complete in order: the oldest start time belongs to the next 'written'.
+      this.writeStartedMs.push(performance.now());
       if (this.options.kind === 'submit') this.inFlightAcks.push(message.ack);
       // write() returning false is gRPC's backpressure: stop until 'drain'.
       this.writable = call.write(message.bytes, () => this.written(call));
@@ -291,6 +296,8 @@ export class EgressStream {
   private written(call: StepClientCall): void {
     if (this.call !== call) return; // an earlier stream's write; inFlight was reset with it
     this.inFlight -= 1;
+    const startedMs = this.writeStartedMs.shift();
+    if (startedMs !== undefined) this.queueMetrics.sent((performance.now() - startedMs) / 1000);
     if (this.options.kind === 'submit') {
       const handle = this.inFlightAcks.shift();
       // A peer without the extension: written is all we will ever know (Fabric's meaning).
@@ -386,7 +393,8 @@ export class EgressStream {
     // Handed to gRPC but not answered: they may or may not have reached the peer.
     const unknown = [...this.inFlightAcks.drain(), ...this.awaitingAcks.drain()];
     for (const h of unknown) h?.reject(new SubmitFateUnknownError(this.options.channel, this.options.member.id, 'the stream ended before the answer'));
-    this.inFlight = 0; // lost with the stream: gRPC may or may not have sent them
+    this.inFlight = 0;
+    this.writeStartedMs.drain(); // lost with the stream: gRPC may or may not have sent them
     this.options.metrics.egressStreamsChanged(this.options.channel, -1);
     call.cancel();
   }

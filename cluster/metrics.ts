@@ -12,8 +12,6 @@ export interface ClusterMetrics {
   egressStreamsChanged(channel: string, delta: 1 | -1): void;
   /** An incoming stream stopped reading because its chain is full (+1) or resumed (-1). */
   ingressPaused(delta: 1 | -1): void;
-  /** A message was handed to its stream towards `host` after `seconds` in the queue (cluster_comm_msg_send_time). */
-  messageSent(host: string, channel: string, seconds: number): void;
   /** An outgoing TLS connection opened (+1) or closed (-1) (cluster_comm_egress_tls_connection_count). */
   tlsConnectionsChanged(delta: 1 | -1): void;
   /**
@@ -22,25 +20,38 @@ export interface ClusterMetrics {
    * bound to its labels once, so reporting its length costs no label lookup.
    */
   egressQueueOpened(host: string, channel: string, kind: MessageKind, capacity: number): EgressQueueRecorder;
+  /** An incoming Step call started (grpc_server_stream_* with service orderer_Cluster, method Step). */
+  stepCallStarted(): StepCallRecorder;
 }
+
+export interface StepCallRecorder {
+  messageReceived(): void;
+  messageSent(): void;
+  /** The call ended with gRPC status `code`; called once. */
+  done(code: number): void;
+}
+
+const NO_STEP_CALL: StepCallRecorder = { messageReceived: () => undefined, messageSent: () => undefined, done: () => undefined };
 
 export interface EgressQueueRecorder {
   /** Messages queued now (cluster_comm_egress_queue_length). */
   length(queued: number): void;
+  /** gRPC took one message written `seconds` after it was handed to the stream (cluster_comm_msg_send_time). */
+  sent(seconds: number): void;
   /** The queue closed: one worker less, its gauges removed. */
   closed(): void;
 }
 
-const NO_QUEUE: EgressQueueRecorder = { length: () => undefined, closed: () => undefined };
+const NO_QUEUE: EgressQueueRecorder = { length: () => undefined, sent: () => undefined, closed: () => undefined };
 
 export const NO_METRICS: ClusterMetrics = {
   messageDropped: () => undefined,
   ingressStreamsChanged: () => undefined,
   egressStreamsChanged: () => undefined,
   ingressPaused: () => undefined,
-  messageSent: () => undefined,
   tlsConnectionsChanged: () => undefined,
   egressQueueOpened: () => NO_QUEUE,
+  stepCallStarted: () => NO_STEP_CALL,
 };
 
 export class CountingClusterMetrics implements ClusterMetrics {
@@ -72,10 +83,13 @@ export class CountingClusterMetrics implements ClusterMetrics {
     if (delta === 1) this.ingressPausesTotal += 1;
   }
 
-  messageSent(): void {}
   tlsConnectionsChanged(): void {}
   egressQueueOpened(): EgressQueueRecorder {
     return NO_QUEUE;
+  }
+
+  stepCallStarted(): StepCallRecorder {
+    return NO_STEP_CALL;
   }
 
   droppedTotal(): number {

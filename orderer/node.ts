@@ -445,7 +445,6 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
           clusterSize: counts.clusterSize,
           activeNodes: counts.activeNodes,
           committedBlockNumber: st.height - 1,
-          snapshotBlockNumber: undefined,
         };
       }
       out.push({

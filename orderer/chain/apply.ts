@@ -323,7 +323,7 @@ export class Applier {
     if (lastNormalData !== undefined && this.bytesSinceSnapshot >= this.o.settings().snapshotIntervalSizeBytes) {
       this.bytesSinceSnapshot = 0;
       await this.o.raft.snapshot(this.appliedValue, this.confState, lastNormalData);
-      this.o.metrics?.snapshotTaken();
+      this.o.metrics?.snapshotTaken(store.height() - 1);
       this.o.logger.info({ index: this.appliedValue, height: store.height() }, 'raft snapshot taken');
     }
     return 'applied';

@@ -208,10 +208,12 @@ export class PrometheusOrdererMetrics implements OrdererMetrics {
     const ready = histogram('consensus_etcdraft_ready_duration', 'Seconds to handle one Raft Ready (persist, send, apply, advance).', ['channel']);
     const fsync = histogram('consensus_etcdraft_wal_fsync_duration', 'Seconds of one WAL fdatasync.', ['channel']);
     const snapshots = counter('consensus_etcdraft_snapshot_count', 'Raft snapshots this node took.', ['channel']);
+    // Set when this node takes a snapshot (rare), not read at scrape time: absent until the first one since start.
+    const snapshotBlock = gauge('consensus_etcdraft_snapshot_block_number', 'Block number of the newest Raft snapshot this node took.', ['channel']);
     const commitTime = histogram('ledger_blockstorage_commit_time', 'Seconds to commit one block to the ledger.', ['channel'], COMMIT_TIME_BUCKETS);
     const lastCommit = gauge('ledger_last_block_commit_timestamp_seconds', 'Unix time (seconds) the last block was written to the ledger.', ['channel']);
     const perChannel: { remove(...values: string[]): void }[] = [
-      fill, leaderChanges, proposalFailures, normalProposals, configProposals, persist, ready, fsync, snapshots, commitTime, lastCommit,
+      fill, leaderChanges, proposalFailures, normalProposals, configProposals, persist, ready, fsync, snapshots, snapshotBlock, commitTime, lastCommit,
     ];
     this.chainFactory = (channel) => {
       const f = fill.labels(channel);
@@ -233,7 +235,10 @@ export class PrometheusOrdererMetrics implements OrdererMetrics {
         dataPersisted: (s) => ps.observe(s),
         readyHandled: (s) => rd.observe(s),
         walFsynced: (s) => fs.observe(s),
-        snapshotTaken: () => sn.inc(),
+        snapshotTaken: (blockNumber) => {
+          sn.inc();
+          snapshotBlock.labels(channel).set(blockNumber);
+        },
         blockFilled: (s) => f.observe(s),
         blockCommitted: (s, at) => {
           ct.observe(s);
@@ -253,7 +258,6 @@ export class PrometheusOrdererMetrics implements OrdererMetrics {
     channelGauge('consensus_etcdraft_is_leader', '1 when this node leads the channel, else 0.', chainValue((c) => (c.isLeader ? 1 : 0)));
     channelGauge('consensus_etcdraft_active_nodes', 'Consenters the leader heard from recently (itself included); leader only.', chainValue((c) => c.activeNodes));
     channelGauge('consensus_etcdraft_committed_block_number', 'Number of the last block written to the ledger.', chainValue((c) => c.committedBlockNumber));
-    channelGauge('consensus_etcdraft_snapshot_block_number', 'Block number of the newest Raft snapshot.', chainValue((c) => c.snapshotBlockNumber));
     channelGauge('consensus_etcdraft_term', 'Current Raft term.', chainValue((c) => c.term));
     channelGauge('consensus_etcdraft_commit_index', 'Raft commit index.', chainValue((c) => c.commitIndex));
     channelGauge('consensus_etcdraft_leader_id', 'Raft id of the leader this node knows (0 = none).', chainValue((c) => c.leaderId));
@@ -283,16 +287,19 @@ export class PrometheusOrdererMetrics implements OrdererMetrics {
       ingressStreamsChanged: (delta) => ingressStreams.inc(delta),
       egressStreamsChanged: (channel, delta) => egressStreams.labels(channel).inc(delta),
       ingressPaused: () => undefined,
-      messageSent: (host, channel, seconds) => sendChildren.get(`${host}\u0000${channel}`, () => ({ host, channel })).observe(seconds),
       tlsConnectionsChanged: (delta) => tlsConnections.inc(delta),
+      // The Step calls this node serves count with the AtomicBroadcast ones (service label orderer_Cluster).
+      stepCallStarted: () => this.grpc.streamStarted('orderer_Cluster', 'Step'),
       egressQueueOpened: (host, channel, kind, capacity) => {
         const labels = { host, msg_type: kindLabel(kind), channel };
         const length = queueLength.labels(labels);
+        const send = sendChildren.get(`${host}\u0000${channel}`, () => ({ host, channel }));
         length.set(0);
         queueCapacity.labels(labels).set(capacity);
         workers.labels(channel).inc();
         return {
           length: (queued) => length.set(queued),
+          sent: (seconds) => send.observe(seconds),
           closed: () => {
             queueLength.remove(labels);
             queueCapacity.remove(labels);

@@ -51,7 +51,8 @@ export interface ChainMetrics {
   readyHandled(seconds: number): void;
   /** One WAL fdatasync (consensus_etcdraft_wal_fsync_duration). */
   walFsynced(seconds: number): void;
-  snapshotTaken(): void;
+  /** This node took a Raft snapshot holding block `blockNumber` (snapshot_count, snapshot_block_number). */
+  snapshotTaken(blockNumber: number): void;
   /** From the first envelope of a batch to the batch being cut (blockcutter_block_fill_duration). */
   blockFilled(seconds: number): void;
   /** A block written to the ledger in `seconds` (ledger_blockstorage_commit_time), at unix time `atSeconds`. */
@@ -81,7 +82,6 @@ export interface ChainGaugeValues {
   /** Known on the leader only (the consenters it heard from recently, itself included). */
   readonly activeNodes: number | undefined;
   readonly committedBlockNumber: number;
-  readonly snapshotBlockNumber: number | undefined;
 }
 
 /** One channel of the node at scrape time. */
