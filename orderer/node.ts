@@ -54,7 +54,7 @@ import type { MetadataSigner } from '../ledger/metadata';
 import type { ChainHandle, ChainRegistry } from './types';
 import { widenServerWindows } from '../cluster/http2-window';
 import { clusterMembersOf, findSelf } from './tls';
-import { CONSENSUS_RELATION, DISABLED_METRICS, PARTICIPATION_STATUS, type ChannelGaugeValues, type OrdererMetrics } from './metrics';
+import { CONSENSUS_RELATION, countServerConnections, DISABLED_METRICS, PARTICIPATION_STATUS, type ChannelGaugeValues, type OrdererMetrics } from './metrics';
 
 
 /** The Chain's memory limits (defaults in orderer/chain/); the flood test makes them small. */
@@ -260,6 +260,7 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
       this.server.bindAsync(`${this.options.listenHost}:${this.options.listenPort}`, creds, (err, port) => (err ? reject(err) : resolve(port)));
     });
     widenServerWindows(this.server);
+    if (this.metrics.registry !== undefined) countServerConnections(this.server, this.metrics.connections);
     const cl = this.options.clusterListener;
     if (cl !== undefined) {
       this.clusterServer = await ClusterServer.listen({
@@ -270,6 +271,7 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
         ...(this.options.maxRecvMsgSizeBytes !== undefined ? { maxRecvMessageBytes: this.options.maxRecvMsgSizeBytes } : {}),
         ...(this.options.maxSendMsgSizeBytes !== undefined ? { maxSendMessageBytes: this.options.maxSendMsgSizeBytes } : {}),
       });
+      if (this.metrics.registry !== undefined) countServerConnections(this.clusterServer.server, this.metrics.connections);
     }
     for (const { chain } of this.channels.values()) chain.start();
     this.started = true;

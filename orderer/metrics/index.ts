@@ -7,6 +7,7 @@ import type { ChainMetrics, OrdererMetrics, RpcTracker } from './types';
 
 export * from './types';
 export { PrometheusOrdererMetrics } from './prometheus';
+export { countServerConnections } from './connections';
 
 /** A registry with every metric, prom-client's process metrics included (Metrics.Provider: prometheus). */
 export function createOrdererMetrics(options: { version: string; commitSha: string }): OrdererMetrics {
@@ -35,6 +36,7 @@ export const DISABLED_METRICS: OrdererMetrics = Object.freeze({
   broadcast: { validated: noop, enqueued: noop, processed: noop },
   deliver: { streamOpened: noop, streamClosed: noop, requestReceived: noop, requestCompleted: noop, blockSent: noop },
   grpc: { streamStarted: () => NO_RPC },
+  connections: { opened: noop, closed: noop },
   cluster: NO_METRICS,
   forChannel: () => NO_CHAIN,
   setChannelSource: noop,

@@ -10,6 +10,7 @@ import type { MessageKind } from '../../cluster/types';
 import { common } from '../../protos';
 import type {
   BroadcastMetrics,
+  ConnectionMetrics,
   ChainMetrics,
   ChannelGaugeSource,
   ChannelGaugeValues,
@@ -21,9 +22,6 @@ import type {
 
 /** Fabric's ledger_blockstorage_commit_time buckets (seconds). */
 const COMMIT_TIME_BUCKETS = [0.005, 0.01, 0.015, 0.05, 0.1, 1, 10];
-
-/** A scrape reads every per-channel gauge; the node's channels are read once for all of them. */
-const SNAPSHOT_REUSE_MS = 250;
 
 function headerTypeName(headerType: number | undefined): string {
   if (headerType === undefined) return 'unknown';
@@ -67,10 +65,11 @@ export class PrometheusOrdererMetrics implements OrdererMetrics {
   readonly broadcast: BroadcastMetrics;
   readonly deliver: DeliverMetrics;
   readonly grpc: GrpcServerMetrics;
+  readonly connections: ConnectionMetrics;
   readonly cluster: ClusterMetrics;
 
   private source: ChannelGaugeSource = () => [];
-  private snapshot: { atMs: number; values: readonly ChannelGaugeValues[] } | undefined;
+  private snapshot: readonly ChannelGaugeValues[] | undefined;
   private readonly releasers = new Set<(channel: string) => void>();
 
   private readonly loggingChecked: Counter<'level'>;
@@ -195,8 +194,9 @@ export class PrometheusOrdererMetrics implements OrdererMetrics {
         };
       },
     };
-    counter('grpc_comm_conn_opened', 'gRPC connections opened.', []);
-    counter('grpc_comm_conn_closed', 'gRPC connections closed.', []);
+    const connOpened = counter('grpc_comm_conn_opened', 'gRPC connections opened.', []);
+    const connClosed = counter('grpc_comm_conn_closed', 'gRPC connections closed.', []);
+    this.connections = { opened: () => connOpened.inc(), closed: () => connClosed.inc() };
 
     // ---- blockcutter, etcdraft, ledger: recorded per channel through forChannel()
     const fill = histogram('blockcutter_block_fill_duration', 'Seconds from the first envelope of a batch to the batch being cut.', ['channel']);
@@ -337,11 +337,14 @@ export class PrometheusOrdererMetrics implements OrdererMetrics {
   }
 
   private channelsNow(): readonly ChannelGaugeValues[] {
-    const nowMs = performance.now();
-    if (this.snapshot === undefined || nowMs - this.snapshot.atMs > SNAPSHOT_REUSE_MS) {
-      this.snapshot = { atMs: nowMs, values: this.source() };
+    if (this.snapshot === undefined) {
+      this.snapshot = this.source();
+      // One scrape runs every collect() in the same turn of the event loop (registry.metrics()
+      // calls each metric's get() before awaiting any): they share one read of the node, and
+      // the next scrape reads it afresh.
+      setImmediate(() => (this.snapshot = undefined));
     }
-    return this.snapshot.values;
+    return this.snapshot;
   }
 }
 

@@ -30,6 +30,12 @@ export interface RpcTracker {
   done(code: number): void;
 }
 
+/** Connections accepted by the orderer's gRPC servers (grpc_comm_conn_opened / _closed). */
+export interface ConnectionMetrics {
+  opened(): void;
+  closed(): void;
+}
+
 export interface GrpcServerMetrics {
   /** A streaming call of `service` (dots already replaced by `_`) and `method` started. */
   streamStarted(service: string, method: string): RpcTracker;
@@ -103,6 +109,7 @@ export interface OrdererMetrics {
   readonly broadcast: BroadcastMetrics;
   readonly deliver: DeliverMetrics;
   readonly grpc: GrpcServerMetrics;
+  readonly connections: ConnectionMetrics;
   readonly cluster: ClusterMetrics;
   /** Binds the chain recorders of one channel (call once per channel open). */
   forChannel(channel: string): ChainMetrics;

@@ -135,6 +135,13 @@ test('N envelopes broadcast are N SUCCESS answers over the nodes; heights and le
   for (const r of nodes) leaders += (await gauge(r, 'consensus_etcdraft_is_leader', CHANNEL)) ?? 0;
   expect(leaders).toBe(1);
   expect(await gauge(leader, 'consensus_etcdraft_active_nodes', CHANNEL)).toBe(3);
+  // The calls and connections that carried all this were counted.
+  expect(await sumOver('grpc_server_stream_requests_received', { service: 'orderer_AtomicBroadcast', method: 'Broadcast' })).toBeGreaterThanOrEqual(3);
+  expect(await sumOver('grpc_server_stream_messages_received', { service: 'orderer_AtomicBroadcast', method: 'Broadcast' })).toBeGreaterThanOrEqual(ENVELOPES);
+  expect(await sumOver('grpc_server_stream_requests_received', { service: 'orderer_Cluster', method: 'Step' })).toBeGreaterThan(0);
+  expect(await sumOver('deliver_blocks_sent', { channel: CHANNEL, filtered: 'false', data_type: 'block' })).toBeGreaterThanOrEqual(blocks);
+  expect(await sumOver('grpc_comm_conn_opened', {})).toBeGreaterThan(0);
+  expect(await sumOver('consensus_etcdraft_normal_proposals_received', { channel: CHANNEL })).toBeGreaterThanOrEqual(ENVELOPES);
   // The blocks were written here: the commit time histogram counted them on every node.
   const commits = await sumOver('ledger_blockstorage_commit_time', { channel: CHANNEL });
   expect(commits).toBeGreaterThan(0);
