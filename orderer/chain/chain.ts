@@ -237,7 +237,7 @@ export class Chain implements ChainHandle {
         send: (msg) => this.send(msg),
         softState: (ss) => this.onSoftState(ss),
         apply: (rd) => this.apply(rd),
-        stopped: () => this.halted,
+        stopped: () => this.persistDone(),
       },
       {
         beforeReady: () => {
@@ -464,13 +464,32 @@ export class Chain implements ChainHandle {
     this.push({ kind: 'snapshot-failed', id });
   }
 
-  /** Step 1 of a Ready, timed (consensus_etcdraft_data_persist_duration; the Ready's own time starts here). */
-  private async persistTimed(rd: Ready): Promise<void> {
-    const startedMs = performance.now();
-    this.readyStartedMs = startedMs;
-    await this.options.raft.saveReady(rd);
-    this.options.metrics?.dataPersisted((performance.now() - startedMs) / 1000);
+  /**
+   * Step 1 of a Ready, timed (consensus_etcdraft_data_persist_duration; the Ready's own time
+   * starts here). The save's own promise is handed back, never one chained to it: an extra
+   * promise turn would change when the loop resumes, and the simulator showed (seed 5 of
+   * test/sim/orderer-sim.test.ts) that the chain's behaviour depends on that turn. The end is
+   * taken in persistDone(), which the loop calls (as stopped()) right after the save resolves.
+   */
+  private persistTimed(rd: Ready): Promise<void> {
+    if (this.options.metrics !== undefined) {
+      this.readyStartedMs = performance.now();
+      this.persistStartedMs = this.readyStartedMs;
+    }
+    return this.options.raft.saveReady(rd);
   }
+
+  /** The loop's stopped() check; the first one after a save ends that save's timing. */
+  private persistDone(): boolean {
+    if (this.persistStartedMs !== undefined) {
+      this.options.metrics?.dataPersisted((performance.now() - this.persistStartedMs) / 1000);
+      this.persistStartedMs = undefined;
+    }
+    return this.halted;
+  }
+
+  /** When the save of the Ready being handled began (until persistDone() observed it). */
+  private persistStartedMs: number | undefined;
 
   /** When the Ready being handled began to be persisted (for consensus_etcdraft_ready_duration). */
   private readyStartedMs: number | undefined;
