@@ -8,11 +8,13 @@
 //   channel-config.ts    the channel's config: updates validated and wrapped, re-checked, applied
 //   removal.ts           when a node a config block removed halts (eviction suspicion among it)
 //   broken.ts            what a channel halted on broken state says
+//   ready-timing.ts      how long a Ready and its persist take, for the metrics
 // All inputs (ticks, Raft messages, forwarded envelopes, timer expiries) are queued here and fed
 // to the Raft core between Readys, never while one is being persisted, so everything that
 // arrived during an fsync is batched into the next Ready. The queue (event-queue.ts) is bounded
 // in bytes: above its high-water mark the cluster stops reading the senders' streams
 // (receiveBackpressure) until the loop has drained it.
+import { ReadyTiming } from './ready-timing';
 import type { Logger } from 'pino';
 import type { ChannelAccess } from '../policies/channel-access';
 import type { NodeId, SubmitOutcome } from '../../cluster/types';
@@ -120,6 +122,8 @@ export class Chain implements ChainHandle {
   /** The node was removed from the channel's consenters by a config block and halts once it may. */
   /** Whether a config block removed this node, and when it halts for it (removal.ts). */
   private readonly removal: RemovalWatch;
+  /** Persist and Ready durations for the metrics (ready-timing.ts). */
+  private readonly timing: ReadyTiming;
   /** Every consenter a config of this chain named, by Raft id, as last named (certificates rotate). */
   private readonly knownConsenters = new Map<NodeId, { member: RaftMember; consenter: RaftConsenter }>();
 
@@ -229,15 +233,22 @@ export class Chain implements ChainHandle {
       ...(options.evictionSuspicionMs !== undefined ? { evictionSuspicionMs: options.evictionSuspicionMs } : {}),
       ...(options.checkEviction !== undefined ? { checkEviction: options.checkEviction } : {}),
     });
+    this.timing = new ReadyTiming(options.metrics);
     this.loop = new ReadyLoop(
       this.node,
       new ReadyProcessor(initial.hardState),
       {
-        persist: (rd) => this.persistTimed(rd),
+        persist: (rd) => {
+          this.timing.persistStarting();
+          return this.options.raft.saveReady(rd);
+        },
         send: (msg) => this.send(msg),
         softState: (ss) => this.onSoftState(ss),
         apply: (rd) => this.apply(rd),
-        stopped: () => this.persistDone(),
+        stopped: () => {
+          this.timing.afterPersist();
+          return this.halted;
+        },
       },
       {
         beforeReady: () => {
@@ -247,10 +258,7 @@ export class Chain implements ChainHandle {
         },
         hasQueuedInputs: () => this.events.length > 0,
         afterAdvance: () => {
-          if (this.readyStartedMs !== undefined) {
-            this.options.metrics?.readyHandled((performance.now() - this.readyStartedMs) / 1000);
-            this.readyStartedMs = undefined;
-          }
+          this.timing.advanced();
           this.proposeMissingConfChange();
           this.pipeline.pump();
         },
@@ -463,36 +471,6 @@ export class Chain implements ChainHandle {
   reportSnapshotFailed(id: NodeId): void {
     this.push({ kind: 'snapshot-failed', id });
   }
-
-  /**
-   * Step 1 of a Ready, timed (consensus_etcdraft_data_persist_duration; the Ready's own time
-   * starts here). The save's own promise is handed back, never one chained to it: an extra
-   * promise turn would change when the loop resumes, and the simulator showed (seed 5 of
-   * test/sim/orderer-sim.test.ts) that the chain's behaviour depends on that turn. The end is
-   * taken in persistDone(), which the loop calls (as stopped()) right after the save resolves.
-   */
-  private persistTimed(rd: Ready): Promise<void> {
-    if (this.options.metrics !== undefined) {
-      this.readyStartedMs = performance.now();
-      this.persistStartedMs = this.readyStartedMs;
-    }
-    return this.options.raft.saveReady(rd);
-  }
-
-  /** The loop's stopped() check; the first one after a save ends that save's timing. */
-  private persistDone(): boolean {
-    if (this.persistStartedMs !== undefined) {
-      this.options.metrics?.dataPersisted((performance.now() - this.persistStartedMs) / 1000);
-      this.persistStartedMs = undefined;
-    }
-    return this.halted;
-  }
-
-  /** When the save of the Ready being handled began (until persistDone() observed it). */
-  private persistStartedMs: number | undefined;
-
-  /** When the Ready being handled began to be persisted (for consensus_etcdraft_ready_duration). */
-  private readyStartedMs: number | undefined;
 
   /** Consenters and, on the leader, those it heard from recently: for the metrics read at scrape time. */
   membershipCounts(): { clusterSize: number; activeNodes: number | undefined } {
