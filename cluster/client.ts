@@ -122,6 +122,10 @@ export class ClusterClient implements ClusterTransport {
     this.pool = new ConnectionPool({
       credentials: options.tls ?? grpc.credentials.createInsecure(),
       ...(options.tlsFor !== undefined ? { credentialsFor: options.tlsFor } : {}),
+      // Only TLS connections count (cluster_comm_egress_tls_connection_count); a plaintext test cluster has none.
+      ...(options.tls !== undefined || options.tlsFor !== undefined
+        ? { onConnectionsChanged: (delta: 1 | -1) => this.metrics.tlsConnectionsChanged(delta) }
+        : {}),
       channelOptions: {
         'grpc.max_send_message_length': this.maxSendMessageBytes,
         'grpc.max_receive_message_length': options.maxRecvMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,

@@ -11,6 +11,8 @@ export interface ConnectionPoolOptions {
   /** Credentials for one destination (pinning its server certificate); `credentials` when absent. */
   readonly credentialsFor?: (member: ClusterMember) => grpc.ChannelCredentials;
   readonly channelOptions: grpc.ChannelOptions;
+  /** A pooled connection was created (+1) or closed (-1): the TLS connection count's seam. */
+  readonly onConnectionsChanged?: (delta: 1 | -1) => void;
 }
 
 function poolKey(member: ClusterMember): string {
@@ -35,6 +37,7 @@ export class ConnectionPool {
       const credentials = this.options.credentialsFor?.(member) ?? this.options.credentials;
       entry = { client: new grpc.Client(`${member.host}:${member.port}`, credentials, this.options.channelOptions), refs: 0 };
       this.entries.set(key, entry);
+      this.options.onConnectionsChanged?.(1);
     }
     entry.refs += 1;
     return entry.client;
@@ -48,10 +51,14 @@ export class ConnectionPool {
     if (entry.refs > 0) return;
     this.entries.delete(key);
     entry.client.close();
+    this.options.onConnectionsChanged?.(-1);
   }
 
   closeAll(): void {
-    for (const entry of this.entries.values()) entry.client.close();
+    for (const entry of this.entries.values()) {
+      entry.client.close();
+      this.options.onConnectionsChanged?.(-1);
+    }
     this.entries.clear();
   }
 

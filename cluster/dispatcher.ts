@@ -59,11 +59,13 @@ export class ClusterDispatcher {
       authContext: call.getAuthContext(),
     };
     this.metrics.ingressStreamsChanged(1);
+    const rpc = this.metrics.stepCallStarted();
     let open = true;
-    const closeOnce = (): void => {
+    const closeOnce = (code: grpc.status): void => {
       if (!open) return;
       open = false;
       this.metrics.ingressStreamsChanged(-1);
+      rpc.done(code);
     };
 
     // Our extension (SUBMIT_ACK_HEADER): answer the header now, so the follower knows at once,
@@ -85,6 +87,7 @@ export class ClusterDispatcher {
         slots.shift();
         if (!open || call.writableEnded || call.destroyed) continue;
         call.write(orderer.StepResponse.encode({ submitRes: { channel: head.channel, status: head.outcome.status, info: head.outcome.info } }));
+        rpc.messageSent();
       }
     };
     const answer = (channel: string, outcome: void | SubmitOutcome | Promise<SubmitOutcome>): void => {
@@ -109,6 +112,7 @@ export class ClusterDispatcher {
     let paused = false;
     call.on('data', (bytes: Uint8Array) => {
       if (!open) return; // a rejected stream may still have messages in flight; they are ignored
+      rpc.messageReceived();
       try {
         const receiver = this.dispatch(bytes, sender, acks ? answer : undefined);
         const room = paused ? undefined : receiver.receiveBackpressure?.();
@@ -136,20 +140,20 @@ export class ClusterDispatcher {
           { peer: sender.peerAddress, code: grpc.status[rejection.code], reason: rejection.message },
           'ending cluster stream',
         );
-        closeOnce();
+        closeOnce(rejection.code);
         // grpc-js turns an 'error' event on a server stream into the call's final status.
         call.emit('error', Object.assign(new Error(rejection.message), { code: rejection.code, details: rejection.message }));
       }
     });
     // The sender half-closed: nothing more will come, answer with OK.
     call.on('end', () => {
-      closeOnce();
+      closeOnce(grpc.status.OK);
       if (!call.writableEnded) call.end();
     });
-    call.on('cancelled', closeOnce);
-    call.on('close', closeOnce);
+    call.on('cancelled', () => closeOnce(grpc.status.CANCELLED));
+    call.on('close', () => closeOnce(grpc.status.UNAVAILABLE));
     // Errors here are our own rejection (already logged) or a broken connection; nothing to do.
-    call.on('error', closeOnce);
+    call.on('error', () => closeOnce(grpc.status.UNAVAILABLE));
   };
 
   /** Hands the message to its channel's receiver; returns that receiver. `answer` takes a submit's outcome. */

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { Backoff, type BackoffOptions } from './backoff';
 import { StreamClosedError, SubmitFateUnknownError, SubmitTimeoutError } from './errors';
 import { Fifo } from './fifo';
-import type { ClusterMetrics } from './metrics';
+import type { ClusterMetrics, EgressQueueRecorder } from './metrics';
 import { orderer } from '../protos';
 import { asBuffer, CLUSTER_STEP_PATH, NODE_ID_HEADER, SUBMIT_ACK_HEADER, SUBMIT_ACK_VERSION } from './service';
 import type { ClusterMember, MessageKind, NodeId, SubmitAck } from './types';
@@ -102,8 +102,14 @@ export class EgressStream {
   /** Ack handles of written submits whose answer has not come yet, in write order. */
   private readonly awaitingAcks = new Fifo<AckHandle | undefined>();
 
+  /** When each message handed to gRPC and not yet written was handed over (cluster_comm_msg_send_time). */
+  private readonly writeStartedMs = new Fifo<number>();
+  /** The queue's metrics, bound to its labels once. */
+  private readonly queueMetrics: EgressQueueRecorder;
+
   constructor(private readonly options: EgressStreamOptions) {
     this.backoff = new Backoff(options.backoff);
+    this.queueMetrics = options.metrics.egressQueueOpened(options.member.host, options.channel, options.kind, options.sendBufferSize);
     this.logger = options.logger.child({ channel: options.channel, to: options.member.id, kind: options.kind });
   }
 
@@ -132,6 +138,7 @@ export class EgressStream {
     }
     this.dropRun = 0;
     this.queue.push(message);
+    this.queueMetrics.length(this.queue.length);
     this.kick();
     return true;
   }
@@ -175,6 +182,7 @@ export class EgressStream {
   close(reason: string): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
+    this.queueMetrics.closed();
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     this.endCall();
@@ -220,6 +228,7 @@ export class EgressStream {
     this.state = 'open';
     this.writable = true;
     this.inFlight = 0;
+    this.writeStartedMs.drain();
     this.openedAtMs = Date.now();
     this.lastProgressAtMs = this.openedAtMs;
     this.snapshotsOnCall = 0;
@@ -271,10 +280,13 @@ export class EgressStream {
       const call = this.call;
       if (this.state !== 'open' || call === undefined || !this.writable) return;
       const message = this.queue.shift();
+      this.queueMetrics.length(this.queue.length);
       if (message === undefined) return;
       this.lastProgressAtMs = Date.now();
       if (message.isSnapshot) this.snapshotsOnCall += 1;
       this.inFlight += 1;
+      // Writes complete in order: the oldest start time belongs to the next 'written'.
+      this.writeStartedMs.push(performance.now());
       if (this.options.kind === 'submit') this.inFlightAcks.push(message.ack);
       // write() returning false is gRPC's backpressure: stop until 'drain'.
       this.writable = call.write(message.bytes, () => this.written(call));
@@ -284,6 +296,8 @@ export class EgressStream {
   private written(call: StepClientCall): void {
     if (this.call !== call) return; // an earlier stream's write; inFlight was reset with it
     this.inFlight -= 1;
+    const startedMs = this.writeStartedMs.shift();
+    if (startedMs !== undefined) this.queueMetrics.sent((performance.now() - startedMs) / 1000);
     if (this.options.kind === 'submit') {
       const handle = this.inFlightAcks.shift();
       // A peer without the extension: written is all we will ever know (Fabric's meaning).
@@ -379,7 +393,8 @@ export class EgressStream {
     // Handed to gRPC but not answered: they may or may not have reached the peer.
     const unknown = [...this.inFlightAcks.drain(), ...this.awaitingAcks.drain()];
     for (const h of unknown) h?.reject(new SubmitFateUnknownError(this.options.channel, this.options.member.id, 'the stream ended before the answer'));
-    this.inFlight = 0; // lost with the stream: gRPC may or may not have sent them
+    this.inFlight = 0;
+    this.writeStartedMs.drain(); // lost with the stream: gRPC may or may not have sent them
     this.options.metrics.egressStreamsChanged(this.options.channel, -1);
     call.cancel();
   }

@@ -12,13 +12,46 @@ export interface ClusterMetrics {
   egressStreamsChanged(channel: string, delta: 1 | -1): void;
   /** An incoming stream stopped reading because its chain is full (+1) or resumed (-1). */
   ingressPaused(delta: 1 | -1): void;
+  /** An outgoing TLS connection opened (+1) or closed (-1) (cluster_comm_egress_tls_connection_count). */
+  tlsConnectionsChanged(delta: 1 | -1): void;
+  /**
+   * An egress queue (one per destination, channel and message kind) was created: one more
+   * worker (cluster_comm_egress_queue_workers), and its capacity. The recorder it returns is
+   * bound to its labels once, so reporting its length costs no label lookup.
+   */
+  egressQueueOpened(host: string, channel: string, kind: MessageKind, capacity: number): EgressQueueRecorder;
+  /** An incoming Step call started (grpc_server_stream_* with service orderer_Cluster, method Step). */
+  stepCallStarted(): StepCallRecorder;
 }
+
+export interface StepCallRecorder {
+  messageReceived(): void;
+  messageSent(): void;
+  /** The call ended with gRPC status `code`; called once. */
+  done(code: number): void;
+}
+
+const NO_STEP_CALL: StepCallRecorder = { messageReceived: () => undefined, messageSent: () => undefined, done: () => undefined };
+
+export interface EgressQueueRecorder {
+  /** Messages queued now (cluster_comm_egress_queue_length). */
+  length(queued: number): void;
+  /** gRPC took one message written `seconds` after it was handed to the stream (cluster_comm_msg_send_time). */
+  sent(seconds: number): void;
+  /** The queue closed: one worker less, its gauges removed. */
+  closed(): void;
+}
+
+const NO_QUEUE: EgressQueueRecorder = { length: () => undefined, sent: () => undefined, closed: () => undefined };
 
 export const NO_METRICS: ClusterMetrics = {
   messageDropped: () => undefined,
   ingressStreamsChanged: () => undefined,
   egressStreamsChanged: () => undefined,
   ingressPaused: () => undefined,
+  tlsConnectionsChanged: () => undefined,
+  egressQueueOpened: () => NO_QUEUE,
+  stepCallStarted: () => NO_STEP_CALL,
 };
 
 export class CountingClusterMetrics implements ClusterMetrics {
@@ -48,6 +81,15 @@ export class CountingClusterMetrics implements ClusterMetrics {
   ingressPaused(delta: 1 | -1): void {
     this.ingressPausedNow += delta;
     if (delta === 1) this.ingressPausesTotal += 1;
+  }
+
+  tlsConnectionsChanged(): void {}
+  egressQueueOpened(): EgressQueueRecorder {
+    return NO_QUEUE;
+  }
+
+  stepCallStarted(): StepCallRecorder {
+    return NO_STEP_CALL;
   }
 
   droppedTotal(): number {

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `orderer start --config FILE`: runs one orderer node until SIGINT/SIGTERM.
 import * as grpc from '@grpc/grpc-js';
+import fs from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';
 import { runStatus, STATUS_USAGE } from './status';
@@ -10,12 +11,12 @@ import { runCryptoGenerate } from './crypto-generate';
 import { runLedgerCheck } from './ledger-check';
 import { runWalRepair } from './wal-repair';
 import { ensureDirs, OrdererNode, type OrdererNodeOptions } from '../orderer/node';
+import { createOrdererMetrics } from '../orderer/metrics';
 import { LocalMspError, loadLocalSigningIdentity } from '../orderer/msp/local-msp';
 import { loadOrdererTls } from '../orderer/tls';
 import { adminServerFromConfig, type AdminServer } from '../orderer/participation';
 import { OrdererLogging } from '../orderer/logging';
 import { channelHealthCheckers, diskSpaceChecker, operationsServerFromConfig, type MetricsSource, type OperationsServer } from '../orderer/operations';
-import { Registry } from 'prom-client';
 
 const USAGE = `usage: orderer start [--config FILE] [--stop-on-stdin-eof]
        orderer wal repair --channel NAME [--config FILE] [--dry-run]   (orderer wal repair --help)
@@ -167,6 +168,12 @@ async function main(argv: string[]): Promise<number> {
     if (err instanceof LocalMspError) return startFailed(new Error(`General.LocalMSPDir / LocalMSPID: ${err.message}`, { cause: err }));
     return startFailed(err);
   }
+  // Metrics.Provider: prometheus records into a registry the operations server serves at /metrics.
+  if (config.metrics.provider === 'prometheus') {
+    const metrics = createOrdererMetrics(buildInfo());
+    options = { ...options, metrics };
+    logging.setOnEntry((level) => metrics.onLogEntry(level));
+  }
   const node = new OrdererNode(options);
   // The Admin server serves the channel participation API (reference §6.2); it runs when the API
   // is enabled (Fabric also starts it to answer 503 when disabled; with nothing else on it, we don't).
@@ -175,8 +182,7 @@ async function main(argv: string[]): Promise<number> {
   let operations: OperationsServer | undefined;
   try {
     if (config.channelParticipation.enabled) admin = adminServerFromConfig(config, node, logger, loaded.filePath);
-    // Placeholder until the metrics registry is wired in: an empty registry when Prometheus is asked for.
-    const metrics: MetricsSource | undefined = config.metrics.provider === 'prometheus' ? new Registry() : undefined;
+    const metrics: MetricsSource | undefined = options.metrics?.registry;
     const diskCheckers = [
       diskSpaceChecker('disk:ledger', options.ledgerDir),
       diskSpaceChecker('disk:wal', options.walDir),
@@ -256,4 +262,22 @@ if (require.main === module) {
       process.exit(1);
     },
   );
+}
+
+/** fabric_version's value: package.json's version, and the commit when the build says it (ORDERER_COMMIT_SHA). */
+function buildInfo(): { version: string; commitSha: string } {
+  let version = 'unknown';
+  // dist/cmd/orderer.js sits two levels below package.json, cmd/orderer.ts (tests) one.
+  for (const dir of [path.join(__dirname, '..', '..'), path.join(__dirname, '..')]) {
+    try {
+      const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: unknown; version?: unknown };
+      if (pkg.name === 'fabric-raft-orderer' && typeof pkg.version === 'string') {
+        version = pkg.version;
+        break;
+      }
+    } catch {
+      // Not there: the label says "unknown" rather than the start failing over a label.
+    }
+  }
+  return { version, commitSha: process.env['ORDERER_COMMIT_SHA'] ?? '' };
 }

@@ -27,6 +27,7 @@ import {
   type ParsedEnvelope,
 } from './msgcheck';
 import type { ChainHandle, ChainRegistry } from './types';
+import type { BroadcastMetrics, RpcTracker } from './metrics/types';
 
 /** Envelopes per stream handed to a chain whose answer has not been written yet. */
 export const DEFAULT_MAX_INFLIGHT_PER_STREAM = 512;
@@ -36,6 +37,16 @@ const INBOUND_BUFFERED_ENVELOPES = 16;
 
 export interface BroadcastOptions {
   maxInflightPerStream?: number;
+  /** broadcast_* metrics; nothing recorded when absent. */
+  metrics?: BroadcastMetrics;
+  /** The stream's grpc_server_* recorder (messages in and out). */
+  rpc?: RpcTracker;
+}
+
+/** What a rejected envelope is labelled with when checkForBroadcast threw before or after parsing it. */
+export interface BroadcastLabels {
+  channelId: string;
+  headerType: number | undefined;
 }
 
 const SUCCESS_RESPONSE: orderer.BroadcastResponseInit = Object.freeze({ status: common.Status.SUCCESS });
@@ -52,9 +63,14 @@ export const CONFIG_UPDATE_NOT_SUPPORTED = 'this channel takes no config updates
 export async function checkForBroadcast(
   envelopeBytes: Uint8Array,
   registry: ChainRegistry,
+  labels?: BroadcastLabels,
 ): Promise<{ chain: ChainHandle; parsed: ParsedEnvelope }> {
   const { envelope, payload, channelHeader } = parseEnvelopeHeaders(envelopeBytes);
   const channelId = channelHeader.channelId;
+  if (labels !== undefined) {
+    labels.channelId = channelId;
+    labels.headerType = channelHeader.type;
+  }
   if (channelId.length === 0) throw OrdererError.badRequest('channel header has no channel ID');
   const chain = registry.get(channelId);
   if (chain === undefined) throw OrdererError.notFound(`channel ${channelId} not served here`);
@@ -113,6 +129,7 @@ export async function handleBroadcast(
   options: BroadcastOptions = {},
 ): Promise<void> {
   const maxInflight = options.maxInflightPerStream ?? DEFAULT_MAX_INFLIGHT_PER_STREAM;
+  const { metrics, rpc } = options;
   if (!(maxInflight >= 1)) throw new RangeError(`maxInflightPerStream must be at least 1, got ${maxInflight}`);
   // A few envelopes may wait here while the previous one is checked; more pause the stream.
   const inbound = new InboundMessages<Uint8Array>(call, INBOUND_BUFFERED_ENVELOPES);
@@ -140,14 +157,34 @@ export async function handleBroadcast(
         if (failed) break;
         const envelopeBytes = await inbound.next();
         if (envelopeBytes === undefined || failed) break;
+        rpc?.messageReceived();
         let answer: PendingAnswer;
+        // Filled by the checks as far as they got (Fabric labels an unparsable envelope's channel "" and type "unknown").
+        const labels: BroadcastLabels = { channelId: '', headerType: undefined };
+        const validateStartedMs = metrics !== undefined ? performance.now() : 0;
         try {
-          const { chain, parsed } = await checkForBroadcast(envelopeBytes, registry);
+          const { chain, parsed } = await checkForBroadcast(envelopeBytes, registry, labels);
           // A failure answered while we were checking stops the stream before this envelope reaches a chain.
           if (failed) break;
-          answer = chain.order(parsed).then(() => SUCCESS_RESPONSE, answerFor);
+          if (metrics === undefined) {
+            answer = chain.order(parsed).then(() => SUCCESS_RESPONSE, answerFor);
+          } else {
+            const enqueueStartedMs = performance.now();
+            metrics.validated(labels.channelId, labels.headerType, common.Status.SUCCESS, (enqueueStartedMs - validateStartedMs) / 1000);
+            answer = chain.order(parsed).then(() => SUCCESS_RESPONSE, answerFor).then((a) => {
+              const status = 'fateUnknown' in a ? common.Status.SERVICE_UNAVAILABLE : (a.status ?? common.Status.UNKNOWN);
+              metrics.enqueued(labels.channelId, labels.headerType, status, (performance.now() - enqueueStartedMs) / 1000);
+              metrics.processed(labels.channelId, labels.headerType, status);
+              return a;
+            });
+          }
         } catch (err) {
           const response = toStatusResponse(err);
+          if (metrics !== undefined) {
+            const status = response.status ?? common.Status.UNKNOWN;
+            metrics.validated(labels.channelId, labels.headerType, status, (performance.now() - validateStartedMs) / 1000);
+            metrics.processed(labels.channelId, labels.headerType, status);
+          }
           logger.debug({ status: statusName(response.status ?? common.Status.UNKNOWN), info: response.info }, 'broadcast envelope rejected');
           answer = Promise.resolve(response);
           // A policy refusal is about this envelope's signer, not the stream: a client that
@@ -217,6 +254,7 @@ export async function handleBroadcast(
         break;
       }
       const written = await writeWithBackpressure(call, response);
+      if (written) rpc?.messageSent();
       if ((response.status !== common.Status.SUCCESS && !streamGoesOn.has(response)) || !written) {
         if (written) logger.debug({ status: statusName(response.status ?? 0), info: response.info }, 'broadcast stream ends after a failure');
         stopReading();

@@ -21,6 +21,7 @@ import { OrdererError, statusName } from './errors';
 import { encodeDeliverBlockResponse, encodeDeliverStatusResponse, type DeliverCall } from './atomic-broadcast';
 import { failCall, InboundMessages, writeWithBackpressure } from './grpc-streams';
 import { checkPolicy, envelopeSignedData, parseEnvelopeHeaders } from './msgcheck';
+import { DISABLED_METRICS, type DeliverMetrics, type RpcTracker } from './metrics';
 import type { ChainHandle, ChainRegistry } from './types';
 import type { CertificateValidity } from './policies/channel-access';
 
@@ -44,6 +45,8 @@ const LIMIT_WARNING_INTERVAL_MS = 10_000;
 export interface DeliverServiceOptions {
   registry: ChainRegistry;
   logger: Logger;
+  /** deliver_* metrics; nothing recorded when absent. */
+  metrics?: DeliverMetrics;
   /** Deliver streams open at once in this process; more are refused with RESOURCE_EXHAUSTED. */
   maxConcurrentStreams?: number;
   /** A seek request's timestamp may differ from our clock by at most this much. */
@@ -235,7 +238,15 @@ type SeekOutcome = common.Status | typeof GONE;
 const FRAMED_BLOCKS_KEPT = 8;
 const FRAMED_BLOCKS_MAX_BYTES = 4 * 1024 * 1024;
 
+/** The channel of a seek request once it was found (deliver_requests_completed). */
+interface SeekLabels {
+  channelId: string | undefined;
+}
+
+const NO_RPC: RpcTracker = DISABLED_METRICS.grpc.streamStarted('', '');
+
 export class DeliverService {
+  private readonly metrics: DeliverMetrics;
   private readonly registry: ChainRegistry;
   private readonly logger: Logger;
   private readonly maxConcurrentStreams: number;
@@ -258,6 +269,7 @@ export class DeliverService {
   constructor(options: DeliverServiceOptions) {
     this.registry = options.registry;
     this.logger = options.logger;
+    this.metrics = options.metrics ?? DISABLED_METRICS.deliver;
     this.maxConcurrentStreams = options.maxConcurrentStreams ?? DEFAULT_MAX_CONCURRENT_DELIVER_STREAMS;
     this.timeWindowMs = options.timeWindowMs ?? DEFAULT_TIME_WINDOW_MS;
     this.noExpirationChecks = options.registry.noExpirationChecks === true;
@@ -287,11 +299,12 @@ export class DeliverService {
   }
 
   /** The grpc-js handler for one Deliver stream. Never rejects. */
-  async handle(call: DeliverCall): Promise<void> {
+  async handle(call: DeliverCall, rpc: RpcTracker = NO_RPC): Promise<void> {
     if (this.streams.size >= this.maxConcurrentStreams) {
       this.refuse(call);
       return;
     }
+    this.metrics.streamOpened();
     const stream = new AbortController();
     this.streams.add(stream);
     const onGone = (): void => stream.abort();
@@ -303,9 +316,14 @@ export class DeliverService {
       for (;;) {
         const envelopeBytes = await inbound.next();
         if (envelopeBytes === undefined || stream.signal.aborted) break;
-        const outcome = await this.serveSeek(call, envelopeBytes, stream.signal);
+        rpc.messageReceived();
+        const seek: SeekLabels = { channelId: undefined };
+        const outcome = await this.serveSeek(call, envelopeBytes, stream.signal, seek, rpc);
+        // Fabric counts a request once its channel is known; one refused before has no channel label to count under.
+        if (seek.channelId !== undefined) this.metrics.requestCompleted(seek.channelId, outcome === common.Status.SUCCESS);
         if (outcome === GONE) break;
         const sent = await writeWithBackpressure(call, encodeDeliverStatusResponse(outcome), stream.signal);
+        if (sent) rpc.messageSent();
         if (!sent || outcome !== common.Status.SUCCESS) break;
       }
     } catch (err) {
@@ -318,6 +336,7 @@ export class DeliverService {
       call.off('error', onGone);
       stream.abort();
       this.streams.delete(stream);
+      this.metrics.streamClosed();
       // Ends with gRPC OK after a final status, and when the client half-closed, as Fabric does.
       if (!call.destroyed && !call.writableEnded) call.end();
     }
@@ -341,7 +360,7 @@ export class DeliverService {
   }
 
   /** One SeekInfo request: sends its blocks and returns the status that ends it. */
-  private async serveSeek(call: DeliverCall, envelopeBytes: Uint8Array, signal: AbortSignal): Promise<SeekOutcome> {
+  private async serveSeek(call: DeliverCall, envelopeBytes: Uint8Array, signal: AbortSignal, seek: SeekLabels, rpc: RpcTracker): Promise<SeekOutcome> {
     let chain: ChainHandle;
     let seekInfo: orderer.SeekInfo;
     let plan: SeekPlan;
@@ -356,6 +375,8 @@ export class DeliverService {
       const found = this.registry.get(channelHeader.channelId);
       if (found === undefined) throw OrdererError.notFound(`channel ${channelHeader.channelId} not served here`);
       chain = found;
+      seek.channelId = chain.channelId;
+      this.metrics.requestReceived(chain.channelId);
       // Unlike Fabric (which serves BEST_EFFORT readers from a halted chain), a chain that found
       // its own state broken may hold stale or wrong blocks: nobody is served from it.
       const broken = chain.brokenReason?.();
@@ -449,6 +470,8 @@ export class DeliverService {
         const nearTip = stored.number + FRAMED_BLOCKS_KEPT >= chain.blockStore.height();
         const framed = nearTip ? this.framed(stored) : encodeDeliverBlockResponse(stored.bytes);
         if (!(await writeWithBackpressure(call, framed, signal))) return GONE;
+        rpc.messageSent();
+        this.metrics.blockSent(chain.channelId);
         if (stored.number === plan.stopNumber) return common.Status.SUCCESS;
       }
     } finally {

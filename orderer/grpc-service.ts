@@ -15,6 +15,7 @@ import { handleBroadcast, type BroadcastOptions } from './broadcast';
 import { DeliverService, type DeliverServiceOptions } from './deliver';
 import { failCall } from './grpc-streams';
 import type { ChainRegistry } from './types';
+import { DISABLED_METRICS, type GrpcServerMetrics, type OrdererMetrics, type RpcTracker } from './metrics';
 
 // The call types the handlers take, and what callers imported from here before the split
 // (the block puller and the benchmarks dial through dialOrderer; the ack-only benchmark sink
@@ -24,26 +25,38 @@ export { dialOrderer, type BroadcastCall, type DeliverCall, type DialOptions } f
 export { failCall, writeWithBackpressure } from './grpc-streams';
 
 export interface AtomicBroadcastHandlers {
-  broadcast(call: BroadcastCall): Promise<void>;
-  deliver(call: DeliverCall): Promise<void>;
+  broadcast(call: BroadcastCall, rpc: RpcTracker): Promise<void>;
+  deliver(call: DeliverCall, rpc: RpcTracker): Promise<void>;
 }
 
+/** Fabric's grpc_server_* `service` label: the full service name with dots as underscores. */
+const SERVICE_LABEL = 'orderer_AtomicBroadcast';
+
 /** Registers AtomicBroadcast on `server`. The handlers are expected not to reject; if one does, the call ends INTERNAL. */
-export function addAtomicBroadcastService(server: grpc.Server, handlers: AtomicBroadcastHandlers): void {
+export function addAtomicBroadcastService(server: grpc.Server, handlers: AtomicBroadcastHandlers, metrics: GrpcServerMetrics = DISABLED_METRICS.grpc): void {
   const guard =
-    <Res>(handle: (call: grpc.ServerDuplexStream<Uint8Array, Res>) => Promise<void>) =>
+    <Res>(method: string, handle: (call: grpc.ServerDuplexStream<Uint8Array, Res>, rpc: RpcTracker) => Promise<void>) =>
     (call: grpc.ServerDuplexStream<Uint8Array, Res>): void => {
-      handle(call).catch((err: unknown) => {
-        failCall(call, grpc.status.INTERNAL, `internal error: ${err instanceof Error ? err.message : String(err)}`);
-      });
+      const rpc = metrics.streamStarted(SERVICE_LABEL, method);
+      handle(call, rpc).then(
+        // A handler that returns ended its stream with OK or with the status it sent itself;
+        // 'cancelled' marks a client that went away first.
+        () => rpc.done(call.cancelled ? grpc.status.CANCELLED : grpc.status.OK),
+        (err: unknown) => {
+          rpc.done(grpc.status.INTERNAL);
+          failCall(call, grpc.status.INTERNAL, `internal error: ${err instanceof Error ? err.message : String(err)}`);
+        },
+      );
     };
   server.addService(atomicBroadcastServiceDefinition, {
-    Broadcast: guard<orderer.BroadcastResponseInit>((call) => handlers.broadcast(call)),
-    Deliver: guard<Uint8Array>((call) => handlers.deliver(call)),
+    Broadcast: guard<orderer.BroadcastResponseInit>('Broadcast', (call, rpc) => handlers.broadcast(call, rpc)),
+    Deliver: guard<Uint8Array>('Deliver', (call, rpc) => handlers.deliver(call, rpc)),
   });
 }
 
 export interface AtomicBroadcastServiceOptions {
+  /** Where Broadcast, Deliver and their gRPC calls record; DISABLED_METRICS when absent. */
+  metrics?: OrdererMetrics;
   broadcast?: BroadcastOptions;
   deliver?: Omit<DeliverServiceOptions, 'registry' | 'logger'>;
 }
@@ -58,12 +71,19 @@ export function registerAtomicBroadcast(
   logger: Logger,
   options: AtomicBroadcastServiceOptions = {},
 ): DeliverService {
-  const deliver = new DeliverService({ registry, logger: logger.child({ logger: 'orderer.deliver' }), ...options.deliver });
+  const metrics = options.metrics ?? DISABLED_METRICS;
+  const deliver = new DeliverService({ registry, logger: logger.child({ logger: 'orderer.deliver' }), metrics: metrics.deliver, ...options.deliver });
   const broadcastLog = logger.child({ logger: 'orderer.broadcast' });
-  addAtomicBroadcastService(server, {
-    broadcast: (call) => handleBroadcast(call, registry, broadcastLog, options.broadcast),
-    deliver: (call) => deliver.handle(call),
-  });
+  addAtomicBroadcastService(
+    server,
+    {
+      // Disabled metrics: no timing wrapper around each envelope's answer at all.
+      broadcast: (call, rpc) =>
+        handleBroadcast(call, registry, broadcastLog, { ...options.broadcast, ...(metrics.registry !== undefined ? { metrics: metrics.broadcast, rpc } : {}) }),
+      deliver: (call, rpc) => deliver.handle(call, rpc),
+    },
+    metrics.grpc,
+  );
   return deliver;
 }
 

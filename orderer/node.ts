@@ -13,6 +13,7 @@ import { readConsenterMetadata, readLastConfigIndex } from '../ledger/metadata';
 import { common } from '../protos';
 import { pullBlocks } from './blockpuller';
 import { Chain } from './chain/chain';
+import { RaftRole } from '../consensus/raft/api';
 import { openRaftPersistence } from './chain/raft-persistence';
 import type { ChainOptions, ChainSettings, EvictionVerdict, RaftMember, RaftPersistence } from './chain/types';
 import { deliverBlocks } from './deliver-client';
@@ -53,6 +54,7 @@ import type { MetadataSigner } from '../ledger/metadata';
 import type { ChainHandle, ChainRegistry } from './types';
 import { widenServerWindows } from '../cluster/http2-window';
 import { clusterMembersOf, findSelf } from './tls';
+import { CONSENSUS_RELATION, countServerConnections, DISABLED_METRICS, PARTICIPATION_STATUS, type ChannelGaugeValues, type OrdererMetrics } from './metrics';
 
 
 /** The Chain's memory limits (defaults in orderer/chain/); the flood test makes them small. */
@@ -124,6 +126,8 @@ export interface OrdererNodeOptions {
    * flood-node.ts slows the disk with it); `orderer start` passes none.
    */
   readonly wrapRaftPersistence?: (raft: RaftPersistence, channelId: string) => RaftPersistence;
+  /** Where broadcast, deliver, the chains, the cluster transport and the ledger record (orderer/metrics); DISABLED_METRICS when absent. */
+  readonly metrics?: OrdererMetrics;
 }
 
 interface RunningChannel {
@@ -175,6 +179,7 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
   private boundPort = 0;
   private clusterServer: ClusterServer | undefined;
   private readonly logger: Logger;
+  readonly metrics: OrdererMetrics;
 
   /** Signs the SIGNATURES metadata of every block written here. */
   private readonly signer: MetadataSigner | undefined;
@@ -183,12 +188,15 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
     this.logger = options.logger.child({ logger: 'orderer.node' });
     this.signer = options.signingIdentity !== undefined ? metadataSignerOf(options.signingIdentity) : undefined;
     this.noExpirationChecks = options.noExpirationChecks === true;
+    this.metrics = options.metrics ?? DISABLED_METRICS;
+    this.metrics.setChannelSource(() => this.gaugeValues());
     this.server = new grpc.Server({
       'grpc.max_receive_message_length': options.maxRecvMsgSizeBytes ?? 100 * 1024 * 1024,
       'grpc.max_send_message_length': options.maxSendMsgSizeBytes ?? 100 * 1024 * 1024,
     });
     this.comm = new Comm({
       logger: options.logger,
+      metrics: this.metrics.cluster,
       ...(options.sendBufferSize !== undefined ? { sendBufferSize: options.sendBufferSize } : {}),
       ...(options.rpcTimeoutMs !== undefined ? { rpcTimeoutMs: options.rpcTimeoutMs } : {}),
       ...(options.dialTimeoutMs !== undefined ? { dialTimeoutMs: options.dialTimeoutMs } : {}),
@@ -202,6 +210,7 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
     });
     if (options.clusterListener === undefined) this.comm.registerOn(this.server);
     registerAtomicBroadcast(this.server, this, options.logger, {
+      metrics: this.metrics,
       ...(options.broadcast !== undefined ? { broadcast: options.broadcast } : {}),
       deliver: {
         ...(options.authTimeWindowMs !== undefined ? { timeWindowMs: options.authTimeWindowMs } : {}),
@@ -251,6 +260,7 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
       this.server.bindAsync(`${this.options.listenHost}:${this.options.listenPort}`, creds, (err, port) => (err ? reject(err) : resolve(port)));
     });
     widenServerWindows(this.server);
+    if (this.metrics.registry !== undefined) countServerConnections(this.server, this.metrics.connections);
     const cl = this.options.clusterListener;
     if (cl !== undefined) {
       this.clusterServer = await ClusterServer.listen({
@@ -261,6 +271,7 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
         ...(this.options.maxRecvMsgSizeBytes !== undefined ? { maxRecvMessageBytes: this.options.maxRecvMsgSizeBytes } : {}),
         ...(this.options.maxSendMsgSizeBytes !== undefined ? { maxSendMessageBytes: this.options.maxSendMsgSizeBytes } : {}),
       });
+      if (this.metrics.registry !== undefined) countServerConnections(this.clusterServer.server, this.metrics.connections);
     }
     for (const { chain } of this.channels.values()) chain.start();
     this.started = true;
@@ -294,6 +305,7 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
     // they get the node's base logger, or every line would carry "channel" twice (and "logger":
     // each names its own, orderer.node is this node's).
     const blockStore = await openBlockStore({ dir: this.options.ledgerDir, channelId: ch.name, logger: this.options.logger });
+    const chainMetrics = this.metrics.forChannel(ch.name);
     const existed = blockStore.height() > 0;
     try {
       if (blockStore.height() === 0) {
@@ -330,6 +342,7 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
           walDir: path.join(this.options.walDir, ch.name),
           snapDir: path.join(this.options.snapDir, ch.name),
           logger: this.options.logger.child({ channel: ch.name }),
+          onSynced: (seconds) => chainMetrics.walFsynced(seconds),
         });
       } catch (err) {
         if (!(err instanceof WalCorruptionError)) throw err;
@@ -349,6 +362,7 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
       const chainSettings: ChainSettings = chainSettingsOf(configState.snapshot, this.options.tickIntervalOverrideMs);
       const chain: Chain = new Chain({
         channelId: ch.name,
+        metrics: chainMetrics,
         selfId: self.id,
         ledgerDir: channelStoreDir(this.options.ledgerDir, ch.name),
         settings: chainSettings,
@@ -402,12 +416,49 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
           await chain.halt();
           await raft.close();
           await blockStore.close();
+          chainMetrics.release();
         },
       });
     } catch (err) {
+      chainMetrics.release();
       await blockStore.close();
       throw err;
     }
+  }
+
+  /** Every channel of this node as the scrape-time gauges read it (orderer/metrics). */
+  private gaugeValues(): ChannelGaugeValues[] {
+    const out: ChannelGaugeValues[] = [];
+    for (const info of this.listChannels()) {
+      const chain = this.channels.get(info.name)?.chain;
+      let chainValues: ChannelGaugeValues['chain'];
+      if (chain !== undefined) {
+        const st = chain.status();
+        const counts = chain.membershipCounts();
+        chainValues = {
+          nodeId: st.nodeId,
+          term: st.term,
+          commitIndex: st.commitIndex,
+          leaderId: st.leaderId,
+          isLeader: st.role === RaftRole.Leader,
+          halted: st.halted,
+          inflightBlocks: st.inflightBlocks,
+          intakeBytes: st.intakeBytes,
+          acceptedEnvelopes: st.acceptedUnordered,
+          clusterSize: counts.clusterSize,
+          activeNodes: counts.activeNodes,
+          committedBlockNumber: st.height - 1,
+        };
+      }
+      out.push({
+        channel: info.name,
+        participationStatus: PARTICIPATION_STATUS[info.status],
+        consensusRelation: CONSENSUS_RELATION[info.consensusRelation],
+        height: info.height,
+        chain: chainValues,
+      });
+    }
+    return out;
   }
 
   // ---- channel participation (reference §6.2) -------------------------------------------

@@ -50,6 +50,8 @@ export interface WalOptions {
    * open. Loses whatever was after it; logged at warn level with what was dropped.
    */
   repair?: boolean;
+  /** Told how long each fdatasync of a save took (a metrics seam; the WAL itself keeps no numbers). */
+  onSynced?: (seconds: number) => void;
 }
 
 /** What a node restarts from: apply the snapshot, then append the entries, then set the hard state. */
@@ -91,6 +93,9 @@ export class Wal {
     private hardState: raftpb.HardState,
   ) {}
 
+  /** Set by open() from WalOptions.onSynced. */
+  private onSynced: ((seconds: number) => void) | undefined;
+
   /**
    * Locks the directory, replays the WAL and the newest usable snapshot, truncates a torn
    * tail and returns the log ready for appending. Creates an empty WAL in a new directory.
@@ -127,11 +132,13 @@ export class Wal {
       const fd = await openFd(first.path, 'r+');
       logger.info({ dir, segment: first.path }, 'created new WAL');
       const wal = new Wal(dir, snapshotter, lock, logger, segmentSizeBytes, preallocator, [first], fd, 0, emptyHardState);
+      wal.onSynced = opts.onSynced;
       return { wal, snapshot: undefined, hardState: { ...emptyHardState }, entries: [] };
     }
     const { segments, snapshot, hardState, entries, lastIndex } = recovered;
     const fd = await openFd(segments[segments.length - 1]!.path, 'r+');
     const wal = new Wal(dir, snapshotter, lock, logger, segmentSizeBytes, preallocator, segments, fd, lastIndex, hardState);
+    wal.onSynced = opts.onSynced;
     return { wal, snapshot, hardState: { ...hardState }, entries };
   }
 
@@ -230,7 +237,9 @@ export class Wal {
     if (this.preallocator !== undefined && segment.sizeBytes > this.segmentSizeBytes / 8) this.preallocator.start();
     this.dirty = true;
     if (mustSync) {
+      const startedMs = performance.now();
       await fdatasync(this.fd);
+      this.onSynced?.((performance.now() - startedMs) / 1000);
       this.dirty = false;
     }
   }

@@ -8,11 +8,13 @@
 //   channel-config.ts    the channel's config: updates validated and wrapped, re-checked, applied
 //   removal.ts           when a node a config block removed halts (eviction suspicion among it)
 //   broken.ts            what a channel halted on broken state says
+//   ready-timing.ts      how long a Ready and its persist take, for the metrics
 // All inputs (ticks, Raft messages, forwarded envelopes, timer expiries) are queued here and fed
 // to the Raft core between Readys, never while one is being persisted, so everything that
 // arrived during an fsync is batched into the next Ready. The queue (event-queue.ts) is bounded
 // in bytes: above its high-water mark the cluster stops reading the senders' streams
 // (receiveBackpressure) until the loop has drained it.
+import { ReadyTiming } from './ready-timing';
 import type { Logger } from 'pino';
 import type { ChannelAccess } from '../policies/channel-access';
 import type { NodeId, SubmitOutcome } from '../../cluster/types';
@@ -120,6 +122,8 @@ export class Chain implements ChainHandle {
   /** The node was removed from the channel's consenters by a config block and halts once it may. */
   /** Whether a config block removed this node, and when it halts for it (removal.ts). */
   private readonly removal: RemovalWatch;
+  /** Persist and Ready durations for the metrics (ready-timing.ts). */
+  private readonly timing: ReadyTiming;
   /** Every consenter a config of this chain named, by Raft id, as last named (certificates rotate). */
   private readonly knownConsenters = new Map<NodeId, { member: RaftMember; consenter: RaftConsenter }>();
 
@@ -174,6 +178,7 @@ export class Chain implements ChainHandle {
       logger: this.logger,
       settings: () => this.settingsValue,
       propose: (bytes) => this.node.propose(bytes),
+      ...(options.metrics !== undefined ? { metrics: options.metrics } : {}),
       onBatchTimeout: () => this.push({ kind: 'batch-timeout' }),
       recheck: (item) => this.recheckIntakeItem(item),
       membershipPending: () => this.membershipPending(),
@@ -202,6 +207,7 @@ export class Chain implements ChainHandle {
     });
     this.applier = new Applier({
       channelId: this.channelId,
+      ...(options.metrics !== undefined ? { metrics: options.metrics } : {}),
       selfId: options.selfId,
       blockStore: this.blockStore,
       raft: options.raft,
@@ -227,15 +233,22 @@ export class Chain implements ChainHandle {
       ...(options.evictionSuspicionMs !== undefined ? { evictionSuspicionMs: options.evictionSuspicionMs } : {}),
       ...(options.checkEviction !== undefined ? { checkEviction: options.checkEviction } : {}),
     });
+    this.timing = new ReadyTiming(options.metrics);
     this.loop = new ReadyLoop(
       this.node,
       new ReadyProcessor(initial.hardState),
       {
-        persist: (rd) => this.options.raft.saveReady(rd),
+        persist: (rd) => {
+          this.timing.persistStarting();
+          return this.options.raft.saveReady(rd);
+        },
         send: (msg) => this.send(msg),
         softState: (ss) => this.onSoftState(ss),
         apply: (rd) => this.apply(rd),
-        stopped: () => this.halted,
+        stopped: () => {
+          this.timing.afterPersist();
+          return this.halted;
+        },
       },
       {
         beforeReady: () => {
@@ -245,6 +258,7 @@ export class Chain implements ChainHandle {
         },
         hasQueuedInputs: () => this.events.length > 0,
         afterAdvance: () => {
+          this.timing.advanced();
           this.proposeMissingConfChange();
           this.pipeline.pump();
         },
@@ -398,6 +412,8 @@ export class Chain implements ChainHandle {
   }
 
   order(env: ParsedEnvelope): Promise<void> {
+    if (env.kind === 'config') this.options.metrics?.configProposalReceived();
+    else this.options.metrics?.normalProposalReceived();
     return this.forwarder.order(env);
   }
 
@@ -454,6 +470,11 @@ export class Chain implements ChainHandle {
 
   reportSnapshotFailed(id: NodeId): void {
     this.push({ kind: 'snapshot-failed', id });
+  }
+
+  /** Consenters and, on the leader, those it heard from recently: for the metrics read at scrape time. */
+  membershipCounts(): { clusterSize: number; activeNodes: number | undefined } {
+    return { clusterSize: this.settingsValue.members.length, activeNodes: this.activeNodes()?.length };
   }
 
   status(): ChainStatus {
@@ -612,6 +633,7 @@ export class Chain implements ChainHandle {
     this.leaderId = ss.leaderId;
     if (ss.leaderId !== 0) this.everHadLeader = true;
     if (previousLeader !== ss.leaderId) {
+      if (ss.leaderId !== 0) this.options.metrics?.leaderChanged();
       this.forwarder.wakeWaiters();
       this.pipeline.wakeWaiters();
       this.logger.info({ leader: ss.leaderId, previous: previousLeader, role: ss.role }, 'raft leader changed');

@@ -6,6 +6,7 @@
 //   - at most MaxInflightBlocks proposed and uncommitted; the intake waits meanwhile;
 //   - losing leadership drops the intake, the cutter's batch and the in-flight set (the nodes
 //     that acknowledged those envelopes resend them to the next leader).
+import type { ChainMetrics } from '../metrics/types';
 import type { Logger } from 'pino';
 import { Fifo } from '../../cluster/fifo';
 import type { NodeId, SubmitOutcome } from '../../cluster/types';
@@ -61,6 +62,8 @@ export function refusal(info: string, status: common.Status = common.Status.SERV
 
 export interface LeaderPipelineOptions {
   channelId: string;
+  /** Block fill time and dropped proposals (orderer/metrics); nothing recorded when absent. */
+  metrics?: Pick<ChainMetrics, 'blockFilled' | 'proposalFailed'>;
   blockStore: BlockStore;
   timers: ChainTimers;
   logger: Logger;
@@ -105,6 +108,8 @@ export class LeaderPipeline {
   /** Tx id of each envelope handed to the cutter, so it is not decoded again for the block. */
   private readonly txIdOf = new WeakMap<Uint8Array, string>();
   private readonly proposedTxIds = new Set<string>();
+  /** When the first envelope of the batch now in the cutter reached it (performance.now()). */
+  private fillStartedMs: number | undefined;
   private readonly intakeTxIds = new Set<string>();
   private intake = new Fifo<IntakeItem>();
   /** Sum of the intake's envelope bytes. */
@@ -317,6 +322,8 @@ export class LeaderPipeline {
       }
       if (item.txId !== '') this.proposedTxIds.add(item.txId);
       this.txIdOf.set(item.envelopeBytes, item.txId);
+      // blockcutter_block_fill_duration runs from the first envelope of a batch to its cut.
+      this.fillStartedMs ??= performance.now();
       const { batches, pending } = this.cutter.ordered(item.envelopeBytes, item.messageSizeBytes);
       for (const batch of batches) this.proposeBlock(batch);
       this.batchTimer.afterOrdered(pending, s.batchTimeoutMs);
@@ -359,10 +366,15 @@ export class LeaderPipeline {
     const number = blockNumber(prev.number + 1);
     const block = newBlock(number, prev.hash, batch);
     const bytes = common.Block.encode(block);
+    if (this.fillStartedMs !== undefined) {
+      this.o.metrics?.blockFilled((performance.now() - this.fillStartedMs) / 1000);
+      this.fillStartedMs = undefined;
+    }
     try {
       this.o.propose(bytes);
     } catch (err) {
       if (!(err instanceof ProposalDroppedError)) throw err;
+      this.o.metrics?.proposalFailed();
       // The envelopes are not lost: accepted ones are resubmitted to whoever leads next.
       this.o.logger.warn({ block: number, reason: err.reason }, 'block proposal dropped');
       for (const env of batch) this.proposedTxIds.delete(this.txIdOf.get(env) ?? envelopeTxIdOrEmpty(env));

@@ -13,12 +13,15 @@ export interface OpenRaftPersistenceOptions {
   segmentSizeBytes?: number;
   /** Entries kept in memory behind a snapshot so a slightly lagging follower needs no snapshot. */
   keepEntriesAfterSnapshot?: number;
+  /** Each WAL fdatasync's duration (consensus_etcdraft_wal_fsync_duration). */
+  onSynced?: (seconds: number) => void;
 }
 
 export async function openRaftPersistence(options: OpenRaftPersistenceOptions): Promise<RaftPersistence> {
   const storage = await DurableStorage.open(options.walDir, {
     logger: options.logger.child({ logger: 'consensus.wal' }),
     snapDir: options.snapDir,
+    ...(options.onSynced !== undefined ? { onSynced: options.onSynced } : {}),
     ...(options.segmentSizeBytes !== undefined ? { segmentSizeBytes: options.segmentSizeBytes } : {}),
   });
   const initial = storage.initialState();

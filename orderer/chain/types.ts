@@ -1,5 +1,6 @@
 // What a Chain is built from. Every dependency is an interface so the real-process
 // tests, the benchmark and (later) the simulator can all drive the same Chain.
+import type { ChainMetrics } from '../metrics/types';
 import type { Logger } from 'pino';
 import type { ChannelAccess } from '../policies/channel-access';
 import type { ClusterTransport, NodeId } from '../../cluster/types';
@@ -94,6 +95,8 @@ export const REAL_TIMERS: ChainTimers = {
 
 export interface ChainOptions {
   channelId: string;
+  /** This channel's recorders (orderer/metrics forChannel); nothing recorded when absent. */
+  metrics?: ChainMetrics;
   selfId: NodeId;
   settings: ChainSettings;
   blockStore: BlockStore;

@@ -66,6 +66,7 @@ export interface MembershipBenchOptions {
     readonly maxInflightBlocks: number;
     readonly snapshotIntervalSizeBytes: number;
     readonly logLevel: string;
+    readonly metricsProvider?: 'disabled' | 'prometheus';
   };
   readonly nodeFlags: readonly string[];
   readonly keepData: boolean;

@@ -78,6 +78,9 @@ const USAGE = `usage: node dist/test/bench/orderer-bench.js [options]
   --max-inflight-blocks N  channel MaxInflightBlocks (default 5, Fabric's)
   --snapshot-interval-bytes N  channel SnapshotIntervalSize (default 16 MiB, Fabric's)
   --log-level L          orderer log level (default info)
+  --metrics on|off       Metrics.Provider of the orderers: on = prometheus (every metric recorded, as
+                         an operator scraping /metrics runs them), off = disabled (default, Fabric's
+                         default); compare the two for the cost of metrics
   --trace DIR            write a per-block timeline (CSV) of each run into DIR
   --node-flag FLAG       pass FLAG to node for every orderer (repeatable), e.g. --node-flag=--max-semi-space-size=8
   --parallel-gc          run the orderers without --single-threaded-gc (which npm start and this bench use,
@@ -144,6 +147,8 @@ interface Options {
   maxInflightBlocks: number;
   snapshotIntervalBytes: number;
   logLevel: string;
+  /** `--metrics on`: the orderers record Prometheus metrics (Metrics.Provider: prometheus). */
+  metrics: boolean;
   cpuProf: boolean;
   traceDir: string | undefined;
   nodeFlags: string[];
@@ -188,6 +193,7 @@ function parseOptions(argv: string[]): Options | undefined {
       'max-inflight-blocks': { type: 'string' },
       'snapshot-interval-bytes': { type: 'string' },
       'log-level': { type: 'string' },
+      metrics: { type: 'string' },
       'cpu-prof': { type: 'boolean', default: false },
       trace: { type: 'string' },
       'node-flag': { type: 'string', multiple: true },
@@ -206,6 +212,8 @@ function parseOptions(argv: string[]): Options | undefined {
   });
   if (values.help) return undefined;
   const count = positive(values.count, 60_000, '--count');
+  if (values.metrics !== undefined && values.metrics !== 'on' && values.metrics !== 'off') throw new Error(`--metrics must be on or off, got ${JSON.stringify(values.metrics)}`);
+  if (values.metrics !== undefined && values.target !== undefined) throw new Error('--metrics configures the bench\'s own network: it does not apply to --target');
   const targets = values.target?.flatMap((t) => t.split(',')).filter((t) => t.length > 0);
   if (values['unsigned-only'] && values['signed-only']) throw new Error('--unsigned-only and --signed-only exclude each other');
   const client = clientFilesFromFlags(values);
@@ -229,6 +237,7 @@ function parseOptions(argv: string[]): Options | undefined {
     maxInflightBlocks: positive(values['max-inflight-blocks'], 5, '--max-inflight-blocks'),
     snapshotIntervalBytes: positive(values['snapshot-interval-bytes'], 16 * MB, '--snapshot-interval-bytes'),
     logLevel: values['log-level'] ?? 'info',
+    metrics: values.metrics === 'on',
     cpuProf: values['cpu-prof'],
     traceDir: values.trace,
     nodeFlags: [...(values['parallel-gc'] === true ? [] : COLOCATED_NODE_FLAGS), ...(values['node-flag'] ?? [])],
@@ -577,6 +586,7 @@ async function main(): Promise<number> {
         maxInflightBlocks: o.maxInflightBlocks,
         snapshotIntervalSizeBytes: o.snapshotIntervalBytes,
         logLevel: o.logLevel,
+        metricsProvider: o.metrics ? 'prometheus' : 'disabled',
       },
       nodeFlags: o.nodeFlags,
       keepData: o.keepData,
@@ -606,6 +616,7 @@ async function main(): Promise<number> {
           maxInflightBlocks: o.maxInflightBlocks,
           snapshotIntervalBytes: o.snapshotIntervalBytes,
           logLevel: o.logLevel,
+          metrics: o.metrics ? 'on' : 'off',
           ...(o.nodeFlags.length > 0 ? { nodeFlags: o.nodeFlags } : {}),
         }
       : { targets: o.targets }),
@@ -631,6 +642,7 @@ async function main(): Promise<number> {
         maxInflightBlocks: o.maxInflightBlocks,
         snapshotIntervalSizeBytes: o.snapshotIntervalBytes,
         logLevel: o.logLevel,
+        metricsProvider: o.metrics ? 'prometheus' : 'disabled',
       },
       nodeFlags: [...o.nodeFlags, ...(o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])],
       keepData: o.keepData,
