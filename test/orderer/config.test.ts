@@ -368,6 +368,16 @@ describe('finding the file', () => {
   });
 });
 
+describe('Metrics.Provider', () => {
+  test('prometheus and disabled start; statsd is refused at start, naming the key', () => {
+    expect(unsupportedSettings(parse('Metrics:\n  Provider: prometheus\n').config)).toEqual([]);
+    expect(unsupportedSettings(parse('Metrics:\n  Provider: disabled\n').config)).toEqual([]);
+    expect(unsupportedSettings(parse('Metrics:\n  Provider: statsd\n').config)).toEqual([
+      { key: 'Metrics.Provider', reason: expect.stringContaining('statsd is not implemented') as string },
+    ]);
+  });
+});
+
 describe('TLS and the cluster listener are accepted now (orderer/tls.ts), with Fabric\'s all-or-nothing listener keys', () => {
   test('General.TLS.Enabled is no longer refused', () => {
     const { config } = parse('General:\n  TLS:\n    Enabled: true\n    PrivateKey: k.pem\n    Certificate: c.pem\n');
