@@ -9,9 +9,12 @@
 //     for the quiet period acts: no transfer while an election settles;
 //   - none while a transfer is in progress (Raft's leadTransferee);
 //   - the target must have answered recently and been in replicate state for the quiet period
-//     without a gap (a node that was unreachable, probed or sent a snapshot starts again), and be
-//     caught up to the commit index now (Raft then waits for it to reach the last index before
-//     it tells it to campaign, and gives up after an election timeout);
+//     without a gap (a node that was unreachable, probed or sent a snapshot starts again), and
+//     keep pace: hold everything committed half an election timeout ago. Not "match equals the
+//     last index": under a steady stream a follower with a slower link is always an entry or a
+//     few behind (the simulator showed it), and Raft's transfer itself closes that gap: the
+//     leader takes no proposals while it transfers, tells the target to campaign only once it
+//     holds the last index, and gives up after an election timeout;
 //   - after a transfer that did not make the target leader, an exponential back-off (capped).
 // Pure and deterministic: it counts the chain's ticks, never a clock, so the simulator replays it.
 import type { NodeId } from '../../cluster/types';
@@ -67,13 +70,15 @@ export class PreferredLeaderPolicy {
   /** The tick since which this node has been leader and ready without a break. */
   private readySince: number | undefined;
   /** Per peer: since when it has been answering and in replicate state without a break, and when it last answered. */
-  private readonly health = new Map<NodeId, { healthySince: number; lastActiveTick: number }>();
+  private readonly health = new Map<NodeId, { healthySince: number; lastActiveTick: number; lastReplicateTick: number }>();
   private pending: { to: NodeId; atTick: number } | undefined;
   private failures = 0;
   private backoffUntilTick = 0;
   private transfersStarted = 0;
   private lastTick = 0;
   private preferredId: NodeId = 0;
+  /** The commit index at each of the last ticks as leader, oldest first (the pace a target must keep). */
+  private readonly commits: number[] = [];
 
   constructor(private readonly config: PreferredLeaderConfig) {}
 
@@ -86,9 +91,12 @@ export class PreferredLeaderPolicy {
     if (!input.isLeader) {
       this.readySince = undefined;
       this.health.clear();
+      this.commits.length = 0;
       return events;
     }
     this.trackHealth(input);
+    this.commits.push(input.commitIndex);
+    if (this.commits.length > Math.max(1, Math.ceil(this.config.electionTick / 2)) + 1) this.commits.shift();
     if (!input.leaderReady) {
       this.readySince = undefined;
       return events;
@@ -100,7 +108,8 @@ export class PreferredLeaderPolicy {
     if (input.transferInProgress || this.pending !== undefined) return events;
     if (input.tick < this.backoffUntilTick) return events;
     const pr = input.progress.get(target);
-    if (pr === undefined || pr.state !== ProgressState.Replicate || pr.match < input.commitIndex) return events;
+    const paceIndex = this.commits[0]!;
+    if (pr === undefined || pr.state !== ProgressState.Replicate || pr.match < paceIndex) return events;
     this.pending = { to: target, atTick: input.tick };
     this.transfersStarted++;
     events.push({ kind: 'transfer', to: target, match: pr.match, commitIndex: input.commitIndex });
@@ -118,15 +127,17 @@ export class PreferredLeaderPolicy {
   }
 
   /**
-   * The best-ranked consenter above this leader that has been healthy for the quiet period. One
-   * that ranks higher but is not healthy yet is skipped (it may be down for good); once it is
-   * healthy long enough, the leader then in place hands over to it in turn.
+   * The best-ranked consenter above this leader that answers, once it has been healthy for the
+   * quiet period (until then: wait for it rather than hand over to one ranked lower, which
+   * would make two transfers of one). Consenters that do not answer are passed over (they may
+   * be down for good); when one comes back, the leader then in place hands over to it in turn.
    */
   private target(input: PreferredLeaderInput): NodeId | undefined {
     for (const id of input.ranking) {
-      if (id === input.selfId) return undefined; // nobody healthy ranks above this leader
+      if (id === input.selfId) return undefined; // nobody answering ranks above this leader
       const h = this.health.get(id);
-      if (h !== undefined && input.tick - h.healthySince >= this.config.quietTicks) return id;
+      if (h === undefined || input.tick - h.lastActiveTick > this.config.electionTick) continue;
+      return input.tick - h.healthySince >= this.config.quietTicks ? id : undefined;
     }
     return undefined;
   }
@@ -136,11 +147,14 @@ export class PreferredLeaderPolicy {
       if (id === input.selfId) continue;
       const h = this.health.get(id);
       const lastActiveTick = pr.recentActive ? input.tick : (h?.lastActiveTick ?? -Infinity);
+      const lastReplicateTick = pr.state === ProgressState.Replicate ? input.tick : (h?.lastReplicateTick ?? -Infinity);
       // Raft clears recentActive at each quorum check (every election timeout) until the next
-      // answer: an answer within an election timeout counts as healthy.
-      const healthy = input.tick - lastActiveTick <= this.config.electionTick && pr.state === ProgressState.Replicate;
-      if (!healthy) this.health.set(id, { healthySince: Infinity, lastActiveTick });
-      else this.health.set(id, { healthySince: h !== undefined && h.healthySince !== Infinity ? h.healthySince : input.tick, lastActiveTick });
+      // answer, and a reordered append sends a follower back to probing for a round trip: an
+      // answer, and replication, within an election timeout count as healthy. An unreachable
+      // node (probing on and on, or silent) or one being sent a snapshot starts again.
+      const healthy = input.tick - lastActiveTick <= this.config.electionTick && input.tick - lastReplicateTick <= this.config.electionTick;
+      const healthySince = !healthy ? Infinity : h !== undefined && h.healthySince !== Infinity ? h.healthySince : input.tick;
+      this.health.set(id, { healthySince, lastActiveTick, lastReplicateTick });
     }
     for (const id of [...this.health.keys()]) if (!input.progress.has(id)) this.health.delete(id);
   }

@@ -82,15 +82,25 @@ describe('preferred leader policy', () => {
     expect(onlyOne).toEqual({ tick: 40 + QUIET, to: 1 });
   });
 
+  test('a better-ranked consenter that answers but is not healthy long enough is waited for, not passed over (one transfer, not two)', () => {
+    const p = newPolicy();
+    // Node 1 answers from the start but replicates only from tick 15 (a snapshot, then probing).
+    const peers = (t: number): Record<number, Peer> => ({ 1: t < 15 ? { match: 0, state: ProgressState.Snapshot, recentActive: true } : healthy(), 2: healthy() });
+    expect(run(p, 1, 100, (t) => input(t, {}, peers(t)))).toEqual({ tick: 15 + QUIET, to: 1 });
+  });
+
   test('a missed answer within an election timeout (Raft clears recentActive at each quorum check) does not reset health', () => {
     const p = newPolicy();
     const flicker = (t: number): Record<number, Peer> => ({ 1: { ...healthy(), recentActive: t % ELECTION !== 0 }, 2: healthy() });
     expect(run(p, 1, 100, (t) => input(t, {}, flicker(t)))).toEqual({ tick: 1 + QUIET, to: 1 });
   });
 
-  test('a target behind the commit index waits; the next one down is not chosen instead', () => {
+  test('a target behind what was committed half an election timeout ago waits; the next one down is not chosen instead', () => {
     const p = newPolicy();
-    expect(run(p, 1, 100, (t) => input(t, { commitIndex: 50 }, { 1: healthy(t < 60 ? 40 : 50), 2: healthy() }))).toEqual({ tick: 60, to: 1 });
+    // Commit moves one entry per tick. Node 1 lags 20 entries until tick 60, then 3 (it keeps pace).
+    const commit = (t: number): number => 100 + t;
+    const at = run(p, 1, 100, (t) => input(t, { commitIndex: commit(t) }, { 1: healthy(commit(t) - (t < 60 ? 20 : 3)), 2: healthy(commit(t)) }));
+    expect(at).toEqual({ tick: 60, to: 1 });
   });
 
   test('a failed transfer backs off exponentially, capped; a success resets the back-off', () => {
