@@ -62,6 +62,8 @@ export function nodeOptionsFromConfig(config: OrdererConfig, logger: pino.Logger
     requireTlsBinding: g.tls.enabled && g.tls.clientAuthRequired,
     ...(config.consensus.tickIntervalOverrideMs !== undefined ? { tickIntervalOverrideMs: config.consensus.tickIntervalOverrideMs } : {}),
     evictionSuspicionMs: config.consensus.evictionSuspicionMs,
+    preferredLeaders: config.consensus.preferredLeaders,
+    preferredLeaderQuietPeriodMs: config.consensus.preferredLeaderQuietPeriodMs,
     ...(tls.serverCredentials !== undefined ? { serverCredentials: tls.serverCredentials } : {}),
     ...(tls.pullCredentials !== undefined ? { clientCredentials: tls.pullCredentials } : {}),
     ...(tls.pullTlsCertHash !== undefined ? { pullTlsCertHash: tls.pullTlsCertHash } : {}),

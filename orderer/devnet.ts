@@ -122,6 +122,11 @@ export interface DevnetOptions {
   clusterPorts?: readonly number[];
   /** Consensus.EvictionSuspicion of every node (Go duration; Fabric's default 10m when absent). */
   evictionSuspicion?: string;
+  /**
+   * Consensus.PreferredLeaders of every node, as indexes of the nodes (highest rank first; each
+   * written as the node's consenter endpoint), and Consensus.PreferredLeaderQuietPeriod (Go duration).
+   */
+  preferredLeaders?: { readonly nodes: readonly number[]; readonly quietPeriod?: string };
   /** Ports of each node's Admin server, which then serves the channel participation API (mutual TLS with `tls`). */
   adminPorts?: readonly number[];
   /**
@@ -251,7 +256,13 @@ function nodeYaml(
   joinWith: 'bootstrap' | 'participation',
   evictionSuspicion: string | undefined,
   metricsProvider: 'disabled' | 'prometheus',
+  preferredLeaders: DevnetOptions['preferredLeaders'],
 ): string {
+  const preferred = (preferredLeaders?.nodes ?? []).map((i) => {
+    const n = layout.nodes[i];
+    if (n === undefined) throw new Error(`preferredLeaders names node ${i}; the network has ${layout.nodes.length}`);
+    return `${n.host}:${n.clusterPort ?? n.port}`;
+  });
   const channels = layout.channels
     .map((c) => `    - name: ${c}\n      genesisBlock: ${path.join(layout.dataDir, 'genesis', `${c}.block`)}`)
     .join('\n');
@@ -334,6 +345,8 @@ function nodeYaml(
     `  WALDir: ${path.join(node.dir, 'etcdraft', 'wal')}`,
     `  SnapDir: ${path.join(node.dir, 'etcdraft', 'snapshot')}`,
     ...(evictionSuspicion !== undefined ? [`  EvictionSuspicion: ${evictionSuspicion}`] : []),
+    ...(preferred.length > 0 ? [`  PreferredLeaders: [${preferred.join(', ')}]`] : []),
+    ...(preferredLeaders?.quietPeriod !== undefined ? [`  PreferredLeaderQuietPeriod: ${preferredLeaders.quietPeriod}`] : []),
     '',
   ].join('\n');
 }
@@ -376,7 +389,10 @@ export async function writeDevnet(options: DevnetOptions): Promise<DevnetLayout>
   }
   for (const node of layout.nodes) {
     await mkdir(node.dir, { recursive: true });
-    await writeFile(node.configPath, nodeYaml(node, layout, options.logLevel ?? 'info', options.tls === true, joinWith, options.evictionSuspicion, options.metricsProvider ?? 'disabled'));
+    await writeFile(
+      node.configPath,
+      nodeYaml(node, layout, options.logLevel ?? 'info', options.tls === true, joinWith, options.evictionSuspicion, options.metricsProvider ?? 'disabled', options.preferredLeaders),
+    );
   }
   return layout;
 }

@@ -89,6 +89,10 @@ export interface OrdererNodeOptions {
   readonly dialTimeoutMs?: number;
   /** Consensus.EvictionSuspicion: how long a chain goes without a leader before it asks whether it was removed (Fabric default 10m). */
   readonly evictionSuspicionMs?: number;
+  /** Consensus.PreferredLeaders: consenter endpoints, highest rank first (orderer/chain/preferred-leader.ts). */
+  readonly preferredLeaders?: readonly string[];
+  /** Consensus.PreferredLeaderQuietPeriod. */
+  readonly preferredLeaderQuietPeriodMs?: number;
   /** Overrides every channel's TickInterval (Consensus.TickIntervalOverride). */
   readonly tickIntervalOverrideMs?: number;
   /** Client port TLS (orderer/tls.ts builds it from General.TLS); plaintext when absent. */
@@ -389,6 +393,8 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
         noExpirationChecks: this.noExpirationChecks,
         ...(this.options.evictionSuspicionMs !== undefined ? { evictionSuspicionMs: this.options.evictionSuspicionMs } : {}),
         checkEviction: () => this.checkEviction(ch.name, configState),
+        ...(this.options.preferredLeaders !== undefined ? { preferredLeaders: this.options.preferredLeaders } : {}),
+        ...(this.options.preferredLeaderQuietPeriodMs !== undefined ? { preferredLeaderQuietPeriodMs: this.options.preferredLeaderQuietPeriodMs } : {}),
         ...(this.options.tickIntervalOverrideMs !== undefined ? { tickIntervalOverrideMs: this.options.tickIntervalOverrideMs } : {}),
         onClusterMembersChanged: (clusterMembers, clusterConsenters) => {
           // New consenters are dialled and recognised, removed ones no longer once Raft let them

@@ -46,7 +46,8 @@ import { Forwarder } from './forwarding';
 import { raftIndex } from './ids';
 import { LeaderPipeline, refusal, SUCCESS_OUTCOME, type ForwardAnswer } from './leader-pipeline';
 import { ReadyLoop, ReadyProcessor } from './ready-loop';
-import { REAL_TIMERS, type ChainOptions, type ChainSettings, type ChainStatus, type ChainTimers, type RaftMember } from './types';
+import { PreferredLeaderPolicy, rankConsenters } from './preferred-leader';
+import { DEFAULT_PREFERRED_LEADER_QUIET_PERIOD_MS, REAL_TIMERS, type ChainOptions, type ChainSettings, type ChainStatus, type ChainTimers, type RaftMember } from './types';
 import type { RaftConsenter } from '../channelconfig';
 
 export type ChainEvent =
@@ -126,6 +127,10 @@ export class Chain implements ChainHandle {
   private readonly timing: ReadyTiming;
   /** Every consenter a config of this chain named, by Raft id, as last named (certificates rotate). */
   private readonly knownConsenters = new Map<NodeId, { member: RaftMember; consenter: RaftConsenter }>();
+  /** Consensus.PreferredLeaders (preferred-leader.ts); undefined when the list is empty. */
+  private readonly preferredLeader: PreferredLeaderPolicy | undefined;
+  /** The list as Raft ids, for the members it was ranked against (config blocks change them). */
+  private preferredRanking: { members: readonly RaftMember[]; ids: readonly NodeId[] } | undefined;
 
   constructor(private readonly options: ChainOptions) {
     this.channelId = options.channelId;
@@ -170,6 +175,10 @@ export class Chain implements ChainHandle {
         warn: (o, m) => this.logger.warn(o, m),
       },
     });
+    if ((options.preferredLeaders?.length ?? 0) > 0) {
+      const quietMs = options.preferredLeaderQuietPeriodMs ?? DEFAULT_PREFERRED_LEADER_QUIET_PERIOD_MS;
+      this.preferredLeader = new PreferredLeaderPolicy({ quietTicks: Math.ceil(quietMs / s.tickIntervalMs), electionTick: s.electionTick });
+    }
     const maxIntakeEnvelopes = options.maxIntakeEnvelopes ?? 200_000;
     this.pipeline = new LeaderPipeline({
       channelId: this.channelId,
@@ -499,6 +508,7 @@ export class Chain implements ChainHandle {
       queuedEventBytes: this.events.bytes,
       ...this.counters,
       ...this.forwarder.counters,
+      ...(this.preferredLeader !== undefined ? { preferredLeader: this.preferredLeader.status() } : {}),
     };
   }
 
@@ -525,6 +535,7 @@ export class Chain implements ChainHandle {
         this.tickCount++;
         this.node.tick();
         this.removal.onTick(this.leaderId);
+        this.preferLeader();
         if (this.campaignTicks > 0 && this.leaderId === 0) {
           if (++this.ticksSinceCampaign >= this.campaignTicks) {
             this.ticksSinceCampaign = 0;
@@ -568,6 +579,13 @@ export class Chain implements ChainHandle {
       // (it then knows the fate); a Fabric orderer does not listen, so as Fabric we forward again.
       if (answer !== undefined) answer(refusal(`node ${this.options.selfId} is not the Raft leader (leader: ${this.leaderId || 'none'})`));
       else this.forwarder.forwardAgain(from, req);
+      return;
+    }
+    if (this.node.status().leadTransferee !== 0) {
+      // Handing leadership over: taken now, it would die with this leadership, possibly leaving
+      // the follower that forwarded it (the transferee, say) its only holder. Not taken: the
+      // follower tries the next leader or its client hears SERVICE_UNAVAILABLE.
+      answer?.(refusal(`node ${this.options.selfId} is handing its leadership over; try again`));
       return;
     }
     if (!this.pipeline.ready) {
@@ -812,6 +830,53 @@ export class Chain implements ChainHandle {
     this.lastTransferTick = this.tickCount;
     this.logger.info({ to: best, match: bestMatch, lastIndex }, 'this leader is removed from the channel: handing leadership over first');
     this.node.transferLeadership(best);
+  }
+
+  /** Consensus.PreferredLeaders: a leader hands over to a better-ranked healthy consenter (preferred-leader.ts). */
+  private preferLeader(): void {
+    const policy = this.preferredLeader;
+    if (policy === undefined || this.halted) return;
+    const members = this.settingsValue.members;
+    if (this.preferredRanking?.members !== members) {
+      const { ranking, unknown } = rankConsenters(this.options.preferredLeaders ?? [], members);
+      if (unknown.length > 0 && this.preferredRanking === undefined) {
+        this.logger.warn({ unknown }, 'Consensus.PreferredLeaders names endpoints that are not consenters of this channel; ignored');
+      }
+      this.preferredRanking = { members, ids: ranking };
+    }
+    const isLeader = this.role === RaftRole.Leader;
+    const st = this.node.status();
+    const events = policy.onTick({
+      tick: this.tickCount,
+      selfId: this.options.selfId,
+      ranking: this.preferredRanking.ids,
+      leaderId: this.leaderId,
+      isLeader,
+      leaderReady:
+        isLeader &&
+        this.pipeline.ready &&
+        !this.membershipPending() &&
+        this.confChangeProposed === undefined &&
+        this.applier.catchingUp === undefined &&
+        this.tickCount - this.lastTransferTick >= 2 * this.settingsValue.electionTick,
+      transferInProgress: st.leadTransferee !== 0,
+      commitIndex: st.commit,
+      progress: st.progress,
+    });
+    for (const ev of events) {
+      switch (ev.kind) {
+        case 'transfer':
+          this.logger.info({ to: ev.to, match: ev.match, commit: ev.commitIndex }, 'handing leadership to the preferred leader');
+          this.node.transferLeadership(ev.to);
+          break;
+        case 'transfer-succeeded':
+          this.logger.info({ leader: ev.to }, 'the preferred leader took over');
+          break;
+        case 'transfer-failed':
+          this.logger.info({ to: ev.to, leader: ev.leaderId, failures: ev.failures, backoffTicks: ev.backoffTicks }, 'leadership transfer to the preferred leader failed; backing off');
+          break;
+      }
+    }
   }
 
   private onBlockCommitted(block: common.Block): void {

@@ -11,6 +11,10 @@ import type { MetadataSigner } from '../../ledger/metadata';
 import type { raftpb, common } from '../../protos';
 import type { ChannelConfigState } from './channel-config';
 import type { RaftConsenter } from '../channelconfig';
+import type { PreferredLeaderStatus } from './preferred-leader';
+
+/** Consensus.PreferredLeaderQuietPeriod when not set. */
+export const DEFAULT_PREFERRED_LEADER_QUIET_PERIOD_MS = 10_000;
 
 /** A consenter of the channel with its Raft id (etcdraft consenter list + BlockMetadata.consenter_ids). */
 export interface RaftMember {
@@ -137,6 +141,14 @@ export interface ChainOptions {
   checkEviction?(): Promise<EvictionVerdict | undefined>;
   /** Consensus.TickIntervalOverride: kept when a config block changes the channel's TickInterval. */
   tickIntervalOverrideMs?: number;
+  /**
+   * Consensus.PreferredLeaders: consenter endpoints (host:port as in the consenter list), highest
+   * rank first. A leader hands over to a better-ranked healthy, caught-up consenter after the
+   * quiet period (preferred-leader.ts). Empty or absent: off.
+   */
+  preferredLeaders?: readonly string[];
+  /** Consensus.PreferredLeaderQuietPeriod (default 10 s). */
+  preferredLeaderQuietPeriodMs?: number;
   /** General.Authentication.NoExpirationChecks, for the leader's re-check of envelopes after a config change. */
   noExpirationChecks?: boolean;
   timers?: ChainTimers;
@@ -227,6 +239,8 @@ export interface ChainStatus {
   forwardedQueued: number;
   acknowledged: number;
   resubmitted: number;
+  /** Set when Consensus.PreferredLeaders is: the preferred leader and this node's back-off. */
+  preferredLeader?: PreferredLeaderStatus;
 }
 
 /** What the other orderers' newest config block says of this node. */

@@ -332,6 +332,8 @@ function readConfig(r: Reader, warnings: string[]): OrdererConfig {
       snapDir: r.str('Consensus.SnapDir', `${walRoot}/etcdraft/snapshot`),
       evictionSuspicionMs: r.durationMs('Consensus.EvictionSuspicion', '10m', true),
       tickIntervalOverrideMs: r.optDurationMs('Consensus.TickIntervalOverride', true),
+      preferredLeaders: r.list('Consensus.PreferredLeaders').map((e) => e.trim()).filter((e) => e !== ''),
+      preferredLeaderQuietPeriodMs: r.durationMs('Consensus.PreferredLeaderQuietPeriod', '10s', true),
     },
     // Fabric's built-in default (localconfig Defaults): any free port on loopback; the sample file says 8443.
     operations: { listenAddress: r.str('Operations.ListenAddress', '127.0.0.1:0'), tls: httpTls(r, 'Operations.TLS') },

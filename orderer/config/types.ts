@@ -100,6 +100,10 @@ export interface OrdererConfig {
     readonly evictionSuspicionMs: number;
     /** Replaces the channel's etcdraft TickInterval on this node when set. */
     readonly tickIntervalOverrideMs: number | undefined;
+    /** Consenter endpoints (host:port), highest rank first: the leader hands over to the best healthy one. Empty: off. */
+    readonly preferredLeaders: readonly string[];
+    /** How long a better-ranked consenter (and the leader) must be healthy before a hand-over. */
+    readonly preferredLeaderQuietPeriodMs: number;
   };
   readonly operations: { readonly listenAddress: string; readonly tls: HttpTlsConfig };
   readonly metrics: {

@@ -66,6 +66,8 @@ describe('defaults', () => {
       snapDir: '/var/hyperledger/production/orderer/etcdraft/snapshot',
       evictionSuspicionMs: 600_000,
       tickIntervalOverrideMs: undefined,
+      preferredLeaders: [],
+      preferredLeaderQuietPeriodMs: 10_000,
     });
     expect(c.operations.listenAddress).toBe('127.0.0.1:0');
     expect(c.metrics.provider).toBe('disabled');
@@ -174,6 +176,13 @@ ChannelParticipation:
     expect(config.general.listenPort).toBe(9000);
     expect(config.general.cluster.rpcTimeoutMs).toBe(3000);
     expect(warnings).toEqual([]);
+  });
+
+  it('reads the preferred leaders, highest rank first, and their quiet period', () => {
+    const { config } = parse('Consensus:\n  PreferredLeaders: [orderer2.example.com:7050, " orderer1.example.com:7050"]\n  PreferredLeaderQuietPeriod: 3s\n');
+    expect(config.consensus.preferredLeaders).toEqual(['orderer2.example.com:7050', 'orderer1.example.com:7050']);
+    expect(config.consensus.preferredLeaderQuietPeriodMs).toBe(3_000);
+    expect(() => parse('Consensus:\n  PreferredLeaderQuietPeriod: 0s\n')).toThrow(/PreferredLeaderQuietPeriod/);
   });
 
   it('treats an empty value as unset', () => {

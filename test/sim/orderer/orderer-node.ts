@@ -76,6 +76,8 @@ export interface OrdererEnv {
   readonly settings: ChainOptions['settings'];
   readonly intakeWaitTimeoutMs: number;
   readonly resubmitAfterMs: number;
+  /** Consensus.PreferredLeaders (endpoints) and its quiet period, when the run ranks the consenters. */
+  readonly preferredLeaders?: { readonly endpoints: readonly string[]; readonly quietMs: number };
   /** Durable mode: the run's temporary directory. */
   readonly durableDir?: string;
   /** Block 0 of the channel: a real config block (test/sim/orderer/sim-config.ts). */
@@ -271,6 +273,9 @@ export class SimOrdererNode {
       resubmitAfterMs: this.env.resubmitAfterMs,
       // Within a run nothing is given up on: an acknowledged envelope must be ordered.
       resubmitTtlMs: 1e12,
+      ...(this.env.preferredLeaders !== undefined
+        ? { preferredLeaders: this.env.preferredLeaders.endpoints, preferredLeaderQuietPeriodMs: this.env.preferredLeaders.quietMs }
+        : {}),
     });
     this.chain = chain;
     chain.start();

@@ -25,6 +25,15 @@ export interface OrdererFaults {
   clientEveryMs: number;
 }
 
+/** Consensus.PreferredLeaders in a run (every node carries the same list). */
+export interface PreferredLeaderParams {
+  /** Node ids, highest rank first. */
+  ranking: number[];
+  quietMs: number;
+  /** No crashes, partitions, leader strikes or lost messages: the preferred node must lead within a bound and stay. */
+  noFaults: boolean;
+}
+
 export interface OrdererSimParams {
   seed: number;
   nodes: number;
@@ -33,6 +42,20 @@ export interface OrdererSimParams {
   faults: OrdererFaults;
   intakeWaitTimeoutMs: number;
   durable: boolean;
+  preferred?: PreferredLeaderParams;
+}
+
+/**
+ * A quarter of the seeds outside the membership runs rank the consenters (decided from the seed
+ * number, not the run's Prng, so the other seeds replay as before); half of those run without faults.
+ */
+export function preferredLeaderOf(seed: number, nodes: number): PreferredLeaderParams | undefined {
+  if (seed % 3 === 2 || (seed % 8 !== 1 && seed % 8 !== 4)) return undefined;
+  const k = Math.floor(seed / 8);
+  // A rotation of the ids: every node is the preferred one in some seeds, the designated first campaigner too.
+  const first = k % nodes;
+  const ranking = Array.from({ length: nodes }, (_, i) => ((first + i) % nodes) + 1);
+  return { ranking, quietMs: 1_000, noFaults: k % 2 === 0 };
 }
 
 export function chooseOrdererParams(seed: number, rng: Prng, durable: boolean): OrdererSimParams {
@@ -80,7 +103,13 @@ export function chooseOrdererParams(seed: number, rng: Prng, durable: boolean): 
     resubmitAfterMs: 1_000,
     clientEveryMs: rng.pick([40, 100]),
   };
-  return { seed, nodes, settings, net, faults, intakeWaitTimeoutMs: rng.pick([300, 2_000]), durable };
+  const intakeWaitTimeoutMs = rng.pick([300, 2_000]);
+  const preferred = preferredLeaderOf(seed, nodes);
+  if (preferred?.noFaults === true) {
+    Object.assign(faults, { crashP: 0, partitionP: 0, leaderFaultP: 0, lostLogReportP: 0 });
+    Object.assign(net, { dropP: 0, dupP: 0, longDelayP: 0 });
+  }
+  return { seed, nodes, settings, net, faults, intakeWaitTimeoutMs, durable, ...(preferred !== undefined ? { preferred } : {}) };
 }
 
 export function describeOrdererParams(p: OrdererSimParams): string {
@@ -91,6 +120,7 @@ export function describeOrdererParams(p: OrdererSimParams): string {
     `snapEvery=${s.snapshotIntervalSizeBytes}B maxMsgs=${s.maxMessageCount} preferred=${s.preferredMaxBytes}B batch=${s.batchTimeoutMs}ms ` +
     `drop=${p.net.dropP} dup=${p.net.dupP} delay<=${p.net.maxDelaySteps}ms long=${p.net.longDelayP} fault=${f.faultMs}ms ` +
     `crash=${f.crashP} restart=${f.restartP} partition=${f.partitionP} leaderFault=${f.leaderFaultP} lostLog=${f.lostLogReportP} ` +
-    `clientEvery=${f.clientEveryMs}ms intakeWait=${p.intakeWaitTimeoutMs}ms`
+    `clientEvery=${f.clientEveryMs}ms intakeWait=${p.intakeWaitTimeoutMs}ms` +
+    (p.preferred !== undefined ? ` preferredLeaders=${p.preferred.ranking.join('>')} quiet=${p.preferred.quietMs}ms noFaults=${p.preferred.noFaults}` : '')
   );
 }

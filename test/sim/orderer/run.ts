@@ -73,6 +73,13 @@ export interface OrdererRunStats {
   leaderRemovals: number;
   /** Spare nodes onboarded and started as members. */
   joins: number;
+  /** Runs with Consensus.PreferredLeaders, and those of them without faults. */
+  preferenceRuns: number;
+  preferenceCalmRuns: number;
+  /** Leadership transfers the preference started (all nodes, all incarnations). */
+  preferenceTransfers: number;
+  /** Preference runs whose first leader was another node and that end with the preferred node leading. */
+  preferenceHandovers: number;
 }
 
 export interface OrdererRunResult {
@@ -107,6 +114,22 @@ const MEMBERSHIP_P = 0.08;
 /** Membership runs keep at least this many consenters. */
 const MIN_CONSENTERS = 3;
 
+/**
+ * Preference runs: how long after the start (no faults) or the heal (with faults) leadership
+ * may take to settle on the best-ranked running consenter, beyond the quiet period. Without
+ * faults: the first election (the designated campaigner's or a randomized timeout, at most two
+ * election timeouts), the quiet period, then Raft's transfer (the target catches up and
+ * campaigns at once; one more election timeout covers a vote lost to a pre-vote in flight).
+ * After the heal: elections among the restarted nodes (up to four election timeouts), the
+ * restarted nodes' catch-up (a pull's stream opens within 1 s), and any back-off a node
+ * carried out of the fault phase (added per run, read from the nodes at the heal).
+ */
+function preferenceSettleMs(quietMs: number, electionMs: number, noFaults: boolean): number {
+  return noFaults ? quietMs + 3 * electionMs + 500 : quietMs + 6 * electionMs + 2_000;
+}
+/** After the bound, the preferred node must have kept its leadership this long for the run to end. */
+const PREFERENCE_HOLD_MS = 1_000;
+
 /** A third of the seeds change the consenters while they run (decided outside the run's Prng, so other seeds replay as before). */
 export function isMembershipSeed(seed: number): boolean {
   return seed % 3 === 2;
@@ -134,7 +157,7 @@ export async function runOrdererSeed(seed: number, options: OrdererRunOptions = 
 class OrdererRun {
   readonly clock = new SimClock();
   readonly checker: LedgerChecker;
-  readonly stats: OrdererRunStats = { blocks: 0, acknowledged: 0, refused: 0, crashes: 0, restarts: 0, partitions: 0, leaderStrikes: 0, lostLogHalts: 0, leaderChanges: 0, snapshots: 0, pulls: 0, retries: 0, commitsWhilePulling: 0, backlogsWhilePulling: 0, leadersWhilePulling: 0, pullRetargets: 0, fateUnknown: 0, configUpdates: 0, configRefused: 0, consentersAdded: 0, consentersRemoved: 0, leaderRemovals: 0, joins: 0 };
+  readonly stats: OrdererRunStats = { blocks: 0, acknowledged: 0, refused: 0, crashes: 0, restarts: 0, partitions: 0, leaderStrikes: 0, lostLogHalts: 0, leaderChanges: 0, snapshots: 0, pulls: 0, retries: 0, commitsWhilePulling: 0, backlogsWhilePulling: 0, leadersWhilePulling: 0, pullRetargets: 0, fateUnknown: 0, configUpdates: 0, configRefused: 0, consentersAdded: 0, consentersRemoved: 0, leaderRemovals: 0, joins: 0, preferenceRuns: 0, preferenceCalmRuns: 0, preferenceTransfers: 0, preferenceHandovers: 0 };
   violation: InvariantViolation | undefined;
   private readonly net: Network;
   private readonly nodes: SimOrdererNode[] = [];
@@ -170,6 +193,14 @@ class OrdererRun {
   private readonly joinedSlots = new Set<number>();
   /** Per node, what check() last saw of a pull under way (for the catch-up stats). */
   private readonly lastPull = new Map<number, { incarnation: number; toBlock: number; commitIndex: number }>();
+  /** Preference runs: transfers started per node incarnation ("id#incarnation"), as its status counts them. */
+  private readonly transfersBy = new Map<string, number>();
+  private transfersAtHeal = 0;
+  /** The leader (highest term) since when, for the preference checks. */
+  private leading = { id: 0, sinceMs: 0 };
+  private firstLeader = 0;
+  /** Preference runs: by when leadership must have settled on the best-ranked running consenter. */
+  private settleByMs = Infinity;
 
   constructor(
     private readonly seed: number,
@@ -197,6 +228,7 @@ class OrdererRun {
       settings: p.settings,
       intakeWaitTimeoutMs: p.intakeWaitTimeoutMs,
       resubmitAfterMs: p.faults.resubmitAfterMs,
+      ...(p.preferred !== undefined ? { preferredLeaders: { endpoints: p.preferred.ranking.map((id) => `sim:${id}`), quietMs: p.preferred.quietMs } } : {}),
       ...(this.dir !== undefined ? { durableDir: this.dir } : {}),
       confirmations: {
         confirmed: (txId, by) => {
@@ -234,6 +266,15 @@ class OrdererRun {
     // its block committed), and what it acknowledged needs a batch timeout or a resend to be ordered.
     const plannedEndMs = f.faultMs + f.healMs;
     let endMs = plannedEndMs;
+    const pref = this.p.preferred;
+    const electionMs = this.p.settings.electionTick * this.p.settings.tickIntervalMs;
+    if (pref !== undefined) {
+      this.stats.preferenceRuns++;
+      if (pref.noFaults) {
+        this.stats.preferenceCalmRuns++;
+        this.settleByMs = preferenceSettleMs(pref.quietMs, electionMs, true);
+      }
+    }
     let nextActionMs = f.actionEveryMs;
     let nextClientMs = this.rng.between(1, 2 * f.clientEveryMs);
     for (;;) {
@@ -250,6 +291,14 @@ class OrdererRun {
         this.healed = true;
         await this.settle();
         await this.heal();
+        if (pref !== undefined && !pref.noFaults) {
+          // A node that kept running through the heal may still back off after a failed transfer.
+          let backoffMs = 0;
+          for (const n of this.nodes) backoffMs = Math.max(backoffMs, (n.status()?.preferredLeader?.backoffRemainingTicks ?? 0) * this.p.settings.tickIntervalMs);
+          this.settleByMs = t + preferenceSettleMs(pref.quietMs, electionMs, false) + backoffMs;
+          this.transfersAtHeal = this.transfersStarted();
+          this.trace.log(t, `preference: leadership must settle on the best-ranked running node by ${this.settleByMs}ms (back-off carried ${backoffMs}ms)`);
+        }
       }
       if (t >= nextActionMs) {
         nextActionMs = t + f.actionEveryMs;
@@ -264,9 +313,12 @@ class OrdererRun {
       // Membership changes too: a consenter added late must have time to onboard and catch up.
       const quietFromMs = Math.max(this.lastAnswerMs, this.lastMembershipMs);
       if (this.healed) endMs = Math.min(Math.max(plannedEndMs, quietFromMs + QUIET_AFTER_ANSWERS_MS), plannedEndMs + MAX_OVERTIME_MS);
+      // A preference run lasts until its bound has passed and the leader held on a while.
+      if (this.healed && pref !== undefined) endMs = Math.max(endMs, this.settleByMs + PREFERENCE_HOLD_MS);
     }
     await this.settle();
     await this.check();
+    if (pref !== undefined) this.checkPreferenceSettled(pref);
     const heights = new Map<number, number>();
     // The current consenters; a node removed while it was down never hears of it (Fabric's
     // eviction suspicion would find out), and has no place in the chain's convergence.
@@ -298,6 +350,61 @@ class OrdererRun {
     }
   }
 
+
+  private transfersStarted(): number {
+    let n = 0;
+    for (const v of this.transfersBy.values()) n += v;
+    return n;
+  }
+
+  /** After every instant: who leads since when, transfers counted; without faults the preferred node leads once the bound passed. */
+  private checkPreference(pref: NonNullable<OrdererSimParams['preferred']>): void {
+    for (const n of this.nodes) {
+      const started = n.status()?.preferredLeader?.transfersStarted;
+      if (started !== undefined) this.transfersBy.set(`${n.id}#${n.incarnation}`, started);
+    }
+    const now = this.clock.nowMs();
+    const leader = this.leader()?.id ?? 0;
+    if (leader !== this.leading.id) {
+      if (leader !== 0 && this.firstLeader === 0) this.firstLeader = leader;
+      this.leading = { id: leader, sinceMs: now };
+    }
+    if (pref.noFaults && now >= this.settleByMs && leader !== pref.ranking[0]) {
+      throw new InvariantViolation(
+        'with no faults the preferred node leads within the bound and stays leader',
+        `node ${pref.ranking[0]} ranks first (${pref.ranking.join('>')}); at ${now}ms (bound ${this.settleByMs}ms) the leader is ${leader || 'none'} (first leader ${this.firstLeader}), ${this.transfersStarted()} transfers`,
+        now,
+        pref.ranking[0],
+      );
+    }
+  }
+
+  /** At the end of a preference run: settled on the best-ranked running consenter in time, without ping-pong. */
+  private checkPreferenceSettled(pref: NonNullable<OrdererSimParams['preferred']>): void {
+    const now = this.clock.nowMs();
+    const transfers = this.transfersStarted();
+    this.stats.preferenceTransfers += transfers;
+    const best = pref.ranking.find((id) => {
+      const n = this.nodes[id - 1]!;
+      return n.up && n.brokenReason === undefined && n.status()?.halted === false;
+    });
+    const { id, sinceMs } = this.leading;
+    if (id !== best || sinceMs > this.settleByMs) {
+      throw new InvariantViolation(
+        'leadership settles on the best-ranked running consenter within the bound',
+        `ranking ${pref.ranking.join('>')}, best running ${best}; leader ${id || 'none'} since ${sinceMs}ms, bound ${this.settleByMs}ms, end ${now}ms, ${transfers} transfers`,
+        now,
+        best,
+      );
+    }
+    if (this.firstLeader !== pref.ranking[0] && id === pref.ranking[0]) this.stats.preferenceHandovers++;
+    // No ping-pong: without faults one hand-over at most; after the heal, at most one per rank climbed.
+    const allowed = pref.noFaults ? 1 : this.p.nodes - 1;
+    const counted = pref.noFaults ? transfers : transfers - this.transfersAtHeal;
+    if (counted > allowed) {
+      throw new InvariantViolation('no leadership ping-pong', `${counted} preference transfers ${pref.noFaults ? 'in the run' : 'after the heal'} (at most ${allowed})`, now, id);
+    }
+  }
 
   async close(): Promise<void> {
     for (const n of this.nodes) {
@@ -402,6 +509,7 @@ class OrdererRun {
     if (leader !== 0 && leader !== this.lastLeader) this.stats.leaderChanges++;
     if (leader !== 0) this.lastLeader = leader;
     if (this.memberRng !== undefined) this.followMembership();
+    if (this.p.preferred !== undefined) this.checkPreference(this.p.preferred);
   }
 
   /**

@@ -150,6 +150,12 @@ const MIN_PER_100_SEEDS: Partial<Record<keyof OrdererRunStats, number>> = {
   consentersRemoved: 4,
   leaderRemovals: 2,
   joins: 6,
+  // Preferred leaders (a sixth of the seeds, half of those without faults): hand-overs made,
+  // and runs whose first leader was another node ending with the preferred one leading.
+  preferenceRuns: 12,
+  preferenceCalmRuns: 6,
+  preferenceTransfers: 8,
+  preferenceHandovers: 6,
 };
 
 export function ordererCoverageShortfalls(totals: OrdererTotals, seeds: number): string[] {
