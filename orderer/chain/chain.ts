@@ -581,13 +581,6 @@ export class Chain implements ChainHandle {
       else this.forwarder.forwardAgain(from, req);
       return;
     }
-    if (this.node.status().leadTransferee !== 0) {
-      // Handing leadership over: taken now, it would die with this leadership, possibly leaving
-      // the follower that forwarded it (the transferee, say) its only holder. Not taken: the
-      // follower tries the next leader or its client hears SERVICE_UNAVAILABLE.
-      answer?.(refusal(`node ${this.options.selfId} is handing its leadership over; try again`));
-      return;
-    }
     if (!this.pipeline.ready) {
       // Held until this leader has applied its log (Fabric §3.5), then checked against the
       // ledger like any other. Beyond the bound it is not taken: the follower keeps and resends it.
@@ -656,7 +649,7 @@ export class Chain implements ChainHandle {
       this.pipeline.wakeWaiters();
       this.logger.info({ leader: ss.leaderId, previous: previousLeader, role: ss.role }, 'raft leader changed');
     }
-    if (wasLeader && ss.role !== RaftRole.Leader) this.pipeline.stepDown();
+    if (wasLeader && ss.role !== RaftRole.Leader) this.forwarder.keepUnproposed(this.pipeline.stepDown());
     if (!wasLeader && ss.role === RaftRole.Leader) {
       // Fabric §3.5: ready once everything in the log at election is applied.
       this.pipeline.becomeLeader(raftIndex(this.options.raft.storage.lastIndex()));

@@ -367,6 +367,32 @@ export class Forwarder {
     return this.commitWaiters.size > 0;
   }
 
+  /**
+   * Leadership lost: what this node took as leader and had not proposed yet (its intake and the
+   * cutter's batch) is kept like an acknowledged envelope and resent to the next leader. The
+   * followers that forwarded those envelopes keep copies too, but the next leader is often one of
+   * them (always, after a hand-over): without this, that node alone would hold what it
+   * acknowledged until it orders it, and its crash right after the hand-over would lose it.
+   * Bounded by the accepted set's limits; what does not fit stays with its forwarders only.
+   */
+  keepUnproposed(items: readonly IntakeItem[]): void {
+    const now = this.o.timers.nowMs();
+    let kept = 0;
+    let noRoom = 0;
+    for (const item of items) {
+      if (item.txId === '' || this.accepted.has(item.txId)) continue;
+      const bytes = item.envelopeBytes.length;
+      if (!this.accepted.tryReserve(bytes)) {
+        noRoom++;
+        continue;
+      }
+      this.accepted.add({ ...item, acceptedAtMs: now, lastSentAtMs: now });
+      this.accepted.release(bytes);
+      kept++;
+    }
+    if (kept > 0 || noRoom > 0) this.o.logger.info({ kept, noRoom }, 'leadership lost: keeping the envelopes taken and not yet proposed, to resend them to the next leader');
+  }
+
   /** A new leader (or this node, newly ready as leader): everything unordered goes to it. */
   resubmitAccepted(): void {
     if (this.o.leaderId() === 0 || this.accepted.size === 0) return;

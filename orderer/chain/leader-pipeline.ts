@@ -4,8 +4,10 @@
 //     ledger answers "already ordered?" for everything before its term and its block cursor
 //     continues the real chain (forwards that arrive meanwhile are held, bounded);
 //   - at most MaxInflightBlocks proposed and uncommitted; the intake waits meanwhile;
-//   - losing leadership drops the intake, the cutter's batch and the in-flight set (the nodes
-//     that acknowledged those envelopes resend them to the next leader).
+//   - losing leadership drops the in-flight set and hands the intake and the cutter's batch back
+//     to the Chain, which keeps them among its accepted envelopes and resends them to the next
+//     leader (the nodes that acknowledged them resend them too; the tx ids keep them from being
+//     ordered twice).
 import type { ChainMetrics } from '../metrics/types';
 import type { Logger } from 'pino';
 import { Fifo } from '../../cluster/fifo';
@@ -107,6 +109,10 @@ export class LeaderPipeline {
   private readonly inflight = new Map<BlockNumber, { txIds: string[]; dataHash: Uint8Array }>();
   /** Tx id of each envelope handed to the cutter, so it is not decoded again for the block. */
   private readonly txIdOf = new WeakMap<Uint8Array, string>();
+  /** The intake items whose envelopes are in the cutter's pending batch, oldest first. */
+  private cutterItems: IntakeItem[] = [];
+  /** Items of blocks Raft refused to take (e.g. while it hands leadership over): offered again, or handed back at step-down. */
+  private droppedItems: IntakeItem[] = [];
   private readonly proposedTxIds = new Set<string>();
   /** When the first envelope of the batch now in the cutter reached it (performance.now()). */
   private fillStartedMs: number | undefined;
@@ -175,11 +181,20 @@ export class LeaderPipeline {
     return this.held.splice(0);
   }
 
-  /** Leadership lost: Fabric drops the cutter's batch; the acknowledging nodes resend. */
-  stepDown(): void {
+  /**
+   * Leadership lost. Returns what this leader took and had not proposed (the cutter's batch, then
+   * the intake, in arrival order): the Chain keeps them and resends them to the next leader. The
+   * in-flight blocks are in Raft's log: the next leader commits them or they were never
+   * acknowledged to a client here (a leader answers its own clients at commit).
+   */
+  stepDown(): IntakeItem[] {
     this.active = false;
     this.batchTimer.stop();
     this.cutter.cut();
+    const unproposed = [...this.droppedItems, ...this.cutterItems];
+    this.cutterItems = [];
+    this.droppedItems = [];
+    for (const item of this.intake.drain()) unproposed.push(item);
     this.intake = new Fifo<IntakeItem>();
     this.intakeBytes = 0;
     this.intakeTxIds.clear();
@@ -192,6 +207,7 @@ export class LeaderPipeline {
     this.cutWhenFree = false;
     this.configInFlight = undefined;
     this.gate.wakeAll();
+    return unproposed;
   }
 
   /** The chain halted: no timer may fire, no Broadcast may keep waiting. */
@@ -292,6 +308,11 @@ export class LeaderPipeline {
   /** Moves envelopes from the intake through the cutter into proposed blocks, within MaxInflightBlocks. */
   pump(): void {
     if (!this.active || !this.readyValue || this.configInFlight !== undefined || this.o.membershipPending?.() === true) return;
+    if (this.droppedItems.length > 0) {
+      // Back into the intake (behind what waits there: their order was never promised); beyond
+      // its bound they stay with the nodes that accepted them, which resend them.
+      for (const item of this.droppedItems.splice(0)) this.offer(item, false);
+    }
     const s = this.o.settings();
     const limits = this.cutter.currentLimits;
     // A config block changed the batch size: it applies from the next envelope cut (Fabric).
@@ -325,7 +346,9 @@ export class LeaderPipeline {
       // blockcutter_block_fill_duration runs from the first envelope of a batch to its cut.
       this.fillStartedMs ??= performance.now();
       const { batches, pending } = this.cutter.ordered(item.envelopeBytes, item.messageSizeBytes);
-      for (const batch of batches) this.proposeBlock(batch);
+      this.cutterItems.push(item);
+      // A cut batch is the oldest envelopes the cutter held.
+      for (const batch of batches) this.proposeBlock(batch, this.cutterItems.splice(0, batch.length));
       this.batchTimer.afterOrdered(pending, s.batchTimeoutMs);
     }
     if (!this.intakeFull) this.gate.wakeAll();
@@ -340,7 +363,9 @@ export class LeaderPipeline {
     }
     this.batchTimer.stop();
     const batch = this.cutter.cut();
-    if (batch.length > 0) this.proposeBlock(batch);
+    const items = this.cutterItems;
+    this.cutterItems = [];
+    if (batch.length > 0) this.proposeBlock(batch, items);
   }
 
   /**
@@ -350,17 +375,20 @@ export class LeaderPipeline {
   private proposeConfig(item: IntakeItem): void {
     this.batchTimer.stop();
     const pending = this.cutter.cut();
-    if (pending.length > 0) this.proposeBlock(pending);
+    const pendingItems = this.cutterItems;
+    this.cutterItems = [];
+    if (pending.length > 0) this.proposeBlock(pending, pendingItems);
     if (item.txId !== '') this.proposedTxIds.add(item.txId);
     this.txIdOf.set(item.envelopeBytes, item.txId);
-    const number = this.proposeBlock([item.envelopeBytes]);
+    const number = this.proposeBlock([item.envelopeBytes], [item]);
     if (number !== undefined) {
       this.configInFlight = number;
       this.o.logger.info({ block: number, txId: item.txId }, 'config block proposed');
     }
   }
 
-  private proposeBlock(batch: Uint8Array[]): BlockNumber | undefined {
+  /** `items` are the intake items of `batch`'s envelopes, kept for the case Raft refuses the block. */
+  private proposeBlock(batch: Uint8Array[], items: readonly IntakeItem[]): BlockNumber | undefined {
     const prev = this.lastCreated;
     if (prev === undefined || !this.readyValue) throw new ChainInvariantError('a block proposed before the leader applied its log');
     const number = blockNumber(prev.number + 1);
@@ -375,9 +403,11 @@ export class LeaderPipeline {
     } catch (err) {
       if (!(err instanceof ProposalDroppedError)) throw err;
       this.o.metrics?.proposalFailed();
-      // The envelopes are not lost: accepted ones are resubmitted to whoever leads next.
+      // The envelopes are not lost: offered again at the next pump while this node leads, else
+      // handed back at step-down and resent to whoever leads next (as the nodes that accepted them do).
       this.o.logger.warn({ block: number, reason: err.reason }, 'block proposal dropped');
       for (const env of batch) this.proposedTxIds.delete(this.txIdOf.get(env) ?? envelopeTxIdOrEmpty(env));
+      for (const item of items) this.droppedItems.push(item);
       return undefined;
     }
     const txIds = batch.map((env) => this.txIdOf.get(env) ?? envelopeTxIdOrEmpty(env));
