@@ -9,6 +9,8 @@
 //   removal.ts           when a node a config block removed halts (eviction suspicion among it)
 //   broken.ts            what a channel halted on broken state says
 //   ready-timing.ts      how long a Ready and its persist take, for the metrics
+//   conf-change.ts       the leader's Raft conf changes after a consenter change, a removed leader's hand-over
+//   preferred-leader.ts  handing leadership to the best-ranked healthy consenter (Consensus.PreferredLeaders)
 // All inputs (ticks, Raft messages, forwarded envelopes, timer expiries) are queued here and fed
 // to the Raft core between Readys, never while one is being persisted, so everything that
 // arrived during an fsync is batched into the next Ready. The queue (event-queue.ts) is bounded
@@ -19,7 +21,7 @@ import type { Logger } from 'pino';
 import type { ChannelAccess } from '../policies/channel-access';
 import type { NodeId, SubmitOutcome } from '../../cluster/types';
 import { RaftRole, SnapshotStatus, type Ready, type SoftState } from '../../consensus/raft/api';
-import { ProposalDroppedError, RaftError, RaftInvariantError, RaftLogLostError, RaftMisaddressedError } from '../../consensus/raft/errors';
+import { RaftError, RaftInvariantError, RaftLogLostError, RaftMisaddressedError } from '../../consensus/raft/errors';
 import { RawNode } from '../../consensus/raft/rawnode';
 import { SeededRng } from '../../consensus/raft/rng';
 import { envelopeTxIdOrEmpty } from '../../ledger/block';
@@ -44,9 +46,10 @@ import {
 } from './event-queue';
 import { Forwarder } from './forwarding';
 import { raftIndex } from './ids';
-import { LeaderPipeline, refusal, SUCCESS_OUTCOME, type ForwardAnswer } from './leader-pipeline';
+import { LeaderPipeline, refusal, type ForwardAnswer } from './leader-pipeline';
 import { ReadyLoop, ReadyProcessor } from './ready-loop';
-import { PreferredLeaderPolicy, rankConsenters } from './preferred-leader';
+import { PreferredLeaderDriver } from './preferred-leader';
+import { ConfChangeProposer, membershipPending } from './conf-change';
 import { DEFAULT_PREFERRED_LEADER_QUIET_PERIOD_MS, REAL_TIMERS, type ChainOptions, type ChainSettings, type ChainStatus, type ChainTimers, type RaftMember } from './types';
 import type { RaftConsenter } from '../channelconfig';
 
@@ -115,10 +118,8 @@ export class Chain implements ChainHandle {
   private accessValue: ChannelAccess;
   /** Raft's voters as of the last conf change it applied (the consenters a config block names may be ahead). */
   private raftVoters: Set<NodeId>;
-  /** The leader proposed the conf change of a config block and waits for it (at `tick`, retried if Raft dropped it). */
-  private confChangeProposed: { atTick: number } | undefined;
-  /** The leader hands its leadership over before it is removed (one try per election timeout). */
-  private lastTransferTick = -Infinity;
+  /** The leader's conf changes after a consenter change, and the hand-over of a removed leader (conf-change.ts). */
+  private readonly confChanges: ConfChangeProposer;
   private tickCount = 0;
   /** The node was removed from the channel's consenters by a config block and halts once it may. */
   /** Whether a config block removed this node, and when it halts for it (removal.ts). */
@@ -128,9 +129,7 @@ export class Chain implements ChainHandle {
   /** Every consenter a config of this chain named, by Raft id, as last named (certificates rotate). */
   private readonly knownConsenters = new Map<NodeId, { member: RaftMember; consenter: RaftConsenter }>();
   /** Consensus.PreferredLeaders (preferred-leader.ts); undefined when the list is empty. */
-  private readonly preferredLeader: PreferredLeaderPolicy | undefined;
-  /** The list as Raft ids, for the members it was ranked against (config blocks change them). */
-  private preferredRanking: { members: readonly RaftMember[]; ids: readonly NodeId[] } | undefined;
+  private readonly preferredLeader: PreferredLeaderDriver | undefined;
 
   constructor(private readonly options: ChainOptions) {
     this.channelId = options.channelId;
@@ -175,9 +174,15 @@ export class Chain implements ChainHandle {
         warn: (o, m) => this.logger.warn(o, m),
       },
     });
+    this.confChanges = new ConfChangeProposer({ selfId: options.selfId, node: this.node, lastIndex: () => options.raft.storage.lastIndex(), logger: this.logger });
     if ((options.preferredLeaders?.length ?? 0) > 0) {
       const quietMs = options.preferredLeaderQuietPeriodMs ?? DEFAULT_PREFERRED_LEADER_QUIET_PERIOD_MS;
-      this.preferredLeader = new PreferredLeaderPolicy({ quietTicks: Math.ceil(quietMs / s.tickIntervalMs), electionTick: s.electionTick });
+      this.preferredLeader = new PreferredLeaderDriver({
+        endpoints: options.preferredLeaders ?? [],
+        config: { quietTicks: Math.ceil(quietMs / s.tickIntervalMs), electionTick: s.electionTick },
+        logger: this.logger,
+        transfer: (to) => this.node.transferLeadership(to),
+      });
     }
     const maxIntakeEnvelopes = options.maxIntakeEnvelopes ?? 200_000;
     this.pipeline = new LeaderPipeline({
@@ -581,34 +586,7 @@ export class Chain implements ChainHandle {
       else this.forwarder.forwardAgain(from, req);
       return;
     }
-    if (!this.pipeline.ready) {
-      // Held until this leader has applied its log (Fabric §3.5), then checked against the
-      // ledger like any other. Beyond the bound it is not taken: the follower keeps and resends it.
-      if (!this.pipeline.hold(answer !== undefined ? { from, req, answer } : { from, req })) {
-        answer?.(refusal('the new Raft leader is still applying its log; try again'));
-      }
-      return;
-    }
-    const taken = this.pipeline.takeForwarded(from, req);
-    if (taken instanceof OrdererError) {
-      answer?.(refusal(`the leader refused the envelope: ${taken.message}`, taken.status));
-      return;
-    }
-    switch (taken) {
-      case 'taken':
-        this.counters.forwardedQueued++;
-        answer?.(SUCCESS_OUTCOME);
-        return;
-      case 'known':
-        answer?.(SUCCESS_OUTCOME);
-        return;
-      case 'full':
-        answer?.(refusal('the leader is overloaded: too many envelopes waiting to be ordered'));
-        return;
-      case 'invalid':
-        answer?.(refusal('the leader does not order this envelope on this channel (malformed, too large or not a normal transaction)', common.Status.BAD_REQUEST));
-        return;
-    }
+    if (this.pipeline.receiveForward(from, req, answer)) this.counters.forwardedQueued++;
   }
 
   // ---- the Ready loop's stages ------------------------------------------------------
@@ -737,7 +715,7 @@ export class Chain implements ChainHandle {
   private applyConfChange(cc: raftpb.ConfChange): raftpb.ConfState {
     const confState = this.node.applyConfChange(cc);
     this.raftVoters = new Set(confState.voters);
-    this.confChangeProposed = undefined;
+    this.confChanges.applied();
     this.reportClusterMembers();
     this.logger.info({ type: raftpb.ConfChangeType[cc.type] ?? cc.type, nodeId: cc.nodeId, voters: confState.voters }, 'raft membership changed');
     return confState;
@@ -769,107 +747,36 @@ export class Chain implements ChainHandle {
 
   /** The consenters of the last config block are not (yet) Raft's voters. */
   private membershipPending(): boolean {
-    const members = this.settingsValue.members;
-    if (members.length !== this.raftVoters.size) return true;
-    return members.some((m) => !this.raftVoters.has(m.id));
+    return membershipPending(this.settingsValue.members.map((m) => m.id), this.raftVoters);
   }
 
-  /**
-   * On a ready leader, the conf change that brings Raft's voters to the consenters of the last
-   * config block, one at a time (Fabric §3.5-3.6; a new leader re-proposes what its predecessor
-   * could not). A leader that is itself removed hands leadership to a caught-up follower first
-   * (§3.7): the next leader proposes the removal.
-   */
+  /** On a ready leader whose membership is pending: the next conf change, or its own hand-over (conf-change.ts). */
   private proposeMissingConfChange(): void {
     if (this.halted || this.role !== RaftRole.Leader || !this.pipeline.ready || !this.membershipPending()) return;
-    const retryTicks = 2 * this.settingsValue.electionTick;
-    if (this.confChangeProposed !== undefined && this.tickCount - this.confChangeProposed.atTick < retryTicks) return;
-    const desired = this.settingsValue.members.map((m) => m.id);
-    const toAdd = desired.filter((id) => !this.raftVoters.has(id));
-    const toRemove = [...this.raftVoters].filter((id) => !desired.includes(id));
-    if (toRemove.includes(this.options.selfId)) {
-      this.transferLeadershipAway(retryTicks);
-      return;
-    }
-    let cc: raftpb.ConfChangeInit;
-    if (toAdd.length > 0) cc = { type: raftpb.ConfChangeType.ConfChangeAddNode, nodeId: toAdd[0]! };
-    else if (toRemove.length > 0) cc = { type: raftpb.ConfChangeType.ConfChangeRemoveNode, nodeId: toRemove[0]! };
-    else return;
-    this.confChangeProposed = { atTick: this.tickCount };
-    this.logger.info({ type: raftpb.ConfChangeType[cc.type!], nodeId: cc.nodeId }, 'proposing the raft membership change of the last config block');
-    try {
-      this.node.proposeConfChange(cc);
-    } catch (err) {
-      if (!(err instanceof ProposalDroppedError)) throw err;
-      this.logger.warn({ reason: err.reason }, 'raft membership change proposal dropped; retrying later');
-    }
-  }
-
-  private transferLeadershipAway(retryTicks: number): void {
-    if (this.tickCount - this.lastTransferTick < retryTicks) return;
-    const st = this.node.status();
-    if (st.leadTransferee !== 0) return;
-    const lastIndex = this.options.raft.storage.lastIndex();
-    let best: NodeId = 0;
-    let bestMatch = -1;
-    for (const [id, pr] of st.progress) {
-      if (id === this.options.selfId || !this.settingsValue.members.some((m) => m.id === id) || !pr.recentActive) continue;
-      if (pr.match > bestMatch) {
-        best = id;
-        bestMatch = pr.match;
-      }
-    }
-    if (best === 0) return;
-    this.lastTransferTick = this.tickCount;
-    this.logger.info({ to: best, match: bestMatch, lastIndex }, 'this leader is removed from the channel: handing leadership over first');
-    this.node.transferLeadership(best);
+    this.confChanges.step({ tick: this.tickCount, members: this.settingsValue.members.map((m) => m.id), voters: this.raftVoters, electionTick: this.settingsValue.electionTick });
   }
 
   /** Consensus.PreferredLeaders: a leader hands over to a better-ranked healthy consenter (preferred-leader.ts). */
   private preferLeader(): void {
-    const policy = this.preferredLeader;
-    if (policy === undefined || this.halted) return;
-    const members = this.settingsValue.members;
-    if (this.preferredRanking?.members !== members) {
-      const { ranking, unknown } = rankConsenters(this.options.preferredLeaders ?? [], members);
-      if (unknown.length > 0 && this.preferredRanking === undefined) {
-        this.logger.warn({ unknown }, 'Consensus.PreferredLeaders names endpoints that are not consenters of this channel; ignored');
-      }
-      this.preferredRanking = { members, ids: ranking };
-    }
+    if (this.preferredLeader === undefined || this.halted) return;
     const isLeader = this.role === RaftRole.Leader;
     const st = this.node.status();
-    const events = policy.onTick({
+    this.preferredLeader.onTick(this.settingsValue.members, {
       tick: this.tickCount,
       selfId: this.options.selfId,
-      ranking: this.preferredRanking.ids,
       leaderId: this.leaderId,
       isLeader,
       leaderReady:
         isLeader &&
         this.pipeline.ready &&
         !this.membershipPending() &&
-        this.confChangeProposed === undefined &&
+        !this.confChanges.waiting &&
         this.applier.catchingUp === undefined &&
-        this.tickCount - this.lastTransferTick >= 2 * this.settingsValue.electionTick,
+        this.confChanges.ticksSinceRemovalTransfer(this.tickCount) >= 2 * this.settingsValue.electionTick,
       transferInProgress: st.leadTransferee !== 0,
       commitIndex: st.commit,
       progress: st.progress,
     });
-    for (const ev of events) {
-      switch (ev.kind) {
-        case 'transfer':
-          this.logger.info({ to: ev.to, match: ev.match, commit: ev.commitIndex }, 'handing leadership to the preferred leader');
-          this.node.transferLeadership(ev.to);
-          break;
-        case 'transfer-succeeded':
-          this.logger.info({ leader: ev.to }, 'the preferred leader took over');
-          break;
-        case 'transfer-failed':
-          this.logger.info({ to: ev.to, leader: ev.leaderId, failures: ev.failures, backoffTicks: ev.backoffTicks }, 'leadership transfer to the preferred leader failed; backing off');
-          break;
-      }
-    }
   }
 
   private onBlockCommitted(block: common.Block): void {

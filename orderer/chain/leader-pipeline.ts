@@ -305,6 +305,39 @@ export class LeaderPipeline {
     return this.offer(item, false);
   }
 
+  /**
+   * A forwarded envelope on this leader: held until it is ready (Fabric §3.5; beyond the bound not
+   * taken, the follower keeps and resends it), then checked and taken. The sender hears the
+   * outcome when it waits for one. Returns true when the envelope went into the intake.
+   */
+  receiveForward(from: NodeId, req: orderer.SubmitRequest, answer: ForwardAnswer | undefined): boolean {
+    if (!this.ready) {
+      if (!this.hold(answer !== undefined ? { from, req, answer } : { from, req })) {
+        answer?.(refusal('the new Raft leader is still applying its log; try again'));
+      }
+      return false;
+    }
+    const taken = this.takeForwarded(from, req);
+    if (taken instanceof OrdererError) {
+      answer?.(refusal(`the leader refused the envelope: ${taken.message}`, taken.status));
+      return false;
+    }
+    switch (taken) {
+      case 'taken':
+        answer?.(SUCCESS_OUTCOME);
+        return true;
+      case 'known':
+        answer?.(SUCCESS_OUTCOME);
+        return false;
+      case 'full':
+        answer?.(refusal('the leader is overloaded: too many envelopes waiting to be ordered'));
+        return false;
+      case 'invalid':
+        answer?.(refusal('the leader does not order this envelope on this channel (malformed, too large or not a normal transaction)', common.Status.BAD_REQUEST));
+        return false;
+    }
+  }
+
   /** Moves envelopes from the intake through the cutter into proposed blocks, within MaxInflightBlocks. */
   pump(): void {
     if (!this.active || !this.readyValue || this.configInFlight !== undefined || this.o.membershipPending?.() === true) return;

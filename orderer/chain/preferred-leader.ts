@@ -17,6 +17,7 @@
 //     holds the last index, and gives up after an election timeout;
 //   - after a transfer that did not make the target leader, an exponential back-off (capped).
 // Pure and deterministic: it counts the chain's ticks, never a clock, so the simulator replays it.
+import type { Logger } from 'pino';
 import type { NodeId } from '../../cluster/types';
 import { ProgressState, type PeerProgress } from '../../consensus/raft/api';
 
@@ -196,4 +197,55 @@ export function rankConsenters(
     else if (!ranking.includes(m.id)) ranking.push(m.id);
   }
   return { ranking, unknown };
+}
+
+/**
+ * The Chain's side of the preference: ranks the channel's current consenters (again whenever a
+ * config block changes them), feeds the policy each tick, logs its decisions and starts the
+ * transfers it asks for.
+ */
+export class PreferredLeaderDriver {
+  private readonly policy: PreferredLeaderPolicy;
+  private ranked: { members: readonly { id: NodeId; host: string; port: number }[]; ids: readonly NodeId[] } | undefined;
+
+  constructor(
+    private readonly o: {
+      /** Consensus.PreferredLeaders: consenter endpoints, highest rank first. */
+      endpoints: readonly string[];
+      config: PreferredLeaderConfig;
+      logger: Logger;
+      /** Starts Raft's leadership transfer to `to`. */
+      transfer(to: NodeId): void;
+    },
+  ) {
+    this.policy = new PreferredLeaderPolicy(o.config);
+  }
+
+  status(): PreferredLeaderStatus {
+    return this.policy.status();
+  }
+
+  onTick(members: readonly { id: NodeId; host: string; port: number }[], input: Omit<PreferredLeaderInput, 'ranking'>): void {
+    if (this.ranked?.members !== members) {
+      const { ranking, unknown } = rankConsenters(this.o.endpoints, members);
+      if (unknown.length > 0 && this.ranked === undefined) {
+        this.o.logger.warn({ unknown }, 'Consensus.PreferredLeaders names endpoints that are not consenters of this channel; ignored');
+      }
+      this.ranked = { members, ids: ranking };
+    }
+    for (const ev of this.policy.onTick({ ...input, ranking: this.ranked.ids })) {
+      switch (ev.kind) {
+        case 'transfer':
+          this.o.logger.info({ to: ev.to, match: ev.match, commit: ev.commitIndex }, 'handing leadership to the preferred leader');
+          this.o.transfer(ev.to);
+          break;
+        case 'transfer-succeeded':
+          this.o.logger.info({ leader: ev.to }, 'the preferred leader took over');
+          break;
+        case 'transfer-failed':
+          this.o.logger.info({ to: ev.to, leader: ev.leaderId, failures: ev.failures, backoffTicks: ev.backoffTicks }, 'leadership transfer to the preferred leader failed; backing off');
+          break;
+      }
+    }
+  }
 }
