@@ -305,17 +305,8 @@ function nodeYaml(
       ? [
           'Admin:',
           `  ListenAddress: ${node.host}:${node.adminPort}`,
-          ...(tls
-            ? [
-                '  TLS:',
-                '    Enabled: true',
-                `    Certificate: ${path.join(node.tlsDir, 'server.crt')}`,
-                `    PrivateKey: ${path.join(node.tlsDir, 'server.key')}`,
-                '    ClientAuthRequired: true',
-                // The orderer organisation's admins (their TLS certificates come from its TLS CA).
-                `    ClientRootCAs: [${path.join(node.tlsDir, 'ca.crt')}]`,
-              ]
-            : []),
+          // The orderer organisation's admins (their TLS certificates come from its TLS CA).
+          ...(tls ? httpServerTlsYaml(node, true) : []),
           'ChannelParticipation:',
           '  Enabled: true',
         ]
@@ -324,17 +315,8 @@ function nodeYaml(
       ? [
           'Operations:',
           `  ListenAddress: ${node.host}:${node.operationsPort}`,
-          ...(tls
-            ? [
-                '  TLS:',
-                '    Enabled: true',
-                `    Certificate: ${path.join(node.tlsDir, 'server.crt')}`,
-                `    PrivateKey: ${path.join(node.tlsDir, 'server.key')}`,
-                // /metrics and /logspec want a client certificate from the orderer org's TLS CA; /healthz and /version do not.
-                '    ClientAuthRequired: false',
-                `    ClientRootCAs: [${path.join(node.tlsDir, 'ca.crt')}]`,
-              ]
-            : []),
+          // /metrics and /logspec want a client certificate from the orderer org's TLS CA; /healthz and /version do not.
+          ...(tls ? httpServerTlsYaml(node, false) : []),
         ]
       : []),
     'Metrics:',
@@ -349,6 +331,18 @@ function nodeYaml(
     ...(preferredLeaders?.quietPeriod !== undefined ? [`  PreferredLeaderQuietPeriod: ${preferredLeaders.quietPeriod}`] : []),
     '',
   ].join('\n');
+}
+
+/** The TLS section of an HTTP server (Admin, Operations) with the node's TLS pair, trusting its TLS CA's clients. */
+function httpServerTlsYaml(node: DevnetNode, clientAuthRequired: boolean): string[] {
+  return [
+    '  TLS:',
+    '    Enabled: true',
+    `    Certificate: ${path.join(node.tlsDir, 'server.crt')}`,
+    `    PrivateKey: ${path.join(node.tlsDir, 'server.key')}`,
+    `    ClientAuthRequired: ${clientAuthRequired}`,
+    `    ClientRootCAs: [${path.join(node.tlsDir, 'ca.crt')}]`,
+  ];
 }
 
 /** Whether `node` has a ledger for `channelId` (it serves the channel from it at its next start). */

@@ -5,6 +5,7 @@
 // (Go's VerifyClientCertIfGiven; Node lets the handshake finish, so a connection whose offered
 // certificate fails verification is closed right after it). Protected handlers answer 401 with
 // an empty body to a request without a verified client certificate (Fabric's RequireCert).
+import { randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -148,4 +149,61 @@ export function httpTlsMaterialFromConfig(t: HttpTlsConfig, prefix: string, conf
     throw new LocalConfigError(`${prefix}.ClientRootCAs`, configFile, 'ClientAuthRequired is true, so ClientRootCAs must name at least one CA certificate');
   }
   return { certPem: pair.certPem, keyPem: pair.keyPem, clientRootPems, clientAuthRequired: t.clientAuthRequired };
+}
+
+/**
+ * One HTTP(S) server of ours (Admin, Operations): its listener, bound address and graceful stop,
+ * and a child logger and a debug line per request. `echoRequestId`: an X-Request-Id the client
+ * sent is kept (and a new one made otherwise) and sent back, as Fabric's operations middleware does.
+ */
+export class HttpListener {
+  readonly server: http.Server;
+  private boundPort: number | undefined;
+
+  constructor(
+    private readonly o: {
+      host: string;
+      port: number;
+      tls: HttpTlsMaterial | undefined;
+      log: Logger;
+      /** "admin", "operations": names the request and error log lines. */
+      name: string;
+      echoRequestId: boolean;
+      handle(req: IncomingMessage, res: ServerResponse, log: Logger): void;
+    },
+  ) {
+    this.server = createHttpServer((req, res) => this.onRequest(req, res), o.tls, o.log);
+  }
+
+  /** Listens; rejects when the address cannot be bound. */
+  async listen(): Promise<void> {
+    this.boundPort = await listenHttp(this.server, this.o.host, this.o.port);
+    this.server.on('error', (err) => this.o.log.error({ err }, `${this.o.name} server error`));
+  }
+
+  /** The bound port (after listen()). */
+  get port(): number {
+    if (this.boundPort === undefined) throw new Error(`the ${this.o.name} server is not started`);
+    return this.boundPort;
+  }
+
+  /** host:port as bound. */
+  get address(): string {
+    return formatAddress(this.o.host, this.port);
+  }
+
+  /** Stops listening; in-flight requests get HTTP_STOP_GRACE_MS, then their connections are cut. */
+  async stop(): Promise<void> {
+    await stopHttp(this.server);
+  }
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const given = this.o.echoRequestId ? req.headers['x-request-id'] : undefined;
+    const reqId = typeof given === 'string' && given !== '' ? given : randomUUID();
+    if (this.o.echoRequestId) res.setHeader('X-Request-Id', reqId);
+    const log = this.o.log.child({ reqId, method: req.method, url: req.url, remote: req.socket.remoteAddress });
+    const startedMs = performance.now();
+    res.on('finish', () => log.debug({ status: res.statusCode, durationMs: Math.round(performance.now() - startedMs) }, `${this.o.name} request`));
+    this.o.handle(req, res, log);
+  }
 }

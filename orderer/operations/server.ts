@@ -8,21 +8,10 @@
 // Protected means: with TLS on, a request without a verified client certificate is answered 401
 // with an empty body. Every answer carries an X-Request-Id (the request's own, else a new UUID),
 // as Fabric's request-id middleware does. Other paths are 404 as Go's ServeMux says it.
-import { randomUUID } from 'node:crypto';
-import type http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { OrdererConfig } from '../config';
-import {
-  createHttpServer,
-  formatAddress,
-  httpTlsMaterialFromConfig,
-  listenHttp,
-  parseHttpListenAddress,
-  refuseUnverified,
-  stopHttp,
-  type HttpTlsMaterial,
-} from '../http-tls';
+import { HttpListener, httpTlsMaterialFromConfig, parseHttpListenAddress, refuseUnverified, type HttpTlsMaterial } from '../http-tls';
 import { packageVersion, serveLogSpec, serveMetrics, serveVersion, type LogSpecTarget, type MetricsSource, type VersionInfo } from './handlers';
 import { HEALTH_CHECK_TIMEOUT_MS, serveHealthz, type HealthChecker } from './healthz';
 
@@ -46,19 +35,25 @@ export interface OperationsServerOptions {
 }
 
 export class OperationsServer {
-  private readonly server: http.Server;
+  private readonly listener: HttpListener;
   private readonly log: Logger;
-  private boundPort: number | undefined;
 
   constructor(private readonly options: OperationsServerOptions) {
     this.log = options.logger.child({ logger: 'operations' });
-    this.server = createHttpServer((req, res) => this.handle(req, res), options.tls, this.log);
+    this.listener = new HttpListener({
+      host: options.host,
+      port: options.port,
+      tls: options.tls,
+      log: this.log,
+      name: 'operations',
+      echoRequestId: true,
+      handle: (req, res, log) => this.handle(req, res, log),
+    });
   }
 
   /** Listens; rejects when the address cannot be bound. */
   async start(): Promise<void> {
-    this.boundPort = await listenHttp(this.server, this.options.host, this.options.port);
-    this.server.on('error', (err) => this.log.error({ err }, 'operations server error'));
+    await this.listener.listen();
     const tls = this.options.tls;
     if (tls !== undefined && tls.clientRootPems.length === 0) {
       this.log.warn({ address: this.address }, 'Operations server has no Operations.TLS.ClientRootCAs: no client can authenticate, /logspec and /metrics answer 401');
@@ -68,27 +63,20 @@ export class OperationsServer {
 
   /** The bound port (after start()). */
   get port(): number {
-    if (this.boundPort === undefined) throw new Error('the Operations server is not started');
-    return this.boundPort;
+    return this.listener.port;
   }
 
   /** host:port as bound. */
   get address(): string {
-    return formatAddress(this.options.host, this.port);
+    return this.listener.address;
   }
 
   /** Stops listening; in-flight requests get a grace period, then their connections are cut. */
   async stop(): Promise<void> {
-    await stopHttp(this.server);
+    await this.listener.stop();
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse): void {
-    const given = req.headers['x-request-id'];
-    const reqId = typeof given === 'string' && given !== '' ? given : randomUUID();
-    res.setHeader('X-Request-Id', reqId);
-    const log = this.log.child({ reqId, method: req.method, url: req.url, remote: req.socket.remoteAddress });
-    const startedMs = performance.now();
-    res.on('finish', () => log.debug({ status: res.statusCode, durationMs: Math.round(performance.now() - startedMs) }, 'operations request'));
+  private handle(req: IncomingMessage, res: ServerResponse, log: Logger): void {
     let pathname: string;
     try {
       pathname = new URL(req.url ?? '/', 'http://operations').pathname;

@@ -6,21 +6,17 @@
 // answers 401 with an empty body to a request without a verified client certificate (Fabric's
 // RequireCert middleware), before anything else, the disabled check included. Paths outside
 // /participation/v1/ are 404, as Go's ServeMux.
-import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { OrdererConfig } from '../config';
 import {
-  createHttpServer,
-  formatAddress,
   HTTP_READ_TIMEOUT_MS,
   HTTP_STOP_GRACE_MS,
+  HttpListener,
   httpTlsMaterialFromConfig,
-  listenHttp,
   parseHttpListenAddress,
   refuseUnverified,
-  stopHttp,
   type HttpTlsMaterial,
 } from '../http-tls';
 import { sendNotFound, serveParticipation, URL_BASE_V1 } from './rest-api';
@@ -49,22 +45,28 @@ export interface AdminServerOptions {
 }
 
 export class AdminServer {
-  private readonly server: http.Server;
+  private readonly listener: HttpListener;
   private readonly log: Logger;
-  private boundPort: number | undefined;
 
   constructor(private readonly options: AdminServerOptions) {
     this.log = options.logger.child({ component: 'admin', logger: 'orderer.participation' });
     if (!Number.isSafeInteger(options.maxRequestBodySizeBytes) || options.maxRequestBodySizeBytes < 1) {
       throw new RangeError(`maxRequestBodySizeBytes must be a positive integer, got ${options.maxRequestBodySizeBytes}`);
     }
-    this.server = createHttpServer((req, res) => this.handle(req, res), options.tls, this.log);
+    this.listener = new HttpListener({
+      host: options.host,
+      port: options.port,
+      tls: options.tls,
+      log: this.log,
+      name: 'admin',
+      echoRequestId: false,
+      handle: (req, res, log) => this.handle(req, res, log),
+    });
   }
 
   /** Listens; rejects when the address cannot be bound. */
   async start(): Promise<void> {
-    this.boundPort = await listenHttp(this.server, this.options.host, this.options.port);
-    this.server.on('error', (err) => this.log.error({ err }, 'admin server error'));
+    await this.listener.listen();
     const tls = this.options.tls;
     if (tls === undefined) {
       this.log.warn({ address: this.address }, 'Admin server listening without TLS: anyone who can reach it can join and remove channels');
@@ -77,24 +79,20 @@ export class AdminServer {
 
   /** The bound port (after start()). */
   get port(): number {
-    if (this.boundPort === undefined) throw new Error('the Admin server is not started');
-    return this.boundPort;
+    return this.listener.port;
   }
 
   /** host:port as bound. */
   get address(): string {
-    return formatAddress(this.options.host, this.port);
+    return this.listener.address;
   }
 
   /** Stops listening; in-flight requests get ADMIN_STOP_GRACE_MS, then their connections are cut. */
   async stop(): Promise<void> {
-    await stopHttp(this.server);
+    await this.listener.stop();
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse): void {
-    const log = this.log.child({ reqId: randomUUID(), method: req.method, url: req.url, remote: req.socket.remoteAddress });
-    const startedMs = performance.now();
-    res.on('finish', () => log.debug({ status: res.statusCode, durationMs: Math.round(performance.now() - startedMs) }, 'admin request'));
+  private handle(req: IncomingMessage, res: ServerResponse, log: Logger): void {
     let pathname: string;
     try {
       // Resolves dot segments as Go's ServeMux path cleaning would; percent-escapes stay escaped.
