@@ -171,12 +171,17 @@ export async function handleBroadcast(
           } else {
             const enqueueStartedMs = performance.now();
             metrics.validated(labels.channelId, labels.headerType, common.Status.SUCCESS, (enqueueStartedMs - validateStartedMs) / 1000);
-            answer = chain.order(parsed).then(() => SUCCESS_RESPONSE, answerFor).then((a) => {
+            // One reaction per envelope, as without metrics: the recording rides on it.
+            const settled = (a: Awaited<PendingAnswer>): Awaited<PendingAnswer> => {
               const status = 'fateUnknown' in a ? common.Status.SERVICE_UNAVAILABLE : (a.status ?? common.Status.UNKNOWN);
               metrics.enqueued(labels.channelId, labels.headerType, status, (performance.now() - enqueueStartedMs) / 1000);
               metrics.processed(labels.channelId, labels.headerType, status);
               return a;
-            });
+            };
+            answer = chain.order(parsed).then(
+              () => settled(SUCCESS_RESPONSE),
+              (err: unknown) => settled(answerFor(err)),
+            );
           }
         } catch (err) {
           const response = toStatusResponse(err);

@@ -1,10 +1,12 @@
 // The Prometheus implementation of the recorders (types.ts), with Fabric's metric names, types
 // and labels (reference §6.5) plus a few of ours (README.md). The hot path stays cheap:
-// - label children are looked up once per label combination and kept (a Map get per event,
-//   no label-object allocation or hashing inside prom-client);
+// - every metric recorded per envelope, message or block writes a plain cell (cells.ts) bound
+//   once per label set; prom-client reads the cells when Prometheus scrapes;
 // - gauges that mirror state (term, leader, height, sizes…) are not set per event: a collect()
-//   callback reads them from the node when Prometheus scrapes.
+//   callback reads them from the node when Prometheus scrapes;
+// - rare events (a stream opening, a connection, a log line) use prom-client directly.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { CounterFamily, GaugeFamily, HistogramFamily, type CounterCell, type HistogramCell } from './cells';
 import type { ClusterMetrics } from '../../cluster/metrics';
 import type { MessageKind } from '../../cluster/types';
 import { common } from '../../protos';
@@ -30,34 +32,6 @@ function headerTypeName(headerType: number | undefined): string {
 
 function statusLabel(status: number): string {
   return common.Status[status] ?? String(status);
-}
-
-/** Label children per label combination, created on first use. */
-class ChildCache<T> {
-  private readonly children = new Map<string, { labels: Record<string, string>; child: T }>();
-  constructor(private readonly make: (labels: Record<string, string>) => T) {}
-
-  get(key: string, labels: () => Record<string, string>): T {
-    let entry = this.children.get(key);
-    if (entry === undefined) {
-      const l = labels();
-      entry = { labels: l, child: this.make(l) };
-      this.children.set(key, entry);
-    }
-    return entry.child;
-  }
-
-  /** Forgets (and returns the labels of) every child whose `channel` label is `channel`. */
-  dropChannel(channel: string): Record<string, string>[] {
-    const dropped: Record<string, string>[] = [];
-    for (const [key, entry] of this.children) {
-      if (entry.labels['channel'] === channel) {
-        dropped.push(entry.labels);
-        this.children.delete(key);
-      }
-    }
-    return dropped;
-  }
 }
 
 export class PrometheusOrdererMetrics implements OrdererMetrics {
@@ -109,54 +83,77 @@ export class PrometheusOrdererMetrics implements OrdererMetrics {
       options.commitSha.length > 0 ? `${options.version}-${options.commitSha}` : options.version,
     ).set(1);
 
-    // ---- broadcast
-    const validate = histogram('broadcast_validate_duration', 'Seconds to validate a broadcast envelope.', ['channel', 'type', 'status']);
-    const enqueue = histogram('broadcast_enqueue_duration', 'Seconds to hand a valid envelope to its chain (until the chain answered).', ['channel', 'type', 'status']);
-    const processed = counter('broadcast_processed_count', 'Broadcast envelopes answered.', ['channel', 'type', 'status']);
-    const bLabels = (channel: string, headerType: number | undefined, status: number) => (): Record<string, string> => ({
-      channel,
-      type: headerTypeName(headerType),
-      status: statusLabel(status),
-    });
-    const validateChildren = new ChildCache((l) => validate.labels(l));
-    const enqueueChildren = new ChildCache((l) => enqueue.labels(l));
-    const processedChildren = new ChildCache((l) => processed.labels(l));
-    const key = (channel: string, headerType: number | undefined, status: number): string => `${channel}\u0000${headerType ?? -1}\u0000${status}`;
+    // ---- broadcast: three cells per (channel, type, status), found through two Map gets with
+    // no string built per envelope.
+    const validate = new HistogramFamily({ registry, name: 'broadcast_validate_duration', help: 'Seconds to validate a broadcast envelope.', labelNames: ['channel', 'type', 'status'] });
+    const enqueue = new HistogramFamily({ registry, name: 'broadcast_enqueue_duration', help: 'Seconds to hand a valid envelope to its chain (until the chain answered).', labelNames: ['channel', 'type', 'status'] });
+    const processed = new CounterFamily({ registry, name: 'broadcast_processed_count', help: 'Broadcast envelopes answered.', labelNames: ['channel', 'type', 'status'] });
+    interface BroadcastCells {
+      validate: HistogramCell;
+      enqueue: HistogramCell;
+      processed: CounterCell;
+    }
+    const broadcastCells = new Map<string, Map<number, BroadcastCells>>();
+    const cellsOf = (channel: string, headerType: number | undefined, status: number): BroadcastCells => {
+      let perChannel = broadcastCells.get(channel);
+      if (perChannel === undefined) broadcastCells.set(channel, (perChannel = new Map()));
+      // Statuses are HTTP-like codes below 1000; an unparsed type is -1.
+      const key = (headerType ?? -1) * 1000 + status;
+      let cells = perChannel.get(key);
+      if (cells === undefined) {
+        const labels = { channel, type: headerTypeName(headerType), status: statusLabel(status) };
+        cells = { validate: validate.cell(labels), enqueue: enqueue.cell(labels), processed: processed.cell(labels) };
+        perChannel.set(key, cells);
+      }
+      return cells;
+    };
     this.broadcast = {
-      validated: (channel, headerType, status, seconds) =>
-        validateChildren.get(key(channel, headerType, status), bLabels(channel, headerType, status)).observe(seconds),
-      enqueued: (channel, headerType, status, seconds) =>
-        enqueueChildren.get(key(channel, headerType, status), bLabels(channel, headerType, status)).observe(seconds),
-      processed: (channel, headerType, status) => processedChildren.get(key(channel, headerType, status), bLabels(channel, headerType, status)).inc(),
+      validated: (channel, headerType, status, seconds) => cellsOf(channel, headerType, status).validate.observe(seconds),
+      enqueued: (channel, headerType, status, seconds) => cellsOf(channel, headerType, status).enqueue.observe(seconds),
+      processed: (channel, headerType, status) => cellsOf(channel, headerType, status).processed.inc(),
     };
     this.releasers.add((channel) => {
-      for (const l of validateChildren.dropChannel(channel)) validate.remove(l);
-      for (const l of enqueueChildren.dropChannel(channel)) enqueue.remove(l);
-      for (const l of processedChildren.dropChannel(channel)) processed.remove(l);
+      broadcastCells.delete(channel);
+      for (const f of [validate, enqueue, processed]) f.removeWhere('channel', channel);
     });
 
     // ---- deliver
     const streamsOpened = counter('deliver_streams_opened', 'Deliver streams opened.', []);
     const streamsClosed = counter('deliver_streams_closed', 'Deliver streams closed.', []);
-    const requestsReceived = counter('deliver_requests_received', 'Deliver seek requests received.', ['channel', 'filtered', 'data_type']);
-    const requestsCompleted = counter('deliver_requests_completed', 'Deliver seek requests completed.', ['channel', 'filtered', 'data_type', 'success']);
-    const blocksSent = counter('deliver_blocks_sent', 'Blocks sent by Deliver.', ['channel', 'filtered', 'data_type']);
-    const receivedChildren = new ChildCache((l) => requestsReceived.labels(l));
-    const completedChildren = new ChildCache((l) => requestsCompleted.labels(l));
-    const sentChildren = new ChildCache((l) => blocksSent.labels(l));
-    const dLabels = (channel: string) => (): Record<string, string> => ({ channel, filtered: 'false', data_type: 'block' });
+    const requestsReceived = new CounterFamily({ registry, name: 'deliver_requests_received', help: 'Deliver seek requests received.', labelNames: ['channel', 'filtered', 'data_type'] });
+    const requestsCompleted = new CounterFamily({ registry, name: 'deliver_requests_completed', help: 'Deliver seek requests completed.', labelNames: ['channel', 'filtered', 'data_type', 'success'] });
+    const blocksSent = new CounterFamily({ registry, name: 'deliver_blocks_sent', help: 'Blocks sent by Deliver.', labelNames: ['channel', 'filtered', 'data_type'] });
+    interface DeliverCells {
+      received: CounterCell;
+      succeeded: CounterCell;
+      failed: CounterCell;
+      sent: CounterCell;
+    }
+    const deliverCells = new Map<string, DeliverCells>();
+    const deliverOf = (channel: string): DeliverCells => {
+      let cells = deliverCells.get(channel);
+      if (cells === undefined) {
+        const labels = { channel, filtered: 'false', data_type: 'block' };
+        cells = {
+          received: requestsReceived.cell(labels),
+          succeeded: requestsCompleted.cell({ ...labels, success: 'true' }),
+          failed: requestsCompleted.cell({ ...labels, success: 'false' }),
+          sent: blocksSent.cell(labels),
+        };
+        deliverCells.set(channel, cells);
+      }
+      return cells;
+    };
     this.deliver = {
       streamOpened: () => streamsOpened.inc(),
       streamClosed: () => streamsClosed.inc(),
-      requestReceived: (channel) => receivedChildren.get(channel, dLabels(channel)).inc(),
-      requestCompleted: (channel, success) =>
-        completedChildren.get(`${channel}\u0000${success}`, () => ({ ...dLabels(channel)(), success: String(success) })).inc(),
-      blockSent: (channel) => sentChildren.get(channel, dLabels(channel)).inc(),
+      requestReceived: (channel) => deliverOf(channel).received.inc(),
+      requestCompleted: (channel, success) => (success ? deliverOf(channel).succeeded : deliverOf(channel).failed).inc(),
+      blockSent: (channel) => deliverOf(channel).sent.inc(),
     };
     this.releasers.add((channel) => {
-      for (const l of receivedChildren.dropChannel(channel)) requestsReceived.remove(l);
-      for (const l of completedChildren.dropChannel(channel)) requestsCompleted.remove(l);
-      for (const l of sentChildren.dropChannel(channel)) blocksSent.remove(l);
+      deliverCells.delete(channel);
+      for (const f of [requestsReceived, requestsCompleted, blocksSent]) f.removeWhere('channel', channel);
     });
 
     // ---- gRPC server (Fabric's grpcmetrics interceptors); every call here is a stream
@@ -166,15 +163,15 @@ export class PrometheusOrdererMetrics implements OrdererMetrics {
     const streamDuration = histogram('grpc_server_stream_request_duration', 'Seconds a streaming call lasted.', ['service', 'method', 'code']);
     const streamReceived = counter('grpc_server_stream_requests_received', 'Streaming calls received.', ['service', 'method']);
     const streamCompleted = counter('grpc_server_stream_requests_completed', 'Streaming calls completed.', ['service', 'method', 'code']);
-    const msgsReceived = counter('grpc_server_stream_messages_received', 'Messages received on streaming calls.', ['service', 'method']);
-    const msgsSent = counter('grpc_server_stream_messages_sent', 'Messages sent on streaming calls.', ['service', 'method']);
-    const methodChildren = new Map<string, { received: { inc(): void }; msgIn: { inc(): void }; msgOut: { inc(): void } }>();
+    const msgsReceived = new CounterFamily({ registry, name: 'grpc_server_stream_messages_received', help: 'Messages received on streaming calls.', labelNames: ['service', 'method'] });
+    const msgsSent = new CounterFamily({ registry, name: 'grpc_server_stream_messages_sent', help: 'Messages sent on streaming calls.', labelNames: ['service', 'method'] });
+    const methodChildren = new Map<string, { received: { inc(): void }; msgIn: CounterCell; msgOut: CounterCell }>();
     this.grpc = {
       streamStarted: (service, method): RpcTracker => {
         const k = `${service}/${method}`;
         let c = methodChildren.get(k);
         if (c === undefined) {
-          c = { received: streamReceived.labels(service, method), msgIn: msgsReceived.labels(service, method), msgOut: msgsSent.labels(service, method) };
+          c = { received: streamReceived.labels(service, method), msgIn: msgsReceived.cell({ service, method }), msgOut: msgsSent.cell({ service, method }) };
           methodChildren.set(k, c);
         }
         const children = c;
@@ -199,34 +196,38 @@ export class PrometheusOrdererMetrics implements OrdererMetrics {
     this.connections = { opened: () => connOpened.inc(), closed: () => connClosed.inc() };
 
     // ---- blockcutter, etcdraft, ledger: recorded per channel through forChannel()
-    const fill = histogram('blockcutter_block_fill_duration', 'Seconds from the first envelope of a batch to the batch being cut.', ['channel']);
-    const leaderChanges = counter('consensus_etcdraft_leader_changes', 'Times the channel saw its leader change.', ['channel']);
-    const proposalFailures = counter('consensus_etcdraft_proposal_failures', 'Proposals that Raft refused.', ['channel']);
-    const normalProposals = counter('consensus_etcdraft_normal_proposals_received', 'Normal envelopes the chain received to order.', ['channel']);
-    const configProposals = counter('consensus_etcdraft_config_proposals_received', 'Config envelopes the chain received to order.', ['channel']);
-    const persist = histogram('consensus_etcdraft_data_persist_duration', 'Seconds to persist one Ready (WAL write and fsync).', ['channel']);
-    const ready = histogram('consensus_etcdraft_ready_duration', 'Seconds to handle one Raft Ready (persist, send, apply, advance).', ['channel']);
-    const fsync = histogram('consensus_etcdraft_wal_fsync_duration', 'Seconds of one WAL fdatasync.', ['channel']);
-    const snapshots = counter('consensus_etcdraft_snapshot_count', 'Raft snapshots this node took.', ['channel']);
-    // Set when this node takes a snapshot (rare), not read at scrape time: absent until the first one since start.
-    const snapshotBlock = gauge('consensus_etcdraft_snapshot_block_number', 'Block number of the newest Raft snapshot this node took.', ['channel']);
-    const commitTime = histogram('ledger_blockstorage_commit_time', 'Seconds to commit one block to the ledger.', ['channel'], COMMIT_TIME_BUCKETS);
-    const lastCommit = gauge('ledger_last_block_commit_timestamp_seconds', 'Unix time (seconds) the last block was written to the ledger.', ['channel']);
-    const perChannel: { remove(...values: string[]): void }[] = [
+    const chHistogram = (name: string, help: string, buckets?: readonly number[]): HistogramFamily<'channel'> =>
+      new HistogramFamily({ registry, name, help, labelNames: ['channel'], ...(buckets !== undefined ? { buckets } : {}) });
+    const chCounter = (name: string, help: string): CounterFamily<'channel'> => new CounterFamily({ registry, name, help, labelNames: ['channel'] });
+    const chGauge = (name: string, help: string): GaugeFamily<'channel'> => new GaugeFamily({ registry, name, help, labelNames: ['channel'] });
+    const fill = chHistogram('blockcutter_block_fill_duration', 'Seconds from the first envelope of a batch to the batch being cut.');
+    const leaderChanges = chCounter('consensus_etcdraft_leader_changes', 'Times the channel saw its leader change.');
+    const proposalFailures = chCounter('consensus_etcdraft_proposal_failures', 'Proposals that Raft refused.');
+    const normalProposals = chCounter('consensus_etcdraft_normal_proposals_received', 'Normal envelopes the chain received to order.');
+    const configProposals = chCounter('consensus_etcdraft_config_proposals_received', 'Config envelopes the chain received to order.');
+    const persist = chHistogram('consensus_etcdraft_data_persist_duration', 'Seconds to persist one Ready (WAL write and fsync).');
+    const ready = chHistogram('consensus_etcdraft_ready_duration', 'Seconds to handle one Raft Ready (persist, send, apply, advance).');
+    const fsync = chHistogram('consensus_etcdraft_wal_fsync_duration', 'Seconds of one WAL fdatasync.');
+    const snapshots = chCounter('consensus_etcdraft_snapshot_count', 'Raft snapshots this node took.');
+    const snapshotBlock = chGauge('consensus_etcdraft_snapshot_block_number', 'Block number of the newest Raft snapshot this node took.');
+    const commitTime = chHistogram('ledger_blockstorage_commit_time', 'Seconds to commit one block to the ledger.', COMMIT_TIME_BUCKETS);
+    const lastCommit = chGauge('ledger_last_block_commit_timestamp_seconds', 'Unix time (seconds) the last block was written to the ledger.');
+    const perChannel: { removeWhere(label: 'channel', value: string): void }[] = [
       fill, leaderChanges, proposalFailures, normalProposals, configProposals, persist, ready, fsync, snapshots, snapshotBlock, commitTime, lastCommit,
     ];
     this.chainFactory = (channel) => {
-      const f = fill.labels(channel);
-      const lc = leaderChanges.labels(channel);
-      const pf = proposalFailures.labels(channel);
-      const np = normalProposals.labels(channel);
-      const cp = configProposals.labels(channel);
-      const ps = persist.labels(channel);
-      const rd = ready.labels(channel);
-      const fs = fsync.labels(channel);
-      const sn = snapshots.labels(channel);
-      const ct = commitTime.labels(channel);
-      const lt = lastCommit.labels(channel);
+      const labels = { channel };
+      const f = fill.cell(labels);
+      const lc = leaderChanges.cell(labels);
+      const pf = proposalFailures.cell(labels);
+      const np = normalProposals.cell(labels);
+      const cp = configProposals.cell(labels);
+      const ps = persist.cell(labels);
+      const rd = ready.cell(labels);
+      const fs = fsync.cell(labels);
+      const sn = snapshots.cell(labels);
+      const ct = commitTime.cell(labels);
+      const lt = lastCommit.cell(labels);
       return {
         leaderChanged: () => lc.inc(),
         proposalFailed: () => pf.inc(),
@@ -237,7 +238,7 @@ export class PrometheusOrdererMetrics implements OrdererMetrics {
         walFsynced: (s) => fs.observe(s),
         snapshotTaken: (blockNumber) => {
           sn.inc();
-          snapshotBlock.labels(channel).set(blockNumber);
+          snapshotBlock.cell(labels).set(blockNumber);
         },
         blockFilled: (s) => f.observe(s),
         blockCommitted: (s, at) => {
@@ -245,7 +246,7 @@ export class PrometheusOrdererMetrics implements OrdererMetrics {
           lt.set(at);
         },
         release: () => {
-          for (const m of perChannel) m.remove(channel);
+          for (const m of perChannel) m.removeWhere('channel', channel);
           for (const r of this.releasers) r(channel);
         },
       };
@@ -271,19 +272,18 @@ export class PrometheusOrdererMetrics implements OrdererMetrics {
     channelGauge('participation_consensus_relation', 'Relation to the channel\'s consensus (0 other, 1 consenter, 2 follower, 3 config-tracker).', (ch) => ch.consensusRelation);
 
     // ---- cluster_comm (the transport's seam, cluster/metrics.ts)
-    const queueLength = gauge('cluster_comm_egress_queue_length', 'Messages queued towards a host.', ['host', 'msg_type', 'channel']);
+    const queueLength = new GaugeFamily({ registry, name: 'cluster_comm_egress_queue_length', help: 'Messages queued towards a host.', labelNames: ['host', 'msg_type', 'channel'] });
     const queueCapacity = gauge('cluster_comm_egress_queue_capacity', 'Capacity of the queue towards a host.', ['host', 'msg_type', 'channel']);
     const workers = gauge('cluster_comm_egress_queue_workers', 'Egress queues (one per destination and message type).', ['channel']);
     const egressStreams = gauge('cluster_comm_egress_stream_count', 'Outgoing Step streams open.', ['channel']);
     const ingressStreams = gauge('cluster_comm_ingress_stream_count', 'Incoming Step streams open.', []);
     const tlsConnections = gauge('cluster_comm_egress_tls_connection_count', 'Outgoing TLS connections to other orderers.', []);
-    const sendTime = histogram('cluster_comm_msg_send_time', 'Seconds to hand a message to its stream.', ['host', 'channel']);
-    const dropped = counter('cluster_comm_msg_dropped_count', 'Messages not sent: queue full, stream failed, unknown host or too large.', ['host', 'channel']);
-    const droppedChildren = new ChildCache((l) => dropped.labels(l));
-    const sendChildren = new ChildCache((l) => sendTime.labels(l));
+    const sendTime = new HistogramFamily({ registry, name: 'cluster_comm_msg_send_time', help: 'Seconds to hand a message to its stream.', labelNames: ['host', 'channel'] });
+    const dropped = new CounterFamily({ registry, name: 'cluster_comm_msg_dropped_count', help: 'Messages not sent: queue full, stream failed, unknown host or too large.', labelNames: ['host', 'channel'] });
     const kindLabel = (kind: MessageKind): string => (kind === 'consensus' ? 'consensus' : 'transaction');
     this.cluster = {
-      messageDropped: (host, channel) => droppedChildren.get(`${host}\u0000${channel}`, () => ({ host, channel })).inc(),
+      // Rare (a full queue, a failed stream): the cell is looked up per drop.
+      messageDropped: (host, channel) => dropped.cell({ host, channel }).inc(),
       ingressStreamsChanged: (delta) => ingressStreams.inc(delta),
       egressStreamsChanged: (channel, delta) => egressStreams.labels(channel).inc(delta),
       ingressPaused: () => undefined,
@@ -292,8 +292,8 @@ export class PrometheusOrdererMetrics implements OrdererMetrics {
       stepCallStarted: () => this.grpc.streamStarted('orderer_Cluster', 'Step'),
       egressQueueOpened: (host, channel, kind, capacity) => {
         const labels = { host, msg_type: kindLabel(kind), channel };
-        const length = queueLength.labels(labels);
-        const send = sendChildren.get(`${host}\u0000${channel}`, () => ({ host, channel }));
+        const length = queueLength.cell(labels);
+        const send = sendTime.cell({ host, channel });
         length.set(0);
         queueCapacity.labels(labels).set(capacity);
         workers.labels(channel).inc();
@@ -309,8 +309,8 @@ export class PrometheusOrdererMetrics implements OrdererMetrics {
       },
     };
     this.releasers.add((channel) => {
-      for (const l of droppedChildren.dropChannel(channel)) dropped.remove(l);
-      for (const l of sendChildren.dropChannel(channel)) sendTime.remove(l);
+      dropped.removeWhere('channel', channel);
+      sendTime.removeWhere('channel', channel);
     });
 
     // ---- logging
