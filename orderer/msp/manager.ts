@@ -19,6 +19,16 @@ import { FABRIC_MSP_TYPE, IDEMIX_MSP_TYPE, X509Msp } from './x509-msp';
  */
 export const DEFAULT_IDENTITY_CACHE_ENTRIES = 1024;
 
+/**
+ * Refused identities kept per channel, apart from the validated ones so that a client sending
+ * garbage creators cannot evict the identities of honest traffic. A refusal depends only on the
+ * bytes and the config (the MSP checks a certificate at its notBefore + 1 s, not at the current
+ * time), so the same error can be thrown again. Without it every envelope of a client with a
+ * refused creator (a misconfigured client, a flood, the bench's unsigned placeholder creator)
+ * paid a protobuf decode, a PEM and DER parse and an Error with a stack trace.
+ */
+export const DEFAULT_REFUSED_CACHE_ENTRIES = 256;
+
 export interface MspManagerOptions {
   /** Bound of the identity cache (least recently used is evicted first); 0 disables it. */
   readonly identityCacheEntries?: number;
@@ -32,6 +42,8 @@ interface UnsupportedMsp {
 export class MspManager implements IdentityDeserializer {
   private readonly cache = new Map<string, X509Identity>();
   private readonly cacheEntries: number;
+  private readonly refused = new Map<string, IdentityError>();
+  private readonly refusedEntries: number;
   private hits = 0;
   private misses = 0;
 
@@ -42,6 +54,8 @@ export class MspManager implements IdentityDeserializer {
   ) {
     this.cacheEntries = options.identityCacheEntries ?? DEFAULT_IDENTITY_CACHE_ENTRIES;
     if (!Number.isInteger(this.cacheEntries) || this.cacheEntries < 0) throw new RangeError(`identityCacheEntries must be a non-negative integer, got ${this.cacheEntries}`);
+    // Refusals are cached only when identities are: 0 turns every cache off (tests measuring misses).
+    this.refusedEntries = this.cacheEntries === 0 ? 0 : DEFAULT_REFUSED_CACHE_ENTRIES;
   }
 
   get mspIds(): readonly string[] {
@@ -63,10 +77,23 @@ export class MspManager implements IdentityDeserializer {
       this.cache.set(cacheKey, cached);
       return cached;
     }
+    const refusal = this.refused.get(cacheKey);
+    if (refusal !== undefined) throw refusal;
     this.misses++;
-    const identity = this.deserializeUncached(serializedIdentity);
-    // Only successes are cached: failures are cheap to recompute for garbage, and caching them
-    // would let a client flood out the identities that sign honest traffic.
+    let identity: X509Identity;
+    try {
+      identity = this.deserializeUncached(serializedIdentity);
+    } catch (err) {
+      if (err instanceof IdentityError && this.refusedEntries > 0) {
+        // Oldest first out (no reordering on a hit: a refused creator that keeps coming back
+        // is re-parsed once per 256 distinct refusals at worst).
+        if (this.refused.size >= this.refusedEntries) this.refused.delete(this.refused.keys().next().value as string);
+        this.refused.set(cacheKey, err);
+      }
+      throw err;
+    }
+    // Failures go to their own bounded map (above): in this one they could flood out the
+    // identities that sign honest traffic.
     if (this.cacheEntries > 0) {
       if (this.cache.size >= this.cacheEntries) this.cache.delete(this.cache.keys().next().value as string);
       this.cache.set(cacheKey, identity);

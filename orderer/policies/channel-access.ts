@@ -36,9 +36,14 @@ export interface CertificateValidity {
 const RECENT_ACCESS_ENTRIES = 16;
 const recentAccess = new Map<string, ConfigChannelAccess>();
 
+/** Validity periods kept for creators the channel's MSPs refuse (see creatorValidity). */
+const REFUSED_VALIDITY_ENTRIES = 256;
+
 /** The access of a channel config: its MSPs (identity cache emptied with every new config) and policies. */
 export class ConfigChannelAccess implements ChannelAccess {
   readonly evaluator: PolicyEvaluator;
+  /** null: the creator holds no certificate that parses. */
+  private readonly refusedValidity = new Map<string, CertificateValidity | null>();
 
   private constructor(
     readonly policies: ChannelPolicies,
@@ -82,7 +87,16 @@ export class ConfigChannelAccess implements ChannelAccess {
     } catch (err) {
       if (!(err instanceof IdentityError) && !(err instanceof ProtoDecodeError)) throw err;
     }
-    return certificateValidity(creator);
+    // Refused by the MSPs (which remember the refusal): the certificate is parsed without them,
+    // once per creator, so a client whose creator is refused does not cost a parse per envelope.
+    const key = Buffer.from(creator.buffer, creator.byteOffset, creator.length).toString('latin1');
+    let validity = this.refusedValidity.get(key);
+    if (validity === undefined) {
+      validity = certificateValidity(creator) ?? null;
+      if (this.refusedValidity.size >= REFUSED_VALIDITY_ENTRIES) this.refusedValidity.delete(this.refusedValidity.keys().next().value!);
+      this.refusedValidity.set(key, validity);
+    }
+    return validity ?? undefined;
   }
 }
 

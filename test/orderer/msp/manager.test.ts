@@ -99,7 +99,25 @@ describe('identity cache', () => {
     expect(again.key).toBe(manager.deserialize(creators[1]!).key);
   });
 
-  it('does not cache refusals, and a bound of 0 disables caching', () => {
+  it('remembers a refusal apart from the identities: the same error again without a parse, and a flood of refused creators evicts no honest identity', () => {
+    const manager = new MspManager(msps, new Map(), { identityCacheEntries: 2 });
+    const honest = manager.deserialize(serialize('Org1MSP', org1.admin.certificate.pem));
+    const foreign = serialize('Org1MSP', makeOrg('EvilMSP').admin.certificate.pem);
+    const first = thrown(() => manager.deserialize(foreign));
+    expect(first).toBeInstanceOf(IdentityError);
+    const misses = manager.cacheStats().misses;
+    const second = thrown(() => manager.deserialize(foreign));
+    expect(second).toBe(first);
+    expect(manager.cacheStats().misses).toBe(misses);
+    for (let i = 0; i < 300; i++) expect(() => manager.deserialize(serialize('NoSuchMSP', `garbage ${i}`))).toThrow(/not defined in the channel/);
+    expect(manager.deserialize(serialize('Org1MSP', org1.admin.certificate.pem))).toBe(honest);
+    // The refusals are bounded: the first one was pushed out by the flood and is made again.
+    const third = thrown(() => manager.deserialize(foreign));
+    expect(third).not.toBe(first);
+    expect(third.message).toBe(first.message);
+  });
+
+  it('does not keep refusals in the identity cache, and a bound of 0 disables caching', () => {
     const manager = new MspManager(msps, new Map(), { identityCacheEntries: 0 });
     const creator = serialize('Org1MSP', org1.admin.certificate.pem);
     expect(manager.deserialize(creator)).not.toBe(manager.deserialize(creator));
