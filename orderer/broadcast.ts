@@ -28,6 +28,7 @@ import {
 } from './msgcheck';
 import type { ChainHandle, ChainRegistry } from './types';
 import type { BroadcastMetrics, RpcTracker } from './metrics/types';
+import { retainedCopy } from './retained-bytes';
 
 /** Envelopes per stream handed to a chain whose answer has not been written yet. */
 export const DEFAULT_MAX_INFLIGHT_PER_STREAM = 512;
@@ -155,8 +156,10 @@ export async function handleBroadcast(
           await new Promise<void>((resolve) => (wakeReader = resolve));
         }
         if (failed) break;
-        const envelopeBytes = await inbound.next();
-        if (envelopeBytes === undefined || failed) break;
+        const received = await inbound.next();
+        if (received === undefined || failed) break;
+        // Kept until the answer (and in the accepted set until its block): out of gRPC's pool slab.
+        const envelopeBytes = retainedCopy(received);
         rpc?.messageReceived();
         let answer: PendingAnswer;
         // Filled by the checks as far as they got (Fabric labels an unparsable envelope's channel "" and type "unknown").

@@ -8,6 +8,7 @@
 //     to the Chain, which keeps them among its accepted envelopes and resends them to the next
 //     leader (the nodes that acknowledged them resend them too; the tx ids keep them from being
 //     ordered twice).
+import { retainedCopy } from '../retained-bytes';
 import type { ChainMetrics } from '../metrics/types';
 import type { Logger } from 'pino';
 import { Fifo } from '../../cluster/fifo';
@@ -273,7 +274,8 @@ export class LeaderPipeline {
   /** A forwarded envelope on a ready leader, re-checked: the follower's checks ran against a config we may have moved past. */
   takeForwarded(from: NodeId, req: orderer.SubmitRequest): ForwardTaken | OrdererError {
     if (req.payload === undefined) return 'invalid';
-    const envelopeBytes = common.Envelope.encode(req.payload);
+    // Kept in the intake until its block is proposed: out of protobufjs' pool slab.
+    const envelopeBytes = retainedCopy(common.Envelope.encode(req.payload));
     let parsed: ParsedEnvelope;
     try {
       parsed = parseForwardedEnvelope(envelopeBytes);
