@@ -140,6 +140,11 @@ async function main(argv: string[]): Promise<number> {
   // Every logger of the process descends from this root, so PUT /logspec reaches them all.
   const logging = new OrdererLogging({ spec: config.logging, base: { pid: process.pid } });
   const logger = logging.root;
+  // SIGUSR2 asks for a status dump (below, once the node runs). Node's default action for it is
+  // to exit, so it is caught from here on: during start-up (a WAL replay can take a while) it only
+  // says the node is starting, instead of killing it.
+  let statusDump = (): void => logger.info('status requested while the orderer is starting');
+  process.on('SIGUSR2', () => statusDump());
   // grpc-js writes its own diagnostics to stderr as bare "E ..." lines, outside the JSON log; they
   // repeat what our own error lines say (a port in use, a peer gone), so they go into the log as
   // pino lines of their own component.
@@ -236,7 +241,7 @@ async function main(argv: string[]): Promise<number> {
       );
     };
     // Operators (and the real-process tests) can ask a running node what its chains are doing.
-    process.on('SIGUSR2', () => {
+    statusDump = () => {
       for (const id of node.channelIds()) logger.info({ status: node.chain(id)?.status() }, 'chain status');
       const m = process.memoryUsage();
       const mb = (bytes: number): number => Math.round(bytes / 104857.6) / 10;
@@ -244,7 +249,7 @@ async function main(argv: string[]): Promise<number> {
         { rssMB: mb(m.rss), heapUsedMB: mb(m.heapUsed), heapTotalMB: mb(m.heapTotal), externalMB: mb(m.external), arrayBuffersMB: mb(m.arrayBuffers) },
         'process memory',
       );
-    });
+    };
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
     if (stopOnStdinEof) {

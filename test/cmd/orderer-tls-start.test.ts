@@ -1,6 +1,7 @@
 // `orderer start` with a damaged TLS file named in orderer.yaml: the process exits non-zero
 // before anything listens, and says which config key and which file are wrong, without a stack.
-// And the happy path: a real process serving a channel over TLS with client certificates required.
+// And the happy path: a real process serving a channel over TLS with client certificates required,
+// surviving a status request (SIGUSR2) during its start-up.
 import * as grpc from '@grpc/grpc-js';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -92,9 +93,16 @@ test('a single-node channel over TLS: the process serves Broadcast and Deliver t
       .replace('  ListenPort: 0', `  ListenPort: ${port}`)
       .replace('    RootCAs: [ca.crt]', `    RootCAs: [ca.crt]\n    ClientAuthRequired: true\n    ClientRootCAs: [ca.crt]\n  BootstrapChannels:\n    - name: ${channel}\n      genesisBlock: genesis.block\n  LocalMSPDir: ${msps.ordererMspDirs[0]}\n  LocalMSPID: OrdererMSP`),
   );
-  const child = spawn(process.execPath, [ORDERER_JS, 'start', '--config', path.join(dir, 'orderer.yaml')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [ORDERER_JS, 'start', '--config', path.join(dir, 'orderer.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  // A status request (SIGUSR2) while the node is still starting, at its first log line: it must
+  // not kill the node (Node's default action for the signal is to exit).
+  let stdout = '';
+  child.stdout.on('data', (d: Buffer) => {
+    if (stdout.length === 0) child.kill('SIGUSR2');
+    stdout += d.toString();
+  });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   try {
     const user = ca.issue('User1@org1.example.com');
@@ -128,4 +136,5 @@ test('a single-node channel over TLS: the process serves Broadcast and Deliver t
   }
   expect(await exited).toBe(0);
   expect(stderr).not.toContain('failed to start');
+  expect(stdout).toMatch(/status requested while the orderer is starting|chain status/);
 }, 40_000);
