@@ -67,6 +67,17 @@ export class MspManager implements IdentityDeserializer {
   }
 
   deserialize(serializedIdentity: Uint8Array): X509Identity {
+    const result = this.deserializeOrRefusal(serializedIdentity);
+    if (result instanceof IdentityError) throw result;
+    return result;
+  }
+
+  /**
+   * deserialize() without the throw, for the per-envelope checks: a client whose creator is
+   * refused sends it with every envelope, and a throw caught a few frames up cost about as much
+   * as the rest of the envelope's checks.
+   */
+  deserializeOrRefusal(serializedIdentity: Uint8Array): X509Identity | IdentityError {
     // latin1 maps each byte to one char: an exact key, stored by V8 as a one-byte string.
     const cacheKey = Buffer.from(serializedIdentity.buffer, serializedIdentity.byteOffset, serializedIdentity.length).toString('latin1');
     const cached = this.cache.get(cacheKey);
@@ -78,19 +89,20 @@ export class MspManager implements IdentityDeserializer {
       return cached;
     }
     const refusal = this.refused.get(cacheKey);
-    if (refusal !== undefined) throw refusal;
+    if (refusal !== undefined) return refusal;
     this.misses++;
     let identity: X509Identity;
     try {
       identity = this.deserializeUncached(serializedIdentity);
     } catch (err) {
-      if (err instanceof IdentityError && this.refusedEntries > 0) {
+      if (!(err instanceof IdentityError)) throw err;
+      if (this.refusedEntries > 0) {
         // Oldest first out (no reordering on a hit: a refused creator that keeps coming back
         // is re-parsed once per 256 distinct refusals at worst).
         if (this.refused.size >= this.refusedEntries) this.refused.delete(this.refused.keys().next().value as string);
         this.refused.set(cacheKey, err);
       }
-      throw err;
+      return err;
     }
     // Failures go to their own bounded map (above): in this one they could flood out the
     // identities that sign honest traffic.

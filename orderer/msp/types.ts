@@ -42,10 +42,16 @@ export interface IdentityDeserializer {
   /**
    * Deserializes a marshaled msp.SerializedIdentity and validates it against the MSP its ID
    * names; throws IdentityError (unknown MSP, bad PEM, foreign CA, revoked, wrong NodeOU...).
-   * Implementations cache by the serialized bytes, bounded (MspManager: validated identities
-   * only, least recently used evicted past 1024 per channel; a new config means a new, empty cache).
+   * Implementations cache by the serialized bytes, bounded (MspManager: validated identities,
+   * least recently used evicted past 1024 per channel, and refusals apart, 256; a new config
+   * means a new, empty cache).
    */
   deserialize(serializedIdentity: Uint8Array): Identity;
+  /**
+   * The same, returning the refusal instead of throwing it (the per-envelope checks use it when
+   * present: a throw costs microseconds). Anything that is not a refusal still throws.
+   */
+  deserializeOrRefusal?(serializedIdentity: Uint8Array): Identity | IdentityError;
 }
 
 /** This orderer's own identity (General.LocalMSPDir / LocalMSPID): signs blocks and cluster seek requests. */

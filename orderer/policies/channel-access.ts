@@ -82,10 +82,10 @@ export class ConfigChannelAccess implements ChannelAccess {
     // A creator the channel's MSPs know comes from their cache, which the Writers check that
     // follows would fill anyway; one they refuse is parsed here, since the expiry check comes first.
     try {
-      const identity = this.msps.deserialize(creator);
-      return { notBeforeMs: identity.notBeforeMs, notAfterMs: identity.notAfterMs };
+      const identity = this.msps.deserializeOrRefusal(creator);
+      if (!(identity instanceof IdentityError)) return { notBeforeMs: identity.notBeforeMs, notAfterMs: identity.notAfterMs };
     } catch (err) {
-      if (!(err instanceof IdentityError) && !(err instanceof ProtoDecodeError)) throw err;
+      if (!(err instanceof ProtoDecodeError)) throw err;
     }
     // Refused by the MSPs (which remember the refusal): the certificate is parsed without them,
     // once per creator, so a client whose creator is refused does not cost a parse per envelope.

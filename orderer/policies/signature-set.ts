@@ -41,6 +41,16 @@ export interface VerifiedSignatureSet {
 export const MAX_ENTRIES_DESCRIBED = 8;
 
 function deserializeOrRefusal(deserializer: IdentityDeserializer, serialized: Uint8Array): Identity | string {
+  if (deserializer.deserializeOrRefusal !== undefined) {
+    let result: Identity | IdentityError;
+    try {
+      result = deserializer.deserializeOrRefusal(serialized);
+    } catch (err) {
+      if (err instanceof ProtoDecodeError) return err.message;
+      throw err;
+    }
+    return result instanceof IdentityError ? result.message : result;
+  }
   try {
     return deserializer.deserialize(serialized);
   } catch (err) {

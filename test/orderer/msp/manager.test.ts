@@ -108,6 +108,9 @@ describe('identity cache', () => {
     const misses = manager.cacheStats().misses;
     const second = thrown(() => manager.deserialize(foreign));
     expect(second).toBe(first);
+    // The per-envelope checks get the refusal as a value, the same one.
+    expect(manager.deserializeOrRefusal(foreign)).toBe(first);
+    expect(manager.deserializeOrRefusal(serialize('Org1MSP', org1.admin.certificate.pem))).toBe(honest);
     expect(manager.cacheStats().misses).toBe(misses);
     for (let i = 0; i < 300; i++) expect(() => manager.deserialize(serialize('NoSuchMSP', `garbage ${i}`))).toThrow(/not defined in the channel/);
     expect(manager.deserialize(serialize('Org1MSP', org1.admin.certificate.pem))).toBe(honest);
