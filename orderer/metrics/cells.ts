@@ -99,23 +99,26 @@ interface FamilyOptions<L extends string> {
   readonly registry: Registry;
 }
 
+/**
+ * What a counter's or gauge's collect() does at scrape time: forget the label sets, then write
+ * each cell's value through prom-client's own API (`write` is inc for a counter, set for a gauge).
+ */
+function refill<L extends string>(entries: Map<string, Entry<L, { value: number }>>, unlabelled: boolean, reset: () => void, write: (labels: Labels<L> | undefined, value: number) => void): void {
+  reset();
+  for (const { labels, cell } of entries.values()) write(unlabelled ? undefined : labels, cell.value);
+}
+
 export class CounterFamily<L extends string> extends CellMap<L, CounterCell> {
   constructor(o: FamilyOptions<L>) {
     super(o.labelNames, () => new CounterCell());
     const entries = this.entries;
     const unlabelled = o.labelNames.length === 0;
-    new Counter<L>({
+    const counter: Counter<L> = new Counter<L>({
       name: o.name,
       help: o.help,
       labelNames: o.labelNames,
       registers: [o.registry],
-      collect() {
-        this.reset();
-        for (const { labels, cell } of entries.values()) {
-          if (unlabelled) this.inc(cell.value);
-          else this.inc(labels, cell.value);
-        }
-      },
+      collect: () => refill(entries, unlabelled, () => counter.reset(), (l, v) => (l === undefined ? counter.inc(v) : counter.inc(l, v))),
     });
   }
 }
@@ -125,18 +128,12 @@ export class GaugeFamily<L extends string> extends CellMap<L, GaugeCell> {
     super(o.labelNames, () => new GaugeCell());
     const entries = this.entries;
     const unlabelled = o.labelNames.length === 0;
-    new Gauge<L>({
+    const gauge: Gauge<L> = new Gauge<L>({
       name: o.name,
       help: o.help,
       labelNames: o.labelNames,
       registers: [o.registry],
-      collect() {
-        this.reset();
-        for (const { labels, cell } of entries.values()) {
-          if (unlabelled) this.set(cell.value);
-          else this.set(labels, cell.value);
-        }
-      },
+      collect: () => refill(entries, unlabelled, () => gauge.reset(), (l, v) => (l === undefined ? gauge.set(v) : gauge.set(l, v))),
     });
   }
 }
