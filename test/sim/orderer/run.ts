@@ -26,6 +26,7 @@ import { LedgerChecker, type ClientRecord } from './checker';
 import { simEnvelope } from './envelopes';
 import { SIM_CHANNEL, SimOrdererNode, type ChainFactory, type OrdererEnv } from './orderer-node';
 import { chooseOrdererParams, describeOrdererParams, type OrdererSimParams } from './params';
+import { PREFERENCE_HOLD_MS, PreferenceWatch } from './preference';
 import { SimClock } from './sim-clock';
 import { consenterSlotsOf, simConsenterUpdate, simGenesisBlock } from './sim-config';
 import { configEnvelopeOfBlock } from '../../../orderer/chain/channel-config';
@@ -114,22 +115,6 @@ const MEMBERSHIP_P = 0.08;
 /** Membership runs keep at least this many consenters. */
 const MIN_CONSENTERS = 3;
 
-/**
- * Preference runs: how long after the start (no faults) or the heal (with faults) leadership
- * may take to settle on the best-ranked running consenter, beyond the quiet period. Without
- * faults: the first election (the designated campaigner's or a randomized timeout, at most two
- * election timeouts), the quiet period, then Raft's transfer (the target catches up and
- * campaigns at once; one more election timeout covers a vote lost to a pre-vote in flight).
- * After the heal: elections among the restarted nodes (up to four election timeouts), the
- * restarted nodes' catch-up (a pull's stream opens within 1 s), and any back-off a node
- * carried out of the fault phase (added per run, read from the nodes at the heal).
- */
-function preferenceSettleMs(quietMs: number, electionMs: number, noFaults: boolean): number {
-  return noFaults ? quietMs + 3 * electionMs + 500 : quietMs + 6 * electionMs + 2_000;
-}
-/** After the bound, the preferred node must have kept its leadership this long for the run to end. */
-const PREFERENCE_HOLD_MS = 1_000;
-
 /** A third of the seeds change the consenters while they run (decided outside the run's Prng, so other seeds replay as before). */
 export function isMembershipSeed(seed: number): boolean {
   return seed % 3 === 2;
@@ -193,14 +178,8 @@ class OrdererRun {
   private readonly joinedSlots = new Set<number>();
   /** Per node, what check() last saw of a pull under way (for the catch-up stats). */
   private readonly lastPull = new Map<number, { incarnation: number; toBlock: number; commitIndex: number }>();
-  /** Preference runs: transfers started per node incarnation ("id#incarnation"), as its status counts them. */
-  private readonly transfersBy = new Map<string, number>();
-  private transfersAtHeal = 0;
-  /** The leader (highest term) since when, for the preference checks. */
-  private leading = { id: 0, sinceMs: 0 };
-  private firstLeader = 0;
-  /** Preference runs: by when leadership must have settled on the best-ranked running consenter. */
-  private settleByMs = Infinity;
+  /** Preference runs: the preferred-leader checks (preference.ts). */
+  private preference: PreferenceWatch | undefined;
 
   constructor(
     private readonly seed: number,
@@ -266,15 +245,8 @@ class OrdererRun {
     // its block committed), and what it acknowledged needs a batch timeout or a resend to be ordered.
     const plannedEndMs = f.faultMs + f.healMs;
     let endMs = plannedEndMs;
-    const pref = this.p.preferred;
-    const electionMs = this.p.settings.electionTick * this.p.settings.tickIntervalMs;
-    if (pref !== undefined) {
-      this.stats.preferenceRuns++;
-      if (pref.noFaults) {
-        this.stats.preferenceCalmRuns++;
-        this.settleByMs = preferenceSettleMs(pref.quietMs, electionMs, true);
-      }
-    }
+    const pref = this.p.preferred !== undefined ? new PreferenceWatch(this.p.preferred, this.p.settings.electionTick * this.p.settings.tickIntervalMs, this.stats) : undefined;
+    this.preference = pref;
     let nextActionMs = f.actionEveryMs;
     let nextClientMs = this.rng.between(1, 2 * f.clientEveryMs);
     for (;;) {
@@ -291,14 +263,9 @@ class OrdererRun {
         this.healed = true;
         await this.settle();
         await this.heal();
-        if (pref !== undefined && !pref.noFaults) {
-          // A node that kept running through the heal may still back off after a failed transfer.
-          let backoffMs = 0;
-          for (const n of this.nodes) backoffMs = Math.max(backoffMs, (n.status()?.preferredLeader?.backoffRemainingTicks ?? 0) * this.p.settings.tickIntervalMs);
-          this.settleByMs = t + preferenceSettleMs(pref.quietMs, electionMs, false) + backoffMs;
-          this.transfersAtHeal = this.transfersStarted();
-          this.trace.log(t, `preference: leadership must settle on the best-ranked running node by ${this.settleByMs}ms (back-off carried ${backoffMs}ms)`);
-        }
+        // A node that kept running through the heal may still back off after a failed transfer.
+        const bound = pref?.healed(t, this.nodes, this.p.settings.tickIntervalMs);
+        if (bound !== undefined) this.trace.log(t, `preference: leadership must settle on the best-ranked running node by ${bound.settleByMs}ms (back-off carried ${bound.backoffMs}ms)`);
       }
       if (t >= nextActionMs) {
         nextActionMs = t + f.actionEveryMs;
@@ -314,11 +281,11 @@ class OrdererRun {
       const quietFromMs = Math.max(this.lastAnswerMs, this.lastMembershipMs);
       if (this.healed) endMs = Math.min(Math.max(plannedEndMs, quietFromMs + QUIET_AFTER_ANSWERS_MS), plannedEndMs + MAX_OVERTIME_MS);
       // A preference run lasts until its bound has passed and the leader held on a while.
-      if (this.healed && pref !== undefined) endMs = Math.max(endMs, this.settleByMs + PREFERENCE_HOLD_MS);
+      if (this.healed && pref !== undefined) endMs = Math.max(endMs, pref.settleByMs + PREFERENCE_HOLD_MS);
     }
     await this.settle();
     await this.check();
-    if (pref !== undefined) this.checkPreferenceSettled(pref);
+    pref?.checkSettled(this.clock.nowMs(), this.nodes, this.p.nodes);
     const heights = new Map<number, number>();
     // The current consenters; a node removed while it was down never hears of it (Fabric's
     // eviction suspicion would find out), and has no place in the chain's convergence.
@@ -347,62 +314,6 @@ class OrdererRun {
       if (this.checker.isOrdered(u.txId) || this.configSequence > u.baseSequence) continue;
       if (this.explainLoss(u.txId) !== undefined) continue;
       throw new InvariantViolation('an acknowledged config update is ordered or superseded', `update ${u.txId.slice(0, 12)} (on config ${u.baseSequence}) acknowledged by node ${u.nodeId} is not in the chain, which is at config ${this.configSequence}`, this.clock.nowMs(), u.nodeId);
-    }
-  }
-
-
-  private transfersStarted(): number {
-    let n = 0;
-    for (const v of this.transfersBy.values()) n += v;
-    return n;
-  }
-
-  /** After every instant: who leads since when, transfers counted; without faults the preferred node leads once the bound passed. */
-  private checkPreference(pref: NonNullable<OrdererSimParams['preferred']>): void {
-    for (const n of this.nodes) {
-      const started = n.status()?.preferredLeader?.transfersStarted;
-      if (started !== undefined) this.transfersBy.set(`${n.id}#${n.incarnation}`, started);
-    }
-    const now = this.clock.nowMs();
-    const leader = this.leader()?.id ?? 0;
-    if (leader !== this.leading.id) {
-      if (leader !== 0 && this.firstLeader === 0) this.firstLeader = leader;
-      this.leading = { id: leader, sinceMs: now };
-    }
-    if (pref.noFaults && now >= this.settleByMs && leader !== pref.ranking[0]) {
-      throw new InvariantViolation(
-        'with no faults the preferred node leads within the bound and stays leader',
-        `node ${pref.ranking[0]} ranks first (${pref.ranking.join('>')}); at ${now}ms (bound ${this.settleByMs}ms) the leader is ${leader || 'none'} (first leader ${this.firstLeader}), ${this.transfersStarted()} transfers`,
-        now,
-        pref.ranking[0],
-      );
-    }
-  }
-
-  /** At the end of a preference run: settled on the best-ranked running consenter in time, without ping-pong. */
-  private checkPreferenceSettled(pref: NonNullable<OrdererSimParams['preferred']>): void {
-    const now = this.clock.nowMs();
-    const transfers = this.transfersStarted();
-    this.stats.preferenceTransfers += transfers;
-    const best = pref.ranking.find((id) => {
-      const n = this.nodes[id - 1]!;
-      return n.up && n.brokenReason === undefined && n.status()?.halted === false;
-    });
-    const { id, sinceMs } = this.leading;
-    if (id !== best || sinceMs > this.settleByMs) {
-      throw new InvariantViolation(
-        'leadership settles on the best-ranked running consenter within the bound',
-        `ranking ${pref.ranking.join('>')}, best running ${best}; leader ${id || 'none'} since ${sinceMs}ms, bound ${this.settleByMs}ms, end ${now}ms, ${transfers} transfers`,
-        now,
-        best,
-      );
-    }
-    if (this.firstLeader !== pref.ranking[0] && id === pref.ranking[0]) this.stats.preferenceHandovers++;
-    // No ping-pong: without faults one hand-over at most; after the heal, at most one per rank climbed.
-    const allowed = pref.noFaults ? 1 : this.p.nodes - 1;
-    const counted = pref.noFaults ? transfers : transfers - this.transfersAtHeal;
-    if (counted > allowed) {
-      throw new InvariantViolation('no leadership ping-pong', `${counted} preference transfers ${pref.noFaults ? 'in the run' : 'after the heal'} (at most ${allowed})`, now, id);
     }
   }
 
@@ -509,7 +420,7 @@ class OrdererRun {
     if (leader !== 0 && leader !== this.lastLeader) this.stats.leaderChanges++;
     if (leader !== 0) this.lastLeader = leader;
     if (this.memberRng !== undefined) this.followMembership();
-    if (this.p.preferred !== undefined) this.checkPreference(this.p.preferred);
+    this.preference?.observe(this.clock.nowMs(), this.leader()?.id ?? 0, this.nodes);
   }
 
   /**
