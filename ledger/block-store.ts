@@ -6,7 +6,24 @@ import type { common } from '../protos';
  * Bytes are handed over, not copied: the store serves them to readers from its recent-block cache,
  * so the caller must not modify them after calling append.
  */
-export type BlockInput = Uint8Array | common.BlockInit;
+export type BlockInput = Uint8Array | common.BlockInit | DecodedBlockInput;
+
+/**
+ * A block its caller has decoded already (the chain decodes each committed block to fill its
+ * metadata): the store uses `block` instead of decoding `bytes` again, and `txIds` instead of
+ * reading each envelope's tx id. It still checks number, previous hash and data hash against
+ * `block`. The caller vouches that `block` is exactly common.Block.decode(bytes) and that `txIds`,
+ * if given, are envelopeTxIdOrEmpty of each of its envelopes, in order.
+ */
+export interface DecodedBlockInput {
+  readonly bytes: Uint8Array;
+  readonly block: common.Block;
+  readonly txIds?: readonly string[];
+}
+
+export function isDecodedBlockInput(input: BlockInput): input is DecodedBlockInput {
+  return !(input instanceof Uint8Array) && 'bytes' in input && 'block' in input;
+}
 
 /**
  * A block read back from the store: its exact bytes, decoded, and checked (the number is the one

@@ -28,6 +28,7 @@ import type {
   TxLocation,
   VerifyReport,
 } from './block-store';
+import { isDecodedBlockInput } from './block-store';
 import { fsyncDirSync, mkdirDurableSync } from './durable-dir';
 import { BlockStoreError, CorruptionError } from './errors';
 import { bytesEqual, toHex } from './hash';
@@ -270,12 +271,16 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
       // Not copied: for 1 MiB blocks a copy cost as much main-thread time as the SHA-256 of the data
       // (see the README). The store keeps these bytes in its recent-block cache, so callers hand
       // them over and must not modify them afterwards.
-      const bytes = input instanceof Uint8Array ? input : common.Block.encode(input);
+      const decoded = isDecodedBlockInput(input) ? input : undefined;
+      const bytes = decoded?.bytes ?? (input instanceof Uint8Array ? input : common.Block.encode(input as common.BlockInit));
       let block: common.Block;
-      try {
-        block = common.Block.decode(bytes);
-      } catch (err) {
-        throw new BlockStoreError('malformed-block', `block at height ${expected.height} does not decode: ${(err as Error).message}`, expected.height);
+      if (decoded !== undefined) block = decoded.block;
+      else {
+        try {
+          block = common.Block.decode(bytes);
+        } catch (err) {
+          throw new BlockStoreError('malformed-block', `block at height ${expected.height} does not decode: ${(err as Error).message}`, expected.height);
+        }
       }
       const header = block.header;
       if (header === undefined) throw new BlockStoreError('malformed-block', `block at height ${expected.height} has no header`, expected.height);
@@ -296,7 +301,9 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
         throw new BlockStoreError('data-hash', `block ${number} has data_hash ${toHex(header.dataHash)}, its data hashes to ${toHex(dataHash)}`, number);
       }
       const stored: StoredBlock = { number, bytes, block, headerHash: blockHeaderHash(header) };
-      out.push({ stored, index: { number, txIds: envelopes.map(envelopeTxIdOrEmpty) } });
+      const txIds = decoded?.txIds ?? envelopes.map(envelopeTxIdOrEmpty);
+      if (txIds.length !== envelopes.length) throw new RangeError(`block ${number}: ${txIds.length} tx ids given for ${envelopes.length} envelopes`);
+      out.push({ stored, index: { number, txIds } });
       expected = { height: number + 1, lastHash: stored.headerHash };
     }
     return out;

@@ -6,3 +6,4 @@ export * as etcdraft from './gen/etcdraft';
 export * as raftpb from './gen/raftpb';
 export * as google_protobuf from './gen/google_protobuf';
 export { ProtoDecodeError, EMPTY_BYTES, type MessageCodec } from './runtime';
+export { envelopeTxIdOf } from './envelope-txid';

@@ -57,8 +57,10 @@ export interface ApplierOptions {
   settings(): ChainSettings;
   /** Hands a committed conf change to Raft; returns the new membership. */
   applyConfChange(cc: raftpb.ConfChange): raftpb.ConfState;
+  /** Each envelope's tx id, '' where it has none (the ledger indexes them, onBlockCommitted settles them). */
+  txIdsOf(block: common.Block): readonly string[];
   /** A block is in the ledger (the leader pipeline and the resubmission set forget its envelopes). */
-  onBlockCommitted(block: common.Block): void;
+  onBlockCommitted(block: common.Block, txIds: readonly string[]): void;
   /**
    * A committed config block, before its metadata is filled in: the channel's config changes
    * here, so that the block's own metadata (LAST_CONFIG = itself, the consenter ids) and every
@@ -245,8 +247,9 @@ export class Applier {
     const index = raftIndex(lag.snapshot.metadata.index);
     if (this.o.onConfigBlock !== undefined && configEnvelopeOfBlock(lag.block) !== undefined) this.o.onConfigBlock(lag.block, lag.blockNumber, false);
     this.fillMetadata(lag.block, index);
-    await this.o.blockStore.append(common.Block.encode(lag.block));
-    this.o.onBlockCommitted(lag.block);
+    const txIds = this.o.txIdsOf(lag.block);
+    await this.o.blockStore.append({ bytes: common.Block.encode(lag.block), block: lag.block, txIds });
+    this.o.onBlockCommitted(lag.block, txIds);
     lag.pull = undefined;
     this.appliedValue = index;
     this.confState = lag.snapshot.metadata.confState;
@@ -278,14 +281,15 @@ export class Applier {
     let normalBytes = 0;
     const flush = async (): Promise<void> => {
       if (blocks.length === 0) return;
-      const toWrite = blocks;
+      // Handed to the store decoded, with their tx ids, so it reads neither again.
+      const toWrite = blocks.map((block) => ({ bytes: common.Block.encode(block), block, txIds: this.o.txIdsOf(block) }));
       blocks = [];
       const startedMs = performance.now();
-      await store.appendBatch(toWrite.map((b) => common.Block.encode(b)));
+      await store.appendBatch(toWrite);
       // One LMDB transaction for the batch: each block is counted with the batch's time.
       const seconds = (performance.now() - startedMs) / 1000;
       for (let i = 0; i < toWrite.length; i++) this.o.metrics?.blockCommitted(seconds, Date.now() / 1000);
-      for (const b of toWrite) this.o.onBlockCommitted(b);
+      for (const w of toWrite) this.o.onBlockCommitted(w.block, w.txIds);
     };
     for (const e of entries) {
       const index = raftIndex(e.index);

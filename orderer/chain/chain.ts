@@ -231,7 +231,8 @@ export class Chain implements ChainHandle {
       ...(options.signer !== undefined ? { signer: options.signer } : {}),
       settings: () => this.settingsValue,
       applyConfChange: (cc) => this.applyConfChange(cc),
-      onBlockCommitted: (block) => this.onBlockCommitted(block),
+      txIdsOf: (block) => this.txIdsOf(block),
+      onBlockCommitted: (block, txIds) => this.onBlockCommitted(block, txIds),
       onConfigBlock: (block, number, pulled) => this.onConfigBlock(block, number, pulled),
       onRemoved: () => this.stopNow('this node was removed from the channel', true),
       // The pull runs beside the loop: its end has to wake it.
@@ -779,15 +780,13 @@ export class Chain implements ChainHandle {
     });
   }
 
-  private onBlockCommitted(block: common.Block): void {
-    // Our own proposal (same data): its tx ids are known. Otherwise decode them, but only if
-    // something here waits for them.
-    const known = this.pipeline.committed(block);
-    const txIds =
-      known ??
-      (this.forwarder.acceptedSize > 0 || this.forwarder.waitingForCommits || this.pipeline.waitingOnProposals
-        ? (block.data?.data ?? []).map((env) => envelopeTxIdOrEmpty(env))
-        : []);
+  /** Each envelope's tx id ('' for none): known for our own proposal, read from the envelopes otherwise. */
+  private txIdsOf(block: common.Block): readonly string[] {
+    return this.pipeline.ownTxIds(block) ?? (block.data?.data ?? []).map((env) => envelopeTxIdOrEmpty(env));
+  }
+
+  private onBlockCommitted(block: common.Block, txIds: readonly string[]): void {
+    this.pipeline.committed(block);
     const ids = txIds.filter((t) => t !== '');
     this.pipeline.settle(ids);
     this.forwarder.settle(ids);

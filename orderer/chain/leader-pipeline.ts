@@ -453,15 +453,19 @@ export class LeaderPipeline {
   }
 
   /**
-   * A block was committed: it leaves the in-flight window. Returns its tx ids when they are known
-   * without decoding (our own proposal, same data), undefined otherwise.
+   * The tx ids of a committed block when they are known without reading its envelopes: it is our
+   * own proposal (same number, same data). Undefined otherwise.
    */
-  committed(block: common.Block): string[] | undefined {
-    const number = blockNumber(block.header?.number ?? 0);
-    const mine = this.inflight.get(number);
-    if (mine !== undefined) this.inflight.delete(number);
-    if (this.configInFlight !== undefined && number >= this.configInFlight) this.configInFlight = undefined;
+  ownTxIds(block: common.Block): readonly string[] | undefined {
+    const mine = this.inflight.get(blockNumber(block.header?.number ?? 0));
     return mine !== undefined && block.header !== undefined && bytesEqual(mine.dataHash, block.header.dataHash) ? mine.txIds : undefined;
+  }
+
+  /** A block was committed: it leaves the in-flight window. */
+  committed(block: common.Block): void {
+    const number = blockNumber(block.header?.number ?? 0);
+    this.inflight.delete(number);
+    if (this.configInFlight !== undefined && number >= this.configInFlight) this.configInFlight = undefined;
   }
 
   /** Forget proposed tx ids now in the ledger. */

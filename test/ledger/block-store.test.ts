@@ -177,6 +177,38 @@ describe('tx id index', () => {
   });
 });
 
+describe('a block handed over decoded, with its tx ids (as the chain appends)', () => {
+  test('is stored as its bytes, served with the given decoding, and indexed by the given ids', async () => {
+    const chain = new ChainBuilder();
+    const bytes = chain.next([makeEnvelope('x', Uint8Array.of(1)), makeEnvelope('', Uint8Array.of(2)), makeEnvelope('y', Uint8Array.of(3))]);
+    const block = common.Block.decode(bytes);
+    await store.appendBatch([{ bytes, block, txIds: ['x', '', 'y'] }]);
+    expect(hex(store.getBlock(0)!.bytes)).toBe(hex(bytes));
+    expect(store.getBlock(0)!.block).toBe(block);
+    expect(store.getByTxId('x')).toEqual({ blockNumber: 0, txIndex: 0 });
+    expect(store.getByTxId('y')).toEqual({ blockNumber: 0, txIndex: 2 });
+    await expect(store.verify()).resolves.toMatchObject({ height: 1 });
+    // Without ids the store reads them from the envelopes itself.
+    const next = chain.next([makeEnvelope('z', Uint8Array.of(4))]);
+    await store.append({ bytes: next, block: common.Block.decode(next) });
+    expect(store.getByTxId('z')).toEqual({ blockNumber: 1, txIndex: 0 });
+  });
+
+  test('is still checked: a wrong data hash or a tx id count that does not match is refused, nothing written', async () => {
+    const chain = new ChainBuilder();
+    const bytes = chain.next([makeEnvelope('x', Uint8Array.of(1))]);
+    const block = common.Block.decode(bytes);
+    const tampered: common.Block = { ...block, data: { data: [makeEnvelope('evil', Uint8Array.of(9))] } };
+    expect((await rejection(store.append({ bytes, block: tampered, txIds: ['evil'] }))).reason).toBe('data-hash');
+    await expect(store.append({ bytes, block, txIds: ['x', 'extra'] })).rejects.toThrow('2 tx ids given for 1 envelopes');
+    expect(store.height()).toBe(0);
+    expect(store.getByTxId('x')).toBeUndefined();
+    expect(store.getByTxId('evil')).toBeUndefined();
+    await store.append({ bytes, block, txIds: ['x'] });
+    expect(store.getByTxId('x')).toEqual({ blockNumber: 0, txIndex: 0 });
+  });
+});
+
 describe('append rejections leave the store unchanged', () => {
   let chain: ChainBuilder;
   const random = new SeededRandom(9);

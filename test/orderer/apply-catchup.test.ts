@@ -4,7 +4,7 @@
 // membership each one left is what our own snapshot records at its index; our own removal
 // halts only when the ledger has every block before it.
 import pino from 'pino';
-import { newBlock } from '../../ledger/block';
+import { envelopeTxIdOrEmpty, newBlock } from '../../ledger/block';
 import { readConsenterMetadata } from '../../ledger/metadata';
 import { Applier } from '../../orderer/chain/apply';
 import type { BlockPullRequest, ChainSettings } from '../../orderer/chain/types';
@@ -100,6 +100,7 @@ async function harness(): Promise<Harness> {
       if (cc.type === raftpb.ConfChangeType.ConfChangeRemoveNode) voters.delete(cc.nodeId);
       return confState([...voters].sort());
     },
+    txIdsOf: (block) => (block.data?.data ?? []).map(envelopeTxIdOrEmpty),
     onBlockCommitted: () => undefined,
     onRemoved: () => h.removed++,
     onPulled: () => (pulled = true),

@@ -12,6 +12,7 @@ import type {
   TxLocation,
   VerifyReport,
 } from '../../../ledger/block-store';
+import { isDecodedBlockInput, type DecodedBlockInput } from '../../../ledger/block-store';
 import { blockDataHash, blockHeaderHash, envelopeTxIdOrEmpty } from '../../../ledger/block';
 import { BlockStoreError } from '../../../ledger/errors';
 import { bytesEqual } from '../../../ledger/hash';
@@ -64,8 +65,11 @@ export class MemoryBlockStore implements BlockStore {
       let height = this.blocks.length;
       let prevHash = this.lastHeaderHash();
       for (const input of blocks) {
-        const bytes = input instanceof Uint8Array ? input : common.Block.encode(input);
+        const decoded = isDecodedBlockInput(input) ? input : undefined;
+        const bytes = decoded?.bytes ?? (input instanceof Uint8Array ? input : common.Block.encode(input as common.BlockInit));
         const block = common.Block.decode(bytes);
+        // The LMDB store trusts a caller's decoded block and tx ids; here they are held to it.
+        if (decoded !== undefined) checkDecodedInput(decoded, block);
         const header = block.header;
         if (header === undefined) throw new BlockStoreError('malformed-block', 'block without a header');
         if (header.number !== height) throw new BlockStoreError('block-number', `block ${header.number} appended at height ${height}`, header.number);
@@ -130,5 +134,18 @@ export class MemoryBlockStore implements BlockStore {
   /** A simulated restart reopens the same store. */
   reopen(): void {
     this.closed = false;
+  }
+}
+
+/** A decoded input must be what its bytes decode to, and its tx ids those of its envelopes. */
+function checkDecodedInput(input: DecodedBlockInput, fromBytes: common.Block): void {
+  const number = fromBytes.header?.number ?? -1;
+  if (!bytesEqual(common.Block.encode(input.block), common.Block.encode(fromBytes))) {
+    throw new Error(`block ${number} was appended with a decoded block that differs from its bytes`);
+  }
+  if (input.txIds === undefined) return;
+  const want = (fromBytes.data?.data ?? []).map(envelopeTxIdOrEmpty);
+  if (input.txIds.length !== want.length || input.txIds.some((t, i) => t !== want[i])) {
+    throw new Error(`block ${number} was appended with tx ids that are not its envelopes'`);
   }
 }
