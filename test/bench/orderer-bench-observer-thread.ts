@@ -25,6 +25,7 @@ interface FinishMessage {
 }
 
 type FromWorker =
+  | { type: 'ready'; error?: string }
   | { type: 'progress'; envelopesPerNode: number[]; error?: string }
   | { type: 'final'; report: ObservationReport; timelineCsv: string; error?: string };
 
@@ -41,6 +42,7 @@ export class ObserverThread {
   private wake: (() => void) | undefined;
   private final: ((result: ObserverResult) => void) | undefined;
   private exited = false;
+  private isReady = false;
 
   /**
    * @param txIds the tx ids of the run's prepared load, in load order
@@ -52,7 +54,8 @@ export class ObserverThread {
     this.worker = new Worker(__filename, { workerData: data });
     this.worker.on('message', (m: FromWorker) => {
       if (m.error !== undefined) this.failure ??= new Error(m.error);
-      if (m.type === 'progress') this.envelopesPerNode = m.envelopesPerNode;
+      if (m.type === 'ready') this.isReady = true;
+      else if (m.type === 'progress') this.envelopesPerNode = m.envelopesPerNode;
       else this.final?.({ report: m.report, timelineCsv: m.timelineCsv });
       this.notify();
     });
@@ -74,6 +77,24 @@ export class ObserverThread {
     const wake = this.wake;
     this.wake = undefined;
     wake?.();
+  }
+
+  /** Resolves once the thread runs and every Deliver stream is live (BlockObserver.onReady); the load starts after it. */
+  async ready(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.isReady) {
+      if (this.failure !== undefined) throw this.failure;
+      if (this.exited) throw new Error('the block observer thread exited');
+      const leftMs = deadline - Date.now();
+      if (leftMs <= 0) throw new Error(`the block observer's Deliver streams were not live within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(leftMs, 1000));
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
   }
 
   /** Resolves once every node delivered at least `count` load envelopes; rejects after timeoutMs or on a stream failure. */
@@ -121,6 +142,7 @@ function runWorker(data: ObserverWorkerData): void {
   const port = parentPort;
   if (port === null) return;
   const observer = new BlockObserver(data.addresses, data.channelId, data.startHeights, data.txIds, loadClientCredentials(data.client));
+  observer.onReady = () => port.postMessage({ type: 'ready' } satisfies FromWorker);
   observer.onProgress = () => {
     const error = observer.error?.message;
     port.postMessage({ type: 'progress', envelopesPerNode: observer.envelopesPerNode, ...(error !== undefined ? { error } : {}) } satisfies FromWorker);

@@ -102,16 +102,34 @@ export class BlockObserver {
     });
   }
 
+  /**
+   * Called once every stream is live: it delivered the block just below its start height (or,
+   * for a start at 0, was opened). Load sent before that would be stamped late by a thread still
+   * loading its modules and connecting, which once put 500-700 ms into the first blocks of a
+   * paced run and made them its p99.
+   */
+  onReady: (() => void) | undefined;
+  private readonly live = new Set<number>();
+
+  private markLive(node: number): void {
+    if (this.live.has(node)) return;
+    this.live.add(node);
+    if (this.live.size === this.addresses.length) this.onReady?.();
+  }
+
   get error(): Error | undefined {
     return this.failure;
   }
 
   private async follow(address: string, node: number): Promise<void> {
+    const start = this.startHeights[node] as number;
+    // From the block below the start: its arrival shows the stream is live (see onReady).
+    if (start === 0) this.markLive(node);
     try {
       for await (const delivered of deliverBlocks({
         address,
         channelId: this.channelId,
-        start: this.startHeights[node] as number,
+        start: Math.max(0, start - 1),
         stop: 'forever',
         signal: this.controller.signal,
         maxBufferedResponses: 64,
@@ -120,6 +138,10 @@ export class BlockObserver {
         signer: this.client.signer,
         tlsCertHash: this.client.tlsCertHash,
       })) {
+        if (delivered.number < start) {
+          this.markLive(node);
+          continue;
+        }
         const nowMs = Date.now();
         let observed = this.blocks.get(delivered.number);
         if (observed === undefined) {

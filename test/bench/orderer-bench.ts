@@ -60,6 +60,8 @@ import { formatSummary, summarizeProfile, type ProfileSummary } from './orderer-
 import { parseOptions, USAGE, type Options } from './orderer-bench-options';
 
 const MB = 1024 * 1024;
+/** Longest wait for the block observer's thread to start and its Deliver streams to be live. */
+const OBSERVER_READY_TIMEOUT_MS = 30_000;
 /** Longest wait for the nodes to deliver what was acknowledged, after the load ended. */
 const DELIVERY_TIMEOUT_MS = 120_000;
 /** Upper bound on one load run; past it the run is aborted. */
@@ -218,7 +220,14 @@ function writeTrace(o: Options, run: string, timelineCsv: string): void {
 
 async function startObserver(addresses: readonly string[], channelId: string, load: PreparedLoad, connection: Connection): Promise<ObserverThread> {
   const heights = await Promise.all(addresses.map((a) => chainHeight(a, channelId, connection.client)));
-  return new ObserverThread(addresses, channelId, heights, load.txIds, connection.files);
+  const observer = new ObserverThread(addresses, channelId, heights, load.txIds, connection.files);
+  try {
+    await observer.ready(OBSERVER_READY_TIMEOUT_MS);
+  } catch (err) {
+    await observer.stop();
+    throw err;
+  }
+  return observer;
 }
 
 /** The orderer processes the benchmark started (for RSS in the progress lines). */
