@@ -26,8 +26,14 @@ import type { AdminClientOptions } from './participation/admin-client';
  *   heap is small (15-30 MB) and V8 chose limits so close to it that each node ran about 1.6 full
  *   collections a second. Full benchmark runs: p99 88-89 ms with it, 92-132 ms without, peak RSS
  *   233-251 MB; with 200 (triple) p99 71-91 ms but a node once peaked at 296 MB.
+ * - `--max-semi-space-size=4` (MB): a young generation of 4 MB instead of V8's 16. Envelopes and
+ *   their decoded headers live for a block or two; a smaller nursery is scavenged more often but
+ *   each scavenge is cheaper, and the heap stays smaller. Alternating 30,000-envelope runs: against
+ *   V8's default, 8 MB gave 4-11% more envelopes/s, 4-11% less orderer CPU and 10-25 MB less peak
+ *   RSS per node in each of three rounds; 4 MB matched 8 MB's rate and CPU with another 10-20 MB
+ *   less (176-185 MB against 186-210); 2 MB took 5% more CPU; 64 MB more CPU and 30-80 MB more.
  */
-export const COLOCATED_NODE_FLAGS: readonly string[] = ['--single-threaded-gc', '--heap-growing-percent=100'];
+export const COLOCATED_NODE_FLAGS: readonly string[] = ['--single-threaded-gc', '--heap-growing-percent=100', '--max-semi-space-size=4'];
 
 export interface DevnetNode {
   readonly name: string;
