@@ -35,7 +35,7 @@ import { bytesEqual, toHex } from './hash';
 import { HeightNotifier } from './height-notifier';
 import { checkLmdbDataFile, LMDB_DATA_FILE, OPEN_CHECK_MAX_TREE_PAGES, type LmdbFileReport } from './lmdb-file-check';
 import { asCorruption, guardLmdb, settleFailedCommit } from './lmdb-guard';
-import { BINARY_DB_OPTIONS, blockKey, blockNumberOfKey, decodeTip, EMPTY, EMPTY_TIP, encodeTip, txIdKey, type Bytes, type Tip } from './lmdb-records';
+import { BINARY_DB_OPTIONS, blockKey, blockNumberOfKey, decodeTip, EMPTY, EMPTY_TIP, encodeTip, isIndexedTxId, txIdKey, type Bytes, type Tip } from './lmdb-records';
 import { encodeOwnerRecord, ownerLiveness, ownRecord, parseOwnerRecord, type OwnerRecord } from './owner';
 import { openTxIdIndex, type IndexBlock, type TxIdIndex } from './tx-index';
 
@@ -343,7 +343,7 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
     for (const { index } of prepared) {
       this.unindexedBlocks.push(index);
       index.txIds.forEach((txId, txIndex) => {
-        if (txIdKey(txId) !== undefined && !this.unindexed.has(txId)) this.unindexed.set(txId, { blockNumber: index.number, txIndex });
+        if (isIndexedTxId(txId) && !this.unindexed.has(txId)) this.unindexed.set(txId, { blockNumber: index.number, txIndex });
       });
     }
     this.scheduleIndexFlush();

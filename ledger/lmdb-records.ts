@@ -71,6 +71,14 @@ export function decodeTxLocation(bytes: Buffer): TxLocation {
 
 /** The index key of a tx id; undefined for ids that are not indexed (empty or too long). */
 const HEX_TXID = /^[0-9a-f]{64}$/;
+
+/** Whether txIdKey gives the id a key (not empty, not too long), without allocating the key. */
+export function isIndexedTxId(txId: string): boolean {
+  if (txId.length === 0) return false;
+  // A UTF-16 code unit is at most 3 UTF-8 bytes, so short ids (Fabric's 64) need no byte count.
+  return txId.length * 3 + 1 <= MAX_TXID_KEY_BYTES || Buffer.byteLength(txId, 'utf8') + 1 <= MAX_TXID_KEY_BYTES;
+}
+
 /** Key tags: a packed lowercase-hex id, or any other id as UTF-8. The tag keeps the two apart. */
 const PACKED_HEX_TAG = 0;
 const UTF8_TAG = 1;

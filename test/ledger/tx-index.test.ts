@@ -6,6 +6,7 @@ import path from 'node:path';
 import { open } from 'lmdb';
 import { blockHeaderHash, channelStoreDir, CorruptionError, openBlockStore, TX_INDEX_DIR, type LmdbBlockStore } from '../../ledger';
 import { common } from '../../protos';
+import { isIndexedTxId, txIdKey } from '../../ledger/lmdb-records';
 import { ChainBuilder, makeEnvelope, SeededRandom } from './fixtures/chain';
 import { capturingLogger, silentLogger, tempDir } from './helpers';
 
@@ -267,4 +268,29 @@ test('an open that fails while re-indexing leaves the store unclaimed: the next 
     expect(err).toBeInstanceOf(CorruptionError);
     expect(err).toMatchObject({ blockNumber: 1, kind: 'undecodable' });
   }
+});
+
+describe('index keys of tx ids', () => {
+  test('isIndexedTxId says exactly when txIdKey makes a key; Fabric ids are packed, anything else is UTF-8', () => {
+    const hex = 'ab'.repeat(32);
+    const ids = [
+      '',
+      hex,
+      hex.toUpperCase(),
+      `${hex.slice(0, 63)}g`,
+      hex.slice(0, 62),
+      `${hex}0`,
+      'plain id',
+      'x'.repeat(510),
+      'x'.repeat(511),
+      'é'.repeat(255), // 510 UTF-8 bytes
+      'é'.repeat(256),
+      '€'.repeat(170), // 510 UTF-8 bytes in 170 code units
+      '€'.repeat(171),
+    ];
+    for (const id of ids) expect([id.length, isIndexedTxId(id)]).toEqual([id.length, txIdKey(id) !== undefined]);
+    expect(txIdKey(hex)).toEqual(Buffer.concat([Buffer.of(0), Buffer.from(hex, 'hex')]));
+    expect(txIdKey(hex.toUpperCase())).toEqual(Buffer.concat([Buffer.of(1), Buffer.from(hex.toUpperCase(), 'utf8')]));
+    expect(txIdKey(`${hex.slice(0, 63)}g`)![0]).toBe(1);
+  });
 });
