@@ -22,23 +22,9 @@ export function envelopeTxIdOf(envelopeBytes: Uint8Array): string {
   try {
     const r = Reader.create(envelopeBytes);
     // Envelope: payload (1), signature (2).
-    let payloadStart = NONE;
-    let payloadEnd = NONE;
-    const envelopeEnd = r.len;
-    while (r.pos < envelopeEnd) {
-      const t = r.uint32();
-      const field = t >>> 3;
-      if (field === 1 || field === 2) {
-        if ((t & 7) !== 2) throw wireTypeError('common.Envelope', field, t & 7);
-        const end = bytesEnd(r);
-        if (field === 1) {
-          payloadStart = r.pos;
-          payloadEnd = end;
-        }
-        r.pos = end;
-      } else skipUnknown(r, t, 'common.Envelope');
-    }
-    checkEnd(r, envelopeEnd, 'common.Envelope');
+    lastBytesField1(r, r.len, 'common.Envelope');
+    const payloadStart = found.start;
+    const payloadEnd = found.end;
     if (payloadStart === NONE) return '';
 
     // Payload: header (1, a message), data (2).
@@ -53,24 +39,11 @@ export function envelopeTxIdOf(envelopeBytes: Uint8Array): string {
       if (field === 1) {
         if ((t & 7) !== 2) throw wireTypeError('common.Payload', 1, t & 7);
         const headerEnd = delimitedEnd(r);
-        // A later header replaces an earlier one entirely, its channel header included.
-        channelHeaderStart = NONE;
-        channelHeaderEnd = NONE;
-        // Header: channel_header (1), signature_header (2).
-        while (r.pos < headerEnd) {
-          const h = r.uint32();
-          const hField = h >>> 3;
-          if (hField === 1 || hField === 2) {
-            if ((h & 7) !== 2) throw wireTypeError('common.Header', hField, h & 7);
-            const end = bytesEnd(r);
-            if (hField === 1) {
-              channelHeaderStart = r.pos;
-              channelHeaderEnd = end;
-            }
-            r.pos = end;
-          } else skipUnknown(r, h, 'common.Header');
-        }
-        checkEnd(r, headerEnd, 'common.Header');
+        // Header: channel_header (1), signature_header (2). A later header replaces an earlier
+        // one entirely, its channel header included.
+        lastBytesField1(r, headerEnd, 'common.Header');
+        channelHeaderStart = found.start;
+        channelHeaderEnd = found.end;
       } else if (field === 2) {
         if ((t & 7) !== 2) throw wireTypeError('common.Payload', 2, t & 7);
         r.pos = bytesEnd(r);
@@ -86,6 +59,32 @@ export function envelopeTxIdOf(envelopeBytes: Uint8Array): string {
   } catch (err) {
     throw new ProtoDecodeError(typeName, err instanceof Error ? err.message : String(err));
   }
+}
+
+/** Where lastBytesField1 found field 1 (NONE when absent): module state, so nothing is allocated per envelope. */
+const found = { start: NONE, end: NONE };
+
+/**
+ * Walks a message made of two bytes fields, 1 and 2, from the reader to `end` with the decoder's
+ * checks, and leaves in `found` where the last field 1 lies.
+ */
+function lastBytesField1(r: Reader, end: number, typeName: string): void {
+  found.start = NONE;
+  found.end = NONE;
+  while (r.pos < end) {
+    const t = r.uint32();
+    const field = t >>> 3;
+    if (field === 1 || field === 2) {
+      if ((t & 7) !== 2) throw wireTypeError(typeName, field, t & 7);
+      const fieldEnd = bytesEnd(r);
+      if (field === 1) {
+        found.start = r.pos;
+        found.end = fieldEnd;
+      }
+      r.pos = fieldEnd;
+    } else skipUnknown(r, t, typeName);
+  }
+  checkEnd(r, end, typeName);
 }
 
 /** End of the bytes field at the reader, with protobufjs' check and message for one that runs past the end. */
