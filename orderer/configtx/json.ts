@@ -15,7 +15,10 @@
 // The output text follows Go's encoding/json as protolator uses it: keys sorted, tab indentation,
 // '<', '>' and '&' escaped as \u003c..., a final newline.
 import { common, etcdraft, google_protobuf, msp, orderer, type MessageCodec } from '../../protos';
-import { checkEnd, decodeWith, delimitedEnd, Reader, skipUnknown, wireTypeError, Writer } from '../../protos/runtime';
+import { formatJson } from './json-text';
+import { PEER_CODECS } from './peer-codecs';
+
+export { formatJson } from './json-text';
 
 /** A JSON document or an element of one. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -212,133 +215,6 @@ const mspConfig: Resolver = (parent) => ((parent['type'] ?? 0) === 0 ? 'msp.Fabr
 
 // Only etcdraft carries metadata we know (BFT's smartbft.Options has no codec here).
 const consensusMetadata: Resolver = (parent) => (parent['type'] === 'etcdraft' ? 'etcdraft.ConfigMetadata' : undefined);
-
-// The two peer messages channel configs hold (fabric-protos peer/configuration.proto), with codecs
-// of their own since protos/ has no peer package: ACLs {map<string, APIResource> acls = 1},
-// APIResource {string policy_ref = 1}, AnchorPeers {repeated AnchorPeer anchor_peers = 1},
-// AnchorPeer {string host = 1; int32 port = 2}. Encoded as the generated codecs encode (defaults
-// omitted, map entries sorted by key, key and value always written).
-type AnchorPeer = { host: string; port: number };
-
-function readString(r: Reader, t: number, type: string): string {
-  if ((t & 7) !== 2) throw wireTypeError(type, t >>> 3, t & 7);
-  return r.string();
-}
-
-function decodeApiResource(r: Reader, end: number): { policyRef: string } {
-  const m = { policyRef: '' };
-  while (r.pos < end) {
-    const t = r.uint32();
-    if (t >>> 3 === 1) m.policyRef = readString(r, t, 'peer.APIResource');
-    else skipUnknown(r, t, 'peer.APIResource');
-  }
-  checkEnd(r, end, 'peer.APIResource');
-  return m;
-}
-
-function encodeApiResource(w: Writer, m: ProtoObject): Writer {
-  const policyRef = m['policyRef'] as string | undefined;
-  if (policyRef) w.uint32(10).string(policyRef);
-  return w;
-}
-
-function decodeAnchorPeer(r: Reader, end: number): AnchorPeer {
-  const m: AnchorPeer = { host: '', port: 0 };
-  while (r.pos < end) {
-    const t = r.uint32();
-    if (t >>> 3 === 1) m.host = readString(r, t, 'peer.AnchorPeer');
-    else if (t >>> 3 === 2) {
-      if ((t & 7) !== 0) throw wireTypeError('peer.AnchorPeer', 2, t & 7);
-      m.port = r.int32();
-    } else skipUnknown(r, t, 'peer.AnchorPeer');
-  }
-  checkEnd(r, end, 'peer.AnchorPeer');
-  return m;
-}
-
-function encodeAnchorPeer(w: Writer, m: ProtoObject): Writer {
-  const host = m['host'] as string | undefined;
-  const port = m['port'] as number | undefined;
-  if (host) w.uint32(10).string(host);
-  if (port) w.uint32(16).int32(port);
-  return w;
-}
-
-const PEER_CODECS: Readonly<Record<string, AnyCodec>> = {
-  'peer.APIResource': {
-    typeName: 'peer.APIResource',
-    encode: (m) => encodeApiResource(Writer.create(), m).finish(),
-    decode: (b) => decodeWith(b, 'peer.APIResource', decodeApiResource),
-  },
-  'peer.ACLs': {
-    typeName: 'peer.ACLs',
-    encode: (m) => {
-      const w = Writer.create();
-      const acls = (m['acls'] as Record<string, ProtoObject> | undefined) ?? {};
-      for (const k of Object.keys(acls).sort()) {
-        w.uint32(10).fork().uint32(10).string(k);
-        encodeApiResource(w.uint32(18).fork(), acls[k]!).ldelim();
-        w.ldelim();
-      }
-      return w.finish();
-    },
-    decode: (b) =>
-      decodeWith(b, 'peer.ACLs', (r, end) => {
-        const acls = Object.create(null) as Record<string, { policyRef: string }>;
-        while (r.pos < end) {
-          const t = r.uint32();
-          if (t >>> 3 !== 1) {
-            skipUnknown(r, t, 'peer.ACLs');
-            continue;
-          }
-          if ((t & 7) !== 2) throw wireTypeError('peer.ACLs', 1, t & 7);
-          const e = delimitedEnd(r);
-          let k = '';
-          let v = { policyRef: '' };
-          while (r.pos < e) {
-            const et = r.uint32();
-            if (et >>> 3 === 1) k = readString(r, et, 'peer.ACLs.acls entry');
-            else if (et >>> 3 === 2) {
-              if ((et & 7) !== 2) throw wireTypeError('peer.ACLs.acls entry', 2, et & 7);
-              v = decodeApiResource(r, delimitedEnd(r));
-            } else skipUnknown(r, et, 'peer.ACLs.acls entry');
-          }
-          checkEnd(r, e, 'peer.ACLs.acls entry');
-          acls[k] = v;
-        }
-        checkEnd(r, end, 'peer.ACLs');
-        return { acls };
-      }),
-  },
-  'peer.AnchorPeer': {
-    typeName: 'peer.AnchorPeer',
-    encode: (m) => encodeAnchorPeer(Writer.create(), m).finish(),
-    decode: (b) => decodeWith(b, 'peer.AnchorPeer', decodeAnchorPeer),
-  },
-  'peer.AnchorPeers': {
-    typeName: 'peer.AnchorPeers',
-    encode: (m) => {
-      const w = Writer.create();
-      for (const p of (m['anchorPeers'] as ProtoObject[] | undefined) ?? []) encodeAnchorPeer(w.uint32(10).fork(), p).ldelim();
-      return w.finish();
-    },
-    decode: (b) =>
-      decodeWith(b, 'peer.AnchorPeers', (r, end) => {
-        const anchorPeers: AnchorPeer[] = [];
-        while (r.pos < end) {
-          const t = r.uint32();
-          if (t >>> 3 !== 1) {
-            skipUnknown(r, t, 'peer.AnchorPeers');
-            continue;
-          }
-          if ((t & 7) !== 2) throw wireTypeError('peer.AnchorPeers', 1, t & 7);
-          anchorPeers.push(decodeAnchorPeer(r, delimitedEnd(r)));
-        }
-        checkEnd(r, end, 'peer.AnchorPeers');
-        return { anchorPeers };
-      }),
-  },
-};
 
 const MESSAGES: Readonly<Record<string, MessageSpec>> = {
   'peer.ACLs': { codec: PEER_CODECS['peer.ACLs']!, fields: [m('acls', 'peer.APIResource', 'map')] },
@@ -761,62 +637,7 @@ export function jsonToProtoBytes(type: string, json: JsonValue): Uint8Array {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Text
-
-/** Go's encoding/json string escaping (HTML-safe, as json.Encoder's default). */
-function goQuote(text: string): string {
-  // JSON.stringify differs from Go in three ways: Go escapes <, >, & and U+2028/9 (HTML safety),
-  // writes \b and \f as \u0008 and \u000c, and has no lone surrogates (invalid UTF-8 becomes U+FFFD).
-  return JSON.stringify(text.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD')).replace(/\\(?:[bf]|\\)|[<>&\u2028\u2029]/g, (m) => {
-    if (m === '\\\\') return m;
-    if (m === '\\b') return '\\u0008';
-    if (m === '\\f') return '\\u000c';
-    return `\\u${m.charCodeAt(0).toString(16).padStart(4, '0')}`;
-  });
-}
-
-function writeJson(v: JsonValue, indent: string, out: string[]): void {
-  if (v === null || typeof v !== 'object') {
-    out.push(typeof v === 'string' ? goQuote(v) : JSON.stringify(v));
-    return;
-  }
-  const inner = `${indent}\t`;
-  if (Array.isArray(v)) {
-    if (v.length === 0) {
-      out.push('[]');
-      return;
-    }
-    out.push('[\n');
-    v.forEach((x, i) => {
-      out.push(inner);
-      writeJson(x, inner, out);
-      out.push(i === v.length - 1 ? '\n' : ',\n');
-    });
-    out.push(`${indent}]`);
-    return;
-  }
-  // Go sorts map keys by their bytes; code-unit order is the same for the names configs use.
-  const keys = Object.keys(v).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  if (keys.length === 0) {
-    out.push('{}');
-    return;
-  }
-  out.push('{\n');
-  keys.forEach((k, i) => {
-    out.push(`${inner}${goQuote(k)}: `);
-    writeJson(v[k]!, inner, out);
-    out.push(i === keys.length - 1 ? '\n' : ',\n');
-  });
-  out.push(`${indent}}`);
-}
-
-/** The JSON text protolator prints for `tree` (keys sorted, tabs, trailing newline). */
-export function formatJson(tree: JsonValue): string {
-  const out: string[] = [];
-  writeJson(tree, '', out);
-  out.push('\n');
-  return out.join('');
-}
+// Text (the output format itself is in json-text.ts)
 
 /** Parses JSON text; a syntax error becomes a ProtoJsonError. */
 export function parseJson(text: string): JsonValue {
