@@ -12,6 +12,7 @@ import { P256, signEcdsa, verifyEcdsa } from '../../orderer/msp/ecdsa';
 import { MspManager } from '../../orderer/msp/manager';
 import { createLeaf, createSelfSignedCa } from '../../orderer/msp/x509-build';
 import { X509Msp } from '../../orderer/msp/x509-msp';
+import { timedLoop } from './timed-loop';
 
 const SECONDS_PER_CASE = Number(process.env.BENCH_SECONDS ?? 2);
 const PAYLOAD_BYTES = 1024;
@@ -24,17 +25,8 @@ interface NobleP256 {
 
 /** Operations per second of `op`, run for SECONDS_PER_CASE after a short warm-up. */
 function rate(op: () => void): number {
-  for (let i = 0; i < 200; i++) op();
-  const start = process.hrtime.bigint();
-  const limitNs = BigInt(Math.round(SECONDS_PER_CASE * 1e9));
-  let n = 0;
-  let elapsed = 0n;
-  while (elapsed < limitNs) {
-    for (let i = 0; i < 100; i++) op();
-    n += 100;
-    elapsed = process.hrtime.bigint() - start;
-  }
-  return Math.round(n / (Number(elapsed) / 1e9));
+  const { ops, elapsedNs } = timedLoop(op, SECONDS_PER_CASE, 200, 100);
+  return Math.round(ops / (elapsedNs / 1e9));
 }
 
 function main(): void {

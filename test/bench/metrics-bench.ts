@@ -14,6 +14,7 @@ import { cpus, loadavg } from 'node:os';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { common } from '../../protos';
 import { createOrdererMetrics, DISABLED_METRICS, type OrdererMetrics } from '../../orderer/metrics';
+import { timedLoop } from './timed-loop';
 
 const SECONDS_PER_CASE = Number(process.env.BENCH_SECONDS ?? 2);
 /**
@@ -28,17 +29,8 @@ const SUCCESS = common.Status.SUCCESS;
 
 /** Nanoseconds per call of `op`, run for SECONDS_PER_CASE after a warm-up. */
 function nsPerOp(op: () => void): number {
-  for (let i = 0; i < 100_000; i++) op();
-  const start = process.hrtime.bigint();
-  const limitNs = BigInt(Math.round(SECONDS_PER_CASE * 1e9));
-  let n = 0;
-  let elapsed = 0n;
-  while (elapsed < limitNs) {
-    for (let i = 0; i < 1000; i++) op();
-    n += 1000;
-    elapsed = process.hrtime.bigint() - start;
-  }
-  return Number(elapsed) / n;
+  const { ops, elapsedNs } = timedLoop(op, SECONDS_PER_CASE, 100_000, 1000);
+  return elapsedNs / ops;
 }
 
 /** One envelope through the recorders: Broadcast on the receiving node, the Step hop, the leader's intake. */
