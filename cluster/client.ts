@@ -10,11 +10,11 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { orderer, raftpb } from '../protos';
 import type { BackoffOptions } from './backoff';
-import { EgressStream, endpoint, type AckHandle, type OutgoingMessage } from './egress';
+import { DEFAULT_MAX_SUBMIT_BATCH_BYTES, EgressStream, endpoint, type AckHandle, type OutgoingMessage } from './egress';
 import { ClusterError, MessageTooLargeError, StreamClosedError, SubmitFateUnknownError, UnknownDestinationError } from './errors';
 import { ConnectionPool } from './connections';
 import { Fifo } from './fifo';
-import { encodeConsensusStep } from './wire';
+import { encodeConsensusStep, submitStepSize } from './wire';
 import { ClusterMembership } from './membership';
 import { NO_METRICS, type ClusterMetrics } from './metrics';
 import {
@@ -28,6 +28,7 @@ import {
   type ChannelMembership,
   type ClusterMember,
   type ClusterTransport,
+  type ForwardedEnvelope,
   type MessageKind,
   type NodeId,
   type SubmitAck,
@@ -80,6 +81,11 @@ export interface ClusterClientOptions {
   readonly onSnapshotFailed?: (channel: string, nodeId: NodeId) => void;
   /** How long a new submit stream waits for the peer to show it acknowledges envelopes (DEFAULT_ACK_HANDSHAKE_MS). */
   readonly ackHandshakeMs?: number;
+  /**
+   * Offer the leader batches of forwarded envelopes (SUBMIT_BATCH_HEADER); used only when it
+   * answers. Default true; false sends one SubmitRequest per envelope, as to a Fabric orderer.
+   */
+  readonly batchSubmits?: boolean;
 }
 
 interface PendingLoss {
@@ -224,14 +230,15 @@ export class ClusterClient implements ClusterTransport {
    * came within the RPC timeout (the envelope may have arrived), with the errors of sendSubmit
    * when it never left (no room in time, too large, closed).
    */
-  async sendSubmitAcked(channel: string, toId: NodeId, req: orderer.SubmitRequestInit): Promise<SubmitAck> {
+  async sendSubmitAcked(channel: string, toId: NodeId, forward: ForwardedEnvelope): Promise<SubmitAck> {
     if (this.closed) throw new StreamClosedError(channel, toId, 'submit', 'cluster client closed');
     const member = toId === NO_NODE ? undefined : this.membership.member(channel, toId);
     if (member === undefined) throw new UnknownDestinationError(channel, toId);
-    const bytes = orderer.StepRequest.encode({ submitRequest: { ...req, channel } });
-    if (bytes.length > this.maxSendMessageBytes) {
+    // Encoded when written (alone, or in a batch): checked against the limit now, while it can still be refused.
+    const sizeBytes = submitStepSize(channel, forward);
+    if (sizeBytes > this.maxSendMessageBytes) {
       this.metrics.messageDropped(member.host, channel, 'submit');
-      throw new MessageTooLargeError(channel, toId, bytes.length, this.maxSendMessageBytes);
+      throw new MessageTooLargeError(channel, toId, sizeBytes, this.maxSendMessageBytes);
     }
     // One deadline sweep for all answers instead of a timer and a race per envelope: at thousands
     // of forwards a second those cost more than the forwarding itself.
@@ -252,7 +259,7 @@ export class ClusterClient implements ClusterTransport {
     });
     // The answer may race the queueing below; nobody must see an unhandled rejection meanwhile.
     answered.catch(() => undefined);
-    await this.streamFor(channel, member, 'submit').put({ bytes, isSnapshot: false, ack: handle }, this.rpcTimeoutMs);
+    await this.streamFor(channel, member, 'submit').put({ forward, isSnapshot: false, ack: handle }, this.rpcTimeoutMs);
     if (!deadline.settled) {
       deadline.deadlineMs = Date.now() + this.rpcTimeoutMs;
       this.ackDeadlines.push(deadline);
@@ -323,6 +330,8 @@ export class ClusterClient implements ClusterTransport {
       metrics: this.metrics,
       onLoss: (snapshot) => this.reportLoss(channel, member.id, snapshot),
       requestAcks: kind === 'submit',
+      requestBatches: kind === 'submit' && this.options.batchSubmits !== false,
+      maxBatchBytes: Math.min(DEFAULT_MAX_SUBMIT_BATCH_BYTES, this.maxSendMessageBytes),
       ...(this.options.ackHandshakeMs !== undefined ? { ackHandshakeMs: this.options.ackHandshakeMs } : {}),
     });
     streams.set(key, stream);

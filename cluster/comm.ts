@@ -5,7 +5,7 @@ import { HeaderSenderAuthenticator, TlsCertSenderAuthenticator, type SenderAuthe
 import { ClusterClient, type ClusterClientOptions } from './client';
 import { ClusterDispatcher, registerClusterService } from './dispatcher';
 import { ClusterMembership } from './membership';
-import type { ChannelMembership, ClusterTransport, MessageReceiver, NodeId, SubmitAck } from './types';
+import type { ChannelMembership, ClusterTransport, ForwardedEnvelope, MessageReceiver, NodeId, SubmitAck } from './types';
 import type { orderer, raftpb } from '../protos';
 
 /** How incoming senders are identified: the plaintext header check, or the TLS client certificate. */
@@ -19,6 +19,8 @@ export interface CommOptions extends Omit<ClusterClientOptions, 'membership'> {
   readonly authenticator?: SenderAuthenticator;
   /** 'header' (default) for a plaintext cluster; 'tls-certificate' once the listener is mutual TLS. */
   readonly senderIdentification?: SenderIdentification;
+  /** Take SubmitBatches from followers that offer them (default true; false answers as an orderer of ours from before batches). */
+  readonly acceptSubmitBatches?: boolean;
 }
 
 export class Comm implements ClusterTransport {
@@ -34,6 +36,7 @@ export class Comm implements ClusterTransport {
         options.authenticator ??
         (options.senderIdentification === 'tls-certificate' ? new TlsCertSenderAuthenticator(this.membership) : new HeaderSenderAuthenticator(this.membership)),
       ...(options.metrics !== undefined ? { metrics: options.metrics } : {}),
+      ...(options.acceptSubmitBatches !== undefined ? { acceptSubmitBatches: options.acceptSubmitBatches } : {}),
     });
   }
 
@@ -66,8 +69,8 @@ export class Comm implements ClusterTransport {
     return this.client.sendSubmit(channel, toId, req);
   }
 
-  sendSubmitAcked(channel: string, toId: NodeId, req: orderer.SubmitRequestInit): Promise<SubmitAck> {
-    return this.client.sendSubmitAcked(channel, toId, req);
+  sendSubmitAcked(channel: string, toId: NodeId, forward: ForwardedEnvelope): Promise<SubmitAck> {
+    return this.client.sendSubmitAcked(channel, toId, forward);
   }
 
   /** Outgoing side only; the gRPC server belongs to whoever created it. */

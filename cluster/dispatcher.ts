@@ -9,14 +9,19 @@ import type { SenderAuthenticator, SenderInfo } from './auth';
 import { ClusterError, StepRejectedError } from './errors';
 import { Fifo } from './fifo';
 import { NO_METRICS, type ClusterMetrics } from './metrics';
-import { clusterServiceDefinition, SUBMIT_ACK_HEADER, SUBMIT_ACK_VERSION } from './service';
+import { clusterServiceDefinition, SUBMIT_ACK_HEADER, SUBMIT_ACK_VERSION, SUBMIT_BATCH_HEADER, SUBMIT_BATCH_VERSION } from './service';
 import type { MessageReceiver, NodeId, SubmitOutcome } from './types';
 
-/** One submit's answer, written in request order once it and every earlier one are known. */
+/** One submit's answer (or a batch's), written in request order once it and every earlier one are known. */
 interface AnswerSlot {
   readonly channel: string;
-  outcome: SubmitOutcome | undefined;
+  /** A SubmitBatch: answered with one SubmitBatchResponse. */
+  readonly batch: boolean;
+  results: SubmitOutcome[] | undefined;
 }
+
+type Answer = (channel: string, outcome: void | SubmitOutcome | Promise<SubmitOutcome>) => void;
+type BatchAnswer = (channel: string, size: number, outcomes: SubmitOutcome[] | Promise<SubmitOutcome[]>) => void;
 
 const SUCCESS_OUTCOME: SubmitOutcome = Object.freeze({ status: common.Status.SUCCESS, info: '' });
 
@@ -24,6 +29,8 @@ export interface ClusterDispatcherOptions {
   readonly logger: Logger;
   readonly authenticator: SenderAuthenticator;
   readonly metrics?: ClusterMetrics;
+  /** Take SubmitBatches from followers that offer them (SUBMIT_BATCH_HEADER). Default true. */
+  readonly acceptSubmitBatches?: boolean;
 }
 
 export type StepCall = grpc.ServerDuplexStream<Uint8Array, Uint8Array>;
@@ -33,8 +40,10 @@ export class ClusterDispatcher {
   private readonly logger: Logger;
   private readonly authenticator: SenderAuthenticator;
   private readonly metrics: ClusterMetrics;
+  private readonly acceptSubmitBatches: boolean;
 
   constructor(options: ClusterDispatcherOptions) {
+    this.acceptSubmitBatches = options.acceptSubmitBatches !== false;
     this.logger = options.logger.child({ component: 'cluster-ingress', logger: 'cluster.ingress' });
     this.authenticator = options.authenticator;
     this.metrics = options.metrics ?? NO_METRICS;
@@ -71,6 +80,8 @@ export class ClusterDispatcher {
     // Our extension (SUBMIT_ACK_HEADER): answer the header now, so the follower knows at once,
     // then one response per submit, in request order even when the chain answers later.
     const acks = call.metadata.get(SUBMIT_ACK_HEADER).length > 0;
+    // The second extension (SUBMIT_BATCH_HEADER) rides on the first: answers are how a batch's envelopes are told apart.
+    const batches = acks && this.acceptSubmitBatches && call.metadata.get(SUBMIT_BATCH_HEADER).length > 0;
     // Answers in request order; a slot whose outcome is known (usually at once, or when the
     // chain's promise settles) is written once every slot before it is. A queue of slots rather
     // than a promise chain per submit: at thousands a second the chain cost more than the answers.
@@ -78,43 +89,64 @@ export class ClusterDispatcher {
     if (acks) {
       const md = new grpc.Metadata();
       md.set(SUBMIT_ACK_HEADER, SUBMIT_ACK_VERSION);
+      if (batches) md.set(SUBMIT_BATCH_HEADER, SUBMIT_BATCH_VERSION);
       call.sendMetadata(md);
     }
     const flush = (): void => {
       for (;;) {
         const head = slots.peek();
-        if (head === undefined || head.outcome === undefined) return;
+        if (head === undefined || head.results === undefined) return;
         slots.shift();
         if (!open || call.writableEnded || call.destroyed) continue;
-        call.write(orderer.StepResponse.encode({ submitRes: { channel: head.channel, status: head.outcome.status, info: head.outcome.info } }));
+        const results = head.results;
+        call.write(
+          orderer.StepResponse.encode(
+            head.batch
+              ? { submitBatchRes: { channel: head.channel, results } }
+              : { submitRes: { channel: head.channel, status: results[0]!.status, info: results[0]!.info } },
+          ),
+        );
         rpc.messageSent();
       }
     };
-    const answer = (channel: string, outcome: void | SubmitOutcome | Promise<SubmitOutcome>): void => {
-      const slot: AnswerSlot = { channel, outcome: undefined };
-      slots.push(slot);
-      if (!(outcome instanceof Promise)) {
-        slot.outcome = outcome ?? SUCCESS_OUTCOME;
-        flush();
-        return;
-      }
-      outcome.then(
+    const settle = (slot: AnswerSlot, outcomes: Promise<SubmitOutcome[]>, size: number): void => {
+      outcomes.then(
         (o) => {
-          slot.outcome = o;
+          slot.results = o;
           flush();
         },
         (err: unknown) => {
-          slot.outcome = { status: common.Status.INTERNAL_SERVER_ERROR, info: errorText(err) };
+          slot.results = new Array<SubmitOutcome>(size).fill({ status: common.Status.INTERNAL_SERVER_ERROR, info: errorText(err) });
           flush();
         },
       );
+    };
+    const answer: Answer = (channel, outcome) => {
+      const slot: AnswerSlot = { channel, batch: false, results: undefined };
+      slots.push(slot);
+      if (outcome instanceof Promise) settle(slot, outcome.then((o) => [o]), 1);
+      else {
+        slot.results = [outcome ?? SUCCESS_OUTCOME];
+        flush();
+      }
+    };
+    const answerBatch: BatchAnswer = (channel, size, outcomes) => {
+      const slot: AnswerSlot = { channel, batch: true, results: undefined };
+      slots.push(slot);
+      // One result per envelope, or the follower would pair the next answers with the wrong envelopes.
+      const checked = (o: SubmitOutcome[]): SubmitOutcome[] => {
+        if (o.length === size) return o;
+        throw new ClusterError(`the chain answered ${o.length} outcomes for a batch of ${size} envelopes`);
+      };
+      if (outcomes instanceof Promise) settle(slot, outcomes.then(checked), size);
+      else settle(slot, Promise.resolve(outcomes).then(checked), size);
     };
     let paused = false;
     call.on('data', (bytes: Uint8Array) => {
       if (!open) return; // a rejected stream may still have messages in flight; they are ignored
       rpc.messageReceived();
       try {
-        const receiver = this.dispatch(bytes, sender, acks ? answer : undefined);
+        const receiver = this.dispatch(bytes, sender, acks ? answer : undefined, batches ? answerBatch : undefined);
         const room = paused ? undefined : receiver.receiveBackpressure?.();
         if (room !== undefined) {
           // Stop reading this peer until the chain has room; the sender feels it through flow control.
@@ -157,11 +189,7 @@ export class ClusterDispatcher {
   };
 
   /** Hands the message to its channel's receiver; returns that receiver. `answer` takes a submit's outcome. */
-  private dispatch(
-    bytes: Uint8Array,
-    sender: SenderInfo,
-    answer: ((channel: string, outcome: void | SubmitOutcome | Promise<SubmitOutcome>) => void) | undefined,
-  ): MessageReceiver {
+  private dispatch(bytes: Uint8Array, sender: SenderInfo, answer: Answer | undefined, answerBatch: BatchAnswer | undefined): MessageReceiver {
     let request: orderer.StepRequest;
     try {
       request = orderer.StepRequest.decode(bytes);
@@ -198,7 +226,39 @@ export class ClusterDispatcher {
       return receiver;
     }
 
+    if (request.submitBatch !== undefined) {
+      const batch = request.submitBatch;
+      if (answer === undefined || answerBatch === undefined) {
+        throw StepRejectedError.malformed(`a submit batch on a stream that did not offer batches (${SUBMIT_BATCH_HEADER})`);
+      }
+      const receiver = this.receiverFor(batch.channel);
+      const from = this.authenticator.identify(batch.channel, sender);
+      if (batch.envelopes.length === 0) throw StepRejectedError.malformed(`submit batch from node ${from} on channel "${batch.channel}" carries no envelope`);
+      const forwarded = { lastValidationSeq: batch.lastValidationSeq, envelopes: batch.envelopes };
+      const outcomes =
+        receiver.onSubmitBatch !== undefined
+          ? this.deliver(batch.channel, from, () => receiver.onSubmitBatch!(from, forwarded))
+          : this.submitEach(receiver, from, batch);
+      answerBatch(batch.channel, batch.envelopes.length, outcomes);
+      return receiver;
+    }
+
     throw StepRejectedError.malformed('StepRequest carries neither a consensus request nor a submit request');
+  }
+
+  /** A receiver without onSubmitBatch takes a batch's envelopes one by one, as SubmitRequests. */
+  private submitEach(receiver: MessageReceiver, from: NodeId, batch: orderer.SubmitBatch): Promise<SubmitOutcome[]> {
+    const outcomes = batch.envelopes.map((envelope, i) => {
+      let payload: common.Envelope;
+      try {
+        payload = common.Envelope.decode(envelope);
+      } catch (err) {
+        throw StepRejectedError.malformed(`envelope ${i} of a submit batch from node ${from} on channel "${batch.channel}" does not decode: ${errorText(err)}`, err);
+      }
+      const req: orderer.SubmitRequest = { channel: batch.channel, lastValidationSeq: batch.lastValidationSeq, payload };
+      return Promise.resolve(this.deliver(batch.channel, from, () => receiver.onSubmit(from, req, true))).then((o) => o ?? SUCCESS_OUTCOME);
+    });
+    return Promise.all(outcomes);
   }
 
   private receiverFor(channel: string): MessageReceiver {

@@ -11,8 +11,9 @@ import { StreamClosedError, SubmitFateUnknownError, SubmitTimeoutError } from '.
 import { Fifo } from './fifo';
 import type { ClusterMetrics, EgressQueueRecorder } from './metrics';
 import { orderer } from '../protos';
-import { asBuffer, CLUSTER_STEP_PATH, NODE_ID_HEADER, SUBMIT_ACK_HEADER, SUBMIT_ACK_VERSION } from './service';
-import type { ClusterMember, MessageKind, NodeId, SubmitAck } from './types';
+import { asBuffer, CLUSTER_STEP_PATH, NODE_ID_HEADER, SUBMIT_ACK_HEADER, SUBMIT_ACK_VERSION, SUBMIT_BATCH_HEADER, SUBMIT_BATCH_VERSION } from './service';
+import type { ClusterMember, ForwardedEnvelope, MessageKind, NodeId, SubmitAck } from './types';
+import { encodeSubmitBatchStep, encodeSubmitStep, SUBMIT_BATCH_BASE_BYTES, SUBMIT_BATCH_PER_ENVELOPE_BYTES } from './wire';
 
 /** Where a forwarded envelope's answer goes (submit streams that ask for acknowledgements). */
 export interface AckHandle {
@@ -20,14 +21,26 @@ export interface AckHandle {
   reject(err: Error): void;
 }
 
-/** An encoded StepRequest waiting to be written. */
-export interface OutgoingMessage {
-  readonly bytes: Uint8Array;
+interface MessageBase {
   /** A raft MsgSnap: its loss must also be reported as a failed snapshot. */
   readonly isSnapshot: boolean;
   /** A submit whose sender waits for the leader's answer. */
   readonly ack?: AckHandle;
 }
+
+/** A StepRequest waiting to be written: encoded, or a forwarded envelope encoded when it is written. */
+export type OutgoingMessage = MessageBase &
+  (
+    | { readonly bytes: Uint8Array; readonly forward?: undefined }
+    | {
+        /**
+         * A forwarded envelope (submit streams): written as a SubmitRequest, or with the forwards
+         * queued behind it in one SubmitBatch when the peer takes batches (SUBMIT_BATCH_HEADER).
+         */
+        readonly forward: ForwardedEnvelope;
+        readonly bytes?: undefined;
+      }
+  );
 
 export interface EgressStreamOptions {
   readonly channel: string;
@@ -55,7 +68,18 @@ export interface EgressStreamOptions {
    */
   readonly requestAcks?: boolean;
   readonly ackHandshakeMs?: number;
+  /** Submit streams that ask for acknowledgements: also offer batches (SUBMIT_BATCH_HEADER). */
+  readonly requestBatches?: boolean;
+  /** Largest SubmitBatch to write, in encoded bytes (DEFAULT_MAX_SUBMIT_BATCH_BYTES; never above the peer's message limit). */
+  readonly maxBatchBytes?: number;
 }
+
+/**
+ * A SubmitBatch holds at most this many encoded bytes. Large enough that a batch costs few
+ * messages at any rate, small enough that one batch does not hold the stream (and the consensus
+ * stream sharing its connection) for long.
+ */
+export const DEFAULT_MAX_SUBMIT_BATCH_BYTES = 1024 * 1024;
 
 /** How long a new submit stream waits for the peer to show it acknowledges submits. */
 export const DEFAULT_ACK_HANDSHAKE_MS = 1_000;
@@ -96,6 +120,14 @@ export class EgressStream {
   private dropRun = 0;
   /** Does the peer on the current call answer submits? Decided by its response header. */
   private peerAcks: 'unknown' | 'yes' | 'no' = 'unknown';
+  /** Does the peer on the current call take SubmitBatches? Decided by its response header, with peerAcks. */
+  private peerBatches = false;
+  /**
+   * With a peer that takes batches, forwards are written at the end of the event-loop turn that
+   * queued them, so that those of one turn go in one message.
+   */
+  private pumpSoon: NodeJS.Immediate | undefined;
+  private readonly maxBatchBytes: number;
   private handshakeTimer: NodeJS.Timeout | undefined;
   /** Ack handles of messages handed to gRPC, in write order (undefined: a submit nobody waits on). */
   private readonly inFlightAcks = new Fifo<AckHandle | undefined>();
@@ -109,6 +141,7 @@ export class EgressStream {
 
   constructor(private readonly options: EgressStreamOptions) {
     this.backoff = new Backoff(options.backoff);
+    this.maxBatchBytes = options.maxBatchBytes ?? DEFAULT_MAX_SUBMIT_BATCH_BYTES;
     this.queueMetrics = options.metrics.egressQueueOpened(options.member.host, options.channel, options.kind, options.sendBufferSize);
     this.logger = options.logger.child({ channel: options.channel, to: options.member.id, kind: options.kind });
   }
@@ -183,6 +216,8 @@ export class EgressStream {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.queueMetrics.closed();
+    if (this.pumpSoon !== undefined) clearImmediate(this.pumpSoon);
+    this.pumpSoon = undefined;
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     this.endCall();
@@ -201,7 +236,14 @@ export class EgressStream {
 
   private kick(): void {
     if (this.state === 'idle') this.dial();
-    else if (this.state === 'open') this.pump();
+    else if (this.state !== 'open') return;
+    else if (!this.peerBatches) this.pump();
+    else if (this.pumpSoon === undefined) {
+      this.pumpSoon = setImmediate(() => {
+        this.pumpSoon = undefined;
+        this.pump();
+      });
+    }
   }
 
   private dial(): void {
@@ -222,12 +264,16 @@ export class EgressStream {
     const metadata = new grpc.Metadata();
     metadata.set(NODE_ID_HEADER, String(this.options.selfId));
     const requestAcks = this.options.requestAcks === true;
-    if (requestAcks) metadata.set(SUBMIT_ACK_HEADER, SUBMIT_ACK_VERSION);
+    if (requestAcks) {
+      metadata.set(SUBMIT_ACK_HEADER, SUBMIT_ACK_VERSION);
+      if (this.options.requestBatches === true) metadata.set(SUBMIT_BATCH_HEADER, SUBMIT_BATCH_VERSION);
+    }
     const call = this.options.client.makeBidiStreamRequest(CLUSTER_STEP_PATH, asBuffer, passThrough, metadata, {});
     this.call = call;
     this.state = 'open';
     this.writable = true;
     this.inFlight = 0;
+    this.peerBatches = false;
     this.writeStartedMs.drain();
     this.openedAtMs = Date.now();
     this.lastProgressAtMs = this.openedAtMs;
@@ -239,7 +285,9 @@ export class EgressStream {
     if (requestAcks) {
       call.on('metadata', (md: grpc.Metadata) => {
         if (this.call !== call || this.peerAcks !== 'unknown') return;
-        this.decideAcks(md.get(SUBMIT_ACK_HEADER).length > 0 ? 'yes' : 'no');
+        const acks = md.get(SUBMIT_ACK_HEADER).length > 0;
+        this.peerBatches = acks && this.options.requestBatches === true && md.get(SUBMIT_BATCH_HEADER).length > 0;
+        this.decideAcks(acks ? 'yes' : 'no');
       });
       this.handshakeTimer = setTimeout(() => {
         this.handshakeTimer = undefined;
@@ -280,29 +328,62 @@ export class EgressStream {
       const call = this.call;
       if (this.state !== 'open' || call === undefined || !this.writable) return;
       const message = this.queue.shift();
-      this.queueMetrics.length(this.queue.length);
       if (message === undefined) return;
       this.lastProgressAtMs = Date.now();
       if (message.isSnapshot) this.snapshotsOnCall += 1;
-      this.inFlight += 1;
+      if (this.options.kind === 'submit') this.inFlightAcks.push(message.ack);
+      let bytes: Uint8Array;
+      let count = 1;
+      if (message.forward === undefined) bytes = message.bytes;
+      else if (!this.peerBatches) bytes = encodeSubmitStep(this.options.channel, message.forward);
+      else {
+        const batch = this.takeBatch(message.forward);
+        for (const m of batch.followers) this.inFlightAcks.push(m.ack);
+        count += batch.followers.length;
+        bytes = count === 1 ? encodeSubmitStep(this.options.channel, message.forward) : encodeSubmitBatchStep(this.options.channel, message.forward.lastValidationSeq, batch.envelopes);
+      }
+      this.queueMetrics.length(this.queue.length);
+      // inFlight counts envelopes, so sendBufferSize bounds what this stream holds however they are grouped.
+      this.inFlight += count;
       // Writes complete in order: the oldest start time belongs to the next 'written'.
       this.writeStartedMs.push(performance.now());
-      if (this.options.kind === 'submit') this.inFlightAcks.push(message.ack);
       // write() returning false is gRPC's backpressure: stop until 'drain'.
-      this.writable = call.write(message.bytes, () => this.written(call));
+      this.writable = call.write(bytes, () => this.written(call, count));
     }
   }
 
-  private written(call: StepClientCall): void {
+  /**
+   * The forwards queued right behind `first` that can go in its SubmitBatch: checked against the
+   * same config sequence (a batch carries one), within maxBatchBytes.
+   */
+  private takeBatch(first: ForwardedEnvelope): { envelopes: Uint8Array[]; followers: OutgoingMessage[] } {
+    const envelopes = [first.envelope];
+    const followers: OutgoingMessage[] = [];
+    let sizeBytes = SUBMIT_BATCH_BASE_BYTES + this.options.channel.length * 3 + SUBMIT_BATCH_PER_ENVELOPE_BYTES + first.envelope.length;
+    for (;;) {
+      const next = this.queue.peek()?.forward;
+      if (next === undefined || next.lastValidationSeq !== first.lastValidationSeq) break;
+      const nextSizeBytes = sizeBytes + SUBMIT_BATCH_PER_ENVELOPE_BYTES + next.envelope.length;
+      if (nextSizeBytes > this.maxBatchBytes) break;
+      followers.push(this.queue.shift()!);
+      envelopes.push(next.envelope);
+      sizeBytes = nextSizeBytes;
+    }
+    return { envelopes, followers };
+  }
+
+  private written(call: StepClientCall, count: number): void {
     if (this.call !== call) return; // an earlier stream's write; inFlight was reset with it
-    this.inFlight -= 1;
+    this.inFlight -= count;
     const startedMs = this.writeStartedMs.shift();
     if (startedMs !== undefined) this.queueMetrics.sent((performance.now() - startedMs) / 1000);
     if (this.options.kind === 'submit') {
-      const handle = this.inFlightAcks.shift();
-      // A peer without the extension: written is all we will ever know (Fabric's meaning).
-      if (this.peerAcks === 'no') handle?.resolve({ kind: 'unacknowledged' });
-      else this.awaitingAcks.push(handle);
+      for (let i = 0; i < count; i++) {
+        const handle = this.inFlightAcks.shift();
+        // A peer without the extension: written is all we will ever know (Fabric's meaning).
+        if (this.peerAcks === 'no') handle?.resolve({ kind: 'unacknowledged' });
+        else this.awaitingAcks.push(handle);
+      }
     }
     this.lastProgressAtMs = Date.now();
     this.pump();
@@ -365,22 +446,25 @@ export class EgressStream {
     for (const h of this.awaitingAcks.drain()) h?.resolve({ kind: 'unacknowledged' });
   }
 
-  /** One StepResponse: the answer to the oldest written submit still waiting for one. */
+  /** One StepResponse: the answer to the oldest written submit still waiting for one, or to as many as a batch held. */
   private answerArrived(bytes: Uint8Array): void {
-    let res: orderer.SubmitResponse | undefined;
+    let response: orderer.StepResponse;
     try {
-      res = orderer.StepResponse.decode(bytes).submitRes;
+      response = orderer.StepResponse.decode(bytes);
     } catch (err) {
       this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'undecodable answer on a submit stream, ignored');
       return;
     }
-    if (res === undefined) return;
+    const results = response.submitBatchRes?.results ?? (response.submitRes !== undefined ? [response.submitRes] : []);
+    if (results.length === 0) return;
     if (this.peerAcks !== 'yes') this.peerAcks = 'yes'; // an answer is proof enough
-    if (this.awaitingAcks.length === 0) {
-      this.logger.warn({ status: res.status, info: res.info }, 'an answer on a submit stream with no submit waiting for one, ignored');
-      return;
+    for (const res of results) {
+      if (this.awaitingAcks.length === 0) {
+        this.logger.warn({ status: res.status, info: res.info }, 'an answer on a submit stream with no submit waiting for one, ignored');
+        return;
+      }
+      this.awaitingAcks.shift()?.resolve({ kind: 'acked', status: res.status, info: res.info });
     }
-    this.awaitingAcks.shift()?.resolve({ kind: 'acked', status: res.status, info: res.info });
   }
 
   private endCall(): void {

@@ -51,6 +51,18 @@ export type SubmitAck =
   /** The leader does not speak the extension (a Fabric orderer): the envelope was written to its stream. */
   | { readonly kind: 'unacknowledged' };
 
+/** A forwarded envelope as the follower holds it: marshaled as the client sent it, and the config sequence it was checked against. */
+export interface ForwardedEnvelope {
+  readonly lastValidationSeq: number;
+  readonly envelope: Uint8Array;
+}
+
+/** Several forwarded envelopes in one message (our SubmitBatch extension), all checked against one config sequence. */
+export interface ForwardedBatch {
+  readonly lastValidationSeq: number;
+  readonly envelopes: readonly Uint8Array[];
+}
+
 export interface MessageReceiver {
   onConsensus(fromNodeId: NodeId, msg: raftpb.Message, metadata: Uint8Array): void;
   /**
@@ -61,6 +73,12 @@ export interface MessageReceiver {
    * sender's stream with an error.
    */
   onSubmit(fromNodeId: NodeId, req: orderer.SubmitRequest, acked: boolean): void | SubmitOutcome | Promise<SubmitOutcome>;
+  /**
+   * Takes the envelopes of a SubmitBatch (our extension; only from a sender that asked for
+   * acknowledgements and batches): one outcome per envelope, in order, now or later. Without
+   * it the dispatcher hands each envelope to onSubmit.
+   */
+  onSubmitBatch?(fromNodeId: NodeId, batch: ForwardedBatch): SubmitOutcome[] | Promise<SubmitOutcome[]>;
   /**
    * Asked after every message handed over: a promise means "my queue is full". The stream that
    * carried the message then reads nothing more until the promise resolves, so HTTP/2 flow
@@ -85,8 +103,10 @@ export interface ClusterTransport {
    * (or, for a leader without the extension, once it is written to the stream). Rejects with
    * SubmitFateUnknownError when the stream failed after the envelope was handed to gRPC, or no
    * answer came within the RPC timeout: the envelope may or may not have reached the leader.
+   * The envelope goes as marshaled; envelopes queued together may go in one SubmitBatch when the
+   * leader takes them (SUBMIT_BATCH_HEADER).
    */
-  sendSubmitAcked?(channel: string, toId: NodeId, req: orderer.SubmitRequestInit): Promise<SubmitAck>;
+  sendSubmitAcked?(channel: string, toId: NodeId, forward: ForwardedEnvelope): Promise<SubmitAck>;
 }
 
 /** Fabric's General.Cluster.SendBufferSize default. */

@@ -6,13 +6,21 @@
 // allocated and copied each block twice per follower for this alone; writing the nested message
 // straight into the outer writer (fork/ldelim) copies it once. The bytes are identical
 // (test/cluster/wire.test.ts).
-import { raftpb } from '../protos';
-import { Writer } from '../protos/runtime';
+//
+// A forwarded envelope is written from the bytes the client sent: decoding it into an Envelope
+// only to encode it again cost a copy of the payload and two objects per envelope.
+import { orderer, raftpb } from '../protos';
+import { Writer, writeUint64 } from '../protos/runtime';
+import type { ForwardedEnvelope } from './types';
 
 const STEP_CONSENSUS_REQUEST_TAG = (1 << 3) | 2; // StepRequest.consensus_request = 1
 const CONSENSUS_CHANNEL_TAG = (1 << 3) | 2; // ConsensusRequest.channel = 1
 const CONSENSUS_PAYLOAD_TAG = (2 << 3) | 2; // ConsensusRequest.payload = 2
 const CONSENSUS_METADATA_TAG = (3 << 3) | 2; // ConsensusRequest.metadata = 3
+const STEP_SUBMIT_REQUEST_TAG = (2 << 3) | 2; // StepRequest.submit_request = 2
+const SUBMIT_CHANNEL_TAG = (1 << 3) | 2; // SubmitRequest.channel = 1
+const SUBMIT_SEQ_TAG = (2 << 3) | 0; // SubmitRequest.last_validation_seq = 2
+const SUBMIT_PAYLOAD_TAG = (3 << 3) | 2; // SubmitRequest.payload = 3
 
 /** StepRequest{consensus_request{channel, payload: msg, metadata}}, with msg encoded in place. */
 export function encodeConsensusStep(channel: string, msg: raftpb.MessageInit, metadata?: Uint8Array): Uint8Array {
@@ -26,3 +34,45 @@ export function encodeConsensusStep(channel: string, msg: raftpb.MessageInit, me
   return w.ldelim().finish();
 }
 
+
+/**
+ * StepRequest{submit_request{channel, last_validation_seq, payload}} with the envelope's marshaled
+ * bytes as the payload: Fabric's message, the same bytes as encoding the decoded Envelope when
+ * the client's encoding was canonical (and its unknown fields kept when it was not).
+ */
+export function encodeSubmitStep(channel: string, forward: ForwardedEnvelope): Uint8Array {
+  const w = Writer.create();
+  w.uint32(STEP_SUBMIT_REQUEST_TAG).fork();
+  if (channel.length > 0) w.uint32(SUBMIT_CHANNEL_TAG).string(channel);
+  if (forward.lastValidationSeq !== 0) writeUint64(w.uint32(SUBMIT_SEQ_TAG), forward.lastValidationSeq);
+  w.uint32(SUBMIT_PAYLOAD_TAG).bytes(forward.envelope);
+  return w.ldelim().finish();
+}
+
+/** The length of encodeSubmitStep's result, for the size check before anything is encoded. */
+export function submitStepSize(channel: string, forward: ForwardedEnvelope): number {
+  const channelBytes = Buffer.byteLength(channel);
+  const inner =
+    (channelBytes > 0 ? 1 + varintSize(channelBytes) + channelBytes : 0) +
+    (forward.lastValidationSeq !== 0 ? 1 + varintSize(forward.lastValidationSeq) : 0) +
+    1 +
+    varintSize(forward.envelope.length) +
+    forward.envelope.length;
+  return 1 + varintSize(inner) + inner;
+}
+
+/** A SubmitBatch's encoded size is at most this plus the channel (3 bytes a UTF-16 unit) plus, per envelope, its length and SUBMIT_BATCH_PER_ENVELOPE_BYTES. */
+export const SUBMIT_BATCH_BASE_BYTES = 3 + 5 + 1 + 5 + 1 + 10; // StepRequest tag (2 bytes) and length, channel tag and length, seq tag and varint
+/** Tag and length prefix of one envelope in a SubmitBatch, at most. */
+export const SUBMIT_BATCH_PER_ENVELOPE_BYTES = 1 + 5;
+
+function varintSize(n: number): number {
+  let size = 1;
+  for (let v = n; v >= 128; v = Math.floor(v / 128)) size++;
+  return size;
+}
+
+/** StepRequest{submit_batch}: our extension, only to a leader that answered SUBMIT_BATCH_HEADER. */
+export function encodeSubmitBatchStep(channel: string, lastValidationSeq: number, envelopes: Uint8Array[]): Uint8Array {
+  return orderer.StepRequest.encode({ submitBatch: { channel, lastValidationSeq, envelopes } });
+}

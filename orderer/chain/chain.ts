@@ -19,7 +19,7 @@
 import { ReadyTiming } from './ready-timing';
 import type { Logger } from 'pino';
 import type { ChannelAccess } from '../policies/channel-access';
-import type { NodeId, SubmitOutcome } from '../../cluster/types';
+import type { ForwardedBatch, ForwardedEnvelope, NodeId, SubmitOutcome } from '../../cluster/types';
 import { RaftRole, SnapshotStatus, type Ready, type SoftState } from '../../consensus/raft/api';
 import { RaftError, RaftInvariantError, RaftLogLostError, RaftMisaddressedError } from '../../consensus/raft/errors';
 import { RawNode } from '../../consensus/raft/rawnode';
@@ -56,7 +56,8 @@ import type { RaftConsenter } from '../channelconfig';
 export type ChainEvent =
   | { kind: 'tick' }
   | { kind: 'step'; msg: raftpb.Message }
-  | { kind: 'submit'; from: NodeId; req: orderer.SubmitRequest; answer?: ForwardAnswer }
+  | { kind: 'submit'; from: NodeId; forward: ForwardedEnvelope; answer?: ForwardAnswer }
+  | { kind: 'submit-batch'; from: NodeId; batch: ForwardedBatch; answer: (outcomes: SubmitOutcome[]) => void }
   | { kind: 'batch-timeout' }
   | { kind: 'unreachable'; id: NodeId }
   | { kind: 'snapshot-failed'; id: NodeId }
@@ -76,7 +77,12 @@ export function chainEventBytes(ev: ChainEvent): number {
       return n;
     }
     case 'submit':
-      return EVENT_OVERHEAD_BYTES + (ev.req.payload?.payload.length ?? 0) + (ev.req.payload?.signature.length ?? 0);
+      return EVENT_OVERHEAD_BYTES + ev.forward.envelope.length;
+    case 'submit-batch': {
+      let n = EVENT_OVERHEAD_BYTES;
+      for (const envelope of ev.batch.envelopes) n += ENTRY_OVERHEAD_BYTES + envelope.length;
+      return n;
+    }
     default:
       return EVENT_OVERHEAD_BYTES;
   }
@@ -145,7 +151,7 @@ export class Chain implements ChainHandle {
       maxBytes: Math.max(options.eventQueueMaxBytes ?? DEFAULT_EVENT_QUEUE_MAX_BYTES, highWaterBytes),
       maxEvents: MAX_QUEUED_EVENTS,
       sizeOf: chainEventBytes,
-      droppable: (ev) => ev.kind === 'step' || ev.kind === 'submit',
+      droppable: (ev) => ev.kind === 'step' || ev.kind === 'submit' || ev.kind === 'submit-batch',
       logger: this.logger,
     });
     const s = options.settings;
@@ -330,7 +336,10 @@ export class Chain implements ChainHandle {
     for (const stop of this.stopTimers.splice(0)) stop();
     // Forwards still queued were not taken: their senders hear so (they keep and resend them).
     const halted = refusal(`channel ${this.channelId} halted on node ${this.options.selfId}: ${reason}`);
-    for (const ev of this.events.take()) if (ev.kind === 'submit') ev.answer?.(halted);
+    for (const ev of this.events.take()) {
+      if (ev.kind === 'submit') ev.answer?.(halted);
+      else if (ev.kind === 'submit-batch') ev.answer(ev.batch.envelopes.map(() => halted));
+    }
     this.events.clear(); // streams paused on a full queue read again (and are ignored)
     this.pipeline.halt();
     void this.applier.stop();
@@ -462,15 +471,32 @@ export class Chain implements ChainHandle {
    */
   onSubmit(from: NodeId, req: orderer.SubmitRequest, acked = false): void | SubmitOutcome | Promise<SubmitOutcome> {
     if (this.halted) return acked ? refusal(`channel ${this.channelId} is halted on node ${this.options.selfId}: ${this.haltReason}`) : undefined;
+    if (req.payload === undefined) return acked ? refusal('a forward without an envelope', common.Status.BAD_REQUEST) : undefined;
+    const forward: ForwardedEnvelope = { lastValidationSeq: req.lastValidationSeq, envelope: common.Envelope.encode(req.payload) };
     if (!acked) {
-      this.push({ kind: 'submit', from, req });
+      this.push({ kind: 'submit', from, forward });
       return undefined;
     }
     let answer!: ForwardAnswer;
     const outcome = new Promise<SubmitOutcome>((resolve) => (answer = resolve));
     // Beyond the event queue's hard cap the envelope is not taken (the follower keeps it and resends it).
-    if (!this.push({ kind: 'submit', from, req, answer })) return refusal("the leader's event queue is full");
+    if (!this.push({ kind: 'submit', from, forward, answer })) return refusal("the leader's event queue is full");
     return outcome;
+  }
+
+  /** Forwarded envelopes in one SubmitBatch (our extension): each is taken as onSubmit takes one, with one answer for all. */
+  onSubmitBatch(from: NodeId, batch: ForwardedBatch): SubmitOutcome[] | Promise<SubmitOutcome[]> {
+    if (this.halted) {
+      const halted = refusal(`channel ${this.channelId} is halted on node ${this.options.selfId}: ${this.haltReason}`);
+      return batch.envelopes.map(() => halted);
+    }
+    let answer!: (outcomes: SubmitOutcome[]) => void;
+    const outcomes = new Promise<SubmitOutcome[]>((resolve) => (answer = resolve));
+    if (!this.push({ kind: 'submit-batch', from, batch, answer })) {
+      const full = refusal("the leader's event queue is full");
+      return batch.envelopes.map(() => full);
+    }
+    return outcomes;
   }
 
   /** The cluster asks after each message: a promise while the event queue is above its high-water mark. */
@@ -561,8 +587,21 @@ export class Chain implements ChainHandle {
         }
         return;
       case 'submit':
-        this.onForwarded(ev.from, ev.req, ev.answer);
+        this.onForwarded(ev.from, ev.forward, ev.answer);
         return;
+      case 'submit-batch': {
+        const { envelopes, lastValidationSeq } = ev.batch;
+        const results = new Array<SubmitOutcome>(envelopes.length);
+        let unanswered = envelopes.length;
+        for (let i = 0; i < envelopes.length; i++) {
+          // Each answered now, or later by the hold of a leader still applying its log.
+          this.onForwarded(ev.from, { lastValidationSeq, envelope: envelopes[i]! }, (outcome) => {
+            results[i] = outcome;
+            if (--unanswered === 0) ev.answer(results);
+          });
+        }
+        return;
+      }
       case 'batch-timeout':
         this.pipeline.cutPending();
         return;
@@ -578,16 +617,16 @@ export class Chain implements ChainHandle {
     }
   }
 
-  private onForwarded(from: NodeId, req: orderer.SubmitRequest, answer: ForwardAnswer | undefined): void {
+  private onForwarded(from: NodeId, forward: ForwardedEnvelope, answer: ForwardAnswer | undefined): void {
     this.counters.forwardedReceived++;
     if (this.role !== RaftRole.Leader) {
       // A follower of ours that waits for the outcome hears it and tries the new leader itself
       // (it then knows the fate); a Fabric orderer does not listen, so as Fabric we forward again.
       if (answer !== undefined) answer(refusal(`node ${this.options.selfId} is not the Raft leader (leader: ${this.leaderId || 'none'})`));
-      else this.forwarder.forwardAgain(from, req);
+      else this.forwarder.forwardAgain(from, forward);
       return;
     }
-    if (this.pipeline.receiveForward(from, req, answer)) this.counters.forwardedQueued++;
+    if (this.pipeline.receiveForward(from, forward, answer)) this.counters.forwardedQueued++;
   }
 
   // ---- the Ready loop's stages ------------------------------------------------------
@@ -666,7 +705,7 @@ export class Chain implements ChainHandle {
     // What this node accepted as a follower and was not ordered yet goes in first, then the
     // forwards that arrived while the log was being applied.
     this.forwarder.resubmitAccepted();
-    for (const { from, req, answer } of held) this.onForwarded(from, req, answer);
+    for (const { from, forward, answer } of held) this.onForwarded(from, forward, answer);
     this.pipeline.pump();
   }
 

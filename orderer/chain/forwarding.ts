@@ -17,7 +17,7 @@
 //     tx id.
 import type { Logger } from 'pino';
 import { SubmitFateUnknownError } from '../../cluster/errors';
-import type { ClusterTransport, NodeId, SubmitAck } from '../../cluster/types';
+import type { ClusterTransport, ForwardedEnvelope, NodeId, SubmitAck } from '../../cluster/types';
 import type { BlockStore } from '../../ledger/block-store';
 import { common, type orderer } from '../../protos';
 import { EnvelopeFateUnknownError, OrdererError } from '../errors';
@@ -227,8 +227,7 @@ export class Forwarder {
       // A forward waits for room on the leader's stream (up to the RPC timeout), then for the
       // leader's answer; if the leader changes meanwhile we move on to the next one instead of
       // waiting that out.
-      const req: orderer.SubmitRequestInit = { channel: this.o.channelId, lastValidationSeq: env.configSeq ?? this.o.configSequence(), payload: env.envelope };
-      const sent = this.submit(leader, req);
+      const sent = this.submit(leader, env);
       let outcome: SubmitAck | 'leader-changed';
       try {
         outcome = await new Promise<SubmitAck | 'leader-changed'>((resolve, reject) => {
@@ -271,10 +270,12 @@ export class Forwarder {
   }
 
   /** Forwards with the leader's answer when the transport can ask for it (our extension), else as Fabric. */
-  private submit(leader: NodeId, req: orderer.SubmitRequestInit): Promise<SubmitAck> {
+  private submit(leader: NodeId, env: ParsedEnvelope): Promise<SubmitAck> {
     const t = this.o.transport;
-    if (t.sendSubmitAcked !== undefined) return t.sendSubmitAcked(this.o.channelId, leader, req);
-    return t.sendSubmit(this.o.channelId, leader, req).then(() => UNACKNOWLEDGED);
+    const lastValidationSeq = env.configSeq ?? this.o.configSequence();
+    // As the client sent it: nothing to encode again.
+    if (t.sendSubmitAcked !== undefined) return t.sendSubmitAcked(this.o.channelId, leader, { lastValidationSeq, envelope: env.envelopeBytes });
+    return t.sendSubmit(this.o.channelId, leader, { channel: this.o.channelId, lastValidationSeq, payload: env.envelope }).then(() => UNACKNOWLEDGED);
   }
 
   /**
@@ -342,12 +343,16 @@ export class Forwarder {
   }
 
   /** A forward reached this node, which does not lead: Fabric forwards it again. */
-  forwardAgain(from: NodeId, req: orderer.SubmitRequest): void {
+  forwardAgain(from: NodeId, forward: ForwardedEnvelope): void {
     const leader = this.o.leaderId();
-    if (req.payload === undefined || leader === 0 || leader === this.o.selfId || leader === from) return;
-    this.o.transport
-      .sendSubmit(this.o.channelId, leader, { channel: this.o.channelId, lastValidationSeq: req.lastValidationSeq, payload: req.payload })
-      .catch(() => undefined);
+    if (leader === 0 || leader === this.o.selfId || leader === from) return;
+    let payload: common.Envelope;
+    try {
+      payload = common.Envelope.decode(forward.envelope);
+    } catch {
+      return; // it came as an Envelope, so it decodes; nothing to forward if it does not
+    }
+    this.o.transport.sendSubmit(this.o.channelId, leader, { channel: this.o.channelId, lastValidationSeq: forward.lastValidationSeq, payload }).catch(() => undefined);
   }
 
   /** These tx ids are in a committed block. */

@@ -12,7 +12,7 @@ import { retainedCopy } from '../retained-bytes';
 import type { ChainMetrics } from '../metrics/types';
 import type { Logger } from 'pino';
 import { Fifo } from '../../cluster/fifo';
-import type { NodeId, SubmitOutcome } from '../../cluster/types';
+import type { ForwardedEnvelope, NodeId, SubmitOutcome } from '../../cluster/types';
 import { ProposalDroppedError } from '../../consensus/raft/errors';
 import { blockHeaderHash, envelopeTxIdOrEmpty, newBlock } from '../../ledger/block';
 import type { BlockStore } from '../../ledger/block-store';
@@ -41,7 +41,7 @@ export type ForwardAnswer = (outcome: SubmitOutcome) => void;
 
 export interface HeldForward {
   readonly from: NodeId;
-  readonly req: orderer.SubmitRequest;
+  readonly forward: ForwardedEnvelope;
   /** Set when the sender waits for the outcome: called exactly once. */
   readonly answer?: ForwardAnswer;
 }
@@ -236,7 +236,7 @@ export class LeaderPipeline {
    * and bytes (the intake's high-water marks); beyond, false: not taken, the sender resends.
    */
   hold(forward: HeldForward): boolean {
-    const bytes = (forward.req.payload?.payload.length ?? 0) + (forward.req.payload?.signature.length ?? 0);
+    const bytes = forward.forward.envelope.length;
     if (this.held.length >= this.o.intakeHighWater) return false;
     if (this.held.length > 0 && this.heldBytes + bytes > this.intakeHighWaterBytes) return false;
     this.held.push(forward);
@@ -272,10 +272,10 @@ export class LeaderPipeline {
   }
 
   /** A forwarded envelope on a ready leader, re-checked: the follower's checks ran against a config we may have moved past. */
-  takeForwarded(from: NodeId, req: orderer.SubmitRequest): ForwardTaken | OrdererError {
-    if (req.payload === undefined) return 'invalid';
-    // Kept in the intake until its block is proposed: out of protobufjs' pool slab.
-    const envelopeBytes = retainedCopy(common.Envelope.encode(req.payload));
+  takeForwarded(from: NodeId, forward: ForwardedEnvelope): ForwardTaken | OrdererError {
+    // Kept in the intake until its block is proposed: out of the received message (a batch's
+    // envelopes are views into one buffer) and gRPC's pool slabs.
+    const envelopeBytes = retainedCopy(forward.envelope);
     let parsed: ParsedEnvelope;
     try {
       parsed = parseForwardedEnvelope(envelopeBytes);
@@ -289,7 +289,7 @@ export class LeaderPipeline {
       txId: parsed.txId,
       envelopeBytes,
       messageSizeBytes: parsed.messageSizeBytes,
-      configSeq: req.lastValidationSeq,
+      configSeq: forward.lastValidationSeq,
       ...(parsed.kind === 'config' ? { isConfig: true } : {}),
     };
     // Checked by the sender against a config we have moved past: checked again now, as Fabric's
@@ -298,7 +298,7 @@ export class LeaderPipeline {
     // leader does), and a CONFIG envelope always (the quorum guard needs this leader's view of
     // who is active): the sender hears a refusal instead of an acknowledgement. A CONFIG envelope
     // is checked once more when it is cut.
-    if ((item.isConfig === true || req.lastValidationSeq < this.o.settings().configSequence) && this.o.recheck !== undefined) {
+    if ((item.isConfig === true || forward.lastValidationSeq < this.o.settings().configSequence) && this.o.recheck !== undefined) {
       if (this.isKnownTx(item.txId)) return 'known';
       const checked = this.o.recheck(item);
       if (checked instanceof OrdererError) return checked;
@@ -312,14 +312,14 @@ export class LeaderPipeline {
    * taken, the follower keeps and resends it), then checked and taken. The sender hears the
    * outcome when it waits for one. Returns true when the envelope went into the intake.
    */
-  receiveForward(from: NodeId, req: orderer.SubmitRequest, answer: ForwardAnswer | undefined): boolean {
+  receiveForward(from: NodeId, forward: ForwardedEnvelope, answer: ForwardAnswer | undefined): boolean {
     if (!this.ready) {
-      if (!this.hold(answer !== undefined ? { from, req, answer } : { from, req })) {
+      if (!this.hold(answer !== undefined ? { from, forward, answer } : { from, forward })) {
         answer?.(refusal('the new Raft leader is still applying its log; try again'));
       }
       return false;
     }
-    const taken = this.takeForwarded(from, req);
+    const taken = this.takeForwarded(from, forward);
     if (taken instanceof OrdererError) {
       answer?.(refusal(`the leader refused the envelope: ${taken.message}`, taken.status));
       return false;

@@ -6,11 +6,11 @@
 import * as grpc from '@grpc/grpc-js';
 import { SubmitFateUnknownError } from '../../cluster/errors';
 import { CLUSTER_STEP_PATH, clusterServiceDefinition, NODE_ID_HEADER, SUBMIT_ACK_HEADER } from '../../cluster/service';
-import type { NodeId, SubmitOutcome } from '../../cluster/types';
+import type { ForwardedEnvelope, NodeId, SubmitOutcome } from '../../cluster/types';
 import { common, orderer } from '../../protos';
 import { configureChannel, HOST, nodePairForDescribe, RecordingReceiver, sleep, TestNode, waitFor } from './helpers';
 
-const envelope = (n: number): orderer.SubmitRequestInit => ({ lastValidationSeq: n, payload: { payload: Uint8Array.of(n) } });
+const envelope = (n: number): ForwardedEnvelope => ({ lastValidationSeq: n, envelope: common.Envelope.encode({ payload: Uint8Array.of(n) }) });
 
 /** A chain whose answer per envelope the test scripts (by lastValidationSeq). */
 class ScriptedReceiver extends RecordingReceiver {
@@ -119,7 +119,7 @@ describe('with Fabric orderers on the other side', () => {
       call.on('data', (d: Buffer) => answers.push(d));
       call.on('metadata', (m: grpc.Metadata) => (extensionHeader = m.get(SUBMIT_ACK_HEADER).length > 0));
       call.on('error', () => undefined);
-      for (let n = 1; n <= 3; n++) call.write(orderer.StepRequest.encode({ submitRequest: { channel: 'plain', ...envelope(n) } }));
+      for (let n = 1; n <= 3; n++) call.write(orderer.StepRequest.encode({ submitRequest: { channel: 'plain', lastValidationSeq: n, payload: { payload: Uint8Array.of(n) } } }));
       await waitFor('the envelopes at the leader', 5_000, () => atB.submits.length === 3);
       // An answer would already be on its way; give it time to arrive, then check there was none.
       await sleep(200);

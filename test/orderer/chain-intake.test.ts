@@ -99,10 +99,10 @@ test('forwards held until the new leader has applied its log are bounded in byte
   await store.append(newBlock(0, new Uint8Array(0), [common.Envelope.encode({ payload: Uint8Array.of(1) })]));
   const forward = (label: string) => ({
     from: 2,
-    req: orderer.SubmitRequest.decode(orderer.SubmitRequest.encode({ channel: CHANNEL, lastValidationSeq: 0, payload: simEnvelope(CHANNEL, label, 1_000).envelope })),
+    forward: { lastValidationSeq: 0, envelope: simEnvelope(CHANNEL, label, 1_000).envelopeBytes },
   });
   const one = forward('probe');
-  const bytes = one.req.payload!.payload.length + one.req.payload!.signature.length;
+  const bytes = one.forward.envelope.length;
   const pipeline = new LeaderPipeline({
     channelId: CHANNEL,
     blockStore: store,

@@ -43,7 +43,7 @@ async function readyPipeline(settings: () => ChainSettings, recheck: (item: Inta
 
 const forward = (label: string, seq: number) => {
   const e = simEnvelope(CHANNEL, label, 64);
-  return { txId: e.txId, req: { channel: CHANNEL, lastValidationSeq: seq, payload: e.envelope } };
+  return { txId: e.txId, req: { lastValidationSeq: seq, envelope: e.envelopeBytes } };
 };
 
 /** Refuses the tx ids in `refused`, passes the others. */

@@ -12,6 +12,7 @@ import { openRaftPersistence } from '../../orderer/chain/raft-persistence';
 import type { ChainSettings, RaftPersistence } from '../../orderer/chain/types';
 import { EnvelopeFateUnknownError, OrdererError } from '../../orderer/errors';
 import { parseBroadcastEnvelope } from '../../orderer/msgcheck';
+import { RaftRole } from '../../consensus/raft/api';
 import { common } from '../../protos';
 import { makeEnvelope, waitFor } from '../e2e/harness';
 import { testChainSettings } from '../support/chain-settings';
@@ -85,4 +86,37 @@ test('a chain whose ledger fails halts, answers SERVICE_UNAVAILABLE, and stops p
   const started = Date.now();
   await chain.halt();
   expect(Date.now() - started).toBeLessThan(1_000);
+});
+
+test('a leader takes a batch of forwards envelope by envelope: one answer each, in order, and each envelope ordered once', async () => {
+  await waitFor('a leader', 5_000, () => (chain.status().role === RaftRole.Leader ? true : undefined), 10);
+  const a = makeEnvelope('solo', 32);
+  const b = makeEnvelope('solo', 32);
+  const elsewhere = makeEnvelope('another-channel', 32);
+  const outcomes = await chain.onSubmitBatch(2, {
+    lastValidationSeq: 0,
+    envelopes: [a.bytes, b.bytes, a.bytes, elsewhere.bytes, Uint8Array.of(0xff, 0xff)],
+  });
+  expect(outcomes.map((o) => o.status)).toEqual([
+    common.Status.SUCCESS, // taken
+    common.Status.SUCCESS,
+    common.Status.SUCCESS, // already taken: being ordered
+    common.Status.BAD_REQUEST, // not this channel's
+    common.Status.BAD_REQUEST, // not an envelope
+  ]);
+  await waitFor('both in a block', 5_000, () => (store.getByTxId(a.txId) !== undefined && store.getByTxId(b.txId) !== undefined ? true : undefined), 10);
+  await new Promise((resolve) => setTimeout(resolve, 100)); // a duplicate would be cut within BatchTimeout (20 ms)
+  const ordered: string[] = [];
+  for (let n = 1; n < store.height(); n++) ordered.push(...store.getBlock(n)!.block.data!.data.map((d) => Buffer.from(d).toString('hex')));
+  expect(ordered.sort()).toEqual([a.bytes, b.bytes].map((e) => Buffer.from(e).toString('hex')).sort());
+});
+
+test('a halted chain refuses every envelope of a batch, and says why', async () => {
+  await chain.halt();
+  const outcomes = await chain.onSubmitBatch(2, { lastValidationSeq: 0, envelopes: [makeEnvelope('solo', 8).bytes, makeEnvelope('solo', 8).bytes] });
+  expect(outcomes).toHaveLength(2);
+  for (const o of outcomes) {
+    expect(o.status).toBe(common.Status.SERVICE_UNAVAILABLE);
+    expect(o.info).toMatch(/halted/);
+  }
 });

@@ -237,6 +237,12 @@ export class Network {
     return this.heap[0]?.deliverAtStep;
   }
 
+  /** The next message due at or before nowStep, left queued, if any. */
+  peekDue(nowStep: number): Envelope | undefined {
+    const top = this.heap[0];
+    return top === undefined || top.deliverAtStep > nowStep ? undefined : top;
+  }
+
   /** Remove and return the next message due at or before nowStep, if any. */
   popDue(nowStep: number): Envelope | undefined {
     const top = this.heap[0];

@@ -7,7 +7,7 @@
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { SubmitFateUnknownError } from '../../../cluster/errors';
-import type { ClusterTransport, SubmitAck, SubmitOutcome } from '../../../cluster/types';
+import type { ClusterTransport, ForwardedBatch, SubmitAck, SubmitOutcome } from '../../../cluster/types';
 import { RaftRole, type Ready } from '../../../consensus/raft/api';
 import { envelopeTxIdOrEmpty } from '../../../ledger/block';
 import type { BlockStore } from '../../../ledger/block-store';
@@ -61,6 +61,7 @@ export interface SimChain {
   order(env: ParsedEnvelope): Promise<void>;
   onConsensus(from: number, msg: raftpb.Message): void;
   onSubmit(from: number, req: orderer.SubmitRequest, acked: boolean): void | SubmitOutcome | Promise<SubmitOutcome>;
+  onSubmitBatch(from: number, batch: ForwardedBatch): SubmitOutcome[] | Promise<SubmitOutcome[]>;
   status(): ChainStatus;
 }
 
@@ -426,10 +427,12 @@ export class SimOrdererNode {
           clock.timersFor(this.owner).setTimeout(() => reject(new Error(`no stream to node ${toId}`)), this.env.rng.between(0, 1_000));
         });
       },
-      sendSubmitAcked: (_channel, toId, req) => {
+      sendSubmitAcked: (channel, toId, forward) => {
         if (this.incarnation !== incarnation || this.chain === undefined) return new Promise<SubmitAck>(() => undefined);
-        const bytes = orderer.SubmitRequest.encode(req);
-        const txId = req.payload === undefined ? '' : envelopeTxIdOrEmpty(common.Envelope.encode(req.payload));
+        // One forward per network message; the run hands forwards that arrive together to the
+        // Chain as one batch, as the real transport groups them (run.ts deliverDue).
+        const bytes = orderer.SubmitRequest.encode({ channel, lastValidationSeq: forward.lastValidationSeq, payload: common.Envelope.decode(forward.envelope) });
+        const txId = envelopeTxIdOrEmpty(forward.envelope);
         const timers = clock.timersFor(this.owner);
         // Handed to the stream: now only the leader's answer (or the RPC timeout) settles it.
         const handOver = (): Promise<SubmitAck> =>

@@ -19,7 +19,7 @@ import { EnvelopeFateUnknownError, OrdererError } from '../../../orderer/errors'
 import type { ParsedEnvelope } from '../../../orderer/msgcheck';
 import { common, orderer, raftpb } from '../../../protos';
 import { calmNetwork } from '../params';
-import { Network } from '../network';
+import { Network, type Envelope } from '../network';
 import { Prng } from '../prng';
 import { InvariantViolation, Trace } from '../trace';
 import { LedgerChecker, type ClientRecord } from './checker';
@@ -81,6 +81,9 @@ export interface OrdererRunStats {
   preferenceTransfers: number;
   /** Preference runs whose first leader was another node and that end with the preferred node leading. */
   preferenceHandovers: number;
+  /** Forwards that arrived together handed to a Chain as one SubmitBatch, and the forwards in them. */
+  submitBatches: number;
+  batchedForwards: number;
 }
 
 export interface OrdererRunResult {
@@ -142,7 +145,7 @@ export async function runOrdererSeed(seed: number, options: OrdererRunOptions = 
 class OrdererRun {
   readonly clock = new SimClock();
   readonly checker: LedgerChecker;
-  readonly stats: OrdererRunStats = { blocks: 0, acknowledged: 0, refused: 0, crashes: 0, restarts: 0, partitions: 0, leaderStrikes: 0, lostLogHalts: 0, leaderChanges: 0, snapshots: 0, pulls: 0, retries: 0, commitsWhilePulling: 0, backlogsWhilePulling: 0, leadersWhilePulling: 0, pullRetargets: 0, fateUnknown: 0, configUpdates: 0, configRefused: 0, consentersAdded: 0, consentersRemoved: 0, leaderRemovals: 0, joins: 0, preferenceRuns: 0, preferenceCalmRuns: 0, preferenceTransfers: 0, preferenceHandovers: 0 };
+  readonly stats: OrdererRunStats = { blocks: 0, acknowledged: 0, refused: 0, crashes: 0, restarts: 0, partitions: 0, leaderStrikes: 0, lostLogHalts: 0, leaderChanges: 0, snapshots: 0, pulls: 0, retries: 0, commitsWhilePulling: 0, backlogsWhilePulling: 0, leadersWhilePulling: 0, pullRetargets: 0, fateUnknown: 0, configUpdates: 0, configRefused: 0, consentersAdded: 0, consentersRemoved: 0, leaderRemovals: 0, joins: 0, preferenceRuns: 0, preferenceCalmRuns: 0, preferenceTransfers: 0, preferenceHandovers: 0, submitBatches: 0, batchedForwards: 0 };
   violation: InvariantViolation | undefined;
   private readonly net: Network;
   private readonly nodes: SimOrdererNode[] = [];
@@ -334,9 +337,51 @@ class OrdererRun {
       const chain = to?.chain;
       if (chain === undefined || !this.net.connected(m.from, m.to)) continue;
       if (m.reply !== undefined) to!.receiveReply(m.from, m.reply);
+      else if (m.submit === true && m.ackId !== undefined) this.deliverSubmits(to!, m, this.takeBatch(m, m.ackId, t));
       else if (m.submit === true) this.deliverSubmit(to!, m.from, m.fromIncarnation, orderer.SubmitRequest.decode(m.bytes), m.ackId);
       else chain.onConsensus(m.from, raftpb.Message.decode(m.bytes));
     }
+  }
+
+  /**
+   * The acknowledged forwards due right behind `first` from the same sender's incarnation to the
+   * same node, checked against the same config: the real transport writes those in one
+   * SubmitBatch when they are queued together (cluster/egress.ts), so the Chain takes them as one.
+   */
+  private takeBatch(first: Envelope, firstAckId: number, t: number): Array<{ req: orderer.SubmitRequest; ackId: number }> {
+    const firstReq = orderer.SubmitRequest.decode(first.bytes);
+    const batch = [{ req: firstReq, ackId: firstAckId }];
+    for (;;) {
+      const next = this.net.peekDue(t);
+      if (next === undefined || next.submit !== true || next.ackId === undefined) break;
+      if (next.from !== first.from || next.to !== first.to || next.fromIncarnation !== first.fromIncarnation) break;
+      const req = orderer.SubmitRequest.decode(next.bytes);
+      if (req.lastValidationSeq !== firstReq.lastValidationSeq) break;
+      this.net.popDue(t);
+      batch.push({ req, ackId: next.ackId });
+    }
+    return batch;
+  }
+
+  /** Acknowledged forwards reach a node: one alone as a SubmitRequest, several as one SubmitBatch, each answered over the network. */
+  private deliverSubmits(to: SimOrdererNode, first: Envelope, batch: Array<{ req: orderer.SubmitRequest; ackId: number }>): void {
+    if (batch.length === 1) {
+      this.deliverSubmit(to, first.from, first.fromIncarnation, batch[0]!.req, batch[0]!.ackId);
+      return;
+    }
+    const chain = to.chain!;
+    const incarnation = to.incarnation;
+    this.stats.submitBatches++;
+    this.stats.batchedForwards += batch.length;
+    const envelopes = batch.map(({ req }) => common.Envelope.encode(req.payload ?? {}));
+    void Promise.resolve(chain.onSubmitBatch(first.from, { lastValidationSeq: batch[0]!.req.lastValidationSeq, envelopes })).then((outcomes) => {
+      if (to.incarnation !== incarnation || to.chain === undefined) return; // crashed: nothing answers
+      const term = to.status()?.term ?? 0;
+      outcomes.forEach((o, i) => {
+        const reply = { ackId: batch[i]!.ackId, status: o.status, info: o.info, incarnation, term, toIncarnation: first.fromIncarnation };
+        this.net.sendReply(to.id, first.from, reply, incarnation, this.clock.nowMs());
+      });
+    });
   }
 
   /** A forward reaches a node; a sender that asked gets the answer back over the network, with who answered. */
