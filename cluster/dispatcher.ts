@@ -9,6 +9,7 @@ import type { SenderAuthenticator, SenderInfo } from './auth';
 import { ClusterError, StepRejectedError } from './errors';
 import { Fifo } from './fifo';
 import { NO_METRICS, type ClusterMetrics } from './metrics';
+import { encodeSubmitBatchResponse } from './wire';
 import { clusterServiceDefinition, SUBMIT_ACK_HEADER, SUBMIT_ACK_VERSION, SUBMIT_BATCH_HEADER, SUBMIT_BATCH_VERSION } from './service';
 import type { MessageReceiver, NodeId, SubmitOutcome } from './types';
 
@@ -100,11 +101,9 @@ export class ClusterDispatcher {
         if (!open || call.writableEnded || call.destroyed) continue;
         const results = head.results;
         call.write(
-          orderer.StepResponse.encode(
-            head.batch
-              ? { submitBatchRes: { channel: head.channel, results } }
-              : { submitRes: { channel: head.channel, status: results[0]!.status, info: results[0]!.info } },
-          ),
+          head.batch
+            ? encodeSubmitBatchResponse(head.channel, results)
+            : orderer.StepResponse.encode({ submitRes: { channel: head.channel, status: results[0]!.status, info: results[0]!.info } }),
         );
         rpc.messageSent();
       }

@@ -1,4 +1,4 @@
-import { encodeConsensusStep, encodeSubmitBatchStep, encodeSubmitStep, submitStepSize } from '../../cluster/wire';
+import { encodeConsensusStep, encodeSubmitBatchResponse, encodeSubmitBatchStep, encodeSubmitStep, submitStepSize } from '../../cluster/wire';
 import { common, orderer, raftpb } from '../../protos';
 
 function twoPass(channel: string, msg: raftpb.MessageInit, metadata?: Uint8Array): Uint8Array {
@@ -75,5 +75,23 @@ describe('a forwarded envelope written from its marshaled bytes', () => {
     expect(decoded.channel).toBe('ch');
     expect(decoded.lastValidationSeq).toBe(5);
     expect(decoded.envelopes.map((e) => Buffer.from(e).toString('hex'))).toEqual(envelopes.map((e) => Buffer.from(e).toString('hex')));
+  });
+});
+
+describe("a leader's answer to a SubmitBatch", () => {
+  const ok = { status: common.Status.SUCCESS, info: '' };
+  const cases: Array<[string, string, Array<{ status: common.Status; info: string }>]> = [
+    ['all SUCCESS', 'mychannel', [ok, ok, ok]],
+    ['mixed, with reasons', 'ch', [ok, { status: common.Status.SERVICE_UNAVAILABLE, info: 'the leader is overloaded' }, ok, { status: common.Status.BAD_REQUEST, info: 'ä'.repeat(100) }]],
+    ['SUCCESS with info', 'ch', [{ status: common.Status.SUCCESS, info: 'known' }]],
+    ['a status of 0 (left out, as proto3 does)', 'ch', [{ status: common.Status.UNKNOWN, info: '' }, ok]],
+    ['no channel', '', [ok]],
+    ['200 results (a length of two varint bytes)', 'ch', Array.from({ length: 200 }, () => ok)],
+  ];
+
+  it.each(cases)('%s: the same bytes as the generated encoder', (_name, channel, results) => {
+    const fast = encodeSubmitBatchResponse(channel, results);
+    const generated = orderer.StepResponse.encode({ submitBatchRes: { channel, results } });
+    expect(Buffer.from(fast).toString('hex')).toBe(Buffer.from(generated).toString('hex'));
   });
 });
