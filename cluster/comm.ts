@@ -37,6 +37,8 @@ export class Comm implements ClusterTransport {
         (options.senderIdentification === 'tls-certificate' ? new TlsCertSenderAuthenticator(this.membership) : new HeaderSenderAuthenticator(this.membership)),
       ...(options.metrics !== undefined ? { metrics: options.metrics } : {}),
       ...(options.acceptSubmitBatches !== undefined ? { acceptSubmitBatches: options.acceptSubmitBatches } : {}),
+      // One setting for both sides, as Fabric's General.MaxRecvMsgSize.
+      ...(options.maxRecvMessageBytes !== undefined ? { maxRecvMessageBytes: options.maxRecvMessageBytes } : {}),
     });
   }
 

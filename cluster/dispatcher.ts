@@ -10,8 +10,8 @@ import { ClusterError, StepRejectedError } from './errors';
 import { Fifo } from './fifo';
 import { NO_METRICS, type ClusterMetrics } from './metrics';
 import { encodeSubmitBatchResponse } from './wire';
-import { clusterServiceDefinition, SUBMIT_ACK_HEADER, SUBMIT_ACK_VERSION, SUBMIT_BATCH_HEADER, SUBMIT_BATCH_VERSION } from './service';
-import type { MessageReceiver, NodeId, SubmitOutcome } from './types';
+import { clusterServiceDefinition, SUBMIT_ACK_HEADER, SUBMIT_ACK_VERSION, SUBMIT_BATCH_HEADER, SUBMIT_BATCH_MAX_BYTES_HEADER, SUBMIT_BATCH_VERSION } from './service';
+import { DEFAULT_MAX_MESSAGE_BYTES, type MessageReceiver, type NodeId, type SubmitOutcome } from './types';
 
 /** One submit's answer (or a batch's), written in request order once it and every earlier one are known. */
 interface AnswerSlot {
@@ -32,6 +32,11 @@ export interface ClusterDispatcherOptions {
   readonly metrics?: ClusterMetrics;
   /** Take SubmitBatches from followers that offer them (SUBMIT_BATCH_HEADER). Default true. */
   readonly acceptSubmitBatches?: boolean;
+  /**
+   * The largest message this node's cluster listener receives (General.MaxRecvMsgSize): told to
+   * followers with the batch header, so that no batch is larger. Default DEFAULT_MAX_MESSAGE_BYTES.
+   */
+  readonly maxRecvMessageBytes?: number;
 }
 
 export type StepCall = grpc.ServerDuplexStream<Uint8Array, Uint8Array>;
@@ -42,9 +47,11 @@ export class ClusterDispatcher {
   private readonly authenticator: SenderAuthenticator;
   private readonly metrics: ClusterMetrics;
   private readonly acceptSubmitBatches: boolean;
+  private readonly maxBatchBytes: number;
 
   constructor(options: ClusterDispatcherOptions) {
     this.acceptSubmitBatches = options.acceptSubmitBatches !== false;
+    this.maxBatchBytes = options.maxRecvMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.logger = options.logger.child({ component: 'cluster-ingress', logger: 'cluster.ingress' });
     this.authenticator = options.authenticator;
     this.metrics = options.metrics ?? NO_METRICS;
@@ -90,7 +97,10 @@ export class ClusterDispatcher {
     if (acks) {
       const md = new grpc.Metadata();
       md.set(SUBMIT_ACK_HEADER, SUBMIT_ACK_VERSION);
-      if (batches) md.set(SUBMIT_BATCH_HEADER, SUBMIT_BATCH_VERSION);
+      if (batches) {
+        md.set(SUBMIT_BATCH_HEADER, SUBMIT_BATCH_VERSION);
+        md.set(SUBMIT_BATCH_MAX_BYTES_HEADER, String(this.maxBatchBytes));
+      }
       call.sendMetadata(md);
     }
     const flush = (): void => {
@@ -108,22 +118,30 @@ export class ClusterDispatcher {
         rpc.messageSent();
       }
     };
-    const settle = (slot: AnswerSlot, outcomes: Promise<SubmitOutcome[]>, size: number): void => {
+    const reject = (rejection: StepRejectedError): void => {
+      this.logger.warn({ peer: sender.peerAddress, code: grpc.status[rejection.code], reason: rejection.message }, 'ending cluster stream');
+      closeOnce(rejection.code);
+      // grpc-js turns an 'error' event on a server stream into the call's final status.
+      call.emit('error', Object.assign(new Error(rejection.message), { code: rejection.code, details: rejection.message }));
+    };
+    const settle = (slot: AnswerSlot, outcomes: Promise<SubmitOutcome[]>): void => {
       outcomes.then(
         (o) => {
           slot.results = o;
           flush();
         },
         (err: unknown) => {
-          slot.results = new Array<SubmitOutcome>(size).fill({ status: common.Status.INTERNAL_SERVER_ERROR, info: errorText(err) });
-          flush();
+          // The chain may have taken some of them before it failed: a refusal would say "not
+          // ordered", which nobody knows. Ending the stream leaves them (and every later answer
+          // on it) "fate unknown" at the sender, as a chain that throws at once does.
+          if (open) reject(new StepRejectedError(grpc.status.INTERNAL, `the chain failed to answer a forward: ${errorText(err)}`, { cause: err }));
         },
       );
     };
     const answer: Answer = (channel, outcome) => {
       const slot: AnswerSlot = { channel, batch: false, results: undefined };
       slots.push(slot);
-      if (outcome instanceof Promise) settle(slot, outcome.then((o) => [o]), 1);
+      if (outcome instanceof Promise) settle(slot, outcome.then((o) => [o]));
       else {
         slot.results = [outcome ?? SUCCESS_OUTCOME];
         flush();
@@ -137,8 +155,8 @@ export class ClusterDispatcher {
         if (o.length === size) return o;
         throw new ClusterError(`the chain answered ${o.length} outcomes for a batch of ${size} envelopes`);
       };
-      if (outcomes instanceof Promise) settle(slot, outcomes.then(checked), size);
-      else settle(slot, Promise.resolve(outcomes).then(checked), size);
+      if (outcomes instanceof Promise) settle(slot, outcomes.then(checked));
+      else settle(slot, Promise.resolve(outcomes).then(checked));
     };
     let paused = false;
     call.on('data', (bytes: Uint8Array) => {
@@ -166,14 +184,7 @@ export class ClusterDispatcher {
           );
         }
       } catch (err) {
-        const rejection = toRejection(err);
-        this.logger.warn(
-          { peer: sender.peerAddress, code: grpc.status[rejection.code], reason: rejection.message },
-          'ending cluster stream',
-        );
-        closeOnce(rejection.code);
-        // grpc-js turns an 'error' event on a server stream into the call's final status.
-        call.emit('error', Object.assign(new Error(rejection.message), { code: rejection.code, details: rejection.message }));
+        reject(toRejection(err));
       }
     });
     // The sender half-closed: nothing more will come, answer with OK.
@@ -247,16 +258,15 @@ export class ClusterDispatcher {
 
   /** A receiver without onSubmitBatch takes a batch's envelopes one by one, as SubmitRequests. */
   private submitEach(receiver: MessageReceiver, from: NodeId, batch: orderer.SubmitBatch): Promise<SubmitOutcome[]> {
-    const outcomes = batch.envelopes.map((envelope, i) => {
-      let payload: common.Envelope;
+    // All decoded before any is handed over: an undecodable one refuses the whole batch, none of it taken.
+    const requests = batch.envelopes.map((envelope, i): orderer.SubmitRequest => {
       try {
-        payload = common.Envelope.decode(envelope);
+        return { channel: batch.channel, lastValidationSeq: batch.lastValidationSeq, payload: common.Envelope.decode(envelope) };
       } catch (err) {
         throw StepRejectedError.malformed(`envelope ${i} of a submit batch from node ${from} on channel "${batch.channel}" does not decode: ${errorText(err)}`, err);
       }
-      const req: orderer.SubmitRequest = { channel: batch.channel, lastValidationSeq: batch.lastValidationSeq, payload };
-      return Promise.resolve(this.deliver(batch.channel, from, () => receiver.onSubmit(from, req, true))).then((o) => o ?? SUCCESS_OUTCOME);
     });
+    const outcomes = requests.map((req) => Promise.resolve(this.deliver(batch.channel, from, () => receiver.onSubmit(from, req, true))).then((o) => o ?? SUCCESS_OUTCOME));
     return Promise.all(outcomes);
   }
 

@@ -11,7 +11,16 @@ import { StreamClosedError, SubmitFateUnknownError, SubmitTimeoutError } from '.
 import { Fifo } from './fifo';
 import type { ClusterMetrics, EgressQueueRecorder } from './metrics';
 import { orderer } from '../protos';
-import { asBuffer, CLUSTER_STEP_PATH, NODE_ID_HEADER, SUBMIT_ACK_HEADER, SUBMIT_ACK_VERSION, SUBMIT_BATCH_HEADER, SUBMIT_BATCH_VERSION } from './service';
+import {
+  asBuffer,
+  CLUSTER_STEP_PATH,
+  NODE_ID_HEADER,
+  SUBMIT_ACK_HEADER,
+  SUBMIT_ACK_VERSION,
+  SUBMIT_BATCH_HEADER,
+  SUBMIT_BATCH_MAX_BYTES_HEADER,
+  SUBMIT_BATCH_VERSION,
+} from './service';
 import type { ClusterMember, ForwardedEnvelope, MessageKind, NodeId, SubmitAck } from './types';
 import { encodeSubmitBatchStep, encodeSubmitStep, SUBMIT_BATCH_BASE_BYTES, SUBMIT_BATCH_PER_ENVELOPE_BYTES } from './wire';
 
@@ -127,7 +136,9 @@ export class EgressStream {
    * queued them, so that those of one turn go in one message.
    */
   private pumpSoon: NodeJS.Immediate | undefined;
+  /** Our own bound on a batch (our send limit), and the one in force on the current call (the leader's receive limit too). */
   private readonly maxBatchBytes: number;
+  private callMaxBatchBytes = 0;
   private handshakeTimer: NodeJS.Timeout | undefined;
   /** Ack handles of messages handed to gRPC, in write order (undefined: a submit nobody waits on). */
   private readonly inFlightAcks = new Fifo<AckHandle | undefined>();
@@ -286,7 +297,9 @@ export class EgressStream {
       call.on('metadata', (md: grpc.Metadata) => {
         if (this.call !== call || this.peerAcks !== 'unknown') return;
         const acks = md.get(SUBMIT_ACK_HEADER).length > 0;
-        this.peerBatches = acks && this.options.requestBatches === true && md.get(SUBMIT_BATCH_HEADER).length > 0;
+        const peerMaxBytes = Number(md.get(SUBMIT_BATCH_MAX_BYTES_HEADER)[0] ?? NaN);
+        this.callMaxBatchBytes = Number.isSafeInteger(peerMaxBytes) && peerMaxBytes > 0 ? Math.min(this.maxBatchBytes, peerMaxBytes) : 0;
+        this.peerBatches = acks && this.options.requestBatches === true && md.get(SUBMIT_BATCH_HEADER).length > 0 && this.callMaxBatchBytes > 0;
         this.decideAcks(acks ? 'yes' : 'no');
       });
       this.handshakeTimer = setTimeout(() => {
@@ -364,7 +377,7 @@ export class EgressStream {
       const next = this.queue.peek()?.forward;
       if (next === undefined || next.lastValidationSeq !== first.lastValidationSeq) break;
       const nextSizeBytes = sizeBytes + SUBMIT_BATCH_PER_ENVELOPE_BYTES + next.envelope.length;
-      if (nextSizeBytes > this.maxBatchBytes) break;
+      if (nextSizeBytes > this.callMaxBatchBytes) break;
       followers.push(this.queue.shift()!);
       envelopes.push(next.envelope);
       sizeBytes = nextSizeBytes;
@@ -457,7 +470,13 @@ export class EgressStream {
     }
     const results = response.submitBatchRes?.results ?? (response.submitRes !== undefined ? [response.submitRes] : []);
     if (results.length === 0) return;
-    if (this.peerAcks !== 'yes') this.peerAcks = 'yes'; // an answer is proof enough
+    if (this.peerAcks === 'no') {
+      // Decided without the extension (its header came too late, if at all): the forwards on this
+      // stream were settled as written, and its answers can no longer be paired with them.
+      this.logger.debug('an answer on a stream taken for one without acknowledgements, ignored');
+      return;
+    }
+    this.peerAcks = 'yes'; // an answer is proof enough
     for (const res of results) {
       if (this.awaitingAcks.length === 0) {
         this.logger.warn({ status: res.status, info: res.info }, 'an answer on a submit stream with no submit waiting for one, ignored');

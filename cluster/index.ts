@@ -9,4 +9,4 @@ export { ClusterServer, clusterServerOptions, type ClusterServerOptions, type Me
 export { ClusterClient, type ClusterClientOptions } from './client';
 export { Comm, type CommOptions, type SenderIdentification } from './comm';
 export { CountingClusterMetrics, NO_METRICS, type ClusterMetrics } from './metrics';
-export { CLUSTER_SERVICE_NAME, CLUSTER_STEP_PATH, NODE_ID_HEADER, SUBMIT_ACK_HEADER, SUBMIT_ACK_VERSION, SUBMIT_BATCH_HEADER, SUBMIT_BATCH_VERSION, clusterServiceDefinition, clusterStepMethod } from './service';
+export { CLUSTER_SERVICE_NAME, CLUSTER_STEP_PATH, NODE_ID_HEADER, SUBMIT_ACK_HEADER, SUBMIT_ACK_VERSION, SUBMIT_BATCH_HEADER, SUBMIT_BATCH_MAX_BYTES_HEADER, SUBMIT_BATCH_VERSION, clusterServiceDefinition, clusterStepMethod } from './service';

@@ -35,6 +35,11 @@ export const SUBMIT_ACK_VERSION = '1';
  */
 export const SUBMIT_BATCH_HEADER = 'x-fabric-raft-submit-batch';
 export const SUBMIT_BATCH_VERSION = '1';
+/**
+ * Sent by the leader with its SUBMIT_BATCH_HEADER answer: the largest message it receives
+ * (General.MaxRecvMsgSize). The follower keeps its batches within it; without it, no batches.
+ */
+export const SUBMIT_BATCH_MAX_BYTES_HEADER = 'x-fabric-raft-submit-batch-max-bytes';
 
 /** A Buffer view over the same memory (grpc-js wants Buffers; our codecs produce Uint8Arrays). */
 export function asBuffer(bytes: Uint8Array): Buffer {

@@ -314,7 +314,9 @@ export class LeaderPipeline {
    */
   receiveForward(from: NodeId, forward: ForwardedEnvelope, answer: ForwardAnswer | undefined): boolean {
     if (!this.ready) {
-      if (!this.hold(answer !== undefined ? { from, forward, answer } : { from, forward })) {
+      // A copy: a batch's envelopes are views into its whole message, which a held one would keep alive.
+      const held: ForwardedEnvelope = { lastValidationSeq: forward.lastValidationSeq, envelope: retainedCopy(forward.envelope) };
+      if (!this.hold(answer !== undefined ? { from, forward: held, answer } : { from, forward: held })) {
         answer?.(refusal('the new Raft leader is still applying its log; try again'));
       }
       return false;

@@ -26,6 +26,8 @@ function numberOf(envelope: Uint8Array): number {
 /** A leader's chain that takes batches, answering each envelope as the test scripts (by its number). */
 class BatchReceiver extends RecordingReceiver {
   readonly batches: Array<{ seq: number; numbers: number[]; envelopes: readonly Uint8Array[] }> = [];
+  /** How the chain fails on a batch it has seen: throwing, a rejected promise, or one outcome short. */
+  failBatches: 'throw' | 'reject' | 'short' | undefined;
   constructor(private readonly script: (n: number) => SubmitOutcome | Promise<SubmitOutcome> = () => ({ status: common.Status.SUCCESS, info: '' })) {
     super();
   }
@@ -36,10 +38,12 @@ class BatchReceiver extends RecordingReceiver {
   }
 
   onSubmitBatch(_from: NodeId, batch: ForwardedBatch): SubmitOutcome[] | Promise<SubmitOutcome[]> {
-    if (this.failWith !== undefined) throw this.failWith;
     const numbers = batch.envelopes.map(numberOf);
     this.batches.push({ seq: batch.lastValidationSeq, numbers, envelopes: batch.envelopes });
+    if (this.failBatches === 'throw') throw new Error('chain gone');
+    if (this.failBatches === 'reject') return Promise.reject(new Error('chain gone'));
     const outcomes = numbers.map((n) => this.script(n));
+    if (this.failBatches === 'short') return outcomes.slice(1) as SubmitOutcome[];
     return outcomes.some((o) => o instanceof Promise) ? Promise.all(outcomes) : (outcomes as SubmitOutcome[]);
   }
 
@@ -144,16 +148,40 @@ describe('between two orderers of ours', () => {
     expect(atB.submits.map((s) => numberOf(common.Envelope.encode(s.req.payload!)))).toEqual([0, ...numbers]);
   });
 
-  it('a chain that fails on a batch leaves each of its envelopes of unknown fate, never refused', async () => {
-    configureChannel('fails', [a, b], [1, 2]);
-    const atB = new BatchReceiver();
-    b.comm.register('fails', atB);
-    await a.comm.sendSubmitAcked('fails', 2, forward(0));
-    atB.failWith = new Error('chain gone');
-    const got = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => a.comm.sendSubmitAcked('fails', 2, forward(i + 1))));
-    for (const r of got) {
-      expect(r.status).toBe('rejected');
-      expect((r as PromiseRejectedResult).reason).toBeInstanceOf(SubmitFateUnknownError);
+  it.each(['throw', 'reject', 'short'] as const)(
+    'a chain that fails on a batch (%s) leaves each of its envelopes of unknown fate, never refused: it may have taken some',
+    async (how) => {
+      configureChannel(`fails-${how}`, [a, b], [1, 2]);
+      const atB = new BatchReceiver();
+      b.comm.register(`fails-${how}`, atB);
+      await a.comm.sendSubmitAcked(`fails-${how}`, 2, forward(0));
+      atB.failBatches = how;
+      const got = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => a.comm.sendSubmitAcked(`fails-${how}`, 2, forward(i + 1))));
+      expect(atB.batches.length).toBeGreaterThan(0); // the failure was a batch's
+      for (const r of got) {
+        expect(r.status).toBe('rejected');
+        expect((r as PromiseRejectedResult).reason).toBeInstanceOf(SubmitFateUnknownError);
+      }
+    },
+  );
+
+  it("batches stay within the leader's receive limit, which its answer to the header states", async () => {
+    const small = new TestNode('small-recv', { maxRecvMessageBytes: 16 * 1024 });
+    try {
+      await small.listen(0, { maxRecvMessageBytes: 16 * 1024 });
+      configureChannel('recv', [a, small], [1, 2]);
+      const atSmall = new BatchReceiver();
+      small.comm.register('recv', atSmall);
+      await a.comm.sendSubmitAcked('recv', 2, forward(0, 0, 1_000));
+      const answers = await Promise.all(Array.from({ length: 60 }, (_, i) => a.comm.sendSubmitAcked('recv', 2, forward(i + 1, 0, 1_000))));
+      expect(answers.every((x) => x.kind === 'acked' && x.status === common.Status.SUCCESS)).toBe(true);
+      expect(atSmall.batches.length).toBeGreaterThan(0);
+      for (const batch of atSmall.batches) {
+        const encoded = orderer.StepRequest.encode({ submitBatch: { channel: 'recv', lastValidationSeq: 0, envelopes: [...batch.envelopes] } });
+        expect(encoded.length).toBeLessThanOrEqual(16 * 1024);
+      }
+    } finally {
+      await small.close();
     }
   });
 });
@@ -218,6 +246,50 @@ describe('falling back to one envelope per message', () => {
         sent.map((f) => Buffer.from(f.envelope).toString('hex')),
       );
       expect(received.every((r) => r.submitRequest!.channel === 'fab' && r.submitRequest!.lastValidationSeq === 3)).toBe(true);
+    } finally {
+      await a.close();
+      server.forceShutdown();
+    }
+  });
+});
+
+describe('a leader whose acknowledgement header comes after the follower stopped waiting for it', () => {
+  it('its answers are not paired with later forwards: every forward on that stream counts as written', async () => {
+    // Answers every forward with a refusal, but only after the follower decided it does not answer.
+    const server = new grpc.Server();
+    server.addService(clusterServiceDefinition, {
+      Step: (call: grpc.ServerDuplexStream<Uint8Array, Uint8Array>) => {
+        let answering = false;
+        const pending: number[] = [];
+        const answer = (): void => {
+          for (const _ of pending.splice(0)) call.write(orderer.StepResponse.encode({ submitRes: { channel: 'late', status: common.Status.BAD_REQUEST, info: 'refused' } }));
+        };
+        setTimeout(() => {
+          const md = new grpc.Metadata();
+          md.set(SUBMIT_ACK_HEADER, '1');
+          call.sendMetadata(md);
+          answering = true;
+          answer();
+        }, 400);
+        call.on('data', () => {
+          pending.push(1);
+          if (answering) answer();
+        });
+        call.on('error', () => undefined);
+      },
+    });
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(`${HOST}:0`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    const a = new TestNode('a', { rpcTimeoutMs: 5_000, ackHandshakeMs: 100 });
+    try {
+      await a.listen();
+      a.comm.configure('late', { selfId: 1, members: [a.member(1), { id: 2, host: HOST, port }] });
+      const early = await Promise.all([1, 2].map((n) => a.comm.sendSubmitAcked('late', 2, forward(n))));
+      expect(early).toEqual([{ kind: 'unacknowledged' }, { kind: 'unacknowledged' }]);
+      await new Promise((resolve) => setTimeout(resolve, 600)); // the header and the first answers arrive
+      const later = await Promise.all([3, 4].map((n) => a.comm.sendSubmitAcked('late', 2, forward(n))));
+      expect(later).toEqual([{ kind: 'unacknowledged' }, { kind: 'unacknowledged' }]);
     } finally {
       await a.close();
       server.forceShutdown();
