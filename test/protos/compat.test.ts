@@ -316,3 +316,32 @@ describe('coverage of the Fabric packages', () => {
     expect([common.BlockMetadataIndex.LAST_CONFIG, common.BlockMetadataIndex.ORDERER, common.BlockMetadataIndex.COMMIT_HASH]).toEqual([1, 3, 4]);
   });
 });
+
+describe("our extensions, as a Fabric node's bindings read them", () => {
+  // A Fabric orderer never gets these (each is sent only to a peer that answered its header), but
+  // if one did, it must not take part of the message: it dispatches on the oneof, and finds neither case.
+  interface StepRequestJspb {
+    getPayloadCase(): number;
+    getConsensusRequest(): unknown;
+    getSubmitRequest(): unknown;
+  }
+  interface StepResponseJspb {
+    getPayloadCase(): number;
+    getSubmitRes(): unknown;
+  }
+
+  test('a StepRequest carrying a SubmitBatch is neither a consensus nor a submit request', () => {
+    const bytes = orderer.StepRequest.encode({ submitBatch: { channel: 'mychannel', lastValidationSeq: 3, envelopes: [common.Envelope.encode(envelope), b('x')] } });
+    const theirs = fabricClass('orderer.StepRequest').deserializeBinary(bytes) as unknown as StepRequestJspb;
+    expect(theirs.getPayloadCase()).toBe(0); // PAYLOAD_NOT_SET
+    expect(theirs.getConsensusRequest()).toBeUndefined();
+    expect(theirs.getSubmitRequest()).toBeUndefined();
+  });
+
+  test('a StepResponse carrying a SubmitBatchResponse holds no SubmitResponse', () => {
+    const bytes = orderer.StepResponse.encode({ submitBatchRes: { channel: 'mychannel', results: [{ status: common.Status.SUCCESS }] } });
+    const theirs = fabricClass('orderer.StepResponse').deserializeBinary(bytes) as unknown as StepResponseJspb;
+    expect(theirs.getPayloadCase()).toBe(0);
+    expect(theirs.getSubmitRes()).toBeUndefined();
+  });
+});

@@ -21,11 +21,35 @@ function listProtos(dir: string): string[] {
 }
 
 /** Our .proto files as protobufjs reflection, loaded the way the generator loads them. */
-export function loadSchema(): protobuf.Root {
+/**
+ * Our extensions of Fabric's messages (cluster/README.md): never sent to a Fabric node, so not
+ * part of the comparison with Fabric's bindings; test/protos/compat.test.ts checks what a Fabric
+ * node makes of them.
+ */
+export const OUR_EXTENSIONS = {
+  messages: ['orderer.SubmitBatch', 'orderer.SubmitBatchResponse'],
+  fields: ['orderer.StepRequest.submit_batch', 'orderer.StepResponse.submit_batch_res'],
+} as const;
+
+/** Our .proto files; `fabricOnly` leaves out OUR_EXTENSIONS, for comparing with Fabric's bindings. */
+export function loadSchema(fabricOnly = true): protobuf.Root {
   const root = new protobuf.Root();
   root.resolvePath = (_origin, target) =>
     target.startsWith('google/protobuf/') ? target : target.startsWith(protoDir) ? target : join(protoDir, target);
   root.loadSync(listProtos(protoDir), { keepCase: true });
+  if (fabricOnly) {
+    for (const path of OUR_EXTENSIONS.fields) {
+      const field = root.lookup(path);
+      if (!(field instanceof protobuf.Field) || field.parent === null) throw new Error(`extension field ${path} not in the schema`);
+      const oneof = field.partOf;
+      field.parent.remove(field);
+      oneof?.remove(field);
+    }
+    for (const path of OUR_EXTENSIONS.messages) {
+      const type = root.lookupType(path);
+      type.parent?.remove(type);
+    }
+  }
   root.resolveAll();
   return root;
 }

@@ -37,7 +37,7 @@ export const CHAIN_PLANTS: readonly ChainPlant[] = [
     // About one seed in thirty catches it (10 of 300 before pulls took simulated time, 11 after).
     budgetSeeds: 100,
     mutations: [
-      { file: 'leader-pipeline.ts', find: 'if (!this.ready) {\n      if (!this.hold(', replace: 'if (false) {\n      if (!this.hold(' },
+      { file: 'leader-pipeline.ts', find: 'if (!this.ready) {\n      // A copy: a batch', replace: 'if (false) {\n      // A copy: a batch' },
       { file: 'leader-pipeline.ts', find: 'if (!this.readyValue) throw new ChainInvariantError(`envelope', replace: 'if (false) throw new ChainInvariantError(`envelope' },
       { file: 'forwarding.ts', find: "if (!pipeline.ready) {\n          if (!(await pipeline.waitForRoom())) throw OrdererError.serviceUnavailable('the new Raft leader", replace: "if (false) {\n          if (!(await pipeline.waitForRoom())) throw OrdererError.serviceUnavailable('the new Raft leader" },
     ],
