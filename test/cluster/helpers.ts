@@ -6,6 +6,7 @@ import * as net from 'node:net';
 import pino, { type Logger } from 'pino';
 import {
   CLUSTER_STEP_PATH,
+  clusterServiceDefinition,
   ClusterServer,
   Comm,
   CountingClusterMetrics,
@@ -216,4 +217,19 @@ export function nodePairForDescribe(aOptions: Partial<CommOptions> = {}): { a: T
     await Promise.all([a.close(), b.close()]);
   });
   return { a, b, atB };
+}
+
+/** A Cluster.Step server that is not one of ours (a Fabric orderer, or one misbehaving as the test scripts): `step` handles each stream. */
+export async function scriptedStepServer(step: (call: grpc.ServerDuplexStream<Uint8Array, Uint8Array>) => void): Promise<{ port: number; close(): void }> {
+  const server = new grpc.Server();
+  server.addService(clusterServiceDefinition, {
+    Step: (call: grpc.ServerDuplexStream<Uint8Array, Uint8Array>) => {
+      call.on('error', () => undefined);
+      step(call);
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${HOST}:0`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  return { port, close: () => server.forceShutdown() };
 }

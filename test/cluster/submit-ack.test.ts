@@ -5,10 +5,10 @@
 // envelope's fate unknown, which is not a refusal.
 import * as grpc from '@grpc/grpc-js';
 import { SubmitFateUnknownError } from '../../cluster/errors';
-import { CLUSTER_STEP_PATH, clusterServiceDefinition, NODE_ID_HEADER, SUBMIT_ACK_HEADER } from '../../cluster/service';
+import { CLUSTER_STEP_PATH, NODE_ID_HEADER, SUBMIT_ACK_HEADER } from '../../cluster/service';
 import type { ForwardedEnvelope, NodeId, SubmitOutcome } from '../../cluster/types';
 import { common, orderer } from '../../protos';
-import { configureChannel, HOST, nodePairForDescribe, RecordingReceiver, sleep, TestNode, waitFor } from './helpers';
+import { configureChannel, HOST, nodePairForDescribe, RecordingReceiver, scriptedStepServer, sleep, TestNode, waitFor } from './helpers';
 
 const envelope = (n: number): ForwardedEnvelope => ({ lastValidationSeq: n, envelope: common.Envelope.encode({ payload: Uint8Array.of(n) }) });
 
@@ -77,17 +77,10 @@ describe('with Fabric orderers on the other side', () => {
     // A Fabric 2.5 leader: takes the stream, never writes a response, never sends headers early.
     const received: Uint8Array[] = [];
     let askedForAcks = false;
-    const server = new grpc.Server();
-    server.addService(clusterServiceDefinition, {
-      Step: (call: grpc.ServerDuplexStream<Uint8Array, Uint8Array>) => {
-        askedForAcks = call.metadata.get(SUBMIT_ACK_HEADER).length > 0;
-        call.on('data', (b: Uint8Array) => received.push(b));
-        call.on('error', () => undefined);
-      },
+    const { port, close: closeServer } = await scriptedStepServer((call) => {
+      askedForAcks = call.metadata.get(SUBMIT_ACK_HEADER).length > 0;
+      call.on('data', (b: Uint8Array) => received.push(b));
     });
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(`${HOST}:0`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-    );
     const a = new TestNode('a', { rpcTimeoutMs: 5_000, ackHandshakeMs: 300 });
     try {
       await a.listen();
@@ -98,7 +91,7 @@ describe('with Fabric orderers on the other side', () => {
       expect(askedForAcks).toBe(true); // asked, harmlessly: an unknown header is ignored
     } finally {
       await a.close();
-      server.forceShutdown();
+      closeServer();
     }
   });
 

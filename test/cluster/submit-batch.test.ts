@@ -5,10 +5,10 @@
 // does not answer the header (an older one of ours, or Fabric) gets one SubmitRequest per envelope.
 import * as grpc from '@grpc/grpc-js';
 import { SubmitFateUnknownError } from '../../cluster/errors';
-import { CLUSTER_STEP_PATH, clusterServiceDefinition, NODE_ID_HEADER, SUBMIT_ACK_HEADER, SUBMIT_BATCH_HEADER } from '../../cluster/service';
+import { CLUSTER_STEP_PATH, NODE_ID_HEADER, SUBMIT_ACK_HEADER, SUBMIT_BATCH_HEADER } from '../../cluster/service';
 import type { ForwardedBatch, ForwardedEnvelope, NodeId, SubmitOutcome } from '../../cluster/types';
 import { common, orderer } from '../../protos';
-import { configureChannel, HOST, RecordingReceiver, TestNode, waitFor } from './helpers';
+import { configureChannel, HOST, RecordingReceiver, scriptedStepServer, TestNode, waitFor } from './helpers';
 
 /** Envelope n of a test, `sizeBytes` of payload, checked against config sequence `seq`. */
 function forward(n: number, seq = 0, sizeBytes = 8): ForwardedEnvelope {
@@ -67,6 +67,25 @@ async function pair(aOptions: ConstructorParameters<typeof TestNode>[1] = {}, bO
   return { a, b };
 }
 
+/**
+ * `follower` forwards 60 envelopes of 1 KB to `leader` on `channel`: every one is taken, some go
+ * in batches, and no batch is larger than `maxBytes` encoded.
+ */
+async function expectBatchesWithin(follower: TestNode, leader: TestNode, channel: string, maxBytes: number): Promise<void> {
+  configureChannel(channel, [follower, leader], [1, 2]);
+  const atLeader = new BatchReceiver();
+  leader.comm.register(channel, atLeader);
+  await follower.comm.sendSubmitAcked(channel, 2, forward(0, 0, 1_000));
+  const answers = await Promise.all(Array.from({ length: 60 }, (_, i) => follower.comm.sendSubmitAcked(channel, 2, forward(i + 1, 0, 1_000))));
+  expect(answers.every((x) => x.kind === 'acked' && x.status === common.Status.SUCCESS)).toBe(true);
+  expect(atLeader.batches.length).toBeGreaterThan(0);
+  for (const batch of atLeader.batches) {
+    const encoded = orderer.StepRequest.encode({ submitBatch: { channel, lastValidationSeq: 0, envelopes: [...batch.envelopes] } });
+    expect(encoded.length).toBeLessThanOrEqual(maxBytes);
+  }
+  expect(atLeader.arrived()).toHaveLength(61);
+}
+
 describe('between two orderers of ours', () => {
   let a: TestNode;
   let b: TestNode;
@@ -115,18 +134,7 @@ describe('between two orderers of ours', () => {
     const small = new TestNode('small', { rpcTimeoutMs: 5_000, ackHandshakeMs: 2_000, maxSendMessageBytes: 8 * 1024 });
     try {
       await small.listen();
-      configureChannel('small', [small, b], [1, 2]);
-      const atB = new BatchReceiver();
-      b.comm.register('small', atB);
-      await small.comm.sendSubmitAcked('small', 2, forward(0, 0, 1_000));
-      const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => small.comm.sendSubmitAcked('small', 2, forward(i + 1, 0, 1_000))));
-      expect(answers.every((x) => x.kind === 'acked' && x.status === common.Status.SUCCESS)).toBe(true);
-      expect(atB.batches.length).toBeGreaterThan(0);
-      for (const batch of atB.batches) {
-        const encoded = orderer.StepRequest.encode({ submitBatch: { channel: 'small', lastValidationSeq: 0, envelopes: [...batch.envelopes] } });
-        expect(encoded.length).toBeLessThanOrEqual(8 * 1024);
-      }
-      expect(atB.arrived()).toHaveLength(41);
+      await expectBatchesWithin(small, b, 'small', 8 * 1024);
     } finally {
       await small.close();
     }
@@ -169,17 +177,7 @@ describe('between two orderers of ours', () => {
     const small = new TestNode('small-recv', { maxRecvMessageBytes: 16 * 1024 });
     try {
       await small.listen(0, { maxRecvMessageBytes: 16 * 1024 });
-      configureChannel('recv', [a, small], [1, 2]);
-      const atSmall = new BatchReceiver();
-      small.comm.register('recv', atSmall);
-      await a.comm.sendSubmitAcked('recv', 2, forward(0, 0, 1_000));
-      const answers = await Promise.all(Array.from({ length: 60 }, (_, i) => a.comm.sendSubmitAcked('recv', 2, forward(i + 1, 0, 1_000))));
-      expect(answers.every((x) => x.kind === 'acked' && x.status === common.Status.SUCCESS)).toBe(true);
-      expect(atSmall.batches.length).toBeGreaterThan(0);
-      for (const batch of atSmall.batches) {
-        const encoded = orderer.StepRequest.encode({ submitBatch: { channel: 'recv', lastValidationSeq: 0, envelopes: [...batch.envelopes] } });
-        expect(encoded.length).toBeLessThanOrEqual(16 * 1024);
-      }
+      await expectBatchesWithin(a, small, 'recv', 16 * 1024);
     } finally {
       await small.close();
     }
@@ -221,17 +219,10 @@ describe('falling back to one envelope per message', () => {
   it('with a Fabric leader, which answers no header: plain SubmitRequests, the envelope bytes as the client sent them', async () => {
     const received: orderer.StepRequest[] = [];
     let offered = false;
-    const server = new grpc.Server();
-    server.addService(clusterServiceDefinition, {
-      Step: (call: grpc.ServerDuplexStream<Uint8Array, Uint8Array>) => {
-        offered = call.metadata.get(SUBMIT_BATCH_HEADER).length > 0;
-        call.on('data', (bytes: Uint8Array) => received.push(orderer.StepRequest.decode(bytes)));
-        call.on('error', () => undefined);
-      },
+    const { port, close: closeServer } = await scriptedStepServer((call) => {
+      offered = call.metadata.get(SUBMIT_BATCH_HEADER).length > 0;
+      call.on('data', (bytes: Uint8Array) => received.push(orderer.StepRequest.decode(bytes)));
     });
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(`${HOST}:0`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-    );
     const a = new TestNode('a', { rpcTimeoutMs: 5_000, ackHandshakeMs: 200 });
     try {
       await a.listen();
@@ -248,7 +239,7 @@ describe('falling back to one envelope per message', () => {
       expect(received.every((r) => r.submitRequest!.channel === 'fab' && r.submitRequest!.lastValidationSeq === 3)).toBe(true);
     } finally {
       await a.close();
-      server.forceShutdown();
+      closeServer();
     }
   });
 });
@@ -256,31 +247,24 @@ describe('falling back to one envelope per message', () => {
 describe('a leader whose acknowledgement header comes after the follower stopped waiting for it', () => {
   it('its answers are not paired with later forwards: every forward on that stream counts as written', async () => {
     // Answers every forward with a refusal, but only after the follower decided it does not answer.
-    const server = new grpc.Server();
-    server.addService(clusterServiceDefinition, {
-      Step: (call: grpc.ServerDuplexStream<Uint8Array, Uint8Array>) => {
-        let answering = false;
-        const pending: number[] = [];
-        const answer = (): void => {
-          for (const _ of pending.splice(0)) call.write(orderer.StepResponse.encode({ submitRes: { channel: 'late', status: common.Status.BAD_REQUEST, info: 'refused' } }));
-        };
-        setTimeout(() => {
-          const md = new grpc.Metadata();
-          md.set(SUBMIT_ACK_HEADER, '1');
-          call.sendMetadata(md);
-          answering = true;
-          answer();
-        }, 400);
-        call.on('data', () => {
-          pending.push(1);
-          if (answering) answer();
-        });
-        call.on('error', () => undefined);
-      },
+    const { port, close: closeServer } = await scriptedStepServer((call) => {
+      let answering = false;
+      const pending: number[] = [];
+      const answer = (): void => {
+        for (const _ of pending.splice(0)) call.write(orderer.StepResponse.encode({ submitRes: { channel: 'late', status: common.Status.BAD_REQUEST, info: 'refused' } }));
+      };
+      setTimeout(() => {
+        const md = new grpc.Metadata();
+        md.set(SUBMIT_ACK_HEADER, '1');
+        call.sendMetadata(md);
+        answering = true;
+        answer();
+      }, 400);
+      call.on('data', () => {
+        pending.push(1);
+        if (answering) answer();
+      });
     });
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(`${HOST}:0`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-    );
     const a = new TestNode('a', { rpcTimeoutMs: 5_000, ackHandshakeMs: 100 });
     try {
       await a.listen();
@@ -292,7 +276,7 @@ describe('a leader whose acknowledgement header comes after the follower stopped
       expect(later).toEqual([{ kind: 'unacknowledged' }, { kind: 'unacknowledged' }]);
     } finally {
       await a.close();
-      server.forceShutdown();
+      closeServer();
     }
   });
 });
