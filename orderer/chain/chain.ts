@@ -44,6 +44,7 @@ import {
   EventQueue,
   MAX_QUEUED_EVENTS,
 } from './event-queue';
+import { chainEventBytes, takeEach, type ChainEvent } from './events';
 import { Forwarder } from './forwarding';
 import { raftIndex } from './ids';
 import { LeaderPipeline, refusal, type ForwardAnswer } from './leader-pipeline';
@@ -53,40 +54,6 @@ import { ConfChangeProposer, membershipPending } from './conf-change';
 import { DEFAULT_PREFERRED_LEADER_QUIET_PERIOD_MS, REAL_TIMERS, type ChainOptions, type ChainSettings, type ChainStatus, type ChainTimers, type RaftMember } from './types';
 import type { RaftConsenter } from '../channelconfig';
 
-export type ChainEvent =
-  | { kind: 'tick' }
-  | { kind: 'step'; msg: raftpb.Message }
-  | { kind: 'submit'; from: NodeId; forward: ForwardedEnvelope; answer?: ForwardAnswer }
-  | { kind: 'submit-batch'; from: NodeId; batch: ForwardedBatch; answer: (outcomes: SubmitOutcome[]) => void }
-  | { kind: 'batch-timeout' }
-  | { kind: 'unreachable'; id: NodeId }
-  | { kind: 'snapshot-failed'; id: NodeId }
-  | { kind: 'snapshot-sent'; id: NodeId };
-
-/** Bytes counted per queued input besides its payload (object, message header). */
-const EVENT_OVERHEAD_BYTES = 64;
-/** Bytes counted per Raft entry besides its data. */
-const ENTRY_OVERHEAD_BYTES = 32;
-
-/** What a queued input holds in memory, as the event queue's byte bound counts it. */
-export function chainEventBytes(ev: ChainEvent): number {
-  switch (ev.kind) {
-    case 'step': {
-      let n = EVENT_OVERHEAD_BYTES + (ev.msg.snapshot?.data.length ?? 0);
-      for (const e of ev.msg.entries) n += ENTRY_OVERHEAD_BYTES + e.data.length;
-      return n;
-    }
-    case 'submit':
-      return EVENT_OVERHEAD_BYTES + ev.forward.envelope.length;
-    case 'submit-batch': {
-      let n = EVENT_OVERHEAD_BYTES;
-      for (const envelope of ev.batch.envelopes) n += ENTRY_OVERHEAD_BYTES + envelope.length;
-      return n;
-    }
-    default:
-      return EVENT_OVERHEAD_BYTES;
-  }
-}
 /** How often Broadcasts waiting on this leader for their block are checked against their deadline. */
 const COMMIT_WAIT_SWEEP_MS = 1_000;
 /** Entries kept in the Raft log behind a snapshot, so slightly lagging followers need no snapshot (Fabric keeps 4). */
@@ -470,7 +437,7 @@ export class Chain implements ChainHandle {
    * SUCCESS, so an acknowledged envelope is held by two nodes until it is in a block.
    */
   onSubmit(from: NodeId, req: orderer.SubmitRequest, acked = false): void | SubmitOutcome | Promise<SubmitOutcome> {
-    if (this.halted) return acked ? refusal(`channel ${this.channelId} is halted on node ${this.options.selfId}: ${this.haltReason}`) : undefined;
+    if (this.halted) return acked ? this.haltedRefusal() : undefined;
     if (req.payload === undefined) return acked ? refusal('a forward without an envelope', common.Status.BAD_REQUEST) : undefined;
     const forward: ForwardedEnvelope = { lastValidationSeq: req.lastValidationSeq, envelope: common.Envelope.encode(req.payload) };
     if (!acked) {
@@ -486,10 +453,7 @@ export class Chain implements ChainHandle {
 
   /** Forwarded envelopes in one SubmitBatch (our extension): each is taken as onSubmit takes one, with one answer for all. */
   onSubmitBatch(from: NodeId, batch: ForwardedBatch): SubmitOutcome[] | Promise<SubmitOutcome[]> {
-    if (this.halted) {
-      const halted = refusal(`channel ${this.channelId} is halted on node ${this.options.selfId}: ${this.haltReason}`);
-      return batch.envelopes.map(() => halted);
-    }
+    if (this.halted) return batch.envelopes.map(() => this.haltedRefusal());
     let answer!: (outcomes: SubmitOutcome[]) => void;
     const outcomes = new Promise<SubmitOutcome[]>((resolve) => (answer = resolve));
     if (!this.push({ kind: 'submit-batch', from, batch, answer })) {
@@ -497,6 +461,10 @@ export class Chain implements ChainHandle {
       return batch.envelopes.map(() => full);
     }
     return outcomes;
+  }
+
+  private haltedRefusal(): SubmitOutcome {
+    return refusal(`channel ${this.channelId} is halted on node ${this.options.selfId}: ${this.haltReason}`);
   }
 
   /** The cluster asks after each message: a promise while the event queue is above its high-water mark. */
@@ -589,19 +557,9 @@ export class Chain implements ChainHandle {
       case 'submit':
         this.onForwarded(ev.from, ev.forward, ev.answer);
         return;
-      case 'submit-batch': {
-        const { envelopes, lastValidationSeq } = ev.batch;
-        const results = new Array<SubmitOutcome>(envelopes.length);
-        let unanswered = envelopes.length;
-        for (let i = 0; i < envelopes.length; i++) {
-          // Each answered now, or later by the hold of a leader still applying its log.
-          this.onForwarded(ev.from, { lastValidationSeq, envelope: envelopes[i]! }, (outcome) => {
-            results[i] = outcome;
-            if (--unanswered === 0) ev.answer(results);
-          });
-        }
+      case 'submit-batch':
+        takeEach(ev.batch, (forward, answer) => this.onForwarded(ev.from, forward, answer), ev.answer);
         return;
-      }
       case 'batch-timeout':
         this.pipeline.cutPending();
         return;
