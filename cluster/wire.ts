@@ -10,7 +10,7 @@
 // A forwarded envelope is written from the bytes the client sent: decoding it into an Envelope
 // only to encode it again cost a copy of the payload and two objects per envelope.
 import { common, orderer, raftpb } from '../protos';
-import { Writer, writeUint64 } from '../protos/runtime';
+import { varintSize, Writer, writeUint64 } from '../protos/runtime';
 import type { ForwardedEnvelope, SubmitOutcome } from './types';
 
 const STEP_CONSENSUS_REQUEST_TAG = (1 << 3) | 2; // StepRequest.consensus_request = 1
@@ -33,7 +33,6 @@ export function encodeConsensusStep(channel: string, msg: raftpb.MessageInit, me
   if (metadata !== undefined && metadata.length > 0) w.uint32(CONSENSUS_METADATA_TAG).bytes(metadata);
   return w.ldelim().finish();
 }
-
 
 /**
  * StepRequest{submit_request{channel, last_validation_seq, payload}} with the envelope's marshaled
@@ -65,12 +64,6 @@ export function submitStepSize(channel: string, forward: ForwardedEnvelope): num
 export const SUBMIT_BATCH_BASE_BYTES = 3 + 5 + 1 + 5 + 1 + 10; // StepRequest tag (2 bytes) and length, channel tag and length, seq tag and varint
 /** Tag and length prefix of one envelope in a SubmitBatch, at most. */
 export const SUBMIT_BATCH_PER_ENVELOPE_BYTES = 1 + 5;
-
-function varintSize(n: number): number {
-  let size = 1;
-  for (let v = n; v >= 128; v = Math.floor(v / 128)) size++;
-  return size;
-}
 
 /** StepRequest{submit_batch}: our extension, only to a leader that answered SUBMIT_BATCH_HEADER. */
 export function encodeSubmitBatchStep(channel: string, lastValidationSeq: number, envelopes: Uint8Array[]): Uint8Array {

@@ -122,6 +122,13 @@ const TWO_POW_64 = 18446744073709551616;
  * because 2^64-1 itself (Fabric's "seek forever" stop) decodes to the double 2^64 and must
  * re-encode as 2^64-1, not 0. -1 as int64 has the same ten varint bytes as 2^64-1.
  */
+/** Bytes a non-negative integer takes as a protobuf varint (1 to 10). */
+export function varintSize(n: number): number {
+  let size = 1;
+  for (let v = n; v >= 128; v = Math.floor(v / 128)) size++;
+  return size;
+}
+
 export function writeUint64(w: Writer, v: number): Writer {
   return v >= TWO_POW_64 ? w.int64(-1) : w.uint64(v);
 }

@@ -1,18 +1,8 @@
 // Small helpers shared by the log, storage and state machine: entry sizes as they go on
 // the wire, byte-capped slicing, and classification of message types.
-import { raftpb } from '../../protos';
+import { raftpb, varintSize } from '../../protos';
 
 const MessageType = raftpb.MessageType;
-
-function varintSize(value: number): number {
-  let size = 1;
-  let v = value;
-  while (v >= 128) {
-    v = Math.floor(v / 128);
-    size++;
-  }
-  return size;
-}
 
 /** Encoded size of an Entry (gogoproto writes type, term and index always, data when present). */
 export function entrySizeBytes(e: raftpb.Entry): number {

@@ -20,7 +20,7 @@
 //   Entry          raftpb.Entry bytes (one record per entry)
 //   Snapshot       u64 index, u64 term, u8 kind (0 = local compaction point, 1 = installed
 //                  snapshot, which replaces the whole log)
-import { EMPTY_BYTES, raftpb } from '../../protos';
+import { EMPTY_BYTES, raftpb, varintSize } from '../../protos';
 import { crc32 } from './crc32';
 
 export const RECORD_MAGIC = 0x5a5ae1c7;
@@ -63,15 +63,6 @@ export type WalRecord =
 
 const TWO_POW_32 = 0x1_0000_0000;
 
-function varintBytes(n: number): number {
-  let bytes = 1;
-  while (n >= 128) {
-    n = Math.floor(n / 128);
-    bytes++;
-  }
-  return bytes;
-}
-
 function putVarint(buf: Buffer, pos: number, n: number): number {
   while (n >= 128) {
     buf[pos++] = (n % 128) | 128;
@@ -97,8 +88,8 @@ function entryHasData(e: raftpb.Entry): boolean {
 
 /** Size of raftpb.Entry as encoded below: the same bytes as raftpb.Entry.encode. */
 function entryPayloadBytes(e: raftpb.Entry): number {
-  let n = 3 + varintBytes(e.type) + varintBytes(e.term) + varintBytes(e.index);
-  if (entryHasData(e)) n += 1 + varintBytes(e.data.length) + e.data.length;
+  let n = 3 + varintSize(e.type) + varintSize(e.term) + varintSize(e.index);
+  if (entryHasData(e)) n += 1 + varintSize(e.data.length) + e.data.length;
   return n;
 }
 
