@@ -353,7 +353,9 @@ export class EgressStream {
         const batch = this.takeBatch(message.forward);
         for (const m of batch.followers) this.inFlightAcks.push(m.ack);
         count += batch.followers.length;
-        bytes = count === 1 ? encodeSubmitStep(this.options.channel, message.forward) : encodeSubmitBatchStep(this.options.channel, message.forward.lastValidationSeq, batch.envelopes);
+        // Even one envelope goes as a batch: the leader then takes its bytes as they are, where a
+        // SubmitRequest would be decoded into an Envelope and encoded again.
+        bytes = encodeSubmitBatchStep(this.options.channel, message.forward.lastValidationSeq, batch.envelopes);
       }
       this.queueMetrics.length(this.queue.length);
       // inFlight counts envelopes, so sendBufferSize bounds what this stream holds however they are grouped.

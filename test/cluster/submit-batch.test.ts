@@ -117,6 +117,17 @@ describe('between two orderers of ours', () => {
     expect(atB.batches.flatMap((x) => x.numbers)).toEqual([...atB.batches.flatMap((x) => x.numbers)].sort((x, y) => x - y));
   });
 
+  it('a lone forward goes as a batch of one, so the leader takes its bytes without decoding them', async () => {
+    configureChannel('lone', [a, b], [1, 2]);
+    const atB = new BatchReceiver();
+    b.comm.register('lone', atB);
+    await a.comm.sendSubmitAcked('lone', 2, forward(0)); // the leader's header arrives with this one's answer
+    const singlesBefore = atB.submits.length;
+    expect(await a.comm.sendSubmitAcked('lone', 2, forward(7))).toEqual({ kind: 'acked', status: common.Status.SUCCESS, info: '' });
+    expect(atB.submits.length).toBe(singlesBefore);
+    expect(atB.batches.at(-1)?.numbers).toEqual([7]);
+  });
+
   it('forwards checked against different config sequences never share a batch', async () => {
     configureChannel('seqs', [a, b], [1, 2]);
     const atB = new BatchReceiver();
