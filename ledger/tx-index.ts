@@ -71,8 +71,11 @@ export interface IndexSource {
 }
 
 interface PutWithOptions {
-  put(key: Buffer, value: Buffer, options: { noOverwrite: boolean }): Promise<boolean>;
+  put(key: Buffer, value: Buffer, options: { readonly noOverwrite: boolean }): Promise<boolean>;
 }
+
+/** One options object for every index put: a literal per put was one more allocation per tx id. */
+const NO_OVERWRITE = Object.freeze({ noOverwrite: true });
 
 function indexedKeys(txIds: readonly string[]): { key: Buffer; txIndex: number }[] {
   const out: { key: Buffer; txIndex: number }[] = [];
@@ -168,7 +171,7 @@ export class TxIdIndex {
       for (const block of blocks) {
         for (const { key, txIndex } of indexedKeys(block.txIds)) {
           // MDB_NOOVERWRITE: an id already indexed (earlier block, or earlier in this batch) keeps its entry.
-          void this.txIdPuts.put(key, encodeTxLocation(block.number, txIndex), { noOverwrite: true });
+          void this.txIdPuts.put(key, encodeTxLocation(block.number, txIndex), NO_OVERWRITE);
         }
       }
       void this.metaDb.put(INDEXED_KEY, encodeTip(after), after.height);

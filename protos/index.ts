@@ -7,3 +7,4 @@ export * as raftpb from './gen/raftpb';
 export * as google_protobuf from './gen/google_protobuf';
 export { ProtoDecodeError, EMPTY_BYTES, varintSize, type MessageCodec } from './runtime';
 export { envelopeTxIdOf } from './envelope-txid';
+export { encodeBlockBytes } from './block-bytes';

@@ -36,7 +36,7 @@ import type { Logger } from 'pino';
 import type { NodeId } from '../../cluster/types';
 import type { BlockStore } from '../../ledger/block-store';
 import { readConsenterMetadata, writeCommitMetadata, type MetadataSigner } from '../../ledger/metadata';
-import { common, raftpb } from '../../protos';
+import { common, encodeBlockBytes, raftpb } from '../../protos';
 import { ChainInvariantError } from '../errors';
 import { BackgroundPull } from './catchup';
 import { configEnvelopeOfBlock } from './channel-config';
@@ -282,7 +282,7 @@ export class Applier {
     const flush = async (): Promise<void> => {
       if (blocks.length === 0) return;
       // Handed to the store decoded, with their tx ids, so it reads neither again.
-      const toWrite = blocks.map((block) => ({ bytes: common.Block.encode(block), block, txIds: this.o.txIdsOf(block) }));
+      const toWrite = blocks.map((block) => ({ bytes: encodeBlockBytes(block), block, txIds: this.o.txIdsOf(block) }));
       blocks = [];
       const startedMs = performance.now();
       await store.appendBatch(toWrite);

@@ -9,7 +9,7 @@
 import type { Logger } from 'pino';
 import type { BlockStore } from '../../ledger/block-store';
 import { readConsenterMetadata, readLastConfigIndex, writeCommitMetadata, type MetadataSigner } from '../../ledger/metadata';
-import { common } from '../../protos';
+import { common, encodeBlockBytes } from '../../protos';
 import { configEnvelopeOfBlock } from './channel-config';
 import type { BlockNumber } from './ids';
 import type { BlockPullFn, ChainTimers } from './types';
@@ -254,5 +254,5 @@ function abortableDelay(timers: ChainTimers, ms: number, signal: AbortSignal): P
 function resigned(block: common.Block, signer: MetadataSigner): Uint8Array {
   const consenterMetadata = readConsenterMetadata(block);
   writeCommitMetadata(block, { lastConfigIndex: readLastConfigIndex(block), ...(consenterMetadata !== undefined ? { consenterMetadata } : {}), signer });
-  return common.Block.encode(block);
+  return encodeBlockBytes(block);
 }

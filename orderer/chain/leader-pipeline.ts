@@ -17,7 +17,7 @@ import { ProposalDroppedError } from '../../consensus/raft/errors';
 import { blockHeaderHash, envelopeTxIdOrEmpty, newBlock } from '../../ledger/block';
 import type { BlockStore } from '../../ledger/block-store';
 import { bytesEqual } from '../../ledger/hash';
-import { common, type orderer } from '../../protos';
+import { common, encodeBlockBytes, type orderer } from '../../protos';
 import { BatchTimer, BlockCutter } from '../blockcutter';
 import { ChainInvariantError, OrdererError } from '../errors';
 import { parseForwardedEnvelope, type ParsedEnvelope } from '../msgcheck';
@@ -430,7 +430,7 @@ export class LeaderPipeline {
     if (prev === undefined || !this.readyValue) throw new ChainInvariantError('a block proposed before the leader applied its log');
     const number = blockNumber(prev.number + 1);
     const block = newBlock(number, prev.hash, batch);
-    const bytes = common.Block.encode(block);
+    const bytes = encodeBlockBytes(block);
     if (this.fillStartedMs !== undefined) {
       this.o.metrics?.blockFilled((performance.now() - this.fillStartedMs) / 1000);
       this.fillStartedMs = undefined;
