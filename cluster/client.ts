@@ -42,12 +42,42 @@ const KEEPALIVE_TIMEOUT_MS = 20_000;
 /** How often unanswered forwards are checked against the RPC timeout. */
 const ACK_SWEEP_MS = 250;
 
-interface AckDeadline {
-  deadlineMs: number;
-  settled: boolean;
-  reject: (err: Error) => void;
-  readonly channel: string;
-  readonly toId: NodeId;
+const IGNORE = (): void => undefined;
+
+/**
+ * A forward waiting for the leader's answer: the handle the egress stream settles it through,
+ * its entry in the deadline sweep, and its promise, in one object. Per forward this was an async
+ * function's state, a deadline record, a handle with two closures and a second promise: at
+ * thousands of forwards a second, garbage the follower's young generation had to copy.
+ */
+class PendingAck implements AckHandle {
+  deadlineMs = 0;
+  settled = false;
+  readonly answered: Promise<SubmitAck>;
+  private settleResolve!: (ack: SubmitAck) => void;
+  private settleReject!: (err: Error) => void;
+
+  constructor(
+    readonly channel: string,
+    readonly toId: NodeId,
+  ) {
+    this.answered = new Promise<SubmitAck>((resolve, reject) => {
+      this.settleResolve = resolve;
+      this.settleReject = reject;
+    });
+    // The answer may race the queueing; nobody must see an unhandled rejection meanwhile.
+    this.answered.catch(IGNORE);
+  }
+
+  resolve(ack: SubmitAck): void {
+    this.settled = true;
+    this.settleResolve(ack);
+  }
+
+  reject(err: Error): void {
+    this.settled = true;
+    this.settleReject(err);
+  }
 }
 export interface ClusterClientOptions {
   readonly logger: Logger;
@@ -110,7 +140,7 @@ export class ClusterClient implements ClusterTransport {
   private lossFlushScheduled = false;
   private closed = false;
   /** Forwards waiting for the leader's answer, oldest first (all share one timeout, so deadline order). */
-  private readonly ackDeadlines = new Fifo<AckDeadline>();
+  private readonly ackDeadlines = new Fifo<PendingAck>();
   private ackSweep: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: ClusterClientOptions) {
@@ -230,42 +260,43 @@ export class ClusterClient implements ClusterTransport {
    * came within the RPC timeout (the envelope may have arrived), with the errors of sendSubmit
    * when it never left (no room in time, too large, closed).
    */
-  async sendSubmitAcked(channel: string, toId: NodeId, forward: ForwardedEnvelope): Promise<SubmitAck> {
-    if (this.closed) throw new StreamClosedError(channel, toId, 'submit', 'cluster client closed');
-    const member = toId === NO_NODE ? undefined : this.membership.member(channel, toId);
-    if (member === undefined) throw new UnknownDestinationError(channel, toId);
-    // Encoded when written (alone, or in a batch): checked against the limit now, while it can still be refused.
-    const sizeBytes = submitStepSize(channel, forward);
-    if (sizeBytes > this.maxSendMessageBytes) {
-      this.metrics.messageDropped(member.host, channel, 'submit');
-      throw new MessageTooLargeError(channel, toId, sizeBytes, this.maxSendMessageBytes);
+  sendSubmitAcked(channel: string, toId: NodeId, forward: ForwardedEnvelope): Promise<SubmitAck> {
+    try {
+      if (this.closed) throw new StreamClosedError(channel, toId, 'submit', 'cluster client closed');
+      const member = toId === NO_NODE ? undefined : this.membership.member(channel, toId);
+      if (member === undefined) throw new UnknownDestinationError(channel, toId);
+      // Encoded when written (alone, or in a batch): checked against the limit now, while it can still be refused.
+      const sizeBytes = submitStepSize(channel, forward);
+      if (sizeBytes > this.maxSendMessageBytes) {
+        this.metrics.messageDropped(member.host, channel, 'submit');
+        throw new MessageTooLargeError(channel, toId, sizeBytes, this.maxSendMessageBytes);
+      }
+      const pending = new PendingAck(channel, toId);
+      const message: OutgoingMessage = { forward, isSnapshot: false, ack: pending };
+      const stream = this.streamFor(channel, member, 'submit');
+      // Room on the stream (the usual case): queued now, no promise to wait on.
+      if (stream.tryPut(message)) {
+        this.watchDeadline(pending);
+        return pending.answered;
+      }
+      return stream.put(message, this.rpcTimeoutMs).then(() => {
+        this.watchDeadline(pending);
+        return pending.answered;
+      });
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
-    // One deadline sweep for all answers instead of a timer and a race per envelope: at thousands
-    // of forwards a second those cost more than the forwarding itself.
-    const deadline: AckDeadline = { deadlineMs: 0, settled: false, reject: () => undefined, channel, toId };
-    let handle!: AckHandle;
-    const answered = new Promise<SubmitAck>((resolve, reject) => {
-      deadline.reject = reject;
-      handle = {
-        resolve: (ack) => {
-          deadline.settled = true;
-          resolve(ack);
-        },
-        reject: (err) => {
-          deadline.settled = true;
-          reject(err);
-        },
-      };
-    });
-    // The answer may race the queueing below; nobody must see an unhandled rejection meanwhile.
-    answered.catch(() => undefined);
-    await this.streamFor(channel, member, 'submit').put({ forward, isSnapshot: false, ack: handle }, this.rpcTimeoutMs);
-    if (!deadline.settled) {
-      deadline.deadlineMs = Date.now() + this.rpcTimeoutMs;
-      this.ackDeadlines.push(deadline);
-      this.armAckSweep();
-    }
-    return answered;
+  }
+
+  /**
+   * One deadline sweep for all answers instead of a timer and a race per envelope: at thousands
+   * of forwards a second those cost more than the forwarding itself.
+   */
+  private watchDeadline(pending: PendingAck): void {
+    if (pending.settled) return;
+    pending.deadlineMs = Date.now() + this.rpcTimeoutMs;
+    this.ackDeadlines.push(pending);
+    this.armAckSweep();
   }
 
   /** Forwards not answered within the RPC timeout reject with SubmitFateUnknownError (their slot on the stream stays). */

@@ -174,6 +174,14 @@ export class EgressStream {
     return this.state !== 'closed' && this.waiters.length === 0 && this.queuedCount < this.options.sendBufferSize;
   }
 
+  /** put() when there is room now: queued, true. False (nothing queued, nothing recorded) when put() would wait or fail. */
+  tryPut(message: OutgoingMessage): boolean {
+    if (!this.hasRoom()) return false;
+    this.queue.push(message);
+    this.kick();
+    return true;
+  }
+
   /** Queues without waiting. False when the queue is full or the stream closed: the message is dropped. */
   offer(message: OutgoingMessage): boolean {
     if (!this.hasRoom()) {
@@ -198,11 +206,7 @@ export class EgressStream {
     if (this.state === 'closed') {
       return Promise.reject(this.closedError('stream closed'));
     }
-    if (this.hasRoom()) {
-      this.queue.push(message);
-      this.kick();
-      return Promise.resolve();
-    }
+    if (this.tryPut(message)) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       const waiter: Waiter = {
         message,
