@@ -19,7 +19,7 @@ import type { Logger } from 'pino';
 import { common, type orderer } from '../protos';
 import { EnvelopeFateUnknownError, OrdererError, statusName, toStatusResponse } from './errors';
 import type { BroadcastCall } from './atomic-broadcast';
-import { InboundMessages, writeWithBackpressure } from './grpc-streams';
+import { drained, InboundMessages } from './grpc-streams';
 import {
   checkBroadcastEnvelope,
   classifyHeaderType,
@@ -111,10 +111,20 @@ interface FateUnknown {
   readonly fateUnknown: string;
 }
 
-/** An answer that may still be waiting for its order() call. */
-type PendingAnswer = Promise<orderer.BroadcastResponseInit | FateUnknown>;
+type Answer = orderer.BroadcastResponseInit | FateUnknown;
 
-function answerFor(err: unknown): orderer.BroadcastResponseInit | FateUnknown {
+/**
+ * An envelope's place in the stream's answer order: its answer once its order() call settled.
+ * A slot rather than a promise per envelope: the writer takes every settled answer at the head
+ * in one go and waits only when the head is still open, so an answer costs no promise, race or
+ * await of its own (at thousands of envelopes a second those were a good part of an entry
+ * node's short-lived garbage).
+ */
+interface AnswerSlot {
+  answer: Answer | undefined;
+}
+
+function answerFor(err: unknown): Answer {
   return err instanceof EnvelopeFateUnknownError ? { fateUnknown: err.message } : toStatusResponse(err);
 }
 
@@ -134,7 +144,7 @@ export async function handleBroadcast(
   if (!(maxInflight >= 1)) throw new RangeError(`maxInflightPerStream must be at least 1, got ${maxInflight}`);
   // A few envelopes may wait here while the previous one is checked; more pause the stream.
   const inbound = new InboundMessages<Uint8Array>(call, INBOUND_BUFFERED_ENVELOPES);
-  const answers: PendingAnswer[] = [];
+  const answers: AnswerSlot[] = [];
   let readerDone = false;
   /** Set once a non-SUCCESS answer was chosen: nothing more is handed to a chain. */
   let failed = false;
@@ -147,6 +157,11 @@ export async function handleBroadcast(
     if (which === 'reader') wakeReader = undefined;
     else wakeWriter = undefined;
     fn?.();
+  };
+  /** order() settled: the writer moves on if this envelope is the next to answer. */
+  const settle = (slot: AnswerSlot, answer: Answer): void => {
+    slot.answer = answer;
+    if (answers[0] === slot) wake('writer');
   };
 
   const reader = async (): Promise<void> => {
@@ -161,7 +176,7 @@ export async function handleBroadcast(
         // Kept until the answer (and in the accepted set until its block): out of gRPC's pool slab.
         const envelopeBytes = retainedCopy(received);
         rpc?.messageReceived();
-        let answer: PendingAnswer;
+        const slot: AnswerSlot = { answer: undefined };
         // Filled by the checks as far as they got (Fabric labels an unparsable envelope's channel "" and type "unknown").
         const labels: BroadcastLabels = { channelId: '', headerType: undefined };
         const validateStartedMs = metrics !== undefined ? performance.now() : 0;
@@ -170,18 +185,21 @@ export async function handleBroadcast(
           // A failure answered while we were checking stops the stream before this envelope reaches a chain.
           if (failed) break;
           if (metrics === undefined) {
-            answer = chain.order(parsed).then(() => SUCCESS_RESPONSE, answerFor);
+            chain.order(parsed).then(
+              () => settle(slot, SUCCESS_RESPONSE),
+              (err: unknown) => settle(slot, answerFor(err)),
+            );
           } else {
             const enqueueStartedMs = performance.now();
             metrics.validated(labels.channelId, labels.headerType, common.Status.SUCCESS, (enqueueStartedMs - validateStartedMs) / 1000);
             // One reaction per envelope, as without metrics: the recording rides on it.
-            const settled = (a: Awaited<PendingAnswer>): Awaited<PendingAnswer> => {
+            const settled = (a: Answer): void => {
               const status = 'fateUnknown' in a ? common.Status.SERVICE_UNAVAILABLE : (a.status ?? common.Status.UNKNOWN);
               metrics.enqueued(labels.channelId, labels.headerType, status, (performance.now() - enqueueStartedMs) / 1000);
               metrics.processed(labels.channelId, labels.headerType, status);
-              return a;
+              settle(slot, a);
             };
-            answer = chain.order(parsed).then(
+            chain.order(parsed).then(
               () => settled(SUCCESS_RESPONSE),
               (err: unknown) => settled(answerFor(err)),
             );
@@ -194,15 +212,16 @@ export async function handleBroadcast(
             metrics.processed(labels.channelId, labels.headerType, status);
           }
           logger.debug({ status: statusName(response.status ?? common.Status.UNKNOWN), info: response.info }, 'broadcast envelope rejected');
-          answer = Promise.resolve(response);
+          slot.answer = response;
           // A policy refusal is about this envelope's signer, not the stream: a client that
           // signs for many users on one stream (a gateway) keeps it. Fabric closes the stream
           // after any refusal; every other refusal still does here.
           if (response.status === common.Status.FORBIDDEN) streamGoesOn.add(response);
           else failed = true;
         }
-        answers.push(answer);
-        wake('writer');
+        answers.push(slot);
+        // The writer waits for the head's answer only: an open slot wakes it when it settles.
+        if (answers[0] === slot && slot.answer !== undefined) wake('writer');
       }
     } catch (err) {
       // The stream itself failed (reset by the client): nothing left to answer.
@@ -214,40 +233,29 @@ export async function handleBroadcast(
   };
 
   // A client that goes away releases the stream at once, without waiting for the chain to
-  // settle the envelopes it still holds (their answers have nowhere to go). The wait below is
-  // interrupted through a per-wait resolver: racing every answer against one long-lived "gone"
-  // promise would pile up a reaction per envelope for the life of the stream.
+  // settle the envelopes it still holds (their answers have nowhere to go): the writer's wait
+  // ends and it stops.
   let isGone = false;
-  let interruptWait: ((value: 'gone') => void) | undefined;
   const onGone = (): void => {
     isGone = true;
-    interruptWait?.('gone');
+    wake('writer');
   };
   call.once('cancelled', onGone);
   call.once('close', onGone);
-  const answerOrGone = (answer: PendingAnswer): Promise<orderer.BroadcastResponseInit | FateUnknown | 'gone'> =>
-    new Promise((resolve) => {
-      if (isGone) {
-        resolve('gone');
-        return;
-      }
-      interruptWait = resolve;
-      void answer.then(resolve);
-    });
 
   const writer = async (): Promise<void> => {
     for (;;) {
-      const next = answers[0];
-      if (next === undefined) {
-        if (readerDone) break;
-        await new Promise<void>((resolve) => (wakeWriter = resolve));
-        continue;
-      }
-      const response = await answerOrGone(next);
-      interruptWait = undefined;
-      if (response === 'gone') {
+      if (isGone) {
         stopReading();
         break;
+      }
+      const next = answers[0];
+      if (next === undefined && readerDone) break;
+      const response = next?.answer;
+      if (response === undefined) {
+        // Nothing to answer yet: woken by the reader (a new envelope), the head's order() settling, or the client leaving.
+        await new Promise<void>((resolve) => (wakeWriter = resolve));
+        continue;
       }
       answers.shift();
       wake('reader');
@@ -261,7 +269,8 @@ export async function handleBroadcast(
         }
         break;
       }
-      const written = await writeWithBackpressure(call, response);
+      // Written at once while the stream's buffer has room; a full buffer waits for 'drain'.
+      const written = call.destroyed || call.writableEnded ? false : call.write(response) || (await drained(call));
       if (written) rpc?.messageSent();
       if ((response.status !== common.Status.SUCCESS && !streamGoesOn.has(response)) || !written) {
         if (written) logger.debug({ status: statusName(response.status ?? 0), info: response.info }, 'broadcast stream ends after a failure');

@@ -99,6 +99,14 @@ export class InboundMessages<T> {
 export function writeWithBackpressure<T>(stream: Writable, message: T, signal?: AbortSignal): Promise<boolean> {
   if (stream.destroyed || stream.writableEnded || signal?.aborted === true) return Promise.resolve(false);
   if (stream.write(message)) return Promise.resolve(true);
+  return drained(stream, signal);
+}
+
+/**
+ * After a write() that returned false: resolves true at 'drain', false if the stream is gone
+ * first (closed, errored, cancelled) or `signal` aborts.
+ */
+export function drained(stream: Writable, signal?: AbortSignal): Promise<boolean> {
   return new Promise<boolean>((resolve) => {
     const settle = (written: boolean): void => {
       stream.off('drain', onDrain);
