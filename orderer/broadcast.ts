@@ -21,9 +21,10 @@ import { EnvelopeFateUnknownError, OrdererError, statusName, toStatusResponse } 
 import type { BroadcastCall } from './atomic-broadcast';
 import { drained, InboundMessages } from './grpc-streams';
 import {
-  checkBroadcastEnvelope,
+  checkBroadcastEnvelopeNow,
   classifyHeaderType,
   parseEnvelopeHeaders,
+  type ExpiryCheck,
   type ParsedEnvelope,
 } from './msgcheck';
 import type { ChainHandle, ChainRegistry } from './types';
@@ -54,18 +55,26 @@ const SUCCESS_RESPONSE: orderer.BroadcastResponseInit = Object.freeze({ status: 
 
 export const CONFIG_UPDATE_NOT_SUPPORTED = 'this channel takes no config updates on this orderer';
 
+/** An envelope that passed the checks, and the chain it goes to. */
+export interface BroadcastChecked {
+  chain: ChainHandle;
+  parsed: ParsedEnvelope;
+}
+
 /**
  * Parses an envelope and runs every check of §4.1 we implement, in Fabric's order except
  * that an unknown channel is NOT_FOUND (the issue asks for it; Fabric says BAD_REQUEST):
  * parse → channel → header type → maintenance → payload present → size → creator expiry →
  * Writers policy.
- * Throws OrdererError with the status to answer.
+ * Throws OrdererError with the status to answer. Synchronous when the channel's policy
+ * evaluator is (it is for the channels' own): a promise, rejecting the same way, only when not,
+ * and for a config update.
  */
-export async function checkForBroadcast(
+export function checkForBroadcast(
   envelopeBytes: Uint8Array,
   registry: ChainRegistry,
   labels?: BroadcastLabels,
-): Promise<{ chain: ChainHandle; parsed: ParsedEnvelope }> {
+): BroadcastChecked | Promise<BroadcastChecked> {
   const { envelope, payload, channelHeader } = parseEnvelopeHeaders(envelopeBytes);
   const channelId = channelHeader.channelId;
   if (labels !== undefined) {
@@ -76,6 +85,11 @@ export async function checkForBroadcast(
   const chain = registry.get(channelId);
   if (chain === undefined) throw OrdererError.notFound(`channel ${channelId} not served here`);
   const kind = classifyHeaderType(channelHeader.type);
+  // One config for all the checks: read once, before the policy check (which may wait), so an
+  // envelope is tagged with the sequence it was really checked against (a config block may
+  // commit meanwhile, and the leader re-checks only envelopes tagged with an older one).
+  const settings = chain.settings();
+  const access = chain.access();
   const parsed: ParsedEnvelope = {
     envelopeBytes,
     envelope,
@@ -86,24 +100,29 @@ export async function checkForBroadcast(
     txId: channelHeader.txId,
     headerType: channelHeader.type,
     messageSizeBytes: envelope.payload.length + envelope.signature.length,
+    configSeq: settings.configSequence,
   };
-  const expiry = { disabled: registry.noExpirationChecks === true };
-  // One config for all the checks: read once, before the policy check awaits, so an envelope is
-  // tagged with the sequence it was really checked against (a config block may commit meanwhile,
-  // and the leader re-checks only envelopes tagged with an older one).
-  const settings = chain.settings();
-  const access = chain.access();
-  await checkBroadcastEnvelope(parsed, settings, access, expiry);
-  if (kind === 'config-update') {
-    if (chain.processConfigUpdate === undefined) throw new OrdererError(common.Status.NOT_IMPLEMENTED, CONFIG_UPDATE_NOT_SUPPORTED);
-    // Reference §4.2: validated against the current config, wrapped into a CONFIG envelope
-    // signed by this orderer, and that envelope passes the filters again (its size, and the
-    // Writers policy with the orderer's own identity) before it is ordered.
-    const wrapped = chain.processConfigUpdate(parsed);
-    await checkBroadcastEnvelope(wrapped, chain.settings(), chain.access(), expiry);
-    return { chain, parsed: wrapped };
-  }
-  return { chain, parsed: { ...parsed, configSeq: settings.configSequence } };
+  const expiry = registry.noExpirationChecks === true ? EXPIRY_CHECKS_OFF : EXPIRY_CHECKS_ON;
+  const pending = checkBroadcastEnvelopeNow(parsed, settings, access, expiry);
+  if (kind === 'config-update') return Promise.resolve(pending).then(() => checkedConfigUpdate(chain, parsed, expiry));
+  if (pending === undefined) return { chain, parsed };
+  return pending.then(() => ({ chain, parsed }));
+}
+
+const EXPIRY_CHECKS_ON: ExpiryCheck = Object.freeze({ disabled: false });
+const EXPIRY_CHECKS_OFF: ExpiryCheck = Object.freeze({ disabled: true });
+
+/**
+ * Reference §4.2: a config update is validated against the current config, wrapped into a
+ * CONFIG envelope signed by this orderer, and that envelope passes the filters again (its size,
+ * and the Writers policy with the orderer's own identity) before it is ordered.
+ */
+async function checkedConfigUpdate(chain: ChainHandle, parsed: ParsedEnvelope, expiry: ExpiryCheck): Promise<BroadcastChecked> {
+  if (chain.processConfigUpdate === undefined) throw new OrdererError(common.Status.NOT_IMPLEMENTED, CONFIG_UPDATE_NOT_SUPPORTED);
+  const { configSeq: _checkedAgainst, ...update } = parsed;
+  const wrapped = chain.processConfigUpdate(update);
+  await checkBroadcastEnvelopeNow(wrapped, chain.settings(), chain.access(), expiry);
+  return { chain, parsed: wrapped };
 }
 
 /** The envelope may or may not be ordered: the stream ends without an answer (EnvelopeFateUnknownError). */
@@ -171,7 +190,7 @@ export async function handleBroadcast(
           await new Promise<void>((resolve) => (wakeReader = resolve));
         }
         if (failed) break;
-        const received = await inbound.next();
+        const received = inbound.takeBuffered() ?? (await inbound.next());
         if (received === undefined || failed) break;
         // Kept until the answer (and in the accepted set until its block): out of gRPC's pool slab.
         const envelopeBytes = retainedCopy(received);
@@ -181,7 +200,8 @@ export async function handleBroadcast(
         const labels: BroadcastLabels = { channelId: '', headerType: undefined };
         const validateStartedMs = metrics !== undefined ? performance.now() : 0;
         try {
-          const { chain, parsed } = await checkForBroadcast(envelopeBytes, registry, labels);
+          const checking = checkForBroadcast(envelopeBytes, registry, labels);
+          const { chain, parsed } = checking instanceof Promise ? await checking : checking;
           // A failure answered while we were checking stops the stream before this envelope reaches a chain.
           if (failed) break;
           if (metrics === undefined) {

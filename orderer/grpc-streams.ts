@@ -58,11 +58,8 @@ export class InboundMessages<T> {
 
   async next(): Promise<T | undefined> {
     for (;;) {
-      if (this.buffered.length > 0) {
-        const message = this.buffered.shift() as T;
-        if (this.buffered.length < this.maxBuffered && !this.ended) this.stream.resume();
-        return message;
-      }
+      const message = this.takeBuffered();
+      if (message !== undefined) return message;
       if (this.ended) {
         if (this.failure !== undefined) throw this.failure;
         return undefined;
@@ -71,6 +68,17 @@ export class InboundMessages<T> {
         this.wake = resolve;
       });
     }
+  }
+
+  /**
+   * The next message if one is already buffered, without a promise; undefined when none is (then
+   * next() waits for one or tells the end). For readers that take every message of a burst.
+   */
+  takeBuffered(): T | undefined {
+    if (this.buffered.length === 0) return undefined;
+    const message = this.buffered.shift() as T;
+    if (this.buffered.length < this.maxBuffered && !this.ended) this.stream.resume();
+    return message;
   }
 
   /** Stops listening (the stream itself is left as it is). */

@@ -112,6 +112,25 @@ describe('Broadcast rejects bad envelopes with the status that says why, then cl
     expect(chain.ordered.map((e) => e.txId)).toEqual([envelopeTxId(good)]);
   });
 
+  test('a policy evaluator that answers later (a promise): the same verdicts, in the order the envelopes came', async () => {
+    // The channels' own evaluators answer at once and Broadcast then checks without a promise;
+    // the PolicyEvaluator seam also allows a promise, slower for the earlier envelopes here.
+    let call = 0;
+    chain.policyEvaluator = {
+      evaluateSignedData: () => {
+        const n = call++;
+        if (n === 3) return Promise.reject(new Error('policy store unreachable'));
+        return new Promise<boolean>((resolve) => setTimeout(() => resolve(n !== 1), 40 - n * 10));
+      },
+    };
+    const envelopes = [0, 1, 2, 3].map(() => makeEnvelope({ channelId: CHANNEL }));
+    const { responses, status } = await sendRaw(envelopes, true);
+    expect(status.code).toBe(grpc.status.OK);
+    expect(responses.map((r) => r.status)).toEqual([common.Status.SUCCESS, common.Status.FORBIDDEN, common.Status.SUCCESS, common.Status.FORBIDDEN]);
+    expect(responses[3]!.info).toMatch(/could not be evaluated: policy store unreachable/);
+    expect(chain.ordered.map((e) => e.txId)).toEqual([envelopeTxId(envelopes[0]!), envelopeTxId(envelopes[2]!)]);
+  });
+
   test('an expired or not yet valid creator: BAD_REQUEST before the Writers policy is asked', async () => {
     const evaluator = new ScriptedPolicyEvaluator(new Set());
     chain.policyEvaluator = evaluator;
