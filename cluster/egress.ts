@@ -97,7 +97,9 @@ interface Waiter {
   readonly message: OutgoingMessage;
   readonly resolve: () => void;
   readonly reject: (err: Error) => void;
-  readonly timer: NodeJS.Timeout;
+  /** When it gives up (Date.now()); put() time plus its timeout. */
+  readonly deadlineMs: number;
+  readonly timeoutMs: number;
   settled: boolean;
 }
 
@@ -122,6 +124,11 @@ export class EgressStream {
    */
   private inFlight = 0;
   private retryTimer: NodeJS.Timeout | undefined;
+  /**
+   * One timer for the waiting submits, set for the first one's deadline, instead of a timer per
+   * waiter: under load most forwards wait for room a moment, thousands a second.
+   */
+  private waiterSweep: NodeJS.Timeout | undefined;
   private openedAtMs = 0;
   private lastProgressAtMs = 0;
   private snapshotsOnCall = 0;
@@ -201,29 +208,50 @@ export class EgressStream {
     this.restartIfStalled();
   }
 
-  /** Queues, waiting up to timeoutMs for room; FIFO among waiters so order is kept. */
+  /**
+   * Queues, waiting up to timeoutMs for room; FIFO among waiters so order is kept. Waiters give up
+   * in FIFO order too: each at its deadline when the callers use one timeout per stream, as the
+   * cluster client does (its RPC timeout).
+   */
   put(message: OutgoingMessage, timeoutMs: number): Promise<void> {
     if (this.state === 'closed') {
       return Promise.reject(this.closedError('stream closed'));
     }
     if (this.tryPut(message)) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = {
-        message,
-        resolve,
-        reject,
-        settled: false,
-        timer: setTimeout(() => {
-          if (waiter.settled) return;
-          waiter.settled = true; // skipped when its turn comes
-          this.noteDrop();
-          reject(new SubmitTimeoutError(this.options.channel, this.options.member.id, timeoutMs));
-        }, timeoutMs),
-      };
-      this.waiters.push(waiter);
+      this.waiters.push({ message, resolve, reject, deadlineMs: Date.now() + timeoutMs, timeoutMs, settled: false });
+      this.armWaiterSweep();
       this.restartIfStalled();
       this.kick();
     });
+  }
+
+  /** The first waiter still waiting, dropping those already settled from the head. */
+  private firstOpenWaiter(): Waiter | undefined {
+    for (let w = this.waiters.peek(); w !== undefined && w.settled; w = this.waiters.peek()) this.waiters.shift();
+    return this.waiters.peek();
+  }
+
+  private armWaiterSweep(): void {
+    if (this.waiterSweep !== undefined || this.state === 'closed') return;
+    const first = this.firstOpenWaiter();
+    if (first === undefined) return;
+    this.waiterSweep = setTimeout(() => {
+      this.waiterSweep = undefined;
+      this.expireWaiters();
+    }, Math.max(0, first.deadlineMs - Date.now()));
+  }
+
+  /** Waiters past their deadline give up (SubmitTimeoutError): the message was never queued. */
+  private expireWaiters(): void {
+    const now = Date.now();
+    for (let w = this.firstOpenWaiter(); w !== undefined && w.deadlineMs <= now; w = this.firstOpenWaiter()) {
+      this.waiters.shift();
+      w.settled = true;
+      this.noteDrop();
+      w.reject(new SubmitTimeoutError(this.options.channel, this.options.member.id, w.timeoutMs));
+    }
+    this.armWaiterSweep();
   }
 
   /** Final: drops what is queued, fails waiting submits, cancels the gRPC stream. */
@@ -240,10 +268,11 @@ export class EgressStream {
       this.options.metrics.messageDropped(this.options.member.host, this.options.channel, this.options.kind);
       message.ack?.reject(this.closedError(reason)); // never handed to gRPC: not sent
     }
+    if (this.waiterSweep !== undefined) clearTimeout(this.waiterSweep);
+    this.waiterSweep = undefined;
     for (let w = this.waiters.shift(); w !== undefined; w = this.waiters.shift()) {
       if (w.settled) continue;
       w.settled = true;
-      clearTimeout(w.timer);
       w.reject(this.closedError(reason));
     }
     this.logger.debug({ reason }, 'egress stream closed');
@@ -411,12 +440,16 @@ export class EgressStream {
   private admitWaiters(): void {
     while (this.queuedCount < this.options.sendBufferSize) {
       const waiter = this.waiters.shift();
-      if (waiter === undefined) return;
+      if (waiter === undefined) break;
       if (waiter.settled) continue; // timed out while waiting
       waiter.settled = true;
-      clearTimeout(waiter.timer);
       this.queue.push(waiter.message);
       waiter.resolve();
+    }
+    // Nobody left waiting: no sweep to run (it would keep the process alive until the deadline).
+    if (this.waiters.length === 0 && this.waiterSweep !== undefined) {
+      clearTimeout(this.waiterSweep);
+      this.waiterSweep = undefined;
     }
   }
 

@@ -100,6 +100,35 @@ describe('destination down', () => {
     expect(a.comm.sendConsensus('ch', 2, heartbeat(1))).toBe(true);
   });
 
+  it('waiting submits give up one by one, each at its own deadline', async () => {
+    const a = new TestNode('a', { rpcTimeoutMs: 300, sendBufferSize: 2 });
+    nodes.push(a);
+    await a.listen();
+    const downPort = await freePort();
+    a.comm.configure('ch', { selfId: 1, members: [a.member(1), { id: 2, host: HOST, port: downPort }] });
+    for (let i = 0; i < 2; i++) await a.comm.sendSubmit('ch', 2, { lastValidationSeq: i });
+    const started = Date.now();
+    const failedAtMs: number[] = [];
+    const waiting: Promise<unknown>[] = [];
+    for (let i = 0; i < 3; i++) {
+      waiting.push(a.comm.sendSubmit('ch', 2, { lastValidationSeq: 10 + i }).catch((e: unknown) => {
+        failedAtMs[i] = Date.now() - started;
+        return e;
+      }));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const errors = await Promise.all(waiting);
+    for (const err of errors) expect(err).toBeInstanceOf(SubmitTimeoutError);
+    // Put at about 0, 100 and 200 ms with a 300 ms timeout: none gives up early, and the later
+    // ones do not wait for a sweep after the first.
+    failedAtMs.forEach((atMs, i) => {
+      expect(atMs).toBeGreaterThanOrEqual(290 + i * 100);
+      expect(atMs).toBeLessThan(300 + i * 100 + 250);
+    });
+    expect(failedAtMs[0]!).toBeLessThan(failedAtMs[1]!);
+    expect(failedAtMs[1]!).toBeLessThan(failedAtMs[2]!);
+  });
+
   it('a peer that stops reading fills the queue; sends stay non-blocking and drops are reported', async () => {
     // A Step server that accepts the stream and never reads from it: HTTP/2 flow control backs up.
     const stalled = new grpc.Server();
