@@ -70,10 +70,6 @@ export interface IndexSource {
   readBlock(number: number): StoredBlock;
 }
 
-interface PutWithOptions {
-  put(key: Buffer, value: Buffer, options: { readonly noOverwrite: boolean }): Promise<boolean>;
-}
-
 /** One options object for every index put: a literal per put was one more allocation per tx id. */
 const NO_OVERWRITE = Object.freeze({ noOverwrite: true });
 
@@ -87,7 +83,6 @@ function indexedKeys(txIds: readonly string[]): { key: Buffer; txIndex: number }
 }
 
 export class TxIdIndex {
-  private readonly txIdPuts: PutWithOptions;
   private blockBytesReadTotal = 0;
   /** The environment's data file, named in every CorruptionError about it. */
   readonly dataFile: string;
@@ -99,7 +94,6 @@ export class TxIdIndex {
     private readonly metaDb: Database<Bytes, Buffer>,
     private readonly logger: Logger,
   ) {
-    this.txIdPuts = txIdsDb as unknown as PutWithOptions;
     this.dataFile = path.join(location, LMDB_DATA_FILE);
   }
 
@@ -167,14 +161,20 @@ export class TxIdIndex {
       if (block.number !== before.height + i) throw new Error(`index write of block ${block.number} at position ${i} does not continue height ${before.height}`);
     });
     if (after.height !== before.height + blocks.length) throw new Error(`index write of ${blocks.length} blocks from ${before.height} cannot end at height ${after.height}`);
-    const written = this.metaDb.ifVersion(INDEXED_KEY, before.height, () => {
+    // One write transaction whose callback runs on this thread: the puts inside are written at
+    // once, with no promise and no queued-write record each (lmdb-js's asynchronous put made both
+    // per tx id, kept until the commit, about 2,000 ids later); the commit and its sync still
+    // happen off this thread, and the promise settles after them.
+    const written = this.metaDb.transaction((): boolean => {
+      if (this.metaDb.getEntry(INDEXED_KEY)?.version !== before.height) return false;
       for (const block of blocks) {
         for (const { key, txIndex } of indexedKeys(block.txIds)) {
           // MDB_NOOVERWRITE: an id already indexed (earlier block, or earlier in this batch) keeps its entry.
-          void this.txIdPuts.put(key, encodeTxLocation(block.number, txIndex), NO_OVERWRITE);
+          this.txIdsDb.putSync(key, encodeTxLocation(block.number, txIndex), NO_OVERWRITE);
         }
       }
-      void this.metaDb.put(INDEXED_KEY, encodeTip(after), after.height);
+      this.metaDb.putSync(INDEXED_KEY, encodeTip(after), after.height);
+      return true;
     });
     // The failure itself reaches the caller through the returned promise; this logs LMDB's reason.
     return guardLmdbAsync(this.dataFile, () =>
