@@ -164,7 +164,9 @@ export class TxIdIndex {
     // One write transaction whose callback runs on this thread: the puts inside are written at
     // once, with no promise and no queued-write record each (lmdb-js's asynchronous put made both
     // per tx id, kept until the commit, about 2,000 ids later); the commit and its sync still
-    // happen off this thread, and the promise settles after them.
+    // happen off this thread, and the promise settles after them. The index's writer thread waits
+    // for this thread to run the callback; the blocks have their own environment and writer
+    // (which is why the block store, whose commits acknowledge Broadcasts, queues its writes).
     const written = this.metaDb.transaction((): boolean => {
       if (this.metaDb.getEntry(INDEXED_KEY)?.version !== before.height) return false;
       for (const block of blocks) {
