@@ -64,6 +64,21 @@ interface CommitWaiter {
 
 const UNACKNOWLEDGED: SubmitAck = Object.freeze({ kind: 'unacknowledged' });
 
+/**
+ * What the forwarder keeps of a checked envelope while it is forwarded or waits for its block:
+ * its bytes and what the intake and the accepted set need, not the decoded headers. Those are a
+ * dozen objects per envelope, and a forward waits long enough (under load, for room on the
+ * leader's stream and then its answer) for all of them to be promoted out of the young
+ * generation.
+ */
+interface Forwardable {
+  readonly txId: string;
+  readonly envelopeBytes: Uint8Array;
+  readonly messageSizeBytes: number;
+  readonly configSeq: number | undefined;
+  readonly kind: ParsedEnvelope['kind'];
+}
+
 /** The leader holds it (SUCCESS), or it went to a leader that cannot tell (a Fabric orderer). */
 function maybeTaken(ack: SubmitAck): boolean {
   return ack.kind === 'unacknowledged' || ack.status === common.Status.SUCCESS;
@@ -128,7 +143,12 @@ export class Forwarder {
    * block); on the leader once its block is committed, i.e. on a majority's disks. Rejects with
    * OrdererError when it was not ordered, with EnvelopeFateUnknownError when it may be.
    */
-  async order(env: ParsedEnvelope): Promise<void> {
+  order(parsed: ParsedEnvelope): Promise<void> {
+    const { txId, envelopeBytes, messageSizeBytes, configSeq, kind } = parsed;
+    return this.orderForwardable({ txId, envelopeBytes, messageSizeBytes, configSeq, kind });
+  }
+
+  private async orderForwardable(env: Forwardable): Promise<void> {
     // Room in the accepted set is reserved before the envelope is taken or forwarded: when the
     // set is full the refusal means "not ordered", and nothing acknowledged is ever evicted.
     // A client retry of a tracked tx id needs no new room.
@@ -164,7 +184,7 @@ export class Forwarder {
     }
   }
 
-  private track(env: ParsedEnvelope): void {
+  private track(env: Forwardable): void {
     if (env.txId === '') return;
     const now = this.o.timers.nowMs();
     this.accepted.add({
@@ -179,7 +199,7 @@ export class Forwarder {
   }
 
   /** Takes the envelope into this leader's intake or has a leader confirm it; throws OrdererError when neither happened. */
-  private async forwardOrTake(env: ParsedEnvelope, attempts: ForwardAttempts): Promise<Placed> {
+  private async forwardOrTake(env: Forwardable, attempts: ForwardAttempts): Promise<Placed> {
     const pipeline = this.o.pipeline;
     for (let attempt = 0; ; attempt++) {
       const halted = this.o.haltedReason();
@@ -270,12 +290,13 @@ export class Forwarder {
   }
 
   /** Forwards with the leader's answer when the transport can ask for it (our extension), else as Fabric. */
-  private submit(leader: NodeId, env: ParsedEnvelope): Promise<SubmitAck> {
+  private submit(leader: NodeId, env: Forwardable): Promise<SubmitAck> {
     const t = this.o.transport;
     const lastValidationSeq = env.configSeq ?? this.o.configSequence();
     // As the client sent it: nothing to encode again.
     if (t.sendSubmitAcked !== undefined) return t.sendSubmitAcked(this.o.channelId, leader, { lastValidationSeq, envelope: env.envelopeBytes });
-    return t.sendSubmit(this.o.channelId, leader, { channel: this.o.channelId, lastValidationSeq, payload: env.envelope }).then(() => UNACKNOWLEDGED);
+    // A leader without our extension (a Fabric orderer) gets a SubmitRequest, written from the decoded envelope.
+    return t.sendSubmit(this.o.channelId, leader, { channel: this.o.channelId, lastValidationSeq, payload: common.Envelope.decode(env.envelopeBytes) }).then(() => UNACKNOWLEDGED);
   }
 
   /**
@@ -481,7 +502,7 @@ export class Forwarder {
 }
 
 /** What the leader's intake holds of a checked envelope: the config it was checked against, whether it is a CONFIG envelope. */
-function intakeItemOf(env: ParsedEnvelope, currentConfigSeq: number): IntakeItem {
+function intakeItemOf(env: Forwardable, currentConfigSeq: number): IntakeItem {
   return {
     txId: env.txId,
     envelopeBytes: env.envelopeBytes,
