@@ -47,10 +47,15 @@ type Placed =
   /** This node leads and took it: safe once its block commits. */
   | { readonly kind: 'own-intake'; readonly committed: Promise<void> };
 
+const LEADER_HELD: Placed = Object.freeze({ kind: 'leader-held' });
+
 /** What the forwards of one Broadcast left behind, deciding between a refusal and "fate unknown". */
 interface ForwardAttempts {
-  /** Forwards overtaken by a leader change: each resolves true when the deposed leader may have taken it. */
-  readonly overtaken: Promise<boolean>[];
+  /**
+   * Forwards overtaken by a leader change: each resolves true when the deposed leader may have
+   * taken it. Made at the first one (most forwards see no leader change).
+   */
+  overtaken: Promise<boolean>[] | undefined;
   /** A forward was handed over and never answered. */
   fateUnknown: boolean;
 }
@@ -157,18 +162,14 @@ export class Forwarder {
     if (reserved && !this.accepted.tryReserve(bytes)) {
       throw OrdererError.serviceUnavailable('too many envelopes accepted and not yet ordered');
     }
-    const release = (): void => {
-      if (reserved) this.accepted.release(bytes);
-      reserved = false;
-    };
     try {
-      const attempts: ForwardAttempts = { overtaken: [], fateUnknown: false };
+      const attempts: ForwardAttempts = { overtaken: undefined, fateUnknown: false };
       let placed: Placed;
       try {
         placed = await this.forwardOrTake(env, attempts);
       } catch (err) {
         if (!(err instanceof OrdererError)) throw err;
-        const maybeOrdered = attempts.fateUnknown || (await Promise.all(attempts.overtaken)).some((m) => m);
+        const maybeOrdered = attempts.fateUnknown || (await Promise.all(attempts.overtaken ?? [])).some((m) => m);
         if (!maybeOrdered) throw err;
         // An earlier forward may have reached a leader: not a refusal. Kept and resent like any
         // acknowledged envelope, so it is usually ordered; the client hears "fate unknown".
@@ -176,11 +177,13 @@ export class Forwarder {
         throw new EnvelopeFateUnknownError(`${err.message} (an earlier forward may have reached a leader)`, { cause: err });
       }
       this.track(env);
-      release(); // tracked now: counted by the set itself
+      // Tracked now: counted by the set itself.
+      if (reserved) this.accepted.release(bytes);
+      reserved = false;
       if (placed.kind === 'own-intake') await placed.committed;
       this.counters.acknowledged++;
     } finally {
-      release();
+      if (reserved) this.accepted.release(bytes);
     }
   }
 
@@ -276,11 +279,11 @@ export class Forwarder {
       if (outcome === 'leader-changed') {
         // Still on its way to a deposed leader, which may yet take it: remembered, so that a
         // later refusal is not answered while it may be ordered.
-        attempts.overtaken.push(sent.then(maybeTaken, (err: unknown) => err instanceof SubmitFateUnknownError));
+        (attempts.overtaken ??= []).push(sent.then(maybeTaken, (err: unknown) => err instanceof SubmitFateUnknownError));
         if (attempt + 1 >= MAX_FORWARD_ATTEMPTS) throw OrdererError.serviceUnavailable('the Raft leader keeps changing; try again');
         continue;
       }
-      if (maybeTaken(outcome)) return { kind: 'leader-held' };
+      if (maybeTaken(outcome)) return LEADER_HELD;
       // Refused: not taken. A leader that has just lost its leadership is followed to the next.
       const info = outcome.kind === 'acked' ? outcome.info : '';
       if (this.o.leaderId() !== leader && attempt + 1 < MAX_FORWARD_ATTEMPTS) continue;
