@@ -83,14 +83,19 @@ describe('destination down', () => {
     expect(atB.consensus[1]?.from).toBe(1);
   });
 
-  it('a submit waits for room up to rpcTimeoutMs, then fails with SubmitTimeoutError', async () => {
-    const a = new TestNode('a', { rpcTimeoutMs: 300, sendBufferSize: 10 });
+  /** A node whose submit queue (sendBufferSize) to node 2, which nobody serves, is full; 300 ms RPC timeout. */
+  async function fullSubmitQueueToDownNode(sendBufferSize: number): Promise<TestNode> {
+    const a = new TestNode('a', { rpcTimeoutMs: 300, sendBufferSize });
     nodes.push(a);
     await a.listen();
     const downPort = await freePort();
     a.comm.configure('ch', { selfId: 1, members: [a.member(1), { id: 2, host: HOST, port: downPort }] });
+    for (let i = 0; i < sendBufferSize; i++) await a.comm.sendSubmit('ch', 2, { lastValidationSeq: i });
+    return a;
+  }
 
-    for (let i = 0; i < 10; i++) await a.comm.sendSubmit('ch', 2, { lastValidationSeq: i });
+  it('a submit waits for room up to rpcTimeoutMs, then fails with SubmitTimeoutError', async () => {
+    const a = await fullSubmitQueueToDownNode(10);
     const started = Date.now();
     const err: unknown = await a.comm.sendSubmit('ch', 2, { lastValidationSeq: 99 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SubmitTimeoutError);
@@ -101,12 +106,7 @@ describe('destination down', () => {
   });
 
   it('waiting submits give up one by one, each at its own deadline', async () => {
-    const a = new TestNode('a', { rpcTimeoutMs: 300, sendBufferSize: 2 });
-    nodes.push(a);
-    await a.listen();
-    const downPort = await freePort();
-    a.comm.configure('ch', { selfId: 1, members: [a.member(1), { id: 2, host: HOST, port: downPort }] });
-    for (let i = 0; i < 2; i++) await a.comm.sendSubmit('ch', 2, { lastValidationSeq: i });
+    const a = await fullSubmitQueueToDownNode(2);
     const started = Date.now();
     const failedAtMs: number[] = [];
     const waiting: Promise<unknown>[] = [];
