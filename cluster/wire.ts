@@ -10,7 +10,7 @@
 // A forwarded envelope is written from the bytes the client sent: decoding it into an Envelope
 // only to encode it again cost a copy of the payload and two objects per envelope.
 import { common, orderer, raftpb } from '../protos';
-import { varintSize, Writer, writeUint64 } from '../protos/runtime';
+import { varintSize, writeVarint, Writer, writeUint64 } from '../protos/runtime';
 import type { ForwardedEnvelope, SubmitOutcome } from './types';
 
 const STEP_CONSENSUS_REQUEST_TAG = (1 << 3) | 2; // StepRequest.consensus_request = 1
@@ -70,11 +70,16 @@ export function encodeSubmitBatchStep(channel: string, lastValidationSeq: number
   return orderer.StepRequest.encode({ submitBatch: { channel, lastValidationSeq, envelopes } });
 }
 
-const STEP_SUBMIT_BATCH_RES_TAG_BYTES = [(1001 << 3) | 2].flatMap(varintBytes); // StepResponse.submit_batch_res = 1001
+const STEP_SUBMIT_BATCH_RES_TAG = (1001 << 3) | 2; // StepResponse.submit_batch_res = 1001
 const BATCH_RES_CHANNEL_TAG = (1 << 3) | 2; // SubmitBatchResponse.channel = 1
 const BATCH_RES_RESULT_TAG = (2 << 3) | 2; // SubmitBatchResponse.results = 2
 /** SubmitBatchResponse.results entry {status: SUCCESS}: most answers, written without a Writer per result. */
-const SUCCESS_RESULT = Uint8Array.of(BATCH_RES_RESULT_TAG, 3, (2 << 3) | 0, ...varintBytes(common.Status.SUCCESS));
+const SUCCESS_RESULT = ((): Uint8Array => {
+  const statusBytes = varintSize(common.Status.SUCCESS);
+  const out = Uint8Array.of(BATCH_RES_RESULT_TAG, 1 + statusBytes, (2 << 3) | 0, ...new Uint8Array(statusBytes)); // SubmitResponse.status = 2
+  writeVarint(out, 3, common.Status.SUCCESS);
+  return out;
+})();
 
 /**
  * StepResponse{submit_batch_res{channel, results}}: the same bytes as the generated encoder. A
@@ -95,25 +100,11 @@ export function encodeSubmitBatchResponse(channel: string, results: readonly Sub
     parts.push(part);
     size += part.length;
   }
-  const lengthBytes = varintBytes(size);
-  const out = new Uint8Array(STEP_SUBMIT_BATCH_RES_TAG_BYTES.length + lengthBytes.length + size);
-  out.set(STEP_SUBMIT_BATCH_RES_TAG_BYTES, 0);
-  out.set(lengthBytes, STEP_SUBMIT_BATCH_RES_TAG_BYTES.length);
-  let at = STEP_SUBMIT_BATCH_RES_TAG_BYTES.length + lengthBytes.length;
+  const out = new Uint8Array(varintSize(STEP_SUBMIT_BATCH_RES_TAG) + varintSize(size) + size);
+  let at = writeVarint(out, writeVarint(out, 0, STEP_SUBMIT_BATCH_RES_TAG), size);
   for (const part of parts) {
     out.set(part, at);
     at += part.length;
   }
-  return out;
-}
-
-function varintBytes(n: number): number[] {
-  const out: number[] = [];
-  let v = n;
-  while (v >= 128) {
-    out.push((v % 128) | 128);
-    v = Math.floor(v / 128);
-  }
-  out.push(v);
   return out;
 }

@@ -13,7 +13,7 @@ import { BLOCK_RECEIVER_CHANNEL_OPTIONS } from '../cluster/http2-window';
 import { asBuffer, passThrough, rawBidiStreamMethod } from '../cluster/service';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../cluster/types';
 import { common, orderer, ProtoDecodeError } from '../protos';
-import { Reader, delimitedEnd, skipUnknown } from '../protos/runtime';
+import { Reader, delimitedEnd, skipUnknown, varintSize, writeVarint } from '../protos/runtime';
 
 export { asBuffer, DEFAULT_MAX_MESSAGE_BYTES };
 
@@ -92,28 +92,16 @@ export function openDeliverCall(client: grpc.Client, options: grpc.CallOptions =
 /** DeliverResponse field 2 (block), wire type 2 (length-delimited). */
 const DELIVER_RESPONSE_BLOCK_TAG = (2 << 3) | 2;
 
-function varintBytes(value: number): number {
-  let n = 1;
-  for (let v = value; v >= 0x80; v = Math.floor(v / 0x80)) n++;
-  return n;
-}
-
 /**
  * DeliverResponse{block} around already-marshaled block bytes: tag, length, the bytes. The
  * block is not decoded or re-encoded, so a client receives exactly what the ledger holds.
  */
 export function encodeDeliverBlockResponse(blockBytes: Uint8Array): Buffer {
   const length = blockBytes.length;
-  const headerBytes = 1 + varintBytes(length);
+  const headerBytes = 1 + varintSize(length);
   const out = Buffer.allocUnsafe(headerBytes + length);
   out[0] = DELIVER_RESPONSE_BLOCK_TAG;
-  let at = 1;
-  let v = length;
-  while (v >= 0x80) {
-    out[at++] = (v & 0x7f) | 0x80;
-    v = Math.floor(v / 0x80);
-  }
-  out[at] = v;
+  writeVarint(out, 1, length);
   out.set(blockBytes, headerBytes);
   return out;
 }

@@ -11,7 +11,7 @@
 // generated encoder, so its number is written exactly as there, 2^64 wrap-around included.
 // test/protos/block-bytes.test.ts holds the two encoders to the same bytes.
 import { encodeBlockHeader, type BlockInit } from './gen/common';
-import { varintSize, Writer } from './runtime';
+import { varintSize, writeVarint, Writer } from './runtime';
 
 /** Field 1, 2 or 3, wire type 2 (length-delimited): the only tags a Block and its parts use. */
 const TAG_FIELD_1 = 0x0a;
@@ -23,16 +23,6 @@ function itemsSize(items: readonly Uint8Array[]): number {
   let size = 0;
   for (const item of items) size += 1 + varintSize(item.length) + item.length;
   return size;
-}
-
-function writeVarint(out: Buffer, at: number, value: number): number {
-  let v = value;
-  while (v >= 0x80) {
-    out[at++] = (v & 0x7f) | 0x80;
-    v = Math.floor(v / 0x80);
-  }
-  out[at++] = v;
-  return at;
 }
 
 function writeItems(out: Buffer, at: number, items: readonly Uint8Array[]): number {

@@ -5,6 +5,6 @@ export * as orderer from './gen/orderer';
 export * as etcdraft from './gen/etcdraft';
 export * as raftpb from './gen/raftpb';
 export * as google_protobuf from './gen/google_protobuf';
-export { ProtoDecodeError, EMPTY_BYTES, varintSize, type MessageCodec } from './runtime';
+export { ProtoDecodeError, EMPTY_BYTES, varintSize, writeVarint, type MessageCodec } from './runtime';
 export { envelopeTxIdOf } from './envelope-txid';
 export { encodeBlockBytes } from './block-bytes';

@@ -129,6 +129,21 @@ export function varintSize(n: number): number {
   return size;
 }
 
+/**
+ * Writes a non-negative integer (below 2^53) as a protobuf varint into `buf` at `pos`; returns the
+ * position after it. For hand-written encoders that size their output first (varintSize).
+ */
+export function writeVarint(buf: Uint8Array, pos: number, n: number): number {
+  let at = pos;
+  let v = n;
+  while (v >= 128) {
+    buf[at++] = (v % 128) | 128;
+    v = Math.floor(v / 128);
+  }
+  buf[at++] = v;
+  return at;
+}
+
 export function writeUint64(w: Writer, v: number): Writer {
   return v >= TWO_POW_64 ? w.int64(-1) : w.uint64(v);
 }

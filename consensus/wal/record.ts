@@ -20,7 +20,7 @@
 //   Entry          raftpb.Entry bytes (one record per entry)
 //   Snapshot       u64 index, u64 term, u8 kind (0 = local compaction point, 1 = installed
 //                  snapshot, which replaces the whole log)
-import { EMPTY_BYTES, raftpb, varintSize } from '../../protos';
+import { EMPTY_BYTES, raftpb, varintSize, writeVarint } from '../../protos';
 import { crc32 } from './crc32';
 
 export const RECORD_MAGIC = 0x5a5ae1c7;
@@ -63,15 +63,6 @@ export type WalRecord =
 
 const TWO_POW_32 = 0x1_0000_0000;
 
-function putVarint(buf: Buffer, pos: number, n: number): number {
-  while (n >= 128) {
-    buf[pos++] = (n % 128) | 128;
-    n = Math.floor(n / 128);
-  }
-  buf[pos++] = n;
-  return pos;
-}
-
 function putU64(buf: Buffer, pos: number, n: number): void {
   buf.writeUInt32LE(n % TWO_POW_32, pos);
   buf.writeUInt32LE(Math.floor(n / TWO_POW_32), pos + 4);
@@ -95,14 +86,14 @@ function entryPayloadBytes(e: raftpb.Entry): number {
 
 function putEntry(buf: Buffer, pos: number, e: raftpb.Entry): number {
   buf[pos++] = 0x08; // field 1 (type), varint
-  pos = putVarint(buf, pos, e.type);
+  pos = writeVarint(buf, pos, e.type);
   buf[pos++] = 0x10; // field 2 (term), varint
-  pos = putVarint(buf, pos, e.term);
+  pos = writeVarint(buf, pos, e.term);
   buf[pos++] = 0x18; // field 3 (index), varint
-  pos = putVarint(buf, pos, e.index);
+  pos = writeVarint(buf, pos, e.index);
   if (entryHasData(e)) {
     buf[pos++] = 0x22; // field 4 (data), length-delimited
-    pos = putVarint(buf, pos, e.data.length);
+    pos = writeVarint(buf, pos, e.data.length);
     buf.set(e.data, pos);
     pos += e.data.length;
   }
