@@ -111,8 +111,8 @@ test('a follower stopped while the others cut past several snapshots catches up 
   }, 500);
   const [mine, theirs] = await Promise.all([readChain(follower.address, 'mychannel'), readChain(live[0]!, 'mychannel')]);
   expect(headerHashes(mine.slice(0, target))).toEqual(headerHashes(theirs.slice(0, target)));
-  expect(follower.logText()).toMatch(/catching up to a raft snapshot/);
-  expect(follower.logText()).toMatch(/pulled blocks/);
+  await follower.waitForLog(/catching up to a raft snapshot/);
+  await follower.waitForLog(/pulled blocks/);
   // It is a full member again: envelopes sent to it get ordered.
   const after = makeEnvelope('mychannel', 100);
   const res = await sendLoad([follower.address], [after], 1, { retries: 200 });

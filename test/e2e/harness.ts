@@ -108,6 +108,15 @@ export class NodeProcess {
       return '';
     }
   }
+
+  /**
+   * Waits until the log has a line matching `pattern`. pino writes to stdout asynchronously, so
+   * a line logged just before a state change an API shows (a halt) can reach the file after the
+   * test saw that change: never expect such a line at once.
+   */
+  async waitForLog(pattern: RegExp, timeoutMs = 10_000): Promise<void> {
+    await waitFor(`${this.name} to log ${pattern}`, timeoutMs, () => pattern.test(this.logText()));
+  }
 }
 
 export interface TestNetwork {

@@ -202,7 +202,7 @@ describe('consenter membership', () => {
     await load([1, 2, 3], 100);
     net.nodes[0]!.start();
     await waitFor('node 1 no longer a member', 30_000, async () => ((await info(0).catch(() => undefined))?.status === 'inactive' ? true : undefined));
-    expect(net.nodes[0]!.logText()).toMatch(/found while it had no leader/);
+    await net.nodes[0]!.waitForLog(/found while it had no leader/);
     removed.add(0);
     await waitForService(net.nodes[1]!.address, CHANNEL, 30_000, { tls });
     await load([1, 2, 3], 200);
@@ -232,7 +232,7 @@ describe('consenter membership', () => {
     await update(rest[0]!, consentersOf(configOfBlock(block)).filter((c) => c.port !== leaderNode.port));
     await waitFor('the old leader no longer a member', 30_000, async () => ((await info(leaderIndex))?.status === 'inactive' ? true : undefined));
     removed.add(leaderIndex);
-    expect(net.nodes[leaderIndex]!.logText()).toMatch(/handing leadership over first/);
+    await net.nodes[leaderIndex]!.waitForLog(/handing leadership over first/);
     // Restarted, the removed node starts (its channel inactive), and the operator removes the channel.
     await net.nodes[leaderIndex]!.stop();
     net.nodes[leaderIndex]!.start();

@@ -89,7 +89,7 @@ test('the preferred node takes the leadership, loses it when killed, and takes i
     preferred.start();
     await waitFor(`node ${preferredId} to lead again`, SETTLE_MS + 15_000, () => (agreedLeader(n) === preferredId ? true : undefined), 50);
     console.log(`restarted node leads again ${Date.now() - restartedAt} ms after its restart`);
-    expect(n.nodes[interim - 1]!.logText()).toContain('handing leadership to the preferred leader');
+    await n.nodes[interim - 1]!.waitForLog(/handing leadership to the preferred leader/);
     await sleep(500);
   } finally {
     trickling = false;
