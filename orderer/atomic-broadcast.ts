@@ -13,7 +13,8 @@ import { BLOCK_RECEIVER_CHANNEL_OPTIONS } from '../cluster/http2-window';
 import { asBuffer, passThrough, rawBidiStreamMethod } from '../cluster/service';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../cluster/types';
 import { common, orderer, ProtoDecodeError } from '../protos';
-import { Reader, delimitedEnd, skipUnknown, varintSize, writeVarint } from '../protos/runtime';
+import { Reader, delimitedEnd, skipUnknown } from '../protos/runtime';
+import { frameLengthDelimited, hasFrameRoom } from '../protos/block-bytes';
 
 export { asBuffer, DEFAULT_MAX_MESSAGE_BYTES };
 
@@ -94,16 +95,16 @@ const DELIVER_RESPONSE_BLOCK_TAG = (2 << 3) | 2;
 
 /**
  * DeliverResponse{block} around already-marshaled block bytes: tag, length, the bytes. The
- * block is not decoded or re-encoded, so a client receives exactly what the ledger holds.
+ * block is not decoded or re-encoded, so a client receives exactly what the ledger holds. Bytes
+ * the ledger was handed with room in front (encodeBlockBytes withFrameRoom) are framed in place.
  */
 export function encodeDeliverBlockResponse(blockBytes: Uint8Array): Buffer {
-  const length = blockBytes.length;
-  const headerBytes = 1 + varintSize(length);
-  const out = Buffer.allocUnsafe(headerBytes + length);
-  out[0] = DELIVER_RESPONSE_BLOCK_TAG;
-  writeVarint(out, 1, length);
-  out.set(blockBytes, headerBytes);
-  return out;
+  return frameLengthDelimited(DELIVER_RESPONSE_BLOCK_TAG, blockBytes);
+}
+
+/** encodeDeliverBlockResponse(blockBytes) writes in place: it allocates nothing, and the result shares memory with the block. */
+export function deliverFramesInPlace(blockBytes: Uint8Array): boolean {
+  return hasFrameRoom(DELIVER_RESPONSE_BLOCK_TAG, blockBytes);
 }
 
 export function encodeDeliverStatusResponse(status: common.Status): Buffer {

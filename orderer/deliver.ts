@@ -3,9 +3,10 @@
 // stream. Any other status ends the stream.
 //
 // Blocks are sent as the ledger stored them: the DeliverResponse is the block's bytes behind a
-// tag and a length (encodeDeliverBlockResponse), and the framed bytes are shared by every
-// stream that sends the same StoredBlock object (the ledger keeps recent blocks as shared
-// objects), so many clients following the tip cost one copy per block, not one per client.
+// tag and a length (encodeDeliverBlockResponse). Blocks this node wrote are kept by the ledger's
+// recent-block cache with room for that prefix, which is then written in place: no copy. Other
+// framed bytes (a block read back from disk) are shared by every stream that sends the same
+// StoredBlock object, so many clients following the tip cost one copy per block, not one per client.
 //
 // Each stream waits for its own client: a block is written only once the previous one was
 // taken by gRPC ('drain'), so a slow client holds at most grpc-js' small write buffer and
@@ -18,7 +19,7 @@ import type { StoredBlock } from '../ledger/block-store';
 import { BlockStoreError } from '../ledger/errors';
 import { common, orderer, ProtoDecodeError } from '../protos';
 import { OrdererError, statusName } from './errors';
-import { encodeDeliverBlockResponse, encodeDeliverStatusResponse, type DeliverCall } from './atomic-broadcast';
+import { deliverFramesInPlace, encodeDeliverBlockResponse, encodeDeliverStatusResponse, type DeliverCall } from './atomic-broadcast';
 import { failCall, InboundMessages, writeWithBackpressure } from './grpc-streams';
 import { checkPolicy, envelopeSignedData, parseEnvelopeHeaders } from './msgcheck';
 import { DISABLED_METRICS, type DeliverMetrics, type RpcTracker } from './metrics';
@@ -480,6 +481,8 @@ export class DeliverService {
   }
 
   private framed(stored: StoredBlock): Buffer {
+    // Framed in place, in the room the ledger's bytes have for it: nothing to share.
+    if (deliverFramesInPlace(stored.bytes)) return encodeDeliverBlockResponse(stored.bytes);
     let bytes = this.framedBlocks.get(stored);
     if (bytes === undefined) {
       bytes = encodeDeliverBlockResponse(stored.bytes);

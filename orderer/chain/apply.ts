@@ -281,8 +281,9 @@ export class Applier {
     let normalBytes = 0;
     const flush = async (): Promise<void> => {
       if (blocks.length === 0) return;
-      // Handed to the store decoded, with their tx ids, so it reads neither again.
-      const toWrite = blocks.map((block) => ({ bytes: encodeBlockBytes(block), block, txIds: this.o.txIdsOf(block) }));
+      // Handed to the store decoded, with their tx ids, so it reads neither again; with room for
+      // Deliver's frame, which the store's recent-block cache serves from these bytes.
+      const toWrite = blocks.map((block) => ({ bytes: encodeBlockBytes(block, { withFrameRoom: true }), block, txIds: this.o.txIdsOf(block) }));
       blocks = [];
       const startedMs = performance.now();
       await store.appendBatch(toWrite);

@@ -254,5 +254,5 @@ function abortableDelay(timers: ChainTimers, ms: number, signal: AbortSignal): P
 function resigned(block: common.Block, signer: MetadataSigner): Uint8Array {
   const consenterMetadata = readConsenterMetadata(block);
   writeCommitMetadata(block, { lastConfigIndex: readLastConfigIndex(block), ...(consenterMetadata !== undefined ? { consenterMetadata } : {}), signer });
-  return encodeBlockBytes(block);
+  return encodeBlockBytes(block, { withFrameRoom: true });
 }

@@ -1,6 +1,9 @@
 // encodeBlockBytes must write exactly the bytes common.Block.encode writes: the leader proposes
 // them, every node stores them, hashes are taken over parts of them, and Deliver serves them as is.
+// Blocks the ledger keeps are encoded with room in front, where Deliver writes its prefix in place.
 import { common, encodeBlockBytes } from '../../protos';
+import { frameLengthDelimited } from '../../protos/block-bytes';
+import { deliverFramesInPlace, encodeDeliverBlockResponse, parseDeliverResponse } from '../../orderer/atomic-broadcast';
 
 function seeded(seed: number): () => number {
   let s = seed >>> 0;
@@ -14,6 +17,17 @@ function seeded(seed: number): () => number {
 }
 
 const bytesOf = (length: number, fill: number): Uint8Array => new Uint8Array(length).fill(fill);
+
+/** `framed` ends with `bytes` in the same memory: a write to the last byte of one shows in the other. */
+function sharesMemory(framed: Uint8Array, bytes: Uint8Array): boolean {
+  if (bytes.length === 0) return framed.buffer === bytes.buffer && framed.byteOffset + framed.length === bytes.byteOffset;
+  const last = bytes.length - 1;
+  const before = bytes[last]!;
+  bytes[last] = before ^ 0xff;
+  const shared = framed[framed.length - 1] === bytes[last];
+  bytes[last] = before;
+  return shared;
+}
 
 function expectSameBytes(block: common.BlockInit): void {
   expect(Buffer.from(encodeBlockBytes(block)).toString('hex')).toBe(Buffer.from(common.Block.encode(block)).toString('hex'));
@@ -60,5 +74,47 @@ describe('encodeBlockBytes', () => {
     expect(decoded.header?.number).toBe(7);
     expect(decoded.data?.data.map((d) => d.length)).toEqual([10, 300]);
     expect(decoded.metadata?.metadata.map((d) => d.length)).toEqual([3, 0]);
+  });
+
+  it('with frame room: the same bytes, and Deliver frames them in place as it would by copying', () => {
+    for (const block of [
+      { header: { number: 3, previousHash: bytesOf(32, 1), dataHash: bytesOf(32, 2) }, data: { data: [bytesOf(10, 3), bytesOf(300, 4)] }, metadata: { metadata: [bytesOf(3, 5)] } },
+      { data: { data: [bytesOf(2_100_000, 6)] } }, // a 4-byte frame length
+      {},
+    ] satisfies common.BlockInit[]) {
+      const plain = encodeBlockBytes(block);
+      const roomy = encodeBlockBytes(block, { withFrameRoom: true });
+      expect(Buffer.compare(roomy, plain)).toBe(0);
+      expect(deliverFramesInPlace(plain)).toBe(false);
+      expect(deliverFramesInPlace(roomy)).toBe(true);
+      const copied = encodeDeliverBlockResponse(plain);
+      const inPlace = encodeDeliverBlockResponse(roomy);
+      expect(Buffer.compare(inPlace, copied)).toBe(0);
+      expect(sharesMemory(inPlace, roomy)).toBe(true); // no copy of the block
+      expect(sharesMemory(copied, plain)).toBe(false);
+      // Framing again (another stream) writes the same prefix; the block's own bytes never change.
+      expect(Buffer.compare(encodeDeliverBlockResponse(roomy), copied)).toBe(0);
+      expect(Buffer.compare(roomy, plain)).toBe(0);
+      const parsed = parseDeliverResponse(inPlace);
+      expect(parsed.kind).toBe('block');
+      if (parsed.kind === 'block') expect(Buffer.compare(parsed.blockBytes, plain)).toBe(0);
+    }
+  });
+
+  it('frames in place only in room it made: other bytes are copied, never written in front of', () => {
+    const whole = Buffer.alloc(64, 0xee);
+    const view = whole.subarray(10, 30);
+    const framed = frameLengthDelimited(0x12, view);
+    expect(sharesMemory(framed, view)).toBe(false);
+    expect(whole.every((b) => b === 0xee)).toBe(true);
+    expect([...framed.subarray(0, 2)]).toEqual([0x12, 20]);
+    // A buffer with room, asked for under a second tag, is copied: the first frame stays intact.
+    const roomy = encodeBlockBytes({ data: { data: [bytesOf(100, 1)] } }, { withFrameRoom: true });
+    const first = frameLengthDelimited(0x12, roomy);
+    const other = frameLengthDelimited(0x0a, roomy);
+    expect(sharesMemory(first, roomy)).toBe(true);
+    expect(sharesMemory(other, roomy)).toBe(false);
+    expect(other[0]).toBe(0x0a);
+    expect(first[0]).toBe(0x12);
   });
 });
