@@ -19,6 +19,12 @@ export interface DecodedBlockInput {
   readonly bytes: Uint8Array;
   readonly block: common.Block;
   readonly txIds?: readonly string[];
+  /**
+   * The caller computed `block`'s header data_hash itself from exactly these envelopes (a leader
+   * writing the block it proposed): the store does not hash them again. Number and previous hash
+   * are still checked.
+   */
+  readonly dataHashComputedByCaller?: boolean;
 }
 
 export function isDecodedBlockInput(input: BlockInput): input is DecodedBlockInput {

@@ -318,9 +318,11 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
         );
       }
       const envelopes = block.data?.data ?? [];
-      const dataHash = blockDataHash(envelopes);
-      if (!bytesEqual(dataHash, header.dataHash)) {
-        throw new BlockStoreError('data-hash', `block ${number} has data_hash ${toHex(header.dataHash)}, its data hashes to ${toHex(dataHash)}`, number);
+      if (decoded?.dataHashComputedByCaller !== true) {
+        const dataHash = blockDataHash(envelopes);
+        if (!bytesEqual(dataHash, header.dataHash)) {
+          throw new BlockStoreError('data-hash', `block ${number} has data_hash ${toHex(header.dataHash)}, its data hashes to ${toHex(dataHash)}`, number);
+        }
       }
       const stored = new LazyStoredBlock(number, bytes, blockHeaderHash(header));
       const txIds = decoded?.txIds ?? envelopes.map(envelopeTxIdOrEmpty);

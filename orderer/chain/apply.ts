@@ -59,6 +59,8 @@ export interface ApplierOptions {
   applyConfChange(cc: raftpb.ConfChange): raftpb.ConfState;
   /** Each envelope's tx id, '' where it has none (the ledger indexes them, onBlockCommitted settles them). */
   txIdsOf(block: common.Block): readonly string[];
+  /** The entry holds the very bytes this node proposed as block `number` (the ledger need not hash its envelopes again). */
+  isOwnProposal?(number: BlockNumber, entryData: Uint8Array): boolean;
   /** A block is in the ledger (the leader pipeline and the resubmission set forget its envelopes). */
   onBlockCommitted(block: common.Block, txIds: readonly string[]): void;
   /**
@@ -277,14 +279,22 @@ export class Applier {
   private async writeEntries(entries: readonly raftpb.Entry[]): Promise<ApplyOutcome> {
     const store = this.o.blockStore;
     let blocks: common.Block[] = [];
+    /** Per block in `blocks`: this node's own proposal (isOwnProposal). */
+    let own: boolean[] = [];
     let lastNormalData: Uint8Array | undefined;
     let normalBytes = 0;
     const flush = async (): Promise<void> => {
       if (blocks.length === 0) return;
       // Handed to the store decoded, with their tx ids, so it reads neither again; with room for
       // Deliver's frame, which the store's recent-block cache serves from these bytes.
-      const toWrite = blocks.map((block) => ({ bytes: encodeBlockBytes(block, { withFrameRoom: true }), block, txIds: this.o.txIdsOf(block) }));
+      const toWrite = blocks.map((block, i) => ({
+        bytes: encodeBlockBytes(block, { withFrameRoom: true }),
+        block,
+        txIds: this.o.txIdsOf(block),
+        dataHashComputedByCaller: own[i] === true,
+      }));
       blocks = [];
+      own = [];
       const startedMs = performance.now();
       await store.appendBatch(toWrite);
       // One LMDB transaction for the batch: each block is counted with the batch's time.
@@ -307,6 +317,7 @@ export class Applier {
             if (this.o.onConfigBlock !== undefined && configEnvelopeOfBlock(block) !== undefined) this.o.onConfigBlock(block, number, false);
             this.fillMetadata(block, index);
             blocks.push(block);
+            own.push(this.o.isOwnProposal?.(number, e.data) === true);
           }
           lastNormalData = e.data;
           normalBytes += e.data.length;

@@ -205,6 +205,7 @@ export class Chain implements ChainHandle {
       settings: () => this.settingsValue,
       applyConfChange: (cc) => this.applyConfChange(cc),
       txIdsOf: (block) => this.txIdsOf(block),
+      isOwnProposal: (number, entryData) => this.pipeline.isOwnProposal(number, entryData),
       onBlockCommitted: (block, txIds) => this.onBlockCommitted(block, txIds),
       onConfigBlock: (block, number, pulled) => this.onConfigBlock(block, number, pulled),
       onRemoved: () => this.stopNow('this node was removed from the channel', true),

@@ -107,7 +107,7 @@ export class LeaderPipeline {
   private readyIndex: ChainRaftIndex | undefined;
   private lastCreated: { number: BlockNumber; hash: Uint8Array } | undefined;
   /** Proposed, uncommitted blocks of this leader: their tx ids and data hash. */
-  private readonly inflight = new Map<BlockNumber, { txIds: string[]; dataHash: Uint8Array }>();
+  private readonly inflight = new Map<BlockNumber, { txIds: string[]; dataHash: Uint8Array; bytes: Uint8Array }>();
   /** Tx id of each envelope handed to the cutter, so it is not decoded again for the block. */
   private readonly txIdOf = new WeakMap<Uint8Array, string>();
   /** The intake items whose envelopes are in the cutter's pending batch, oldest first. */
@@ -448,7 +448,7 @@ export class LeaderPipeline {
       return undefined;
     }
     const txIds = batch.map((env) => this.txIdOf.get(env) ?? envelopeTxIdOrEmpty(env));
-    this.inflight.set(number, { txIds, dataHash: block.header!.dataHash });
+    this.inflight.set(number, { txIds, dataHash: block.header!.dataHash, bytes });
     this.o.logger.debug({ block: number, envelopes: batch.length, sizeBytes: bytes.length }, 'block proposed');
     this.lastCreated = { number, hash: blockHeaderHash(block.header!) };
     return number;
@@ -461,6 +461,15 @@ export class LeaderPipeline {
   ownTxIds(block: common.Block): readonly string[] | undefined {
     const mine = this.inflight.get(blockNumber(block.header?.number ?? 0));
     return mine !== undefined && block.header !== undefined && bytesEqual(mine.dataHash, block.header.dataHash) ? mine.txIds : undefined;
+  }
+
+  /**
+   * The committed entry carrying block `number` holds the very bytes this leader proposed (the
+   * Raft log hands back the proposal's buffer): its header's data hash was computed here, from
+   * these envelopes.
+   */
+  isOwnProposal(number: BlockNumber, entryData: Uint8Array): boolean {
+    return this.inflight.get(number)?.bytes === entryData;
   }
 
   /** A block was committed: it leaves the in-flight window. */

@@ -210,6 +210,21 @@ describe('a block handed over decoded, with its tx ids (as the chain appends)', 
     await store.append({ bytes, block, txIds: ['x'] });
     expect(store.getByTxId('x')).toEqual({ blockNumber: 0, txIndex: 0 });
   });
+
+  test('a caller that computed the data hash itself (a leader writing its own proposal) is not checked again; number and previous hash still are', async () => {
+    const chain = new ChainBuilder();
+    const bytes = chain.next([makeEnvelope('x', Uint8Array.of(1))]);
+    const block = common.Block.decode(bytes);
+    // The store takes the caller's word for the data hash: it does not hash the envelopes, so even
+    // data that does not match is not noticed. Only the leader's own proposals are handed over so.
+    const unmatched: common.Block = { ...block, data: { data: [makeEnvelope('x', Uint8Array.of(9))] } };
+    await store.append({ bytes, block: unmatched, txIds: ['x'], dataHashComputedByCaller: true });
+    expect(store.height()).toBe(1);
+    const again = chain.next([makeEnvelope('y', Uint8Array.of(2))]);
+    const wrongNumber: common.Block = { ...common.Block.decode(again), header: { ...common.Block.decode(again).header!, number: 5 } };
+    expect((await rejection(store.append({ bytes: again, block: wrongNumber, txIds: ['y'], dataHashComputedByCaller: true }))).reason).toBe('block-number');
+    expect(store.height()).toBe(1);
+  });
 });
 
 describe('append rejections leave the store unchanged', () => {

@@ -5,7 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import type { ClusterTransport } from '../../cluster/types';
-import { newBlock } from '../../ledger/block';
+import { blockDataHash, newBlock } from '../../ledger/block';
+import { isDecodedBlockInput, type DecodedBlockInput } from '../../ledger/block-store';
 import { openBlockStore, type LmdbBlockStore } from '../../ledger/lmdb-block-store';
 import { Chain } from '../../orderer/chain/chain';
 import { openRaftPersistence } from '../../orderer/chain/raft-persistence';
@@ -68,6 +69,22 @@ test('a single-node chain elects itself and orders envelopes into blocks of MaxM
   const sizes = [1, 2, 3].map((n) => store.getBlock(n)!.block.data!.data.length);
   expect(sizes).toEqual([10, 10, 5]); // two full blocks, the rest cut by BatchTimeout
   for (const e of envelopes) expect(store.getByTxId(e.txId)).toBeDefined();
+});
+
+test("the leader's own blocks reach the ledger marked as hashed by it: their envelopes are not hashed twice", async () => {
+  await waitFor('a leader', 5_000, () => (chain.errored() ? undefined : true), 10);
+  const appended: DecodedBlockInput[] = [];
+  const appendBatch = store.appendBatch.bind(store);
+  jest.spyOn(store, 'appendBatch').mockImplementation((blocks) => {
+    for (const b of blocks) if (isDecodedBlockInput(b)) appended.push(b);
+    return appendBatch(blocks);
+  });
+  const envelopes = Array.from({ length: 25 }, () => makeEnvelope('solo', 32));
+  await Promise.all(envelopes.map((e) => chain.order(parseBroadcastEnvelope(e.bytes))));
+  // The committed entries carry the very buffers it proposed (and hashed into each header).
+  expect(appended.map((b) => b.block.header?.number)).toEqual([1, 2, 3]);
+  expect(appended.every((b) => b.dataHashComputedByCaller === true)).toBe(true);
+  for (const b of appended) expect(Buffer.compare(blockDataHash(b.block.data!.data), b.block.header!.dataHash)).toBe(0);
 });
 
 test('a chain whose ledger fails halts, answers SERVICE_UNAVAILABLE, and stops promptly', async () => {
