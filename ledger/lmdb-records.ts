@@ -69,8 +69,27 @@ export function decodeTxLocation(bytes: Buffer): TxLocation {
   return { blockNumber: readUint64(bytes, 0), txIndex: bytes.readUInt32BE(8) };
 }
 
-/** The index key of a tx id; undefined for ids that are not indexed (empty or too long). */
-const HEX_TXID = /^[0-9a-f]{64}$/;
+/** The value of a lowercase hex digit's char code; -1 for any other character. */
+function hexDigit(code: number): number {
+  if (code >= 48 && code <= 57) return code - 48; // 0-9
+  if (code >= 97 && code <= 102) return code - 87; // a-f
+  return -1;
+}
+
+/**
+ * Writes a 64-character lowercase hex id as its 32 bytes at key[1..32]; false (key half written)
+ * for any other id. One pass over the characters: a regular expression and then Buffer#write
+ * took twice as long, on every index write and every leader's "already ordered?" lookup.
+ */
+function packHexTxId(txId: string, key: Buffer): boolean {
+  for (let i = 0; i < 32; i++) {
+    const high = hexDigit(txId.charCodeAt(2 * i));
+    const low = hexDigit(txId.charCodeAt(2 * i + 1));
+    if ((high | low) < 0) return false;
+    key[i + 1] = (high << 4) | low;
+  }
+  return true;
+}
 
 /** Whether txIdKey gives the id a key (not empty, not too long), without allocating the key. */
 export function isIndexedTxId(txId: string): boolean {
@@ -90,11 +109,10 @@ const UTF8_TAG = 1;
  */
 export function txIdKey(txId: string): Buffer | undefined {
   if (txId.length === 0) return undefined;
-  if (txId.length === 64 && HEX_TXID.test(txId)) {
+  if (txId.length === 64) {
     const key = Buffer.allocUnsafe(33);
     key[0] = PACKED_HEX_TAG;
-    key.write(txId, 1, 'hex');
-    return key;
+    if (packHexTxId(txId, key)) return key;
   }
   const utf8Bytes = Buffer.byteLength(txId, 'utf8');
   if (utf8Bytes + 1 > MAX_TXID_KEY_BYTES) return undefined;
