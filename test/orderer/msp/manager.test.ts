@@ -99,6 +99,19 @@ describe('identity cache', () => {
     expect(again.key).toBe(manager.deserialize(creators[1]!).key);
   });
 
+  it('many clients at once: creators past the few compared by bytes are still cache hits, and a changed buffer is not mistaken for the creator it held', () => {
+    const manager = new MspManager(msps, new Map(), { identityCacheEntries: 64 });
+    const creators = Array.from({ length: 12 }, (_, i) => serialize('Org1MSP', org1.issue({ ous: [`c${i}`] }).certificate.pem));
+    const first = creators.map((c) => manager.deserialize(c));
+    for (let round = 0; round < 2; round++) creators.forEach((c, i) => expect(manager.deserialize(c)).toBe(first[i]));
+    expect(manager.cacheStats()).toMatchObject({ hits: 24, misses: 12 });
+    // The cache kept copies: the caller's buffer, reused for other bytes, names another creator.
+    const reused = Buffer.from(creators[0]!);
+    expect(manager.deserialize(reused)).toBe(first[0]);
+    Buffer.from(creators[1]!).copy(reused);
+    expect(manager.deserialize(reused)).toBe(first[1]);
+  });
+
   it('remembers a refusal apart from the identities: the same error again without a parse, and a flood of refused creators evicts no honest identity', () => {
     const manager = new MspManager(msps, new Map(), { identityCacheEntries: 2 });
     const honest = manager.deserialize(serialize('Org1MSP', org1.admin.certificate.pem));
