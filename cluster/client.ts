@@ -32,6 +32,7 @@ import {
   type MessageKind,
   type NodeId,
   type SubmitAck,
+  type SubmitAnswerHandle,
 } from './types';
 
 /** Fabric's client keepalive (General.Keepalive ClientInterval / ClientTimeout). */
@@ -50,7 +51,15 @@ const IGNORE = (): void => undefined;
  * function's state, a deadline record, a handle with two closures and a second promise: at
  * thousands of forwards a second, garbage the follower's young generation had to copy.
  */
-class PendingAck implements AckHandle {
+/** An answer the deadline sweep watches. */
+interface TrackedAck extends AckHandle {
+  deadlineMs: number;
+  settled: boolean;
+  readonly channel: string;
+  readonly toId: NodeId;
+}
+
+class PendingAck implements TrackedAck {
   deadlineMs = 0;
   settled = false;
   readonly answered: Promise<SubmitAck>;
@@ -77,6 +86,30 @@ class PendingAck implements AckHandle {
   reject(err: Error): void {
     this.settled = true;
     this.settleReject(err);
+  }
+}
+
+/** A forward answered through its sender's handle (submitAcked): no promise; the first answer wins. */
+class HandleAck implements TrackedAck {
+  deadlineMs = 0;
+  settled = false;
+
+  constructor(
+    readonly channel: string,
+    readonly toId: NodeId,
+    private readonly handle: SubmitAnswerHandle,
+  ) {}
+
+  resolve(ack: SubmitAck): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.handle.resolve(ack);
+  }
+
+  reject(err: Error): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.handle.reject(err);
   }
 }
 export interface ClusterClientOptions {
@@ -140,7 +173,7 @@ export class ClusterClient implements ClusterTransport {
   private lossFlushScheduled = false;
   private closed = false;
   /** Forwards waiting for the leader's answer, oldest first (all share one timeout, so deadline order). */
-  private readonly ackDeadlines = new Fifo<PendingAck>();
+  private readonly ackDeadlines = new Fifo<TrackedAck>();
   private ackSweep: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: ClusterClientOptions) {
@@ -261,6 +294,17 @@ export class ClusterClient implements ClusterTransport {
    * when it never left (no room in time, too large, closed).
    */
   sendSubmitAcked(channel: string, toId: NodeId, forward: ForwardedEnvelope): Promise<SubmitAck> {
+    const pending = new PendingAck(channel, toId);
+    this.submitWith(channel, toId, forward, pending);
+    return pending.answered;
+  }
+
+  submitAcked(channel: string, toId: NodeId, forward: ForwardedEnvelope, handle: SubmitAnswerHandle): void {
+    this.submitWith(channel, toId, forward, new HandleAck(channel, toId, handle));
+  }
+
+  /** Queues a forward whose answer `ack` takes; every failure, now or later, goes to `ack` too. */
+  private submitWith(channel: string, toId: NodeId, forward: ForwardedEnvelope, ack: TrackedAck): void {
     try {
       if (this.closed) throw new StreamClosedError(channel, toId, 'submit', 'cluster client closed');
       const member = toId === NO_NODE ? undefined : this.membership.member(channel, toId);
@@ -271,20 +315,19 @@ export class ClusterClient implements ClusterTransport {
         this.metrics.messageDropped(member.host, channel, 'submit');
         throw new MessageTooLargeError(channel, toId, sizeBytes, this.maxSendMessageBytes);
       }
-      const pending = new PendingAck(channel, toId);
-      const message: OutgoingMessage = { forward, isSnapshot: false, ack: pending };
+      const message: OutgoingMessage = { forward, isSnapshot: false, ack };
       const stream = this.streamFor(channel, member, 'submit');
       // Room on the stream (the usual case): queued now, no promise to wait on.
       if (stream.tryPut(message)) {
-        this.watchDeadline(pending);
-        return pending.answered;
+        this.watchDeadline(ack);
+        return;
       }
-      return stream.put(message, this.rpcTimeoutMs).then(() => {
-        this.watchDeadline(pending);
-        return pending.answered;
-      });
+      stream.put(message, this.rpcTimeoutMs).then(
+        () => this.watchDeadline(ack),
+        (err: unknown) => ack.reject(err instanceof Error ? err : new Error(String(err))),
+      );
     } catch (err) {
-      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      ack.reject(err instanceof Error ? err : new Error(String(err)));
     }
   }
 
@@ -292,7 +335,7 @@ export class ClusterClient implements ClusterTransport {
    * One deadline sweep for all answers instead of a timer and a race per envelope: at thousands
    * of forwards a second those cost more than the forwarding itself.
    */
-  private watchDeadline(pending: PendingAck): void {
+  private watchDeadline(pending: TrackedAck): void {
     if (pending.settled) return;
     pending.deadlineMs = Date.now() + this.rpcTimeoutMs;
     this.ackDeadlines.push(pending);

@@ -5,7 +5,7 @@ import { HeaderSenderAuthenticator, TlsCertSenderAuthenticator, type SenderAuthe
 import { ClusterClient, type ClusterClientOptions } from './client';
 import { ClusterDispatcher, registerClusterService } from './dispatcher';
 import { ClusterMembership } from './membership';
-import type { ChannelMembership, ClusterTransport, ForwardedEnvelope, MessageReceiver, NodeId, SubmitAck } from './types';
+import type { ChannelMembership, ClusterTransport, ForwardedEnvelope, MessageReceiver, NodeId, SubmitAck, SubmitAnswerHandle } from './types';
 import type { orderer, raftpb } from '../protos';
 
 /** How incoming senders are identified: the plaintext header check, or the TLS client certificate. */
@@ -73,6 +73,10 @@ export class Comm implements ClusterTransport {
 
   sendSubmitAcked(channel: string, toId: NodeId, forward: ForwardedEnvelope): Promise<SubmitAck> {
     return this.client.sendSubmitAcked(channel, toId, forward);
+  }
+
+  submitAcked(channel: string, toId: NodeId, forward: ForwardedEnvelope, handle: SubmitAnswerHandle): void {
+    this.client.submitAcked(channel, toId, forward, handle);
   }
 
   /** Outgoing side only; the gRPC server belongs to whoever created it. */

@@ -107,6 +107,20 @@ export interface ClusterTransport {
    * leader takes them (SUBMIT_BATCH_HEADER).
    */
   sendSubmitAcked?(channel: string, toId: NodeId, forward: ForwardedEnvelope): Promise<SubmitAck>;
+  /**
+   * sendSubmitAcked answering through `handle` instead of a promise (with the same answers and
+   * errors, exactly one of them, possibly before this returns): a follower forwards thousands of
+   * envelopes a second, and the promise, its reactions and closures were each a forward's garbage.
+   */
+  submitAcked?(channel: string, toId: NodeId, forward: ForwardedEnvelope, handle: SubmitAnswerHandle): void;
+}
+
+/** Where a forward's answer goes (ClusterTransport.submitAcked). */
+export interface SubmitAnswerHandle {
+  /** The leader's answer (or, for a leader without the extension, that it was written). */
+  resolve(ack: SubmitAck): void;
+  /** As sendSubmitAcked's rejections: SubmitFateUnknownError when it may have arrived. */
+  reject(err: Error): void;
 }
 
 /** Fabric's General.Cluster.SendBufferSize default. */

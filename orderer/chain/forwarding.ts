@@ -17,7 +17,7 @@
 //     tx id.
 import type { Logger } from 'pino';
 import { SubmitFateUnknownError } from '../../cluster/errors';
-import type { ClusterTransport, ForwardedEnvelope, NodeId, SubmitAck } from '../../cluster/types';
+import type { ClusterTransport, ForwardedEnvelope, NodeId, SubmitAck, SubmitAnswerHandle } from '../../cluster/types';
 import type { BlockStore } from '../../ledger/block-store';
 import { common, type orderer } from '../../protos';
 import { EnvelopeFateUnknownError, OrdererError } from '../errors';
@@ -123,7 +123,7 @@ export class Forwarder {
    * "leader changed" promise: racing each forward against a long-lived promise left one reaction
    * on it per envelope, about 34,000 per follower in one benchmark run, until the next election.
    */
-  private readonly waiters = new Set<() => void>();
+  private readonly waiters = new Set<LeaderChangeWaiter>();
   /** Broadcasts on this leader waiting for their envelope's block, by tx id. */
   private readonly commitWaiters = new Map<string, CommitWaiter[]>();
   private readonly commitWaitTimeoutMs: number;
@@ -150,23 +150,57 @@ export class Forwarder {
    */
   order(parsed: ParsedEnvelope): Promise<void> {
     const { txId, envelopeBytes, messageSizeBytes, configSeq, kind } = parsed;
-    return this.orderForwardable({ txId, envelopeBytes, messageSizeBytes, configSeq, kind });
+    const env: Forwardable = { txId, envelopeBytes, messageSizeBytes, configSeq, kind };
+    // A follower's usual case: its first forward, to a leader that answers, as one object
+    // (FirstForward) instead of two async functions, a race and their promises.
+    const leader = this.o.leaderId();
+    if (this.o.transport.submitAcked !== undefined && txId !== '' && leader !== 0 && leader !== this.o.selfId && this.o.haltedReason() === undefined) {
+      return new Promise<void>((resolve, reject) => new FirstForward(this, env, leader, resolve, reject).start());
+    }
+    return this.orderForwardable(env);
   }
 
   private async orderForwardable(env: Forwardable): Promise<void> {
-    // Room in the accepted set is reserved before the envelope is taken or forwarded: when the
-    // set is full the refusal means "not ordered", and nothing acknowledged is ever evicted.
-    // A client retry of a tracked tx id needs no new room.
-    const bytes = env.envelopeBytes.length;
-    let reserved = env.txId !== '' && !this.accepted.has(env.txId);
-    if (reserved && !this.accepted.tryReserve(bytes)) {
+    const reserved = this.reserve(env);
+    const attempts: ForwardAttempts = { overtaken: undefined, fateUnknown: false };
+    return this.finishOrder(env, reserved, attempts, this.forwardOrTake(env, attempts, 0));
+  }
+
+  /**
+   * Room in the accepted set is reserved before the envelope is taken or forwarded: when the set
+   * is full the refusal means "not ordered", and nothing acknowledged is ever evicted. A client
+   * retry of a tracked tx id needs no new room. True when room was reserved (release it once the
+   * envelope is tracked, or refused).
+   */
+  reserve(env: Forwardable): boolean {
+    const reserved = env.txId !== '' && !this.accepted.has(env.txId);
+    if (reserved && !this.accepted.tryReserve(env.envelopeBytes.length)) {
       throw OrdererError.serviceUnavailable('too many envelopes accepted and not yet ordered');
     }
+    return reserved;
+  }
+
+  /** A leader holds the envelope: kept until it is in a block, and the Broadcast answered SUCCESS. */
+  leaderHolds(env: Forwardable, reserved: boolean): void {
+    this.track(env);
+    // Tracked now: counted by the set itself.
+    if (reserved) this.accepted.release(env.envelopeBytes.length);
+    this.counters.acknowledged++;
+  }
+
+  /** Not ordered: its reserved room goes back. */
+  unreserve(env: Forwardable, reserved: boolean): void {
+    if (reserved) this.accepted.release(env.envelopeBytes.length);
+  }
+
+  /** What `forwarding` came to, as the Broadcast's answer: SUCCESS, a refusal, or "fate unknown". */
+  async finishOrder(env: Forwardable, reservedRoom: boolean, attempts: ForwardAttempts, forwarding: Promise<Placed>): Promise<void> {
+    const bytes = env.envelopeBytes.length;
+    let reserved = reservedRoom;
     try {
-      const attempts: ForwardAttempts = { overtaken: undefined, fateUnknown: false };
       let placed: Placed;
       try {
-        placed = await this.forwardOrTake(env, attempts);
+        placed = await forwarding;
       } catch (err) {
         if (!(err instanceof OrdererError)) throw err;
         const maybeOrdered = attempts.fateUnknown || (await Promise.all(attempts.overtaken ?? [])).some((m) => m);
@@ -201,10 +235,13 @@ export class Forwarder {
     });
   }
 
-  /** Takes the envelope into this leader's intake or has a leader confirm it; throws OrdererError when neither happened. */
-  private async forwardOrTake(env: Forwardable, attempts: ForwardAttempts): Promise<Placed> {
+  /**
+   * Takes the envelope into this leader's intake or has a leader confirm it; throws OrdererError
+   * when neither happened. `firstAttempt` > 0: earlier attempts were made (FirstForward).
+   */
+  async forwardOrTake(env: Forwardable, attempts: ForwardAttempts, firstAttempt: number): Promise<Placed> {
     const pipeline = this.o.pipeline;
-    for (let attempt = 0; ; attempt++) {
+    for (let attempt = firstAttempt; ; attempt++) {
       const halted = this.o.haltedReason();
       if (halted !== undefined) throw OrdererError.serviceUnavailable(`channel ${this.o.channelId} is halted: ${halted}`);
       const leader = this.o.leaderId();
@@ -254,15 +291,15 @@ export class Forwarder {
       let outcome: SubmitAck | 'leader-changed';
       try {
         outcome = await new Promise<SubmitAck | 'leader-changed'>((resolve, reject) => {
-          const onLeaderChange = (): void => resolve('leader-changed');
-          this.waiters.add(onLeaderChange);
+          const waiter: LeaderChangeWaiter = { leaderChanged: () => resolve('leader-changed') };
+          this.waiters.add(waiter);
           sent.then(
             (ack) => {
-              this.waiters.delete(onLeaderChange);
+              this.waiters.delete(waiter);
               resolve(ack);
             },
             (err: unknown) => {
-              this.waiters.delete(onLeaderChange);
+              this.waiters.delete(waiter);
               reject(err);
             },
           );
@@ -363,7 +400,27 @@ export class Forwarder {
   wakeWaiters(): void {
     const waiters = [...this.waiters];
     this.waiters.clear();
-    for (const wake of waiters) wake();
+    for (const w of waiters) w.leaderChanged();
+  }
+
+  /** `w` hears of the next leader change (or halt) unless it is forgotten first. */
+  watchLeader(w: LeaderChangeWaiter): void {
+    this.waiters.add(w);
+  }
+
+  forgetWaiter(w: LeaderChangeWaiter): void {
+    this.waiters.delete(w);
+  }
+
+  /** FirstForward's send: the transport answers through `handle`. */
+  submitTo(leader: NodeId, env: Forwardable, handle: SubmitAnswerHandle): void {
+    const lastValidationSeq = env.configSeq ?? this.o.configSequence();
+    this.o.transport.submitAcked!(this.o.channelId, leader, { lastValidationSeq, envelope: env.envelopeBytes }, handle);
+  }
+
+  /** The Raft leader as this node knows it now. */
+  currentLeader(): NodeId {
+    return this.o.leaderId();
   }
 
   /** A forward reached this node, which does not lead: Fabric forwards it again. */
@@ -501,6 +558,103 @@ export class Forwarder {
       if (this.o.leaderId() !== leader || this.o.haltedReason() !== undefined) return;
       this.resendChunk(leader, items, i);
     });
+  }
+}
+
+/** A forward waiting for its answer, to be told when the leader changes (or the chain halts). */
+interface LeaderChangeWaiter {
+  leaderChanged(): void;
+}
+
+/**
+ * A follower's first forward of an envelope, to the leader it knows, with an answer expected
+ * (our extension): one object is the answer handle the transport settles, the leader-change
+ * waiter and the state between them. Most envelopes end here: the leader holds it (SUCCESS), or
+ * refuses it. Everything else (no answer, a leader change, a refusal by a leader that has just
+ * lost its leadership) continues in Forwarder.forwardOrTake from the second attempt, with what
+ * this attempt left behind, exactly as if the first attempt had been made there.
+ */
+class FirstForward implements SubmitAnswerHandle, LeaderChangeWaiter {
+  /** waiting: for the answer; moved: handed to forwardOrTake (a late answer goes to `late`); done. */
+  private state: 'waiting' | 'moved' | 'done' = 'waiting';
+  /** After a leader change: whether the deposed leader may have taken it, once it answers. */
+  private late: ((maybeTaken: boolean) => void) | undefined;
+  private reserved = false;
+
+  constructor(
+    private readonly f: Forwarder,
+    private readonly env: Forwardable,
+    private readonly leader: NodeId,
+    private readonly done: () => void,
+    private readonly fail: (err: unknown) => void,
+  ) {}
+
+  start(): void {
+    try {
+      this.reserved = this.f.reserve(this.env);
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    this.f.watchLeader(this);
+    this.f.submitTo(this.leader, this.env, this);
+  }
+
+  resolve(ack: SubmitAck): void {
+    if (this.state === 'moved') {
+      this.late?.(maybeTaken(ack));
+      return;
+    }
+    if (this.state !== 'waiting') return;
+    this.state = 'done';
+    this.f.forgetWaiter(this);
+    if (maybeTaken(ack)) {
+      this.f.leaderHolds(this.env, this.reserved);
+      this.done();
+      return;
+    }
+    // Refused: not taken. A leader that has just lost its leadership is followed to the next.
+    if (this.f.currentLeader() !== this.leader && 1 < MAX_FORWARD_ATTEMPTS) {
+      this.continueFrom({ overtaken: undefined, fateUnknown: false });
+      return;
+    }
+    const info = ack.kind === 'acked' ? ack.info : '';
+    const status = ack.kind === 'acked' && ack.status !== common.Status.UNKNOWN ? ack.status : common.Status.SERVICE_UNAVAILABLE;
+    this.f.unreserve(this.env, this.reserved);
+    this.fail(new OrdererError(status, `leader ${this.leader} did not take the envelope: ${info}`));
+  }
+
+  reject(err: Error): void {
+    if (this.state === 'moved') {
+      this.late?.(err instanceof SubmitFateUnknownError);
+      return;
+    }
+    if (this.state !== 'waiting') return;
+    this.state = 'done';
+    this.f.forgetWaiter(this);
+    if (!(err instanceof SubmitFateUnknownError)) {
+      this.f.unreserve(this.env, this.reserved);
+      this.fail(OrdererError.serviceUnavailable(`could not forward to leader ${this.leader}: ${err.message}`, { cause: err }));
+      return;
+    }
+    // Handed over, then no answer: it may have arrived. Asked again (the same leader on a new
+    // stream, or the next one), the leader's tx-id checks answer SUCCESS if it already has it.
+    this.continueFrom({ overtaken: undefined, fateUnknown: true });
+  }
+
+  leaderChanged(): void {
+    if (this.state !== 'waiting') return;
+    // Still on its way to a deposed leader, which may yet take it: remembered, so that a later
+    // refusal is not answered while it may be ordered.
+    this.state = 'moved';
+    const overtaken = new Promise<boolean>((resolve) => {
+      this.late = resolve;
+    });
+    this.continueFrom({ overtaken: [overtaken], fateUnknown: false });
+  }
+
+  private continueFrom(attempts: ForwardAttempts): void {
+    this.f.finishOrder(this.env, this.reserved, attempts, this.f.forwardOrTake(this.env, attempts, 1)).then(this.done, this.fail);
   }
 }
 

@@ -117,6 +117,28 @@ describe('between two orderers of ours', () => {
     expect(atB.batches.flatMap((x) => x.numbers)).toEqual([...atB.batches.flatMap((x) => x.numbers)].sort((x, y) => x - y));
   });
 
+  it('submitAcked answers through its handle exactly as sendSubmitAcked does through its promise', async () => {
+    configureChannel('handles', [a, b], [1, 2]);
+    const atB = new BatchReceiver(refusedEvery5th);
+    b.comm.register('handles', atB);
+    const viaHandle = (channel: string, to: NodeId, f: ForwardedEnvelope): Promise<{ ack?: unknown; err?: string; settledBefore: boolean }> =>
+      new Promise((resolve) => {
+        let returned = false;
+        a.comm.submitAcked(channel, to, f, {
+          resolve: (ack) => resolve({ ack, settledBefore: !returned }),
+          reject: (err) => resolve({ err: err.constructor.name, settledBefore: !returned }),
+        });
+        returned = true;
+      });
+    const numbers = Array.from({ length: 30 }, (_, i) => i + 1);
+    const got = await Promise.all(numbers.map((n) => viaHandle('handles', 2, forward(n))));
+    expect(got.map((g) => g.ack)).toEqual(numbers.map((n) => ({ kind: 'acked', ...refusedEvery5th(n) })));
+    expect(got.every((g) => !g.settledBefore)).toBe(true);
+    // Not sendable: the handle hears it before submitAcked returns, as sendSubmitAcked rejects.
+    expect(await viaHandle('handles', 9, forward(99))).toEqual({ err: 'UnknownDestinationError', settledBefore: true });
+    await expect(a.comm.sendSubmitAcked('handles', 9, forward(99))).rejects.toThrow(/9/);
+  });
+
   it('a lone forward goes as a batch of one, so the leader takes its bytes without decoding them', async () => {
     configureChannel('lone', [a, b], [1, 2]);
     const atB = new BatchReceiver();

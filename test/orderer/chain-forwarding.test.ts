@@ -5,7 +5,7 @@
 // forward was not queued after all, and answered "fate unknown" (kept and resent) if it was.
 import pino from 'pino';
 import { SubmitFateUnknownError } from '../../cluster/errors';
-import type { ClusterTransport, SubmitAck } from '../../cluster/types';
+import type { ClusterTransport, ForwardedEnvelope, SubmitAck, SubmitAnswerHandle } from '../../cluster/types';
 import { newBlock } from '../../ledger/block';
 import { Forwarder } from '../../orderer/chain/forwarding';
 import { LeaderPipeline } from '../../orderer/chain/leader-pipeline';
@@ -34,11 +34,18 @@ interface PendingAck {
   fail: (err: Error) => void;
 }
 
+/**
+ * How a transport with the extension hands answers back: a promise per forward (sendSubmitAcked),
+ * or a handle (submitAcked, what the real one offers, taken by the Forwarder's first forward).
+ */
+type AckStyle = 'promise' | 'handle';
+
 function setup(
   maxAcceptedBytes?: number,
   resendBudgetBytes?: number,
   acks?: PendingAck[],
-): { forwarder: Forwarder; pending: Pending[]; setLeader(id: number): void } {
+  ackStyle: AckStyle = 'handle',
+): { forwarder: Forwarder; pending: Pending[]; setLeader(id: number): void; setLeaderUnannounced(id: number): void } {
   const store = new MemoryBlockStore(CHANNEL);
   void store.append(newBlock(0, new Uint8Array(0), [common.Envelope.encode({ payload: Uint8Array.of(1) })]));
   const clock = new SimClock();
@@ -50,6 +57,12 @@ function setup(
     sendSubmit: (_ch, to) => new Promise<void>((resolve, reject) => pending.push({ to, resolve, reject })),
     ...(acks !== undefined
       ? { sendSubmitAcked: (_ch: string, to: number) => new Promise<SubmitAck>((answer, fail) => acks.push({ to, answer, fail })) }
+      : {}),
+    ...(acks !== undefined && ackStyle === 'handle'
+      ? {
+          submitAcked: (_ch: string, to: number, _forward: ForwardedEnvelope, handle: SubmitAnswerHandle) =>
+            acks.push({ to, answer: (ack) => handle.resolve(ack), fail: (err) => handle.reject(err) }),
+        }
       : {}),
   };
   let leader = 2;
@@ -89,6 +102,10 @@ function setup(
       leader = id;
       forwarder.wakeWaiters();
     },
+    /** The leader as Raft knows it moves, and the Chain has not told the forwarder yet. */
+    setLeaderUnannounced: (id) => {
+      leader = id;
+    },
   };
 }
 
@@ -101,54 +118,127 @@ const outcomeOf = (p: Promise<void>): Promise<string> =>
       err instanceof OrdererError ? `refused ${common.Status[err.status]}: ${err.message}` : err instanceof EnvelopeFateUnknownError ? `fate unknown: ${err.message}` : String(err),
   );
 
-test('a follower answers SUCCESS only once the leader confirms it holds the envelope, and keeps it until it is in a block', async () => {
-  const acks: PendingAck[] = [];
-  const { forwarder } = setup(undefined, undefined, acks);
-  const env = simEnvelope(CHANNEL, 'confirmed');
-  let answered = false;
-  const outcome = outcomeOf(forwarder.order(env)).finally(() => (answered = true));
-  await settle();
-  expect(acks.map((a) => a.to)).toEqual([2]);
-  expect(answered).toBe(false); // handed over is not enough
-  acks[0]!.answer({ kind: 'acked', status: common.Status.SUCCESS, info: '' });
-  expect(await outcome).toBe('SUCCESS');
-  expect(forwarder.acceptedSize).toBe(1);
-  forwarder.settle([env.txId]);
-  expect(forwarder.acceptedSize).toBe(0);
-});
-
-test("a leader's refusal is passed to the client and nothing is kept: not ordered", async () => {
-  const acks: PendingAck[] = [];
-  const { forwarder } = setup(undefined, undefined, acks);
-  const outcome = outcomeOf(forwarder.order(simEnvelope(CHANNEL, 'refused-by-leader')));
-  await settle();
-  acks[0]!.answer({ kind: 'acked', status: common.Status.SERVICE_UNAVAILABLE, info: 'the leader is overloaded' });
-  expect(await outcome).toMatch(/^refused SERVICE_UNAVAILABLE: leader 2 did not take the envelope: the leader is overloaded/);
-  expect(forwarder.acceptedSize).toBe(0);
-});
-
-test('a forward whose stream broke before the answer is asked again; the retry decides', async () => {
-  const acks: PendingAck[] = [];
-  const { forwarder } = setup(undefined, undefined, acks);
-  const outcome = outcomeOf(forwarder.order(simEnvelope(CHANNEL, 'asked-again')));
-  await settle();
-  acks[0]!.fail(new SubmitFateUnknownError(CHANNEL, 2, 'the stream ended before the answer'));
-  await settle();
-  expect(acks.map((a) => a.to)).toEqual([2, 2]); // the same leader, on a new stream
-  acks[1]!.answer({ kind: 'acked', status: common.Status.SUCCESS, info: '' }); // it had it, or has it now
-  expect(await outcome).toBe('SUCCESS');
-});
-
-test('when no forward is ever answered the client hears "fate unknown", never a refusal, and the envelope is kept', async () => {
-  const acks: PendingAck[] = [];
-  const { forwarder } = setup(undefined, undefined, acks);
-  const outcome = outcomeOf(forwarder.order(simEnvelope(CHANNEL, 'never-answered')));
-  for (let i = 0; i < 4; i++) {
+describe.each<AckStyle>(['handle', 'promise'])('a leader that answers, answers by %s', (style) => {
+  test('a follower answers SUCCESS only once the leader confirms it holds the envelope, and keeps it until it is in a block', async () => {
+    const acks: PendingAck[] = [];
+    const { forwarder } = setup(undefined, undefined, acks, style);
+    const env = simEnvelope(CHANNEL, 'confirmed');
+    let answered = false;
+    const outcome = outcomeOf(forwarder.order(env)).finally(() => (answered = true));
     await settle();
-    acks[i]!.fail(new SubmitFateUnknownError(CHANNEL, 2, `no answer within 7000 ms`));
-  }
-  expect(await outcome).toMatch(/^fate unknown: leader 2 did not answer/);
-  expect(forwarder.acceptedSize).toBe(1); // resent to the leader until it is in a block
+    expect(acks.map((a) => a.to)).toEqual([2]);
+    expect(answered).toBe(false); // handed over is not enough
+    acks[0]!.answer({ kind: 'acked', status: common.Status.SUCCESS, info: '' });
+    expect(await outcome).toBe('SUCCESS');
+    expect(forwarder.acceptedSize).toBe(1);
+    forwarder.settle([env.txId]);
+    expect(forwarder.acceptedSize).toBe(0);
+  });
+
+  test("a leader's refusal is passed to the client and nothing is kept: not ordered", async () => {
+    const acks: PendingAck[] = [];
+    const { forwarder } = setup(undefined, undefined, acks, style);
+    const outcome = outcomeOf(forwarder.order(simEnvelope(CHANNEL, 'refused-by-leader')));
+    await settle();
+    acks[0]!.answer({ kind: 'acked', status: common.Status.SERVICE_UNAVAILABLE, info: 'the leader is overloaded' });
+    expect(await outcome).toMatch(/^refused SERVICE_UNAVAILABLE: leader 2 did not take the envelope: the leader is overloaded/);
+    expect(forwarder.acceptedSize).toBe(0);
+  });
+
+  test('a forward whose stream broke before the answer is asked again; the retry decides', async () => {
+    const acks: PendingAck[] = [];
+    const { forwarder } = setup(undefined, undefined, acks, style);
+    const outcome = outcomeOf(forwarder.order(simEnvelope(CHANNEL, 'asked-again')));
+    await settle();
+    acks[0]!.fail(new SubmitFateUnknownError(CHANNEL, 2, 'the stream ended before the answer'));
+    await settle();
+    expect(acks.map((a) => a.to)).toEqual([2, 2]); // the same leader, on a new stream
+    acks[1]!.answer({ kind: 'acked', status: common.Status.SUCCESS, info: '' }); // it had it, or has it now
+    expect(await outcome).toBe('SUCCESS');
+  });
+
+  test('when no forward is ever answered the client hears "fate unknown", never a refusal, and the envelope is kept', async () => {
+    const acks: PendingAck[] = [];
+    const { forwarder } = setup(undefined, undefined, acks, style);
+    const outcome = outcomeOf(forwarder.order(simEnvelope(CHANNEL, 'never-answered')));
+    for (let i = 0; i < 4; i++) {
+      await settle();
+      acks[i]!.fail(new SubmitFateUnknownError(CHANNEL, 2, `no answer within 7000 ms`));
+    }
+    expect(await outcome).toMatch(/^fate unknown: leader 2 did not answer/);
+    expect(forwarder.acceptedSize).toBe(1); // resent to the leader until it is in a block
+  });
+
+  test('a leader change while the first forward waits: the next leader decides, and a late SUCCESS of the deposed one makes its refusal "fate unknown"', async () => {
+    const acks: PendingAck[] = [];
+    const { forwarder, setLeader } = setup(undefined, undefined, acks, style);
+    const outcome = outcomeOf(forwarder.order(simEnvelope(CHANNEL, 'deposed-answers-late')));
+    await settle();
+    setLeader(3); // node 2 deposed while its answer is outstanding
+    await settle();
+    expect(acks.map((a) => a.to)).toEqual([2, 3]);
+    acks[1]!.answer({ kind: 'acked', status: common.Status.SERVICE_UNAVAILABLE, info: 'not ready' });
+    await settle();
+    let answered = false;
+    void outcome.then(() => (answered = true));
+    await settle();
+    expect(answered).toBe(false); // node 2 may still take it
+    acks[0]!.answer({ kind: 'acked', status: common.Status.SUCCESS, info: '' });
+    expect(await outcome).toMatch(/^fate unknown: leader 3 did not take the envelope: not ready/);
+    expect(forwarder.acceptedSize).toBe(1);
+  });
+
+  test('a leader change while the first forward waits: a deposed leader that refuses too leaves a refusal', async () => {
+    const acks: PendingAck[] = [];
+    const { forwarder, setLeader } = setup(undefined, undefined, acks, style);
+    const outcome = outcomeOf(forwarder.order(simEnvelope(CHANNEL, 'both-refuse')));
+    await settle();
+    setLeader(3);
+    await settle();
+    acks[1]!.answer({ kind: 'acked', status: common.Status.BAD_REQUEST, info: 'malformed' });
+    await settle();
+    acks[0]!.answer({ kind: 'acked', status: common.Status.SERVICE_UNAVAILABLE, info: 'no longer the leader' });
+    expect(await outcome).toMatch(/^refused BAD_REQUEST: leader 3 did not take the envelope: malformed/);
+    expect(forwarder.acceptedSize).toBe(0);
+  });
+
+  test('a leader change while the first forward waits: SUCCESS from the next leader answers at once', async () => {
+    const acks: PendingAck[] = [];
+    const { forwarder, setLeader } = setup(undefined, undefined, acks, style);
+    const outcome = outcomeOf(forwarder.order(simEnvelope(CHANNEL, 'next-leader-takes')));
+    await settle();
+    setLeader(3);
+    await settle();
+    acks[1]!.answer({ kind: 'acked', status: common.Status.SUCCESS, info: '' });
+    expect(await outcome).toBe('SUCCESS');
+    expect(forwarder.acceptedSize).toBe(1);
+    acks[0]!.answer({ kind: 'acked', status: common.Status.SUCCESS, info: '' }); // late: changes nothing
+    await settle();
+    expect(forwarder.acceptedSize).toBe(1);
+  });
+
+  test('a refusal from a leader that has just lost its leadership is followed to the next leader', async () => {
+    const acks: PendingAck[] = [];
+    const { forwarder, setLeaderUnannounced } = setup(undefined, undefined, acks, style);
+    const outcome = outcomeOf(forwarder.order(simEnvelope(CHANNEL, 'refused-by-deposed')));
+    await settle();
+    setLeaderUnannounced(3); // the refusal arrives before the Chain announces the new leader
+    acks[0]!.answer({ kind: 'acked', status: common.Status.SERVICE_UNAVAILABLE, info: 'not the leader' });
+    await settle();
+    expect(acks.map((a) => a.to)).toEqual([2, 3]);
+    acks[1]!.answer({ kind: 'acked', status: common.Status.SUCCESS, info: '' });
+    expect(await outcome).toBe('SUCCESS');
+  });
+
+  test('a forward the transport cannot send (unknown leader, closed client) is refused at once, not ordered', async () => {
+    const acks: PendingAck[] = [];
+    const { forwarder } = setup(undefined, undefined, acks, style);
+    const outcome = outcomeOf(forwarder.order(simEnvelope(CHANNEL, 'cannot-send')));
+    await settle();
+    acks[0]!.fail(new Error('unknown destination 2'));
+    expect(await outcome).toMatch(/^refused SERVICE_UNAVAILABLE: could not forward to leader 2: unknown destination 2/);
+    expect(forwarder.acceptedSize).toBe(0);
+  });
 });
 
 test('a leader without the extension (a Fabric orderer): SUCCESS once the forward is written, as in Fabric', async () => {

@@ -397,6 +397,21 @@ export class SimOrdererNode {
   }
 
   private transport(incarnation: number): ClusterTransport {
+    const forwards = this.forwardTransport(incarnation);
+    return {
+      ...forwards,
+      // The real transport's promise-free form, which the Forwarder's first forward uses: the same
+      // forwards and answers, settled through the handle.
+      submitAcked: (channel, toId, forward, handle) => {
+        forwards.sendSubmitAcked(channel, toId, forward).then(
+          (ack) => handle.resolve(ack),
+          (err: unknown) => handle.reject(err instanceof Error ? err : new Error(String(err))),
+        );
+      },
+    };
+  }
+
+  private forwardTransport(incarnation: number): ClusterTransport & Required<Pick<ClusterTransport, 'sendSubmitAcked'>> {
     const { net, clock } = this.env;
     return {
       sendConsensus: (_channel, toId, msg) => {

@@ -66,7 +66,10 @@ export const CHAIN_PLANTS: readonly ChainPlant[] = [
     name: 'success-before-leader-confirms',
     breaks: 'issue #11 (what SUCCESS means): a follower answers SUCCESS once the forward is in its own send queue, as Fabric does, so killing that follower loses it',
     budgetSeeds: 50,
-    mutations: [{ file: 'forwarding.ts', find: 'if (t.sendSubmitAcked !== undefined) return', replace: 'if (false as boolean && t.sendSubmitAcked !== undefined) return' }],
+    mutations: [
+      { file: 'forwarding.ts', find: 'if (t.sendSubmitAcked !== undefined) return', replace: 'if (false as boolean && t.sendSubmitAcked !== undefined) return' },
+      { file: 'forwarding.ts', find: 'if (this.o.transport.submitAcked !== undefined &&', replace: 'if (false as boolean && this.o.transport.submitAcked !== undefined &&' },
+    ],
   },
   {
     name: 'leader-success-before-commit',
