@@ -135,21 +135,24 @@ describe.each<AckStyle>(['handle', 'promise'])('a leader that answers, answers b
     expect(forwarder.acceptedSize).toBe(0);
   });
 
-  test("a leader's refusal is passed to the client and nothing is kept: not ordered", async () => {
+  /** One Broadcast on a follower, its first forward (to node 2) handed over and not answered yet. */
+  async function forwardedOnce(name: string): Promise<{ acks: PendingAck[]; forwarder: Forwarder; outcome: Promise<string>; setLeaderUnannounced(id: number): void }> {
     const acks: PendingAck[] = [];
-    const { forwarder } = setup(undefined, undefined, acks, style);
-    const outcome = outcomeOf(forwarder.order(simEnvelope(CHANNEL, 'refused-by-leader')));
+    const { forwarder, setLeaderUnannounced } = setup(undefined, undefined, acks, style);
+    const outcome = outcomeOf(forwarder.order(simEnvelope(CHANNEL, name)));
     await settle();
+    return { acks, forwarder, outcome, setLeaderUnannounced };
+  }
+
+  test("a leader's refusal is passed to the client and nothing is kept: not ordered", async () => {
+    const { acks, forwarder, outcome } = await forwardedOnce('refused-by-leader');
     acks[0]!.answer({ kind: 'acked', status: common.Status.SERVICE_UNAVAILABLE, info: 'the leader is overloaded' });
     expect(await outcome).toMatch(/^refused SERVICE_UNAVAILABLE: leader 2 did not take the envelope: the leader is overloaded/);
     expect(forwarder.acceptedSize).toBe(0);
   });
 
   test('a forward whose stream broke before the answer is asked again; the retry decides', async () => {
-    const acks: PendingAck[] = [];
-    const { forwarder } = setup(undefined, undefined, acks, style);
-    const outcome = outcomeOf(forwarder.order(simEnvelope(CHANNEL, 'asked-again')));
-    await settle();
+    const { acks, forwarder, outcome } = await forwardedOnce('asked-again');
     acks[0]!.fail(new SubmitFateUnknownError(CHANNEL, 2, 'the stream ended before the answer'));
     await settle();
     expect(acks.map((a) => a.to)).toEqual([2, 2]); // the same leader, on a new stream
@@ -169,13 +172,19 @@ describe.each<AckStyle>(['handle', 'promise'])('a leader that answers, answers b
     expect(forwarder.acceptedSize).toBe(1); // resent to the leader until it is in a block
   });
 
-  test('a leader change while the first forward waits: the next leader decides, and a late SUCCESS of the deposed one makes its refusal "fate unknown"', async () => {
+  /** A forward to node 2 still waiting for its answer when node 3 becomes the leader (then asked too). */
+  async function leaderChangeDuringFirstForward(name: string): Promise<{ acks: PendingAck[]; forwarder: Forwarder; outcome: Promise<string> }> {
     const acks: PendingAck[] = [];
     const { forwarder, setLeader } = setup(undefined, undefined, acks, style);
-    const outcome = outcomeOf(forwarder.order(simEnvelope(CHANNEL, 'deposed-answers-late')));
+    const outcome = outcomeOf(forwarder.order(simEnvelope(CHANNEL, name)));
     await settle();
     setLeader(3); // node 2 deposed while its answer is outstanding
     await settle();
+    return { acks, forwarder, outcome };
+  }
+
+  test('a leader change while the first forward waits: the next leader decides, and a late SUCCESS of the deposed one makes its refusal "fate unknown"', async () => {
+    const { acks, forwarder, outcome } = await leaderChangeDuringFirstForward('deposed-answers-late');
     expect(acks.map((a) => a.to)).toEqual([2, 3]);
     acks[1]!.answer({ kind: 'acked', status: common.Status.SERVICE_UNAVAILABLE, info: 'not ready' });
     await settle();
@@ -189,12 +198,7 @@ describe.each<AckStyle>(['handle', 'promise'])('a leader that answers, answers b
   });
 
   test('a leader change while the first forward waits: a deposed leader that refuses too leaves a refusal', async () => {
-    const acks: PendingAck[] = [];
-    const { forwarder, setLeader } = setup(undefined, undefined, acks, style);
-    const outcome = outcomeOf(forwarder.order(simEnvelope(CHANNEL, 'both-refuse')));
-    await settle();
-    setLeader(3);
-    await settle();
+    const { acks, forwarder, outcome } = await leaderChangeDuringFirstForward('both-refuse');
     acks[1]!.answer({ kind: 'acked', status: common.Status.BAD_REQUEST, info: 'malformed' });
     await settle();
     acks[0]!.answer({ kind: 'acked', status: common.Status.SERVICE_UNAVAILABLE, info: 'no longer the leader' });
@@ -203,12 +207,7 @@ describe.each<AckStyle>(['handle', 'promise'])('a leader that answers, answers b
   });
 
   test('a leader change while the first forward waits: SUCCESS from the next leader answers at once', async () => {
-    const acks: PendingAck[] = [];
-    const { forwarder, setLeader } = setup(undefined, undefined, acks, style);
-    const outcome = outcomeOf(forwarder.order(simEnvelope(CHANNEL, 'next-leader-takes')));
-    await settle();
-    setLeader(3);
-    await settle();
+    const { acks, forwarder, outcome } = await leaderChangeDuringFirstForward('next-leader-takes');
     acks[1]!.answer({ kind: 'acked', status: common.Status.SUCCESS, info: '' });
     expect(await outcome).toBe('SUCCESS');
     expect(forwarder.acceptedSize).toBe(1);
@@ -218,10 +217,7 @@ describe.each<AckStyle>(['handle', 'promise'])('a leader that answers, answers b
   });
 
   test('a refusal from a leader that has just lost its leadership is followed to the next leader', async () => {
-    const acks: PendingAck[] = [];
-    const { forwarder, setLeaderUnannounced } = setup(undefined, undefined, acks, style);
-    const outcome = outcomeOf(forwarder.order(simEnvelope(CHANNEL, 'refused-by-deposed')));
-    await settle();
+    const { acks, outcome, setLeaderUnannounced } = await forwardedOnce('refused-by-deposed');
     setLeaderUnannounced(3); // the refusal arrives before the Chain announces the new leader
     acks[0]!.answer({ kind: 'acked', status: common.Status.SERVICE_UNAVAILABLE, info: 'not the leader' });
     await settle();
@@ -231,10 +227,7 @@ describe.each<AckStyle>(['handle', 'promise'])('a leader that answers, answers b
   });
 
   test('a forward the transport cannot send (unknown leader, closed client) is refused at once, not ordered', async () => {
-    const acks: PendingAck[] = [];
-    const { forwarder } = setup(undefined, undefined, acks, style);
-    const outcome = outcomeOf(forwarder.order(simEnvelope(CHANNEL, 'cannot-send')));
-    await settle();
+    const { acks, forwarder, outcome } = await forwardedOnce('cannot-send');
     acks[0]!.fail(new Error('unknown destination 2'));
     expect(await outcome).toMatch(/^refused SERVICE_UNAVAILABLE: could not forward to leader 2: unknown destination 2/);
     expect(forwarder.acceptedSize).toBe(0);
