@@ -597,7 +597,12 @@ class FirstForward implements SubmitAnswerHandle, LeaderChangeWaiter {
       return;
     }
     this.f.watchLeader(this);
-    this.f.submitTo(this.leader, this.env, this);
+    try {
+      this.f.submitTo(this.leader, this.env, this);
+    } catch (err) {
+      // A transport should answer through the handle; one that throws is heard the same way.
+      this.reject(err instanceof Error ? err : new Error(String(err)));
+    }
   }
 
   resolve(ack: SubmitAck): void {

@@ -38,7 +38,7 @@ interface PendingAck {
  * How a transport with the extension hands answers back: a promise per forward (sendSubmitAcked),
  * or a handle (submitAcked, what the real one offers, taken by the Forwarder's first forward).
  */
-type AckStyle = 'promise' | 'handle';
+type AckStyle = 'promise' | 'handle' | 'handle-throws';
 
 function setup(
   maxAcceptedBytes?: number,
@@ -57,6 +57,13 @@ function setup(
     sendSubmit: (_ch, to) => new Promise<void>((resolve, reject) => pending.push({ to, resolve, reject })),
     ...(acks !== undefined
       ? { sendSubmitAcked: (_ch: string, to: number) => new Promise<SubmitAck>((answer, fail) => acks.push({ to, answer, fail })) }
+      : {}),
+    ...(acks !== undefined && ackStyle === 'handle-throws'
+      ? {
+          submitAcked: () => {
+            throw new Error('transport torn down');
+          },
+        }
       : {}),
     ...(acks !== undefined && ackStyle === 'handle'
       ? {
@@ -232,6 +239,15 @@ describe.each<AckStyle>(['handle', 'promise'])('a leader that answers, answers b
     expect(await outcome).toMatch(/^refused SERVICE_UNAVAILABLE: could not forward to leader 2: unknown destination 2/);
     expect(forwarder.acceptedSize).toBe(0);
   });
+});
+
+test('a transport that throws instead of answering through the handle: refused, not ordered, its room released', async () => {
+  // Room for one envelope at a time: a reservation the refusal did not give back would refuse the next one as "too many".
+  const { forwarder } = setup(1, undefined, [], 'handle-throws');
+  for (const name of ['thrown-1', 'thrown-2']) {
+    expect(await outcomeOf(forwarder.order(simEnvelope(CHANNEL, name)))).toMatch(/^refused SERVICE_UNAVAILABLE: could not forward to leader 2: transport torn down/);
+  }
+  expect(forwarder.acceptedSize).toBe(0);
 });
 
 test('a leader without the extension (a Fabric orderer): SUCCESS once the forward is written, as in Fabric', async () => {
