@@ -154,10 +154,62 @@ export class Forwarder {
     // A follower's usual case: its first forward, to a leader that answers, as one object
     // (FirstForward) instead of two async functions, a race and their promises.
     const leader = this.o.leaderId();
-    if (this.o.transport.submitAcked !== undefined && txId !== '' && leader !== 0 && leader !== this.o.selfId && this.o.haltedReason() === undefined) {
-      return new Promise<void>((resolve, reject) => new FirstForward(this, env, leader, resolve, reject).start());
+    if (txId !== '' && leader !== 0 && this.o.haltedReason() === undefined) {
+      if (leader !== this.o.selfId && this.o.transport.submitAcked !== undefined) {
+        return new Promise<void>((resolve, reject) => new FirstForward(this, env, leader, resolve, reject).start());
+      }
+      // A ready leader with room: the leader's usual case, answered by the commit waiter itself.
+      if (leader === this.o.selfId && this.o.pipeline.ready && !this.o.pipeline.intakeFull) {
+        return new Promise<void>((resolve, reject) => this.takeIntoOwnIntake(env, resolve, reject));
+      }
     }
     return this.orderForwardable(env);
+  }
+
+  /**
+   * This ready leader takes a client's envelope into its intake and answers once its block is
+   * committed, through the commit waiter: no async function or promise per envelope beside the
+   * Broadcast's own, where the general path (forwardOrTake, finishOrder) kept two async
+   * functions' state and a promise alive until the commit, long enough to be promoted. The
+   * steps and their order are the general path's.
+   */
+  private takeIntoOwnIntake(env: Forwardable, done: () => void, fail: (err: unknown) => void): void {
+    let reserved: boolean;
+    try {
+      reserved = this.reserve(env);
+    } catch (err) {
+      fail(err);
+      return;
+    }
+    const waiter: CommitWaiter = {
+      resolve: () => {
+        this.counters.acknowledged++;
+        done();
+      },
+      reject: fail,
+      deadlineMs: this.o.timers.nowMs() + this.commitWaitTimeoutMs,
+    };
+    // Waiting from before the envelope can be proposed, so its commit cannot be missed.
+    this.addCommitWaiter(env.txId, waiter);
+    let taken: boolean;
+    try {
+      taken = this.o.pipeline.enqueue(intakeItemOf(env, this.o.configSequence()), true);
+    } catch (err) {
+      this.removeCommitWaiter(env.txId, waiter);
+      this.unreserve(env, reserved);
+      fail(err);
+      return;
+    }
+    // Kept like any acknowledged envelope (resent if this node loses the lead before ordering it).
+    this.track(env);
+    this.unreserve(env, reserved);
+    if (taken) this.o.kick();
+    else if (this.o.blockStore.getByTxId(env.txId) !== undefined) {
+      // A client's retry of an envelope already in a block: ordered.
+      this.removeCommitWaiter(env.txId, waiter);
+      waiter.resolve();
+    }
+    // Otherwise the same tx id is in the intake or a proposed block: answered when that commits.
   }
 
   private async orderForwardable(env: Forwardable): Promise<void> {
@@ -346,11 +398,14 @@ export class Forwarder {
    */
   private commitOf(txId: string): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const waiter: CommitWaiter = { resolve, reject, deadlineMs: this.o.timers.nowMs() + this.commitWaitTimeoutMs };
-      const list = this.commitWaiters.get(txId);
-      if (list === undefined) this.commitWaiters.set(txId, [waiter]);
-      else list.push(waiter);
+      this.addCommitWaiter(txId, { resolve, reject, deadlineMs: this.o.timers.nowMs() + this.commitWaitTimeoutMs });
     });
+  }
+
+  private addCommitWaiter(txId: string, waiter: CommitWaiter): void {
+    const list = this.commitWaiters.get(txId);
+    if (list === undefined) this.commitWaiters.set(txId, [waiter]);
+    else list.push(waiter);
   }
 
   /** Periodic: Broadcasts whose block did not commit in time hear "fate unknown" (the envelope stays accepted and is resent). */

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import type { ClusterTransport } from '../../cluster/types';
-import { blockDataHash, newBlock } from '../../ledger/block';
+import { blockDataHash, envelopeTxIdOrEmpty, newBlock } from '../../ledger/block';
 import { isDecodedBlockInput, type DecodedBlockInput } from '../../ledger/block-store';
 import { openBlockStore, type LmdbBlockStore } from '../../ledger/lmdb-block-store';
 import { Chain } from '../../orderer/chain/chain';
@@ -69,6 +69,24 @@ test('a single-node chain elects itself and orders envelopes into blocks of MaxM
   const sizes = [1, 2, 3].map((n) => store.getBlock(n)!.block.data!.data.length);
   expect(sizes).toEqual([10, 10, 5]); // two full blocks, the rest cut by BatchTimeout
   for (const e of envelopes) expect(store.getByTxId(e.txId)).toBeDefined();
+});
+
+test('the leader answers a tx id it is already ordering, or has ordered, SUCCESS and orders it once', async () => {
+  await waitFor('a leader', 5_000, () => (chain.errored() ? undefined : true), 10);
+  const env = makeEnvelope('solo', 32);
+  // Twice at once: the second finds the first in the intake, and waits for the same block.
+  await Promise.all([chain.order(parseBroadcastEnvelope(env.bytes)), chain.order(parseBroadcastEnvelope(env.bytes))]);
+  const location = store.getByTxId(env.txId);
+  expect(location).toBeDefined();
+  // Once more after its block: answered at once from the ledger, nothing new ordered.
+  const height = store.height();
+  await chain.order(parseBroadcastEnvelope(env.bytes));
+  await chain.order(parseBroadcastEnvelope(makeEnvelope('solo', 32).bytes)); // a block after it
+  const ids: string[] = [];
+  for (let n = 1; n < store.height(); n++) for (const e of store.getBlock(n)!.block.data!.data) ids.push(envelopeTxIdOrEmpty(e));
+  expect(ids.filter((t) => t === env.txId)).toHaveLength(1);
+  expect(store.height()).toBe(height + 1);
+  expect(store.getByTxId(env.txId)).toEqual(location);
 });
 
 test("the leader's own blocks reach the ledger marked as hashed by it: their envelopes are not hashed twice", async () => {

@@ -68,14 +68,17 @@ export const CHAIN_PLANTS: readonly ChainPlant[] = [
     budgetSeeds: 50,
     mutations: [
       { file: 'forwarding.ts', find: 'if (t.sendSubmitAcked !== undefined) return', replace: 'if (false as boolean && t.sendSubmitAcked !== undefined) return' },
-      { file: 'forwarding.ts', find: 'if (this.o.transport.submitAcked !== undefined &&', replace: 'if (false as boolean && this.o.transport.submitAcked !== undefined &&' },
+      { file: 'forwarding.ts', find: 'if (leader !== this.o.selfId && this.o.transport.submitAcked !== undefined) {', replace: 'if (false as boolean && leader !== this.o.selfId && this.o.transport.submitAcked !== undefined) {' },
     ],
   },
   {
     name: 'leader-success-before-commit',
     breaks: 'issue #11 (what SUCCESS means): the leader answers its own clients SUCCESS once the envelope is in its intake, so killing the leader loses it',
     budgetSeeds: 50,
-    mutations: [{ file: 'forwarding.ts', find: "if (placed.kind === 'own-intake') await placed.committed;", replace: "if (placed.kind === 'own-intake') void placed.committed.catch(() => undefined);" }],
+    mutations: [
+      { file: 'forwarding.ts', find: "if (placed.kind === 'own-intake') await placed.committed;", replace: "if (placed.kind === 'own-intake') void placed.committed.catch(() => undefined);" },
+      { file: 'forwarding.ts', find: 'this.addCommitWaiter(env.txId, waiter);', replace: 'this.addCommitWaiter(env.txId, waiter); waiter.resolve();' },
+    ],
   },
   {
     name: 'backlog-before-pull',
