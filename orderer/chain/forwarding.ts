@@ -84,6 +84,13 @@ interface Forwardable {
   readonly kind: ParsedEnvelope['kind'];
 }
 
+/** The Broadcast's refusal when `leader` refused the forward: its status (UNKNOWN as SERVICE_UNAVAILABLE) and reason. */
+function refusedBy(leader: NodeId, ack: SubmitAck): OrdererError {
+  const info = ack.kind === 'acked' ? ack.info : '';
+  const status = ack.kind === 'acked' && ack.status !== common.Status.UNKNOWN ? ack.status : common.Status.SERVICE_UNAVAILABLE;
+  return new OrdererError(status, `leader ${leader} did not take the envelope: ${info}`);
+}
+
 /** The leader holds it (SUCCESS), or it went to a leader that cannot tell (a Fabric orderer). */
 function maybeTaken(ack: SubmitAck): boolean {
   return ack.kind === 'unacknowledged' || ack.status === common.Status.SUCCESS;
@@ -189,13 +196,10 @@ export class Forwarder {
       reject: fail,
       deadlineMs: this.o.timers.nowMs() + this.commitWaitTimeoutMs,
     };
-    // Waiting from before the envelope can be proposed, so its commit cannot be missed.
-    this.addCommitWaiter(env.txId, waiter);
-    let taken: boolean;
+    let placed: 'waiting' | 'ordered';
     try {
-      taken = this.o.pipeline.enqueue(intakeItemOf(env, this.o.configSequence()), true);
+      placed = this.takeIntoIntake(env, waiter);
     } catch (err) {
-      this.removeCommitWaiter(env.txId, waiter);
       this.unreserve(env, reserved);
       fail(err);
       return;
@@ -203,13 +207,34 @@ export class Forwarder {
     // Kept like any acknowledged envelope (resent if this node loses the lead before ordering it).
     this.track(env);
     this.unreserve(env, reserved);
-    if (taken) this.o.kick();
-    else if (this.o.blockStore.getByTxId(env.txId) !== undefined) {
-      // A client's retry of an envelope already in a block: ordered.
+    if (placed === 'ordered') waiter.resolve();
+  }
+
+  /**
+   * This leader's intake takes the envelope, `waiter` hearing when its block commits (registered
+   * first, so that commit cannot be missed). 'ordered': a client's retry of an envelope already in
+   * a block (the waiter is removed, not called). 'waiting' also when the same tx id is in the
+   * intake or a proposed block: the waiter hears that one's commit. Throws what the intake threw
+   * (overloaded), the waiter removed.
+   */
+  private takeIntoIntake(env: Forwardable, waiter: CommitWaiter): 'waiting' | 'ordered' {
+    this.addCommitWaiter(env.txId, waiter);
+    let taken: boolean;
+    try {
+      taken = this.o.pipeline.enqueue(intakeItemOf(env, this.o.configSequence()), true);
+    } catch (err) {
       this.removeCommitWaiter(env.txId, waiter);
-      waiter.resolve();
+      throw err;
     }
-    // Otherwise the same tx id is in the intake or a proposed block: answered when that commits.
+    if (taken) {
+      this.o.kick();
+      return 'waiting';
+    }
+    if (this.o.blockStore.getByTxId(env.txId) !== undefined) {
+      this.removeCommitWaiter(env.txId, waiter);
+      return 'ordered';
+    }
+    return 'waiting';
   }
 
   private async orderForwardable(env: Forwardable): Promise<void> {
@@ -315,25 +340,12 @@ export class Forwarder {
           attempt--;
           continue;
         }
-        // Waiting from before the envelope can be proposed, so its commit cannot be missed.
         if (env.txId === '') {
           if (pipeline.enqueue(intakeItemOf(env, this.o.configSequence()), true)) this.o.kick();
           return { kind: 'own-intake', committed: Promise.resolve() }; // nothing to recognise its block by
         }
-        const committed = this.commitOf(env.txId);
-        let taken: boolean;
-        try {
-          taken = pipeline.enqueue(intakeItemOf(env, this.o.configSequence()), true);
-        } catch (err) {
-          this.forgetCommitWaiter(env.txId);
-          throw err;
-        }
-        if (taken) this.o.kick();
-        else if (this.o.blockStore.getByTxId(env.txId) !== undefined) {
-          // A client's retry of an envelope already in a block: ordered.
-          this.forgetCommitWaiter(env.txId);
-          return { kind: 'own-intake', committed: Promise.resolve() };
-        }
+        const { waiter, committed } = this.commitPromise();
+        if (this.takeIntoIntake(env, waiter) === 'ordered') return { kind: 'own-intake', committed: Promise.resolve() };
         return { kind: 'own-intake', committed };
       }
       // A forward waits for room on the leader's stream (up to the RPC timeout), then for the
@@ -374,10 +386,8 @@ export class Forwarder {
       }
       if (maybeTaken(outcome)) return LEADER_HELD;
       // Refused: not taken. A leader that has just lost its leadership is followed to the next.
-      const info = outcome.kind === 'acked' ? outcome.info : '';
       if (this.o.leaderId() !== leader && attempt + 1 < MAX_FORWARD_ATTEMPTS) continue;
-      const status = outcome.kind === 'acked' && outcome.status !== common.Status.UNKNOWN ? outcome.status : common.Status.SERVICE_UNAVAILABLE;
-      throw new OrdererError(status, `leader ${leader} did not take the envelope: ${info}`);
+      throw refusedBy(leader, outcome);
     }
   }
 
@@ -391,17 +401,20 @@ export class Forwarder {
     return t.sendSubmit(this.o.channelId, leader, { channel: this.o.channelId, lastValidationSeq, payload: common.Envelope.decode(env.envelopeBytes) }).then(() => UNACKNOWLEDGED);
   }
 
-  /**
-   * Resolves when `txId` is in a committed block; rejects (fate unknown) on halt, or once past
-   * its deadline when sweepCommitWaiters runs (a sweep rather than a timer per envelope: at
-   * thousands of envelopes a second the timers cost more than the waiting).
-   */
-  private commitOf(txId: string): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.addCommitWaiter(txId, { resolve, reject, deadlineMs: this.o.timers.nowMs() + this.commitWaitTimeoutMs });
+  /** A commit waiter whose answer is the promise `committed` (takeIntoIntake registers the waiter). */
+  private commitPromise(): { waiter: CommitWaiter; committed: Promise<void> } {
+    let waiter!: CommitWaiter;
+    const committed = new Promise<void>((resolve, reject) => {
+      waiter = { resolve, reject, deadlineMs: this.o.timers.nowMs() + this.commitWaitTimeoutMs };
     });
+    return { waiter, committed };
   }
 
+  /**
+   * `waiter` resolves when `txId` is in a committed block; rejects (fate unknown) on halt, or once
+   * past its deadline when sweepCommitWaiters runs (a sweep rather than a timer per envelope: at
+   * thousands of envelopes a second the timers cost more than the waiting).
+   */
   private addCommitWaiter(txId: string, waiter: CommitWaiter): void {
     const list = this.commitWaiters.get(txId);
     if (list === undefined) this.commitWaiters.set(txId, [waiter]);
@@ -428,14 +441,6 @@ export class Forwarder {
     const i = list.indexOf(waiter);
     if (i >= 0) list.splice(i, 1);
     if (list.length === 0) this.commitWaiters.delete(txId);
-  }
-
-  /** The envelope never reached the intake (it threw): its newest waiter goes, unanswered. */
-  private forgetCommitWaiter(txId: string): void {
-    const list = this.commitWaiters.get(txId);
-    const waiter = list?.[list.length - 1];
-    if (waiter === undefined) return;
-    this.removeCommitWaiter(txId, waiter);
   }
 
   /**
@@ -678,10 +683,8 @@ class FirstForward implements SubmitAnswerHandle, LeaderChangeWaiter {
       this.continueFrom({ overtaken: undefined, fateUnknown: false });
       return;
     }
-    const info = ack.kind === 'acked' ? ack.info : '';
-    const status = ack.kind === 'acked' && ack.status !== common.Status.UNKNOWN ? ack.status : common.Status.SERVICE_UNAVAILABLE;
     this.f.unreserve(this.env, this.reserved);
-    this.fail(new OrdererError(status, `leader ${this.leader} did not take the envelope: ${info}`));
+    this.fail(refusedBy(this.leader, ack));
   }
 
   reject(err: Error): void {
