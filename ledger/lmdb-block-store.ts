@@ -35,8 +35,9 @@ import { bytesEqual, toHex } from './hash';
 import { HeightNotifier } from './height-notifier';
 import { checkLmdbDataFile, LMDB_DATA_FILE, OPEN_CHECK_MAX_TREE_PAGES, type LmdbFileReport } from './lmdb-file-check';
 import { asCorruption, guardLmdb, settleFailedCommit } from './lmdb-guard';
-import { BINARY_DB_OPTIONS, blockKey, blockNumberOfKey, decodeTip, EMPTY, EMPTY_TIP, encodeTip, isIndexedTxId, txIdKey, type Bytes, type Tip } from './lmdb-records';
+import { BINARY_DB_OPTIONS, blockKey, blockNumberOfKey, decodeTip, EMPTY, EMPTY_TIP, encodeTip, txIdKey, type Bytes, type Tip } from './lmdb-records';
 import { encodeOwnerRecord, ownerLiveness, ownRecord, parseOwnerRecord, type OwnerRecord } from './owner';
+import { DEFAULT_INDEX_CHUNK_TX_IDS, DEFAULT_INDEX_WINDOW_MS, DEFAULT_INDEX_WINDOW_TX_IDS, IndexBehind } from './index-behind';
 import { openTxIdIndex, type IndexBlock, type TxIdIndex } from './tx-index';
 
 /** Fabric's channel name rule; it also keeps the name safe to use as a directory. */
@@ -45,9 +46,6 @@ const MAX_CHANNEL_ID_CHARS = 249;
 
 /** Readers at the tip need the last few blocks; 8 MB is over ten full 500-envelope blocks and is resident memory per channel. */
 export const DEFAULT_RECENT_BLOCKS_MAX_BYTES = 8 * 1024 * 1024;
-/** Pending tx-id index entries are written at least this often, and at once beyond INDEX_FLUSH_TX_IDS. */
-export const DEFAULT_INDEX_FLUSH_INTERVAL_MS = 200;
-const INDEX_FLUSH_TX_IDS = 2_000;
 /** verify() gives the event loop a turn after this many bytes, so Deliver and Raft keep running. */
 const VERIFY_YIELD_EVERY_BYTES = 32 * 1024 * 1024;
 
@@ -76,8 +74,12 @@ export interface OpenBlockStoreOptions {
    * heap pages that are then written out. Same durability (msync before the commit returns).
    */
   useWriteMap?: boolean;
-  /** Longest wait before pending tx-id index entries are written (DEFAULT_INDEX_FLUSH_INTERVAL_MS). */
+  /** Longest wait before pending tx-id index entries are written (index-behind.ts DEFAULT_INDEX_WINDOW_MS). */
   indexFlushIntervalMs?: number;
+  /** Pending ids that make a window written at once (DEFAULT_INDEX_WINDOW_TX_IDS). */
+  indexWindowTxIds?: number;
+  /** Ids per index transaction (DEFAULT_INDEX_CHUNK_TX_IDS). */
+  indexChunkTxIds?: number;
 }
 
 /** A validated block on its way into the store. */
@@ -192,19 +194,12 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
   private recentBytes = 0;
   private readonly recentMaxBytes: number;
   /**
-   * Index entries of durable blocks not yet written to the tx-id index, first occurrence per id.
-   * Written behind the block commits (flushIndex), every indexFlushIntervalMs or per
-   * INDEX_FLUSH_TX_IDS ids: a transaction per block cost about 10 µs of CPU per tx id and a second
-   * synced commit on every append (the index's random keys dirty a page each). Not much larger
-   * batches either: a transaction a second made each flush a disk and event-loop stall (README).
-   * A crash loses nothing: open re-indexes the blocks above the index's recorded height.
+   * The tx ids of durable blocks, written to the index behind the block commits in sorted windows
+   * (index-behind.ts): a transaction per block cost about 10 µs of CPU per tx id and a second synced
+   * commit on every append. A crash loses nothing: open re-indexes the blocks above the index's
+   * recorded height.
    */
-  private readonly unindexed = new Map<string, TxLocation>();
-  private unindexedBlocks: IndexBlock[] = [];
-  /** What the index environment holds (its recorded tip); unindexedBlocks continue from it. */
-  private indexedTip: Tip;
-  private indexFlush: Promise<void> | undefined;
-  private indexFlushTimer: NodeJS.Timeout | undefined;
+  private readonly behind: IndexBehind;
   /** The block environment's data file, named in every CorruptionError about it. */
   private readonly dataFile: string;
 
@@ -220,12 +215,23 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
     tip: Tip,
     private readonly logger: Logger,
     recentBlocksMaxBytes: number,
-    private readonly indexFlushIntervalMs: number,
+    indexWindow: { windowMs: number; windowTxIds: number; chunkTxIds: number },
   ) {
     this.dataFile = path.join(location, LMDB_DATA_FILE);
     this.durable = tip;
     this.pending = tip;
-    this.indexedTip = tip;
+    this.behind = new IndexBehind({
+      index,
+      indexedTip: tip,
+      ...indexWindow,
+      tipAfter: (number) => (number + 1 === this.durable.height ? this.durable : { height: number + 1, lastHash: this.hashAfter(number) }),
+      failure: () => this.failure,
+      fail: (err, fromHeight, reason) => {
+        if (err instanceof CorruptionError) return this.fail(err);
+        if (reason === 'conflict') return this.fail(new BlockStoreError('conflict', `the tx-id index is no longer at height ${fromHeight}: another writer changed it`, fromHeight));
+        return this.fail(new BlockStoreError('write-failed', `indexing the tx ids of blocks from ${fromHeight} failed: ${errorMessage(err)}`, fromHeight));
+      },
+    });
     this.firstTxnId = lastTxnId(env);
     this.recentMaxBytes = recentBlocksMaxBytes;
   }
@@ -256,7 +262,7 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
     const key = txIdKey(txId);
     if (key === undefined) return undefined;
     // The index first: an id it holds occurred before anything not yet written to it.
-    const location = this.index.get(key) ?? this.unindexed.get(txId);
+    const location = this.index.get(key) ?? this.behind.lookup(txId);
     // Entries of blocks still being committed are not visible, as the blocks themselves are not.
     return location !== undefined && location.blockNumber < this.durable.height ? location : undefined;
   }
@@ -364,78 +370,11 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
       );
     }
     // Visible to lookups before the blocks are: getByTxId must never miss an id of a durable block.
-    for (const { index } of prepared) {
-      this.unindexedBlocks.push(index);
-      index.txIds.forEach((txId, txIndex) => {
-        if (isIndexedTxId(txId) && !this.unindexed.has(txId)) this.unindexed.set(txId, { blockNumber: index.number, txIndex });
-      });
-    }
-    this.scheduleIndexFlush();
+    this.behind.add(prepared.map((p) => p.index));
     if (after.height > this.durable.height) this.durable = after;
     for (const p of prepared) this.remember(p.stored);
     this.logger.debug({ from: before.height, to: after.height - 1 }, 'blocks appended');
     this.notifier.notify();
-  }
-
-  private scheduleIndexFlush(): void {
-    if (this.unindexed.size >= INDEX_FLUSH_TX_IDS) {
-      void this.flushIndex().catch(() => undefined); // fail() has recorded it
-      return;
-    }
-    if (this.indexFlushTimer !== undefined || this.unindexedBlocks.length === 0) return;
-    this.indexFlushTimer = setTimeout(() => {
-      this.indexFlushTimer = undefined;
-      void this.flushIndex().catch(() => undefined);
-    }, this.indexFlushIntervalMs);
-    this.indexFlushTimer.unref();
-  }
-
-  /** Writes every pending index entry (one transaction); resolves when the index holds them all. */
-  private flushIndex(): Promise<void> {
-    const run = async (): Promise<void> => {
-      while (this.unindexedBlocks.length > 0) {
-        if (this.indexFlushTimer !== undefined) {
-          clearTimeout(this.indexFlushTimer);
-          this.indexFlushTimer = undefined;
-        }
-        // After a failed flush nothing more is written: a later batch recorded on top of the old
-        // indexed height would hide the failed blocks' ids for good. The entries stay in memory for
-        // lookups, and the next open re-indexes from the index's recorded height.
-        if (this.failure !== undefined) throw this.failure;
-        const blocks = this.unindexedBlocks;
-        this.unindexedBlocks = [];
-        const before = this.indexedTip;
-        let after: Tip = before;
-        let applied: boolean;
-        try {
-          const first = blocks[0]!;
-          const last = blocks[blocks.length - 1]!;
-          if (first.number !== before.height) throw new Error(`pending index entries start at block ${first.number}, the index is at height ${before.height}`);
-          after = last.number + 1 === this.durable.height ? this.durable : { height: last.number + 1, lastHash: this.hashAfter(last.number) };
-          applied = await this.index.write(blocks, before, after);
-        } catch (err) {
-          this.unindexedBlocks = blocks.concat(this.unindexedBlocks);
-          if (err instanceof CorruptionError) throw this.fail(err);
-          throw this.fail(new BlockStoreError('write-failed', `indexing the tx ids of blocks from ${before.height} failed: ${errorMessage(err)}`, before.height));
-        }
-        if (!applied) {
-          this.unindexedBlocks = blocks.concat(this.unindexedBlocks);
-          throw this.fail(new BlockStoreError('conflict', `the tx-id index is no longer at height ${before.height}: another writer changed it`, before.height));
-        }
-        this.indexedTip = after;
-        for (const [txId, location] of this.unindexed) {
-          if (location.blockNumber < after.height) this.unindexed.delete(txId);
-        }
-      }
-    };
-    // One flush at a time; a flush asked for while one runs goes after it.
-    const flush = (this.indexFlush ?? Promise.resolve()).catch(() => undefined).then(run);
-    this.indexFlush = flush;
-    flush.then(
-      () => this.indexFlush === flush && (this.indexFlush = undefined),
-      () => this.indexFlush === flush && (this.indexFlush = undefined),
-    );
-    return flush;
   }
 
   /**
@@ -493,7 +432,7 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
 
   async verify(): Promise<VerifyReport> {
     this.assertOpen();
-    await this.flushIndex();
+    await this.behind.flush();
     const { height, lastHash } = this.durable;
     let previousHash: Uint8Array = EMPTY;
     let bytesChecked = 0;
@@ -555,9 +494,8 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
     this.closing = true;
     await this.lastWrite;
     // What the index lacks would be re-indexed at the next open anyway; writing it now saves that.
-    await this.flushIndex().catch((err: unknown) => this.logger.warn({ err }, 'could not write the last tx-id index entries; the next open re-indexes them'));
-    clearTimeout(this.indexFlushTimer);
-    this.indexFlushTimer = undefined;
+    await this.behind.flush().catch((err: unknown) => this.logger.warn({ err }, 'could not write the last tx-id index entries; the next open re-indexes them'));
+    this.behind.stop();
     this.closedWith = new BlockStoreError('closed', `block store of channel ${this.channelId} is closed`);
     this.notifier.notify();
     try {
@@ -763,7 +701,11 @@ export async function openBlockStore(options: OpenBlockStoreOptions): Promise<Lm
       tip,
       log,
       options.recentBlocksMaxBytes ?? DEFAULT_RECENT_BLOCKS_MAX_BYTES,
-      options.indexFlushIntervalMs ?? DEFAULT_INDEX_FLUSH_INTERVAL_MS,
+      {
+        windowMs: options.indexFlushIntervalMs ?? DEFAULT_INDEX_WINDOW_MS,
+        windowTxIds: options.indexWindowTxIds ?? DEFAULT_INDEX_WINDOW_TX_IDS,
+        chunkTxIds: options.indexChunkTxIds ?? DEFAULT_INDEX_CHUNK_TX_IDS,
+      },
     );
     log.info({ height: tip.height, location }, 'block store opened');
     return store;

@@ -8,6 +8,8 @@
 // Named databases:
 //   txids:   tagged tx_id (txIdKey) → block number ‖ position (first occurrence wins)
 //   meta:    "indexed" → height ‖ hash(last header) of what is indexed, LMDB version = height;
+//            "writing" → height ‖ hash of the window being written in chunks (index-behind.ts):
+//            entries of blocks up to it may be in txids already; absent between windows;
 //            "format" → the layout version of this environment
 //
 // The block environment is the source of truth. The store writes index entries only for blocks
@@ -42,6 +44,7 @@ import {
 
 export const TX_INDEX_DIR = 'txindex';
 const INDEXED_KEY = Buffer.from('indexed');
+const WRITING_KEY = Buffer.from('writing');
 const FORMAT_KEY = Buffer.from('format');
 /** 2: tagged keys, Fabric's hex tx ids packed into 32 bytes (lmdb-records.ts txIdKey). An index of
  * another format is rebuilt from the blocks at open. */
@@ -68,6 +71,13 @@ export interface IndexSource {
   tip: Tip;
   /** A stored block, decoded and checked; throws CorruptionError when it is damaged. */
   readBlock(number: number): StoredBlock;
+}
+
+/** One tx id of a window, where it occurred. */
+export interface IndexEntry {
+  txId: string;
+  blockNumber: number;
+  txIndex: number;
 }
 
 /** One options object for every index put: a literal per put was one more allocation per tx id. */
@@ -176,6 +186,9 @@ export class TxIdIndex {
         }
       }
       this.metaDb.putSync(INDEXED_KEY, encodeTip(after), after.height);
+      // A window cut short by a crash is covered once the catch-up passes its target.
+      const writing = decodeTip(this.metaDb.get(WRITING_KEY), 'writing');
+      if (writing !== undefined && writing.height <= after.height) this.metaDb.removeSync(WRITING_KEY);
       return true;
     });
     // The failure itself reaches the caller through the returned promise; this logs LMDB's reason.
@@ -185,6 +198,40 @@ export class TxIdIndex {
         throw err;
       }),
     );
+  }
+
+  /**
+   * One chunk of a window of blocks (before, after]: its entries are put (an id already indexed
+   * keeps its entry), applied only if the index is still at `before.height`. The first chunk
+   * records the window's target ("writing"), the last one records it as indexed. Resolves once
+   * the commit is synced: true when applied, false when the index had moved.
+   */
+  writeChunk(entries: readonly IndexEntry[], before: Tip, after: Tip, chunk: { first: boolean; last: boolean }): Promise<boolean> {
+    if (after.height <= before.height) throw new Error(`index window from ${before.height} cannot end at height ${after.height}`);
+    const written = this.metaDb.transaction((): boolean => {
+      if (this.metaDb.getEntry(INDEXED_KEY)?.version !== before.height) return false;
+      if (chunk.first && !chunk.last) this.metaDb.putSync(WRITING_KEY, encodeTip(after));
+      for (const e of entries) {
+        const key = txIdKey(e.txId);
+        if (key !== undefined) this.txIdsDb.putSync(key, encodeTxLocation(e.blockNumber, e.txIndex), NO_OVERWRITE);
+      }
+      if (chunk.last) {
+        this.metaDb.putSync(INDEXED_KEY, encodeTip(after), after.height);
+        if (!chunk.first) this.metaDb.removeSync(WRITING_KEY);
+      }
+      return true;
+    });
+    return guardLmdbAsync(this.dataFile, () =>
+      written.catch((err: unknown) => {
+        settleFailedCommit(err, this.env, (cause) => this.logger.error({ err: cause, file: this.dataFile, from: before.height }, 'lmdb-js: why the commit of tx-id index entries failed'));
+        throw err;
+      }),
+    );
+  }
+
+  /** The window being written when the index was last closed or the process died, if any. */
+  writing(): Tip | undefined {
+    return decodeTip(guardLmdb(this.dataFile, () => this.metaDb.get(WRITING_KEY)), 'writing');
   }
 
   /** Reads what is recorded as indexed now. */
@@ -239,6 +286,14 @@ async function bringUpToDate(index: TxIdIndex, source: IndexSource, logger: Logg
   }
   if (!bytesEqual(indexed.lastHash, hashAt(source, indexed.height))) {
     return `its block ${indexed.height - 1} has a different header hash than the stored one: it indexes another chain`;
+  }
+  // A window cut short holds entries of blocks up to its target: those blocks must be these.
+  const writing = index.writing();
+  if (writing !== undefined && writing.height > tip.height) {
+    return `it holds entries of blocks up to height ${writing.height}, above the block height ${tip.height}: the blocks are older than the index`;
+  }
+  if (writing !== undefined && !bytesEqual(writing.lastHash, hashAt(source, writing.height))) {
+    return `it holds entries of a block ${writing.height - 1} whose header hash differs from the stored one: it indexes another chain`;
   }
   if (indexed.height < tip.height) {
     logger.info({ blocks: tip.height - indexed.height, from: indexed.height, height: tip.height }, 're-indexing tx ids of blocks missing from the index');

@@ -7,6 +7,7 @@ import { open } from 'lmdb';
 import { blockHeaderHash, channelStoreDir, CorruptionError, openBlockStore, TX_INDEX_DIR, type LmdbBlockStore } from '../../ledger';
 import { common } from '../../protos';
 import { isIndexedTxId, txIdKey } from '../../ledger/lmdb-records';
+import type { TxIdIndex } from '../../ledger/tx-index';
 import { ChainBuilder, makeEnvelope, SeededRandom } from './fixtures/chain';
 import { capturingLogger, silentLogger, tempDir } from './helpers';
 
@@ -147,10 +148,10 @@ test('an index write that fails (a full disk) stops the store, and the next open
   await appendEach(s, blocksOf(chain, 'a', 3));
   // The first index write fails (the disk was full for a moment); later ones would succeed.
   const index = Reflect.get(s, 'index') as object;
-  const write = Reflect.get(index, 'write') as (...args: unknown[]) => Promise<boolean>;
+  const writeChunk = Reflect.get(index, 'writeChunk') as (...args: unknown[]) => Promise<boolean>;
   let failuresLeft = 1;
-  Reflect.set(index, 'write', (...args: unknown[]) =>
-    failuresLeft-- > 0 ? Promise.reject(new Error('ENOSPC: no space left on device')) : write.apply(index, args),
+  Reflect.set(index, 'writeChunk', (...args: unknown[]) =>
+    failuresLeft-- > 0 ? Promise.reject(new Error('ENOSPC: no space left on device')) : writeChunk.apply(index, args),
   );
   // An append in flight when the index write fails still lands; nothing written after the failure
   // may claim the index is complete up to it.
@@ -169,6 +170,128 @@ test('an index write that fails (a full disk) stops the store, and the next open
   expectIndexed(reopened, 'a', 0, height);
   expect(logged(records, 're-indexed tx ids of blocks missing from the index')).toMatchObject([{ from: 0, height }]);
   await expect(reopened.verify()).resolves.toMatchObject({ height });
+});
+
+/** Opens a store whose index is written only in windows of `windowTxIds` ids, `chunkTxIds` per transaction. */
+async function openWindowed(windowTxIds: number, chunkTxIds: number, logger = silentLogger): Promise<LmdbBlockStore> {
+  await store?.close();
+  store = await openBlockStore({ dir: tmp.dir, channelId: CHANNEL, logger, recentBlocksMaxBytes: 0, indexFlushIntervalMs: 60_000, indexWindowTxIds: windowTxIds, indexChunkTxIds: chunkTxIds });
+  return store;
+}
+
+/** The tx ids the index environment holds, read from its file (the store closed). */
+function indexedKeysOnDisk(): number {
+  const index = open({ path: indexDir(), readOnly: true, maxDbs: 4, encoding: 'binary', keyEncoding: 'binary' });
+  try {
+    return index.openDB('txids', { encoding: 'binary', keyEncoding: 'binary' }).getKeysCount();
+  } finally {
+    void index.close();
+  }
+}
+
+/** Makes the index's chunk writes after the first `okChunks` fail; returns how many were asked for. */
+function failChunksAfter(s: LmdbBlockStore, okChunks: number): () => number {
+  const index = Reflect.get(s, 'index') as object;
+  const writeChunk = Reflect.get(index, 'writeChunk') as (...args: unknown[]) => Promise<boolean>;
+  let calls = 0;
+  Reflect.set(index, 'writeChunk', (...args: unknown[]) =>
+    calls++ < okChunks ? writeChunk.apply(index, args) : Promise.reject(new Error('EIO: input/output error')),
+  );
+  return () => calls;
+}
+
+test('a window is written once it holds enough ids, in chunks sorted by tx id, without waiting for its time', async () => {
+  const chain = new ChainBuilder();
+  // 4 ids make a window (whole blocks), 2 ids per transaction; the timer would wait a minute.
+  const s = await openWindowed(4, 2);
+  const index = Reflect.get(s, 'index') as object;
+  const writeChunk = Reflect.get(index, 'writeChunk') as (...args: unknown[]) => Promise<boolean>;
+  const chunks: string[][] = [];
+  Reflect.set(index, 'writeChunk', (entries: { txId: string }[], ...rest: unknown[]) => {
+    chunks.push(entries.map((e) => e.txId));
+    return writeChunk.call(index, entries, ...rest);
+  });
+  const data = Uint8Array.of(5);
+  await s.append(chain.next(['z', 'm', 'a'].map((id) => makeEnvelope(id, data))));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  expect(chunks).toEqual([]); // 3 ids: below the window, and its time is far
+  await s.append(chain.next(['q', 'b', 'y'].map((id) => makeEnvelope(id, data))));
+  for (let waited = 0; chunks.length < 2 && waited < 2_000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
+  // The window is the first block (a second would make it 6 ids), sorted: a, m | z.
+  expect(chunks).toEqual([['a', 'm'], ['z']]);
+  await s.verify(); // writes what is left: the second block
+  expect(chunks).toEqual([['a', 'm'], ['z'], ['b', 'q'], ['y']]);
+  expect(s.getByTxId('z')).toEqual({ blockNumber: 0, txIndex: 0 });
+  expect(s.getByTxId('y')).toEqual({ blockNumber: 1, txIndex: 2 });
+});
+
+test('an id seen twice in one window keeps its first occurrence, also when the two are in different chunks', async () => {
+  const chain = new ChainBuilder();
+  const s = await openWindowed(1_000, 1);
+  const data = Uint8Array.of(7);
+  await s.append(chain.next([makeEnvelope('dup', data), makeEnvelope('b', data)]));
+  await s.append(chain.next([makeEnvelope('a', data), makeEnvelope('dup', data)]));
+  await s.close();
+  store = undefined;
+  const reopened = await reopen();
+  expect(reopened.getByTxId('dup')).toEqual({ blockNumber: 0, txIndex: 0 });
+  expect(reopened.getByTxId('a')).toEqual({ blockNumber: 1, txIndex: 0 });
+  await expect(reopened.verify()).resolves.toMatchObject({ height: 2 });
+});
+
+test('a crash in the middle of a window: the chunks written stay, the next open indexes the whole window again', async () => {
+  const chain = new ChainBuilder();
+  const s = await openWindowed(1_000, 4);
+  await appendEach(s, blocksOf(chain, 'a', 4)); // 12 ids: 3 chunks
+  const asked = failChunksAfter(s, 1);
+  await expect(s.verify()).rejects.toThrow(/indexing the tx ids of blocks from 0 failed: EIO/);
+  expect(asked()).toBe(2);
+  expectIndexed(s, 'a', 0, 4); // still answered from memory
+  await s.close();
+  store = undefined;
+  expect(indexedKeysOnDisk()).toBe(4); // the first chunk is in; its height is not recorded
+
+  const { logger, records } = capturingLogger();
+  const reopened = await reopen(logger);
+  expect(logged(records, 're-indexed tx ids of blocks missing from the index')).toMatchObject([{ from: 0, height: 4 }]);
+  expect(records.filter((r) => r.level === 40)).toEqual([]);
+  expectIndexed(reopened, 'a', 0, 4);
+  await expect(reopened.verify()).resolves.toMatchObject({ height: 4 });
+  // The window's mark is gone with the catch-up: a later open has nothing to do.
+  expect((Reflect.get(reopened, 'index') as TxIdIndex).writing()).toBeUndefined();
+  await appendEach(reopened, blocksOf(chain, 'b', 1));
+  const { logger: quiet, records: none } = capturingLogger();
+  expectIndexed(await reopen(quiet), 'b', 4, 5);
+  expect(none.filter((r) => String(r.msg).includes('index'))).toEqual([]);
+});
+
+test('entries of a window cut short above a block file restored from an older copy make the index be rebuilt', async () => {
+  const chain = new ChainBuilder();
+  const s = await openWindowed(1_000, 3);
+  await appendEach(s, blocksOf(chain, 'a', 2));
+  await s.verify(); // the index is at height 2
+  await s.close();
+  store = undefined;
+  const restoreBlocksAt2 = keepBlockFile();
+  const again = await openWindowed(1_000, 3);
+  await appendEach(again, blocksOf(chain, 'lost', 3));
+  failChunksAfter(again, 1); // one chunk of the blocks 2-4 is written, then the process "dies"
+  await expect(again.verify()).rejects.toThrow(/EIO/);
+  await again.close();
+  store = undefined;
+  restoreBlocksAt2();
+
+  const { logger, records } = capturingLogger();
+  const reopened = await reopen(logger);
+  expect(logged(records, 'the tx-id index does not match the blocks; rebuilding it from the blocks')).toMatchObject([
+    { reason: expect.stringMatching(/entries of blocks up to height 5, above the block height 2/) },
+  ]);
+  expect(reopened.height()).toBe(2);
+  expectIndexed(reopened, 'a', 0, 2);
+  // A block 2 of this chain, and nothing of the lost one is taken for ordered.
+  await reopened.append(new ChainBuilder(2, reopened.lastHeaderHash()).next([makeEnvelope('other', Uint8Array.of(1))]));
+  for (let n = 2; n < 5; n++) for (let i = 0; i < 3; i++) expect(reopened.getByTxId(`lost-${n}-${i}`)).toBeUndefined();
+  await expect(reopened.verify()).resolves.toMatchObject({ height: 3 });
 });
 
 test('an index ahead of the blocks (the block file restored from an older copy) is rebuilt', async () => {
