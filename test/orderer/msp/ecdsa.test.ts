@@ -8,13 +8,15 @@ import {
   isLowS,
   P256,
   P384,
+  P521,
   parseEcdsaSignature,
   signEcdsa,
   toHighS,
   verifyEcdsa,
   verifyEcdsaDetailed,
 } from '../../../orderer/msp/ecdsa';
-import { bytesToBigInt } from '../../../orderer/msp/der';
+import { bigIntToBytes, bytesToBigInt } from '../../../orderer/msp/der';
+import type { Curve, EcdsaVerdict } from '../../../orderer/msp/ecdsa';
 
 const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const data = new TextEncoder().encode('signed bytes');
@@ -74,5 +76,77 @@ describe('ECDSA P-256', () => {
       const raw = nodeSign('sha256', data, k384.privateKey);
       expect(verifyEcdsa(k384.publicKey, P384, data, raw)).toBe(isLowS(P384, parseEcdsaSignature(raw).s));
     }
+  });
+});
+
+/** The verdict as the BigInt parser reads the signature: the rules verifyEcdsaDetailed applies on bytes. */
+function referenceVerdict(key: Parameters<typeof verifyEcdsa>[0], curve: Curve, signed: Uint8Array, der: Uint8Array): EcdsaVerdict {
+  let sig;
+  try {
+    sig = parseEcdsaSignature(der);
+  } catch {
+    return 'malformed';
+  }
+  if (!isLowS(curve, sig.s)) return 'high-s';
+  if (sig.r >= curve.order) return 'mismatch';
+  const p1363 = Buffer.concat([bigIntToBytes(sig.r, curve.fieldBytes), bigIntToBytes(sig.s, curve.fieldBytes)]);
+  return nodeVerify('sha256', signed, { key, dsaEncoding: 'ieee-p1363' }, p1363) ? 'ok' : 'mismatch';
+}
+
+describe('the byte-level checks of verifyEcdsaDetailed', () => {
+  // Seeded, so that a failure replays: SEED=<n> npx jest test/orderer/msp/ecdsa.test.ts
+  const seed = Number(process.env.SEED ?? 20261205);
+  let state = seed >>> 0;
+  const next = (): number => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return state;
+  };
+  const pick = (n: number): number => next() % n;
+
+  const curves: ['P-256' | 'P-384' | 'P-521', Curve][] = [
+    ['P-256', P256],
+    ['P-384', P384],
+    ['P-521', P521],
+  ];
+
+  it.each(curves)(`agree with the BigInt parser on valid, high-S, boundary and mutated signatures (%s, SEED=${seed})`, (name, curve) => {
+    const keys = generateKeyPairSync('ec', { namedCurve: name });
+    const der = (r: bigint, s: bigint): Uint8Array => encodeEcdsaSignature({ r, s });
+    const valid = signEcdsa(keys.privateKey, data);
+    const { r, s } = parseEcdsaSignature(valid);
+    const cases: Uint8Array[] = [
+      valid,
+      der(r, curve.order - s), // high S
+      der(r, curve.halfOrder), // S exactly n/2: low
+      der(r, curve.halfOrder + 1n), // just above: high
+      der(curve.order, s), // R = n
+      der(curve.order - 1n, s),
+      der(curve.order + 5n, s),
+      der(1n, 1n),
+      der(r, 1n << BigInt(8 * curve.fieldBytes + 8)), // S wider than the field
+      new Uint8Array([...valid, 0, 1]), // trailing bytes: ignored
+    ];
+    // Mutations: every single-byte change of the header and integer headers, and random ones.
+    for (let i = 0; i < 8; i++) {
+      for (const delta of [1, 0x7f, 0x80, 0xff]) {
+        const m = new Uint8Array(valid);
+        m[i] = (m[i]! + delta) & 0xff;
+        cases.push(m);
+      }
+    }
+    for (let i = 0; i < 200; i++) {
+      const m = new Uint8Array(valid.subarray(0, pick(valid.length + 1)));
+      const edits = 1 + pick(3);
+      for (let e = 0; e < edits && m.length > 0; e++) m[pick(m.length)] = next() & 0xff;
+      cases.push(m);
+    }
+    const seen = new Set<EcdsaVerdict>();
+    for (const c of cases) {
+      const expected = referenceVerdict(keys.publicKey, curve, data, c);
+      seen.add(expected);
+      expect({ sig: Buffer.from(c).toString('hex'), verdict: verifyEcdsaDetailed(keys.publicKey, curve, data, c) }).toEqual({ sig: Buffer.from(c).toString('hex'), verdict: expected });
+    }
+    // The cases reach every verdict.
+    expect([...seen].sort()).toEqual(['high-s', 'malformed', 'mismatch', 'ok']);
   });
 });
