@@ -5,9 +5,9 @@
 // them, so each id cost a 4 KB page write and the cost grew with the index (7.6 µs of CPU per id
 // on an empty index, 15 µs at a million ids, measured with lmdb-js on the 2-core machine). Here the
 // ids of many blocks (a window: up to WINDOW_TX_IDS ids, or what came within the window's time) are
-// sorted and written in chunks of CHUNK_TX_IDS, so each chunk covers a narrow range of keys and
-// shares its pages: 2.2 µs per id on an empty index, 10 at a million. A chunk is one transaction,
-// short enough not to stall the event loop (a window in one transaction did, README).
+// sorted by key and written in chunks of CHUNK_TX_IDS, so each chunk covers a narrow range of keys
+// and shares its pages: 2.2 µs per id on an empty index, 10 at a million. A chunk is one
+// transaction, short enough not to stall the event loop (a window in one transaction did, README).
 //
 // Until its window's last chunk commits, an id is answered from memory (lookup). Only that last
 // chunk records the window's height as indexed, so after a crash in the middle of a window open
@@ -16,7 +16,7 @@
 // taken for one below a block file restored from an older copy (tx-index.ts bringUpToDate).
 import type { TxLocation } from './block-store';
 import type { Tip } from './lmdb-records';
-import { isIndexedTxId } from './lmdb-records';
+import { hexPrefix32, isIndexedTxId, txIdKey } from './lmdb-records';
 import type { IndexBlock, IndexEntry, TxIdIndex } from './tx-index';
 
 /** A window is written once it holds this many ids, without waiting for its time. */
@@ -41,14 +41,19 @@ export interface IndexBehindOptions {
   fail(err: unknown, fromHeight: number, reason: 'write-failed' | 'conflict'): Error;
 }
 
+/** What starts a run of window writes: enough ids, the window's time, or a caller who waits for all. */
+type RunCause = 'count' | 'time' | 'flush';
+
 export class IndexBehind {
-  /** Ids of durable blocks not yet recorded as indexed, first occurrence per id. */
+  /** Ids of durable blocks not yet recorded as indexed, first occurrence per id, in block order. */
   private readonly unindexed = new Map<string, TxLocation>();
   /** Durable blocks not yet in a window being written, in order. */
   private pendingBlocks: IndexBlock[] = [];
   private pendingTxIds = 0;
   private indexedTip: Tip;
   private flushing: Promise<void> | undefined;
+  /** A run for 'count' is queued and has not started: another one would find nothing more to do. */
+  private countRunQueued = false;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: IndexBehindOptions) {
@@ -73,9 +78,9 @@ export class IndexBehind {
     this.schedule();
   }
 
-  /** Writes everything pending; resolves when the index holds it all. */
+  /** Writes everything pending now; resolves when the index holds it. */
   flush(): Promise<void> {
-    return this.enqueue(true);
+    return this.enqueue('flush');
   }
 
   /** No more timed writes (close). */
@@ -87,28 +92,41 @@ export class IndexBehind {
   private schedule(): void {
     if (this.pendingBlocks.length === 0) return;
     if (this.pendingTxIds >= this.o.windowTxIds) {
-      if (this.flushing === undefined) void this.enqueue(false).catch(() => undefined); // fail() has recorded it
+      // Queued even while a run is under way: that run may be past its last look at the count.
+      if (!this.countRunQueued) void this.enqueue('count').catch(() => undefined); // fail() has recorded it
       return;
     }
     if (this.timer !== undefined) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      void this.enqueue(true).catch(() => undefined);
+      void this.enqueue('time').catch(() => undefined);
     }, this.o.windowMs);
     this.timer.unref();
   }
 
-  /** One writer at a time; `all`: also a last window smaller than WINDOW_TX_IDS. */
-  private enqueue(all: boolean): Promise<void> {
+  /**
+   * One run at a time, each after the one before. A 'count' run writes full windows while there
+   * are enough ids; 'time' and 'flush' write the blocks pending when they were asked for, and no
+   * more: blocks that keep arriving meanwhile wait for their own window instead of being written
+   * a few at a time.
+   */
+  private enqueue(cause: RunCause): Promise<void> {
+    const last = this.pendingBlocks[this.pendingBlocks.length - 1];
+    const until = cause === 'count' ? Infinity : last === undefined ? -1 : last.number;
+    if (cause === 'count') this.countRunQueued = true;
     const run = async (): Promise<void> => {
-      while (this.pendingBlocks.length > 0 && (all || this.pendingTxIds >= this.o.windowTxIds)) {
+      if (cause === 'count') this.countRunQueued = false;
+      for (;;) {
+        const next = this.pendingBlocks[0];
+        if (next === undefined || next.number > until) break;
+        if (cause === 'count' && this.pendingTxIds < this.o.windowTxIds) break;
         this.stop();
         // After a failed write nothing more is written: a later window recorded on top of the old
         // indexed height would hide the failed blocks' ids for good. The entries stay in memory
         // for lookups, and the next open re-indexes from the index's recorded height.
         const failure = this.o.failure();
         if (failure !== undefined) throw failure;
-        await this.writeWindow(this.takeWindow());
+        await this.writeWindow(this.takeWindow(until));
       }
       this.schedule();
     };
@@ -121,12 +139,14 @@ export class IndexBehind {
     return flush;
   }
 
-  /** Whole blocks from the front of the pending ones, up to WINDOW_TX_IDS ids (at least one block). */
-  private takeWindow(): IndexBlock[] {
+  /** Whole blocks from the front of the pending ones, numbered up to `until`, up to WINDOW_TX_IDS ids (at least one block). */
+  private takeWindow(until: number): IndexBlock[] {
     let ids = 0;
     let count = 0;
-    while (count < this.pendingBlocks.length && (count === 0 || ids + this.pendingBlocks[count]!.txIds.length <= this.o.windowTxIds)) {
-      ids += this.pendingBlocks[count]!.txIds.length;
+    for (;;) {
+      const block = this.pendingBlocks[count];
+      if (block === undefined || block.number > until || (count > 0 && ids + block.txIds.length > this.o.windowTxIds)) break;
+      ids += block.txIds.length;
       count++;
     }
     const window = this.pendingBlocks.splice(0, count);
@@ -147,10 +167,17 @@ export class IndexBehind {
     try {
       if (first.number !== before.height) throw new Error(`pending index entries start at block ${first.number}, the index is at height ${before.height}`);
       after = this.o.tipAfter(last.number);
-      const entries = sortedEntries(blocks);
-      const chunks = Math.max(1, Math.ceil(entries.length / this.o.chunkTxIds));
+      const window = sortWindow(blocks);
+      const count = window.order.length;
+      const chunks = Math.max(1, Math.ceil(count / this.o.chunkTxIds));
       for (let c = 0; c < chunks && applied; c++) {
-        const chunk = entries.slice(c * this.o.chunkTxIds, (c + 1) * this.o.chunkTxIds);
+        const chunk: IndexEntry[] = [];
+        for (let k = c * this.o.chunkTxIds; k < Math.min(count, (c + 1) * this.o.chunkTxIds); k++) {
+          const i = window.order[k]!;
+          const block = blocks[window.blockOf[i]!]!;
+          const txIndex = window.positionOf[i]!;
+          chunk.push({ txId: block.txIds[txIndex]!, blockNumber: block.number, txIndex });
+        }
         applied = await this.o.index.writeChunk(chunk, before, after, { first: c === 0, last: c === chunks - 1 });
       }
     } catch (err) {
@@ -162,24 +189,66 @@ export class IndexBehind {
       throw this.o.fail(undefined, before.height, 'conflict');
     }
     this.indexedTip = after;
+    // In block order (first occurrences are inserted as their blocks come): the window's ids are
+    // at the front, so the sweep stops at the first id of a later block.
     for (const [txId, location] of this.unindexed) {
-      if (location.blockNumber < after.height) this.unindexed.delete(txId);
+      if (location.blockNumber >= after.height) break;
+      this.unindexed.delete(txId);
     }
   }
 }
 
+/** The order to write a window's ids in: entry k is blocks[blockOf[order[k]]].txIds[positionOf[order[k]]]. */
+interface SortedWindow {
+  readonly blockOf: Int32Array;
+  readonly positionOf: Int32Array;
+  readonly order: Int32Array;
+}
+
+/** Positions within a window that fit beside a 32-bit key prefix in a double's 53 bits. */
+const POSITION_BITS = 21;
+const POSITION_SPAN = 2 ** POSITION_BITS;
+
 /**
- * The window's index entries sorted by tx id, so that each chunk covers a narrow range of keys.
- * Hex ids sort as their packed keys do; any order would be correct, this one is for locality. The
- * sort is stable and the blocks are in order, so an id's first occurrence comes first and its put
- * is the one kept.
+ * The window's ids in the order of their index keys, each key's occurrences in block order, so
+ * that each chunk covers a narrow range of keys and an id's first occurrence is put first (and
+ * kept). Ids starting with 8 hex characters (Fabric's, packed) sort by those 32 bits with their
+ * position below them, as doubles, which a typed array sorts natively: a comparator sort of
+ * 32,768 ids held the event loop for 20-40 ms, this about 5. Ids with one key share the prefix
+ * (hexPrefix32), so they stay in position order; ids that share only the prefix land in position
+ * order too, which costs nothing but locality. Any other id is ordered by its key bytes, after
+ * the packed ones, as the key tags order them in the index.
  */
-function sortedEntries(blocks: readonly IndexBlock[]): IndexEntry[] {
-  const entries: IndexEntry[] = [];
-  for (const block of blocks) {
-    block.txIds.forEach((txId, txIndex) => {
-      if (isIndexedTxId(txId)) entries.push({ txId, blockNumber: block.number, txIndex });
-    });
+function sortWindow(blocks: readonly IndexBlock[]): SortedWindow {
+  let total = 0;
+  for (const block of blocks) total += block.txIds.length;
+  const blockOf = new Int32Array(total);
+  const positionOf = new Int32Array(total);
+  const packed = new Float64Array(total);
+  let packedCount = 0;
+  const others: number[] = [];
+  let count = 0;
+  for (let b = 0; b < blocks.length; b++) {
+    const txIds = blocks[b]!.txIds;
+    for (let position = 0; position < txIds.length; position++) {
+      const txId = txIds[position]!;
+      if (!isIndexedTxId(txId)) continue;
+      const i = count++;
+      blockOf[i] = b;
+      positionOf[i] = position;
+      const prefix = hexPrefix32(txId);
+      if (prefix >= 0 && i < POSITION_SPAN) packed[packedCount++] = prefix * POSITION_SPAN + i;
+      else others.push(i);
+    }
   }
-  return entries.sort((a, b) => (a.txId < b.txId ? -1 : a.txId > b.txId ? 1 : 0));
+  const sortedPacked = packed.subarray(0, packedCount).sort();
+  const order = new Int32Array(count);
+  for (let k = 0; k < packedCount; k++) order[k] = sortedPacked[k]! % POSITION_SPAN;
+  if (others.length > 0) {
+    const keyOf = (i: number): Buffer => txIdKey(blocks[blockOf[i]!]!.txIds[positionOf[i]!]!)!;
+    const keys = new Map(others.map((i) => [i, keyOf(i)]));
+    others.sort((a, b) => Buffer.compare(keys.get(a)!, keys.get(b)!) || a - b);
+    order.set(others, packedCount);
+  }
+  return { blockOf, positionOf, order };
 }

@@ -432,8 +432,9 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
 
   async verify(): Promise<VerifyReport> {
     this.assertOpen();
-    await this.behind.flush();
+    // The blocks durable now are checked; their ids are written first (later appends wait for their window).
     const { height, lastHash } = this.durable;
+    await this.behind.flush();
     let previousHash: Uint8Array = EMPTY;
     let bytesChecked = 0;
     let bytesSinceYield = 0;

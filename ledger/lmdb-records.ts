@@ -91,6 +91,23 @@ function packHexTxId(txId: string, key: Buffer): boolean {
   return true;
 }
 
+/**
+ * An id's first 8 characters as a number when they are lowercase hex, else -1. For a Fabric id
+ * (which txIdKey packs) that is the first 32 bits of its key, so such keys sort as these numbers
+ * do. Two ids with one key always agree on it: packed keys are equal only for equal ids, and
+ * UTF-8 keys only for ids that differ in unpaired surrogates, which are not hex.
+ */
+export function hexPrefix32(txId: string): number {
+  if (txId.length < 8) return -1;
+  let prefix = 0;
+  for (let i = 0; i < 8; i++) {
+    const digit = hexDigit(txId.charCodeAt(i));
+    if (digit < 0) return -1;
+    prefix = prefix * 16 + digit;
+  }
+  return prefix;
+}
+
 /** Whether txIdKey gives the id a key (not empty, not too long), without allocating the key. */
 export function isIndexedTxId(txId: string): boolean {
   if (txId.length === 0) return false;

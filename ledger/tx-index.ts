@@ -30,7 +30,6 @@ import { checkLmdbDataFile, LMDB_DATA_FILE, OPEN_CHECK_MAX_TREE_PAGES, type Lmdb
 import { guardLmdb, guardLmdbAsync, settleFailedCommit } from './lmdb-guard';
 import {
   BINARY_DB_OPTIONS,
-  blockKey,
   decodeTip,
   decodeTxLocation,
   EMPTY,

@@ -294,6 +294,56 @@ test('entries of a window cut short above a block file restored from an older co
   await expect(reopened.verify()).resolves.toMatchObject({ height: 3 });
 });
 
+test('two ids with one key (an unpaired surrogate and U+FFFD): the index keeps the first occurrence, and the store verifies', async () => {
+  const chain = new ChainBuilder();
+  const s = await openWindowed(1_000, 1);
+  // txIdKey writes both as UTF-8, where the unpaired surrogate becomes U+FFFD's bytes.
+  await s.append(chain.next([makeEnvelope('x\uFFFD', Uint8Array.of(1))]));
+  await s.append(chain.next([makeEnvelope('x\uD800', Uint8Array.of(2))]));
+  expect(s.getByTxId('x\uFFFD')).toEqual({ blockNumber: 0, txIndex: 0 });
+  await s.close();
+  store = undefined;
+  const reopened = await reopen();
+  expect(reopened.getByTxId('x\uFFFD')).toEqual({ blockNumber: 0, txIndex: 0 });
+  expect(reopened.getByTxId('x\uD800')).toEqual({ blockNumber: 0, txIndex: 0 });
+  await expect(reopened.verify()).resolves.toMatchObject({ height: 2 });
+});
+
+test('entries of a window cut short that name another block at its height (the blocks replaced by another chain) make the index be rebuilt', async () => {
+  // The same first two blocks in another directory, then blocks 2-4 of another chain there.
+  const other = tempDir('txindex-other-chain');
+  try {
+    const otherChain = new ChainBuilder();
+    const otherStore = await openBlockStore({ dir: other.dir, channelId: CHANNEL, logger: silentLogger });
+    await appendEach(otherStore, blocksOf(otherChain, 'a', 2));
+    await appendEach(otherStore, blocksOf(otherChain, 'b', 3));
+    await otherStore.close();
+
+    const chain = new ChainBuilder();
+    const s = await openWindowed(1_000, 3);
+    await appendEach(s, blocksOf(chain, 'a', 2));
+    await s.verify(); // indexed up to height 2, which both chains share
+    await appendEach(s, blocksOf(chain, 'lost', 3)); // blocks 2-4 of this chain
+    failChunksAfter(s, 1); // one chunk of their window is written, then the process "dies"
+    await expect(s.verify()).rejects.toThrow(/EIO/);
+    await s.close();
+    store = undefined;
+    cpSync(path.join(storeDir(other.dir), 'data.mdb'), path.join(storeDir(), 'data.mdb'));
+
+    const { logger, records } = capturingLogger();
+    const reopened = await reopen(logger);
+    expect(logged(records, 'the tx-id index does not match the blocks; rebuilding it from the blocks')).toMatchObject([
+      { reason: expect.stringMatching(/entries of a block 4 whose header hash differs from the stored one/) },
+    ]);
+    expect(reopened.height()).toBe(5);
+    expectIndexed(reopened, 'b', 2, 5);
+    for (let n = 2; n < 5; n++) for (let i = 0; i < 3; i++) expect(reopened.getByTxId(`lost-${n}-${i}`)).toBeUndefined();
+    await expect(reopened.verify()).resolves.toMatchObject({ height: 5 });
+  } finally {
+    other.remove();
+  }
+});
+
 test('an index ahead of the blocks (the block file restored from an older copy) is rebuilt', async () => {
   const chain = new ChainBuilder();
   await appendClosed(chain, 'a', 2);
