@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import { Fifo } from '../../cluster/fifo';
 import type { ForwardedEnvelope, NodeId, SubmitOutcome } from '../../cluster/types';
 import { ProposalDroppedError } from '../../consensus/raft/errors';
-import { blockHeaderHash, envelopeTxIdOrEmpty, newBlock } from '../../ledger/block';
+import { blockHeaderHash, newBlock } from '../../ledger/block';
 import type { BlockStore } from '../../ledger/block-store';
 import { bytesEqual } from '../../ledger/hash';
 import { common, encodeBlockBytes, type orderer } from '../../protos';
@@ -109,7 +109,6 @@ export class LeaderPipeline {
   /** Proposed, uncommitted blocks of this leader: their tx ids and data hash. */
   private readonly inflight = new Map<BlockNumber, { txIds: string[]; dataHash: Uint8Array; bytes: Uint8Array }>();
   /** Tx id of each envelope handed to the cutter, so it is not decoded again for the block. */
-  private readonly txIdOf = new WeakMap<Uint8Array, string>();
   /** The intake items whose envelopes are in the cutter's pending batch, oldest first. */
   private cutterItems: IntakeItem[] = [];
   /** Items of blocks Raft refused to take (e.g. while it hands leadership over): offered again, or handed back at step-down. */
@@ -379,7 +378,6 @@ export class LeaderPipeline {
         continue;
       }
       if (item.txId !== '') this.proposedTxIds.add(item.txId);
-      this.txIdOf.set(item.envelopeBytes, item.txId);
       // blockcutter_block_fill_duration runs from the first envelope of a batch to its cut.
       this.fillStartedMs ??= performance.now();
       const { batches, pending } = this.cutter.ordered(item.envelopeBytes, item.messageSizeBytes);
@@ -416,7 +414,6 @@ export class LeaderPipeline {
     this.cutterItems = [];
     if (pending.length > 0) this.proposeBlock(pending, pendingItems);
     if (item.txId !== '') this.proposedTxIds.add(item.txId);
-    this.txIdOf.set(item.envelopeBytes, item.txId);
     const number = this.proposeBlock([item.envelopeBytes], [item]);
     if (number !== undefined) {
       this.configInFlight = number;
@@ -428,6 +425,11 @@ export class LeaderPipeline {
   private proposeBlock(batch: Uint8Array[], items: readonly IntakeItem[]): BlockNumber | undefined {
     const prev = this.lastCreated;
     if (prev === undefined || !this.readyValue) throw new ChainInvariantError('a block proposed before the leader applied its log');
+    // items[i] is the intake item of batch[i]: the cutter cuts the envelopes in the order they were
+    // given to it, and the items are kept in that order (pump, cutPending, proposeConfig).
+    if (items.length !== batch.length || items.some((item, i) => item.envelopeBytes !== batch[i])) {
+      throw new ChainInvariantError(`block of ${batch.length} envelopes proposed with ${items.length} intake items that are not its envelopes`);
+    }
     const number = blockNumber(prev.number + 1);
     const block = newBlock(number, prev.hash, batch);
     const bytes = encodeBlockBytes(block);
@@ -443,11 +445,11 @@ export class LeaderPipeline {
       // The envelopes are not lost: offered again at the next pump while this node leads, else
       // handed back at step-down and resent to whoever leads next (as the nodes that accepted them do).
       this.o.logger.warn({ block: number, reason: err.reason }, 'block proposal dropped');
-      for (const env of batch) this.proposedTxIds.delete(this.txIdOf.get(env) ?? envelopeTxIdOrEmpty(env));
+      for (const item of items) this.proposedTxIds.delete(item.txId);
       for (const item of items) this.droppedItems.push(item);
       return undefined;
     }
-    const txIds = batch.map((env) => this.txIdOf.get(env) ?? envelopeTxIdOrEmpty(env));
+    const txIds = items.map((item) => item.txId);
     this.inflight.set(number, { txIds, dataHash: block.header!.dataHash, bytes });
     this.o.logger.debug({ block: number, envelopes: batch.length, sizeBytes: bytes.length }, 'block proposed');
     this.lastCreated = { number, hash: blockHeaderHash(block.header!) };
