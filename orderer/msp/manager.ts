@@ -45,6 +45,18 @@ interface UnsupportedMsp {
  * building a ~1 KB string and hashing it, which was 1.5% of a node's CPU verifying signed envelopes.
  */
 const RECENT_CREATORS = 8;
+/**
+ * Refused creators recognised the same way, in a list of their own (a flood of distinct refused
+ * creators must not push out the ones that sign honest traffic): a client whose creator is refused
+ * sends it with every envelope (and the benchmark's unsigned envelopes carry one placeholder).
+ */
+const RECENT_REFUSALS = 2;
+
+interface RecentRefusal {
+  readonly bytes: Buffer;
+  readonly cacheKey: string;
+  readonly refusal: IdentityError;
+}
 
 interface RecentCreator {
   /** A copy: the envelope the creator came in must not be kept alive by the cache. */
@@ -60,6 +72,8 @@ export class MspManager implements IdentityDeserializer {
   private recentNext = 0;
   private readonly cacheEntries: number;
   private readonly refused = new Map<string, IdentityError>();
+  private readonly recentRefusals: RecentRefusal[] = [];
+  private recentRefusalNext = 0;
   private readonly refusedEntries: number;
   private hits = 0;
   private misses = 0;
@@ -103,6 +117,9 @@ export class MspManager implements IdentityDeserializer {
         return r.identity;
       }
     }
+    for (const r of this.recentRefusals) {
+      if (r.bytes.length === serializedIdentity.length && Buffer.compare(r.bytes, serializedIdentity) === 0) return r.refusal;
+    }
     // latin1 maps each byte to one char: an exact key, stored by V8 as a one-byte string.
     const cacheKey = Buffer.from(serializedIdentity.buffer, serializedIdentity.byteOffset, serializedIdentity.length).toString('latin1');
     const cached = this.cache.get(cacheKey);
@@ -115,7 +132,10 @@ export class MspManager implements IdentityDeserializer {
       return cached;
     }
     const refusal = this.refused.get(cacheKey);
-    if (refusal !== undefined) return refusal;
+    if (refusal !== undefined) {
+      this.rememberRefusal(serializedIdentity, cacheKey, refusal);
+      return refusal;
+    }
     this.misses++;
     let identity: X509Identity;
     try {
@@ -125,8 +145,14 @@ export class MspManager implements IdentityDeserializer {
       if (this.refusedEntries > 0) {
         // Oldest first out (no reordering on a hit: a refused creator that keeps coming back
         // is re-parsed once per 256 distinct refusals at worst).
-        if (this.refused.size >= this.refusedEntries) this.refused.delete(this.refused.keys().next().value as string);
+        if (this.refused.size >= this.refusedEntries) {
+          const evicted = this.refused.keys().next().value as string;
+          this.refused.delete(evicted);
+          const at = this.recentRefusals.findIndex((r) => r.cacheKey === evicted);
+          if (at >= 0) this.recentRefusals.splice(at, 1);
+        }
         this.refused.set(cacheKey, err);
+        this.rememberRefusal(serializedIdentity, cacheKey, err);
       }
       return err;
     }
@@ -154,6 +180,17 @@ export class MspManager implements IdentityDeserializer {
     }
     this.recent[this.recentNext] = entry;
     this.recentNext = (this.recentNext + 1) % RECENT_CREATORS;
+  }
+
+  /** Keeps a cached refusal among the few compared by bytes first. */
+  private rememberRefusal(bytes: Uint8Array, cacheKey: string, refusal: IdentityError): void {
+    const entry: RecentRefusal = { bytes: Buffer.from(bytes), cacheKey, refusal };
+    if (this.recentRefusals.length < RECENT_REFUSALS) {
+      this.recentRefusals.push(entry);
+      return;
+    }
+    this.recentRefusals[this.recentRefusalNext] = entry;
+    this.recentRefusalNext = (this.recentRefusalNext + 1) % RECENT_REFUSALS;
   }
 
   /** Cache figures for metrics and tests. */
