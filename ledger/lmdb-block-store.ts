@@ -37,7 +37,7 @@ import { checkLmdbDataFile, LMDB_DATA_FILE, OPEN_CHECK_MAX_TREE_PAGES, type Lmdb
 import { asCorruption, guardLmdb, settleFailedCommit } from './lmdb-guard';
 import { BINARY_DB_OPTIONS, blockKey, blockNumberOfKey, decodeTip, EMPTY, EMPTY_TIP, encodeTip, txIdKey, type Bytes, type Tip } from './lmdb-records';
 import { encodeOwnerRecord, ownerLiveness, ownRecord, parseOwnerRecord, type OwnerRecord } from './owner';
-import { DEFAULT_INDEX_CHUNK_TX_IDS, DEFAULT_INDEX_WINDOW_MS, DEFAULT_INDEX_WINDOW_TX_IDS, IndexBehind } from './index-behind';
+import { DEFAULT_INDEX_CHUNK_GAP_MS, DEFAULT_INDEX_CHUNK_TX_IDS, DEFAULT_INDEX_WINDOW_MS, DEFAULT_INDEX_WINDOW_TX_IDS, IndexBehind } from './index-behind';
 import { openTxIdIndex, type IndexBlock, type TxIdIndex } from './tx-index';
 
 /** Fabric's channel name rule; it also keeps the name safe to use as a directory. */
@@ -80,6 +80,8 @@ export interface OpenBlockStoreOptions {
   indexWindowTxIds?: number;
   /** Ids per index transaction (DEFAULT_INDEX_CHUNK_TX_IDS). */
   indexChunkTxIds?: number;
+  /** Pause between a window's transactions while the index keeps up (DEFAULT_INDEX_CHUNK_GAP_MS). */
+  indexChunkGapMs?: number;
 }
 
 /** A validated block on its way into the store. */
@@ -215,7 +217,7 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
     tip: Tip,
     private readonly logger: Logger,
     recentBlocksMaxBytes: number,
-    indexWindow: { windowMs: number; windowTxIds: number; chunkTxIds: number },
+    indexWindow: { windowMs: number; windowTxIds: number; chunkTxIds: number; chunkGapMs: number },
   ) {
     this.dataFile = path.join(location, LMDB_DATA_FILE);
     this.durable = tip;
@@ -706,6 +708,7 @@ export async function openBlockStore(options: OpenBlockStoreOptions): Promise<Lm
         windowMs: options.indexFlushIntervalMs ?? DEFAULT_INDEX_WINDOW_MS,
         windowTxIds: options.indexWindowTxIds ?? DEFAULT_INDEX_WINDOW_TX_IDS,
         chunkTxIds: options.indexChunkTxIds ?? DEFAULT_INDEX_CHUNK_TX_IDS,
+        chunkGapMs: options.indexChunkGapMs ?? DEFAULT_INDEX_CHUNK_GAP_MS,
       },
     );
     log.info({ height: tip.height, location }, 'block store opened');

@@ -12,14 +12,17 @@ interface Written {
   /** Ids per window, in the order the windows were recorded as indexed. */
   windows: number[];
   chunks: IndexEntry[][];
+  /** When each chunk's write began. */
+  chunkTimesMs: number[];
 }
 
-function indexBehind(commitMs: number, o: { windowMs: number; windowTxIds: number; chunkTxIds: number }): { behind: IndexBehind; written: Written } {
-  const written: Written = { windows: [], chunks: [] };
+function indexBehind(commitMs: number, o: { windowMs: number; windowTxIds: number; chunkTxIds: number; chunkGapMs?: number }): { behind: IndexBehind; written: Written } {
+  const written: Written = { windows: [], chunks: [], chunkTimesMs: [] };
   let current = 0;
   const index = {
     writeChunk: async (entries: readonly IndexEntry[], _before: unknown, _after: unknown, chunk: { first: boolean; last: boolean }): Promise<boolean> => {
       written.chunks.push([...entries]);
+      written.chunkTimesMs.push(performance.now());
       if (chunk.first) current = 0;
       current += entries.length;
       if (commitMs > 0) await sleep(commitMs);
@@ -31,6 +34,7 @@ function indexBehind(commitMs: number, o: { windowMs: number; windowTxIds: numbe
   const behind = new IndexBehind({
     index,
     indexedTip: { height: 0, lastHash: EMPTY },
+    chunkGapMs: 0,
     ...o,
     tipAfter: (number) => ({ height: number + 1, lastHash: EMPTY }),
     failure: () => failure,
@@ -97,4 +101,21 @@ test("a window's chunks are sorted by key, and an id's occurrences stay in block
     ['ze', 0, 2],
   ]);
   expect(written.chunks.map((c) => c.length)).toEqual([3, 3, 2]);
+});
+
+test("a window's chunks are paced while the index keeps up, and written back to back when a full window waits", async () => {
+  const gaps = (times: number[]): number[] => times.slice(1).map((t, i) => t - times[i]!);
+  // Keeping up: 12 ids, 4 per chunk, nothing behind them.
+  const paced = indexBehind(0, { windowMs: 60_000, windowTxIds: 100, chunkTxIds: 4, chunkGapMs: 40 });
+  paced.behind.add([block(0, 12)]);
+  await paced.behind.flush();
+  expect(paced.written.chunks.map((c) => c.length)).toEqual([4, 4, 4]);
+  for (const gap of gaps(paced.written.chunkTimesMs)) expect(gap).toBeGreaterThanOrEqual(35);
+  // Behind: a full window (8 ids) waits while the first is written, so no pauses.
+  const behind = indexBehind(0, { windowMs: 60_000, windowTxIds: 8, chunkTxIds: 4, chunkGapMs: 40 });
+  behind.behind.add([block(0, 8), block(1, 8), block(2, 8)]);
+  await behind.behind.flush();
+  expect(behind.written.windows).toEqual([8, 8, 8]);
+  const firstWindowGap = gaps(behind.written.chunkTimesMs)[0]!;
+  expect(firstWindowGap).toBeLessThan(35);
 });
