@@ -52,28 +52,49 @@ const RECENT_CREATORS = 8;
  */
 const RECENT_REFUSALS = 2;
 
-interface RecentRefusal {
-  readonly bytes: Buffer;
-  readonly cacheKey: string;
-  readonly refusal: IdentityError;
-}
-
-interface RecentCreator {
+interface RecentEntry<T> {
   /** A copy: the envelope the creator came in must not be kept alive by the cache. */
   readonly bytes: Buffer;
-  /** Its key in `cache` (V8 keeps the string's hash, so the LRU bump below rehashes nothing). */
+  /** Its key in the cache (V8 keeps the string's hash, so an LRU bump rehashes nothing). */
   readonly cacheKey: string;
-  readonly identity: X509Identity;
+  readonly value: T;
+}
+
+/** A few cached creators compared by bytes first; when full, the oldest makes room. */
+class RecentByBytes<T> {
+  private readonly entries: RecentEntry<T>[] = [];
+  private next = 0;
+
+  constructor(private readonly max: number) {}
+
+  find(bytes: Uint8Array): RecentEntry<T> | undefined {
+    for (const e of this.entries) if (e.bytes.length === bytes.length && Buffer.compare(e.bytes, bytes) === 0) return e;
+    return undefined;
+  }
+
+  remember(bytes: Uint8Array, cacheKey: string, value: T): void {
+    const entry: RecentEntry<T> = { bytes: Buffer.from(bytes), cacheKey, value };
+    if (this.entries.length < this.max) {
+      this.entries.push(entry);
+      return;
+    }
+    this.entries[this.next] = entry;
+    this.next = (this.next + 1) % this.max;
+  }
+
+  /** The cache evicted `cacheKey`: it leaves this list too. */
+  forget(cacheKey: string): void {
+    const at = this.entries.findIndex((e) => e.cacheKey === cacheKey);
+    if (at >= 0) this.entries.splice(at, 1);
+  }
 }
 
 export class MspManager implements IdentityDeserializer {
   private readonly cache = new Map<string, X509Identity>();
-  private readonly recent: RecentCreator[] = [];
-  private recentNext = 0;
+  private readonly recent = new RecentByBytes<X509Identity>(RECENT_CREATORS);
   private readonly cacheEntries: number;
   private readonly refused = new Map<string, IdentityError>();
-  private readonly recentRefusals: RecentRefusal[] = [];
-  private recentRefusalNext = 0;
+  private readonly recentRefusals = new RecentByBytes<IdentityError>(RECENT_REFUSALS);
   private readonly refusedEntries: number;
   private hits = 0;
   private misses = 0;
@@ -109,17 +130,15 @@ export class MspManager implements IdentityDeserializer {
    * as the rest of the envelope's checks.
    */
   deserializeOrRefusal(serializedIdentity: Uint8Array): X509Identity | IdentityError {
-    for (const r of this.recent) {
-      if (r.bytes.length === serializedIdentity.length && Buffer.compare(r.bytes, serializedIdentity) === 0) {
-        this.hits++;
-        this.cache.delete(r.cacheKey);
-        this.cache.set(r.cacheKey, r.identity);
-        return r.identity;
-      }
+    const recent = this.recent.find(serializedIdentity);
+    if (recent !== undefined) {
+      this.hits++;
+      this.cache.delete(recent.cacheKey);
+      this.cache.set(recent.cacheKey, recent.value);
+      return recent.value;
     }
-    for (const r of this.recentRefusals) {
-      if (r.bytes.length === serializedIdentity.length && Buffer.compare(r.bytes, serializedIdentity) === 0) return r.refusal;
-    }
+    const recentRefusal = this.recentRefusals.find(serializedIdentity);
+    if (recentRefusal !== undefined) return recentRefusal.value;
     // latin1 maps each byte to one char: an exact key, stored by V8 as a one-byte string.
     const cacheKey = Buffer.from(serializedIdentity.buffer, serializedIdentity.byteOffset, serializedIdentity.length).toString('latin1');
     const cached = this.cache.get(cacheKey);
@@ -128,12 +147,12 @@ export class MspManager implements IdentityDeserializer {
       // Map keeps insertion order: re-inserting makes this the most recently used.
       this.cache.delete(cacheKey);
       this.cache.set(cacheKey, cached);
-      this.rememberRecent(serializedIdentity, cacheKey, cached);
+      this.recent.remember(serializedIdentity, cacheKey, cached);
       return cached;
     }
     const refusal = this.refused.get(cacheKey);
     if (refusal !== undefined) {
-      this.rememberRefusal(serializedIdentity, cacheKey, refusal);
+      this.recentRefusals.remember(serializedIdentity, cacheKey, refusal);
       return refusal;
     }
     this.misses++;
@@ -148,11 +167,10 @@ export class MspManager implements IdentityDeserializer {
         if (this.refused.size >= this.refusedEntries) {
           const evicted = this.refused.keys().next().value as string;
           this.refused.delete(evicted);
-          const at = this.recentRefusals.findIndex((r) => r.cacheKey === evicted);
-          if (at >= 0) this.recentRefusals.splice(at, 1);
+          this.recentRefusals.forget(evicted);
         }
         this.refused.set(cacheKey, err);
-        this.rememberRefusal(serializedIdentity, cacheKey, err);
+        this.recentRefusals.remember(serializedIdentity, cacheKey, err);
       }
       return err;
     }
@@ -162,35 +180,12 @@ export class MspManager implements IdentityDeserializer {
       if (this.cache.size >= this.cacheEntries) {
         const evicted = this.cache.keys().next().value as string;
         this.cache.delete(evicted);
-        const at = this.recent.findIndex((r) => r.cacheKey === evicted);
-        if (at >= 0) this.recent.splice(at, 1);
+        this.recent.forget(evicted);
       }
       this.cache.set(cacheKey, identity);
-      this.rememberRecent(serializedIdentity, cacheKey, identity);
+      this.recent.remember(serializedIdentity, cacheKey, identity);
     }
     return identity;
-  }
-
-  /** Keeps a cached creator among the few compared by bytes first (the oldest of them makes room). */
-  private rememberRecent(bytes: Uint8Array, cacheKey: string, identity: X509Identity): void {
-    const entry: RecentCreator = { bytes: Buffer.from(bytes), cacheKey, identity };
-    if (this.recent.length < RECENT_CREATORS) {
-      this.recent.push(entry);
-      return;
-    }
-    this.recent[this.recentNext] = entry;
-    this.recentNext = (this.recentNext + 1) % RECENT_CREATORS;
-  }
-
-  /** Keeps a cached refusal among the few compared by bytes first. */
-  private rememberRefusal(bytes: Uint8Array, cacheKey: string, refusal: IdentityError): void {
-    const entry: RecentRefusal = { bytes: Buffer.from(bytes), cacheKey, refusal };
-    if (this.recentRefusals.length < RECENT_REFUSALS) {
-      this.recentRefusals.push(entry);
-      return;
-    }
-    this.recentRefusals[this.recentRefusalNext] = entry;
-    this.recentRefusalNext = (this.recentRefusalNext + 1) % RECENT_REFUSALS;
   }
 
   /** Cache figures for metrics and tests. */
