@@ -43,14 +43,7 @@ const KEEPALIVE_TIMEOUT_MS = 20_000;
 /** How often unanswered forwards are checked against the RPC timeout. */
 const ACK_SWEEP_MS = 250;
 
-const IGNORE = (): void => undefined;
 
-/**
- * A forward waiting for the leader's answer: the handle the egress stream settles it through,
- * its entry in the deadline sweep, and its promise, in one object. Per forward this was an async
- * function's state, a deadline record, a handle with two closures and a second promise: at
- * thousands of forwards a second, garbage the follower's young generation had to copy.
- */
 /** An answer the deadline sweep watches. */
 interface TrackedAck extends AckHandle {
   deadlineMs: number;
@@ -59,37 +52,13 @@ interface TrackedAck extends AckHandle {
   readonly toId: NodeId;
 }
 
-class PendingAck implements TrackedAck {
-  deadlineMs = 0;
-  settled = false;
-  readonly answered: Promise<SubmitAck>;
-  private settleResolve!: (ack: SubmitAck) => void;
-  private settleReject!: (err: Error) => void;
-
-  constructor(
-    readonly channel: string,
-    readonly toId: NodeId,
-  ) {
-    this.answered = new Promise<SubmitAck>((resolve, reject) => {
-      this.settleResolve = resolve;
-      this.settleReject = reject;
-    });
-    // The answer may race the queueing; nobody must see an unhandled rejection meanwhile.
-    this.answered.catch(IGNORE);
-  }
-
-  resolve(ack: SubmitAck): void {
-    this.settled = true;
-    this.settleResolve(ack);
-  }
-
-  reject(err: Error): void {
-    this.settled = true;
-    this.settleReject(err);
-  }
-}
-
-/** A forward answered through its sender's handle (submitAcked): no promise; the first answer wins. */
+/**
+ * A forward waiting for the leader's answer, given to its sender's handle (submitAcked; for
+ * sendSubmitAcked the handle is a promise's resolvers): the handle the egress stream settles it
+ * through and its entry in the deadline sweep, in one object; the first answer wins. Per forward
+ * this was an async function's state, a deadline record, a handle with two closures and a second
+ * promise: at thousands of forwards a second, garbage the follower's young generation had to copy.
+ */
 class HandleAck implements TrackedAck {
   deadlineMs = 0;
   settled = false;
@@ -294,9 +263,7 @@ export class ClusterClient implements ClusterTransport {
    * when it never left (no room in time, too large, closed).
    */
   sendSubmitAcked(channel: string, toId: NodeId, forward: ForwardedEnvelope): Promise<SubmitAck> {
-    const pending = new PendingAck(channel, toId);
-    this.submitWith(channel, toId, forward, pending);
-    return pending.answered;
+    return new Promise<SubmitAck>((resolve, reject) => this.submitWith(channel, toId, forward, new HandleAck(channel, toId, { resolve, reject })));
   }
 
   submitAcked(channel: string, toId: NodeId, forward: ForwardedEnvelope, handle: SubmitAnswerHandle): void {
@@ -353,7 +320,6 @@ export class ClusterClient implements ClusterTransport {
         if (head === undefined || (!head.settled && head.deadlineMs > now)) break;
         this.ackDeadlines.shift();
         if (head.settled) continue;
-        head.settled = true;
         head.reject(new SubmitFateUnknownError(head.channel, head.toId, `no answer within ${this.rpcTimeoutMs} ms`));
       }
       if (this.ackDeadlines.length > 0) this.armAckSweep();

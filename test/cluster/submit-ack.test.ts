@@ -70,6 +70,28 @@ describe('no answer in time', () => {
     expect(err).toBeInstanceOf(SubmitFateUnknownError);
     expect((err as Error).message).toContain('no answer within 400 ms');
   });
+
+  it('is fate unknown through an answer handle too (submitAcked), answered once', async () => {
+    configureChannel('slow-handle', [a, b], [1, 2]);
+    b.comm.register('slow-handle', new ScriptedReceiver(() => new Promise<SubmitOutcome>(() => undefined)));
+    const answers: unknown[] = [];
+    const err = await new Promise<unknown>((resolve) =>
+      a.comm.submitAcked('slow-handle', 2, envelope(1), {
+        resolve: (ack) => {
+          answers.push(ack);
+          resolve(ack);
+        },
+        reject: (e) => {
+          answers.push(e);
+          resolve(e);
+        },
+      }),
+    );
+    expect(err).toBeInstanceOf(SubmitFateUnknownError);
+    expect((err as Error).message).toContain('no answer within 400 ms');
+    await new Promise((resolve) => setTimeout(resolve, 600)); // another sweep: nothing more
+    expect(answers).toHaveLength(1);
+  });
 });
 
 describe('with Fabric orderers on the other side', () => {
