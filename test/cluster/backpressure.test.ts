@@ -70,6 +70,9 @@ describe('receive-side backpressure', () => {
       await sleep(2);
     }
     expect(refused).toBeGreaterThan(0); // the queue filled: the receiver's pause reached the sender
+    // On a loaded machine the sender's queue can fill before the first messages are delivered.
+    await waitFor('the receiver to be full', 10_000, () => gated.consensus.length >= 5);
+    for (let i = 0; i < 20; i++) await sleep(5);
     expect(gated.consensus).toHaveLength(5);
     // What the receiver held back is bounded by flow control, not by what was offered.
     expect(accepted * payload.length).toBeLessThan(64 * 1024 * 1024);
