@@ -54,7 +54,9 @@ export interface IndexBehindOptions {
   fail(err: unknown, fromHeight: number, reason: 'write-failed' | 'conflict'): Error;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
+// Not unref'd: close() awaits a window's last chunks, and an unref'd pause let a process with
+// nothing else to wait for exit in the middle of its close.
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** What starts a run of window writes: enough ids, the window's time, or a caller who waits for all. */
 type RunCause = 'count' | 'time' | 'flush';
@@ -70,6 +72,8 @@ export class IndexBehind {
   /** A run for 'count' is queued and has not started: another one would find nothing more to do. */
   private countRunQueued = false;
   private timer: NodeJS.Timeout | undefined;
+  /** Flushes asked for and not yet done: chunks are written back to back while any waits. */
+  private flushesWaiting = 0;
 
   constructor(private readonly o: IndexBehindOptions) {
     this.indexedTip = o.indexedTip;
@@ -95,7 +99,13 @@ export class IndexBehind {
 
   /** Writes everything pending now; resolves when the index holds it. */
   flush(): Promise<void> {
-    return this.enqueue('flush');
+    this.flushesWaiting++;
+    const flushed = this.enqueue('flush');
+    const done = (): void => {
+      this.flushesWaiting--;
+    };
+    flushed.then(done, done);
+    return flushed;
   }
 
   /** No more timed writes (close). */
@@ -196,7 +206,8 @@ export class IndexBehind {
         }
         applied = await this.o.index.writeChunk(chunk, before, after, { first: c === 0, last: c === chunks - 1 });
         // Paced while the writes keep up; a full window waiting behind this one gets no pauses.
-        if (c < chunks - 1 && this.o.chunkGapMs > 0 && this.pendingTxIds < this.o.windowTxIds) await sleep(this.o.chunkGapMs);
+        // Not when a flush (close) waits: it wants the index written now.
+        if (c < chunks - 1 && this.o.chunkGapMs > 0 && this.pendingTxIds < this.o.windowTxIds && this.flushesWaiting === 0) await sleep(this.o.chunkGapMs);
       }
     } catch (err) {
       putBack();

@@ -105,12 +105,13 @@ test("a window's chunks are sorted by key, and an id's occurrences stay in block
 
 test("a window's chunks are paced while the index keeps up, and written back to back when a full window waits", async () => {
   const gaps = (times: number[]): number[] => times.slice(1).map((t, i) => t - times[i]!);
-  // Keeping up: 12 ids, 4 per chunk, nothing behind them.
-  const paced = indexBehind(0, { windowMs: 60_000, windowTxIds: 100, chunkTxIds: 4, chunkGapMs: 40 });
+  // Keeping up: 12 ids, 4 per chunk, nothing behind them, the window started by its time.
+  const paced = indexBehind(0, { windowMs: 1, windowTxIds: 100, chunkTxIds: 4, chunkGapMs: 40 });
   paced.behind.add([block(0, 12)]);
-  await paced.behind.flush();
+  for (let waited = 0; paced.written.windows.length < 1 && waited < 2_000; waited += 5) await sleep(5);
   expect(paced.written.chunks.map((c) => c.length)).toEqual([4, 4, 4]);
   for (const gap of gaps(paced.written.chunkTimesMs)) expect(gap).toBeGreaterThanOrEqual(35);
+  paced.behind.stop();
   // Behind: a full window (8 ids) waits while the first is written, so no pauses.
   const behind = indexBehind(0, { windowMs: 60_000, windowTxIds: 8, chunkTxIds: 4, chunkGapMs: 40 });
   behind.behind.add([block(0, 8), block(1, 8), block(2, 8)]);
@@ -118,4 +119,18 @@ test("a window's chunks are paced while the index keeps up, and written back to 
   expect(behind.written.windows).toEqual([8, 8, 8]);
   const firstWindowGap = gaps(behind.written.chunkTimesMs)[0]!;
   expect(firstWindowGap).toBeLessThan(35);
+});
+
+test('a flush (a close) writes the window under way and the rest without pauses', async () => {
+  const { behind, written } = indexBehind(0, { windowMs: 1, windowTxIds: 100, chunkTxIds: 2, chunkGapMs: 200 });
+  behind.add([block(0, 10)]);
+  // The window's first chunk is written, and it pauses before the second.
+  for (let waited = 0; written.chunks.length < 1 && waited < 2_000; waited += 5) await sleep(5);
+  behind.add([block(1, 4)]);
+  const startedMs = performance.now();
+  await behind.flush();
+  // At most the one pause already begun (200 ms), not the 5 more of a paced window and its successor.
+  expect(performance.now() - startedMs).toBeLessThan(600);
+  expect(written.windows).toEqual([10, 4]);
+  behind.stop();
 });
