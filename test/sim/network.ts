@@ -4,7 +4,26 @@
 // transport, and partitions cut links both when a message is sent and when it arrives.
 import { raftpb } from '../../protos';
 import type { NodeId } from '../../consensus/raft/api';
-import type { Prng } from './prng';
+import { Prng } from './prng';
+
+/**
+ * Where a message's fate (loss, duplicate, delay) and its place among messages due at the same
+ * step are drawn from. 'shared': the run's Prng, in send order, which is fixed when every send
+ * happens at a fixed point of the run (memory storage). 'per-link': a Prng per sender, receiver
+ * and kind of traffic, seeded once from the run's Prng, with ties broken by each link's own
+ * count. Nodes on real IO (durable storage) finish a step's work in an order the disk decides,
+ * so their sends interleave differently from one run to the next; each link's own sends stay
+ * in order, so per link a seed still replays exactly.
+ */
+export type NetworkRandomness = 'shared' | 'per-link';
+
+/** The three kinds of traffic, each its own stream per link. */
+const Traffic = { Raft: 0, Submit: 1, Reply: 2 } as const;
+type Traffic = (typeof Traffic)[keyof typeof Traffic];
+const TRAFFIC_KINDS = 3;
+/** Node ids below this (the simulator runs at most a few dozen nodes). */
+const MAX_NODE_ID = 64;
+const LINK_STREAMS = MAX_NODE_ID * MAX_NODE_ID * TRAFFIC_KINDS;
 
 export interface NetworkParams {
   /** Probability that a sent message is lost. */
@@ -86,10 +105,44 @@ export class Network {
     duplicated: 0,
   };
 
+  /** Per-link mode: the Prng and the count of sends of each link stream, and their seed. */
+  private readonly linkRngs = new Map<number, Prng>();
+  private readonly linkSends = new Map<number, number>();
+  private readonly linkSeed: number | undefined;
+
   constructor(
     private params: NetworkParams,
     private readonly rng: Prng,
-  ) {}
+    randomness: NetworkRandomness = 'shared',
+  ) {
+    this.linkSeed = randomness === 'per-link' ? rng.nextUint32() : undefined;
+  }
+
+  /** The stream a send draws from: the run's Prng, or its link's. */
+  private rngFor(from: NodeId, to: NodeId, traffic: Traffic): Prng {
+    if (this.linkSeed === undefined) return this.rng;
+    const stream = this.streamOf(from, to, traffic);
+    let rng = this.linkRngs.get(stream);
+    if (rng === undefined) {
+      rng = new Prng((this.linkSeed ^ Math.imul(stream + 1, 0x9e3779b1)) >>> 0);
+      this.linkRngs.set(stream, rng);
+    }
+    return rng;
+  }
+
+  /** Orders messages due at one step: by send order (shared), or by each link's count, then link (per-link). */
+  private nextSeq(from: NodeId, to: NodeId, traffic: Traffic): number {
+    if (this.linkSeed === undefined) return this.seq++;
+    const stream = this.streamOf(from, to, traffic);
+    const n = this.linkSends.get(stream) ?? 0;
+    this.linkSends.set(stream, n + 1);
+    return n * LINK_STREAMS + stream;
+  }
+
+  private streamOf(from: NodeId, to: NodeId, traffic: Traffic): number {
+    if (from >= MAX_NODE_ID || to >= MAX_NODE_ID) throw new RangeError(`node ids below ${MAX_NODE_ID} only, got ${from} -> ${to}`);
+    return (from * MAX_NODE_ID + to) * TRAFFIC_KINDS + traffic;
+  }
 
   setParams(params: NetworkParams): void {
     this.params = params;
@@ -139,24 +192,25 @@ export class Network {
       this.stats.droppedPartition++;
       return 'partitioned';
     }
-    if (this.rng.chance(this.params.dropP)) {
+    const rng = this.rngFor(sender, msg.to, Traffic.Raft);
+    if (rng.chance(this.params.dropP)) {
       this.stats.droppedRandom++;
       return 'dropped';
     }
     const bytes = raftpb.Message.encode(msg);
-    const copies = this.rng.chance(this.params.dupP) ? 2 : 1;
+    const copies = rng.chance(this.params.dupP) ? 2 : 1;
     if (copies === 2) this.stats.duplicated++;
     for (let c = 0; c < copies; c++) {
       if (this.heap.length >= this.params.maxInFlight) {
         this.stats.droppedOverflow++;
         return c === 0 ? 'dropped' : 'queued';
       }
-      const delay = this.rng.chance(this.params.longDelayP)
-        ? this.rng.between(this.params.maxDelaySteps, this.params.longDelayMaxSteps)
-        : this.rng.between(this.params.minDelaySteps, this.params.maxDelaySteps);
+      const delay = rng.chance(this.params.longDelayP)
+        ? rng.between(this.params.maxDelaySteps, this.params.longDelayMaxSteps)
+        : rng.between(this.params.minDelaySteps, this.params.maxDelaySteps);
       this.push({
         deliverAtStep: nowStep + delay,
-        seq: this.seq++,
+        seq: this.nextSeq(sender, msg.to, Traffic.Raft),
         from: sender,
         to: msg.to,
         fromIncarnation,
@@ -180,23 +234,28 @@ export class Network {
     }
     // A write that returned and was then lost with its stream: the sender cannot tell, unless
     // it waits for an answer, which the broken stream then fails ('lost').
-    if (this.rng.chance(this.params.dropP)) {
+    const rng = this.rngFor(sender, to, Traffic.Submit);
+    if (rng.chance(this.params.dropP)) {
       this.stats.droppedRandom++;
       return ackId === undefined ? 'queued' : 'lost';
     }
-    const copies = this.rng.chance(this.params.dupP) ? 2 : 1;
+    // A forward that waits for its answer is never delivered twice: a stream does not repeat a
+    // message, and the answer (a refusal especially) speaks for the one copy. A second copy, held
+    // by a node that later leads, could be ordered after its client heard "refused". (Drawn all
+    // the same, so that the run's other draws stay where they were.)
+    const copies = rng.chance(this.params.dupP) && ackId === undefined ? 2 : 1;
     if (copies === 2) this.stats.duplicated++;
     for (let c = 0; c < copies; c++) {
       if (this.heap.length >= this.params.maxInFlight) {
         this.stats.droppedOverflow++;
         return c === 0 ? 'dropped' : 'queued';
       }
-      const delay = this.rng.chance(this.params.longDelayP)
-        ? this.rng.between(this.params.maxDelaySteps, this.params.longDelayMaxSteps)
-        : this.rng.between(this.params.minDelaySteps, this.params.maxDelaySteps);
+      const delay = rng.chance(this.params.longDelayP)
+        ? rng.between(this.params.maxDelaySteps, this.params.longDelayMaxSteps)
+        : rng.between(this.params.minDelaySteps, this.params.maxDelaySteps);
       this.push({
         deliverAtStep: nowStep + delay,
-        seq: this.seq++,
+        seq: this.nextSeq(sender, to, Traffic.Submit),
         from: sender,
         to,
         fromIncarnation,
@@ -220,7 +279,8 @@ export class Network {
       this.stats.droppedPartition++;
       return;
     }
-    if (this.rng.chance(this.params.dropP)) {
+    const rng = this.rngFor(sender, to, Traffic.Reply);
+    if (rng.chance(this.params.dropP)) {
       this.stats.droppedRandom++;
       reply = { ...reply, lost: true };
     }
@@ -228,8 +288,8 @@ export class Network {
       this.stats.droppedOverflow++;
       return;
     }
-    const delay = this.rng.between(this.params.minDelaySteps, this.params.maxDelaySteps);
-    this.push({ deliverAtStep: nowStep + delay, seq: this.seq++, from: sender, to, fromIncarnation, type: raftpb.MessageType.MsgProp, bytes: new Uint8Array(0), reply });
+    const delay = rng.between(this.params.minDelaySteps, this.params.maxDelaySteps);
+    this.push({ deliverAtStep: nowStep + delay, seq: this.nextSeq(sender, to, Traffic.Reply), from: sender, to, fromIncarnation, type: raftpb.MessageType.MsgProp, bytes: new Uint8Array(0), reply });
   }
 
   /** When the next queued message is due, if any. */

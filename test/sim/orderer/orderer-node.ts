@@ -115,6 +115,11 @@ export class SimOrdererNode {
    * draws across nodes depend on it.
    */
   private pullRng: Prng | undefined;
+  /**
+   * What the forward transport draws (a full stream, a broken one), per incarnation in durable
+   * mode for the same reason as pullRng: a node sends when its IO lets it.
+   */
+  private transportRng: Prng | undefined;
   /** While a pull stream stalls (fault phase): when it goes on, in simulated ms. */
   pullStalledUntilMs: number | undefined;
   /** True while a pull waits on the simulated clock (a joining node is otherwise busy with IO). */
@@ -241,6 +246,7 @@ export class SimOrdererNode {
     const timers = this.env.clock.timersFor(this.owner);
     const rngSeed = preDrawnSeed ?? this.env.rng.nextUint32();
     this.pullRng = new Prng(rngSeed ^ 0x5a17);
+    this.transportRng = this.env.durableDir !== undefined ? new Prng(rngSeed ^ 0x7e57) : this.env.rng;
     const nonceRng = new Prng(rngSeed ^ 0xc0f1);
     // The channel's config as the node finds it in its ledger, as orderer/node.ts opens a channel.
     const store = this.store!;
@@ -298,13 +304,15 @@ export class SimOrdererNode {
       return;
     }
     const nodeDir = path.join(dir, `node${this.id}`);
-    const store = await openBlockStore({ dir: path.join(nodeDir, 'ledger'), channelId: SIM_CHANNEL, logger: this.env.logger });
+    // Named in the trace: the nodes' storage logs interleave on real IO.
+    const logger = this.env.logger.child({ node: this.id });
+    const store = await openBlockStore({ dir: path.join(nodeDir, 'ledger'), channelId: SIM_CHANNEL, logger });
     if (store.height() === 0 && withGenesis) await store.append(this.genesis);
     this.store = store;
     this.raft = await openRaftPersistence({
       walDir: path.join(nodeDir, 'wal'),
       snapDir: path.join(nodeDir, 'snap'),
-      logger: this.env.logger,
+      logger,
       segmentSizeBytes: 16 * 1024,
     });
   }
@@ -413,6 +421,7 @@ export class SimOrdererNode {
 
   private forwardTransport(incarnation: number): ClusterTransport & Required<Pick<ClusterTransport, 'sendSubmitAcked'>> {
     const { net, clock } = this.env;
+    const rng = this.transportRng ?? this.env.rng;
     return {
       sendConsensus: (_channel, toId, msg) => {
         if (this.incarnation !== incarnation || this.chain === undefined) return false;
@@ -424,7 +433,7 @@ export class SimOrdererNode {
       sendSubmit: (_channel, toId, req) => {
         if (this.incarnation !== incarnation || this.chain === undefined) return new Promise<void>(() => undefined);
         const bytes = orderer.SubmitRequest.encode(req);
-        if (net.connected(this.id, toId) && this.env.rng.chance(0.2)) {
+        if (net.connected(this.id, toId) && rng.chance(0.2)) {
           // The stream to the leader is full: the write waits for room, and the envelope is queued
           // (or the stream breaks) only later, maybe after that node lost its leadership.
           return new Promise<void>((resolve, reject) => {
@@ -432,14 +441,14 @@ export class SimOrdererNode {
               const late = net.sendSubmit(this.id, toId, bytes, incarnation, clock.nowMs());
               if (late === 'partitioned') reject(new Error(`stream to node ${toId} broke`));
               else resolve();
-            }, this.env.rng.between(1, 800));
+            }, rng.between(1, 800));
           });
         }
         const outcome = net.sendSubmit(this.id, toId, bytes, incarnation, clock.nowMs());
         if (outcome !== 'partitioned') return Promise.resolve();
         // No stream to the leader: the forward waits for room until the RPC times out.
         return new Promise<void>((_resolve, reject) => {
-          clock.timersFor(this.owner).setTimeout(() => reject(new Error(`no stream to node ${toId}`)), this.env.rng.between(0, 1_000));
+          clock.timersFor(this.owner).setTimeout(() => reject(new Error(`no stream to node ${toId}`)), rng.between(0, 1_000));
         });
       },
       sendSubmitAcked: (channel, toId, forward) => {
@@ -474,22 +483,22 @@ export class SimOrdererNode {
             this.env.trace(`node ${this.id} forwards tx ${txId.slice(0, 12)} to node ${toId} (ack ${ackId})`);
             if (net.sendSubmit(this.id, toId, bytes, incarnation, clock.nowMs(), ackId) === 'lost') {
               // Lost with its stream after the write: the broken stream fails the wait a little later.
-              timers.setTimeout(() => this.streamBroke(ackId, toId), this.env.rng.between(1, 100));
+              timers.setTimeout(() => this.streamBroke(ackId, toId), rng.between(1, 100));
             }
           });
-        if (net.connected(this.id, toId) && this.env.rng.chance(0.2)) {
+        if (net.connected(this.id, toId) && rng.chance(0.2)) {
           // The stream is full: the write waits for room, and the hand-over (or a broken stream) comes later.
           return new Promise<SubmitAck>((resolve, reject) => {
             timers.setTimeout(() => {
               if (!net.connected(this.id, toId)) reject(new Error(`stream to node ${toId} broke`));
               else handOver().then(resolve, reject);
-            }, this.env.rng.between(1, 800));
+            }, rng.between(1, 800));
           });
         }
         if (net.connected(this.id, toId)) return handOver();
         // No stream to the leader: nothing leaves; the write gives up after waiting for room.
         return new Promise<SubmitAck>((_resolve, reject) => {
-          timers.setTimeout(() => reject(new Error(`no stream to node ${toId}`)), this.env.rng.between(0, 1_000));
+          timers.setTimeout(() => reject(new Error(`no stream to node ${toId}`)), rng.between(0, 1_000));
         });
       },
     };

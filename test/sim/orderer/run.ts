@@ -194,7 +194,8 @@ class OrdererRun {
     this.checker = new LedgerChecker((inv, detail, nodeId) => {
       throw new InvariantViolation(inv, detail, this.clock.nowMs(), nodeId);
     });
-    this.net = new Network(p.net, rng);
+    // On real IO the nodes' sends interleave as the disk decides: per link, they replay exactly.
+    this.net = new Network(p.net, rng, p.durable ? 'per-link' : 'shared');
     this.lostLogAtMs = rng.chance(p.faults.lostLogReportP) ? rng.between(1_000, p.faults.faultMs - 500) : -1;
     if (p.durable) {
       const root = options.durableRoot ?? (fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir());
