@@ -585,6 +585,18 @@ export class Chain implements ChainHandle {
       else this.forwarder.forwardAgain(from, forward);
       return;
     }
+    if (!this.settingsValue.members.some((m) => m.id === from)) {
+      // A node the last config block removed (it may not know yet, cut off when the block
+      // committed) or never named. Its SUCCESS would rest on its own copy, which it can never
+      // resend to a leader once it is out of the cluster: refused, so that its client hears "not
+      // ordered" instead. The cluster's authentication refuses the stream once Raft has applied
+      // the removal too; this also covers the time in between and forwards held until ready.
+      // SERVICE_UNAVAILABLE, as a Fabric follower answers when its forward fails.
+      const info = `node ${from} is not a consenter of channel ${this.channelId} at config sequence ${this.settingsValue.configSequence}`;
+      this.logger.warn({ from }, 'refused a forwarded envelope from a node that is not a consenter');
+      if (answer !== undefined) answer(refusal(info));
+      return;
+    }
     if (this.pipeline.receiveForward(from, forward, answer)) this.counters.forwardedQueued++;
   }
 

@@ -128,7 +128,8 @@ test('a leader takes a batch of forwards envelope by envelope: one answer each, 
   const a = makeEnvelope('solo', 32);
   const b = makeEnvelope('solo', 32);
   const elsewhere = makeEnvelope('another-channel', 32);
-  const outcomes = await chain.onSubmitBatch(2, {
+  // From a consenter (this one-node channel's only one: a leader refuses other senders).
+  const outcomes = await chain.onSubmitBatch(1, {
     lastValidationSeq: 0,
     envelopes: [a.bytes, b.bytes, a.bytes, elsewhere.bytes, Uint8Array.of(0xff, 0xff)],
   });
