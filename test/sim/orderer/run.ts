@@ -107,6 +107,12 @@ const MISADDRESSED_SHARE = 0.3;
 const QUIET_AFTER_ANSWERS_MS = 3_000;
 /** ...but never longer than this past its planned end. */
 const MAX_OVERTIME_MS = 30_000;
+/**
+ * ...and at least this many election timeouts after a ledger last grew: an acknowledged envelope
+ * resent late (after a fate-unknown answer) can be ordered just before the end, and its block
+ * needs a heartbeat or two to reach every follower before heights are compared.
+ */
+const QUIET_AFTER_BLOCK_ELECTIONS = 2;
 /** Share of broadcasts that resend an earlier envelope (same tx id) to a random node. */
 const RETRY_P = 0.1;
 /** Chance per fault action, while a node's pull stalls, that the leader crashes (seeds with leader faults only). */
@@ -177,6 +183,9 @@ class OrdererRun {
   private readonly ackedUpdates: { txId: string; baseSequence: number; nodeId: number; incarnation: number }[] = [];
   /** When a config change last committed or a node last joined (the run's calm phase waits for it too). */
   private lastMembershipMs = 0;
+  /** The greatest ledger height check() has seen on a running node, and when it last grew. */
+  private topHeight = 0;
+  private lastGrowthMs = 0;
   /** Spare slots the operator has joined at least once. */
   private readonly joinedSlots = new Set<number>();
   /** Per node, what check() last saw of a pull under way (for the catch-up stats). */
@@ -283,7 +292,8 @@ class OrdererRun {
       await this.check();
       // Membership changes too: a consenter added late must have time to onboard and catch up.
       const quietFromMs = Math.max(this.lastAnswerMs, this.lastMembershipMs);
-      if (this.healed) endMs = Math.min(Math.max(plannedEndMs, quietFromMs + QUIET_AFTER_ANSWERS_MS), plannedEndMs + MAX_OVERTIME_MS);
+      const blockQuietMs = this.lastGrowthMs + QUIET_AFTER_BLOCK_ELECTIONS * this.p.settings.electionTick * this.p.settings.tickIntervalMs;
+      if (this.healed) endMs = Math.min(Math.max(plannedEndMs, quietFromMs + QUIET_AFTER_ANSWERS_MS, blockQuietMs), plannedEndMs + MAX_OVERTIME_MS);
       // A preference run lasts until its bound has passed and the leader held on a while.
       if (this.healed && pref !== undefined) endMs = Math.max(endMs, pref.settleByMs + PREFERENCE_HOLD_MS);
     }
@@ -460,6 +470,11 @@ class OrdererRun {
         throw new InvariantViolation('a chain with sound state never halts as broken', `node ${n.id}: ${st.haltReason}`, this.clock.nowMs(), n.id);
       }
       if (st.role === RaftRole.Leader) leader = n.id;
+      const height = n.blocks()!.height();
+      if (height > this.topHeight) {
+        this.topHeight = height;
+        this.lastGrowthMs = this.clock.nowMs();
+      }
       this.countCatchUp(n, st);
       this.checker.checkNode(n.id, n.blocks()!);
     }
