@@ -43,6 +43,19 @@ export class ProposalDroppedError extends RaftError {
 /** A configuration change refused because another is still pending, or invalid. */
 export class ConfChangeRefusedError extends RaftError {}
 
+/**
+ * Refused because an earlier conf change (or a new leader's first entry) is not applied yet:
+ * only one change at a time (thesis §4.1). Benign: the earlier one commits or is overwritten.
+ */
+export class ConfChangePendingError extends ConfChangeRefusedError {
+  constructor(
+    readonly pendingIndex: number,
+    readonly appliedIndex: number,
+  ) {
+    super(`another configuration change is pending: conf change or leader entry at index ${pendingIndex} is not applied yet (applied ${appliedIndex})`);
+  }
+}
+
 /** step() received something it must not (local-only message type from the network, response from unknown peer...). */
 export class StepRejectedError extends RaftError {}
 

@@ -2,7 +2,7 @@
 // heartbeat answers, CheckQuorum, snapshot and reachability reports, leadership transfer.
 import { raftpb } from '../../protos';
 import { NONE, ProgressState } from './api';
-import { ConfChangeRefusedError, ProposalDroppedError, RaftError } from './errors';
+import { ConfChangePendingError, ConfChangeRefusedError, ProposalDroppedError, RaftError } from './errors';
 import type { Progress } from './progress';
 import type { Raft } from './raft';
 import { bcastAppend, bcastHeartbeat, maybeSendAppend, sendAppend } from './replication';
@@ -97,9 +97,9 @@ function propose(r: Raft, m: raftpb.Message): void {
     if (e.type === EntryType.EntryConfChange || e.type === EntryType.EntryConfChangeV2) {
       const refusal = confChangeRefusal(r, e, pendingConfIndex);
       if (refusal !== undefined) {
-        if (local) throw new ConfChangeRefusedError(refusal);
+        if (local) throw refusal;
         // Forwarded from a follower that cannot be told: keep the slot, drop the change (etcd).
-        r.logger.info({ id: r.id, from: m.from, reason: refusal }, 'ignoring forwarded conf change');
+        r.logger.info({ id: r.id, from: m.from, reason: refusal.message }, 'ignoring forwarded conf change');
         entry = { type: EntryType.EntryNormal, term: 0, index: 0, data: EMPTY };
       } else {
         pendingConfIndex = lastIndex + i + 1;
@@ -112,12 +112,12 @@ function propose(r: Raft, m: raftpb.Message): void {
   r.appendFlushPending = true;
 }
 
-function confChangeRefusal(r: Raft, e: raftpb.Entry, pendingConfIndex: number): string | undefined {
-  if (e.type === EntryType.EntryConfChangeV2) return 'ConfChangeV2 (joint consensus) is not supported';
+function confChangeRefusal(r: Raft, e: raftpb.Entry, pendingConfIndex: number): ConfChangeRefusedError | undefined {
+  if (e.type === EntryType.EntryConfChangeV2) return new ConfChangeRefusedError('ConfChangeV2 (joint consensus) is not supported');
   if (pendingConfIndex > r.log.applied) {
     // Thesis §4.1: one change at a time; the next may only start once the previous one is
     // applied (and, on a new leader, once every entry of earlier terms is applied).
-    return `another configuration change is pending: conf change or leader entry at index ${pendingConfIndex} is not applied yet (applied ${r.log.applied})`;
+    return new ConfChangePendingError(pendingConfIndex, r.log.applied);
   }
   return undefined;
 }

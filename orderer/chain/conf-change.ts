@@ -6,7 +6,7 @@
 // the three RawNode calls below.
 import type { Logger } from 'pino';
 import type { NodeId } from '../../cluster/types';
-import { ProposalDroppedError } from '../../consensus/raft/errors';
+import { ConfChangePendingError, ProposalDroppedError } from '../../consensus/raft/errors';
 import type { RawNode } from '../../consensus/raft/rawnode';
 import { raftpb } from '../../protos';
 
@@ -76,6 +76,13 @@ export class ConfChangeProposer {
     try {
       this.o.node.proposeConfChange(cc);
     } catch (err) {
+      if (err instanceof ConfChangePendingError) {
+        // The retry of a change Raft still holds, uncommitted (a quorum down since it was
+        // proposed): it commits when the quorum is back, or a new leader overwrites it and
+        // proposes again. Waiting is all there is to do; halting the channel for it was wrong.
+        this.o.logger.info({ pendingIndex: err.pendingIndex, appliedIndex: err.appliedIndex }, 'raft membership change still pending; waiting for it');
+        return;
+      }
       if (!(err instanceof ProposalDroppedError)) throw err;
       this.o.logger.warn({ reason: err.reason }, 'raft membership change proposal dropped; retrying later');
     }
