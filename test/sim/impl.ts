@@ -47,4 +47,4 @@ export function errorName(e: unknown): string {
 }
 
 /** Refusals the Raft contract allows for proposals and conf changes; anything else is a bug. */
-export const EXPECTED_REFUSALS: ReadonlySet<string> = new Set(['ProposalDroppedError', 'ConfChangeRefusedError']);
+export const EXPECTED_REFUSALS: ReadonlySet<string> = new Set(['ProposalDroppedError', 'ConfChangeRefusedError', 'ConfChangePendingError']);
