@@ -34,6 +34,13 @@ export interface IntakeItem {
   readonly configSeq?: number;
   /** A CONFIG envelope: ordered alone in a block, after the envelopes before it. */
   readonly isConfig?: boolean;
+  /**
+   * Set on a CONFIG envelope this leadership's intake checked, quorum guard included, before it
+   * acknowledged it: not checked again at the cut while the config has not moved, as Fabric's
+   * leader re-checks only then. A second guard minutes later refused changes whose senders had
+   * heard SUCCESS when a node went quiet in between (whole-orderer seed 3722).
+   */
+  readonly checkedInLeadership?: number;
 }
 
 /** Tells a follower that asked (SUBMIT_ACK_HEADER) what became of its forward. */
@@ -102,6 +109,8 @@ export const DEFAULT_INTAKE_HIGH_WATER_BYTES = 64 * 1024 * 1024;
 
 export class LeaderPipeline {
   private active = false;
+  /** Counts this node's leaderships (becomeLeader): what a CONFIG envelope's checkedInLeadership refers to. */
+  private leadership = 0;
   private readyValue = false;
   /** The index this leader must apply before it takes envelopes (its log's end at election). */
   private readyIndex: ChainRaftIndex | undefined;
@@ -157,6 +166,7 @@ export class LeaderPipeline {
 
   /** This node was elected; `logEndIndex` is the last index of its log at that moment. */
   becomeLeader(logEndIndex: ChainRaftIndex): void {
+    this.leadership++;
     this.active = true;
     this.readyValue = false;
     this.readyIndex = logEndIndex;
@@ -296,12 +306,12 @@ export class LeaderPipeline {
     // Checked again now when it was checked against a config we have moved past (as Fabric's
     // leader does), and a CONFIG envelope always (the quorum guard needs this leader's view of
     // who is active): the sender hears a refusal instead of an acknowledgement. A CONFIG envelope
-    // is checked once more when it is cut.
+    // is checked once more when it is cut only if the config moved meanwhile (checkedInLeadership).
     if ((item.isConfig === true || forward.lastValidationSeq < this.o.settings().configSequence) && this.o.recheck !== undefined) {
       if (this.isKnownTx(item.txId)) return 'known';
       const checked = this.o.recheck(item);
       if (checked instanceof OrdererError) return checked;
-      return this.offer(checked, false);
+      return this.offer(checked.isConfig === true ? { ...checked, checkedInLeadership: this.leadership } : checked, false);
     }
     return this.offer(item, false);
   }
@@ -366,7 +376,8 @@ export class LeaderPipeline {
       // The ledger was checked when the item entered the intake (on a ready leader, whose ledger
       // holds every earlier term); only this leader's own proposals can have changed since.
       if (item.txId !== '' && this.proposedTxIds.has(item.txId)) continue;
-      if (item.isConfig === true || (item.configSeq !== undefined && item.configSeq < s.configSequence)) {
+      const checkedHere = item.checkedInLeadership === this.leadership && item.configSeq === s.configSequence;
+      if ((item.isConfig === true && !checkedHere) || (item.configSeq !== undefined && item.configSeq < s.configSequence)) {
         if (this.o.recheck !== undefined) {
           const checked = this.o.recheck(item);
           if (checked instanceof OrdererError) continue;
