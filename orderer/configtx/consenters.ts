@@ -203,7 +203,8 @@ export function checkNewConsenterNotExpired(settings: ChannelSettings, change: C
 /**
  * Reference §3.8 step 6, Fabric's quorum guard: refuse a membership change that would leave
  * fewer active consenters than a quorum of the new set (q = floor(N_new / 2) + 1). "Active" is
- * the leader and the followers it heard from recently; `activeNodes` undefined means the
+ * the leader and the followers it heard from recently, among the consenters of the new set (or
+ * the one rotated or removed); `activeNodes` undefined means the
  * caller does not know (a follower, or a block being applied) and skips the guard. Adding to or
  * rotating within a set of two or fewer is allowed whatever the activity: such a cluster
  * tolerates no fault anyway.
@@ -212,7 +213,9 @@ export function checkQuorumGuard(change: ConsenterChange, activeNodes: readonly 
   if (activeNodes === undefined || change.kind === 'none') return;
   const newCount = change.ids.length;
   const quorum = Math.floor(newCount / 2) + 1;
-  const active = new Set(activeNodes);
+  // Only consenters of the new set count: a node an earlier config removed stays in Raft's
+  // progress, heard from, until its removal applies, and would count for a quorum it is not in.
+  const active = new Set(activeNodes.filter((id) => change.ids.includes(id) || id === change.nodeId));
   const toleratesFaults = newCount > 2;
   let activeAfter: number;
   let refuse: boolean;

@@ -200,6 +200,15 @@ describe('quorum guard (reference §3.8 step 6)', () => {
     expect(ordererErrorOf(() => checkQuorumGuard(remove, [1, 2])).message).toContain('remove of raft node 2 refused');
   });
 
+  test('a node an earlier config removed counts for nothing, though Raft still hears from it', () => {
+    // Consenters 1-4 after node 5's removal (its Raft removal not applied yet); 2 and 3 down.
+    const removeFour: ConsenterChange = { kind: 'remove', nodeId: 4, ids: [1, 2, 3], nextConsenterId: 6, consenter: {} as RaftConsenter };
+    expect(ordererErrorOf(() => checkQuorumGuard(removeFour, [1, 4, 5])).message).toContain('only 1 active consenters would count towards a quorum of 2 of 3');
+    const addSix: ConsenterChange = { kind: 'add', nodeId: 6, ids: [1, 2, 3, 4, 6], nextConsenterId: 7, consenter: {} as RaftConsenter };
+    expect(ordererErrorOf(() => checkQuorumGuard(addSix, [1, 4, 5])).message).toContain('only 2 active consenters would count towards a quorum of 3 of 5');
+    expect(() => checkQuorumGuard(addSix, [1, 2, 4, 5])).not.toThrow();
+  });
+
   test("rotating a node's certificate counts it as inactive", () => {
     expect(() => checkQuorumGuard(rotate, [1, 2, 3])).not.toThrow();
     expect(ordererErrorOf(() => checkQuorumGuard(rotate, [2, 3])).message).toContain('rotate of raft node 3 refused');
