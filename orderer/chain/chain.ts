@@ -707,6 +707,13 @@ export class Chain implements ChainHandle {
     );
     const consenters = applied.snapshot.settings.orderer.consensus.consenters;
     next.members.forEach((m, i) => this.knownConsenters.set(m.id, { member: m, consenter: consenters[i]! }));
+    const removed = new Set(old.members.map((m) => m.id).filter((id) => !next.members.some((m) => m.id === id)));
+    if (removed.size > 0 && this.role === RaftRole.Leader) {
+      // What the removed nodes forwarded and this leader acknowledged waits behind the Raft
+      // removal; if this leader lost its leadership before proposing it, those nodes (out of the
+      // cluster now) could not hand it to the next one. Kept like an acknowledged envelope.
+      this.forwarder.keepUnproposed(this.pipeline.unproposedForwardedBy(removed), 'a config block removed consenters: keeping what they forwarded and this leader has not proposed, to resend it if leadership is lost');
+    }
     this.reportClusterMembers();
     if (!next.members.some((m) => m.id === this.options.selfId)) this.removal.removedByConfig();
   }

@@ -521,7 +521,7 @@ export class Forwarder {
    * acknowledged until it orders it, and its crash right after the hand-over would lose it.
    * Bounded by the accepted set's limits; what does not fit stays with its forwarders only.
    */
-  keepUnproposed(items: readonly IntakeItem[]): void {
+  keepUnproposed(items: readonly IntakeItem[], why = 'leadership lost: keeping the envelopes taken and not yet proposed, to resend them to the next leader'): void {
     const now = this.o.timers.nowMs();
     let kept = 0;
     let noRoom = 0;
@@ -536,7 +536,7 @@ export class Forwarder {
       this.accepted.release(bytes);
       kept++;
     }
-    if (kept > 0 || noRoom > 0) this.o.logger.info({ kept, noRoom }, 'leadership lost: keeping the envelopes taken and not yet proposed, to resend them to the next leader');
+    if (kept > 0 || noRoom > 0) this.o.logger.info({ kept, noRoom }, why);
   }
 
   /** A new leader (or this node, newly ready as leader): everything unordered goes to it. */

@@ -41,6 +41,8 @@ export interface IntakeItem {
    * heard SUCCESS when a node went quiet in between (whole-orderer seed 3722).
    */
   readonly checkedInLeadership?: number;
+  /** The node that forwarded it here (absent: this node's own client, or a resend to itself). */
+  readonly forwardedBy?: NodeId;
 }
 
 /** Tells a follower that asked (SUBMIT_ACK_HEADER) what became of its forward. */
@@ -300,6 +302,7 @@ export class LeaderPipeline {
       messageSizeBytes: parsed.messageSizeBytes,
       configSeq: forward.lastValidationSeq,
       ...(parsed.kind === 'config' ? { isConfig: true } : {}),
+      forwardedBy: from,
     };
     // Checked by the sender against a config we have moved past: checked again now, as Fabric's
     // leader does, so a refusal reaches the sender (CONFIG envelopes are checked when cut).
@@ -311,7 +314,7 @@ export class LeaderPipeline {
       if (this.isKnownTx(item.txId)) return 'known';
       const checked = this.o.recheck(item);
       if (checked instanceof OrdererError) return checked;
-      return this.offer(checked.isConfig === true ? { ...checked, checkedInLeadership: this.leadership } : checked, false);
+      return this.offer(checked.isConfig === true ? { ...checked, checkedInLeadership: this.leadership, forwardedBy: from } : { ...checked, forwardedBy: from }, false);
     }
     return this.offer(item, false);
   }
@@ -490,6 +493,16 @@ export class LeaderPipeline {
     const number = blockNumber(block.header?.number ?? 0);
     this.inflight.delete(number);
     if (this.configInFlight !== undefined && number >= this.configInFlight) this.configInFlight = undefined;
+  }
+
+  /**
+   * The envelopes taken and not yet proposed that `nodes` forwarded (a config block just removed
+   * them): the Chain keeps copies, since those nodes can no longer resend them to a later leader.
+   */
+  unproposedForwardedBy(nodes: ReadonlySet<NodeId>): IntakeItem[] {
+    const queued = this.intake.drain();
+    for (const item of queued) this.intake.push(item);
+    return [...this.droppedItems, ...this.cutterItems, ...queued].filter((item) => item.forwardedBy !== undefined && nodes.has(item.forwardedBy));
   }
 
   /** Forget proposed tx ids now in the ledger. */

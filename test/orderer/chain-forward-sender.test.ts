@@ -8,6 +8,8 @@ import pino from 'pino';
 import type { ClusterTransport } from '../../cluster/types';
 import { newBlock } from '../../ledger/block';
 import { Chain } from '../../orderer/chain/chain';
+import { raftIndex } from '../../orderer/chain/ids';
+import { LeaderPipeline } from '../../orderer/chain/leader-pipeline';
 import type { ChainSettings } from '../../orderer/chain/types';
 import { InsecureOpenChannelAccess } from '../../orderer/policies/channel-access';
 import { common, orderer } from '../../protos';
@@ -15,6 +17,7 @@ import { waitFor } from '../e2e/harness';
 import { simEnvelope } from '../sim/orderer/envelopes';
 import { MemoryBlockStore } from '../sim/orderer/memory-block-store';
 import { MemoryRaftPersistence } from '../sim/orderer/memory-raft';
+import { SimClock } from '../sim/orderer/sim-clock';
 import { testChainSettings } from '../support/chain-settings';
 
 const CHANNEL = 'senders';
@@ -61,4 +64,38 @@ test('a leader refuses a forward from a node that is not a consenter (SERVICE_UN
   } finally {
     await chain.halt();
   }
+});
+
+test('when a config block removes consenters, a leader can tell which envelopes it took from them and has not proposed', async () => {
+  // Taken while the removal was still ahead (the sender still a consenter), they wait behind the
+  // Raft removal (nothing is proposed while membership is pending); the Chain keeps copies of
+  // them, because their senders can no longer resend them to a later leader.
+  const store = new MemoryBlockStore(CHANNEL);
+  await store.append(newBlock(0, new Uint8Array(0), [common.Envelope.encode({ payload: Uint8Array.of(1) })]));
+  const proposed: Uint8Array[] = [];
+  const pipeline = new LeaderPipeline({
+    channelId: CHANNEL,
+    blockStore: store,
+    timers: new SimClock().timersFor(1),
+    logger: pino({ level: 'silent' }),
+    settings: () => testChainSettings(3, { batchTimeoutMs: 20 }, '127.0.0.1'),
+    propose: (bytes) => proposed.push(bytes),
+    onBatchTimeout: () => undefined,
+    membershipPending: () => true,
+    maxIntakeEnvelopes: 100,
+    intakeHighWater: 10,
+    intakeWaitTimeoutMs: 1_000,
+  });
+  pipeline.becomeLeader(raftIndex(0));
+  pipeline.readyIfApplied(raftIndex(0));
+  const fromTwo = simEnvelope(CHANNEL, 'from-two', 50);
+  const fromThree = simEnvelope(CHANNEL, 'from-three', 50);
+  expect(pipeline.takeForwarded(2, { lastValidationSeq: 0, envelope: fromTwo.envelopeBytes })).toBe('taken');
+  expect(pipeline.takeForwarded(3, { lastValidationSeq: 0, envelope: fromThree.envelopeBytes })).toBe('taken');
+  pipeline.pump();
+  expect(proposed).toHaveLength(0);
+  expect(pipeline.unproposedForwardedBy(new Set([3])).map((i) => i.txId)).toEqual([fromThree.txId]);
+  expect(pipeline.unproposedForwardedBy(new Set([4]))).toEqual([]);
+  // Still in the intake, in order: proposed once the membership change is applied.
+  expect(pipeline.unproposedForwardedBy(new Set([2, 3])).map((i) => i.txId)).toEqual([fromTwo.txId, fromThree.txId]);
 });
