@@ -269,6 +269,9 @@ class OrdererRun {
       const t = Math.min(next + WINDOW_MS, this.healed ? endMs : healAtMs, endMs);
       await this.clock.advanceTo(t, () => Promise.resolve());
       this.deliverDue(t);
+      // On real IO the Chains take what was just delivered as their disks let them: let them
+      // finish before anything below reads their state or draws from the run's Prng.
+      await this.settleDurable();
       // A node joining beside the run (onboarding on real IO in durable mode) reaches its next
       // wait on the clock before anything else happens, so a seed replays exactly.
       if (this.nodes.some((n) => n.joining !== undefined)) await this.settle();
@@ -447,6 +450,16 @@ class OrdererRun {
       if (this.nodes.every(quiet)) return;
       if (round > 200_000) throw new Error('the chains never settled');
     }
+  }
+
+  /**
+   * Durable mode only: the other Chains go on working on real IO while the run awaits a crash's
+   * or a start's own IO, so their state (who leads, what was answered) is read, and the Prng drawn
+   * from, only once they are quiet again. (Memory mode needs no wait: its work is done in turns
+   * the run does not yield, and its seeds replay as before.)
+   */
+  private async settleDurable(): Promise<void> {
+    if (this.p.durable) await this.settle();
   }
 
   private async check(): Promise<void> {
@@ -688,6 +701,7 @@ class OrdererRun {
       if (up.length > 0) {
         this.stats.crashes++;
         await rng.pick(up).crash('fault');
+        await this.settleDurable();
       }
     }
     if (rng.chance(f.restartP)) {
@@ -695,14 +709,17 @@ class OrdererRun {
       if (down.length > 0) {
         this.stats.restarts++;
         await rng.pick(down).start();
+        await this.settleDurable();
       }
     }
     if (rng.chance(f.leaderFaultP)) {
       const leader = this.leader();
       if (leader !== undefined) {
         this.stats.leaderStrikes++;
-        if (rng.chance(0.5)) await leader.crash('leader strike');
-        else this.net.partition([[leader.id], ids.filter((id) => id !== leader.id)]);
+        if (rng.chance(0.5)) {
+          await leader.crash('leader strike');
+          await this.settleDurable();
+        } else this.net.partition([[leader.id], ids.filter((id) => id !== leader.id)]);
       }
     }
     // A node pulling beside its loop may win the next election, and must then take no envelope
@@ -716,6 +733,7 @@ class OrdererRun {
       if (leader !== undefined && leader.status()?.catchingUp === undefined && othersUp > this.nodes.length / 2) {
         this.stats.leaderStrikes++;
         await leader.crash('leader strike while a node pulls');
+        await this.settleDurable();
       }
     }
     if (rng.chance(f.partitionP)) {
