@@ -37,7 +37,7 @@ export interface IntakeItem {
   /**
    * Set on a CONFIG envelope this leadership's intake checked, quorum guard included, before it
    * acknowledged it: not checked again at the cut while the config has not moved, as Fabric's
-   * leader re-checks only then. A second guard minutes later refused changes whose senders had
+   * leader re-checks only then. A second guard moments later refused changes whose senders had
    * heard SUCCESS when a node went quiet in between (whole-orderer seed 3722).
    */
   readonly checkedInLeadership?: number;
