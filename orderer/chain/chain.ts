@@ -585,18 +585,6 @@ export class Chain implements ChainHandle {
       else this.forwarder.forwardAgain(from, forward);
       return;
     }
-    if (!this.settingsValue.members.some((m) => m.id === from)) {
-      // A node the last config block removed (it may not know yet, cut off when the block
-      // committed) or never named. Its SUCCESS would rest on its own copy, which it can never
-      // resend to a leader once it is out of the cluster: refused, so that its client hears "not
-      // ordered" instead. The cluster's authentication refuses the stream once Raft has applied
-      // the removal too; this also covers the time in between and forwards held until ready.
-      // SERVICE_UNAVAILABLE, as a Fabric follower answers when its forward fails.
-      const info = `node ${from} is not a consenter of channel ${this.channelId} at config sequence ${this.settingsValue.configSequence}`;
-      this.logger.warn({ from }, 'refused a forwarded envelope from a node that is not a consenter');
-      if (answer !== undefined) answer(refusal(info));
-      return;
-    }
     if (this.pipeline.receiveForward(from, forward, answer)) this.counters.forwardedQueued++;
   }
 
@@ -709,9 +697,7 @@ export class Chain implements ChainHandle {
     next.members.forEach((m, i) => this.knownConsenters.set(m.id, { member: m, consenter: consenters[i]! }));
     const removed = new Set(old.members.map((m) => m.id).filter((id) => !next.members.some((m) => m.id === id)));
     if (removed.size > 0 && this.role === RaftRole.Leader) {
-      // What the removed nodes forwarded and this leader acknowledged waits behind the Raft
-      // removal; if this leader lost its leadership before proposing it, those nodes (out of the
-      // cluster now) could not hand it to the next one. Kept like an acknowledged envelope.
+      // Their forwards wait behind the Raft removal, and they can never resend them: kept here.
       this.forwarder.keepUnproposed(this.pipeline.unproposedForwardedBy(removed), 'a config block removed consenters: keeping what they forwarded and this leader has not proposed, to resend it if leadership is lost');
     }
     this.reportClusterMembers();

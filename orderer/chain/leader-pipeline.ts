@@ -325,6 +325,18 @@ export class LeaderPipeline {
    * outcome when it waits for one. Returns true when the envelope went into the intake.
    */
   receiveForward(from: NodeId, forward: ForwardedEnvelope, answer: ForwardAnswer | undefined): boolean {
+    const s = this.o.settings();
+    if (!s.members.some((m) => m.id === from)) {
+      // A node the last config block removed (it may not know yet, cut off when the block
+      // committed) or never named. Its SUCCESS would rest on its own copy, which it can never
+      // resend to a leader once it is out of the cluster: refused, so that its client hears "not
+      // ordered". The cluster's authentication refuses the stream once Raft has applied the
+      // removal too; this also covers the time in between, and forwards held until ready (offered
+      // here again). SERVICE_UNAVAILABLE, as a Fabric follower answers when its forward fails.
+      this.o.logger.warn({ from }, 'refused a forwarded envelope from a node that is not a consenter');
+      answer?.(refusal(`node ${from} is not a consenter of channel ${this.o.channelId} at config sequence ${s.configSequence}`));
+      return false;
+    }
     if (!this.ready) {
       // A copy: a batch's envelopes are views into its whole message, which a held one would keep alive.
       const held: ForwardedEnvelope = { lastValidationSeq: forward.lastValidationSeq, envelope: retainedCopy(forward.envelope) };

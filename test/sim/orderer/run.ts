@@ -107,11 +107,7 @@ const MISADDRESSED_SHARE = 0.3;
 const QUIET_AFTER_ANSWERS_MS = 3_000;
 /** ...but never longer than this past its planned end. */
 const MAX_OVERTIME_MS = 30_000;
-/**
- * ...and at least this many election timeouts after a ledger last grew: an acknowledged envelope
- * resent late (after a fate-unknown answer) can be ordered just before the end, and its block
- * needs a heartbeat or two to reach every follower before heights are compared.
- */
+/** ...and this many election timeouts after a ledger last grew: a late resend's block must reach every follower. */
 const QUIET_AFTER_BLOCK_ELECTIONS = 2;
 /** Share of broadcasts that resend an earlier envelope (same tx id) to a random node. */
 const RETRY_P = 0.1;
@@ -452,12 +448,7 @@ class OrdererRun {
     }
   }
 
-  /**
-   * Durable mode only: the other Chains go on working on real IO while the run awaits a crash's
-   * or a start's own IO, so their state (who leads, what was answered) is read, and the Prng drawn
-   * from, only once they are quiet again. (Memory mode needs no wait: its work is done in turns
-   * the run does not yield, and its seeds replay as before.)
-   */
+  /** Durable mode: Chains on real IO go on while a crash's IO is awaited; read them and draw once they are quiet. */
   private async settleDurable(): Promise<void> {
     if (this.p.durable) await this.settle();
   }
