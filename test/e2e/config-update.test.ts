@@ -25,7 +25,12 @@ describe('config updates', () => {
     net = await createNetwork({ maxMessageCount: 50, batchTimeout: '300ms', tls: true });
     tls = grpc.credentials.createSsl(readFileSync(net.layout.crypto.ordererTlsCaPath));
     net.startAll();
-    await waitForService(net.nodes[0]!.address, CHANNEL, 30_000, { tls });
+    const probe = await waitForService(net.nodes[0]!.address, CHANNEL, 30_000, { tls });
+    // The probe's SUCCESS can come before its block (a follower answers once the leader holds
+    // it): wait until every node has it, so that the heights the tests compare are settled.
+    for (const node of net.nodes) {
+      await waitFor(`the probe envelope in ${node.address}'s ledger`, 30_000, async () => (verifyChain(await readChain(node.address, CHANNEL, { tls })).includes(probe) ? true : undefined), 100);
+    }
   });
 
   afterAll(async () => {
