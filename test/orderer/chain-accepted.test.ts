@@ -2,11 +2,8 @@
 // acknowledges stays in its accepted set until it is in a committed block. When the set is full
 // (maxAcceptedBytes) the next Broadcast is refused SERVICE_UNAVAILABLE, nothing acknowledged is
 // dropped, and once the disk moves and blocks commit there is room again.
-import pino from 'pino';
-import type { ClusterTransport } from '../../cluster/types';
 import type { Ready } from '../../consensus/raft/api';
 import { newBlock } from '../../ledger/block';
-import { Chain } from '../../orderer/chain/chain';
 import type { ChainSettings } from '../../orderer/chain/types';
 import { OrdererError } from '../../orderer/errors';
 import { common } from '../../protos';
@@ -15,15 +12,10 @@ import { simEnvelope } from '../sim/orderer/envelopes';
 import { MemoryBlockStore } from '../sim/orderer/memory-block-store';
 import { MemoryRaftPersistence } from '../sim/orderer/memory-raft';
 import { testChainSettings } from '../support/chain-settings';
-import { InsecureOpenChannelAccess } from '../../orderer/policies/channel-access';
+import { soloChain } from '../support/solo-chain';
 
 const CHANNEL = 'accepted';
 const settings: ChainSettings = testChainSettings(1, { tickIntervalMs: 10, batchTimeoutMs: 20 }, '127.0.0.1');
-const noPeers: ClusterTransport = {
-  sendConsensus: () => false,
-  sendSubmit: () => Promise.reject(new Error('no peers in a single-node channel')),
-};
-
 class StallingRaft extends MemoryRaftPersistence {
   private stalled = false;
   private waiting: Array<() => void> = [];
@@ -46,19 +38,11 @@ test('a full accepted set refuses the next Broadcast SERVICE_UNAVAILABLE, drops 
   const raft = new StallingRaft();
   const envs = Array.from({ length: 6 }, (_, i) => simEnvelope(CHANNEL, `chain-accepted-${i}`, 200));
   const size = envs[0]!.envelopeBytes.length;
-  const chain = new Chain({
+  const chain = soloChain({
     channelId: CHANNEL,
-    selfId: 1,
-    access: new InsecureOpenChannelAccess(),
     settings,
     blockStore: store,
     raft,
-    transport: noPeers,
-    pullBlocks: () => {
-      throw new Error('nothing to pull from');
-    },
-    logger: pino({ level: 'silent' }),
-    rngSeed: 7,
     maxAcceptedBytes: 5 * size,
   });
   try {

@@ -5,17 +5,15 @@
 // the loop has drained the queue; the queued bytes never exceed the hard cap, and the drops
 // beyond it are logged once.
 import pino from 'pino';
-import type { ClusterTransport } from '../../cluster/types';
 import type { Ready } from '../../consensus/raft/api';
 import { newBlock } from '../../ledger/block';
-import { Chain } from '../../orderer/chain/chain';
 import type { ChainSettings } from '../../orderer/chain/types';
 import { common, orderer, raftpb } from '../../protos';
 import { simEnvelope } from '../sim/orderer/envelopes';
 import { MemoryBlockStore } from '../sim/orderer/memory-block-store';
 import { MemoryRaftPersistence } from '../sim/orderer/memory-raft';
 import { testChainSettings } from '../support/chain-settings';
-import { InsecureOpenChannelAccess } from '../../orderer/policies/channel-access';
+import { soloChain } from '../support/solo-chain';
 
 const CHANNEL = 'flood';
 const MiB = 1024 * 1024;
@@ -25,11 +23,6 @@ const MAX = 4 * MiB;
 const ENTRY_BYTES = 64 * 1024;
 
 const settings: ChainSettings = testChainSettings(3, { tickIntervalMs: 10, batchTimeoutMs: 20 }, '127.0.0.1');
-
-const noPeers: ClusterTransport = {
-  sendConsensus: () => false,
-  sendSubmit: () => Promise.reject(new Error('no peers here')),
-};
 
 /** A disk that takes as long as the test says: saveReady waits until the gate opens. */
 class SlowRaft extends MemoryRaftPersistence {
@@ -71,19 +64,12 @@ test('a flood of Raft messages on a slow disk: backpressure above the high-water
   const store = new MemoryBlockStore(CHANNEL);
   await store.append(newBlock(0, new Uint8Array(0), [common.Envelope.encode({ payload: Uint8Array.of(1) })]));
   const raft = new SlowRaft();
-  const chain = new Chain({
+  const chain = soloChain({
     channelId: CHANNEL,
-    selfId: 1,
-    access: new InsecureOpenChannelAccess(),
     settings,
     blockStore: store,
     raft,
-    transport: noPeers,
-    pullBlocks: () => {
-      throw new Error('nothing to pull from');
-    },
     logger,
-    rngSeed: 7,
     eventQueueHighWaterBytes: HIGH,
     eventQueueLowWaterBytes: LOW,
     eventQueueMaxBytes: MAX,
@@ -139,19 +125,11 @@ test('a halted chain lets paused streams go', async () => {
   const store = new MemoryBlockStore(CHANNEL);
   await store.append(newBlock(0, new Uint8Array(0), [common.Envelope.encode({ payload: Uint8Array.of(1) })]));
   const raft = new SlowRaft();
-  const chain = new Chain({
+  const chain = soloChain({
     channelId: CHANNEL,
-    selfId: 1,
-    access: new InsecureOpenChannelAccess(),
     settings,
     blockStore: store,
     raft,
-    transport: noPeers,
-    pullBlocks: () => {
-      throw new Error('nothing to pull from');
-    },
-    logger: pino({ level: 'silent' }),
-    rngSeed: 7,
     eventQueueHighWaterBytes: HIGH,
     eventQueueLowWaterBytes: LOW,
     eventQueueMaxBytes: MAX,
@@ -173,19 +151,11 @@ test('a forwarded envelope beyond the hard cap is not taken, and the follower he
   const store = new MemoryBlockStore(CHANNEL);
   await store.append(newBlock(0, new Uint8Array(0), [common.Envelope.encode({ payload: Uint8Array.of(1) })]));
   const raft = new SlowRaft();
-  const chain = new Chain({
+  const chain = soloChain({
     channelId: CHANNEL,
-    selfId: 1,
-    access: new InsecureOpenChannelAccess(),
     settings,
     blockStore: store,
     raft,
-    transport: noPeers,
-    pullBlocks: () => {
-      throw new Error('nothing to pull from');
-    },
-    logger: pino({ level: 'silent' }),
-    rngSeed: 7,
     eventQueueHighWaterBytes: HIGH,
     eventQueueLowWaterBytes: LOW,
     eventQueueMaxBytes: MAX,

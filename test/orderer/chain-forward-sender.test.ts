@@ -5,13 +5,10 @@
 // client hears "not ordered". (Found by the durable whole-orderer simulation: a removed node,
 // partitioned, acknowledged an envelope that the next leader never saw.)
 import pino from 'pino';
-import type { ClusterTransport } from '../../cluster/types';
 import { newBlock } from '../../ledger/block';
-import { Chain } from '../../orderer/chain/chain';
 import { raftIndex } from '../../orderer/chain/ids';
 import { LeaderPipeline } from '../../orderer/chain/leader-pipeline';
 import type { ChainSettings } from '../../orderer/chain/types';
-import { InsecureOpenChannelAccess } from '../../orderer/policies/channel-access';
 import { common, orderer } from '../../protos';
 import { waitFor } from '../e2e/harness';
 import { simEnvelope } from '../sim/orderer/envelopes';
@@ -19,30 +16,18 @@ import { MemoryBlockStore } from '../sim/orderer/memory-block-store';
 import { MemoryRaftPersistence } from '../sim/orderer/memory-raft';
 import { SimClock } from '../sim/orderer/sim-clock';
 import { testChainSettings } from '../support/chain-settings';
+import { soloChain } from '../support/solo-chain';
 
 const CHANNEL = 'senders';
 const settings: ChainSettings = testChainSettings(1, { tickIntervalMs: 10, batchTimeoutMs: 20 }, '127.0.0.1');
-const noPeers: ClusterTransport = {
-  sendConsensus: () => false,
-  sendSubmit: () => Promise.reject(new Error('no peers in a single-node channel')),
-};
-
 test('a leader refuses a forward from a node that is not a consenter (SERVICE_UNAVAILABLE, not ordered) and takes one from a consenter', async () => {
   const store = new MemoryBlockStore(CHANNEL);
   await store.append(newBlock(0, new Uint8Array(0), [common.Envelope.encode({ payload: Uint8Array.of(1) })]));
-  const chain = new Chain({
+  const chain = soloChain({
     channelId: CHANNEL,
-    selfId: 1,
-    access: new InsecureOpenChannelAccess(),
     settings,
     blockStore: store,
     raft: new MemoryRaftPersistence(),
-    transport: noPeers,
-    pullBlocks: () => {
-      throw new Error('nothing to pull from');
-    },
-    logger: pino({ level: 'silent' }),
-    rngSeed: 7,
   });
   const forward = (txId: string): orderer.SubmitRequest =>
     orderer.SubmitRequest.decode(orderer.SubmitRequest.encode({ channel: CHANNEL, lastValidationSeq: 0, payload: simEnvelope(CHANNEL, txId, 100).envelope }));
