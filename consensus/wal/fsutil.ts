@@ -19,6 +19,18 @@ export function writeAll(fd: number, buf: Buffer, positionBytes: number): Promis
   });
 }
 
+/**
+ * writeAll without the round trip through libuv's thread pool: a write of a Ready's batch lands in
+ * the page cache in tens of microseconds, while the pool's hop (and the wait for this busy event
+ * loop to take its completion) cost a Ready a millisecond or more under load, on the path of every
+ * block. Throws what the write throws.
+ */
+export function writeAllSync(fd: number, buf: Buffer, positionBytes: number): void {
+  let offset = 0;
+  // A regular file takes the whole buffer in one call in practice; loop for the rare short write.
+  while (offset < buf.length) offset += fs.writeSync(fd, buf, offset, buf.length - offset, positionBytes + offset);
+}
+
 export function fdatasync(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
 }

@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import type { raftpb } from '../../protos';
 import { WalClosedError, WalFailedError } from './errors';
-import { closeFd, fdatasync, fsyncDir, mkdirDurable, removeTempFiles, writeAll } from './fsutil';
+import { closeFd, fdatasync, fsyncDir, mkdirDurable, removeTempFiles, writeAllSync } from './fsutil';
 import { DirLock } from './lock';
 import { SegmentPreallocator } from './preallocate';
 import { RecordBatchEncoder, SnapshotKind } from './record';
@@ -229,7 +229,8 @@ export class Wal {
     if (segment.sizeBytes + buf.length > this.segmentSizeBytes && this.segmentHasBatches) {
       segment = await this.rollover();
     }
-    await writeAll(this.fd, buf, segment.sizeBytes);
+    // Synchronously: see writeAllSync. A rollover or a sync still goes through the pool.
+    writeAllSync(this.fd, buf, segment.sizeBytes);
     segment.sizeBytes += buf.length;
     segment.fileBytes = Math.max(segment.fileBytes, segment.sizeBytes);
     this.segmentHasBatches = true;

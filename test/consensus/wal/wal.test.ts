@@ -80,7 +80,7 @@ describe('Wal', () => {
     const { logger } = captureLogger();
     const { wal } = await Wal.open(dir, { logger, ...SMALL_SEGMENTS });
     const realFs = jest.requireActual<typeof fs>('node:fs');
-    const writeSpy = jest.spyOn(realFs, 'write');
+    const writeSpy = jest.spyOn(realFs, 'writeSync');
     const syncSpy = jest.spyOn(realFs, 'fdatasync');
     try {
       await wal.save({ term: 1, vote: 1, commit: 0 }, entries(1, 100, 1), true);
@@ -165,6 +165,26 @@ describe('Wal', () => {
     await wal.close();
     const reopened = await Wal.open(dir, { logger, ...SMALL_SEGMENTS });
     expect(reopened.entries.map((e) => e.index)).toEqual([1, 2]); // the page cache still had entry 2
+    await reopened.wal.close();
+  });
+
+  it('refuses every write after a failed write (the disk full), and keeps what was synced before it', async () => {
+    const { logger } = captureLogger();
+    const { wal } = await Wal.open(dir, { logger, ...SMALL_SEGMENTS });
+    await wal.save({ term: 1, vote: 1, commit: 0 }, [entry(1, 1)], true);
+    const realFs = jest.requireActual<typeof fs>('node:fs');
+    const writeSpy = jest.spyOn(realFs, 'writeSync').mockImplementationOnce(() => {
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    });
+    try {
+      await expect(wal.save(undefined, [entry(2, 1)], true)).rejects.toThrow('ENOSPC');
+    } finally {
+      writeSpy.mockRestore();
+    }
+    await expect(wal.save(undefined, [entry(2, 1)], true)).rejects.toBeInstanceOf(WalFailedError);
+    await wal.close();
+    const reopened = await Wal.open(dir, { logger, ...SMALL_SEGMENTS });
+    expect(reopened.entries.map((e) => e.index)).toEqual([1]);
     await reopened.wal.close();
   });
 
