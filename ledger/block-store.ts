@@ -49,6 +49,17 @@ export interface TxLocation {
   readonly txIndex: number;
 }
 
+export interface AppendOptions {
+  /**
+   * The caller vouches that these blocks are final whatever becomes of this write: a consensus
+   * has committed them and, should the write not land, the caller writes them again (the Chain
+   * re-applies them from its Raft log). Iterators then yield them as soon as they pass the
+   * append's checks, while they are still being committed; height(), getBlock() and getByTxId()
+   * still see durable blocks only. A failed write takes them back from iterators not yet at them.
+   */
+  readableBeforeDurable?: boolean;
+}
+
 export interface BlockIteratorOptions {
   /** Aborting ends the iteration like return(): a pending next() resolves with done. */
   signal?: AbortSignal;
@@ -101,7 +112,7 @@ export interface BlockStore {
    */
   append(block: BlockInput): Promise<void>;
   /** Appends consecutive blocks in one transaction: all of them become durable or none. */
-  appendBatch(blocks: readonly BlockInput[]): Promise<void>;
+  appendBatch(blocks: readonly BlockInput[], options?: AppendOptions): Promise<void>;
   iterate(fromNumber: number, options?: BlockIteratorOptions): BlockIterator;
   /** Re-reads the whole chain; rejects with CorruptionError naming the first bad block. */
   verify(): Promise<VerifyReport>;

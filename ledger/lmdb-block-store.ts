@@ -19,6 +19,7 @@ import { common } from '../protos';
 import { blockDataHash, blockHeaderHash, envelopeTxIdOrEmpty } from './block';
 import { StoreBlockIterator, type IteratorSource } from './block-iterator';
 import type {
+  AppendOptions,
   BlockInput,
   BlockIterator,
   BlockIteratorOptions,
@@ -178,12 +179,26 @@ function checkTip(blocksDb: Database<Bytes, Buffer>, tip: Tip, file: string): vo
   checkNothingAbove(blocksDb, tip.height, file);
 }
 
-export class LmdbBlockStore implements BlockStore, IteratorSource {
+export class LmdbBlockStore implements BlockStore {
   readonly notifier = new HeightNotifier();
   /** What readers see: only blocks whose commit has been synced. */
   private durable: Tip;
   /** What the next append is checked against: includes appends still being committed. */
   private pending: Tip;
+  /**
+   * Blocks appended with readableBeforeDurable whose commit is under way: iterators yield them
+   * (readableHeight) before they are durable. Emptied as they become durable or when a write fails.
+   */
+  private readonly inFlight = new Map<number, StoredBlock>();
+  private readableHeight = 0;
+  /** The source iterators read: durable blocks, then those in flight. */
+  private readonly readable: IteratorSource = {
+    height: () => Math.max(this.durable.height, this.readableHeight),
+    getBlock: (number) => (number < this.durable.height ? this.getBlock(number) : this.inFlight.get(number)),
+    closedError: () => this.closedError(),
+    notifier: this.notifier,
+    iteratorFinished: () => this.iteratorFinished(),
+  };
   /** The first failed write (or damage found while writing); every later write is refused with it. */
   private failure: BlockStoreError | CorruptionError | undefined;
   private closing = false;
@@ -273,7 +288,7 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
     return this.appendBatch([block]);
   }
 
-  appendBatch(blocks: readonly BlockInput[]): Promise<void> {
+  appendBatch(blocks: readonly BlockInput[], options: AppendOptions = {}): Promise<void> {
     try {
       this.assertWritable();
       if (blocks.length === 0) return Promise.resolve();
@@ -285,6 +300,11 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
       // Later appends are checked against this batch at once, so a caller can pipeline appends;
       // the LMDB transaction re-checks against what is really on disk before writing.
       this.pending = after;
+      if (options.readableBeforeDurable === true) {
+        for (const { stored } of prepared) this.inFlight.set(stored.number, stored);
+        this.readableHeight = after.height;
+        this.notifier.notify();
+      }
       const write = this.commit(prepared, before, after);
       this.lastWrite = write.catch(() => undefined);
       return write;
@@ -358,6 +378,7 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
         void this.metaDb.put(TIP_KEY, encodeTip(after), after.height);
       });
     } catch (err) {
+      this.dropInFlight();
       settleFailedCommit(err, this.env, (cause) => this.logger.error({ err: cause, file: this.dataFile, blocks: range }, 'lmdb-js: why the commit of blocks failed'));
       const damage = asCorruption(err, this.dataFile);
       if (damage instanceof CorruptionError) throw this.fail(damage);
@@ -366,6 +387,7 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
       throw this.fail(new BlockStoreError('write-failed', `committing blocks ${range} failed: ${errorMessage(err)}`, before.height));
     }
     if (!applied) {
+      this.dropInFlight();
       throw this.fail(
         this.failure ??
           new BlockStoreError('conflict', `the stored chain is no longer at height ${before.height}: another writer changed the store`, before.height),
@@ -374,9 +396,18 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
     // Visible to lookups before the blocks are: getByTxId must never miss an id of a durable block.
     this.behind.add(prepared.map((p) => p.index));
     if (after.height > this.durable.height) this.durable = after;
-    for (const p of prepared) this.remember(p.stored);
+    for (const p of prepared) {
+      this.inFlight.delete(p.stored.number);
+      this.remember(p.stored);
+    }
     this.logger.debug({ from: before.height, to: after.height - 1 }, 'blocks appended');
     this.notifier.notify();
+  }
+
+  /** A write failed: iterators get no block that is not durable (they wait, and see the failure). */
+  private dropInFlight(): void {
+    this.inFlight.clear();
+    this.readableHeight = 0;
   }
 
   /**
@@ -421,7 +452,7 @@ export class LmdbBlockStore implements BlockStore, IteratorSource {
 
   iterate(fromNumber: number, options: BlockIteratorOptions = {}): BlockIterator {
     this.openIterators++;
-    return new StoreBlockIterator(this, fromNumber, options.signal);
+    return new StoreBlockIterator(this.readable, fromNumber, options.signal);
   }
 
   iteratorFinished(): void {

@@ -1,5 +1,6 @@
 import { getEventListeners } from 'node:events';
-import { BlockStoreError, openBlockStore, type LmdbBlockStore, type StoredBlock } from '../../ledger';
+import { open } from 'lmdb';
+import { BlockStoreError, channelStoreDir, openBlockStore, type LmdbBlockStore, type StoredBlock } from '../../ledger';
 import { ChainBuilder, SeededRandom } from './fixtures/chain';
 import { silentLogger, tempDir } from './helpers';
 
@@ -133,4 +134,65 @@ test('closing the store makes a waiting next() reject with BlockStoreError close
   await expect(waiting).rejects.toMatchObject({ reason: 'closed' });
   await expect(waiting).rejects.toBeInstanceOf(BlockStoreError);
   store = await openBlockStore({ dir: tmp.dir, channelId: 'iterchannel', logger: silentLogger });
+});
+
+describe('blocks appended readable before durable (what a Raft-committed block is)', () => {
+  test('iterators yield them while their commit is under way; height, getBlock and getByTxId wait for it', async () => {
+    await appendSome(1);
+    const it = store.iterate(1);
+    const waiting = it.next();
+    expect(await stateOf(waiting)).toBe('pending');
+    const block = chain.nextSimple(random, 8);
+    const order: string[] = [];
+    const append = store.appendBatch([block], { readableBeforeDurable: true }).then(() => order.push('durable'));
+    const yielded = await waiting;
+    order.push('yielded');
+    expect(yielded.value?.number).toBe(1);
+    expect(Buffer.from(yielded.value!.bytes).equals(Buffer.from(block))).toBe(true);
+    // Not durable yet: the store's own view is unchanged.
+    expect(store.height()).toBe(1);
+    expect(store.getBlock(1)).toBeUndefined();
+    expect(store.getByTxId('tx-1')).toBeUndefined();
+    await append;
+    expect(order).toEqual(['yielded', 'durable']);
+    expect(store.height()).toBe(2);
+    expect(store.getByTxId('tx-1')).toEqual({ blockNumber: 1, txIndex: 0 });
+    // After its commit it is read as any durable block, from a new iterator too.
+    const again = store.iterate(1);
+    expect((await again.next()).value?.number).toBe(1);
+    await again.return();
+    await it.return();
+  });
+
+  test('without the option an iterator gets a block only once it is durable', async () => {
+    const it = store.iterate(0);
+    const order: string[] = [];
+    const waiting = it.next().then((r) => {
+      order.push(`yielded ${r.value?.number}`);
+    });
+    await store.appendBatch([chain.nextSimple(random, 8)]).then(() => order.push('durable'));
+    await waiting;
+    expect(order).toEqual(['durable', 'yielded 0']);
+    await it.return();
+  });
+
+  test('a failed write takes its blocks back: an iterator not yet at them does not get them', async () => {
+    await appendSome(1);
+    // Another writer moves the tip behind the store's back: the next commit fails as a conflict.
+    const raw = open({ path: channelStoreDir(tmp.dir, 'iterchannel'), maxDbs: 4, overlappingSync: false });
+    try {
+      const meta = raw.openDB('meta', { encoding: 'binary', keyEncoding: 'binary' });
+      const tip = Buffer.alloc(40);
+      tip.writeUInt32BE(7, 4);
+      await meta.put(Buffer.from('tip'), tip);
+    } finally {
+      await raw.close();
+    }
+    const failed = store.appendBatch([chain.nextSimple(random, 8)], { readableBeforeDurable: true });
+    await expect(failed).rejects.toMatchObject({ reason: 'conflict' });
+    const it = store.iterate(1);
+    expect(await stateOf(it.next())).toBe('pending');
+    expect(store.height()).toBe(1);
+    await it.return();
+  });
 });

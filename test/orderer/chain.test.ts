@@ -105,6 +105,32 @@ test("the leader's own blocks reach the ledger marked as hashed by it: their env
   for (const b of appended) expect(Buffer.compare(blockDataHash(b.block.data!.data), b.block.header!.dataHash)).toBe(0);
 });
 
+test('a committed block reaches Deliver readers while the ledger still writes it; its SUCCESS waits for the write', async () => {
+  await waitFor('a leader', 5_000, () => (chain.errored() ? undefined : true), 10);
+  // The Chain hears its ledger writes finished only when the test says so.
+  let release: () => void = () => undefined;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const appendBatch = store.appendBatch.bind(store);
+  jest.spyOn(store, 'appendBatch').mockImplementation((blocks, options) => appendBatch(blocks, options).then(() => released));
+  const reader = store.iterate(1);
+  try {
+    const env = makeEnvelope('solo', 32);
+    let acknowledged = false;
+    const ordered = chain.order(parseBroadcastEnvelope(env.bytes)).then(() => (acknowledged = true));
+    const first = await reader.next();
+    // Yielded before the ledger's commit came back from LMDB's writer thread: not durable yet.
+    expect(store.height()).toBe(1);
+    expect(first.value?.block.data?.data.map(envelopeTxIdOrEmpty)).toEqual([env.txId]);
+    expect(acknowledged).toBe(false);
+    release();
+    await ordered;
+    expect(store.getByTxId(env.txId)).toEqual({ blockNumber: 1, txIndex: 0 });
+  } finally {
+    release();
+    await reader.return();
+  }
+});
+
 test('a chain whose ledger fails halts, answers SERVICE_UNAVAILABLE, and stops promptly', async () => {
   await waitFor('a leader', 5_000, () => (chain.errored() ? undefined : true), 10);
   const waiting = chain.order(parseBroadcastEnvelope(makeEnvelope('solo', 32).bytes)).catch((e: unknown) => e);
