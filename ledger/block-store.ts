@@ -98,6 +98,12 @@ export interface BlockStore {
   readonly channelId: string;
   /** Number of durable blocks (the next block's number). */
   height(): number;
+  /**
+   * What iterators can yield now: height() plus the blocks in flight appended with
+   * readableBeforeDurable (AppendOptions). Deliver plans its seeks with it, so that a client that
+   * got block N can ask for N + 1 at once.
+   */
+  readableHeight(): number;
   lastBlock(): StoredBlock | undefined;
   /** hash(header) of the last block; undefined while the store is empty. */
   lastHeaderHash(): Uint8Array | undefined;

@@ -187,13 +187,13 @@ export class LmdbBlockStore implements BlockStore {
   private pending: Tip;
   /**
    * Blocks appended with readableBeforeDurable whose commit is under way: iterators yield them
-   * (readableHeight) before they are durable. Emptied as they become durable or when a write fails.
+   * (readableHeight()) before they are durable. Emptied as they become durable or when a write fails.
    */
   private readonly inFlight = new Map<number, StoredBlock>();
-  private readableHeight = 0;
+  private inFlightEnd = 0;
   /** The source iterators read: durable blocks, then those in flight. */
   private readonly readable: IteratorSource = {
-    height: () => Math.max(this.durable.height, this.readableHeight),
+    height: () => this.readableHeight(),
     getBlock: (number) => (number < this.durable.height ? this.getBlock(number) : this.inFlight.get(number)),
     closedError: () => this.closedError(),
     notifier: this.notifier,
@@ -257,6 +257,10 @@ export class LmdbBlockStore implements BlockStore {
     return this.durable.height;
   }
 
+  readableHeight(): number {
+    return Math.max(this.durable.height, this.inFlightEnd);
+  }
+
   lastHeaderHash(): Uint8Array | undefined {
     return this.durable.height === 0 ? undefined : this.durable.lastHash;
   }
@@ -300,12 +304,15 @@ export class LmdbBlockStore implements BlockStore {
       // Later appends are checked against this batch at once, so a caller can pipeline appends;
       // the LMDB transaction re-checks against what is really on disk before writing.
       this.pending = after;
-      if (options.readableBeforeDurable === true) {
+      // Readable only in one run from the durable blocks: behind a durable-only batch still being
+      // committed they wait for their own commit, as that batch's blocks do.
+      const early = options.readableBeforeDurable === true && before.height === this.readableHeight();
+      if (early) {
         for (const { stored } of prepared) this.inFlight.set(stored.number, stored);
-        this.readableHeight = after.height;
+        this.inFlightEnd = after.height;
         this.notifier.notify();
       }
-      const write = this.commit(prepared, before, after);
+      const write = this.commit(prepared, before, after, early);
       this.lastWrite = write.catch(() => undefined);
       return write;
     } catch (err) {
@@ -361,7 +368,8 @@ export class LmdbBlockStore implements BlockStore {
     return out;
   }
 
-  private async commit(prepared: PreparedBlock[], before: Tip, after: Tip): Promise<void> {
+  /** `readable`: iterators have been woken for these blocks already (readableBeforeDurable). */
+  private async commit(prepared: PreparedBlock[], before: Tip, after: Tip, readable: boolean): Promise<void> {
     // The whole batch is conditional on the tip record still carrying version = our height, and
     // LMDB checks that inside the write transaction: if anything else appended meanwhile, nothing
     // of this batch is written. The writes are queued for lmdb-js's writer thread rather than
@@ -401,13 +409,13 @@ export class LmdbBlockStore implements BlockStore {
       this.remember(p.stored);
     }
     this.logger.debug({ from: before.height, to: after.height - 1 }, 'blocks appended');
-    this.notifier.notify();
+    if (!readable) this.notifier.notify();
   }
 
   /** A write failed: iterators get no block that is not durable (they wait, and see the failure). */
   private dropInFlight(): void {
     this.inFlight.clear();
-    this.readableHeight = 0;
+    this.inFlightEnd = 0;
   }
 
   /**

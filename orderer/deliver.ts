@@ -400,7 +400,7 @@ export class DeliverService {
       validity = this.noExpirationChecks ? undefined : access.creatorValidity(signedData[0]!.identity);
       this.checkValidity(validity);
       await checkPolicy(access.evaluator, policyName, signedData);
-      plan = planSeek(seekInfo, chain.blockStore.height());
+      plan = planSeek(seekInfo, chain.blockStore.readableHeight());
     } catch (err) {
       return this.statusOf(err);
     }
@@ -418,12 +418,12 @@ export class DeliverService {
     const iterator = store.iterate(plan.startNumber, { signal });
     try {
       for (let wanted = plan.startNumber; ; wanted++) {
-        if (failIfNotReady && wanted > store.height() - 1) return common.Status.NOT_FOUND;
+        if (failIfNotReady && wanted > store.readableHeight() - 1) return common.Status.NOT_FOUND;
         if (strict && chain.errored()) return common.Status.SERVICE_UNAVAILABLE;
         if (isBroken(chain)) return common.Status.SERVICE_UNAVAILABLE;
         let next: IteratorResult<StoredBlock> | 'errored';
         try {
-          if (wanted >= store.height() && (strict || chain.brokenReason !== undefined)) {
+          if (wanted >= store.readableHeight() && (strict || chain.brokenReason !== undefined)) {
             // Waiting for a block that may not come while the chain is errored: STRICT clients
             // want to hear about that (and go to another orderer) rather than wait. Every client
             // hears when the chain turns out broken.

@@ -28,7 +28,12 @@ export function writeAll(fd: number, buf: Buffer, positionBytes: number): Promis
 export function writeAllSync(fd: number, buf: Buffer, positionBytes: number): void {
   let offset = 0;
   // A regular file takes the whole buffer in one call in practice; loop for the rare short write.
-  while (offset < buf.length) offset += fs.writeSync(fd, buf, offset, buf.length - offset, positionBytes + offset);
+  while (offset < buf.length) {
+    const written = fs.writeSync(fd, buf, offset, buf.length - offset, positionBytes + offset);
+    // A file system that takes nothing and reports no error would otherwise spin here forever.
+    if (written <= 0) throw Object.assign(new Error(`write took no bytes at offset ${positionBytes + offset}`), { code: 'EIO' });
+    offset += written;
+  }
 }
 
 export function fdatasync(fd: number): Promise<void> {

@@ -149,7 +149,8 @@ describe('blocks appended readable before durable (what a Raft-committed block i
     order.push('yielded');
     expect(yielded.value?.number).toBe(1);
     expect(Buffer.from(yielded.value!.bytes).equals(Buffer.from(block))).toBe(true);
-    // Not durable yet: the store's own view is unchanged.
+    // Not durable yet: the store's own view is unchanged; Deliver plans its seeks with readableHeight.
+    expect(store.readableHeight()).toBe(2);
     expect(store.height()).toBe(1);
     expect(store.getBlock(1)).toBeUndefined();
     expect(store.getByTxId('tx-1')).toBeUndefined();
@@ -188,11 +189,45 @@ describe('blocks appended readable before durable (what a Raft-committed block i
     } finally {
       await raw.close();
     }
+    const early = store.iterate(1);
     const failed = store.appendBatch([chain.nextSimple(random, 8)], { readableBeforeDurable: true });
+    // A reader already waiting gets it at once (a Raft-committed block is final)...
+    expect((await early.next()).value?.number).toBe(1);
     await expect(failed).rejects.toMatchObject({ reason: 'conflict' });
-    const it = store.iterate(1);
-    expect(await stateOf(it.next())).toBe('pending');
+    // ...and then waits at the next number; a reader not yet at it does not get it.
+    expect(await stateOf(early.next())).toBe('pending');
+    const late = store.iterate(1);
+    expect(await stateOf(late.next())).toBe('pending');
+    expect(store.readableHeight()).toBe(1);
     expect(store.height()).toBe(1);
+    await early.return();
+    await late.return();
+  });
+
+  test('behind a durable-only batch still being committed they wait for their own commit', async () => {
+    await appendSome(1);
+    const it = store.iterate(1);
+    const durableOnly = store.appendBatch([chain.nextSimple(random, 8)]);
+    const early = store.appendBatch([chain.nextSimple(random, 8)], { readableBeforeDurable: true });
+    expect(store.readableHeight()).toBe(1);
+    expect((await it.next()).value?.number).toBe(1);
+    expect((await it.next()).value?.number).toBe(2);
+    await Promise.all([durableOnly, early]);
+    expect(store.height()).toBe(3);
+    await it.return();
+  });
+
+  test('batches appended back to back are readable in one run, before either is durable', async () => {
+    await appendSome(1);
+    const first = store.appendBatch([chain.nextSimple(random, 8)], { readableBeforeDurable: true });
+    const second = store.appendBatch([chain.nextSimple(random, 8), chain.nextSimple(random, 8)], { readableBeforeDurable: true });
+    expect(store.readableHeight()).toBe(4);
+    const it = store.iterate(1);
+    const numbers: number[] = [];
+    for (let i = 0; i < 3; i++) numbers.push((await it.next()).value!.number);
+    expect(numbers).toEqual([1, 2, 3]);
+    await Promise.all([first, second]);
+    expect(store.height()).toBe(4);
     await it.return();
   });
 });

@@ -9,6 +9,7 @@ import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import { blockHeaderHash, computeTxId, genesisBlock, newBlock, openBlockStore, type LmdbBlockStore, type StoredBlock } from '../../ledger';
 import type {
+  AppendOptions,
   BlockInput,
   BlockIterator,
   BlockIteratorOptions,
@@ -61,6 +62,9 @@ export class CountingBlockStore implements BlockStore {
   height(): number {
     return this.store.height();
   }
+  readableHeight(): number {
+    return this.store.readableHeight();
+  }
   lastBlock(): StoredBlock | undefined {
     return this.store.lastBlock();
   }
@@ -76,8 +80,8 @@ export class CountingBlockStore implements BlockStore {
   append(block: BlockInput): Promise<void> {
     return this.store.append(block);
   }
-  appendBatch(blocks: readonly BlockInput[]): Promise<void> {
-    return this.store.appendBatch(blocks);
+  appendBatch(blocks: readonly BlockInput[], options?: AppendOptions): Promise<void> {
+    return this.store.appendBatch(blocks, options);
   }
   iterate(fromNumber: number, options?: BlockIteratorOptions): BlockIterator {
     const inner = this.store.iterate(fromNumber, options);

@@ -32,6 +32,11 @@ export class MemoryBlockStore implements BlockStore {
     return this.blocks.length;
   }
 
+  /** Its appends are durable as they are made: nothing is ever readable before. */
+  readableHeight(): number {
+    return this.blocks.length;
+  }
+
   lastBlock(): StoredBlock | undefined {
     return this.blocks[this.blocks.length - 1];
   }
