@@ -181,7 +181,7 @@ function checkTip(blocksDb: Database<Bytes, Buffer>, tip: Tip, file: string): vo
 
 export class LmdbBlockStore implements BlockStore {
   readonly notifier = new HeightNotifier();
-  /** What readers see: only blocks whose commit has been synced. */
+  /** What height(), getBlock() and getByTxId see: only blocks whose commit has been synced. */
   private durable: Tip;
   /** What the next append is checked against: includes appends still being committed. */
   private pending: Tip;
