@@ -163,6 +163,18 @@ describe('seek positions (reference §4.4)', () => {
     expect(await seek(7, 8)).toMatchObject({ numbers: [], status: common.Status.NOT_FOUND });
   });
 
+  test('a block still being committed counts: a client that got it asks for the next one and waits, not NOT_FOUND', async () => {
+    // Block 6 is streamed while LMDB commits it (ledger/README.md): readable, not yet durable.
+    jest.spyOn(chain.blockStore, 'readableHeight').mockReturnValue(7);
+    let outcome: SeekOutcome | undefined;
+    const waiting = seek(7, 7).then((o) => (outcome = o));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(outcome).toBeUndefined(); // still waiting for block 7
+    await chain.appendBlocks(2); // blocks 6 and 7
+    await waiting;
+    expect(outcome).toMatchObject({ numbers: [7], status: undefined });
+  });
+
   test('a stop before the start: BAD_REQUEST', async () => {
     expect(await seek(4, 2)).toMatchObject({ numbers: [], status: common.Status.BAD_REQUEST });
   });
