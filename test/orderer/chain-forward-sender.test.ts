@@ -4,18 +4,15 @@
 // resend to a leader once it is out of the cluster, so the leader refuses its forwards and its
 // client hears "not ordered". (Found by the durable whole-orderer simulation: a removed node,
 // partitioned, acknowledged an envelope that the next leader never saw.)
-import pino from 'pino';
 import { newBlock } from '../../ledger/block';
-import { raftIndex } from '../../orderer/chain/ids';
-import { LeaderPipeline } from '../../orderer/chain/leader-pipeline';
 import type { ChainSettings } from '../../orderer/chain/types';
 import { common, orderer } from '../../protos';
 import { waitFor } from '../e2e/harness';
 import { simEnvelope } from '../sim/orderer/envelopes';
 import { MemoryBlockStore } from '../sim/orderer/memory-block-store';
 import { MemoryRaftPersistence } from '../sim/orderer/memory-raft';
-import { SimClock } from '../sim/orderer/sim-clock';
 import { testChainSettings } from '../support/chain-settings';
+import { readyLeaderPipeline } from '../support/leader-pipeline';
 import { soloChain } from '../support/solo-chain';
 
 const CHANNEL = 'senders';
@@ -55,24 +52,10 @@ test('when a config block removes consenters, a leader can tell which envelopes 
   // Taken while the removal was still ahead (the sender still a consenter), they wait behind the
   // Raft removal (nothing is proposed while membership is pending); the Chain keeps copies of
   // them, because their senders can no longer resend them to a later leader.
-  const store = new MemoryBlockStore(CHANNEL);
-  await store.append(newBlock(0, new Uint8Array(0), [common.Envelope.encode({ payload: Uint8Array.of(1) })]));
-  const proposed: Uint8Array[] = [];
-  const pipeline = new LeaderPipeline({
-    channelId: CHANNEL,
-    blockStore: store,
-    timers: new SimClock().timersFor(1),
-    logger: pino({ level: 'silent' }),
+  const { pipeline, proposed } = await readyLeaderPipeline(CHANNEL, {
     settings: () => testChainSettings(3, { batchTimeoutMs: 20 }, '127.0.0.1'),
-    propose: (bytes) => proposed.push(bytes),
-    onBatchTimeout: () => undefined,
     membershipPending: () => true,
-    maxIntakeEnvelopes: 100,
-    intakeHighWater: 10,
-    intakeWaitTimeoutMs: 1_000,
   });
-  pipeline.becomeLeader(raftIndex(0));
-  pipeline.readyIfApplied(raftIndex(0));
   const fromTwo = simEnvelope(CHANNEL, 'from-two', 50);
   const fromThree = simEnvelope(CHANNEL, 'from-three', 50);
   expect(pipeline.takeForwarded(2, { lastValidationSeq: 0, envelope: fromTwo.envelopeBytes })).toBe('taken');

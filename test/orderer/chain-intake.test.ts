@@ -8,34 +8,24 @@ import { raftIndex } from '../../orderer/chain/ids';
 import { LeaderPipeline } from '../../orderer/chain/leader-pipeline';
 import type { ChainSettings } from '../../orderer/chain/types';
 import { OrdererError } from '../../orderer/errors';
-import { common, orderer } from '../../protos';
+import { common } from '../../protos';
 import { simEnvelope } from '../sim/orderer/envelopes';
 import { MemoryBlockStore } from '../sim/orderer/memory-block-store';
 import { SimClock } from '../sim/orderer/sim-clock';
 import { testChainSettings } from '../support/chain-settings';
+import { readyLeaderPipeline } from '../support/leader-pipeline';
 
 const CHANNEL = 'intake';
 const settings: ChainSettings = testChainSettings(3, { maxInflightBlocks: 1, maxMessageCount: 2 });
 
 async function readyPipeline(o: { maxIntakeBytes: number; intakeHighWaterBytes: number }): Promise<{ pipeline: LeaderPipeline; proposed: Uint8Array[] }> {
-  const store = new MemoryBlockStore(CHANNEL);
-  await store.append(newBlock(0, new Uint8Array(0), [common.Envelope.encode({ payload: Uint8Array.of(1) })]));
-  const proposed: Uint8Array[] = [];
-  const pipeline = new LeaderPipeline({
-    channelId: CHANNEL,
-    blockStore: store,
-    timers: new SimClock().timersFor(1),
-    logger: pino({ level: 'silent' }),
+  const { pipeline, proposed, heldUntilReady } = await readyLeaderPipeline(CHANNEL, {
     settings: () => settings,
-    propose: (bytes) => void proposed.push(bytes),
-    onBatchTimeout: () => undefined,
     maxIntakeEnvelopes: 1_000, // the count bounds are far away: only bytes bind here
     intakeHighWater: 1_000,
-    intakeWaitTimeoutMs: 1_000,
     ...o,
   });
-  pipeline.becomeLeader(raftIndex(0));
-  expect(pipeline.readyIfApplied(raftIndex(0))).toEqual([]);
+  expect(heldUntilReady).toEqual([]);
   return { pipeline, proposed };
 }
 

@@ -3,16 +3,12 @@
 // whole-orderer simulation (memory seed 3722): a follower's consenter change passed the leader's
 // intake check, quorum guard included, and was acknowledged; by the cut a node had gone quiet,
 // the guard ran again and dropped the change whose sender had heard SUCCESS.
-import pino from 'pino';
-import { newBlock } from '../../ledger/block';
-import { raftIndex } from '../../orderer/chain/ids';
 import { LeaderPipeline, type IntakeItem } from '../../orderer/chain/leader-pipeline';
 import type { ChainSettings } from '../../orderer/chain/types';
 import { OrdererError } from '../../orderer/errors';
 import { common } from '../../protos';
-import { MemoryBlockStore } from '../sim/orderer/memory-block-store';
-import { SimClock } from '../sim/orderer/sim-clock';
 import { testChainSettings } from '../support/chain-settings';
+import { readyLeaderPipeline } from '../support/leader-pipeline';
 
 const CHANNEL = 'recheck';
 
@@ -23,32 +19,18 @@ function configEnvelope(label: string): Uint8Array {
 }
 
 async function leader(): Promise<{ pipeline: LeaderPipeline; proposed: Uint8Array[]; checks: string[]; settings: { value: ChainSettings }; refuseFromNow(): void }> {
-  const store = new MemoryBlockStore(CHANNEL);
-  await store.append(newBlock(0, new Uint8Array(0), [common.Envelope.encode({ payload: Uint8Array.of(1) })]));
   const settings = { value: testChainSettings(3, { batchTimeoutMs: 20 }, '127.0.0.1') };
-  const proposed: Uint8Array[] = [];
   const checks: string[] = [];
   let refuse = false;
-  const pipeline = new LeaderPipeline({
-    channelId: CHANNEL,
-    blockStore: store,
-    timers: new SimClock().timersFor(1),
-    logger: pino({ level: 'silent' }),
+  const { pipeline, proposed } = await readyLeaderPipeline(CHANNEL, {
     settings: () => settings.value,
-    propose: (bytes) => proposed.push(bytes),
-    onBatchTimeout: () => undefined,
     // The quorum guard's verdict changes when a node goes quiet: from then on it refuses.
     recheck: (item: IntakeItem) => {
       checks.push(item.txId);
       if (refuse) return OrdererError.badRequest('the channel would lose quorum');
       return { ...item, configSeq: settings.value.configSequence };
     },
-    maxIntakeEnvelopes: 100,
-    intakeHighWater: 10,
-    intakeWaitTimeoutMs: 1_000,
   });
-  pipeline.becomeLeader(raftIndex(0));
-  pipeline.readyIfApplied(raftIndex(0));
   return { pipeline, proposed, checks, settings, refuseFromNow: () => (refuse = true) };
 }
 
