@@ -31,6 +31,11 @@ export class Fifo<T> {
     return item;
   }
 
+  /** Everything queued, oldest first, left in place. */
+  toArray(): T[] {
+    return this.items.slice(this.head) as T[];
+  }
+
   /** Removes and returns everything queued, oldest first. */
   drain(): T[] {
     const rest = this.items.slice(this.head) as T[];

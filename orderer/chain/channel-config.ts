@@ -325,11 +325,11 @@ export interface RecheckContext {
 }
 
 /**
- * The leader's check of an envelope checked against an older config, and of every CONFIG
- * envelope it has not checked itself at this config (made again from its update if needed; the
- * filters run again on a new one). The
- * refusal when it no longer passes: at intake the sender hears it; at the cut it is dropped with
- * a warning (its sender heard SUCCESS already; Fabric's leader drops such envelopes the same way).
+ * The leader's check of an envelope checked against an older config, and of every CONFIG envelope
+ * it has not checked itself at this config (made again from its update if needed; the filters run
+ * again on a new one). The refusal when it no longer passes: at intake the sender hears it; at the
+ * cut it is dropped with a warning (its sender heard SUCCESS already; Fabric's leader drops such
+ * envelopes the same way).
  */
 export function recheckIntakeItem(item: IntakeItem, ctx: RecheckContext): IntakeItem | OrdererError {
   const seq = ctx.settings.configSequence;

@@ -304,8 +304,6 @@ export class LeaderPipeline {
       ...(parsed.kind === 'config' ? { isConfig: true } : {}),
       forwardedBy: from,
     };
-    // Checked by the sender against a config we have moved past: checked again now, as Fabric's
-    // leader does, so a refusal reaches the sender (CONFIG envelopes are checked when cut).
     // Checked again now when it was checked against a config we have moved past (as Fabric's
     // leader does), and a CONFIG envelope always (the quorum guard needs this leader's view of
     // who is active): the sender hears a refusal instead of an acknowledgement. A CONFIG envelope
@@ -314,7 +312,8 @@ export class LeaderPipeline {
       if (this.isKnownTx(item.txId)) return 'known';
       const checked = this.o.recheck(item);
       if (checked instanceof OrdererError) return checked;
-      return this.offer(checked.isConfig === true ? { ...checked, checkedInLeadership: this.leadership, forwardedBy: from } : { ...checked, forwardedBy: from }, false);
+      // recheck may make a CONFIG envelope again from its update: who forwarded it is carried over.
+      return this.offer({ ...checked, forwardedBy: from, ...(checked.isConfig === true ? { checkedInLeadership: this.leadership } : {}) }, false);
     }
     return this.offer(item, false);
   }
@@ -512,9 +511,7 @@ export class LeaderPipeline {
    * them): the Chain keeps copies, since those nodes can no longer resend them to a later leader.
    */
   unproposedForwardedBy(nodes: ReadonlySet<NodeId>): IntakeItem[] {
-    const queued = this.intake.drain();
-    for (const item of queued) this.intake.push(item);
-    return [...this.droppedItems, ...this.cutterItems, ...queued].filter((item) => item.forwardedBy !== undefined && nodes.has(item.forwardedBy));
+    return [...this.droppedItems, ...this.cutterItems, ...this.intake.toArray()].filter((item) => item.forwardedBy !== undefined && nodes.has(item.forwardedBy));
   }
 
   /** Forget proposed tx ids now in the ledger. */

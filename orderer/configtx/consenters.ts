@@ -201,13 +201,12 @@ export function checkNewConsenterNotExpired(settings: ChannelSettings, change: C
 }
 
 /**
- * Reference §3.8 step 6, Fabric's quorum guard: refuse a membership change that would leave
- * fewer active consenters than a quorum of the new set (q = floor(N_new / 2) + 1). "Active" is
- * the leader and the followers it heard from recently, among the consenters of the new set (or
- * the one rotated or removed); `activeNodes` undefined means the
- * caller does not know (a follower, or a block being applied) and skips the guard. Adding to or
- * rotating within a set of two or fewer is allowed whatever the activity: such a cluster
- * tolerates no fault anyway.
+ * Reference §3.8 step 6, Fabric's quorum guard: refuse a membership change that would leave fewer
+ * active consenters than a quorum of the new set (q = floor(N_new / 2) + 1). "Active" is the leader
+ * and the followers it heard from recently, among the consenters of the new set (or the one rotated
+ * or removed); `activeNodes` undefined means the caller does not know (a follower, or a block being
+ * applied) and skips the guard. Adding to or rotating within a set of two or fewer is allowed
+ * whatever the activity: such a cluster tolerates no fault anyway.
  */
 export function checkQuorumGuard(change: ConsenterChange, activeNodes: readonly number[] | undefined): void {
   if (activeNodes === undefined || change.kind === 'none') return;

@@ -42,4 +42,13 @@ describe('Fifo', () => {
     expect(fifo.length).toBe(0);
     expect(fifo.shift()).toBeUndefined();
   });
+
+  it('lists what is queued, oldest first, without taking it', () => {
+    const fifo = new Fifo<string>();
+    for (const x of ['a', 'b', 'c']) fifo.push(x);
+    fifo.shift();
+    expect(fifo.toArray()).toEqual(['b', 'c']);
+    expect(fifo.length).toBe(2);
+    expect(fifo.shift()).toBe('b');
+  });
 });
