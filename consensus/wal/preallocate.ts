@@ -8,7 +8,14 @@
 // Readers treat an all-zero tail after the last record as the end of the log.
 //
 // Zero-filling 64 MB takes a while, so the next segment's file is prepared in the background
-// early in the current one's life, and only renamed into place at rollover. The background fill
+// early in the current one's life, and only renamed into place at rollover.
+//
+// The file prepared is, when there is one, a segment the WAL has just released (a snapshot covers
+// it) rather than a new file: its zeros then overwrite blocks the filesystem has already allocated,
+// often pages still in the page cache, instead of allocating both. At full load, zeros written into
+// a new file were the costliest file writes of an orderer, per byte several times the WAL's own
+// (which overwrite the zeros) and more than the ledger's (docs/performance.md). The content is the
+// same either way: the whole file is zeros of the segment size before it is used. The background fill
 // is paced (DEFAULT_BACKGROUND_FILL_BYTES_PER_SECOND, small flushes): written at full speed, the
 // zeros of three orderers on one disk held up their WAL and ledger fsyncs for 300-600 ms, which
 // was the whole p99 tail of the orderer benchmark. At rollover it finishes at full speed.
@@ -92,6 +99,8 @@ export class SegmentPreallocator {
   private stopping = false;
   /** Set once the WAL waits for the file: the rest is written at full speed. */
   private hurry = false;
+  /** A released segment being renamed to filePath (or renamed), for the next prepare() to zero. */
+  private adoption: Promise<boolean> | undefined;
   readonly filePath: string;
 
   constructor(
@@ -101,6 +110,34 @@ export class SegmentPreallocator {
     private readonly bytesPerSecond = DEFAULT_BACKGROUND_FILL_BYTES_PER_SECOND,
   ) {
     this.filePath = path.join(dir, PREALLOCATED_FILE_NAME);
+  }
+
+  /**
+   * Takes a segment the WAL no longer needs as the next file to prepare, by renaming it. False
+   * (nothing done, the caller deletes it) when a file is prepared, being prepared or already
+   * adopted, when the WAL is closing, when the rename fails, and when the file has other hard
+   * links: a backup made with hard links (`cp -al`, `rsync --link-dest`) would see its copy zeroed
+   * and written over. The caller fsyncs the directory before the next start(), so that the zeros
+   * never land in a segment whose release a power loss could undo.
+   */
+  adopt(releasedPath: string): Promise<boolean> {
+    if (this.pending !== undefined || this.stopping || this.adoption !== undefined) return Promise.resolve(false);
+    // Set before anything is awaited: a prepare() starting meanwhile waits for it rather than
+    // creating a file the rename would then replace with the segment's old records.
+    const adoption = (async (): Promise<boolean> => {
+      try {
+        if ((await fs.promises.stat(releasedPath)).nlink !== 1) return false;
+        await fs.promises.rename(releasedPath, this.filePath);
+        return true;
+      } catch {
+        return false; // the segment is where it was
+      }
+    })();
+    this.adoption = adoption;
+    void adoption.then((adopted) => {
+      if (!adopted && this.adoption === adoption) this.adoption = undefined;
+    });
+    return adoption;
   }
 
   /** Starts preparing the next file unless one is prepared or being prepared. */
@@ -123,8 +160,13 @@ export class SegmentPreallocator {
   }
 
   private async prepare(): Promise<string | undefined> {
+    const adoption = this.adoption;
+    this.adoption = undefined;
+    // 'r+' keeps an adopted segment's blocks (its length is set below); 'w' starts an empty file.
+    const flags = adoption !== undefined && (await adoption) ? 'r+' : 'w';
+    this.logger.debug({ file: this.filePath, reusedSegment: flags === 'r+' }, 'preparing the next WAL segment');
     const fd = await new Promise<number>((resolve, reject) =>
-      fs.open(this.filePath, 'w', (err, handle) => (err ? reject(err) : resolve(handle))),
+      fs.open(this.filePath, flags, (err, handle) => (err ? reject(err) : resolve(handle))),
     );
     let done = false;
     const pacing: ZeroFillPacing = {
@@ -136,6 +178,8 @@ export class SegmentPreallocator {
       syncStepBytes: BACKGROUND_SYNC_STEP_BYTES,
     };
     try {
+      // A segment can end past the segment size (an entry larger than what was left of it).
+      if (flags === 'r+') await new Promise<void>((resolve, reject) => fs.ftruncate(fd, this.sizeBytes, (err) => (err ? reject(err) : resolve())));
       done = await zeroFill(fd, 0, this.sizeBytes, pacing);
     } finally {
       await closeFd(fd);
@@ -143,9 +187,11 @@ export class SegmentPreallocator {
     return done ? this.filePath : undefined;
   }
 
-  /** Stops preparing and removes the file. */
+  /** Stops preparing and removes the file (prepared, being prepared or adopted). */
   async stop(): Promise<void> {
     this.stopping = true;
+    await this.adoption;
+    this.adoption = undefined;
     await this.pending;
     this.pending = undefined;
     await fs.promises.rm(this.filePath, { force: true });

@@ -269,9 +269,10 @@ export class Wal {
   }
 
   /**
-   * Deletes the oldest segments whose every live entry is at or below the snapshot index:
+   * Releases the oldest segments whose every live entry is at or below the snapshot index:
    * segment k qualifies when segment k+1 starts at or before snapshotIndex + 1. The last
-   * segment always stays (it is being written).
+   * segment always stays (it is being written). Released segments are deleted, except the
+   * newest when the preallocator takes it as the next segment's file.
    */
   private async releaseSegmentsBefore(snapshotIndex: number): Promise<void> {
     let cut = -1;
@@ -281,14 +282,21 @@ export class Wal {
     if (cut < 0) return;
     const released = this.segments.splice(0, cut + 1);
     let bytesFreed = 0;
-    // Oldest first, so a crash part way leaves a contiguous run of segments.
-    for (const s of released) {
+    // Oldest first, so a crash part way leaves a contiguous run of segments. The newest released
+    // one becomes the next segment's file when none is being prepared (preallocate.ts adopt): its
+    // temporary name is removed by open() should the process stop before it is used.
+    let recycled = false;
+    for (const [i, s] of released.entries()) {
+      if (i === released.length - 1 && this.preallocator !== undefined && (await this.preallocator.adopt(s.path))) {
+        recycled = true;
+        continue;
+      }
       await fs.promises.rm(s.path, { force: true });
       bytesFreed += s.fileBytes;
     }
     await fsyncDir(this.dir);
     this.logger.info(
-      { dir: this.dir, snapshotIndex, segmentsReleased: released.length, bytesFreed, segmentsLeft: this.segments.length },
+      { dir: this.dir, snapshotIndex, segmentsReleased: released.length, bytesFreed, recycled, segmentsLeft: this.segments.length },
       'released WAL segments covered by a snapshot',
     );
   }

@@ -1,7 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CorruptionError, Snapshotter, Wal, snapshotFileName } from '../../../consensus/wal';
-import { captureLogger, entries, makeTempDir, plain, removeDir, snapshotAt, WARN, SMALL_SEGMENTS } from './helpers';
+import { PREALLOCATED_FILE_NAME, SegmentPreallocator } from '../../../consensus/wal/preallocate';
+import { RecordType } from '../../../consensus/wal/record';
+import { captureLogger, entries, entry, makeTempDir, parseSegment, plain, removeDir, snapshotAt, WARN, SMALL_SEGMENTS } from './helpers';
 
 async function corrupt(filePath: string, offset: number): Promise<void> {
   const buf = await fs.promises.readFile(filePath);
@@ -70,7 +72,8 @@ describe('WAL with snapshots', () => {
     // Every released segment is followed by one that starts at or before 71, so all it held is <= 70.
     expect(after[0]!.firstIndex).toBeLessThanOrEqual(71);
     const info = lines.find((l) => l.msg === 'released WAL segments covered by a snapshot');
-    expect(info).toMatchObject({ snapshotIndex: 70, segmentsReleased: released.length, bytesFreed: released.reduce((n, s) => n + s.fileBytes, 0) });
+    // A fill had started (the current segment is past 1/8), so no released segment is reused here.
+    expect(info).toMatchObject({ snapshotIndex: 70, segmentsReleased: released.length, recycled: false, bytesFreed: released.reduce((n, s) => n + s.fileBytes, 0) });
     expect(info!.bytesFreed).toBeGreaterThanOrEqual(released.length * 512); // preallocated to the segment size
     await wal.close();
 
@@ -79,6 +82,115 @@ describe('WAL with snapshots', () => {
     expect(plain(reopened.entries)).toEqual(plain(entries(71, 100, 2)));
     expect(reopened.hardState).toEqual({ term: 2, vote: 1, commit: 100 });
     await reopened.wal.close();
+  });
+
+  it('reuses the newest released segment as the next one: zeroed to the segment size first, so replay sees only what was written after', async () => {
+    const { logger, lines } = captureLogger();
+    const segmentSizeBytes = 4096;
+    const opts = { logger, segmentSizeBytes };
+    const { wal } = await Wal.open(dir, opts);
+    // One ~200-byte entry per save: right after a rollover the new segment is below 1/8 of its
+    // size, so no background fill has started and a released segment can be taken instead.
+    let index = 0;
+    const saveOne = (text: string): Promise<void> => {
+      index++;
+      return wal.save({ term: 1, vote: 1, commit: index }, [entry(index, 1, text + 'x'.repeat(180))], true);
+    };
+    while (wal.segmentFiles().length < 4) await saveOne('old');
+    const segments = wal.segmentFiles();
+    const newestReleased = segments[segments.length - 2]!;
+    const inode = (await fs.promises.stat(newestReleased.path)).ino;
+    await wal.saveSnapshot(snapshotAt(index, 1));
+    const released = lines.find((l) => l.msg === 'released WAL segments covered by a snapshot');
+    expect(released).toMatchObject({ segmentsReleased: 3, recycled: true });
+    const prepared = path.join(dir, PREALLOCATED_FILE_NAME);
+    expect((await fs.promises.stat(prepared)).ino).toBe(inode);
+    for (const s of segments.slice(0, -1)) expect(fs.existsSync(s.path)).toBe(false);
+
+    // Through the next rollover: the new segment is that file, holding nothing of its old records.
+    const snapshotIndex = index;
+    while (wal.segmentFiles().length < 2) await saveOne('new');
+    const next = wal.segmentFiles()[1]!;
+    expect((await fs.promises.stat(next.path)).ino).toBe(inode);
+    await saveOne('new');
+    await wal.close();
+    const bytes = await fs.promises.readFile(next.path);
+    expect(bytes.length).toBe(segmentSizeBytes);
+    const records = parseSegment(bytes);
+    const written = records.filter((r) => r.record.type === RecordType.Entry).map((r) => (r.record.type === RecordType.Entry ? r.record.entry.index : 0));
+    expect(written[0]).toBe(next.firstIndex);
+    expect(written).toEqual(Array.from({ length: index - next.firstIndex + 1 }, (_, i) => next.firstIndex + i));
+    expect(bytes.subarray(records[records.length - 1]!.end).every((b) => b === 0)).toBe(true);
+    expect((await fs.promises.readdir(dir)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+
+    const reopened = await Wal.open(dir, opts);
+    expect(reopened.snapshot).toEqual(snapshotAt(snapshotIndex, 1));
+    expect(reopened.entries.map((e) => e.index)).toEqual(Array.from({ length: index - snapshotIndex }, (_, i) => snapshotIndex + 1 + i));
+    expect(reopened.entries.every((e) => Buffer.from(e.data).toString().startsWith('new'))).toBe(true);
+    expect(lines.filter((l) => l.level >= WARN)).toEqual([]);
+    await reopened.wal.close();
+  });
+
+  it('cuts a reused segment that had grown past the segment size back to it', async () => {
+    const { logger, lines } = captureLogger();
+    const segmentSizeBytes = 4096;
+    const { wal } = await Wal.open(dir, { logger, segmentSizeBytes });
+    // A batch larger than a segment makes a segment of its own, past the size.
+    await wal.save({ term: 1, vote: 1, commit: 1 }, [entry(1, 1, 'x'.repeat(3 * segmentSizeBytes))], true);
+    await wal.save({ term: 1, vote: 1, commit: 2 }, [entry(2, 1, 'y')], true);
+    const big = wal.segmentFiles().find((s) => s.fileBytes > segmentSizeBytes)!;
+    expect(big).toBeDefined();
+    const inode = (await fs.promises.stat(big.path)).ino;
+    await wal.saveSnapshot(snapshotAt(1, 1));
+    expect(lines.find((l) => l.msg === 'released WAL segments covered by a snapshot')).toMatchObject({ recycled: true });
+    let index = 2;
+    while (wal.segmentFiles().length < 2) {
+      index++;
+      await wal.save({ term: 1, vote: 1, commit: index }, [entry(index, 1, 'z'.repeat(200))], true);
+    }
+    const next = wal.segmentFiles()[1]!;
+    expect((await fs.promises.stat(next.path)).ino).toBe(inode);
+    expect((await fs.promises.stat(next.path)).size).toBe(segmentSizeBytes);
+    await wal.close();
+    const reopened = await Wal.open(dir, { logger, segmentSizeBytes });
+    expect(reopened.entries.map((e) => e.index)).toEqual(Array.from({ length: index - 1 }, (_, i) => i + 2));
+    await reopened.wal.close();
+  });
+
+  it('a preallocator started right after adopt() zeroes the adopted segment in place, and adopts nothing while it prepares a file or when the file has other hard links', async () => {
+    const { logger, lines } = captureLogger();
+    const sizeBytes = 8192;
+    const released = path.join(dir, 'released.wal');
+    await fs.promises.writeFile(released, Buffer.alloc(3 * sizeBytes, 0x5a));
+    const inode = (await fs.promises.stat(released)).ino;
+    const pre = new SegmentPreallocator(dir, sizeBytes, logger, 0);
+    const adopted = pre.adopt(released);
+    pre.start(); // right after adopt(): its fill must wait for the rename, then keep the file's blocks
+    expect(await adopted).toBe(true);
+    const file = (await pre.take())!;
+    // Opened without truncating: the zeros go over the segment's own blocks.
+    expect(lines.filter((l) => l.msg === 'preparing the next WAL segment').map((l) => l.reusedSegment)).toEqual([true]);
+    expect((await fs.promises.stat(file)).ino).toBe(inode);
+    const bytes = await fs.promises.readFile(file);
+    expect(bytes.length).toBe(sizeBytes);
+    expect(bytes.every((b) => b === 0)).toBe(true);
+
+    const other = path.join(dir, 'other.wal');
+    await fs.promises.writeFile(other, 'x');
+    pre.start();
+    expect(await pre.adopt(other)).toBe(false); // a file is being prepared: the caller deletes this one
+    expect(fs.existsSync(other)).toBe(true);
+    await pre.take();
+    // A segment with another hard link (a backup made with `cp -al`) is not written over.
+    const linked = path.join(dir, 'linked.wal');
+    await fs.promises.link(other, linked);
+    expect(await pre.adopt(other)).toBe(false);
+    expect(await fs.promises.readFile(linked, 'utf8')).toBe('x');
+    expect(fs.existsSync(other)).toBe(true);
+    await pre.stop();
+    await fs.promises.unlink(linked);
+    expect(await pre.adopt(other)).toBe(false); // stopped
+    expect(fs.existsSync(path.join(dir, PREALLOCATED_FILE_NAME))).toBe(false);
   });
 
   it('keeps the newest snapshotsToKeep snapshot files', async () => {
