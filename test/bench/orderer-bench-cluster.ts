@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { freePorts, sleep } from '../support/ports';
 import { readProcessMemory, type ProcessMemory } from '../support/proc-memory';
+import { readProcessCpu, type CpuTimes } from './proc-cpu';
 import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,23 +25,6 @@ const ORDERER_JS = path.resolve(__dirname, '../../cmd/orderer.js');
 const SINK_JS = path.resolve(__dirname, 'orderer-bench-sink.js');
 
 
-
-/** CPU time (user + system) a live process has used so far, from /proc/<pid>/stat, in ms. */
-export function readProcessCpuMs(pid: number): number | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  // Fields after the command name (which may hold spaces) start after the last ')'.
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14, 15)
-  return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
-}
-
-/** USER_HZ: 100 on every Linux architecture Node runs on. */
-const CLOCK_TICKS_PER_SECOND = 100;
 
 /** One child process with its output in a log file. */
 export class BenchProcess {
@@ -82,8 +66,8 @@ export class BenchProcess {
     return this.pid === undefined || !this.running ? undefined : readProcessMemory(this.pid);
   }
 
-  cpuMs(): number | undefined {
-    return this.pid === undefined || !this.running ? undefined : readProcessCpuMs(this.pid);
+  cpu(): CpuTimes | undefined {
+    return this.pid === undefined || !this.running ? undefined : readProcessCpu(this.pid);
   }
 
   /** SIGTERM (a graceful stop writes --cpu-prof profiles), then SIGKILL after graceMs. */

@@ -52,6 +52,7 @@ import {
   type BenchProcess,
 } from './orderer-bench-cluster';
 import { readProcessMemory } from '../support/proc-memory';
+import { cpuMeter, formatCpuLine, ownCpu, type CpuSource, type CpuUsage } from './proc-cpu';
 import { runMembershipBench } from './orderer-bench-membership';
 import type { ObservationReport } from './orderer-bench-observer';
 import { ObserverThread } from './orderer-bench-observer-thread';
@@ -90,39 +91,24 @@ async function stopEverything(): Promise<void> {
   owned.sink = undefined;
 }
 
-interface CpuSource {
-  readonly name: string;
-  cpuMs(): number | undefined;
-}
-
-const selfCpu: CpuSource = {
-  name: 'loadGenerator',
-  cpuMs: () => {
-    const usage = process.cpuUsage();
-    return (usage.user + usage.system) / 1000;
-  },
-};
+/** The bench process: load generator and (on its worker thread) the block observer. */
+const selfCpu: CpuSource = { name: 'loadGenerator', cpu: ownCpu };
 
 /**
- * CPU time each process used from now until the returned function is called, in ms and in
- * cores (CPU time over wall time), and per 1000 envelopes: on a shared 2-core machine this says
- * more than the rate alone (what each process costs, and who is saturated).
+ * The cpu section as the JSON has always had it (wallMs, one key per process, total: tools such
+ * as the side-by-side read it that way); the machine's figures go beside it, as machineCpu.
  */
-function cpuMeter(sources: readonly CpuSource[]): (envelopes: number) => Record<string, unknown> {
-  const startedMs = Date.now();
-  const before = sources.map((s) => s.cpuMs() ?? Number.NaN);
-  return (envelopes) => {
-    const wallMs = Date.now() - startedMs;
-    const out: Record<string, unknown> = { wallMs };
-    let totalMs = 0;
-    sources.forEach((s, i) => {
-      const usedMs = (s.cpuMs() ?? Number.NaN) - (before[i] as number);
-      totalMs += usedMs;
-      out[s.name] = { cpuMs: Math.round(usedMs), cores: Math.round((usedMs / wallMs) * 100) / 100, cpuMsPer1kEnvelopes: Math.round((usedMs / envelopes) * 1000 * 10) / 10 };
-    });
-    out['total'] = { cpuMs: Math.round(totalMs), cores: Math.round((totalMs / wallMs) * 100) / 100, cpuMsPer1kEnvelopes: Math.round((totalMs / envelopes) * 1000 * 10) / 10 };
-    return out;
-  };
+function cpuSection(u: CpuUsage): Record<string, unknown> {
+  return { wallMs: u.wallMs, ...u.sources, total: u.total };
+}
+
+/** The orderer nodes' names among the CPU sources, for the log line. */
+function cpuLine(u: CpuUsage): string {
+  const nodes = Object.keys(u.sources).filter((n) => n !== selfCpu.name);
+  return formatCpuLine(u, [
+    { label: 'orderers', sources: nodes },
+    { label: 'this bench', sources: [selfCpu.name] },
+  ]);
 }
 
 function loadSummary(report: LoadReport): Record<string, unknown> {
@@ -173,7 +159,7 @@ async function prepare(what: string, o: Options, count: number, signing: LoadSig
   return load;
 }
 
-async function runBaseline(o: Options, workDir: string, signing: LoadSigning): Promise<{ txPerSecond: number; report: LoadReport; cpu: Record<string, unknown> }> {
+async function runBaseline(o: Options, workDir: string, signing: LoadSigning): Promise<{ txPerSecond: number; report: LoadReport; cpu: CpuUsage }> {
   log(`baseline: ack-only sink, ${o.baselineCount} envelopes of ${o.sizeBytes} B on ${o.streams} streams`);
   const sink = await startSink(workDir);
   owned.sink = sink;
@@ -207,7 +193,7 @@ async function runBaseline(o: Options, workDir: string, signing: LoadSigning): P
 interface RunResult {
   load: Record<string, unknown>;
   observed: ObservationReport;
-  cpu: Record<string, unknown>;
+  cpu: CpuUsage;
 }
 
 function writeTrace(o: Options, run: string, timelineCsv: string): void {
@@ -279,6 +265,7 @@ async function throughputRun(p: Phase): Promise<RunResult> {
     const { report: observed, timelineCsv } = await observer.finish(prepared.sentAtMs);
     writeTrace(o, name, timelineCsv);
     log(`${name}: ${observed.envelopesPerSecond} envelopes/s end to end, p99 ${observed.latencyAllNodes.p99Ms} ms, ${observed.blocks} blocks of ${observed.averageBlockEnvelopes} envelopes`);
+    log(`${name}: ${cpuLine(cpuUsage)}`);
     return { load: loadSummary(report), observed, cpu: cpuUsage };
   } finally {
     stopTicker();
@@ -346,13 +333,13 @@ function summaryLine(r: ModeResult, baselineTxPerSecond: number): string {
 async function runMode(p: Phase, settleMs: number): Promise<ModeResult> {
   await sleep(settleMs);
   const throughput = await throughputRun(p);
-  const section: Record<string, unknown> = { throughput: { load: throughput.load, ...throughput.observed, cpu: throughput.cpu } };
+  const section: Record<string, unknown> = { throughput: { load: throughput.load, ...throughput.observed, cpu: cpuSection(throughput.cpu), machineCpu: throughput.cpu.machine } };
   let p99Ms = throughput.observed.latencyAllNodes.p99Ms;
   if (p.o.latencySeconds > 0) {
     const rate = p.o.latencyRate ?? Math.max(1, Math.round(throughput.observed.envelopesPerSecond / 2));
     await sleep(settleMs);
     const latency = await latencyRun(p, rate);
-    section['latency'] = { targetRatePerSecond: rate, load: latency.load, ...latency.observed, cpu: latency.cpu };
+    section['latency'] = { targetRatePerSecond: rate, load: latency.load, ...latency.observed, cpu: cpuSection(latency.cpu), machineCpu: latency.cpu.machine };
     p99Ms = latency.observed.latencyAllNodes.p99Ms;
   }
   return { section, ordererTxPerSecond: throughput.observed.envelopesPerSecond, p99Ms };
@@ -490,7 +477,7 @@ async function main(): Promise<number> {
   if (o.baseline) {
     const baseline = await runBaseline(o, workDir, headline.signing);
     baselineTxPerSecond = baseline.txPerSecond;
-    result['baseline'] = { ...loadSummary(baseline.report), cpu: baseline.cpu, signed: headline.name === 'signed', note: 'same client and envelopes as the headline run against an ack-only Broadcast sink in its own process' };
+    result['baseline'] = { ...loadSummary(baseline.report), cpu: cpuSection(baseline.cpu), signed: headline.name === 'signed', note: 'same client and envelopes as the headline run against an ack-only Broadcast sink in its own process' };
   }
 
   if (network === undefined) {
