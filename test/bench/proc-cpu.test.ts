@@ -73,5 +73,13 @@ describe('bench CPU accounting', () => {
         { label: 'this bench', sources: ['loadGenerator'] },
       ]),
     ).toBe('CPU ms per 1,000 envelopes: orderers 101 (kernel 22), this bench 45 (kernel 9), everything else 44; machine busy 190 of 200 available (95%)');
+    // Against orderers the bench did not start (--target) there is no orderer figure to print, not a zero.
+    const targetRun: CpuUsage = { ...u, sources: { loadGenerator: src(45, 9) } };
+    expect(
+      formatCpuLine(targetRun, [
+        { label: 'orderers', sources: [] },
+        { label: 'this bench', sources: ['loadGenerator'] },
+      ]),
+    ).toBe('CPU ms per 1,000 envelopes: this bench 45 (kernel 9), everything else 44; machine busy 190 of 200 available (95%)');
   });
 });

@@ -153,14 +153,17 @@ export function cpuMeter(sources: readonly CpuSource[], clock: () => number = Da
 
 /**
  * One line for the run's log: where the CPU per 1,000 envelopes went. `groups` names which
- * sources to add up under one label (the orderer nodes), in the order to print them.
+ * sources to add up under one label (the orderer nodes), in the order to print them; a group
+ * with none of them measured is left out (orderers the bench did not start, --target, count
+ * under "everything else" when they run on this machine).
  */
 export function formatCpuLine(u: CpuUsage, groups: ReadonlyArray<{ label: string; sources: readonly string[] }>): string {
-  const parts = groups.map(({ label, sources }) => {
+  const parts = groups.flatMap(({ label, sources }) => {
     const picked = sources.map((n) => u.sources[n]).filter((s): s is SourceUsage => s !== undefined);
+    if (picked.length === 0) return [];
     const cpu = picked.reduce((n, s) => n + s.cpuMsPer1kEnvelopes, 0);
     const kernel = picked.reduce((n, s) => n + s.kernelCpuMsPer1kEnvelopes, 0);
-    return `${label} ${Math.round(cpu)} (kernel ${Math.round(kernel)})`;
+    return [`${label} ${Math.round(cpu)} (kernel ${Math.round(kernel)})`];
   });
   const m = u.machine;
   const machine =
