@@ -102,7 +102,7 @@ function cpuSection(u: CpuUsage): Record<string, unknown> {
   return { wallMs: u.wallMs, ...u.sources, total: u.total };
 }
 
-/** The orderer nodes' names among the CPU sources, for the log line. */
+/** The run's CPU line: the orderer nodes added up, then this process, then the rest of the machine. */
 function cpuLine(u: CpuUsage): string {
   const nodes = Object.keys(u.sources).filter((n) => n !== selfCpu.name);
   return formatCpuLine(u, [
