@@ -22,8 +22,28 @@ export const ATOMIC_BROADCAST_SERVICE_NAME = 'orderer.AtomicBroadcast';
 export const BROADCAST_PATH = `/${ATOMIC_BROADCAST_SERVICE_NAME}/Broadcast`;
 export const DELIVER_PATH = `/${ATOMIC_BROADCAST_SERVICE_NAME}/Deliver`;
 
-/** Server side of Broadcast: marshaled common.Envelope in, BroadcastResponse out. */
-export type BroadcastCall = grpc.ServerDuplexStream<Uint8Array, orderer.BroadcastResponseInit>;
+/** An event listener taking whatever its event carries (a method is generic over it, as EventEmitter's accept any). */
+export type Listener<A extends unknown[]> = (...args: A) => void;
+
+/**
+ * Server side of Broadcast, marshaled common.Envelope in, BroadcastResponse out: the part of a
+ * grpc-js server call the handler uses, which the direct HTTP/2 call (grpc-direct.ts) also has.
+ * Events: 'data' (a Uint8Array), 'end', 'cancelled', 'close', 'drain'; emitting 'error' with
+ * {code, details} ends the call with that status.
+ */
+export interface BroadcastCall {
+  readonly destroyed: boolean;
+  readonly writableEnded: boolean;
+  readonly cancelled: boolean;
+  on<A extends unknown[]>(event: string, listener: Listener<A>): this;
+  once<A extends unknown[]>(event: string, listener: Listener<A>): this;
+  off<A extends unknown[]>(event: string, listener: Listener<A>): this;
+  emit(event: 'error', status: { code: grpc.status; details: string }): boolean;
+  pause(): this;
+  resume(): this;
+  write(response: orderer.BroadcastResponseInit): boolean;
+  end(): this;
+}
 /** Server side of Deliver: marshaled common.Envelope in, marshaled DeliverResponse out. */
 export type DeliverCall = grpc.ServerDuplexStream<Uint8Array, Uint8Array>;
 

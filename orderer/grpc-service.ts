@@ -14,6 +14,7 @@ import { atomicBroadcastServiceDefinition, DEFAULT_MAX_MESSAGE_BYTES, type Broad
 import { handleBroadcast, type BroadcastOptions } from './broadcast';
 import { DeliverService, type DeliverServiceOptions } from './deliver';
 import { failCall } from './grpc-streams';
+import { serveBroadcastDirectly, takeOverBroadcast } from './grpc-direct';
 import type { ChainRegistry } from './types';
 import { DISABLED_METRICS, type GrpcServerMetrics, type OrdererMetrics, type RpcTracker } from './metrics';
 
@@ -32,26 +33,30 @@ export interface AtomicBroadcastHandlers {
 /** Fabric's grpc_server_* `service` label: the full service name with dots as underscores. */
 const SERVICE_LABEL = 'orderer_AtomicBroadcast';
 
-/** Registers AtomicBroadcast on `server`. The handlers are expected not to reject; if one does, the call ends INTERNAL. */
+/**
+ * Registers AtomicBroadcast on `server`, and has Broadcast served on the HTTP/2 stream directly
+ * once the server is bound (grpc-direct.ts; bindServer, or takeOverBroadcast after bindAsync).
+ * The handlers are expected not to reject; if one does, the call ends INTERNAL.
+ */
 export function addAtomicBroadcastService(server: grpc.Server, handlers: AtomicBroadcastHandlers, metrics: GrpcServerMetrics = DISABLED_METRICS.grpc): void {
-  const guard =
-    <Res>(method: string, handle: (call: grpc.ServerDuplexStream<Uint8Array, Res>, rpc: RpcTracker) => Promise<void>) =>
-    (call: grpc.ServerDuplexStream<Uint8Array, Res>): void => {
-      const rpc = metrics.streamStarted(SERVICE_LABEL, method);
-      handle(call, rpc).then(
-        // A handler that returns ended its stream with OK or with the status it sent itself;
-        // 'cancelled' marks a client that went away first.
-        () => rpc.done(call.cancelled ? grpc.status.CANCELLED : grpc.status.OK),
-        (err: unknown) => {
-          rpc.done(grpc.status.INTERNAL);
-          failCall(call, grpc.status.INTERNAL, `internal error: ${err instanceof Error ? err.message : String(err)}`);
-        },
-      );
-    };
+  const run = <Call extends BroadcastCall | DeliverCall>(method: string, call: Call, handle: (call: Call, rpc: RpcTracker) => Promise<void>): Promise<void> => {
+    const rpc = metrics.streamStarted(SERVICE_LABEL, method);
+    return handle(call, rpc).then(
+      // A handler that returns ended its stream with OK or with the status it sent itself;
+      // 'cancelled' marks a client that went away first.
+      () => rpc.done(call.cancelled ? grpc.status.CANCELLED : grpc.status.OK),
+      (err: unknown) => {
+        rpc.done(grpc.status.INTERNAL);
+        failCall(call, grpc.status.INTERNAL, `internal error: ${err instanceof Error ? err.message : String(err)}`);
+      },
+    );
+  };
+  const broadcast = (call: BroadcastCall): Promise<void> => run('Broadcast', call, (c, rpc) => handlers.broadcast(c, rpc));
   server.addService(atomicBroadcastServiceDefinition, {
-    Broadcast: guard<orderer.BroadcastResponseInit>('Broadcast', (call, rpc) => handlers.broadcast(call, rpc)),
-    Deliver: guard<Uint8Array>('Deliver', (call, rpc) => handlers.deliver(call, rpc)),
+    Broadcast: (call: BroadcastCall): void => void broadcast(call),
+    Deliver: (call: DeliverCall): void => void run('Deliver', call, (c, rpc) => handlers.deliver(c, rpc)),
   });
+  serveBroadcastDirectly(server, broadcast);
 }
 
 export interface AtomicBroadcastServiceOptions {
@@ -104,6 +109,7 @@ export function bindServer(server: grpc.Server, address: string, credentials?: g
         return;
       }
       widenServerWindows(server);
+      takeOverBroadcast(server);
       resolve(port);
     });
   });

@@ -6,12 +6,32 @@
 // (grpc-service.ts) depend on it and not on each other: the registration imports the services,
 // never the other way round.
 import type * as grpc from '@grpc/grpc-js';
-import type { Readable, Writable } from 'node:stream';
+import type { Listener } from './atomic-broadcast';
+
+/** What a stream is to the helpers here: its events, and pause/resume for the reader. */
+interface EventSource {
+  on<A extends unknown[]>(event: string, listener: Listener<A>): unknown;
+  off<A extends unknown[]>(event: string, listener: Listener<A>): unknown;
+}
+interface PausableSource extends EventSource {
+  readonly destroyed: boolean;
+  pause(): unknown;
+  resume(): unknown;
+}
+interface MessageSink<T> extends EventSource {
+  readonly destroyed: boolean;
+  readonly writableEnded: boolean;
+  write(message: T): boolean;
+}
 
 /** Ends a call with a gRPC error status (for failures outside the protocol's own statuses). */
-export function failCall(call: grpc.ServerDuplexStream<Uint8Array, unknown>, code: grpc.status, details: string): void {
+export function failCall(
+  call: { readonly destroyed: boolean; emit(event: 'error', status: { code: grpc.status; details: string }): boolean },
+  code: grpc.status,
+  details: string,
+): void {
   if (call.destroyed) return;
-  const error: Partial<grpc.StatusObject> = { code, details };
+  const error = { code, details };
   // grpc-js turns an 'error' event on a server stream into the call's final status.
   call.emit('error', error);
 }
@@ -45,7 +65,7 @@ export class InboundMessages<T> {
   };
 
   constructor(
-    private readonly stream: Readable,
+    private readonly stream: PausableSource,
     private readonly maxBuffered = 1,
   ) {
     if (!(maxBuffered >= 1)) throw new RangeError(`maxBuffered must be at least 1, got ${maxBuffered}`);
@@ -104,7 +124,7 @@ export class InboundMessages<T> {
  * resolving: a slow reader makes its own stream wait and nobody else. Resolves false if the
  * stream is gone (closed, errored, cancelled) or `signal` aborts.
  */
-export function writeWithBackpressure<T>(stream: Writable, message: T, signal?: AbortSignal): Promise<boolean> {
+export function writeWithBackpressure<T>(stream: MessageSink<T>, message: T, signal?: AbortSignal): Promise<boolean> {
   if (stream.destroyed || stream.writableEnded || signal?.aborted === true) return Promise.resolve(false);
   if (stream.write(message)) return Promise.resolve(true);
   return drained(stream, signal);
@@ -114,7 +134,7 @@ export function writeWithBackpressure<T>(stream: Writable, message: T, signal?: 
  * After a write() that returned false: resolves true at 'drain', false if the stream is gone
  * first (closed, errored, cancelled) or `signal` aborts.
  */
-export function drained(stream: Writable, signal?: AbortSignal): Promise<boolean> {
+export function drained(stream: EventSource, signal?: AbortSignal): Promise<boolean> {
   return new Promise<boolean>((resolve) => {
     const settle = (written: boolean): void => {
       stream.off('drain', onDrain);

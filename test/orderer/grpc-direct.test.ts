@@ -1,0 +1,273 @@
+// Broadcast served on the HTTP/2 stream directly (orderer/grpc-direct.ts), seen from the wire:
+// a bare node:http2 client writes gRPC frames as it likes (split anywhere, several per DATA
+// frame, oversized, compressed) and reads the answers and trailers the way any gRPC client would.
+import * as http2 from 'node:http2';
+import * as grpc from '@grpc/grpc-js';
+import { common, orderer } from '../../protos';
+import { encodeGrpcMessage, takeOverBroadcast } from '../../orderer/grpc-direct';
+import { addAtomicBroadcastService, atomicBroadcastServerOptions, bindServer } from '../../orderer/grpc-service';
+import { handleBroadcast } from '../../orderer/broadcast';
+import { BROADCAST_PATH, DEFAULT_MAX_MESSAGE_BYTES } from '../../orderer/atomic-broadcast';
+import { FakeChain, FakeRegistry, makeEnvelope, silentLogger, startTestServer, waitFor, type TestServer } from './fake-chain';
+
+const CHANNEL = 'mychannel';
+let chain: FakeChain;
+let server: TestServer;
+
+beforeEach(async () => {
+  chain = await FakeChain.open({ channelId: CHANNEL });
+  server = await startTestServer({ registry: new FakeRegistry([chain]) });
+});
+
+afterEach(async () => {
+  await server.close();
+  await chain.close();
+});
+
+function frame(message: Uint8Array, compressed = 0): Buffer {
+  const out = Buffer.alloc(5 + message.length);
+  out[0] = compressed;
+  out.writeUInt32BE(message.length, 1);
+  out.set(message, 5);
+  return out;
+}
+
+interface WireOutcome {
+  headers: http2.IncomingHttpHeaders;
+  responses: orderer.BroadcastResponse[];
+  trailers: http2.IncomingHttpHeaders;
+}
+
+/**
+ * Opens a Broadcast stream with a bare HTTP/2 client, writes `pieces` one DATA frame each
+ * (waiting for each to leave, so none are merged), half-closes unless told not to, and collects
+ * the answers and trailers until the server ends the call.
+ */
+async function overTheWire(pieces: Buffer[], options: { headers?: http2.OutgoingHttpHeaders; halfClose?: boolean } = {}): Promise<WireOutcome> {
+  const session = http2.connect(`http://${server.address}`);
+  session.on('error', () => undefined);
+  try {
+    const stream = session.request({
+      ':method': 'POST',
+      ':path': BROADCAST_PATH,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+      ...options.headers,
+    });
+    // A client that did not half-close still holds the stream when the test ends.
+    stream.on('error', () => undefined);
+    const headers = new Promise<http2.IncomingHttpHeaders>((resolve) => stream.once('response', resolve));
+    const trailers = new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
+      stream.once('trailers', resolve);
+      stream.once('close', () => reject(new Error(`stream closed without trailers (rst ${stream.rstCode})`)));
+    });
+    let received = Buffer.alloc(0);
+    stream.on('data', (chunk: Buffer) => (received = Buffer.concat([received, chunk])));
+    for (const piece of pieces) await new Promise<void>((resolve, reject) => stream.write(piece, (err) => (err ? reject(err) : resolve())));
+    if (options.halfClose ?? true) stream.end();
+    const outcome = { headers: await headers, trailers: await trailers, responses: [] as orderer.BroadcastResponse[] };
+    for (let at = 0; at < received.length; ) {
+      const length = received.readUInt32BE(at + 1);
+      outcome.responses.push(orderer.BroadcastResponse.decode(received.subarray(at + 5, at + 5 + length)));
+      at += 5 + length;
+    }
+    stream.close();
+    return outcome;
+  } finally {
+    session.close();
+  }
+}
+
+const statuses = (o: WireOutcome): common.Status[] => o.responses.map((r) => r.status);
+
+test('the server answers Broadcast itself: its own response headers, and grpc-js is not in the path', async () => {
+  const outcome = await overTheWire([frame(makeEnvelope({ channelId: CHANNEL }))]);
+  expect(statuses(outcome)).toEqual([common.Status.SUCCESS]);
+  // grpc-js would offer its compression algorithms here.
+  expect(outcome.headers['grpc-accept-encoding']).toBe('identity');
+  expect(outcome.trailers['grpc-status']).toBe('0');
+  // Already taken: a second call finds nothing more to take.
+  expect(takeOverBroadcast(server.server)).toBe(0);
+});
+
+test('messages split anywhere across DATA frames, and several in one, are each answered in order', async () => {
+  const envelopes = [0, 1, 2, 3, 4, 5].map(() => makeEnvelope({ channelId: CHANNEL }));
+  const bytes = Buffer.concat(envelopes.map((e) => frame(e)));
+  // Every cut the parser can meet: inside the first prefix (1 byte, then 3), inside a body, at a
+  // message boundary, and a piece holding the end of one message, two whole ones and the start
+  // of the next one's prefix.
+  const first = frame(envelopes[0]!).length;
+  const cuts = [1, 4, 40, first, first + 7, bytes.length - frame(envelopes[5]!).length + 2, bytes.length];
+  const pieces: Buffer[] = [];
+  let from = 0;
+  for (const cut of cuts) {
+    pieces.push(bytes.subarray(from, cut));
+    from = cut;
+  }
+  const outcome = await overTheWire(pieces);
+  expect(statuses(outcome)).toEqual(envelopes.map(() => common.Status.SUCCESS));
+  expect(outcome.trailers['grpc-status']).toBe('0');
+  expect(chain.ordered.map((p) => Buffer.from(p.envelopeBytes))).toEqual(envelopes.map((e) => Buffer.from(e)));
+});
+
+test('an envelope of 200 KB in many DATA frames arrives whole', async () => {
+  const big = makeEnvelope({ channelId: CHANNEL, dataBytes: 200 * 1024 });
+  const framed = frame(big);
+  const pieces: Buffer[] = [];
+  for (let at = 0; at < framed.length; at += 16_000) pieces.push(framed.subarray(at, at + 16_000));
+  expect(pieces.length).toBeGreaterThan(10);
+  const outcome = await overTheWire(pieces);
+  expect(statuses(outcome)).toEqual([common.Status.SUCCESS]);
+  expect(Buffer.from(chain.ordered[0]!.envelopeBytes)).toEqual(Buffer.from(big));
+});
+
+test('a message over the size limit ends the call RESOURCE_EXHAUSTED, as grpc-js words it, and orders nothing', async () => {
+  const header = Buffer.alloc(5);
+  header.writeUInt32BE(DEFAULT_MAX_MESSAGE_BYTES + 1, 1);
+  const outcome = await overTheWire([frame(makeEnvelope({ channelId: CHANNEL })), header, Buffer.alloc(1000)]);
+  expect(statuses(outcome)).toEqual([common.Status.SUCCESS]);
+  expect(outcome.trailers['grpc-status']).toBe(String(grpc.status.RESOURCE_EXHAUSTED));
+  expect(decodeURIComponent(String(outcome.trailers['grpc-message']))).toBe(`Received message larger than max (${DEFAULT_MAX_MESSAGE_BYTES + 1} vs. ${DEFAULT_MAX_MESSAGE_BYTES})`);
+  expect(chain.ordered).toHaveLength(1);
+});
+
+test("the server's own receive limit is the one enforced", async () => {
+  const limited = new grpc.Server({ ...atomicBroadcastServerOptions(), 'grpc.max_receive_message_length': 1000 });
+  addAtomicBroadcastService(limited, {
+    broadcast: (call) => handleBroadcast(call, new FakeRegistry([chain]), silentLogger),
+    deliver: async () => undefined,
+  });
+  const port = await bindServer(limited, '127.0.0.1:0');
+  const saved = server;
+  server = { ...saved, address: `127.0.0.1:${port}` };
+  try {
+    const outcome = await overTheWire([frame(makeEnvelope({ channelId: CHANNEL })), frame(makeEnvelope({ channelId: CHANNEL, dataBytes: 2000 }))]);
+    expect(statuses(outcome)).toEqual([common.Status.SUCCESS]);
+    expect(outcome.trailers['grpc-status']).toBe(String(grpc.status.RESOURCE_EXHAUSTED));
+    expect(decodeURIComponent(String(outcome.trailers['grpc-message']))).toMatch(/^Received message larger than max \(2\d{3} vs\. 1000\)$/);
+    expect(chain.ordered).toHaveLength(1);
+  } finally {
+    server = saved;
+    limited.forceShutdown();
+  }
+});
+
+test('a compressed message on a call without compression ends it INTERNAL, and it is not ordered', async () => {
+  const outcome = await overTheWire([frame(makeEnvelope({ channelId: CHANNEL }), 1)]);
+  expect(outcome.responses).toEqual([]);
+  expect(outcome.trailers['grpc-status']).toBe(String(grpc.status.INTERNAL));
+  expect(String(outcome.trailers['grpc-message'])).toContain('compress');
+  expect(chain.ordered).toEqual([]);
+});
+
+test('a client that half-closes in the middle of a message gets INTERNAL; the part is not ordered', async () => {
+  const framed = frame(makeEnvelope({ channelId: CHANNEL }));
+  const outcome = await overTheWire([framed, framed.subarray(0, 30)]);
+  expect(statuses(outcome)).toEqual([common.Status.SUCCESS]);
+  expect(outcome.trailers['grpc-status']).toBe(String(grpc.status.INTERNAL));
+  expect(chain.ordered).toHaveLength(1);
+});
+
+test('a refusal: its answer, then the stream ends with gRPC OK, as Fabric ends it', async () => {
+  const outcome = await overTheWire([frame(Buffer.from('not an envelope')), frame(makeEnvelope({ channelId: CHANNEL }))], { halfClose: false });
+  expect(statuses(outcome)).toEqual([common.Status.BAD_REQUEST]);
+  expect(outcome.responses[0]!.info.length).toBeGreaterThan(0);
+  expect(outcome.trailers['grpc-status']).toBe('0');
+  expect(chain.ordered).toEqual([]);
+});
+
+test('an unknown fate ends the call UNAVAILABLE with the reason percent-encoded in grpc-message', async () => {
+  const { EnvelopeFateUnknownError } = await import('../../orderer/errors');
+  chain.rejectWith = new EnvelopeFateUnknownError('leader lost — 100% unknown');
+  const outcome = await overTheWire([frame(makeEnvelope({ channelId: CHANNEL }))], { halfClose: false });
+  expect(outcome.responses).toEqual([]);
+  expect(outcome.trailers['grpc-status']).toBe(String(grpc.status.UNAVAILABLE));
+  const raw = String(outcome.trailers['grpc-message']);
+  expect(raw).not.toMatch(/[^\x20-\x7e]/);
+  expect(decodeURIComponent(raw)).toContain('leader lost — 100% unknown');
+});
+
+test('calls with a deadline or compression stay with grpc-js, and are answered the same', async () => {
+  for (const headers of [{ 'grpc-timeout': '10S' }, { 'grpc-encoding': 'gzip' }]) {
+    const outcome = await overTheWire([frame(makeEnvelope({ channelId: CHANNEL }))], { headers });
+    expect(statuses(outcome)).toEqual([common.Status.SUCCESS]);
+    expect(outcome.trailers['grpc-status']).toBe('0');
+    expect(outcome.headers['grpc-accept-encoding']).toContain('gzip');
+  }
+  expect(chain.ordered).toHaveLength(2);
+});
+
+test('a client that resets the stream with envelopes in flight frees it', async () => {
+  chain.orderDelayMs = 3000;
+  const session = http2.connect(`http://${server.address}`);
+  session.on('error', () => undefined);
+  try {
+    const stream = session.request({ ':method': 'POST', ':path': BROADCAST_PATH, 'content-type': 'application/grpc', te: 'trailers' });
+    stream.on('error', () => undefined);
+    stream.write(Buffer.concat([0, 1, 2].map(() => frame(makeEnvelope({ channelId: CHANNEL })))));
+    await waitFor('the stream to open', 10_000, () => server.activeBroadcasts === 1);
+    await new Promise<void>((resolve) => setTimeout(resolve, 200));
+    stream.close(http2.constants.NGHTTP2_CANCEL);
+    // Released at once, not when the chain settles the envelopes (3 s).
+    await waitFor('the server to release the stream', 2_000, () => server.activeBroadcasts === 0);
+    expect(chain.ordered).toEqual([]);
+  } finally {
+    session.close();
+  }
+});
+
+test('a client that reads no answers is pushed back on: the server stops taking envelopes', async () => {
+  chain.orderDelayMs = 0;
+  const session = http2.connect(`http://${server.address}`, { settings: { initialWindowSize: 65_535 } });
+  session.on('error', () => undefined);
+  try {
+    const stream = session.request({ ':method': 'POST', ':path': BROADCAST_PATH, 'content-type': 'application/grpc', te: 'trailers' });
+    stream.on('error', () => undefined);
+    stream.pause(); // never read an answer
+    const one = frame(makeEnvelope({ channelId: CHANNEL }));
+    // 20,000 answers (8 bytes each) are far more than the client's 64 KB window lets the server send.
+    for (let i = 0; i < 20_000; i++) if (!stream.write(one)) await new Promise<void>((resolve) => setTimeout(resolve, 0).unref());
+    const before = chain.ordered.length;
+    await new Promise<void>((resolve) => setTimeout(resolve, 500));
+    expect(chain.ordered.length).toBe(before);
+    expect(chain.ordered.length).toBeLessThan(20_000);
+    stream.resume();
+    stream.end();
+    await waitFor('every envelope once the client reads again', 30_000, () => chain.ordered.length === 20_000);
+  } finally {
+    session.close();
+  }
+});
+
+test('ORDERER_BROADCAST_VIA=grpc-js leaves Broadcast with grpc-js', async () => {
+  const previous = process.env.ORDERER_BROADCAST_VIA;
+  process.env.ORDERER_BROADCAST_VIA = 'grpc-js';
+  const other = await startTestServer({ registry: new FakeRegistry([chain]) });
+  try {
+    const saved = server;
+    server = other;
+    const outcome = await overTheWire([frame(makeEnvelope({ channelId: CHANNEL }))]);
+    server = saved;
+    expect(statuses(outcome)).toEqual([common.Status.SUCCESS]);
+    expect(outcome.headers['grpc-accept-encoding']).toContain('gzip');
+  } finally {
+    if (previous === undefined) delete process.env.ORDERER_BROADCAST_VIA;
+    else process.env.ORDERER_BROADCAST_VIA = previous;
+    await other.close();
+  }
+});
+
+test('a server without AtomicBroadcast has nothing taken over', async () => {
+  const bare = new grpc.Server(atomicBroadcastServerOptions());
+  await bindServer(bare, '127.0.0.1:0');
+  try {
+    expect(takeOverBroadcast(bare)).toBe(0);
+  } finally {
+    bare.forceShutdown();
+  }
+});
+
+test('grpc-message: printable ASCII as is, "%" and every other byte of the UTF-8 as %XX', () => {
+  expect(encodeGrpcMessage('plain text, (ok)')).toBe('plain text, (ok)');
+  expect(encodeGrpcMessage('50% é\n')).toBe('50%25 %C3%A9%0A');
+});
