@@ -26,12 +26,12 @@ export const DELIVER_PATH = `/${ATOMIC_BROADCAST_SERVICE_NAME}/Deliver`;
 export type Listener<A extends unknown[]> = (...args: A) => void;
 
 /**
- * Server side of Broadcast, marshaled common.Envelope in, BroadcastResponse out: the part of a
- * grpc-js server call the handler uses, which the direct HTTP/2 call (grpc-direct.ts) also has.
- * Events: 'data' (a Uint8Array), 'end', 'cancelled', 'close', 'drain'; emitting 'error' with
- * {code, details} ends the call with that status.
+ * The server side of a call as the Broadcast and Deliver handlers use it: the part of a grpc-js
+ * server call they need, which the direct HTTP/2 call (grpc-direct.ts) also has. Events: 'data'
+ * (a Uint8Array), 'end', 'cancelled', 'close', 'drain'; emitting 'error' with {code, details}
+ * ends the call with that status.
  */
-export interface BroadcastCall {
+export interface ServerCall<Res> {
   readonly destroyed: boolean;
   readonly writableEnded: boolean;
   readonly cancelled: boolean;
@@ -41,11 +41,16 @@ export interface BroadcastCall {
   emit(event: 'error', status: { code: grpc.status; details: string }): boolean;
   pause(): this;
   resume(): this;
-  write(response: orderer.BroadcastResponseInit): boolean;
+  write(response: Res): boolean;
   end(): this;
 }
-/** Server side of Deliver: marshaled common.Envelope in, marshaled DeliverResponse out. */
-export type DeliverCall = grpc.ServerDuplexStream<Uint8Array, Uint8Array>;
+
+/** Server side of Broadcast: marshaled common.Envelope in, BroadcastResponse out. */
+export type BroadcastCall = ServerCall<orderer.BroadcastResponseInit>;
+/** Server side of Deliver: marshaled common.Envelope in, marshaled DeliverResponse out; and the client's TLS certificate. */
+export interface DeliverCall extends ServerCall<Uint8Array> {
+  getAuthContext(): { sslPeerCertificate?: { raw: Buffer } };
+}
 
 /** Client side of Broadcast: marshaled envelopes out, decoded responses in. */
 export type BroadcastClientCall = grpc.ClientDuplexStream<Uint8Array, orderer.BroadcastResponse>;

@@ -1,72 +1,92 @@
-// Broadcast served on the HTTP/2 stream directly, beside grpc-js.
+// Broadcast and Deliver served on the HTTP/2 stream directly, beside grpc-js.
 //
 // Every envelope a client broadcasts is one gRPC message in and one out. grpc-js spends about
 // twice the CPU of the bare HTTP/2 stream on each (an ack-only sink: 12.3 against 6.2 ms per
 // 1,000 envelopes, docs/performance.md): per message it runs a decoder, a Duplex push, its
-// interceptor chain, a serializer and a write of its own. Here a Broadcast stream's messages are
-// cut out of the DATA chunks as they come (a view, no copy, when a message lies in one chunk),
-// and the answers written in one turn of the event loop go out as one write.
+// interceptor chain, a serializer and a write of its own; and every block it sends on Deliver it
+// first copies whole into a frame. Here a call's messages are cut out of the DATA chunks as they
+// come (a view, no copy, when a message lies in one chunk); small answers written in one turn of
+// the event loop go out as one write, and a large message goes out as its 5-byte prefix and its
+// own bytes, uncopied.
 //
-// Only Broadcast calls that need nothing else are taken: content-type application/grpc, no
-// grpc-timeout, no compression. Anything else, every other method, and every listener where
-// grpc-js's internals are not what this expects, stays with grpc-js, which then serves the call
-// as before (slower, the same on the wire). The status a call ends with goes out in trailers as
-// grpc-js writes them: grpc-status, and grpc-message percent-encoded.
+// Only calls that need nothing else are taken: content-type application/grpc, no grpc-timeout,
+// no compression. Anything else, every other method, and every listener where grpc-js's
+// internals are not what this expects, stays with grpc-js, which then serves the call as before
+// (slower, the same on the wire). The status a call ends with goes out in trailers as grpc-js
+// writes them: grpc-status, and grpc-message percent-encoded.
 //
-// The stream object speaks the part of grpc-js's server call that the Broadcast handler uses
-// (data/end/close/cancelled/drain events, pause and resume, write, end, and an 'error' event
-// carrying {code, details} as the call's status), so handleBroadcast runs unchanged on either.
+// The call object speaks the part of grpc-js's server call that the Broadcast and Deliver
+// handlers use (data/end/close/cancelled/drain events, pause and resume, write, end,
+// getAuthContext, and an 'error' event carrying {code, details} as the call's status), so the
+// handlers run unchanged on either.
 import { EventEmitter } from 'node:events';
 import type * as http2 from 'node:http2';
+import { TLSSocket, type PeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
-import { common, orderer } from '../protos';
-import { BROADCAST_PATH, DEFAULT_MAX_MESSAGE_BYTES, type BroadcastCall } from './atomic-broadcast';
+import { orderer } from '../protos';
+import { BROADCAST_PATH, DEFAULT_MAX_MESSAGE_BYTES, DELIVER_PATH, type BroadcastCall, type DeliverCall } from './atomic-broadcast';
 
-/** A Broadcast stream served directly; resolves when the handler is done with it. */
-export type DirectBroadcastHandler = (call: BroadcastCall) => Promise<void>;
+/** The handlers a server's direct calls go to; each resolves when it is done with its call. */
+export interface DirectHandlers {
+  broadcast: (call: BroadcastCall) => Promise<void>;
+  deliver: (call: DeliverCall) => Promise<void>;
+}
 
 /** Bytes of answers held before a write is forced within the same turn. */
 const COALESCE_BYTES = 64 * 1024;
 
+/** A message at least this large goes out as its own chunk, not copied into a coalesced write. */
+const OWN_CHUNK_BYTES = 4 * 1024;
+
 /** gRPC message prefix: a compressed flag byte, then the length (4 bytes, big-endian). */
 const PREFIX_BYTES = 5;
 
-const directHandlers = new WeakMap<grpc.Server, DirectBroadcastHandler>();
+/** The server's message size limits (grpc-js's options), which grpc-js would enforce. */
+export interface MessageLimits {
+  receiveBytes: number;
+  sendBytes: number;
+}
+
+const directHandlers = new WeakMap<grpc.Server, DirectHandlers>();
 
 /**
- * Has Broadcast calls on `server` served by `handler` directly once the server is bound
- * (takeOverBroadcast). Calls it does not take (see above) still go to the grpc-js service.
+ * Has Broadcast and Deliver calls on `server` served by `handlers` directly once the server is
+ * bound (takeOverStreams). Calls it does not take (see above) still go to the grpc-js service.
  */
-export function serveBroadcastDirectly(server: grpc.Server, handler: DirectBroadcastHandler): void {
-  directHandlers.set(server, handler);
+export function serveDirectly(server: grpc.Server, handlers: DirectHandlers): void {
+  directHandlers.set(server, handlers);
 }
 
 /**
- * Puts the direct Broadcast handler (if one was set) in front of grpc-js on every listener of a
- * bound `server`. Returns how many listeners it was put on: 0 when none was set, when
- * `ORDERER_BROADCAST_VIA=grpc-js` asks for grpc-js alone, or when grpc-js's internals do not
- * have the expected shape.
+ * Puts the direct handlers (if set) in front of grpc-js on every listener of a bound `server`.
+ * Returns how many listeners they were put on: 0 when none were set, when
+ * `ORDERER_SERVE_VIA=grpc-js` asks for grpc-js alone, or when grpc-js's internals do not have the
+ * expected shape.
  */
-export function takeOverBroadcast(server: grpc.Server): number {
-  const handler = directHandlers.get(server);
-  if (handler === undefined || process.env.ORDERER_BROADCAST_VIA === 'grpc-js') return 0;
+export function takeOverStreams(server: grpc.Server): number {
+  const handlers = directHandlers.get(server);
+  if (handlers === undefined || process.env.ORDERER_SERVE_VIA === 'grpc-js') return 0;
   const listeners: unknown = Reflect.get(server, 'http2Servers');
   if (!(listeners instanceof Map)) return 0;
   const options: unknown = Reflect.get(server, 'options');
-  const configured = typeof options === 'object' && options !== null ? Reflect.get(options, 'grpc.max_receive_message_length') : undefined;
-  const maxReceiveBytes = typeof configured === 'number' && configured >= 0 ? configured : DEFAULT_MAX_MESSAGE_BYTES;
+  const limit = (key: string): number => {
+    const configured = typeof options === 'object' && options !== null ? Reflect.get(options, key) : undefined;
+    return typeof configured === 'number' && configured >= 0 ? configured : DEFAULT_MAX_MESSAGE_BYTES;
+  };
+  const limits: MessageLimits = { receiveBytes: limit('grpc.max_receive_message_length'), sendBytes: limit('grpc.max_send_message_length') };
   // grpc-js counts a session's open streams for its idle timeout; a stream served here counts too.
   const streamOpened: unknown = Reflect.get(server, 'onStreamOpened');
   let taken = 0;
   for (const listener of listeners.keys()) {
-    if (!(listener instanceof EventEmitter) || Reflect.get(listener, 'directBroadcast') === true) continue;
+    if (!(listener instanceof EventEmitter) || Reflect.get(listener, 'directStreams') === true) continue;
     const grpcJs = listener.listeners('stream');
     if (grpcJs.length !== 1) continue;
     const serveWithGrpcJs = grpcJs[0] as (...args: unknown[]) => void;
-    Reflect.set(listener, 'directBroadcast', true);
+    Reflect.set(listener, 'directStreams', true);
     listener.removeAllListeners('stream');
     listener.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, ...rest: unknown[]) => {
-      if (!takesDirectly(headers)) {
+      const path = takesDirectly(headers);
+      if (path === undefined) {
         serveWithGrpcJs.call(listener, stream, headers, ...rest);
         return;
       }
@@ -75,20 +95,23 @@ export function takeOverBroadcast(server: grpc.Server): number {
         // unhandled 'error' from taking the process down.
       });
       if (typeof streamOpened === 'function') Reflect.apply(streamOpened, server, [stream]);
-      void handler(new DirectBroadcastCall(stream, maxReceiveBytes));
+      if (path === BROADCAST_PATH) void handlers.broadcast(new DirectServerCall(stream, limits, encodeBroadcastResponse));
+      else void handlers.deliver(new DirectServerCall(stream, limits, asIs));
     });
     taken++;
   }
   return taken;
 }
 
-function takesDirectly(headers: http2.IncomingHttpHeaders): boolean {
-  if (headers[':path'] !== BROADCAST_PATH || headers[':method'] !== 'POST') return false;
+/** The path of a call served here, or undefined for grpc-js. */
+function takesDirectly(headers: http2.IncomingHttpHeaders): string | undefined {
+  const path = headers[':path'];
+  if ((path !== BROADCAST_PATH && path !== DELIVER_PATH) || headers[':method'] !== 'POST') return undefined;
   const contentType = headers['content-type'];
-  if (typeof contentType !== 'string' || !(contentType === 'application/grpc' || contentType.startsWith('application/grpc+') || contentType.startsWith('application/grpc;'))) return false;
-  if (headers['grpc-timeout'] !== undefined) return false;
+  if (typeof contentType !== 'string' || !(contentType === 'application/grpc' || contentType.startsWith('application/grpc+') || contentType.startsWith('application/grpc;'))) return undefined;
+  if (headers['grpc-timeout'] !== undefined) return undefined;
   const encoding = headers['grpc-encoding'];
-  return encoding === undefined || encoding === 'identity';
+  return encoding === undefined || encoding === 'identity' ? path : undefined;
 }
 
 const RESPONSE_HEADERS: http2.OutgoingHttpHeaders = Object.freeze({
@@ -97,20 +120,14 @@ const RESPONSE_HEADERS: http2.OutgoingHttpHeaders = Object.freeze({
   'grpc-accept-encoding': 'identity',
 });
 
-/** A gRPC message: prefix and bytes. */
-function frame(message: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(PREFIX_BYTES + message.length);
-  out[0] = 0;
-  out.writeUInt32BE(message.length, 1);
-  out.set(message, PREFIX_BYTES);
-  return out;
-}
+const encodeBroadcastResponse = (response: orderer.BroadcastResponseInit): Uint8Array => orderer.BroadcastResponse.encode(response);
+const asIs = (bytes: Uint8Array): Uint8Array => bytes;
 
-const SUCCESS_FRAME = frame(orderer.BroadcastResponse.encode({ status: common.Status.SUCCESS }));
-
-function encodeResponse(response: orderer.BroadcastResponseInit): Buffer {
-  if (response.status === common.Status.SUCCESS && (response.info === undefined || response.info === '')) return SUCCESS_FRAME;
-  return frame(orderer.BroadcastResponse.encode(response));
+function prefixOf(length: number): Buffer {
+  const prefix = Buffer.allocUnsafe(PREFIX_BYTES);
+  prefix[0] = 0;
+  prefix.writeUInt32BE(length, 1);
+  return prefix;
 }
 
 /**
@@ -136,12 +153,12 @@ function statusOf(err: unknown): { code: grpc.status; details: string } {
 }
 
 /**
- * One Broadcast call on its HTTP/2 stream. Events: 'data' (a message's bytes), 'end' (the client
- * half-closed and every message was handed out), 'cancelled' (the stream went away before the
- * call ended), 'close', 'drain'. Emitting 'error' with {code, details} ends the call with that
- * status, as on a grpc-js server call.
+ * One call on its HTTP/2 stream, its responses marshaled by `encode`. Events: 'data' (a message's
+ * bytes), 'end' (the client half-closed and every message was handed out), 'cancelled' (the
+ * stream went away before the call ended), 'close', 'drain'. Emitting 'error' with {code,
+ * details} ends the call with that status, as on a grpc-js server call.
  */
-export class DirectBroadcastCall extends EventEmitter {
+export class DirectServerCall<Res> extends EventEmitter {
   cancelled = false;
   private closed = false;
   private ended = false;
@@ -169,7 +186,8 @@ export class DirectBroadcastCall extends EventEmitter {
 
   constructor(
     private readonly stream: http2.ServerHttp2Stream,
-    private readonly maxReceiveBytes: number,
+    private readonly limits: MessageLimits,
+    private readonly encode: (response: Res) => Uint8Array,
   ) {
     super();
     stream.on('data', (chunk: Buffer) => this.onChunk(chunk));
@@ -226,11 +244,29 @@ export class DirectBroadcastCall extends EventEmitter {
     return this;
   }
 
-  write(response: orderer.BroadcastResponseInit): boolean {
+  write(response: Res): boolean {
     if (this.ended || this.destroyed) return false;
-    const bytes = encodeResponse(response);
-    this.pending.push(bytes);
-    this.pendingBytes += bytes.length;
+    const message = this.encode(response);
+    if (message.length > this.limits.sendBytes) {
+      this.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: `Sent message larger than max (${message.length} vs. ${this.limits.sendBytes})` });
+      return false;
+    }
+    if (message.length >= OWN_CHUNK_BYTES) {
+      // A block: its prefix and its own bytes, written together without copying them.
+      this.flush();
+      if (!this.sendHeaders()) return false;
+      this.stream.cork();
+      this.stream.write(prefixOf(message.length));
+      this.stream.write(message);
+      this.stream.uncork();
+      return !this.stream.writableNeedDrain;
+    }
+    const framed = Buffer.allocUnsafe(PREFIX_BYTES + message.length);
+    framed[0] = 0;
+    framed.writeUInt32BE(message.length, 1);
+    framed.set(message, PREFIX_BYTES);
+    this.pending.push(framed);
+    this.pendingBytes += framed.length;
     if (this.pendingBytes >= COALESCE_BYTES) this.flush();
     else if (!this.flushQueued) {
       this.flushQueued = true;
@@ -238,6 +274,14 @@ export class DirectBroadcastCall extends EventEmitter {
       process.nextTick(() => this.flush());
     }
     return !this.stream.writableNeedDrain;
+  }
+
+  /** The client's TLS certificate, as grpc-js reports it (none on plaintext or without mutual TLS). */
+  getAuthContext(): { transportSecurityType?: string; sslPeerCertificate?: PeerCertificate } {
+    const socket = this.stream.session?.socket;
+    if (!(socket instanceof TLSSocket)) return {};
+    const certificate = socket.getPeerCertificate();
+    return { transportSecurityType: 'ssl', ...(certificate?.raw !== undefined ? { sslPeerCertificate: certificate } : {}) };
   }
 
   end(): this {
@@ -346,8 +390,8 @@ export class DirectBroadcastCall extends EventEmitter {
       this.emit('error', { code: grpc.status.INTERNAL, details: 'received a compressed message, but the call did not negotiate compression' });
       return false;
     }
-    if (length > this.maxReceiveBytes) {
-      this.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: `Received message larger than max (${length} vs. ${this.maxReceiveBytes})` });
+    if (length > this.limits.receiveBytes) {
+      this.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: `Received message larger than max (${length} vs. ${this.limits.receiveBytes})` });
       return false;
     }
     return true;

@@ -14,7 +14,7 @@ import { atomicBroadcastServiceDefinition, DEFAULT_MAX_MESSAGE_BYTES, type Broad
 import { handleBroadcast, type BroadcastOptions } from './broadcast';
 import { DeliverService, type DeliverServiceOptions } from './deliver';
 import { failCall } from './grpc-streams';
-import { serveBroadcastDirectly, takeOverBroadcast } from './grpc-direct';
+import { serveDirectly, takeOverStreams } from './grpc-direct';
 import type { ChainRegistry } from './types';
 import { DISABLED_METRICS, type GrpcServerMetrics, type OrdererMetrics, type RpcTracker } from './metrics';
 
@@ -34,8 +34,8 @@ export interface AtomicBroadcastHandlers {
 const SERVICE_LABEL = 'orderer_AtomicBroadcast';
 
 /**
- * Registers AtomicBroadcast on `server`, and has Broadcast served on the HTTP/2 stream directly
- * once the server is bound (grpc-direct.ts; bindServer, or takeOverBroadcast after bindAsync).
+ * Registers AtomicBroadcast on `server`, and has its calls served on the HTTP/2 stream directly
+ * once the server is bound (grpc-direct.ts; bindServer, or takeOverStreams after bindAsync).
  * The handlers are expected not to reject; if one does, the call ends INTERNAL.
  */
 export function addAtomicBroadcastService(server: grpc.Server, handlers: AtomicBroadcastHandlers, metrics: GrpcServerMetrics = DISABLED_METRICS.grpc): void {
@@ -52,11 +52,12 @@ export function addAtomicBroadcastService(server: grpc.Server, handlers: AtomicB
     );
   };
   const broadcast = (call: BroadcastCall): Promise<void> => run('Broadcast', call, (c, rpc) => handlers.broadcast(c, rpc));
+  const deliver = (call: DeliverCall): Promise<void> => run('Deliver', call, (c, rpc) => handlers.deliver(c, rpc));
   server.addService(atomicBroadcastServiceDefinition, {
     Broadcast: (call: BroadcastCall): void => void broadcast(call),
-    Deliver: (call: DeliverCall): void => void run('Deliver', call, (c, rpc) => handlers.deliver(c, rpc)),
+    Deliver: (call: DeliverCall): void => void deliver(call),
   });
-  serveBroadcastDirectly(server, broadcast);
+  serveDirectly(server, { broadcast, deliver });
 }
 
 export interface AtomicBroadcastServiceOptions {
@@ -109,7 +110,7 @@ export function bindServer(server: grpc.Server, address: string, credentials?: g
         return;
       }
       widenServerWindows(server);
-      takeOverBroadcast(server);
+      takeOverStreams(server);
       resolve(port);
     });
   });

@@ -46,7 +46,7 @@ export { pullEndpointsOf };
 export { ensureDirs, StorageDirError, type ChannelBootstrap } from './channel-storage';
 import { onboardLedger } from './chain/onboard';
 import { registerAtomicBroadcast } from './grpc-service';
-import { takeOverBroadcast } from './grpc-direct';
+import { takeOverStreams } from './grpc-direct';
 import { ConfigChannelAccess } from './policies/channel-access';
 import { envelopeSignerOf, metadataSignerOf } from './msp/signers';
 import { PulledBlockVerifier } from './policies/block-signatures';
@@ -265,7 +265,7 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
       this.server.bindAsync(`${this.options.listenHost}:${this.options.listenPort}`, creds, (err, port) => (err ? reject(err) : resolve(port)));
     });
     widenServerWindows(this.server);
-    takeOverBroadcast(this.server);
+    takeOverStreams(this.server);
     if (this.metrics.registry !== undefined) countServerConnections(this.server, this.metrics.connections);
     const cl = this.options.clusterListener;
     if (cl !== undefined) {

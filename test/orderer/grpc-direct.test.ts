@@ -1,13 +1,15 @@
-// Broadcast served on the HTTP/2 stream directly (orderer/grpc-direct.ts), seen from the wire:
+// Broadcast and Deliver served on the HTTP/2 stream directly (orderer/grpc-direct.ts), seen from the wire:
 // a bare node:http2 client writes gRPC frames as it likes (split anywhere, several per DATA
 // frame, oversized, compressed) and reads the answers and trailers the way any gRPC client would.
 import * as http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { common, orderer } from '../../protos';
-import { encodeGrpcMessage, takeOverBroadcast } from '../../orderer/grpc-direct';
+import { encodeGrpcMessage, takeOverStreams } from '../../orderer/grpc-direct';
 import { addAtomicBroadcastService, atomicBroadcastServerOptions, bindServer } from '../../orderer/grpc-service';
 import { handleBroadcast } from '../../orderer/broadcast';
-import { BROADCAST_PATH, DEFAULT_MAX_MESSAGE_BYTES } from '../../orderer/atomic-broadcast';
+import { BROADCAST_PATH, DEFAULT_MAX_MESSAGE_BYTES, DELIVER_PATH, parseDeliverResponse } from '../../orderer/atomic-broadcast';
+import { DeliverService } from '../../orderer/deliver';
+import { buildSeekEnvelope, type SeekStart, type SeekStop } from '../../orderer/envelopes';
 import { FakeChain, FakeRegistry, makeEnvelope, silentLogger, startTestServer, waitFor, type TestServer } from './fake-chain';
 
 const CHANNEL = 'mychannel';
@@ -34,6 +36,9 @@ function frame(message: Uint8Array, compressed = 0): Buffer {
 
 interface WireOutcome {
   headers: http2.IncomingHttpHeaders;
+  /** Each message the server sent, as its bytes. */
+  messages: Buffer[];
+  /** The messages as BroadcastResponses. */
   responses: orderer.BroadcastResponse[];
   trailers: http2.IncomingHttpHeaders;
 }
@@ -43,13 +48,13 @@ interface WireOutcome {
  * (waiting for each to leave, so none are merged), half-closes unless told not to, and collects
  * the answers and trailers until the server ends the call.
  */
-async function overTheWire(pieces: Buffer[], options: { headers?: http2.OutgoingHttpHeaders; halfClose?: boolean } = {}): Promise<WireOutcome> {
+async function overTheWire(pieces: Buffer[], options: { headers?: http2.OutgoingHttpHeaders; halfClose?: boolean; path?: string } = {}): Promise<WireOutcome> {
   const session = http2.connect(`http://${server.address}`);
   session.on('error', () => undefined);
   try {
     const stream = session.request({
       ':method': 'POST',
-      ':path': BROADCAST_PATH,
+      ':path': options.path ?? BROADCAST_PATH,
       'content-type': 'application/grpc',
       te: 'trailers',
       ...options.headers,
@@ -65,12 +70,13 @@ async function overTheWire(pieces: Buffer[], options: { headers?: http2.Outgoing
     stream.on('data', (chunk: Buffer) => (received = Buffer.concat([received, chunk])));
     for (const piece of pieces) await new Promise<void>((resolve, reject) => stream.write(piece, (err) => (err ? reject(err) : resolve())));
     if (options.halfClose ?? true) stream.end();
-    const outcome = { headers: await headers, trailers: await trailers, responses: [] as orderer.BroadcastResponse[] };
+    const outcome: WireOutcome = { headers: await headers, trailers: await trailers, messages: [], responses: [] };
     for (let at = 0; at < received.length; ) {
       const length = received.readUInt32BE(at + 1);
-      outcome.responses.push(orderer.BroadcastResponse.decode(received.subarray(at + 5, at + 5 + length)));
+      outcome.messages.push(received.subarray(at + 5, at + 5 + length));
       at += 5 + length;
     }
+    if ((options.path ?? BROADCAST_PATH) === BROADCAST_PATH) outcome.responses = outcome.messages.map((m) => orderer.BroadcastResponse.decode(m));
     stream.close();
     return outcome;
   } finally {
@@ -87,7 +93,7 @@ test('the server answers Broadcast itself: its own response headers, and grpc-js
   expect(outcome.headers['grpc-accept-encoding']).toBe('identity');
   expect(outcome.trailers['grpc-status']).toBe('0');
   // Already taken: a second call finds nothing more to take.
-  expect(takeOverBroadcast(server.server)).toBe(0);
+  expect(takeOverStreams(server.server)).toBe(0);
 });
 
 test('messages split anywhere across DATA frames, and several in one, are each answered in order', async () => {
@@ -239,9 +245,9 @@ test('a client that reads no answers is pushed back on: the server stops taking 
   }
 });
 
-test('ORDERER_BROADCAST_VIA=grpc-js leaves Broadcast with grpc-js', async () => {
-  const previous = process.env.ORDERER_BROADCAST_VIA;
-  process.env.ORDERER_BROADCAST_VIA = 'grpc-js';
+test('ORDERER_SERVE_VIA=grpc-js leaves Broadcast with grpc-js', async () => {
+  const previous = process.env.ORDERER_SERVE_VIA;
+  process.env.ORDERER_SERVE_VIA = 'grpc-js';
   const other = await startTestServer({ registry: new FakeRegistry([chain]) });
   try {
     const saved = server;
@@ -251,8 +257,8 @@ test('ORDERER_BROADCAST_VIA=grpc-js leaves Broadcast with grpc-js', async () => 
     expect(statuses(outcome)).toEqual([common.Status.SUCCESS]);
     expect(outcome.headers['grpc-accept-encoding']).toContain('gzip');
   } finally {
-    if (previous === undefined) delete process.env.ORDERER_BROADCAST_VIA;
-    else process.env.ORDERER_BROADCAST_VIA = previous;
+    if (previous === undefined) delete process.env.ORDERER_SERVE_VIA;
+    else process.env.ORDERER_SERVE_VIA = previous;
     await other.close();
   }
 });
@@ -261,10 +267,50 @@ test('a server without AtomicBroadcast has nothing taken over', async () => {
   const bare = new grpc.Server(atomicBroadcastServerOptions());
   await bindServer(bare, '127.0.0.1:0');
   try {
-    expect(takeOverBroadcast(bare)).toBe(0);
+    expect(takeOverStreams(bare)).toBe(0);
   } finally {
     bare.forceShutdown();
   }
+});
+
+describe('Deliver', () => {
+  const seek = (start: SeekStart, stop: SeekStop): Buffer => frame(buildSeekEnvelope({ channelId: CHANNEL, start, stop, signature: Uint8Array.of(0x30, 0x01, 0x00) }));
+
+  test('blocks, small and large, arrive as the ledger holds them, then SUCCESS and gRPC OK', async () => {
+    await chain.appendBlock([makeEnvelope({ channelId: CHANNEL })]);
+    // Far over the size a message is copied into a shared write at: sent as its own chunk.
+    await chain.appendBlock([makeEnvelope({ channelId: CHANNEL, dataBytes: 300 * 1024 })]);
+    const outcome = await overTheWire([seek('oldest', 'newest')], { path: DELIVER_PATH });
+    expect(outcome.headers['grpc-accept-encoding']).toBe('identity');
+    expect(outcome.messages).toHaveLength(4);
+    for (const n of [0, 1, 2]) {
+      const response = parseDeliverResponse(outcome.messages[n]!);
+      expect(response.kind).toBe('block');
+      if (response.kind === 'block') expect(Buffer.from(response.blockBytes)).toEqual(Buffer.from(chain.blockStore.getBlock(n)!.bytes));
+    }
+    expect(parseDeliverResponse(outcome.messages[3]!)).toEqual({ kind: 'status', status: common.Status.SUCCESS });
+    expect(outcome.trailers['grpc-status']).toBe('0');
+  });
+
+  test("a block over the server's send limit ends the call RESOURCE_EXHAUSTED, as grpc-js would", async () => {
+    await chain.appendBlock([makeEnvelope({ channelId: CHANNEL, dataBytes: 8 * 1024 })]);
+    const limited = new grpc.Server({ ...atomicBroadcastServerOptions(), 'grpc.max_send_message_length': 4096 });
+    const deliver = new DeliverService({ registry: new FakeRegistry([chain]), logger: silentLogger });
+    addAtomicBroadcastService(limited, { broadcast: async () => undefined, deliver: (call) => deliver.handle(call) });
+    const port = await bindServer(limited, '127.0.0.1:0');
+    const saved = server;
+    server = { ...saved, address: `127.0.0.1:${port}` };
+    try {
+      const outcome = await overTheWire([seek(1, 1)], { path: DELIVER_PATH, halfClose: false });
+      expect(outcome.messages).toEqual([]);
+      expect(outcome.trailers['grpc-status']).toBe(String(grpc.status.RESOURCE_EXHAUSTED));
+      expect(decodeURIComponent(String(outcome.trailers['grpc-message']))).toMatch(/^Sent message larger than max \(\d+ vs\. 4096\)$/);
+    } finally {
+      server = saved;
+      deliver.close();
+      limited.forceShutdown();
+    }
+  });
 });
 
 test('grpc-message: printable ASCII as is, "%" and every other byte of the UTF-8 as %XX', () => {
