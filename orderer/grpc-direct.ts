@@ -211,6 +211,10 @@ export class DirectServerCall<Res> extends EventEmitter {
       }
       this.emit('close');
     });
+    // A reader that starts listening after messages came gets them from the start.
+    this.on('newListener', (event: string) => {
+      if (event === 'data' && this.held.length > 0 && !this.paused) queueMicrotask(() => this.release());
+    });
     // grpc-js's contract: an 'error' emitted on the call is the status it ends with.
     this.on('error', (err: unknown) => {
       const { code, details } = statusOf(err);
@@ -278,10 +282,15 @@ export class DirectServerCall<Res> extends EventEmitter {
 
   /** The client's TLS certificate, as grpc-js reports it (none on plaintext or without mutual TLS). */
   getAuthContext(): { transportSecurityType?: string; sslPeerCertificate?: PeerCertificate } {
-    const socket = this.stream.session?.socket;
-    if (!(socket instanceof TLSSocket)) return {};
-    const certificate = socket.getPeerCertificate();
-    return { transportSecurityType: 'ssl', ...(certificate?.raw !== undefined ? { sslPeerCertificate: certificate } : {}) };
+    try {
+      const socket = this.stream.session?.socket;
+      if (!(socket instanceof TLSSocket)) return {};
+      const certificate = socket.getPeerCertificate();
+      return { transportSecurityType: 'ssl', ...(certificate?.raw !== undefined ? { sslPeerCertificate: certificate } : {}) };
+    } catch {
+      // The connection is gone: no certificate to report, as for a plaintext one.
+      return {};
+    }
   }
 
   end(): this {
@@ -398,14 +407,21 @@ export class DirectServerCall<Res> extends EventEmitter {
   }
 
   private deliver(message: Uint8Array): void {
-    if (this.paused || this.held.length > 0) this.held.push(message);
-    else this.emit('data', message);
+    if (this.paused || this.held.length > 0) {
+      this.held.push(message);
+    } else if (this.listenerCount('data') === 0) {
+      // Nobody reads yet (or any more): keep it, and stop reading until someone does, as a Readable would.
+      this.held.push(message);
+      this.stream.pause();
+    } else {
+      this.emit('data', message);
+    }
   }
 
   /** Hands out held messages until paused again, then reads on (or tells the end). */
   private release(): void {
-    while (!this.paused && this.held.length > 0 && !this.discarding) this.emit('data', this.held.shift() as Uint8Array);
-    if (this.paused) return;
+    while (!this.paused && this.held.length > 0 && !this.discarding && this.listenerCount('data') > 0) this.emit('data', this.held.shift() as Uint8Array);
+    if (this.paused || this.held.length > 0) return;
     this.maybeEmitEnd();
     if (!this.clientDone) this.stream.resume();
   }

@@ -245,6 +245,37 @@ test('a client that reads no answers is pushed back on: the server stops taking 
   }
 });
 
+test('a handler that starts reading late still gets every message, from the first', async () => {
+  const late = new grpc.Server(atomicBroadcastServerOptions());
+  const received: number[] = [];
+  addAtomicBroadcastService(late, {
+    broadcast: async (call) => {
+      await new Promise<void>((resolve) => setTimeout(resolve, 200));
+      await new Promise<void>((resolve) => {
+        call.on('data', (message: Uint8Array) => {
+          received.push(message.length);
+          call.write({ status: common.Status.SUCCESS });
+        });
+        call.on('end', resolve);
+      });
+      call.end();
+    },
+    deliver: async () => undefined,
+  });
+  const port = await bindServer(late, '127.0.0.1:0');
+  const saved = server;
+  server = { ...saved, address: `127.0.0.1:${port}` };
+  try {
+    const outcome = await overTheWire([frame(Buffer.alloc(10)), frame(Buffer.alloc(20)), frame(Buffer.alloc(30))]);
+    expect(received).toEqual([10, 20, 30]);
+    expect(statuses(outcome)).toEqual([common.Status.SUCCESS, common.Status.SUCCESS, common.Status.SUCCESS]);
+    expect(outcome.trailers['grpc-status']).toBe('0');
+  } finally {
+    server = saved;
+    late.forceShutdown();
+  }
+});
+
 test('ORDERER_SERVE_VIA=grpc-js leaves Broadcast with grpc-js', async () => {
   const previous = process.env.ORDERER_SERVE_VIA;
   process.env.ORDERER_SERVE_VIA = 'grpc-js';
