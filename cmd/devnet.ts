@@ -8,6 +8,7 @@ import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import {
   COLOCATED_NODE_FLAGS,
+  colocatedNodeEnv,
   DEVNET_MARKER_FILE,
   DEVNET_PORTS,
   devnetAdminClient,
@@ -378,6 +379,7 @@ async function main(): Promise<number> {
     const child = spawn(process.execPath, [...COLOCATED_NODE_FLAGS, ordererJs, 'start', '--config', node.configPath, '--stop-on-stdin-eof'], {
       stdio: ['pipe', logFd, logFd],
       detached: true,
+      env: colocatedNodeEnv(),
     });
     closeSync(logFd);
     // A node that exits closes its end of the pipe; writing to it must not kill the launcher.

@@ -13,7 +13,7 @@ import { makeLoadEnvelope } from '../../cmd/client-load';
 import type { ClientCredentials } from '../../orderer/client-credentials';
 import { dialOrderer } from '../../orderer/atomic-broadcast';
 import { BroadcastClient, deliverBlocks } from '../../orderer/deliver-client';
-import { writeDevnet, type DevnetCrypto, type DevnetLayout, type DevnetOptions } from '../../orderer/devnet';
+import { colocatedNodeEnv, writeDevnet, type DevnetCrypto, type DevnetLayout, type DevnetOptions } from '../../orderer/devnet';
 import { common } from '../../protos';
 
 /** How the benchmark's own connections (probes, height queries) connect and sign. */
@@ -51,7 +51,7 @@ export class BenchProcess {
 
   start(): void {
     const fd = openSync(this.logPath, 'a');
-    const child = spawn(process.execPath, [...this.args], { stdio: ['ignore', fd, fd] });
+    const child = spawn(process.execPath, [...this.args], { stdio: ['ignore', fd, fd], env: colocatedNodeEnv() });
     closeSync(fd);
     this.child = child;
     this.exited = new Promise((resolve) => {

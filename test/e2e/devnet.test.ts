@@ -305,6 +305,12 @@ test('nodes never outlive a launcher that is killed: they stop by themselves, cl
   // Every node joined (the banner comes after the joins), so each has a channel to stop.
   await waitFor('the banner', 30_000, () => (run.output().includes('Ctrl-C stops all three nodes') ? true : undefined));
   await waitForService(`127.0.0.1:${ports[0]}`, 'mychannel', 30_000, client());
+  // Started as the launcher starts nodes: glibc's malloc with one arena (orderer/devnet.ts).
+  for (const dir of nodeDirs()) {
+    const lines = readFileSync(path.join(dir, 'orderer.log'), 'utf8').trim().split('\n');
+    const pid = (JSON.parse(lines[lines.length - 1]!) as { pid: number }).pid;
+    expect(readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0')).toContain('MALLOC_ARENA_MAX=1');
+  }
   run.child.kill('SIGKILL');
   await run.exited;
   await waitFor('every node to stop', 20_000, () =>

@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DEVNET_MARKER_FILE, DevnetDirError, lockDevnetDir, prepareDevnetDir, storedDevnetHasIdentities, storedDevnetPorts, writeDevnet } from '../../orderer/devnet';
+import { colocatedNodeEnv, DEVNET_MARKER_FILE, DevnetDirError, lockDevnetDir, prepareDevnetDir, storedDevnetHasIdentities, storedDevnetPorts, writeDevnet } from '../../orderer/devnet';
 import { genesisBlock } from '../../ledger/block';
 import { buildGenesisConfigEnvelope } from '../../orderer/channelconfig';
 import { common } from '../../protos';
@@ -190,4 +190,9 @@ test('joinWith: bootstrap (default) lists the channels in General.BootstrapChann
   expect(existsSync(path.join(root, 'joined', 'genesis', 'mychannel.block'))).toBe(true);
   expect(readFileSync(joined.crypto.ordererAdminTlsCertPath, 'utf8')).toContain('BEGIN CERTIFICATE');
   expect(existsSync(joined.crypto.ordererAdminTlsKeyPath)).toBe(true);
+});
+
+test('nodes started side by side get one malloc arena, unless the environment already says how many', () => {
+  expect(colocatedNodeEnv({ PATH: '/bin' })).toEqual({ MALLOC_ARENA_MAX: '1', PATH: '/bin' });
+  expect(colocatedNodeEnv({ MALLOC_ARENA_MAX: '4' }).MALLOC_ARENA_MAX).toBe('4');
 });
