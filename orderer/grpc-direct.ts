@@ -24,7 +24,7 @@ import type * as http2 from 'node:http2';
 import { TLSSocket, type PeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { orderer } from '../protos';
-import { BROADCAST_PATH, DEFAULT_MAX_MESSAGE_BYTES, DELIVER_PATH, type BroadcastCall, type DeliverCall } from './atomic-broadcast';
+import { BROADCAST_PATH, DELIVER_PATH, type BroadcastCall, type DeliverCall } from './atomic-broadcast';
 
 /** The handlers a server's direct calls go to; each resolves when it is done with its call. */
 export interface DirectHandlers {
@@ -37,6 +37,9 @@ const COALESCE_BYTES = 64 * 1024;
 
 /** A message at least this large goes out as its own chunk, not copied into a coalesced write. */
 const OWN_CHUNK_BYTES = 4 * 1024;
+
+/** What grpc-js accepts from a client when the server sets no grpc.max_receive_message_length. */
+const GRPC_JS_DEFAULT_RECEIVE_BYTES = 4 * 1024 * 1024;
 
 /** gRPC message prefix: a compressed flag byte, then the length (4 bytes, big-endian). */
 const PREFIX_BYTES = 5;
@@ -69,11 +72,16 @@ export function takeOverStreams(server: grpc.Server): number {
   const listeners: unknown = Reflect.get(server, 'http2Servers');
   if (!(listeners instanceof Map)) return 0;
   const options: unknown = Reflect.get(server, 'options');
-  const limit = (key: string): number => {
+  // grpc-js's defaults when an option is absent (4 MiB in, no limit out), and -1 for no limit.
+  const limit = (key: string, absent: number): number => {
     const configured = typeof options === 'object' && options !== null ? Reflect.get(options, key) : undefined;
-    return typeof configured === 'number' && configured >= 0 ? configured : DEFAULT_MAX_MESSAGE_BYTES;
+    if (typeof configured !== 'number') return absent;
+    return configured === -1 ? Infinity : configured;
   };
-  const limits: MessageLimits = { receiveBytes: limit('grpc.max_receive_message_length'), sendBytes: limit('grpc.max_send_message_length') };
+  const limits: MessageLimits = {
+    receiveBytes: limit('grpc.max_receive_message_length', GRPC_JS_DEFAULT_RECEIVE_BYTES),
+    sendBytes: limit('grpc.max_send_message_length', Infinity),
+  };
   // grpc-js counts a session's open streams for its idle timeout; a stream served here counts too.
   const streamOpened: unknown = Reflect.get(server, 'onStreamOpened');
   let taken = 0;
@@ -95,8 +103,18 @@ export function takeOverStreams(server: grpc.Server): number {
         // unhandled 'error' from taking the process down.
       });
       if (typeof streamOpened === 'function') Reflect.apply(streamOpened, server, [stream]);
-      if (path === BROADCAST_PATH) void handlers.broadcast(new DirectServerCall(stream, limits, encodeBroadcastResponse));
-      else void handlers.deliver(new DirectServerCall(stream, limits, asIs));
+      // Broadcast copies each envelope it keeps (retained-bytes.ts), so it gets views into the
+      // socket's read buffers. A Deliver stream keeps its seek request as long as it lives (days,
+      // for a peer): a view would pin the whole read buffer (up to 64 KB, other streams' bytes
+      // too) for that long, so Deliver gets copies.
+      const call =
+        path === BROADCAST_PATH ? new DirectServerCall(stream, limits, encodeBroadcastResponse, false) : new DirectServerCall(stream, limits, asIs, true);
+      try {
+        void (path === BROADCAST_PATH ? handlers.broadcast(call as DirectServerCall<orderer.BroadcastResponseInit>) : handlers.deliver(call as DirectServerCall<Uint8Array>));
+      } catch (err) {
+        // As grpc-js does with a handler that throws before its first await: the call ends INTERNAL.
+        call.emit('error', { code: grpc.status.INTERNAL, details: `internal error: ${err instanceof Error ? err.message : String(err)}` });
+      }
     });
     taken++;
   }
@@ -122,6 +140,13 @@ const RESPONSE_HEADERS: http2.OutgoingHttpHeaders = Object.freeze({
 
 const encodeBroadcastResponse = (response: orderer.BroadcastResponseInit): Uint8Array => orderer.BroadcastResponse.encode(response);
 const asIs = (bytes: Uint8Array): Uint8Array => bytes;
+
+/** `bytes` in memory of its own, exactly its size (Buffer.from would carve it out of an 8 KB shared slab). */
+function ownCopy(bytes: Buffer): Buffer {
+  const copy = Buffer.allocUnsafeSlow(bytes.length);
+  bytes.copy(copy);
+  return copy;
+}
 
 function prefixOf(length: number): Buffer {
   const prefix = Buffer.allocUnsafe(PREFIX_BYTES);
@@ -188,6 +213,8 @@ export class DirectServerCall<Res> extends EventEmitter {
     private readonly stream: http2.ServerHttp2Stream,
     private readonly limits: MessageLimits,
     private readonly encode: (response: Res) => Uint8Array,
+    /** Hand out each message as a copy of its own rather than a view into the read buffer. */
+    private readonly copyMessages: boolean,
   ) {
     super();
     stream.on('data', (chunk: Buffer) => this.onChunk(chunk));
@@ -205,15 +232,17 @@ export class DirectServerCall<Res> extends EventEmitter {
     });
     stream.on('close', () => {
       this.closed = true;
+      // A call that is gone hands out nothing more, as a destroyed grpc-js call.
+      this.held.length = 0;
       if (!this.ended) {
         this.cancelled = true;
         this.emit('cancelled');
       }
       this.emit('close');
     });
-    // A reader that starts listening after messages came gets them from the start.
+    // A reader that starts listening after messages (or the client's end) came gets them from the start.
     this.on('newListener', (event: string) => {
-      if (event === 'data' && this.held.length > 0 && !this.paused) queueMicrotask(() => this.release());
+      if ((event === 'data' || event === 'end') && !this.paused) queueMicrotask(() => this.release());
     });
     // grpc-js's contract: an 'error' emitted on the call is the status it ends with.
     this.on('error', (err: unknown) => {
@@ -252,7 +281,8 @@ export class DirectServerCall<Res> extends EventEmitter {
     if (this.ended || this.destroyed) return false;
     const message = this.encode(response);
     if (message.length > this.limits.sendBytes) {
-      this.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: `Sent message larger than max (${message.length} vs. ${this.limits.sendBytes})` });
+      // grpc-js's wording, which counts the 5-byte prefix.
+      this.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: `Sent message larger than max (${PREFIX_BYTES + message.length} vs. ${this.limits.sendBytes})` });
       return false;
     }
     if (message.length >= OWN_CHUNK_BYTES) {
@@ -284,7 +314,8 @@ export class DirectServerCall<Res> extends EventEmitter {
   getAuthContext(): { transportSecurityType?: string; sslPeerCertificate?: PeerCertificate } {
     try {
       const socket = this.stream.session?.socket;
-      if (!(socket instanceof TLSSocket)) return {};
+      // As grpc-js: a certificate the handshake did not verify is no certificate.
+      if (!(socket instanceof TLSSocket) || !socket.authorized) return {};
       const certificate = socket.getPeerCertificate();
       return { transportSecurityType: 'ssl', ...(certificate?.raw !== undefined ? { sslPeerCertificate: certificate } : {}) };
     } catch {
@@ -400,13 +431,15 @@ export class DirectServerCall<Res> extends EventEmitter {
       return false;
     }
     if (length > this.limits.receiveBytes) {
-      this.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: `Received message larger than max (${length} vs. ${this.limits.receiveBytes})` });
+      this.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: `Received message larger than max (${length} vs ${this.limits.receiveBytes})` });
       return false;
     }
     return true;
   }
 
-  private deliver(message: Uint8Array): void {
+  private deliver(view: Buffer): void {
+    if (this.closed) return;
+    const message = this.copyMessages ? ownCopy(view) : view;
     if (this.paused || this.held.length > 0) {
       this.held.push(message);
     } else if (this.listenerCount('data') === 0) {
@@ -420,14 +453,17 @@ export class DirectServerCall<Res> extends EventEmitter {
 
   /** Hands out held messages until paused again, then reads on (or tells the end). */
   private release(): void {
-    while (!this.paused && this.held.length > 0 && !this.discarding && this.listenerCount('data') > 0) this.emit('data', this.held.shift() as Uint8Array);
-    if (this.paused || this.held.length > 0) return;
+    if (this.closed) return;
+    while (!this.paused && this.held.length > 0 && !this.discarding && !this.closed && this.listenerCount('data') > 0) this.emit('data', this.held.shift() as Uint8Array);
+    if (this.paused || this.held.length > 0 || this.closed) return;
     this.maybeEmitEnd();
-    if (!this.clientDone) this.stream.resume();
+    if (!this.clientDone && !this.discarding) this.stream.resume();
   }
 
   private maybeEmitEnd(): void {
-    if (!this.clientDone || this.endEmitted || this.held.length > 0 || this.paused || this.discarding) return;
+    if (!this.clientDone || this.endEmitted || this.held.length > 0 || this.paused || this.discarding || this.closed) return;
+    // As a Readable: the end is told once someone reads, not to nobody.
+    if (this.listenerCount('data') === 0 && this.listenerCount('end') === 0) return;
     if (this.bodyLength >= 0 || this.prefixFilled > 0) {
       // The client half-closed in the middle of a message.
       this.emit('error', { code: grpc.status.INTERNAL, details: 'the stream ended in the middle of a message' });

@@ -134,7 +134,10 @@ export function writeWithBackpressure<T>(stream: MessageSink<T>, message: T, sig
  * After a write() that returned false: resolves true at 'drain', false if the stream is gone
  * first (closed, errored, cancelled) or `signal` aborts.
  */
-export function drained(stream: EventSource, signal?: AbortSignal): Promise<boolean> {
+export function drained(stream: EventSource & { readonly destroyed?: boolean; readonly writableEnded?: boolean }, signal?: AbortSignal): Promise<boolean> {
+  // A call that ended (with a status of its own) or a signal that fired while the write was
+  // being made would never send the events waited for below.
+  if (stream.destroyed === true || stream.writableEnded === true || signal?.aborted === true) return Promise.resolve(false);
   return new Promise<boolean>((resolve) => {
     const settle = (written: boolean): void => {
       stream.off('drain', onDrain);
