@@ -23,7 +23,7 @@ import { EventEmitter } from 'node:events';
 import type * as http2 from 'node:http2';
 import { TLSSocket, type PeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
-import { orderer } from '../protos';
+import { common, orderer } from '../protos';
 import { BROADCAST_PATH, DELIVER_PATH, type BroadcastCall, type DeliverCall } from './atomic-broadcast';
 
 /** The handlers a server's direct calls go to; each resolves when it is done with its call. */
@@ -138,7 +138,21 @@ const RESPONSE_HEADERS: http2.OutgoingHttpHeaders = Object.freeze({
   'grpc-accept-encoding': 'identity',
 });
 
-const encodeBroadcastResponse = (response: orderer.BroadcastResponseInit): Uint8Array => orderer.BroadcastResponse.encode(response);
+/** The answer to almost every envelope, marshaled once, and once more as a whole gRPC message. */
+const SUCCESS_BYTES = orderer.BroadcastResponse.encode({ status: common.Status.SUCCESS });
+const SUCCESS_FRAMED = framed(SUCCESS_BYTES);
+
+const encodeBroadcastResponse = (response: orderer.BroadcastResponseInit): Uint8Array =>
+  response.status === common.Status.SUCCESS && (response.info === undefined || response.info === '') ? SUCCESS_BYTES : orderer.BroadcastResponse.encode(response);
+
+/** A small message with its prefix, in one buffer (the coalesced writes copy these together). */
+function framed(message: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(PREFIX_BYTES + message.length);
+  out[0] = 0;
+  out.writeUInt32BE(message.length, 1);
+  out.set(message, PREFIX_BYTES);
+  return out;
+}
 const asIs = (bytes: Uint8Array): Uint8Array => bytes;
 
 /** `bytes` in memory of its own, exactly its size (Buffer.from would carve it out of an 8 KB shared slab). */
@@ -295,12 +309,10 @@ export class DirectServerCall<Res> extends EventEmitter {
       this.stream.uncork();
       return !this.stream.writableNeedDrain;
     }
-    const framed = Buffer.allocUnsafe(PREFIX_BYTES + message.length);
-    framed[0] = 0;
-    framed.writeUInt32BE(message.length, 1);
-    framed.set(message, PREFIX_BYTES);
-    this.pending.push(framed);
-    this.pendingBytes += framed.length;
+    // Per envelope on Broadcast: the SUCCESS answer is neither marshaled nor framed again.
+    const bytes = message === SUCCESS_BYTES ? SUCCESS_FRAMED : framed(message);
+    this.pending.push(bytes);
+    this.pendingBytes += bytes.length;
     if (this.pendingBytes >= COALESCE_BYTES) this.flush();
     else if (!this.flushQueued) {
       this.flushQueued = true;
