@@ -23,6 +23,7 @@ import { EventEmitter } from 'node:events';
 import type * as http2 from 'node:http2';
 import { TLSSocket, type PeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
+import { framed, GrpcMessageReader, PREFIX_BYTES, prefixOf } from '../cluster/grpc-frames';
 import { common, orderer } from '../protos';
 import { BROADCAST_PATH, DELIVER_PATH, type BroadcastCall, type DeliverCall } from './atomic-broadcast';
 
@@ -40,9 +41,6 @@ const OWN_CHUNK_BYTES = 4 * 1024;
 
 /** What grpc-js accepts from a client when the server sets no grpc.max_receive_message_length. */
 const GRPC_JS_DEFAULT_RECEIVE_BYTES = 4 * 1024 * 1024;
-
-/** gRPC message prefix: a compressed flag byte, then the length (4 bytes, big-endian). */
-const PREFIX_BYTES = 5;
 
 /** The server's message size limits (grpc-js's options), which grpc-js would enforce. */
 export interface MessageLimits {
@@ -145,14 +143,6 @@ const SUCCESS_FRAMED = framed(SUCCESS_BYTES);
 const encodeBroadcastResponse = (response: orderer.BroadcastResponseInit): Uint8Array =>
   response.status === common.Status.SUCCESS && (response.info === undefined || response.info === '') ? SUCCESS_BYTES : orderer.BroadcastResponse.encode(response);
 
-/** A small message with its prefix, in one buffer (the coalesced writes copy these together). */
-function framed(message: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(PREFIX_BYTES + message.length);
-  out[0] = 0;
-  out.writeUInt32BE(message.length, 1);
-  out.set(message, PREFIX_BYTES);
-  return out;
-}
 const asIs = (bytes: Uint8Array): Uint8Array => bytes;
 
 /** `bytes` in memory of its own, exactly its size (Buffer.from would carve it out of an 8 KB shared slab). */
@@ -160,13 +150,6 @@ function ownCopy(bytes: Buffer): Buffer {
   const copy = Buffer.allocUnsafeSlow(bytes.length);
   bytes.copy(copy);
   return copy;
-}
-
-function prefixOf(length: number): Buffer {
-  const prefix = Buffer.allocUnsafe(PREFIX_BYTES);
-  prefix[0] = 0;
-  prefix.writeUInt32BE(length, 1);
-  return prefix;
 }
 
 /**
@@ -210,15 +193,10 @@ export class DirectServerCall<Res> extends EventEmitter {
   private endEmitted = false;
   /** Reading stopped (the call ended with an error): later chunks are dropped. */
   private discarding = false;
-  private readonly prefix = Buffer.alloc(PREFIX_BYTES);
-  private prefixFilled = 0;
-  /**
-   * The message being assembled across chunks: its length, and the pieces so far (kept as they
-   * came and joined once whole, so a prefix announcing a large message allocates nothing).
-   */
-  private bodyLength = -1;
-  private bodyParts: Buffer[] = [];
-  private bodyFilled = 0;
+  private readonly reader = new GrpcMessageReader({
+    accept: (compressed, length) => this.accept(compressed, length),
+    message: (bytes) => this.deliver(bytes),
+  });
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private flushQueued = false;
@@ -231,7 +209,7 @@ export class DirectServerCall<Res> extends EventEmitter {
     private readonly copyMessages: boolean,
   ) {
     super();
-    stream.on('data', (chunk: Buffer) => this.onChunk(chunk));
+    stream.on('data', (chunk: Buffer) => this.reader.push(chunk));
     stream.on('end', () => {
       this.clientDone = true;
       this.maybeEmitEnd();
@@ -377,63 +355,10 @@ export class DirectServerCall<Res> extends EventEmitter {
   private stopReading(): void {
     this.discarding = true;
     this.held.length = 0;
-    this.bodyLength = -1;
-    this.bodyParts = [];
+    this.reader.stop();
     // Keep consuming (and dropping) what the client still sends, so flow control never stalls it.
     this.paused = false;
     this.stream.resume();
-  }
-
-  private onChunk(chunk: Buffer): void {
-    let at = 0;
-    while (at < chunk.length && !this.discarding) {
-      if (this.bodyLength < 0) {
-        if (this.prefixFilled === 0 && chunk.length - at >= PREFIX_BYTES) {
-          // The common case: the whole prefix, and often the whole message, in this chunk.
-          const compressed = chunk[at] as number;
-          const length = chunk.readUInt32BE(at + 1);
-          at += PREFIX_BYTES;
-          if (!this.accept(compressed, length)) return;
-          if (chunk.length - at >= length) {
-            this.deliver(chunk.subarray(at, at + length));
-            at += length;
-          } else {
-            this.startBody(length);
-          }
-          continue;
-        }
-        const n = Math.min(PREFIX_BYTES - this.prefixFilled, chunk.length - at);
-        chunk.copy(this.prefix, this.prefixFilled, at, at + n);
-        this.prefixFilled += n;
-        at += n;
-        if (this.prefixFilled < PREFIX_BYTES) return;
-        this.prefixFilled = 0;
-        const length = this.prefix.readUInt32BE(1);
-        if (!this.accept(this.prefix[0] as number, length)) return;
-        this.startBody(length);
-        if (length === 0) this.completeBody();
-        continue;
-      }
-      const n = Math.min(this.bodyLength - this.bodyFilled, chunk.length - at);
-      this.bodyParts.push(chunk.subarray(at, at + n));
-      this.bodyFilled += n;
-      at += n;
-      if (this.bodyFilled === this.bodyLength) this.completeBody();
-    }
-  }
-
-  private startBody(length: number): void {
-    this.bodyLength = length;
-    this.bodyParts = [];
-    this.bodyFilled = 0;
-  }
-
-  private completeBody(): void {
-    const parts = this.bodyParts;
-    const length = this.bodyLength;
-    this.bodyLength = -1;
-    this.bodyParts = [];
-    this.deliver(parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, length));
   }
 
   /** Checks a message's prefix; ends the call with grpc-js's status when it cannot be read. */
@@ -476,7 +401,7 @@ export class DirectServerCall<Res> extends EventEmitter {
     if (!this.clientDone || this.endEmitted || this.held.length > 0 || this.paused || this.discarding || this.closed) return;
     // As a Readable: the end is told once someone reads, not to nobody.
     if (this.listenerCount('data') === 0 && this.listenerCount('end') === 0) return;
-    if (this.bodyLength >= 0 || this.prefixFilled > 0) {
+    if (this.reader.midMessage) {
       // The client half-closed in the middle of a message.
       this.emit('error', { code: grpc.status.INTERNAL, details: 'the stream ended in the middle of a message' });
       return;
