@@ -5,7 +5,8 @@
 // Streams per (channel, destination, kind), as Fabric keeps them: a busy channel cannot
 // starve another's heartbeats, submits waiting for room never hold up Raft traffic, and the
 // sender id in the stream's header is per channel. All streams to one endpoint share one
-// HTTP/2 connection (ConnectionPool).
+// HTTP/2 connection (ConnectionPool), spoken to by our own gRPC client (step-transport.ts) unless
+// TLS is given only as grpc-js credentials or ORDERER_DIAL_VIA=grpc-js.
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { orderer, raftpb } from '../protos';
@@ -14,6 +15,7 @@ import { DEFAULT_MAX_SUBMIT_BATCH_BYTES, EgressStream, endpoint, type AckHandle,
 import { ClusterError, MessageTooLargeError, StreamClosedError, SubmitFateUnknownError, UnknownDestinationError } from './errors';
 import { ConnectionPool } from './connections';
 import { Fifo } from './fifo';
+import { DirectStepConnection, GrpcJsStepConnection, type ClusterDialTls, type StepConnection } from './step-transport';
 import { encodeConsensusStep, submitStepSize } from './wire';
 import { ClusterMembership } from './membership';
 import { NO_METRICS, type ClusterMetrics } from './metrics';
@@ -102,6 +104,11 @@ export interface ClusterClientOptions {
    * destination's server certificate (its consenter server_tls_cert) as Fabric does.
    */
   readonly tlsFor?: (member: ClusterMember) => grpc.ChannelCredentials;
+  /**
+   * The same TLS as `tls`/`tlsFor` (roots, client pair, pin) as material, for our own client
+   * (step-transport.ts). Without it, a cluster given grpc-js credentials dials through grpc-js.
+   */
+  readonly dialTlsFor?: (member: ClusterMember) => ClusterDialTls;
   readonly metrics?: ClusterMetrics;
   /**
    * A consensus message to `nodeId` was dropped or may have been lost: the chain should call
@@ -157,26 +164,42 @@ export class ClusterClient implements ClusterTransport {
       minDelayMs: positive('minReconnectBackoffMs', options.minReconnectBackoffMs ?? DEFAULT_MIN_RECONNECT_BACKOFF_MS),
       maxDelayMs: positive('maxReconnectBackoffMs', options.maxReconnectBackoffMs ?? DEFAULT_MAX_RECONNECT_BACKOFF_MS),
     };
+    const maxRecvMessageBytes = options.maxRecvMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    const grpcTls = options.tls !== undefined || options.tlsFor !== undefined;
+    const viaGrpcJs = process.env.ORDERER_DIAL_VIA === 'grpc-js' || (grpcTls && options.dialTlsFor === undefined);
+    const channelOptions: grpc.ChannelOptions = {
+      'grpc.max_send_message_length': this.maxSendMessageBytes,
+      'grpc.max_receive_message_length': maxRecvMessageBytes,
+      // grpc-js reconnects a broken connection itself; by default it may wait up to 120 s,
+      // far longer than a Raft election. Keep its waits within our own backoff bounds.
+      'grpc.initial_reconnect_backoff_ms': this.backoff.minDelayMs,
+      'grpc.max_reconnect_backoff_ms': this.backoff.maxDelayMs,
+      'grpc.keepalive_time_ms': KEEPALIVE_INTERVAL_MS,
+      'grpc.keepalive_timeout_ms': KEEPALIVE_TIMEOUT_MS,
+      // Each ClusterClient is one orderer; in-process clusters (tests, simulations) must not
+      // share connections between orderers.
+      'grpc.use_local_subchannel_pool': 1,
+    };
+    const open = (member: ClusterMember): StepConnection => {
+      if (viaGrpcJs) {
+        const credentials = options.tlsFor?.(member) ?? options.tls ?? grpc.credentials.createInsecure();
+        return new GrpcJsStepConnection(new grpc.Client(endpoint(member), credentials, channelOptions));
+      }
+      const tls = options.dialTlsFor?.(member);
+      return new DirectStepConnection({
+        host: member.host,
+        port: member.port,
+        ...(tls !== undefined ? { tls } : {}),
+        maxSendMessageBytes: this.maxSendMessageBytes,
+        maxReceiveMessageBytes: maxRecvMessageBytes,
+        keepaliveIntervalMs: KEEPALIVE_INTERVAL_MS,
+        keepaliveTimeoutMs: KEEPALIVE_TIMEOUT_MS,
+      });
+    };
     this.pool = new ConnectionPool({
-      credentials: options.tls ?? grpc.credentials.createInsecure(),
-      ...(options.tlsFor !== undefined ? { credentialsFor: options.tlsFor } : {}),
+      open,
       // Only TLS connections count (cluster_comm_egress_tls_connection_count); a plaintext test cluster has none.
-      ...(options.tls !== undefined || options.tlsFor !== undefined
-        ? { onConnectionsChanged: (delta: 1 | -1) => this.metrics.tlsConnectionsChanged(delta) }
-        : {}),
-      channelOptions: {
-        'grpc.max_send_message_length': this.maxSendMessageBytes,
-        'grpc.max_receive_message_length': options.maxRecvMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
-        // grpc-js reconnects a broken connection itself; by default it may wait up to 120 s,
-        // far longer than a Raft election. Keep its waits within our own backoff bounds.
-        'grpc.initial_reconnect_backoff_ms': this.backoff.minDelayMs,
-        'grpc.max_reconnect_backoff_ms': this.backoff.maxDelayMs,
-        'grpc.keepalive_time_ms': KEEPALIVE_INTERVAL_MS,
-        'grpc.keepalive_timeout_ms': KEEPALIVE_TIMEOUT_MS,
-        // Each ClusterClient is one orderer; in-process clusters (tests, simulations) must not
-        // share connections between orderers.
-        'grpc.use_local_subchannel_pool': 1,
-      },
+      ...(grpcTls || options.dialTlsFor !== undefined ? { onConnectionsChanged: (delta: 1 | -1) => this.metrics.tlsConnectionsChanged(delta) } : {}),
     });
   }
 
@@ -361,7 +384,7 @@ export class ClusterClient implements ClusterTransport {
       member,
       kind,
       selfId,
-      client: this.pool.acquire(member),
+      connection: this.pool.acquire(member),
       sendBufferSize: this.sendBufferSize,
       dialTimeoutMs: this.dialTimeoutMs,
       stallTimeoutMs: this.rpcTimeoutMs,

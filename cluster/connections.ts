@@ -1,16 +1,14 @@
-// One gRPC client (one HTTP/2 connection) per remote endpoint, shared by every channel's
-// streams to that endpoint and closed when the last of them goes. Streams are cheap on a
+// One connection (one HTTP/2 connection, step-transport.ts) per remote endpoint, shared by every
+// channel's streams to that endpoint and closed when the last of them goes. Streams are cheap on a
 // connection; connections (and TLS handshakes) are not. With TLS the server certificate a
 // connection accepts is pinned per destination, so the pin is part of what is shared: two
 // channels expecting different certificates at one endpoint get a connection each.
-import * as grpc from '@grpc/grpc-js';
+import type { StepConnection } from './step-transport';
 import type { ClusterMember } from './types';
 
 export interface ConnectionPoolOptions {
-  readonly credentials: grpc.ChannelCredentials;
-  /** Credentials for one destination (pinning its server certificate); `credentials` when absent. */
-  readonly credentialsFor?: (member: ClusterMember) => grpc.ChannelCredentials;
-  readonly channelOptions: grpc.ChannelOptions;
+  /** A new connection to the member's endpoint, with the TLS (and pin) it is to be reached with. */
+  readonly open: (member: ClusterMember) => StepConnection;
   /** A pooled connection was created (+1) or closed (-1): the TLS connection count's seam. */
   readonly onConnectionsChanged?: (delta: 1 | -1) => void;
 }
@@ -21,7 +19,7 @@ function poolKey(member: ClusterMember): string {
 }
 
 interface Entry {
-  readonly client: grpc.Client;
+  readonly connection: StepConnection;
   refs: number;
 }
 
@@ -30,17 +28,16 @@ export class ConnectionPool {
 
   constructor(private readonly options: ConnectionPoolOptions) {}
 
-  acquire(member: ClusterMember): grpc.Client {
+  acquire(member: ClusterMember): StepConnection {
     const key = poolKey(member);
     let entry = this.entries.get(key);
     if (entry === undefined) {
-      const credentials = this.options.credentialsFor?.(member) ?? this.options.credentials;
-      entry = { client: new grpc.Client(`${member.host}:${member.port}`, credentials, this.options.channelOptions), refs: 0 };
+      entry = { connection: this.options.open(member), refs: 0 };
       this.entries.set(key, entry);
       this.options.onConnectionsChanged?.(1);
     }
     entry.refs += 1;
-    return entry.client;
+    return entry.connection;
   }
 
   release(member: ClusterMember): void {
@@ -50,13 +47,13 @@ export class ConnectionPool {
     entry.refs -= 1;
     if (entry.refs > 0) return;
     this.entries.delete(key);
-    entry.client.close();
+    entry.connection.close();
     this.options.onConnectionsChanged?.(-1);
   }
 
   closeAll(): void {
     for (const entry of this.entries.values()) {
-      entry.client.close();
+      entry.connection.close();
       this.options.onConnectionsChanged?.(-1);
     }
     this.entries.clear();

@@ -1,5 +1,5 @@
 // One outgoing Step stream: to one node, on one channel, for one kind of message. It owns a
-// bounded queue, opens its gRPC stream lazily, writes as fast as HTTP/2 flow control allows,
+// bounded queue, opens its gRPC stream lazily (on a pooled connection, step-transport.ts), writes as fast as HTTP/2 flow control allows,
 // and after a failure reopens with bounded exponential backoff while anything is waiting.
 //
 // States: idle (no stream, nothing to send) → dialing (waiting for the connection) → open
@@ -11,9 +11,8 @@ import { StreamClosedError, SubmitFateUnknownError, SubmitTimeoutError } from '.
 import { Fifo } from './fifo';
 import type { ClusterMetrics, EgressQueueRecorder } from './metrics';
 import { orderer } from '../protos';
+import type { StepCall, StepConnection } from './step-transport';
 import {
-  asBuffer,
-  CLUSTER_STEP_PATH,
   NODE_ID_HEADER,
   SUBMIT_ACK_HEADER,
   SUBMIT_ACK_VERSION,
@@ -56,8 +55,8 @@ export interface EgressStreamOptions {
   readonly member: ClusterMember;
   readonly kind: MessageKind;
   readonly selfId: NodeId;
-  /** The gRPC client (one HTTP/2 connection) to the member's endpoint, shared with other streams. */
-  readonly client: grpc.Client;
+  /** The connection (one HTTP/2 connection) to the member's endpoint, shared with other streams. */
+  readonly connection: StepConnection;
   readonly sendBufferSize: number;
   readonly dialTimeoutMs: number;
   /**
@@ -104,10 +103,6 @@ interface Waiter {
 }
 
 type State = 'idle' | 'dialing' | 'open' | 'waiting' | 'closed';
-type StepClientCall = grpc.ClientDuplexStream<Uint8Array, Uint8Array>;
-
-const passThrough = (bytes: Buffer): Uint8Array => bytes;
-const ignore = (): void => undefined;
 
 export class EgressStream {
   private readonly queue = new Fifo<OutgoingMessage>();
@@ -115,7 +110,7 @@ export class EgressStream {
   private readonly backoff: Backoff;
   private readonly logger: Logger;
   private state: State = 'idle';
-  private call: StepClientCall | undefined;
+  private call: StepCall | undefined;
   /** False while the gRPC stream's buffer is above its high-water mark (waiting for 'drain'). */
   private writable = false;
   /**
@@ -292,8 +287,8 @@ export class EgressStream {
 
   private dial(): void {
     this.state = 'dialing';
-    const { client, dialTimeoutMs } = this.options;
-    client.waitForReady(Date.now() + dialTimeoutMs, (err) => {
+    const { connection, dialTimeoutMs } = this.options;
+    connection.waitForReady(Date.now() + dialTimeoutMs, (err) => {
       if (this.state !== 'dialing') return; // closed meanwhile
       if (err !== undefined) {
         this.logger.debug({ err: err.message }, 'connection not ready');
@@ -305,14 +300,41 @@ export class EgressStream {
   }
 
   private openCall(): void {
-    const metadata = new grpc.Metadata();
-    metadata.set(NODE_ID_HEADER, String(this.options.selfId));
+    const headers: Record<string, string> = { [NODE_ID_HEADER]: String(this.options.selfId) };
     const requestAcks = this.options.requestAcks === true;
     if (requestAcks) {
-      metadata.set(SUBMIT_ACK_HEADER, SUBMIT_ACK_VERSION);
-      if (this.options.requestBatches === true) metadata.set(SUBMIT_BATCH_HEADER, SUBMIT_BATCH_VERSION);
+      headers[SUBMIT_ACK_HEADER] = SUBMIT_ACK_VERSION;
+      if (this.options.requestBatches === true) headers[SUBMIT_BATCH_HEADER] = SUBMIT_BATCH_VERSION;
     }
-    const call = this.options.client.makeBidiStreamRequest(CLUSTER_STEP_PATH, asBuffer, passThrough, metadata, {});
+    this.peerAcks = requestAcks ? 'unknown' : 'no';
+    // The call's events come on later turns, after this.call is set; a call that is no longer
+    // this.call (ended, replaced) tells nothing more (StepCall's contract).
+    const call = this.options.connection.openStep(headers, {
+      headers: (get) => {
+        if (this.call !== call || this.peerAcks !== 'unknown') return;
+        const acks = get(SUBMIT_ACK_HEADER) !== undefined;
+        const peerMaxBytes = Number(get(SUBMIT_BATCH_MAX_BYTES_HEADER) ?? NaN);
+        this.callMaxBatchBytes = Number.isSafeInteger(peerMaxBytes) && peerMaxBytes > 0 ? Math.min(this.maxBatchBytes, peerMaxBytes) : 0;
+        this.peerBatches = acks && this.options.requestBatches === true && get(SUBMIT_BATCH_HEADER) !== undefined && this.callMaxBatchBytes > 0;
+        this.decideAcks(acks ? 'yes' : 'no');
+      },
+      // Fabric 2.5 never answers on Step; a consensus stream's answers are read and dropped, which
+      // keeps the response side from stalling.
+      message: (bytes) => {
+        if (this.call === call && requestAcks) this.answerArrived(bytes);
+      },
+      drain: () => {
+        if (this.call !== call) return;
+        this.writable = true;
+        this.pump();
+      },
+      status: (code, details) => {
+        if (this.call !== call) return;
+        this.endCall();
+        const ok = code === grpc.status.OK;
+        this.failed(ok ? 'peer ended the stream' : `stream failed: ${grpc.status[code]}: ${details}`, this.snapshotsOnCall > 0, !ok);
+      },
+    });
     this.call = call;
     this.state = 'open';
     this.writable = true;
@@ -324,46 +346,13 @@ export class EgressStream {
     this.snapshotsOnCall = 0;
     this.options.metrics.egressStreamsChanged(this.options.channel, 1);
     this.logger.debug('egress stream opened');
-
-    this.peerAcks = requestAcks ? 'unknown' : 'no';
     if (requestAcks) {
-      call.on('metadata', (md: grpc.Metadata) => {
-        if (this.call !== call || this.peerAcks !== 'unknown') return;
-        const acks = md.get(SUBMIT_ACK_HEADER).length > 0;
-        const peerMaxBytes = Number(md.get(SUBMIT_BATCH_MAX_BYTES_HEADER)[0] ?? NaN);
-        this.callMaxBatchBytes = Number.isSafeInteger(peerMaxBytes) && peerMaxBytes > 0 ? Math.min(this.maxBatchBytes, peerMaxBytes) : 0;
-        this.peerBatches = acks && this.options.requestBatches === true && md.get(SUBMIT_BATCH_HEADER).length > 0 && this.callMaxBatchBytes > 0;
-        this.decideAcks(acks ? 'yes' : 'no');
-      });
       this.handshakeTimer = setTimeout(() => {
         this.handshakeTimer = undefined;
         if (this.call === call && this.peerAcks === 'unknown') this.decideAcks('no');
       }, this.options.ackHandshakeMs ?? DEFAULT_ACK_HANDSHAKE_MS);
       this.handshakeTimer.unref();
-      call.on('data', (bytes: Uint8Array) => {
-        if (this.call === call) this.answerArrived(bytes);
-      });
-    } else {
-      // Fabric 2.5 never answers on Step; reading anyway keeps the response side from stalling.
-      call.on('data', ignore);
     }
-    call.on('drain', () => {
-      if (this.call !== call) return;
-      this.writable = true;
-      this.pump();
-    });
-    // The 'status' event below carries the same information; an unheard 'error' would throw.
-    call.on('error', ignore);
-    call.on('status', (status: grpc.StatusObject) => {
-      if (this.call !== call) return;
-      this.endCall();
-      const ok = status.code === grpc.status.OK;
-      this.failed(
-        ok ? 'peer ended the stream' : `stream failed: ${grpc.status[status.code]}: ${status.details}`,
-        this.snapshotsOnCall > 0,
-        !ok,
-      );
-    });
     this.pump();
   }
 
@@ -395,7 +384,7 @@ export class EgressStream {
       this.inFlight += count;
       // Writes complete in order: the oldest start time belongs to the next 'written'.
       this.writeStartedMs.push(performance.now());
-      // write() returning false is gRPC's backpressure: stop until 'drain'.
+      // write() returning false is the connection's backpressure: stop until drain.
       this.writable = call.write(bytes, () => this.written(call, count));
     }
   }
@@ -420,7 +409,7 @@ export class EgressStream {
     return { envelopes, followers };
   }
 
-  private written(call: StepClientCall, count: number): void {
+  private written(call: StepCall, count: number): void {
     if (this.call !== call) return; // an earlier stream's write; inFlight was reset with it
     this.inFlight -= count;
     const startedMs = this.writeStartedMs.shift();

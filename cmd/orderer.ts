@@ -68,6 +68,7 @@ export function nodeOptionsFromConfig(config: OrdererConfig, logger: pino.Logger
     ...(tls.pullCredentials !== undefined ? { clientCredentials: tls.pullCredentials } : {}),
     ...(tls.pullTlsCertHash !== undefined ? { pullTlsCertHash: tls.pullTlsCertHash } : {}),
     ...(tls.clusterDialCredentialsFor !== undefined ? { clusterCredentialsFor: tls.clusterDialCredentialsFor } : {}),
+    ...(tls.clusterDialTlsFor !== undefined ? { clusterDialTlsFor: tls.clusterDialTlsFor } : {}),
     ...(tls.clusterListener !== undefined ? { clusterListener: tls.clusterListener } : {}),
     ...(tls.selfServerCert !== undefined ? { selfServerTlsCert: tls.selfServerCert } : {}),
     clusterSenderIdentification: tls.senderIdentification,

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { Comm, type SenderIdentification } from '../cluster/comm';
 import { ClusterServer } from '../cluster/server';
 import type { ClusterMember } from '../cluster/types';
+import type { ClusterDialTls } from '../cluster/step-transport';
 import { channelStoreDir, openBlockStore } from '../ledger/lmdb-block-store';
 import { CorruptionError as WalCorruptionError } from '../consensus/wal/errors';
 import type { BlockStore } from '../ledger/block-store';
@@ -116,6 +117,8 @@ export interface OrdererNodeOptions {
   readonly requireTlsBinding?: boolean;
   /** Per-destination cluster dialing credentials pinning each consenter's server certificate (orderer/tls.ts); `clientCredentials` when absent. */
   readonly clusterCredentialsFor?: (member: ClusterMember) => grpc.ChannelCredentials;
+  /** The same TLS as material, for the cluster's own gRPC client (cluster/step-transport.ts); without it a TLS cluster dials through grpc-js. */
+  readonly clusterDialTlsFor?: (member: ClusterMember) => ClusterDialTls;
   /** A separate listener serving only Cluster.Step (General.Cluster.ListenAddress/Port); shares the client port when absent. */
   readonly clusterListener?: { readonly host: string; readonly port: number; readonly credentials?: grpc.ServerCredentials };
   /** How incoming cluster senders are identified: 'tls-certificate' on a TLS cluster, else the header. */
@@ -209,6 +212,7 @@ export class OrdererNode implements ChainRegistry, ChannelParticipation {
       ...(options.maxRecvMsgSizeBytes !== undefined ? { maxRecvMessageBytes: options.maxRecvMsgSizeBytes } : {}),
       ...(options.clientCredentials !== undefined ? { tls: options.clientCredentials } : {}),
       ...(options.clusterCredentialsFor !== undefined ? { tlsFor: options.clusterCredentialsFor } : {}),
+      ...(options.clusterDialTlsFor !== undefined ? { dialTlsFor: options.clusterDialTlsFor } : {}),
       ...(options.clusterSenderIdentification !== undefined ? { senderIdentification: options.clusterSenderIdentification } : {}),
       onUnreachable: (channel, nodeId) => this.channels.get(channel)?.chain.reportUnreachable(nodeId),
       onSnapshotFailed: (channel, nodeId) => this.channels.get(channel)?.chain.reportSnapshotFailed(nodeId),

@@ -32,10 +32,11 @@
 import * as grpc from '@grpc/grpc-js';
 import { createHash, createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { checkServerIdentity } from 'node:tls';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import type { Logger } from 'pino';
 import type { SenderIdentification } from '../cluster/comm';
 import type { ClusterMember } from '../cluster/types';
+import type { ClusterDialTls } from '../cluster/step-transport';
 import type { OrdererConfig } from './config';
 import { LocalConfigError } from './errors';
 
@@ -58,6 +59,8 @@ export interface OrdererTls {
    * pins it so). Undefined when plaintext.
    */
   readonly clusterDialCredentialsFor: ((member: ClusterMember) => grpc.ChannelCredentials) | undefined;
+  /** The same, as material for the cluster's own gRPC client (cluster/step-transport.ts). Undefined when plaintext. */
+  readonly clusterDialTlsFor: ((member: ClusterMember) => ClusterDialTls) | undefined;
   /** A separate listener serving only Cluster.Step; undefined when it shares the client port. */
   readonly clusterListener: { readonly host: string; readonly port: number; readonly credentials: grpc.ServerCredentials } | undefined;
   /** DER of the certificate this node serves the cluster with: how it finds its own Raft id. */
@@ -216,6 +219,7 @@ export function loadOrdererTls(config: OrdererConfig, configFile = 'orderer.yaml
       pullCredentials: undefined,
       pullTlsCertHash: undefined,
       clusterDialCredentialsFor: undefined,
+      clusterDialTlsFor: undefined,
       clusterListener: undefined,
       selfServerCert: undefined,
       senderIdentification: 'header',
@@ -252,23 +256,33 @@ export function loadOrdererTls(config: OrdererConfig, configFile = 'orderer.yaml
       'the separate cluster listener requires mutual TLS, so set General.Cluster.ClientCertificate and ClientPrivateKey (or enable General.TLS, whose pair is then used)',
     );
   }
-  const rootBundle = bundle(clusterRoots);
+  // Not null: clusterRoots was checked to hold at least one certificate above.
+  const rootBundle = bundle(clusterRoots) ?? Buffer.alloc(0);
   const clusterClientCredentials = grpc.credentials.createSsl(rootBundle, clientPair.keyPem, clientPair.certPem);
+  /** The usual name check first (the CA chain was checked before this is called), then the pin of the member's server_tls_cert. */
+  const pinnedCheck = (member: ClusterMember & { serverTlsCert: Uint8Array }): ((host: string, cert: PeerCertificate) => Error | undefined) => {
+    const pinned = spkiHex(new X509Certificate(member.serverTlsCert));
+    return (host, cert) => {
+      const nameError = checkServerIdentity(host, cert);
+      if (nameError !== undefined) return nameError;
+      if (spkiHex(new X509Certificate(cert.raw)) === pinned) return undefined;
+      const reason = `${member.host}:${member.port} presented a TLS certificate (CN=${cert.subject.CN ?? '?'}) whose key is not that of node ${member.id}'s server_tls_cert`;
+      log?.warn({ node: member.id, endpoint: `${member.host}:${member.port}` }, reason);
+      return new Error(reason);
+    };
+  };
   const clusterDialCredentialsFor = (member: ClusterMember): grpc.ChannelCredentials => {
     if (member.serverTlsCert === undefined) return clusterClientCredentials;
-    const pinned = spkiHex(new X509Certificate(member.serverTlsCert));
     return grpc.credentials.createSsl(rootBundle, clientPair.keyPem, clientPair.certPem, {
-      checkServerIdentity: (host, cert) => {
-        // The usual name check first (the CA chain was checked before this is called), then the pin.
-        const nameError = checkServerIdentity(host, cert);
-        if (nameError !== undefined) return nameError;
-        if (spkiHex(new X509Certificate(cert.raw)) === pinned) return undefined;
-        const reason = `${member.host}:${member.port} presented a TLS certificate (CN=${cert.subject.CN ?? '?'}) whose key is not that of node ${member.id}'s server_tls_cert`;
-        log?.warn({ node: member.id, endpoint: `${member.host}:${member.port}` }, reason);
-        return new Error(reason);
-      },
+      checkServerIdentity: pinnedCheck({ ...member, serverTlsCert: member.serverTlsCert }),
     });
   };
+  const clusterDialTlsFor = (member: ClusterMember): ClusterDialTls => ({
+    ca: rootBundle,
+    cert: clientPair.certPem,
+    key: clientPair.keyPem,
+    ...(member.serverTlsCert !== undefined ? { checkServerIdentity: pinnedCheck({ ...member, serverTlsCert: member.serverTlsCert }) } : {}),
+  });
 
   let clusterListener: OrdererTls['clusterListener'];
   let selfServerCert: Uint8Array;
@@ -302,6 +316,7 @@ export function loadOrdererTls(config: OrdererConfig, configFile = 'orderer.yaml
     pullCredentials: generalPair !== undefined ? clusterClientCredentials : undefined,
     pullTlsCertHash: generalPair !== undefined ? new Uint8Array(createHash('sha256').update(clientPair.leafDer).digest()) : undefined,
     clusterDialCredentialsFor,
+    clusterDialTlsFor,
     clusterListener,
     selfServerCert,
     senderIdentification: 'tls-certificate',
