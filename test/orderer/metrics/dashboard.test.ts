@@ -124,6 +124,12 @@ test('N envelopes broadcast are N SUCCESS answers over the nodes; heights and le
     const txs = chains[0]!.reduce((n, b) => n + (b.block.data?.data.length ?? 0), 0);
     return heights.size === 1 && txs >= ENVELOPES ? chains[0]!.length : undefined;
   });
+  // Deliver may serve a block a moment before its commit is durable (readableHeight); the height
+  // gauge counts durable blocks, so it may trail by that moment.
+  await waitFor('every height gauge at the delivered height', 10_000, async () => {
+    for (const r of nodes) if ((await gauge(r, 'ledger_blockchain_height', CHANNEL)) !== blocks) return undefined;
+    return true;
+  });
   for (const r of nodes) {
     expect(await gauge(r, 'ledger_blockchain_height', CHANNEL)).toBe(blocks);
     expect(await gauge(r, 'consensus_etcdraft_committed_block_number', CHANNEL)).toBe(blocks - 1);
