@@ -16,7 +16,7 @@ import { ClusterError, MessageTooLargeError, StreamClosedError, SubmitFateUnknow
 import { ConnectionPool } from './connections';
 import { Fifo } from './fifo';
 import { DirectStepConnection, GrpcJsStepConnection, type ClusterDialTls, type StepConnection } from './step-transport';
-import { encodeConsensusStep, submitStepSize } from './wire';
+import { encodeConsensusStepGathered, encodedLength, submitStepSize } from './wire';
 import { ClusterMembership } from './membership';
 import { NO_METRICS, type ClusterMetrics } from './metrics';
 import {
@@ -250,9 +250,11 @@ export class ClusterClient implements ClusterTransport {
       this.reportLoss(channel, toId, isSnapshot);
       return false;
     }
-    const bytes = encodeConsensusStep(channel, msg, metadata);
-    if (bytes.length > this.maxSendMessageBytes) {
-      this.logger.warn({ channel, to: toId, sizeBytes: bytes.length, maxBytes: this.maxSendMessageBytes }, 'consensus message too large, dropped');
+    // A block entry is not copied into the message: the leader sends the same block to every follower.
+    const bytes = encodeConsensusStepGathered(channel, msg, metadata);
+    const sizeBytes = encodedLength(bytes);
+    if (sizeBytes > this.maxSendMessageBytes) {
+      this.logger.warn({ channel, to: toId, sizeBytes, maxBytes: this.maxSendMessageBytes }, 'consensus message too large, dropped');
       this.metrics.messageDropped(member.host, channel, 'consensus');
       this.reportLoss(channel, toId, isSnapshot);
       return false;

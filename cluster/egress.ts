@@ -21,7 +21,7 @@ import {
   SUBMIT_BATCH_VERSION,
 } from './service';
 import type { ClusterMember, ForwardedEnvelope, MessageKind, NodeId, SubmitAck } from './types';
-import { encodeSubmitBatchStep, encodeSubmitStep, SUBMIT_BATCH_BASE_BYTES, SUBMIT_BATCH_PER_ENVELOPE_BYTES } from './wire';
+import { encodeSubmitBatchStep, encodeSubmitStep, SUBMIT_BATCH_BASE_BYTES, SUBMIT_BATCH_PER_ENVELOPE_BYTES, type Gathered } from './wire';
 
 /** Where a forwarded envelope's answer goes (submit streams that ask for acknowledgements). */
 export interface AckHandle {
@@ -39,7 +39,7 @@ interface MessageBase {
 /** A StepRequest waiting to be written: encoded, or a forwarded envelope encoded when it is written. */
 export type OutgoingMessage = MessageBase &
   (
-    | { readonly bytes: Uint8Array; readonly forward?: undefined }
+    | { readonly bytes: Uint8Array | Gathered; readonly forward?: undefined }
     | {
         /**
          * A forwarded envelope (submit streams): written as a SubmitRequest, or with the forwards
@@ -367,7 +367,7 @@ export class EgressStream {
       this.lastProgressAtMs = Date.now();
       if (message.isSnapshot) this.snapshotsOnCall += 1;
       if (this.options.kind === 'submit') this.inFlightAcks.push(message.ack);
-      let bytes: Uint8Array;
+      let bytes: Uint8Array | Gathered;
       let count = 1;
       if (message.forward === undefined) bytes = message.bytes;
       else if (!this.peerBatches) bytes = encodeSubmitStep(this.options.channel, message.forward);

@@ -19,6 +19,7 @@ import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { GrpcMessageReader, prefixOf, framed } from './grpc-frames';
 import { asBuffer, CLUSTER_STEP_PATH, passThrough } from './service';
+import { encodedLength, Gathered } from './wire';
 
 /** What a call tells its egress stream. Nothing is told after status, or after cancel(). */
 export interface StepCallEvents {
@@ -34,7 +35,7 @@ export interface StepCallEvents {
 
 export interface StepCall {
   /** Queues one StepRequest; `written` runs once it has been handed to the connection. False: wait for drain(). */
-  write(bytes: Uint8Array, written: () => void): boolean;
+  write(bytes: Uint8Array | Gathered, written: () => void): boolean;
   /** Ends the call from this side; no event follows. */
   cancel(): void;
 }
@@ -169,22 +170,28 @@ class DirectStepCall implements StepCall {
     });
   }
 
-  write(bytes: Uint8Array, written: () => void): boolean {
+  write(bytes: Uint8Array | Gathered, written: () => void): boolean {
     const stream = this.stream;
     if (this.over || stream.destroyed || stream.writableEnded) return false;
-    if (bytes.length > this.options.maxSendMessageBytes) {
+    const length = encodedLength(bytes);
+    if (length > this.options.maxSendMessageBytes) {
       // grpc-js's wording, which counts the prefix.
-      return this.fail(grpc.status.RESOURCE_EXHAUSTED, `Sent message larger than max (${bytes.length + 5} vs. ${this.options.maxSendMessageBytes})`);
+      return this.fail(grpc.status.RESOURCE_EXHAUSTED, `Sent message larger than max (${length + 5} vs. ${this.options.maxSendMessageBytes})`);
     }
     // A write that fails (the stream destroyed under it) is not written: the call's status follows.
     const done = (err?: Error | null): void => {
       if (err == null) written();
     };
-    if (bytes.length < OWN_CHUNK_BYTES) return stream.write(framed(bytes), done);
-    // A block or a batch of envelopes: its prefix, then its own bytes, in one write of two chunks.
+    if (!(bytes instanceof Gathered) && length < OWN_CHUNK_BYTES) return stream.write(framed(bytes), done);
+    // A block, a batch of envelopes, or an append in pieces: its prefix, then its own bytes, in one
+    // write of several chunks.
+    const chunks = bytes instanceof Gathered ? bytes.chunks : [bytes];
     stream.cork();
-    stream.write(prefixOf(bytes.length));
-    stream.write(asBuffer(bytes), done);
+    stream.write(prefixOf(length));
+    chunks.forEach((chunk, i) => {
+      if (i < chunks.length - 1) stream.write(asBuffer(chunk));
+      else stream.write(asBuffer(chunk), done);
+    });
     stream.uncork();
     return !stream.writableNeedDrain;
   }
@@ -457,7 +464,8 @@ export class GrpcJsStepConnection implements StepConnection {
       events.status(status.code, status.details);
     });
     return {
-      write: (bytes, written) => call.write(bytes, written),
+      // grpc-js takes one buffer per message (and copies it again behind its prefix).
+      write: (bytes, written) => call.write(bytes instanceof Gathered ? bytes.join() : bytes, written),
       cancel: () => {
         over = true;
         call.cancel();

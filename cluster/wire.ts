@@ -10,7 +10,7 @@
 // A forwarded envelope is written from the bytes the client sent: decoding it into an Envelope
 // only to encode it again cost a copy of the payload and two objects per envelope.
 import { common, orderer, raftpb } from '../protos';
-import { varintSize, writeVarint, Writer, writeUint64 } from '../protos/runtime';
+import { EMPTY_BYTES, varintSize, writeVarint, Writer, writeUint64 } from '../protos/runtime';
 import type { ForwardedEnvelope, SubmitOutcome } from './types';
 
 const STEP_CONSENSUS_REQUEST_TAG = (1 << 3) | 2; // StepRequest.consensus_request = 1
@@ -32,6 +32,104 @@ export function encodeConsensusStep(channel: string, msg: raftpb.MessageInit, me
   raftpb.encodeMessage(w.uint32(CONSENSUS_PAYLOAD_TAG).fork(), msg).ldelim();
   if (metadata !== undefined && metadata.length > 0) w.uint32(CONSENSUS_METADATA_TAG).bytes(metadata);
   return w.ldelim().finish();
+}
+
+/**
+ * A message written as pieces, `byteLength` bytes in all: the bytes of a Raft append's block
+ * entries as they are, the few bytes between them encoded. A transport of ours writes the pieces
+ * one after the other (step-transport.ts); one that takes a single buffer gets join().
+ */
+export class Gathered {
+  constructor(
+    readonly chunks: readonly Uint8Array[],
+    readonly byteLength: number,
+  ) {}
+
+  join(): Buffer {
+    return Buffer.concat(this.chunks, this.byteLength);
+  }
+}
+
+/** An entry at least this large is written as its own bytes, not copied into the message. */
+export const GATHER_MIN_ENTRY_BYTES = 4 * 1024;
+
+/** The encoded size of a message or piece list. */
+export function encodedLength(bytes: Uint8Array | Gathered): number {
+  return bytes instanceof Gathered ? bytes.byteLength : bytes.length;
+}
+
+const RAFT_ENTRIES_TAG = (7 << 3) | 2; // raftpb.Message.entries = 7
+const RAFT_ENTRY_DATA_TAG = (4 << 3) | 2; // raftpb.Entry.data = 4
+
+/**
+ * encodeConsensusStep's bytes, without copying a Raft append's block entries: the leader sends each
+ * block to every follower, and with one buffer per follower the block was copied into each (and a
+ * block-sized buffer allocated for each, which is what starts V8's mark-compacts). Anything but an
+ * append carrying an entry of GATHER_MIN_ENTRY_BYTES or more is encoded as one buffer.
+ * test/cluster/wire.test.ts holds both to the same bytes.
+ */
+export function encodeConsensusStepGathered(channel: string, msg: raftpb.MessageInit, metadata?: Uint8Array): Uint8Array | Gathered {
+  const entries = msg.entries ?? [];
+  const gathers =
+    msg.type === raftpb.MessageType.MsgApp &&
+    msg.snapshot == null &&
+    (msg.responses == null || msg.responses.length === 0) &&
+    entries.some((e) => e.data != null && e.data.length >= GATHER_MIN_ENTRY_BYTES);
+  if (!gathers) return encodeConsensusStep(channel, msg, metadata);
+
+  // The raft Message as pieces, field by field as raftpb.encodeMessage writes it: runs of small
+  // encoded bytes (one buffer each) between the entries' data, which is not copied.
+  const pieces: Uint8Array[] = [];
+  let small: Uint8Array[] = [];
+  let w = Writer.create();
+  const endSmallRun = (): void => {
+    small.push(w.finish());
+    pieces.push(small.length === 1 ? (small[0] as Uint8Array) : Buffer.concat(small));
+    small = [];
+    w = Writer.create();
+  };
+  w.uint32(8).int32(msg.type ?? 0);
+  writeUint64(w.uint32(16), msg.to ?? 0);
+  writeUint64(w.uint32(24), msg.from ?? 0);
+  writeUint64(w.uint32(32), msg.term ?? 0);
+  writeUint64(w.uint32(40), msg.logTerm ?? 0);
+  writeUint64(w.uint32(48), msg.index ?? 0);
+  for (const entry of entries) {
+    const data = entry.data;
+    if (data == null || data === EMPTY_BYTES || data.length < GATHER_MIN_ENTRY_BYTES) {
+      raftpb.encodeEntry(w.uint32(RAFT_ENTRIES_TAG).fork(), entry).ldelim();
+      continue;
+    }
+    // The entry's other fields as the generated encoder writes them, then its data's tag and length.
+    const fields = raftpb.encodeEntry(Writer.create(), { ...entry, data: EMPTY_BYTES }).finish();
+    const entryBytes = fields.length + 1 + varintSize(data.length) + data.length;
+    small.push(w.uint32(RAFT_ENTRIES_TAG).uint32(entryBytes).finish(), fields);
+    w = Writer.create().uint32(RAFT_ENTRY_DATA_TAG).uint32(data.length);
+    endSmallRun();
+    pieces.push(data);
+  }
+  writeUint64(w.uint32(64), msg.commit ?? 0);
+  w.uint32(80).bool(msg.reject ?? false);
+  writeUint64(w.uint32(88), msg.rejectHint ?? 0);
+  if (msg.context != null && msg.context !== EMPTY_BYTES) w.uint32(98).bytes(msg.context);
+  writeUint64(w.uint32(104), msg.vote ?? 0);
+  endSmallRun();
+  let messageBytes = 0;
+  for (const piece of pieces) messageBytes += piece.length;
+
+  // StepRequest{consensus_request{channel, payload: <the pieces>, metadata}} around them.
+  const channelPart = channel.length > 0 ? Writer.create().uint32(CONSENSUS_CHANNEL_TAG).string(channel).finish() : EMPTY_BYTES;
+  const metadataPart = metadata !== undefined && metadata.length > 0 ? Writer.create().uint32(CONSENSUS_METADATA_TAG).bytes(metadata).finish() : EMPTY_BYTES;
+  const consensusBytes = channelPart.length + 1 + varintSize(messageBytes) + messageBytes + metadataPart.length;
+  const head = Buffer.concat([
+    Writer.create().uint32(STEP_CONSENSUS_REQUEST_TAG).uint32(consensusBytes).finish(),
+    channelPart,
+    Writer.create().uint32(CONSENSUS_PAYLOAD_TAG).uint32(messageBytes).finish(),
+    pieces[0] as Uint8Array, // the message's first fields: always a small run
+  ]);
+  const chunks: Uint8Array[] = [head, ...pieces.slice(1)];
+  if (metadataPart.length > 0) chunks.push(metadataPart);
+  return new Gathered(chunks, head.length + messageBytes - (pieces[0] as Uint8Array).length + metadataPart.length);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { encodeConsensusStep, encodeSubmitBatchResponse, encodeSubmitBatchStep, encodeSubmitStep, submitStepSize } from '../../cluster/wire';
+import { encodeConsensusStep, encodeConsensusStepGathered, Gathered, GATHER_MIN_ENTRY_BYTES, encodeSubmitBatchResponse, encodeSubmitBatchStep, encodeSubmitStep, submitStepSize } from '../../cluster/wire';
 import { common, orderer, raftpb } from '../../protos';
 
 function twoPass(channel: string, msg: raftpb.MessageInit, metadata?: Uint8Array): Uint8Array {
@@ -38,6 +38,55 @@ describe('one-pass consensus StepRequest encoding', () => {
     const decoded = orderer.StepRequest.decode(oneBuffer);
     expect(decoded.consensusRequest?.channel).toBe(channel);
     expect(raftpb.Message.decode(decoded.consensusRequest!.payload).type).toBe(msg.type);
+  });
+});
+
+describe('a Raft append written as pieces, its block entries not copied', () => {
+  const block = new Uint8Array(300_000).map((_, i) => (i * 13) & 0xff);
+  const small = Uint8Array.of(1, 2, 3);
+  const entry = (index: number, data: Uint8Array, type = raftpb.EntryType.EntryNormal): raftpb.EntryInit => ({ term: 2 ** 33, index, type, data });
+  const append = (entries: raftpb.EntryInit[], extra: Partial<raftpb.MessageInit> = {}): raftpb.MessageInit => ({
+    type: raftpb.MessageType.MsgApp,
+    to: 3,
+    from: 1,
+    term: 2 ** 33,
+    logTerm: 2 ** 33,
+    index: 2 ** 40,
+    commit: 2 ** 40 - 1,
+    entries,
+    ...extra,
+  });
+  const cases: Array<[string, string, raftpb.MessageInit, Uint8Array | undefined]> = [
+    ['one block', 'mychannel', append([entry(1, block)]), undefined],
+    ['small, block, small, block (the last one last)', 'mychannel', append([entry(1, small), entry(2, block), entry(3, small, raftpb.EntryType.EntryConfChange), entry(4, block.subarray(7, 200_007))]), undefined],
+    ['an entry of exactly the threshold, and one just below', 'ch', append([entry(1, block.subarray(0, GATHER_MIN_ENTRY_BYTES)), entry(2, block.subarray(0, GATHER_MIN_ENTRY_BYTES - 1))]), undefined],
+    ['an entry with no data before a block', 'ch', append([{ term: 1, index: 1 }, entry(2, block)]), undefined],
+    ['with context, reject hint and metadata', 'a-channel.x', append([entry(9, block)], { context: Uint8Array.of(7, 7), rejectHint: 300, vote: 2 }), Uint8Array.of(1, 2, 3)],
+    ['no channel name, a name beyond ASCII', '', append([entry(1, block)]), new Uint8Array(0)],
+    ['a name beyond ASCII', 'kanäl-ü', append([entry(1, block)]), undefined],
+  ];
+
+  it.each(cases)('%s: the pieces are the one-buffer bytes, the blocks in them uncopied', (_name, channel, msg, metadata) => {
+    const gathered = encodeConsensusStepGathered(channel, msg, metadata);
+    expect(gathered).toBeInstanceOf(Gathered);
+    const { chunks, byteLength } = gathered as Gathered;
+    const joined = (gathered as Gathered).join();
+    expect(joined.length).toBe(byteLength);
+    expect(joined.equals(Buffer.from(encodeConsensusStep(channel, msg, metadata)))).toBe(true);
+    for (const e of msg.entries ?? []) {
+      if (e.data !== undefined && e.data.length >= GATHER_MIN_ENTRY_BYTES) expect(chunks).toContain(e.data);
+    }
+  });
+
+  it('anything but an append with a block entry is one buffer, as before', () => {
+    const heartbeat = { type: raftpb.MessageType.MsgHeartbeat, to: 2, from: 1, term: 3, commit: 9 };
+    const smallAppend = append([entry(1, small)]);
+    const snapshot = { type: raftpb.MessageType.MsgSnap, to: 2, snapshot: { data: block, metadata: { index: 1, term: 1 } } };
+    for (const msg of [heartbeat, smallAppend, snapshot]) {
+      const bytes = encodeConsensusStepGathered('ch', msg);
+      expect(bytes).toBeInstanceOf(Uint8Array);
+      expect(Buffer.from(bytes as Uint8Array).equals(Buffer.from(encodeConsensusStep('ch', msg)))).toBe(true);
+    }
   });
 });
 
