@@ -31,11 +31,8 @@ export function framed(message: Uint8Array): Buffer {
 export interface MessageSink {
   /** A message's prefix was read. False stops the reader (the caller ends the call). */
   accept(compressed: number, length: number): boolean;
-  /**
-   * A whole message: a view into a chunk the stream handed over (`owned` false), or a buffer of
-   * its own joined from several chunks (`owned` true).
-   */
-  message(bytes: Buffer, owned: boolean): void;
+  /** A whole message: a view into a chunk the stream handed over, or a buffer joined from several. */
+  message(bytes: Buffer): void;
 }
 
 export class GrpcMessageReader {
@@ -73,7 +70,7 @@ export class GrpcMessageReader {
           at += PREFIX_BYTES;
           if (!this.sink.accept(compressed, length)) return;
           if (chunk.length - at >= length) {
-            this.sink.message(chunk.subarray(at, at + length), false);
+            this.sink.message(chunk.subarray(at, at + length));
             at += length;
           } else {
             this.startBody(length);
@@ -111,7 +108,6 @@ export class GrpcMessageReader {
     const length = this.bodyLength;
     this.bodyLength = -1;
     this.bodyParts = [];
-    if (parts.length === 1) this.sink.message(parts[0] as Buffer, false);
-    else this.sink.message(length === 0 ? Buffer.alloc(0) : Buffer.concat(parts, length), true);
+    this.sink.message(parts.length === 1 ? (parts[0] as Buffer) : length === 0 ? Buffer.alloc(0) : Buffer.concat(parts, length));
   }
 }

@@ -101,10 +101,21 @@ function statusIn(headers: http2.IncomingHttpHeaders): { code: grpc.status; deta
 /** The status of a stream reset without one, as grpc-js maps the reset code. */
 function statusOfReset(rstCode: number): { code: grpc.status; details: string } {
   const c = http2.constants;
-  if (rstCode === c.NGHTTP2_CANCEL) return { code: grpc.status.CANCELLED, details: 'call cancelled by the peer' };
-  if (rstCode === c.NGHTTP2_ENHANCE_YOUR_CALM) return { code: grpc.status.RESOURCE_EXHAUSTED, details: 'bandwidth exhausted or memory limit exceeded' };
-  if (rstCode === c.NGHTTP2_INADEQUATE_SECURITY) return { code: grpc.status.PERMISSION_DENIED, details: 'protocol not secure enough' };
-  return { code: grpc.status.UNAVAILABLE, details: rstCode === c.NGHTTP2_NO_ERROR ? 'the stream closed without a status' : `the stream was reset (HTTP/2 code ${rstCode})` };
+  if (rstCode === c.NGHTTP2_REFUSED_STREAM) return { code: grpc.status.UNAVAILABLE, details: 'Stream refused by server' };
+  if (rstCode === c.NGHTTP2_CANCEL) return { code: grpc.status.CANCELLED, details: 'Call cancelled' };
+  if (rstCode === c.NGHTTP2_ENHANCE_YOUR_CALM) return { code: grpc.status.RESOURCE_EXHAUSTED, details: 'Bandwidth exhausted or memory limit exceeded' };
+  if (rstCode === c.NGHTTP2_INADEQUATE_SECURITY) return { code: grpc.status.PERMISSION_DENIED, details: 'Protocol not secure enough' };
+  return { code: grpc.status.INTERNAL, details: `Received RST_STREAM with code ${rstCode}` };
+}
+
+/** The status of an answer that is not HTTP 200, as grpc-js maps the HTTP status. */
+function statusOfHttp(httpStatus: number): grpc.status {
+  if (httpStatus === 400) return grpc.status.INTERNAL;
+  if (httpStatus === 401) return grpc.status.UNAUTHENTICATED;
+  if (httpStatus === 403) return grpc.status.PERMISSION_DENIED;
+  if (httpStatus === 404) return grpc.status.UNIMPLEMENTED;
+  if (httpStatus === 429 || httpStatus === 502 || httpStatus === 503 || httpStatus === 504) return grpc.status.UNAVAILABLE;
+  return grpc.status.UNKNOWN;
 }
 
 /** One Step call on its HTTP/2 stream. */
@@ -135,7 +146,7 @@ class DirectStepCall implements StepCall {
       if (this.over) return;
       const httpStatus = Number(headers[':status']);
       if (httpStatus !== 200) {
-        this.fail(grpc.status.UNKNOWN, `the peer answered HTTP status ${httpStatus}`);
+        this.fail(statusOfHttp(httpStatus), `Received HTTP status code ${httpStatus}`);
         return;
       }
       // Trailers-only: the call is answered with its status at once (a rejected stream).
@@ -162,10 +173,13 @@ class DirectStepCall implements StepCall {
     });
     // Followed by 'close'.
     stream.on('error', ignore);
-    // Reset, or the connection went: the status the trailers gave if they came, else the reset's.
+    // Reset, or the connection went: the status the trailers gave if they came, else the reset's,
+    // else UNAVAILABLE for a connection that is gone (as grpc-js reports a dropped connection).
     stream.on('close', () => {
       if (this.over) return;
-      const status = this.ending ?? statusOfReset(stream.rstCode ?? http2.constants.NGHTTP2_NO_ERROR);
+      const session = stream.session;
+      const connectionLost = session === undefined || session.destroyed;
+      const status = this.ending ?? (connectionLost ? { code: grpc.status.UNAVAILABLE, details: 'Connection dropped' } : statusOfReset(stream.rstCode ?? http2.constants.NGHTTP2_NO_ERROR));
       this.report(status.code, status.details);
     });
   }
@@ -175,12 +189,14 @@ class DirectStepCall implements StepCall {
     if (this.over || stream.destroyed || stream.writableEnded) return false;
     const length = encodedLength(bytes);
     if (length > this.options.maxSendMessageBytes) {
-      // grpc-js's wording, which counts the prefix.
-      return this.fail(grpc.status.RESOURCE_EXHAUSTED, `Sent message larger than max (${length + 5} vs. ${this.options.maxSendMessageBytes})`);
+      // grpc-js's client's wording (the message without its prefix, as compared).
+      return this.fail(grpc.status.RESOURCE_EXHAUSTED, `Attempted to send message with a size larger than ${this.options.maxSendMessageBytes}`);
     }
     // A write that fails (the stream destroyed under it) is not written: the call's status follows.
+    // Told on a later tick (as grpc-js does): the caller's next write must not run inside Node's
+    // write callback, where ending the stream misbehaves (nodejs/node#49147).
     const done = (err?: Error | null): void => {
-      if (err == null) written();
+      if (err == null) process.nextTick(written);
     };
     if (!(bytes instanceof Gathered) && length < OWN_CHUNK_BYTES) return stream.write(framed(bytes), done);
     // A block, a batch of envelopes, or an append in pieces: its prefix, then its own bytes, in one
@@ -243,24 +259,30 @@ interface ReadyWaiter {
   readonly timer: NodeJS.Timeout;
 }
 
-/** One HTTP/2 session of a connection, and the calls open on it (its keepalive pings only while there are some). */
+/** One HTTP/2 session of a connection, the calls open on it, and its keepalive (which pings only while there are some). */
 interface Session {
   readonly session: http2.ClientHttp2Session;
   readonly socket: Socket;
   connected: boolean;
   openCalls: number;
+  keepaliveTimer: NodeJS.Timeout | undefined;
 }
+
+/** grpc-js's cap on a keepalive interval doubled after too_many_pings. */
+const MAX_KEEPALIVE_INTERVAL_MS = 2 ** 31 - 1;
 
 /** One HTTP/2 connection (replaced when it fails) to a peer's Step endpoint. */
 export class DirectStepConnection implements StepConnection {
   private current: Session | undefined;
   private lastError: Error | undefined;
   private readonly waiters = new Set<ReadyWaiter>();
-  private keepaliveTimer: NodeJS.Timeout | undefined;
-  private pingOutstanding = false;
   private closed = false;
+  /** The keepalive interval, doubled each time a server says we ping too often (grpc-js does the same, gRFC A8). */
+  private keepaliveIntervalMs: number;
 
-  constructor(private readonly options: DirectStepConnectionOptions) {}
+  constructor(private readonly options: DirectStepConnectionOptions) {
+    this.keepaliveIntervalMs = options.keepaliveIntervalMs;
+  }
 
   waitForReady(deadlineMs: number, done: (err: Error | undefined) => void): void {
     if (this.closed) {
@@ -329,6 +351,7 @@ export class DirectStepConnection implements StepConnection {
     const current = this.current;
     if (current === undefined) return;
     this.forget(current);
+    stopKeepalive(current);
     current.session.destroy();
     current.socket.destroy();
   }
@@ -359,15 +382,21 @@ export class DirectStepConnection implements StepConnection {
     socket.on('error', (err: Error) => {
       if (this.current?.socket === socket) this.lastError = err;
     });
-    const session = http2.connect(`${tls !== undefined ? 'https' : 'http'}://${this.authority()}`, {
-      createConnection: () => socket,
-      settings: { enablePush: false },
-      // As grpc-js: Node's per-session memory cap, once reached, refuses new streams and behaves badly.
-      maxSessionMemory: Number.MAX_SAFE_INTEGER,
-    });
+    let session: http2.ClientHttp2Session;
+    try {
+      session = http2.connect(`${tls !== undefined ? 'https' : 'http'}://${this.authority()}`, {
+        createConnection: () => socket,
+        settings: { enablePush: false },
+        // As grpc-js: Node's per-session memory cap, once reached, refuses new streams and behaves badly.
+        maxSessionMemory: Number.MAX_SAFE_INTEGER,
+      });
+    } catch (err) {
+      socket.destroy();
+      throw err;
+    }
     // A connection keeps no process alive (as grpc-js's); the calls' owners do.
     session.unref();
-    const current: Session = { session, socket, connected: false, openCalls: 0 };
+    const current: Session = { session, socket, connected: false, openCalls: 0, keepaliveTimer: undefined };
     this.current = current;
     session.on('connect', () => {
       if (this.current !== current) return;
@@ -378,9 +407,18 @@ export class DirectStepConnection implements StepConnection {
     session.on('error', (err: Error) => {
       if (this.current === current) this.lastError = err;
     });
-    // The peer is going away: new calls go to a new connection; those open finish on this one.
-    session.on('goaway', () => this.forget(current));
+    // The peer is going away: new calls go to a new connection; those open finish on this one,
+    // which keeps its keepalive while they do. A grpc-go server (Fabric's) says so with
+    // ENHANCE_YOUR_CALM "too_many_pings" when pings come faster than its ServerMinInterval: the
+    // next connection pings half as often.
+    session.on('goaway', (errorCode: number, _lastStreamId: number, opaqueData?: Buffer) => {
+      if (errorCode === http2.constants.NGHTTP2_ENHANCE_YOUR_CALM && opaqueData?.toString() === 'too_many_pings') {
+        this.keepaliveIntervalMs = Math.min(2 * this.keepaliveIntervalMs, MAX_KEEPALIVE_INTERVAL_MS);
+      }
+      this.forget(current);
+    });
     session.on('close', () => {
+      stopKeepalive(current);
       if (this.current !== current) return;
       this.forget(current);
       this.settleWaiters(this.lastError ?? new Error(`connection to ${this.authority()} closed`));
@@ -390,7 +428,6 @@ export class DirectStepConnection implements StepConnection {
   private forget(current: Session): void {
     if (this.current !== current) return;
     this.current = undefined;
-    this.stopKeepalive();
   }
 
   private settleWaiters(err: Error | undefined): void {
@@ -401,33 +438,52 @@ export class DirectStepConnection implements StepConnection {
     this.waiters.clear();
   }
 
+  /**
+   * Pings the session one interval after the last ping was answered (not on a fixed beat: a server
+   * enforcing a minimum interval equal to ours, as Fabric's does, would see some pings early), while
+   * it has calls open; a ping unanswered within keepaliveTimeoutMs, or one the session refuses,
+   * drops the connection, and its calls end UNAVAILABLE.
+   */
   private startKeepalive(current: Session): void {
-    this.stopKeepalive();
     const { session } = current;
-    this.keepaliveTimer = setInterval(() => {
-      if (this.current !== current || current.openCalls === 0 || this.pingOutstanding) return;
-      this.pingOutstanding = true;
-      const timeout = setTimeout(() => {
-        session.destroy(new Error(`keepalive: no ping answer from ${this.authority()} within ${this.options.keepaliveTimeoutMs} ms`));
-      }, this.options.keepaliveTimeoutMs);
-      timeout.unref();
-      const sent = session.ping(() => {
-        clearTimeout(timeout);
-        if (this.current === current) this.pingOutstanding = false;
-      });
-      if (!sent) {
-        clearTimeout(timeout);
-        this.pingOutstanding = false;
-      }
-    }, this.options.keepaliveIntervalMs);
-    this.keepaliveTimer.unref();
+    const dropped = (reason: string): void => {
+      if (!session.destroyed) session.destroy(new Error(`keepalive: ${reason} (${this.authority()})`));
+    };
+    const next = (): void => {
+      current.keepaliveTimer = setTimeout(() => {
+        current.keepaliveTimer = undefined;
+        if (session.destroyed) return;
+        if (current.openCalls === 0) {
+          next();
+          return;
+        }
+        const timeout = setTimeout(() => dropped(`no ping answer within ${this.options.keepaliveTimeoutMs} ms`), this.options.keepaliveTimeoutMs);
+        timeout.unref();
+        try {
+          const sent = session.ping((err) => {
+            clearTimeout(timeout);
+            if (err !== null) dropped(`ping failed: ${err.message}`);
+            else next();
+          });
+          if (!sent) {
+            // Too many pings outstanding (never, one at a time): try again an interval later.
+            clearTimeout(timeout);
+            next();
+          }
+        } catch (err) {
+          clearTimeout(timeout);
+          dropped(`ping refused: ${err instanceof Error ? err.message : String(err)}`);
+        }
+      }, this.keepaliveIntervalMs);
+      current.keepaliveTimer.unref();
+    };
+    next();
   }
+}
 
-  private stopKeepalive(): void {
-    if (this.keepaliveTimer !== undefined) clearInterval(this.keepaliveTimer);
-    this.keepaliveTimer = undefined;
-    this.pingOutstanding = false;
-  }
+function stopKeepalive(current: Session): void {
+  if (current.keepaliveTimer !== undefined) clearTimeout(current.keepaliveTimer);
+  current.keepaliveTimer = undefined;
 }
 
 /** grpc-js's client behind the same interface. */

@@ -712,6 +712,102 @@ describe('keepalive', () => {
     expect(rec.statuses).toHaveLength(1);
     expect(controlRec.statuses).toEqual([]);
   });
+
+  /** A bare HTTP/2 server that records when each PING reaches it; `onPing` may answer it with a GOAWAY. */
+  async function pingRecorder(onPing: (session: http2.ServerHttp2Session, count: number) => void = () => undefined): Promise<{ port: number; arrivals: number[][] }> {
+    const arrivals: number[][] = [];
+    const server = await new Promise<http2.Http2Server>((resolve) => {
+      const s = http2.createServer();
+      s.on('session', (session) => {
+        const mine: number[] = [];
+        arrivals.push(mine);
+        session.on('error', () => undefined);
+        session.on('ping', () => {
+          mine.push(Date.now());
+          onPing(session, mine.length);
+        });
+      });
+      s.on('stream', (stream) => {
+        stream.on('error', () => undefined);
+        stream.respond(okResponseHeaders);
+        stream.on('data', () => undefined);
+      });
+      s.listen(0, HOST, () => resolve(s));
+    });
+    const sessions = new Set<http2.ServerHttp2Session>();
+    server.on('session', (session) => {
+      sessions.add(session);
+      session.on('close', () => sessions.delete(session));
+    });
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          for (const session of sessions) session.destroy();
+          server.close(() => resolve());
+        }),
+    );
+    return { port: (server.address() as net.AddressInfo).port, arrivals };
+  }
+
+  test('each ping comes a whole interval after the last one was answered: never early for a server that enforces the interval (as grpc-go does)', async () => {
+    const server = await pingRecorder();
+    const connection = directConnection(server.port, { keepaliveIntervalMs: 100, keepaliveTimeoutMs: 1_000 });
+    await connected(connection);
+    const rec = new Recorder();
+    rec.open(connection);
+    rec.write(Buffer.from('hi'));
+    await waitFor('six pings', 5_000, () => (server.arrivals[0]?.length ?? 0) >= 6);
+    const times = server.arrivals[0]!;
+    for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeGreaterThanOrEqual(100);
+    expect(rec.statuses).toEqual([]);
+  });
+
+  test('a GOAWAY "too_many_pings" (ENHANCE_YOUR_CALM): the next connection pings half as often', async () => {
+    const server = await pingRecorder((session, count) => {
+      // The first connection is told off at its second ping, as grpc-go does after its strikes.
+      if (server.arrivals.length === 1 && count === 2) session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM, 0, Buffer.from('too_many_pings'));
+    });
+    const connection = directConnection(server.port, { keepaliveIntervalMs: 100, keepaliveTimeoutMs: 1_000 });
+    await connected(connection);
+    const first = new Recorder();
+    first.open(connection);
+    first.write(Buffer.from('hi'));
+    await within(5_000, first.status());
+    await connected(connection);
+    const second = new Recorder();
+    second.open(connection);
+    second.write(Buffer.from('hi'));
+    await waitFor('four pings on the second connection', 5_000, () => (server.arrivals[1]?.length ?? 0) >= 4);
+    const times = server.arrivals[1]!;
+    for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeGreaterThanOrEqual(200);
+  });
+
+  // Node refuses pings on a session it is closing, so the keepalive cannot watch such a call: at its
+  // next ping the connection is dropped and the call ends (grpc-js's client does the same). What
+  // matters is that it ends, instead of hanging on a link that may be dead.
+  test('a call left on a connection the server is closing (GOAWAY), on a link that then dies, ends at the next keepalive', async () => {
+    let sessionOfCall: http2.Http2Session | undefined;
+    const port = await bareServer((stream) => {
+      sessionOfCall = stream.session;
+      stream.respond(okResponseHeaders);
+      stream.on('data', () => undefined);
+    });
+    const proxy = await freezableProxy(port);
+    const connection = directConnection(proxy.port, { keepaliveIntervalMs: 100, keepaliveTimeoutMs: 200 });
+    await connected(connection);
+    const rec = new Recorder();
+    rec.open(connection);
+    rec.write(Buffer.from('hi'));
+    await waitFor('the call at the server', 5_000, () => sessionOfCall !== undefined);
+    // Graceful: the open stream may finish, no new ones.
+    sessionOfCall!.goaway(http2.constants.NGHTTP2_NO_ERROR, 1);
+    await sleep(20);
+    proxy.freeze();
+    const frozenAt = Date.now();
+    const status = await within(5_000, rec.status());
+    expect(status.code).toBe(grpc.status.UNAVAILABLE);
+    expect(Date.now() - frozenAt).toBeLessThan(1_000);
+  });
 });
 
 describe('TLS', () => {
