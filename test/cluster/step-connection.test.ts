@@ -10,7 +10,7 @@ import { encodeConsensusStep } from '../../cluster/wire';
 import { raftpb } from '../../protos';
 import { TestTlsCa } from '../support/tls-material';
 import { HOST, sleep, waitFor, within } from './helpers';
-import { runCleanups, cleanups, grpcServer, bareServer, directConnection, ready, asError, connected, Recorder, pattern, okResponseHeaders } from './step-helpers';
+import { runCleanups, cleanups, grpcServer, bareServer, directConnection, ready, asError, connected, Recorder, pattern, okResponseHeaders, openCall, listenOnLoopback } from './step-helpers';
 
 afterEach(runCleanups);
 
@@ -37,15 +37,10 @@ describe('keepalive', () => {
         if (!frozen) downstream.write(d);
       });
     });
-    await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
-    cleanups.push(
-      () =>
-        new Promise<void>((resolve) => {
-          for (const s of sockets) s.destroy();
-          server.close(() => resolve());
-        }),
-    );
-    return { port: (server.address() as net.AddressInfo).port, freeze: () => (frozen = true) };
+    const port = await listenOnLoopback(server, () => {
+      for (const s of sockets) s.destroy();
+    });
+    return { port, freeze: () => (frozen = true) };
   }
 
   test('a connection whose peer stops answering pings is dropped, and its open call ends non-OK within about a second', async () => {
@@ -81,45 +76,34 @@ describe('keepalive', () => {
   /** A bare HTTP/2 server that records when each PING reaches it; `onPing` may answer it with a GOAWAY. */
   async function pingRecorder(onPing: (session: http2.ServerHttp2Session, count: number) => void = () => undefined): Promise<{ port: number; arrivals: number[][] }> {
     const arrivals: number[][] = [];
-    const server = await new Promise<http2.Http2Server>((resolve) => {
-      const s = http2.createServer();
-      s.on('session', (session) => {
-        const mine: number[] = [];
-        arrivals.push(mine);
-        session.on('error', () => undefined);
-        session.on('ping', () => {
-          mine.push(Date.now());
-          onPing(session, mine.length);
-        });
-      });
-      s.on('stream', (stream) => {
-        stream.on('error', () => undefined);
-        stream.respond(okResponseHeaders);
-        stream.on('data', () => undefined);
-      });
-      s.listen(0, HOST, () => resolve(s));
-    });
+    const server = http2.createServer();
     const sessions = new Set<http2.ServerHttp2Session>();
     server.on('session', (session) => {
+      const mine: number[] = [];
+      arrivals.push(mine);
       sessions.add(session);
       session.on('close', () => sessions.delete(session));
+      session.on('error', () => undefined);
+      session.on('ping', () => {
+        mine.push(Date.now());
+        onPing(session, mine.length);
+      });
     });
-    cleanups.push(
-      () =>
-        new Promise<void>((resolve) => {
-          for (const session of sessions) session.destroy();
-          server.close(() => resolve());
-        }),
-    );
-    return { port: (server.address() as net.AddressInfo).port, arrivals };
+    server.on('stream', (stream) => {
+      stream.on('error', () => undefined);
+      stream.respond(okResponseHeaders);
+      stream.on('data', () => undefined);
+    });
+    const port = await listenOnLoopback(server, () => {
+      for (const session of sessions) session.destroy();
+    });
+    return { port, arrivals };
   }
 
   test('each ping comes a whole interval after the last one was answered: never early for a server that enforces the interval (as grpc-go does)', async () => {
     const server = await pingRecorder();
     const connection = directConnection(server.port, { keepaliveIntervalMs: 100, keepaliveTimeoutMs: 1_000 });
-    await connected(connection);
-    const rec = new Recorder();
-    rec.open(connection);
+    const rec = await openCall(connection);
     rec.write(Buffer.from('hi'));
     await waitFor('six pings', 5_000, () => (server.arrivals[0]?.length ?? 0) >= 6);
     const times = server.arrivals[0]!;
@@ -133,14 +117,10 @@ describe('keepalive', () => {
       if (server.arrivals.length === 1 && count === 2) session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM, 0, Buffer.from('too_many_pings'));
     });
     const connection = directConnection(server.port, { keepaliveIntervalMs: 100, keepaliveTimeoutMs: 1_000 });
-    await connected(connection);
-    const first = new Recorder();
-    first.open(connection);
+    const first = await openCall(connection);
     first.write(Buffer.from('hi'));
     await within(5_000, first.status());
-    await connected(connection);
-    const second = new Recorder();
-    second.open(connection);
+    const second = await openCall(connection);
     second.write(Buffer.from('hi'));
     await waitFor('four pings on the second connection', 5_000, () => (server.arrivals[1]?.length ?? 0) >= 4);
     const times = server.arrivals[1]!;
@@ -159,9 +139,7 @@ describe('keepalive', () => {
     });
     const proxy = await freezableProxy(port);
     const connection = directConnection(proxy.port, { keepaliveIntervalMs: 100, keepaliveTimeoutMs: 200 });
-    await connected(connection);
-    const rec = new Recorder();
-    rec.open(connection);
+    const rec = await openCall(connection);
     rec.write(Buffer.from('hi'));
     await waitFor('the call at the server', 5_000, () => sessionOfCall !== undefined);
     // Graceful: the open stream may finish, no new ones.
@@ -195,9 +173,7 @@ describe('TLS', () => {
       { credentials: serverCredentials() },
     );
     const connection = directConnection(port, { tls: dialTls });
-    await connected(connection);
-    const rec = new Recorder();
-    rec.open(connection);
+    const rec = await openCall(connection);
     rec.write(Buffer.from('over tls'));
     await waitFor('the echo', 5_000, () => rec.messages.length === 1);
     expect(rec.messages[0]!.toString()).toBe('over tls');
@@ -245,15 +221,9 @@ describe('TLS', () => {
       // Reads (and drops) the ClientHello, so that it sees the client's close.
       socket.resume();
     });
-    await new Promise<void>((resolve) => silent.listen(0, HOST, resolve));
-    cleanups.push(
-      () =>
-        new Promise<void>((resolve) => {
-          for (const socket of sockets) socket.destroy();
-          silent.close(() => resolve());
-        }),
-    );
-    const port = (silent.address() as net.AddressInfo).port;
+    const port = await listenOnLoopback(silent, () => {
+      for (const socket of sockets) socket.destroy();
+    });
     const connection = directConnection(port, { tls: dialTls });
     const first = await ready(connection, 300);
     expect(asError(first.err).message).toContain('before the deadline');

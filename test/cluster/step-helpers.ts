@@ -55,15 +55,9 @@ export async function bareServer(onStream: (stream: http2.ServerHttp2Stream) => 
     stream.on('error', () => undefined);
     onStream(stream);
   });
-  await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const s of sessions) s.destroy();
-        server.close(() => resolve());
-      }),
-  );
-  return (server.address() as net.AddressInfo).port;
+  return listenOnLoopback(server, () => {
+    for (const s of sessions) s.destroy();
+  });
 }
 
 export const DEFAULTS: Omit<DirectStepConnectionOptions, 'port'> = {
@@ -213,3 +207,27 @@ export function unframe(bytes: Buffer): Buffer[] {
 }
 
 export const okResponseHeaders = { ':status': 200, 'content-type': 'application/grpc' };
+
+/** Waits for `connection` and opens a call on it, recorded. */
+export async function openCall(connection: DirectStepConnection, headers: Record<string, string> = {}): Promise<Recorder> {
+  await connected(connection);
+  const rec = new Recorder();
+  rec.open(connection, headers);
+  return rec;
+}
+
+/**
+ * Listens on 127.0.0.1 (a free port) and has the test's cleanup close the server, after
+ * `destroyOpen` has closed what it still holds open. Resolves with the port.
+ */
+export async function listenOnLoopback(server: net.Server, destroyOpen: () => void): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        destroyOpen();
+        server.close(() => resolve());
+      }),
+  );
+  return (server.address() as net.AddressInfo).port;
+}

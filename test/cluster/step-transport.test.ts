@@ -8,7 +8,7 @@ import { NODE_ID_HEADER } from '../../cluster/service';
 import { encodeConsensusStep, encodeConsensusStepGathered, Gathered } from '../../cluster/wire';
 import { raftpb } from '../../protos';
 import { freePort, sleep, waitFor, within } from './helpers';
-import { runCleanups, cleanups, grpcServer, bareServer, directConnection, ready, asError, STATUS_WAIT_MS, connected, Recorder, pattern, frame, unframe, okResponseHeaders, type StepServerCall } from './step-helpers';
+import { runCleanups, cleanups, grpcServer, bareServer, directConnection, ready, asError, STATUS_WAIT_MS, connected, Recorder, pattern, frame, unframe, okResponseHeaders, type StepServerCall, openCall } from './step-helpers';
 
 afterEach(runCleanups);
 // ---------------------------------------------------------------------------------------------
@@ -30,9 +30,7 @@ describe('DirectStepConnection against a grpc-js server', () => {
       });
     });
     const connection = directConnection(port);
-    await connected(connection);
-    const rec = new Recorder();
-    rec.open(connection, { [NODE_ID_HEADER]: '7', 'x-test-extra': 'hello' });
+    const rec = await openCall(connection, { [NODE_ID_HEADER]: '7', 'x-test-extra': 'hello' });
     const writtenCounts = await rec.writeAll(requests);
     expect(writtenCounts).toEqual(requests.map(() => 1));
 
@@ -92,9 +90,7 @@ describe('DirectStepConnection against a grpc-js server', () => {
       });
     });
     const connection = directConnection(port);
-    await connected(connection);
-    const rec = new Recorder();
-    rec.open(connection);
+    const rec = await openCall(connection);
     rec.write(Buffer.from('last'));
     await waitFor('the echo', 5_000, () => rec.messages.length === 1);
     const status = await within(STATUS_WAIT_MS, rec.status());
@@ -112,9 +108,7 @@ describe('DirectStepConnection against a grpc-js server', () => {
       call.on('data', (b: Uint8Array) => call.write(b));
     });
     const connection = directConnection(port);
-    await connected(connection);
-    const rec = new Recorder();
-    rec.open(connection);
+    const rec = await openCall(connection);
     rec.write(Buffer.from('ping'));
     await waitFor('the echo', 5_000, () => rec.messages.length === 1);
     expect(rec.headers).toHaveLength(1);
@@ -135,9 +129,7 @@ describe('DirectStepConnection against a grpc-js server', () => {
       });
     });
     const connection = directConnection(port);
-    await connected(connection);
-    const rec = new Recorder();
-    rec.open(connection);
+    const rec = await openCall(connection);
     rec.write(Buffer.from('go'));
     await waitFor('the message before the status', 5_000, () => rec.messages.length === 1);
     const status = await within(STATUS_WAIT_MS, rec.status());
@@ -155,9 +147,7 @@ describe('DirectStepConnection against a grpc-js server', () => {
       call.emit('error', { code: grpc.status.PERMISSION_DENIED, details });
     });
     const connection = directConnection(port);
-    await connected(connection);
-    const rec = new Recorder();
-    rec.open(connection);
+    const rec = await openCall(connection);
     const status = await within(STATUS_WAIT_MS, rec.status());
     expect(status.code).toBe(grpc.status.PERMISSION_DENIED);
     expect(status.details).toBe(details);
@@ -199,9 +189,7 @@ describe('DirectStepConnection against a grpc-js server', () => {
     };
     const first = await grpcServer(step);
     const connection = directConnection(first.port);
-    await connected(connection);
-    const rec = new Recorder();
-    rec.open(connection);
+    const rec = await openCall(connection);
     rec.write(Buffer.from('one'));
     await waitFor('the first message at the server', 5_000, () => received.length === 1);
 
@@ -218,9 +206,7 @@ describe('DirectStepConnection against a grpc-js server', () => {
     expect(rec.statuses).toHaveLength(1);
 
     await grpcServer(step, { port: first.port });
-    await connected(connection);
-    const rec2 = new Recorder();
-    rec2.open(connection);
+    const rec2 = await openCall(connection);
     let written2 = 0;
     rec2.write(Buffer.from('three'), () => (written2 += 1));
     await waitFor('the message on the new server', 5_000, () => received.length === 2);
@@ -239,9 +225,7 @@ describe('DirectStepConnection against a grpc-js server', () => {
       });
     });
     const connection = directConnection(port, { maxReceiveMessageBytes: 1000 });
-    await connected(connection);
-    const rec = new Recorder();
-    rec.open(connection);
+    const rec = await openCall(connection);
     rec.write(Buffer.from('go'));
     const status = await within(5_000, rec.status());
     expect(status.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
@@ -261,9 +245,7 @@ describe('DirectStepConnection against a grpc-js server', () => {
       call.on('data', (b: Uint8Array) => received.push(Buffer.from(b)));
     });
     const connection = directConnection(port, { maxSendMessageBytes: 1000 });
-    await connected(connection);
-    const rec = new Recorder();
-    rec.open(connection);
+    const rec = await openCall(connection);
     let writtenAtLimit = 0;
     expect(rec.write(pattern(1000, 1), () => (writtenAtLimit += 1))).toBe(true);
     await waitFor('the message at the limit at the server', 5_000, () => received.length === 1);
@@ -369,9 +351,7 @@ describe('DirectStepConnection against a bare HTTP/2 server', () => {
       })();
     });
     const connection = directConnection(port);
-    await connected(connection);
-    const rec = new Recorder();
-    rec.open(connection);
+    const rec = await openCall(connection);
     const status = await within(5_000, rec.status());
     expect(status.code).toBe(grpc.status.OK);
     expect(rec.messages.length).toBe(messages.length);
@@ -385,9 +365,7 @@ describe('DirectStepConnection against a bare HTTP/2 server', () => {
       stream.end(frame(pattern(100, 1)).subarray(0, 50));
     });
     const connection = directConnection(port);
-    await connected(connection);
-    const rec = new Recorder();
-    rec.open(connection);
+    const rec = await openCall(connection);
     const status = await within(5_000, rec.status());
     expect(status.code).toBe(grpc.status.INTERNAL);
     expect(rec.messages).toEqual([]);
@@ -405,9 +383,7 @@ describe('DirectStepConnection against a bare HTTP/2 server', () => {
       { initialWindowSize: 65_535 },
     );
     const connection = directConnection(port);
-    await connected(connection);
-    const rec = new Recorder();
-    rec.open(connection);
+    const rec = await openCall(connection);
     const MB = 1024 * 1024;
     const messages = [0, 1, 2, 3].map((i) => pattern(MB, i));
     const written = messages.map(() => 0);
