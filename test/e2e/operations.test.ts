@@ -35,7 +35,12 @@ test('/healthz, /version and PUT /logspec on a running orderer', async () => {
   network = await createNetwork({ nodeCount: 1, operationsPorts: [operationsPort!] });
   const node = network.nodes[0]!;
   node.start();
-  await waitForService(node.address, 'mychannel');
+  try {
+    await waitForService(node.address, 'mychannel');
+  } catch (err) {
+    // Once in CI the node never took a connection: say what its log says.
+    throw new Error(`${err instanceof Error ? err.message : String(err)}; the node's log ends:\n${node.logText().slice(-3000)}`, { cause: err });
+  }
   const base = `http://127.0.0.1:${operationsPort}`;
   await waitFor('the operations server', 10_000, () => (node.logText().includes('"msg":"operations server listening"') ? true : undefined));
 
