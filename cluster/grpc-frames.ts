@@ -3,7 +3,8 @@
 // frames wherever the sender's writes and the peer's frame size put the boundaries.
 //
 // Shared by the orderer's Broadcast and Deliver server calls (orderer/grpc-direct.ts) and the
-// cluster's Step client (step-transport.ts). Messages are cut out of the chunks as they come: a
+// cluster's Step client (step-transport.ts), with the rest of what both write the same way: large
+// messages behind their prefix uncopied, and grpc-message's percent-encoding. Messages are cut out of the chunks as they come: a
 // view when a message lies in one chunk, one join when it spans several; nothing is allocated on a
 // prefix alone, so a prefix announcing a large message costs nothing until its bytes arrive.
 
@@ -16,6 +17,52 @@ export function prefixOf(length: number): Buffer {
   prefix[0] = 0;
   prefix.writeUInt32BE(length, 1);
   return prefix;
+}
+
+/** A message at least this large goes out as its prefix and its own bytes, not copied behind a prefix. */
+export const OWN_CHUNK_BYTES = 4 * 1024;
+
+/** Where writeUncopied writes: an HTTP/2 stream's writable side. */
+export interface ChunkSink {
+  cork(): void;
+  uncork(): void;
+  write(chunk: Uint8Array, done?: (err?: Error | null) => void): boolean;
+}
+
+/**
+ * One message of `length` bytes, given as `pieces`, written as its prefix and the pieces
+ * themselves, corked into one write (no copy of the pieces); `done` when the last piece is written.
+ */
+export function writeUncopied(stream: ChunkSink, length: number, pieces: readonly Uint8Array[], done?: (err?: Error | null) => void): void {
+  stream.cork();
+  stream.write(prefixOf(length));
+  pieces.forEach((piece, i) => {
+    if (i < pieces.length - 1 || done === undefined) stream.write(piece);
+    else stream.write(piece, done);
+  });
+  stream.uncork();
+}
+
+/**
+ * grpc-message as the gRPC HTTP/2 protocol spells it: printable ASCII except '%' as is, every
+ * other byte of the UTF-8 text as %XX.
+ */
+export function encodeGrpcMessage(details: string): string {
+  let out = '';
+  for (const byte of Buffer.from(details, 'utf8')) {
+    out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/** grpc-message as received: percent-encoded UTF-8. A malformed encoding is shown as it came. */
+export function decodeGrpcMessage(value: string | undefined): string {
+  if (value === undefined) return '';
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
 }
 
 /** A small message with its prefix, in one buffer (coalesced writes copy these together). */

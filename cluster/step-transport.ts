@@ -17,7 +17,7 @@ import * as http2 from 'node:http2';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
-import { GrpcMessageReader, prefixOf, framed } from './grpc-frames';
+import { decodeGrpcMessage, framed, GrpcMessageReader, OWN_CHUNK_BYTES, writeUncopied } from './grpc-frames';
 import { asBuffer, CLUSTER_STEP_PATH, passThrough } from './service';
 import { encodedLength, Gathered } from './wire';
 
@@ -67,24 +67,11 @@ export interface DirectStepConnectionOptions {
   readonly keepaliveTimeoutMs: number;
 }
 
-/** A message at least this large goes out as its prefix and its own bytes, not copied behind a prefix. */
-const OWN_CHUNK_BYTES = 4 * 1024;
-
 const ignore = (): void => undefined;
 
 function first(value: string | string[] | number | undefined): string | undefined {
   if (value === undefined) return undefined;
   return Array.isArray(value) ? value[0] : String(value);
-}
-
-/** grpc-message as sent: percent-encoded UTF-8. A malformed encoding is shown as it came. */
-function decodeGrpcMessage(value: string | undefined): string {
-  if (value === undefined) return '';
-  try {
-    return decodeURIComponent(value);
-  } catch {
-    return value;
-  }
 }
 
 /** The status a trailers (or trailers-only headers) block carries, if it carries one. */
@@ -201,14 +188,7 @@ class DirectStepCall implements StepCall {
     if (!(bytes instanceof Gathered) && length < OWN_CHUNK_BYTES) return stream.write(framed(bytes), done);
     // A block, a batch of envelopes, or an append in pieces: its prefix, then its own bytes, in one
     // write of several chunks.
-    const chunks = bytes instanceof Gathered ? bytes.chunks : [bytes];
-    stream.cork();
-    stream.write(prefixOf(length));
-    chunks.forEach((chunk, i) => {
-      if (i < chunks.length - 1) stream.write(asBuffer(chunk));
-      else stream.write(asBuffer(chunk), done);
-    });
-    stream.uncork();
+    writeUncopied(stream, length, bytes instanceof Gathered ? bytes.chunks : [bytes], done);
     return !stream.writableNeedDrain;
   }
 

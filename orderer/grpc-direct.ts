@@ -23,7 +23,7 @@ import { EventEmitter } from 'node:events';
 import type * as http2 from 'node:http2';
 import { TLSSocket, type PeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
-import { framed, GrpcMessageReader, PREFIX_BYTES, prefixOf } from '../cluster/grpc-frames';
+import { encodeGrpcMessage, framed, GrpcMessageReader, OWN_CHUNK_BYTES, PREFIX_BYTES, writeUncopied } from '../cluster/grpc-frames';
 import { common, orderer } from '../protos';
 import { BROADCAST_PATH, DELIVER_PATH, type BroadcastCall, type DeliverCall } from './atomic-broadcast';
 
@@ -35,9 +35,6 @@ export interface DirectHandlers {
 
 /** Bytes of answers held before a write is forced within the same turn. */
 const COALESCE_BYTES = 64 * 1024;
-
-/** A message at least this large goes out as its own chunk, not copied into a coalesced write. */
-const OWN_CHUNK_BYTES = 4 * 1024;
 
 /** What grpc-js accepts from a client when the server sets no grpc.max_receive_message_length. */
 const GRPC_JS_DEFAULT_RECEIVE_BYTES = 4 * 1024 * 1024;
@@ -150,18 +147,6 @@ function ownCopy(bytes: Buffer): Buffer {
   const copy = Buffer.allocUnsafeSlow(bytes.length);
   bytes.copy(copy);
   return copy;
-}
-
-/**
- * grpc-message as the gRPC HTTP/2 protocol spells it: printable ASCII except '%' as is, every
- * other byte of the UTF-8 text as %XX.
- */
-export function encodeGrpcMessage(details: string): string {
-  let out = '';
-  for (const byte of Buffer.from(details, 'utf8')) {
-    out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
-  }
-  return out;
 }
 
 function statusOf(err: unknown): { code: grpc.status; details: string } {
@@ -281,10 +266,7 @@ export class DirectServerCall<Res> extends EventEmitter {
       // A block: its prefix and its own bytes, written together without copying them.
       this.flush();
       if (!this.sendHeaders()) return false;
-      this.stream.cork();
-      this.stream.write(prefixOf(message.length));
-      this.stream.write(message);
-      this.stream.uncork();
+      writeUncopied(this.stream, message.length, [message]);
       return !this.stream.writableNeedDrain;
     }
     // Per envelope on Broadcast: the SUCCESS answer is neither marshaled nor framed again.
