@@ -194,6 +194,7 @@ export class ClusterClient implements ClusterTransport {
         maxReceiveMessageBytes: maxRecvMessageBytes,
         keepaliveIntervalMs: KEEPALIVE_INTERVAL_MS,
         keepaliveTimeoutMs: KEEPALIVE_TIMEOUT_MS,
+        reconnectBackoff: this.backoff,
       });
     };
     this.pool = new ConnectionPool({

@@ -19,6 +19,8 @@ import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { decodeGrpcMessage, framed, GrpcMessageReader, OWN_CHUNK_BYTES, writeUncopied } from './grpc-frames';
 import { asBuffer, CLUSTER_STEP_PATH, passThrough } from './service';
+import { Backoff, type BackoffOptions } from './backoff';
+import { DEFAULT_MAX_RECONNECT_BACKOFF_MS, DEFAULT_MIN_RECONNECT_BACKOFF_MS } from './types';
 import { encodedLength, Gathered } from './wire';
 
 /** What a call tells its egress stream. Nothing is told after status, or after cancel(). */
@@ -65,6 +67,8 @@ export interface DirectStepConnectionOptions {
   /** A ping this often while a call is open; no answer within keepaliveTimeoutMs drops the connection (grpc-js's keepalive). */
   readonly keepaliveIntervalMs: number;
   readonly keepaliveTimeoutMs: number;
+  /** Between failed attempts while someone waits for the connection (DEFAULT_*_RECONNECT_BACKOFF_MS when absent). */
+  readonly reconnectBackoff?: BackoffOptions;
 }
 
 const ignore = (): void => undefined;
@@ -259,9 +263,17 @@ export class DirectStepConnection implements StepConnection {
   private closed = false;
   /** The keepalive interval, doubled each time a server says we ping too often (grpc-js does the same, gRFC A8). */
   private keepaliveIntervalMs: number;
+  /**
+   * While someone waits for the connection, a refused or failed attempt is retried after a backoff
+   * until their deadline, as grpc-js's waitForReady does: a peer that comes back (a restarted
+   * orderer) is reached within a backoff step, not after the caller's own retry schedule.
+   */
+  private readonly backoff: Backoff;
+  private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: DirectStepConnectionOptions) {
     this.keepaliveIntervalMs = options.keepaliveIntervalMs;
+    this.backoff = new Backoff(options.reconnectBackoff ?? { minDelayMs: DEFAULT_MIN_RECONNECT_BACKOFF_MS, maxDelayMs: DEFAULT_MAX_RECONNECT_BACKOFF_MS });
   }
 
   waitForReady(deadlineMs: number, done: (err: Error | undefined) => void): void {
@@ -273,7 +285,7 @@ export class DirectStepConnection implements StepConnection {
       process.nextTick(() => done(undefined));
       return;
     }
-    if (this.current === undefined) {
+    if (this.current === undefined && this.retryTimer === undefined) {
       try {
         this.connect();
       } catch (err) {
@@ -290,6 +302,7 @@ export class DirectStepConnection implements StepConnection {
         const why = this.lastError !== undefined ? `: ${this.lastError.message}` : '';
         // An attempt that has not connected by a caller's deadline is given up (a peer that never
         // answers the SYN or the handshake), so the next dial starts afresh instead of waiting on it.
+        if (this.waiters.size === 0) this.stopRetrying();
         if (this.waiters.size === 0 && this.current !== undefined && !this.current.connected) {
           const attempt = this.current;
           this.forget(attempt);
@@ -327,6 +340,7 @@ export class DirectStepConnection implements StepConnection {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.stopRetrying();
     this.settleWaiters(new Error('connection closed'));
     const current = this.current;
     if (current === undefined) return;
@@ -343,7 +357,6 @@ export class DirectStepConnection implements StepConnection {
 
   private connect(): void {
     const { host, port, tls } = this.options;
-    this.lastError = undefined;
     // The socket is made here rather than by http2.connect, so that an attempt given up in the
     // middle of its TLS handshake can be closed: destroying a session that has not connected
     // leaves its socket open.
@@ -381,6 +394,8 @@ export class DirectStepConnection implements StepConnection {
     session.on('connect', () => {
       if (this.current !== current) return;
       current.connected = true;
+      this.lastError = undefined;
+      this.backoff.reset();
       this.settleWaiters(undefined);
       this.startKeepalive(current);
     });
@@ -401,8 +416,28 @@ export class DirectStepConnection implements StepConnection {
       stopKeepalive(current);
       if (this.current !== current) return;
       this.forget(current);
-      this.settleWaiters(this.lastError ?? new Error(`connection to ${this.authority()} closed`));
+      if (!current.connected && this.waiters.size > 0 && !this.closed) this.retryLater();
+      else this.settleWaiters(this.lastError ?? new Error(`connection to ${this.authority()} closed`));
     });
+  }
+
+  /** Another attempt after a backoff step, for the callers still waiting (each gives up at its deadline). */
+  private retryLater(): void {
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (this.closed || this.current !== undefined || this.waiters.size === 0) return;
+      try {
+        this.connect();
+      } catch (err) {
+        this.settleWaiters(err instanceof Error ? err : new Error(String(err)));
+      }
+    }, this.backoff.nextDelayMs());
+    this.retryTimer.unref();
+  }
+
+  private stopRetrying(): void {
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
   }
 
   private forget(current: Session): void {

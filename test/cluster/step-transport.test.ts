@@ -182,6 +182,17 @@ describe('DirectStepConnection against a grpc-js server', () => {
     expect(rec.statuses).toEqual([]);
   });
 
+  test('a server that starts listening while a waitForReady waits is reached before its deadline (attempts are retried, as grpc-js does)', async () => {
+    const port = await freePort();
+    const connection = directConnection(port, { reconnectBackoff: { minDelayMs: 20, maxDelayMs: 100 } });
+    const waiting = ready(connection, 5_000);
+    await sleep(300); // several refused attempts
+    await grpcServer(() => undefined, { port });
+    const { err, afterMs } = await waiting;
+    expect(err).toBeUndefined();
+    expect(afterMs).toBeLessThan(1_500);
+  });
+
   test('the server going away mid-call ends the call once, non-OK; later writes are refused and never written; a server back on the port is reached again', async () => {
     const received: string[] = [];
     const step = (call: StepServerCall): void => {
