@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { freePorts, sleep } from '../support/ports';
 import { readProcessMemory, type ProcessMemory } from '../support/proc-memory';
 import { readProcessCpu, type CpuTimes } from './proc-cpu';
-import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, fstatSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { makeLoadEnvelope } from '../../cmd/client-load';
@@ -33,6 +33,10 @@ export class BenchProcess {
   /** Set when the process ended without stop() asking it to. */
   unexpectedExit: string | undefined;
   private stopping = false;
+  /** Date.now() when start() spawned it: V8's trace lines count milliseconds from about then. */
+  startedAtMs = 0;
+  /** The log's size when start() spawned it (the log is appended to). */
+  logOffsetBytes = 0;
 
   constructor(
     readonly name: string,
@@ -51,6 +55,8 @@ export class BenchProcess {
 
   start(): void {
     const fd = openSync(this.logPath, 'a');
+    this.logOffsetBytes = fstatSync(fd).size;
+    this.startedAtMs = Date.now();
     const child = spawn(process.execPath, [...this.args], { stdio: ['ignore', fd, fd], env: colocatedNodeEnv() });
     closeSync(fd);
     this.child = child;
@@ -162,9 +168,14 @@ export class BenchNetwork {
     for (const n of this.nodes) if (n.unexpectedExit !== undefined) throw new Error(n.unexpectedExit);
   }
 
-  async stop(): Promise<void> {
+  /** Stops the nodes; `beforeRemoving` may still read their files (logs) before the data dir goes. */
+  async stop(beforeRemoving?: () => void): Promise<void> {
     await Promise.all(this.nodes.map((n) => n.stop()));
-    if (!this.keepData) rmSync(this.dataDir, { recursive: true, force: true });
+    try {
+      beforeRemoving?.();
+    } finally {
+      if (!this.keepData) rmSync(this.dataDir, { recursive: true, force: true });
+    }
   }
 
   killNow(): void {

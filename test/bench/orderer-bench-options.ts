@@ -32,6 +32,9 @@ export const USAGE = `usage: node dist/test/bench/orderer-bench.js [options]
   --parallel-gc          run the orderers without --single-threaded-gc (which npm start and this bench use,
                          see COLOCATED_NODE_FLAGS in orderer/devnet.ts)
   --cpu-prof             profile the orderer processes (node --cpu-prof) and summarize
+  --gc-stats             run the orderers with --trace-gc and report, per timed run and node, the
+                         scavenges and mark-compacts (pauses and incremental marking; a CPU profile
+                         charges the marking to the JavaScript that allocated)
   --keep-data            keep the temp data dir (logs, profiles)
   --no-baseline          skip the sink baseline
   --unsigned-only        only the unsigned run (placeholder creator, dummy signature)
@@ -85,6 +88,8 @@ export interface Options {
   /** `--metrics on`: the orderers record Prometheus metrics (Metrics.Provider: prometheus). */
   metrics: boolean;
   cpuProf: boolean;
+  /** `--gc-stats`: the orderers run with --trace-gc, read back per timed run. */
+  gcStats: boolean;
   traceDir: string | undefined;
   nodeFlags: string[];
   keepData: boolean;
@@ -130,6 +135,7 @@ export function parseOptions(argv: string[]): Options | undefined {
       'log-level': { type: 'string' },
       metrics: { type: 'string' },
       'cpu-prof': { type: 'boolean', default: false },
+      'gc-stats': { type: 'boolean', default: false },
       trace: { type: 'string' },
       'node-flag': { type: 'string', multiple: true },
       'parallel-gc': { type: 'boolean' },
@@ -150,6 +156,8 @@ export function parseOptions(argv: string[]): Options | undefined {
   if (values.metrics !== undefined && values.metrics !== 'on' && values.metrics !== 'off') throw new Error(`--metrics must be on or off, got ${JSON.stringify(values.metrics)}`);
   if (values.metrics !== undefined && values.target !== undefined) throw new Error('--metrics configures the bench\'s own network: it does not apply to --target');
   const targets = values.target?.flatMap((t) => t.split(',')).filter((t) => t.length > 0);
+  if (values['gc-stats'] && values.membership) throw new Error('--gc-stats reports the throughput and latency runs: it does not apply to --membership');
+  if (values['gc-stats'] && values.target !== undefined) throw new Error('--gc-stats reads the logs of the bench\'s own network: it does not apply to --target');
   if (values['unsigned-only'] && values['signed-only']) throw new Error('--unsigned-only and --signed-only exclude each other');
   const client = clientFilesFromFlags(values);
   if (values.membership && targets !== undefined && targets.length > 0) throw new Error('--membership starts its own network: it does not take --target');
@@ -174,8 +182,9 @@ export function parseOptions(argv: string[]): Options | undefined {
     logLevel: values['log-level'] ?? 'info',
     metrics: values.metrics === 'on',
     cpuProf: values['cpu-prof'],
+    gcStats: values['gc-stats'],
     traceDir: values.trace,
-    nodeFlags: [...(values['parallel-gc'] === true ? [] : COLOCATED_NODE_FLAGS), ...(values['node-flag'] ?? [])],
+    nodeFlags: [...(values['parallel-gc'] === true ? [] : COLOCATED_NODE_FLAGS), ...(values['gc-stats'] ? ['--trace-gc'] : []), ...(values['node-flag'] ?? [])],
     keepData: values['keep-data'],
     baseline: !values['no-baseline'],
     unsignedOnly: values['unsigned-only'],

@@ -53,6 +53,7 @@ import {
 } from './orderer-bench-cluster';
 import { readProcessMemory } from '../support/proc-memory';
 import { cpuMeter, formatCpuLine, ownCpu, type CpuSource, type CpuUsage } from './proc-cpu';
+import { formatGcLine, gcOfWindow, roundedGc, type GcTotals, type TracedNode } from './gc-trace';
 import { runMembershipBench } from './orderer-bench-membership';
 import type { ObservationReport } from './orderer-bench-observer';
 import { ObserverThread } from './orderer-bench-observer-thread';
@@ -194,6 +195,33 @@ interface RunResult {
   load: Record<string, unknown>;
   observed: ObservationReport;
   cpu: CpuUsage;
+  /** The timed window, for --gc-stats. */
+  window: RunWindow;
+}
+
+interface RunWindow {
+  readonly name: string;
+  readonly fromWallMs: number;
+  readonly toWallMs: number;
+  readonly envelopes: number;
+}
+
+/**
+ * --gc-stats: the timed windows, each with the JSON section that gets its `gc`. They are read once
+ * the nodes have exited: V8 writes its trace lines through C's stdio, which holds them in a buffer
+ * until it fills or the process exits, so a log read during the run would miss the latest ones.
+ */
+interface GcWindows {
+  readonly nodes: readonly TracedNode[];
+  readonly windows: { window: RunWindow; section: Record<string, unknown> }[];
+}
+
+function reportGc(gc: GcWindows): void {
+  for (const { window, section } of gc.windows) {
+    const perNode = gcOfWindow(gc.nodes, window.fromWallMs, window.toWallMs);
+    log(`${window.name}: ${formatGcLine(perNode, window.envelopes)}`);
+    section['gc'] = Object.fromEntries([...perNode].map(([node, totals]) => [node, roundedGc(totals)])) satisfies Record<string, GcTotals>;
+  }
 }
 
 function writeTrace(o: Options, run: string, timelineCsv: string): void {
@@ -228,6 +256,8 @@ interface Phase {
   readonly o: Options;
   readonly addresses: readonly string[];
   readonly cpuSources: readonly CpuSource[];
+  /** --gc-stats: where each run's window and JSON section go, for reportGc. */
+  readonly gc?: GcWindows;
   readonly check: () => void;
   readonly connection: Connection;
   readonly mode: RunMode;
@@ -242,6 +272,7 @@ async function throughputRun(p: Phase): Promise<RunResult> {
   const progress = new LoadProgress();
   const stopTicker = progressTicker(() => `${name}: ${progress.answered}/${o.count} answered, delivered per node ${deliveredText(observer)}`);
   const runTimeout = AbortSignal.timeout(RUN_TIMEOUT_MS);
+  const windowStartMs = Date.now();
   const cpu = cpuMeter(p.cpuSources);
   try {
     const report = await runBroadcastLoad(
@@ -262,11 +293,12 @@ async function throughputRun(p: Phase): Promise<RunResult> {
     if (!report.allSucceeded) throw new Error(`${name}: not every envelope was accepted: ${JSON.stringify(report.statusCounts)} ${report.errors.join('; ')}`);
     await observer.waitForAll(report.count, DELIVERY_TIMEOUT_MS, p.check);
     const cpuUsage = cpu(report.count);
+    const windowEndMs = Date.now();
     const { report: observed, timelineCsv } = await observer.finish(prepared.sentAtMs);
     writeTrace(o, name, timelineCsv);
     log(`${name}: ${observed.envelopesPerSecond} envelopes/s end to end, p99 ${observed.latencyAllNodes.p99Ms} ms, ${observed.blocks} blocks of ${observed.averageBlockEnvelopes} envelopes`);
     log(`${name}: ${cpuLine(cpuUsage)}`);
-    return { load: loadSummary(report), observed, cpu: cpuUsage };
+    return { load: loadSummary(report), observed, cpu: cpuUsage, window: { name, fromWallMs: windowStartMs, toWallMs: windowEndMs, envelopes: report.count } };
   } finally {
     stopTicker();
     await observer.stop();
@@ -286,6 +318,7 @@ async function latencyRun(p: Phase, ratePerSecond: number): Promise<RunResult & 
   const observer = await startObserver(addresses, o.channelId, prepared, connection);
   const progress: PacedLoadProgress = { sent: 0, answered: 0, succeeded: 0 };
   const stopTicker = progressTicker(() => `${name}: ${progress.sent} sent, ${progress.answered} answered, delivered per node ${deliveredText(observer)}`);
+  const windowStartMs = Date.now();
   const cpu = cpuMeter(p.cpuSources);
   try {
     const pacing = await runPacedLoad(
@@ -304,10 +337,12 @@ async function latencyRun(p: Phase, ratePerSecond: number): Promise<RunResult & 
     if (pacing.failed > 0) throw new Error(`${name}: ${pacing.failed} envelopes were not accepted: ${pacing.errors.join('; ')}`);
     await observer.waitForAll(pacing.succeeded, DELIVERY_TIMEOUT_MS, p.check);
     const cpuUsage = cpu(pacing.succeeded);
+    const windowEndMs = Date.now();
     const { report: observed, timelineCsv } = await observer.finish(prepared.sentAtMs);
     writeTrace(o, name, timelineCsv);
     log(`${name}: p50 ${observed.latencyAllNodes.p50Ms} ms, p99 ${observed.latencyAllNodes.p99Ms} ms at ${pacing.sentPerSecond} envelopes/s sent`);
-    return { load: { sent: pacing.sent, sentPerSecond: pacing.sentPerSecond, elapsedMs: pacing.elapsedMs }, observed, cpu: cpuUsage, pacing };
+    const window = { name, fromWallMs: windowStartMs, toWallMs: windowEndMs, envelopes: pacing.succeeded };
+    return { load: { sent: pacing.sent, sentPerSecond: pacing.sentPerSecond, elapsedMs: pacing.elapsedMs }, observed, cpu: cpuUsage, pacing, window };
   } finally {
     stopTicker();
     await observer.stop();
@@ -333,13 +368,17 @@ function summaryLine(r: ModeResult, baselineTxPerSecond: number): string {
 async function runMode(p: Phase, settleMs: number): Promise<ModeResult> {
   await sleep(settleMs);
   const throughput = await throughputRun(p);
-  const section: Record<string, unknown> = { throughput: { load: throughput.load, ...throughput.observed, cpu: cpuSection(throughput.cpu), machineCpu: throughput.cpu.machine } };
+  const throughputSection: Record<string, unknown> = { load: throughput.load, ...throughput.observed, cpu: cpuSection(throughput.cpu), machineCpu: throughput.cpu.machine };
+  p.gc?.windows.push({ window: throughput.window, section: throughputSection });
+  const section: Record<string, unknown> = { throughput: throughputSection };
   let p99Ms = throughput.observed.latencyAllNodes.p99Ms;
   if (p.o.latencySeconds > 0) {
     const rate = p.o.latencyRate ?? Math.max(1, Math.round(throughput.observed.envelopesPerSecond / 2));
     await sleep(settleMs);
     const latency = await latencyRun(p, rate);
-    section['latency'] = { targetRatePerSecond: rate, load: latency.load, ...latency.observed, cpu: cpuSection(latency.cpu), machineCpu: latency.cpu.machine };
+    const latencySection: Record<string, unknown> = { targetRatePerSecond: rate, load: latency.load, ...latency.observed, cpu: cpuSection(latency.cpu), machineCpu: latency.cpu.machine };
+    p.gc?.windows.push({ window: latency.window, section: latencySection });
+    section['latency'] = latencySection;
     p99Ms = latency.observed.latencyAllNodes.p99Ms;
   }
   return { section, ordererTxPerSecond: throughput.observed.envelopesPerSecond, p99Ms };
@@ -514,8 +553,9 @@ async function main(): Promise<number> {
 
   const cpuSources: CpuSource[] = [...(network?.nodes ?? []), selfCpu];
   const results = new Map<RunMode['name'], ModeResult>();
+  const gc: GcWindows | undefined = o.gcStats && network !== undefined ? { nodes: network.nodes, windows: [] } : undefined;
   for (const mode of modes) {
-    const measured = await runMode({ o, addresses, cpuSources, check, connection, mode }, settleMs);
+    const measured = await runMode({ o, addresses, cpuSources, ...(gc !== undefined ? { gc } : {}), check, connection, mode }, settleMs);
     results.set(mode.name, measured);
     result[mode.name] = { ...measured.section, ordererTxPerSecond: measured.ordererTxPerSecond, p99Ms: measured.p99Ms, summary: summaryLine(measured, baselineTxPerSecond) };
   }
@@ -543,7 +583,7 @@ async function main(): Promise<number> {
     const own = readProcessMemory(process.pid);
     if (own !== undefined) result['loadGeneratorPeakRssMB'] = mb(own.peakRssBytes);
     log(`peak RSS: ${network.nodes.map((n) => `${n.name} ${mb(n.memory()?.peakRssBytes ?? 0)} MB`).join(', ')}`);
-    await network.stop();
+    await network.stop(gc !== undefined ? () => reportGc(gc) : undefined);
     owned.network = undefined;
     if (o.cpuProf) {
       const summaries: ProfileSummary[] = [];
