@@ -5,8 +5,11 @@ import { closeSync, fstatSync, mkdtempSync, openSync, rmSync, writeFileSync } fr
 import os from 'node:os';
 import path from 'node:path';
 import { COLOCATED_NODE_FLAGS } from '../../orderer/devnet';
-import { formatGcLine, gcMs, gcOfWindow, parseTraceGc, roundedGc, totalGc } from './gc-trace';
-import { parseOptions } from './orderer-bench-options';
+import { formatGcLine, GC_ORIGIN_PREFIX, gcMs, gcOfWindow, parseTraceGc, readTraces, roundedGc, totalGc } from './gc-trace';
+import { GC_STATS_NODE_FLAGS, parseOptions } from './orderer-bench-options';
+
+/** The preload as the bench passes it: compiled, next to the bench (npm test builds first). */
+const GC_ORIGIN_JS = path.join(__dirname, '..', '..', 'dist', 'test', 'bench', 'gc-origin.js');
 
 const LOG = [
   '{"level":30,"time":1764962000000,"msg":"raft: 1 became leader at term 2 (Scavenge 1.0 ms: not a trace line)"}',
@@ -19,7 +22,10 @@ const LOG = [
 
 describe('bench GC accounting (--gc-stats)', () => {
   it('reads scavenges and mark-compacts, with their incremental marking, and nothing else', () => {
-    expect(parseTraceGc(LOG)).toEqual([
+    const parsed = parseTraceGc(LOG);
+    expect(parsed.unparsedLines).toBe(0);
+    expect(parsed.originMs).toBeUndefined();
+    expect(parsed.events).toEqual([
       { atMs: 50, kind: 'scavenge', pauseMs: 3.36, incrementalMs: 0 },
       { atMs: 523, kind: 'mark-compact', pauseMs: 28.74, incrementalMs: 0 },
       { atMs: 1088, kind: 'mark-compact', pauseMs: 3, incrementalMs: 14.1 },
@@ -28,8 +34,26 @@ describe('bench GC accounting (--gc-stats)', () => {
     ]);
   });
 
+  it('reads newer V8s\' wording too, counts trace lines it cannot read, and ignores records that quote one', () => {
+    const parsed = parseTraceGc(
+      [
+        `${GC_ORIGIN_PREFIX}1764962000123.5`,
+        '[9:0x5f1c2a0]      812 ms: Scavenge (interleaved) 20.1 (25.0) -> 17.2 (25.0) MB, pooled: 0 MB, 2.23 / 0.00 ms  (average mu = 0.970, current mu = 0.970) allocation failure; ',
+        '[9:0x5f1c2a0]      990 ms: Mark-Compact 31.0 (41.2) -> 24.6 (39.0) MB, pooled: 1 MB, 5.06 / 0.01 ms  (+ 35.8 ms in 169 steps since start of marking, biggest step 4.8 ms) finalize incremental marking via task;',
+        '[9:0x5f1c2a0]     1200 ms: Mark-Compact 31.0 (41.2) -> 24.6 (39.0) MB; a wording from some later V8',
+        '{"level":30,"msg":"[1:0x1] 12 ms: Scavenge 1.0 (2.0) -> 1.0 (2.0) MB, 1.0 / 0.00 ms"}',
+      ].join('\n'),
+    );
+    expect(parsed.originMs).toBe(1764962000123.5);
+    expect(parsed.events).toEqual([
+      { atMs: 812, kind: 'scavenge', pauseMs: 2.23, incrementalMs: 0 },
+      { atMs: 990, kind: 'mark-compact', pauseMs: 5.06, incrementalMs: 35.8 },
+    ]);
+    expect(parsed.unparsedLines).toBe(1);
+  });
+
   it('adds up only the collections inside the window, and prints them per node and per 1,000 envelopes', () => {
-    const events = parseTraceGc(LOG);
+    const { events } = parseTraceGc(LOG);
     const window = totalGc(events, 100, 1500);
     expect(window).toEqual({ scavenges: 1, scavengeMs: 2.5, markCompacts: 2, markCompactPauseMs: 31.74, incrementalMarkingMs: 14.1 });
     expect(gcMs(window)).toBeCloseTo(48.34, 5);
@@ -37,7 +61,7 @@ describe('bench GC accounting (--gc-stats)', () => {
     const line = formatGcLine(new Map([['orderer1', window], ['orderer2', totalGc(events, 0, 60)]]), 2_000);
     // (48.34 + 3.36) ms over 2,000 envelopes: 26 ms per 1,000.
     expect(line).toBe(
-      'GC (pauses + incremental marking): orderer1 1 scavenges 3 ms, 2 mark-compacts 32 + 14 ms; orderer2 1 scavenges 3 ms, 0 mark-compacts 0 + 0 ms; orderers 26 ms per 1,000 envelopes',
+      'GC (pauses + incremental marking): orderer1 1 scavenge 3 ms, 2 mark-compacts 32 + 14 ms; orderer2 1 scavenge 3 ms, 0 mark-compacts 0 + 0 ms; orderers 26 ms per 1,000 envelopes',
     );
   });
 
@@ -45,12 +69,13 @@ describe('bench GC accounting (--gc-stats)', () => {
     expect(parseOptions([])?.nodeFlags).toEqual([...COLOCATED_NODE_FLAGS]);
     const o = parseOptions(['--gc-stats', '--node-flag=--max-semi-space-size=8']);
     expect(o?.gcStats).toBe(true);
-    expect(o?.nodeFlags).toEqual([...COLOCATED_NODE_FLAGS, '--trace-gc', '--max-semi-space-size=8']);
+    expect(o?.nodeFlags).toEqual([...COLOCATED_NODE_FLAGS, ...GC_STATS_NODE_FLAGS, '--max-semi-space-size=8']);
+    expect(GC_STATS_NODE_FLAGS).toEqual(['--trace-gc', expect.stringMatching(/^--require=.*gc-origin\.js$/)]);
     expect(() => parseOptions(['--gc-stats', '--target', '127.0.0.1:7050'])).toThrow('--gc-stats reads the logs of the bench\'s own network');
     expect(() => parseOptions(['--gc-stats', '--membership'])).toThrow('--gc-stats reports the throughput and latency runs');
   });
 
-  it('reads what this Node prints, from where the process started writing its log', async () => {
+  it('reads what this Node prints, on the clock V8 started, from where the process started writing its log', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'gc-trace-'));
     try {
       const logPath = path.join(dir, 'node.log');
@@ -62,7 +87,7 @@ describe('bench GC accounting (--gc-stats)', () => {
       const startedAtMs = Date.now();
       const child = spawn(
         process.execPath,
-        ['--trace-gc', '--expose-gc', '-e', 'let a = []; for (let i = 0; i < 2e6; i++) { a.push({ i }); if (a.length > 1e4) a = []; } gc();'],
+        ['--trace-gc', `--require=${GC_ORIGIN_JS}`, '--expose-gc', '-e', 'let a = []; for (let i = 0; i < 2e6; i++) { a.push({ i }); if (a.length > 1e4) a = []; } gc();'],
         { stdio: ['ignore', fd, fd] },
       );
       closeSync(fd);
@@ -70,7 +95,14 @@ describe('bench GC accounting (--gc-stats)', () => {
         child.once('error', reject);
         child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`node exited with ${code}`))));
       });
-      const totals = gcOfWindow([{ name: 'child', logPath, logOffsetBytes, startedAtMs }], startedAtMs, Date.now()).get('child');
+      const traces = readTraces([{ name: 'child', logPath, logOffsetBytes, startedAtMs }]);
+      const trace = traces.get('child');
+      expect(trace?.exactOrigin).toBe(true);
+      expect(trace?.unparsedLines).toBe(0);
+      // V8 starts after the spawn, and before the process ends.
+      expect(trace?.originMs).toBeGreaterThanOrEqual(startedAtMs - 5);
+      expect(trace?.originMs).toBeLessThanOrEqual(Date.now());
+      const totals = gcOfWindow(traces, startedAtMs, Date.now()).get('child');
       expect(totals?.scavenges).toBeGreaterThan(0);
       // gc() is one full collection; the earlier process's three are not read.
       expect(totals?.markCompacts).toBe(1);

@@ -33,10 +33,8 @@ export class BenchProcess {
   /** Set when the process ended without stop() asking it to. */
   unexpectedExit: string | undefined;
   private stopping = false;
-  /** Date.now() when start() spawned it: V8's trace lines count milliseconds from about then. */
-  startedAtMs = 0;
-  /** The log's size when start() spawned it (the log is appended to). */
-  logOffsetBytes = 0;
+  private startedAt = 0;
+  private logOffset = 0;
 
   constructor(
     readonly name: string,
@@ -44,6 +42,16 @@ export class BenchProcess {
     private readonly args: readonly string[],
     readonly logPath: string,
   ) {}
+
+  /** Date.now() when start() spawned it. */
+  get startedAtMs(): number {
+    return this.startedAt;
+  }
+
+  /** The log's size when start() spawned it: the log is appended to, so earlier lines are an earlier process's. */
+  get logOffsetBytes(): number {
+    return this.logOffset;
+  }
 
   get pid(): number | undefined {
     return this.child?.pid;
@@ -55,8 +63,8 @@ export class BenchProcess {
 
   start(): void {
     const fd = openSync(this.logPath, 'a');
-    this.logOffsetBytes = fstatSync(fd).size;
-    this.startedAtMs = Date.now();
+    this.logOffset = fstatSync(fd).size;
+    this.startedAt = Date.now();
     const child = spawn(process.execPath, [...this.args], { stdio: ['ignore', fd, fd], env: colocatedNodeEnv() });
     closeSync(fd);
     this.child = child;
@@ -173,9 +181,12 @@ export class BenchNetwork {
     await Promise.all(this.nodes.map((n) => n.stop()));
     try {
       beforeRemoving?.();
-    } finally {
-      if (!this.keepData) rmSync(this.dataDir, { recursive: true, force: true });
+    } catch (err) {
+      // The caller will say where the logs are: they stay.
+      this.keepData = true;
+      throw err;
     }
+    if (!this.keepData) rmSync(this.dataDir, { recursive: true, force: true });
   }
 
   killNow(): void {

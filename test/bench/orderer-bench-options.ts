@@ -1,11 +1,15 @@
 // The command line of `npm run bench` (orderer-bench.ts): its usage text, its options and their
 // defaults, and the parsing that refuses a bad flag with the flag named.
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CLIENT_FLAG_OPTIONS, CLIENT_FLAGS_USAGE, clientFilesFromFlags } from '../../cmd/client-flags';
 import type { ClientFiles } from '../../orderer/client-credentials';
 import { COLOCATED_NODE_FLAGS } from '../../orderer/devnet';
 
 const MB = 1024 * 1024;
+
+/** --gc-stats: V8's trace of each collection, and the line that places its clock (gc-origin.ts). */
+export const GC_STATS_NODE_FLAGS: readonly string[] = ['--trace-gc', `--require=${path.join(__dirname, 'gc-origin.js')}`];
 
 export const USAGE = `usage: node dist/test/bench/orderer-bench.js [options]
 
@@ -184,7 +188,7 @@ export function parseOptions(argv: string[]): Options | undefined {
     cpuProf: values['cpu-prof'],
     gcStats: values['gc-stats'],
     traceDir: values.trace,
-    nodeFlags: [...(values['parallel-gc'] === true ? [] : COLOCATED_NODE_FLAGS), ...(values['gc-stats'] ? ['--trace-gc'] : []), ...(values['node-flag'] ?? [])],
+    nodeFlags: [...(values['parallel-gc'] === true ? [] : COLOCATED_NODE_FLAGS), ...(values['gc-stats'] ? GC_STATS_NODE_FLAGS : []), ...(values['node-flag'] ?? [])],
     keepData: values['keep-data'],
     baseline: !values['no-baseline'],
     unsignedOnly: values['unsigned-only'],

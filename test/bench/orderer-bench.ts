@@ -53,7 +53,7 @@ import {
 } from './orderer-bench-cluster';
 import { readProcessMemory } from '../support/proc-memory';
 import { cpuMeter, formatCpuLine, ownCpu, type CpuSource, type CpuUsage } from './proc-cpu';
-import { formatGcLine, gcOfWindow, roundedGc, type GcTotals, type TracedNode } from './gc-trace';
+import { formatGcLine, gcOfWindow, readTraces, roundedGc, type GcTotals, type TracedNode } from './gc-trace';
 import { runMembershipBench } from './orderer-bench-membership';
 import type { ObservationReport } from './orderer-bench-observer';
 import { ObserverThread } from './orderer-bench-observer-thread';
@@ -207,9 +207,9 @@ interface RunWindow {
 }
 
 /**
- * --gc-stats: the timed windows, each with the JSON section that gets its `gc`. They are read once
- * the nodes have exited: V8 writes its trace lines through C's stdio, which holds them in a buffer
- * until it fills or the process exits, so a log read during the run would miss the latest ones.
+ * --gc-stats: the timed windows, each with the JSON section that gets its `gc`. The logs are read
+ * once the nodes have stopped, before their data dir goes: every window is then complete, and each
+ * log is read and parsed once.
  */
 interface GcWindows {
   readonly nodes: readonly TracedNode[];
@@ -217,8 +217,13 @@ interface GcWindows {
 }
 
 function reportGc(gc: GcWindows): void {
+  const traces = readTraces(gc.nodes);
+  for (const [name, t] of traces) {
+    if (t.unparsedLines > 0) log(`GC: ${name} has ${t.unparsedLines} --trace-gc lines in a format this bench does not read: its figures are short by them`);
+    if (!t.exactOrigin) log(`GC: ${name} did not print when its V8 clock started: its windows are placed from its spawn (about 0.1 s late)`);
+  }
   for (const { window, section } of gc.windows) {
-    const perNode = gcOfWindow(gc.nodes, window.fromWallMs, window.toWallMs);
+    const perNode = gcOfWindow(traces, window.fromWallMs, window.toWallMs);
     log(`${window.name}: ${formatGcLine(perNode, window.envelopes)}`);
     section['gc'] = Object.fromEntries([...perNode].map(([node, totals]) => [node, roundedGc(totals)])) satisfies Record<string, GcTotals>;
   }
