@@ -150,7 +150,12 @@ export class ReadyLoop {
   kick(): void {
     if (this.driving || this.stages.stopped()) return;
     this.driving = true;
-    this.idleValue = this.drive();
+    // idle is replaced before drive() runs: work chained from inside its first synchronous steps
+    // (a halt closing the WAL once the loop is out) must follow this drive, and assigning drive()'s
+    // promise after it returned used to drop that work from idle.
+    let follow!: (driving: Promise<void>) => void;
+    this.idleValue = new Promise<void>((resolve) => (follow = resolve));
+    follow(this.drive());
   }
 
   private async drive(): Promise<void> {

@@ -133,3 +133,27 @@ test('work between Readys (a backlog after a catch-up) takes turns with Readys, 
   await loop.idle;
   expect(log).toEqual(['step', 'persist', 'apply', 'step', 'persist', 'apply', 'step']);
 });
+
+test('work the owner chains from inside the loop\'s first synchronous step (a halt closing the WAL) is part of idle', async () => {
+  // A chain that halts on a broken Raft message closes its WAL once the loop is out, by chaining
+  // the close onto the loop; its owner's halt() then awaits idle. When the message broke the very
+  // first step of a drive (before any await), the close was chained before kick() had stored
+  // drive()'s promise, and storing it dropped the close from idle: halt() returned with the WAL
+  // still open and locked (seen as a flaky test/orderer/chain-halt.test.ts on a loaded machine).
+  let closed = false;
+  const loop: ReadyLoop = new ReadyLoop(nodeOf([]), new ReadyProcessor({ term: 1, vote: 0 }), recordingStages([]), {
+    beforeReady: () => {
+      throw new Error('a broken message');
+    },
+    hasQueuedInputs: () => false,
+    afterAdvance: () => undefined,
+    onError: () =>
+      loop.then(async () => {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        closed = true;
+      }),
+  });
+  loop.kick();
+  await loop.idle;
+  expect(closed).toBe(true);
+});
