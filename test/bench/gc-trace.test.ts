@@ -1,10 +1,10 @@
 // `npm run bench -- --gc-stats`: what it reads from the orderers' --trace-gc lines, and that it
 // still reads what this Node's V8 prints.
 import { spawn } from 'node:child_process';
-import { closeSync, fstatSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { closeSync, fstatSync, openSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { COLOCATED_NODE_FLAGS } from '../../orderer/devnet';
+import { makeTempDir, removeTempDir } from '../support/temp-dir';
 import { formatGcLine, GC_ORIGIN_PREFIX, gcMs, gcOfWindow, parseTraceGc, readTraces, roundedGc, totalGc } from './gc-trace';
 import { GC_STATS_NODE_FLAGS, parseOptions } from './orderer-bench-options';
 
@@ -76,7 +76,7 @@ describe('bench GC accounting (--gc-stats)', () => {
   });
 
   it('reads what this Node prints, on the clock V8 started, from where the process started writing its log', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'gc-trace-'));
+    const dir = makeTempDir('gc-trace-');
     try {
       const logPath = path.join(dir, 'node.log');
       // An earlier process's lines in the same (appended) log must not count, though their times fall in the window.
@@ -107,7 +107,7 @@ describe('bench GC accounting (--gc-stats)', () => {
       // gc() is one full collection; the earlier process's three are not read.
       expect(totals?.markCompacts).toBe(1);
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      removeTempDir(dir, 'gc-trace-');
     }
   });
 });

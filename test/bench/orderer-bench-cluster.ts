@@ -6,8 +6,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { freePorts, sleep } from '../support/ports';
 import { readProcessMemory, type ProcessMemory } from '../support/proc-memory';
 import { readProcessCpu, type CpuTimes } from './proc-cpu';
-import { closeSync, fstatSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { makeTempDir, removeTempDir } from '../support/temp-dir';
+import { closeSync, fstatSync, openSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { makeLoadEnvelope } from '../../cmd/client-load';
 import type { ClientCredentials } from '../../orderer/client-credentials';
@@ -27,6 +27,9 @@ const SINK_JS = path.resolve(__dirname, 'orderer-bench-sink.js');
 
 
 /** One child process with its output in a log file. */
+/** The network's data dir (node configs, ledgers, logs): a temp dir this prefix names, removed at stop unless kept. */
+const DATA_DIR_PREFIX = 'orderer-bench-';
+
 export class BenchProcess {
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
@@ -136,7 +139,7 @@ export class BenchNetwork {
   }
 
   static async create(options: BenchNetworkOptions): Promise<BenchNetwork> {
-    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'orderer-bench-'));
+    const dataDir = makeTempDir(DATA_DIR_PREFIX);
     const nodeCount = options.nodeCount ?? 3;
     const ports = await freePorts(nodeCount * (options.adminServers === true ? 3 : 2));
     // fabric-anchor's layout: plaintext client ports, mutual TLS between the orderers on a
@@ -186,7 +189,7 @@ export class BenchNetwork {
       this.keepData = true;
       throw err;
     }
-    if (!this.keepData) rmSync(this.dataDir, { recursive: true, force: true });
+    if (!this.keepData) removeTempDir(this.dataDir, DATA_DIR_PREFIX);
   }
 
   killNow(): void {

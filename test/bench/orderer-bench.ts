@@ -36,7 +36,7 @@
 // ratio=R p99_ms=N` for the signed one (the headline: the run made last; with --unsigned-only
 // that is the unsigned one). Progress lines of the earlier run start with "unsigned ", so tools
 // that read the phase lines (fabric-anchor's sbs_monitor.py) see the headline run's.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { LoadProgress, prepareLoad, runBroadcastLoad, type LoadReport, type LoadSigning, type PreparedLoad } from '../../cmd/client-load';
@@ -52,6 +52,7 @@ import {
   type BenchProcess,
 } from './orderer-bench-cluster';
 import { readProcessMemory } from '../support/proc-memory';
+import { makeTempDir, removeTempDir } from '../support/temp-dir';
 import { cpuMeter, formatCpuLine, ownCpu, type CpuSource, type CpuUsage } from './proc-cpu';
 import { formatGcLine, gcOfWindow, readTraces, roundedGc, type GcTotals, type TracedNode } from './gc-trace';
 import { runMembershipBench } from './orderer-bench-membership';
@@ -248,6 +249,9 @@ async function startObserver(addresses: readonly string[], channelId: string, lo
   }
   return observer;
 }
+
+/** The run's work dir (profiles, traces): a temp dir this prefix names, removed at the end unless kept. */
+const WORK_DIR_PREFIX = 'orderer-bench-work-';
 
 /** The orderer processes the benchmark started (for RSS in the progress lines). */
 let runningNodes: readonly BenchProcess[] = [];
@@ -455,7 +459,7 @@ async function main(): Promise<number> {
       log,
     });
   }
-  const workDir = mkdtempSync(path.join(os.tmpdir(), 'orderer-bench-work-'));
+  const workDir = makeTempDir(WORK_DIR_PREFIX);
   const profileDir = path.join(workDir, 'profiles');
   const startedAt = new Date().toISOString();
   const loadBefore = os.loadavg().map((l) => Math.round(l * 100) / 100);
@@ -618,7 +622,7 @@ async function main(): Promise<number> {
   }
   console.log(summaryLine(headlineResult, baselineTxPerSecond));
   if (o.keepData || o.cpuProf) log(`work dir kept: ${workDir}${network !== undefined && o.keepData ? `, network data: ${network.dataDir}` : ''}`);
-  else rmSync(workDir, { recursive: true, force: true });
+  else removeTempDir(workDir, WORK_DIR_PREFIX);
   return 0;
 }
 
