@@ -17,6 +17,13 @@ export type BlockInput = Uint8Array | common.BlockInit | DecodedBlockInput;
  */
 export interface DecodedBlockInput {
   readonly bytes: Uint8Array;
+  /**
+   * The block's metadata field (tag, length, BlockMetadata: encodeBlockMetadataField), when `bytes`
+   * hold only its header and data fields: the block's bytes are then bytes ‖ metadataField, stored
+   * as the two pieces they are. The chain gives a committed Raft entry's header and data this way,
+   * as a view of the entry, instead of copying them into a new block-sized buffer.
+   */
+  readonly metadataField?: Uint8Array;
   readonly block: common.Block;
   readonly txIds?: readonly string[];
   /**
@@ -31,13 +38,32 @@ export function isDecodedBlockInput(input: BlockInput): input is DecodedBlockInp
   return !(input instanceof Uint8Array) && 'bytes' in input && 'block' in input;
 }
 
+/** A stored block's bytes as pieces: its own pieces, or its bytes as the one piece. */
+export function storedBlockPieces(stored: StoredBlock): readonly Uint8Array[] {
+  return stored.pieces ?? [stored.bytes];
+}
+
+/** The byte length of a stored block, without joining its pieces. */
+export function storedBlockLength(stored: StoredBlock): number {
+  if (stored.pieces === undefined) return stored.bytes.length;
+  let length = 0;
+  for (const piece of stored.pieces) length += piece.length;
+  return length;
+}
+
 /**
  * A block read back from the store: its exact bytes, decoded, and checked (the number is the one
  * asked for and data_hash matches the data). Shared between readers: treat it as read-only.
  */
 export interface StoredBlock {
   readonly number: number;
+  /** The block's bytes in one buffer (joined from `pieces` when the store keeps them in two). */
   readonly bytes: Uint8Array;
+  /**
+   * The block's bytes as the pieces the store keeps them in, when more than one: what `bytes`
+   * joins. A reader that can write pieces (Deliver) sends these and copies nothing.
+   */
+  readonly pieces?: readonly Uint8Array[];
   readonly block: common.Block;
   /** hash(header), the previous_hash of the next block. */
   readonly headerHash: Uint8Array;

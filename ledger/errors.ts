@@ -45,6 +45,8 @@ export type CorruptionKind =
   | 'previous-hash'
   | 'missing-block'
   | 'extra-block'
+  /** A block stored in two pieces (format 3) lacks its metadata record. */
+  | 'missing-metadata'
   | 'tip-mismatch'
   | 'txid-index'
   /** The LMDB data file ends before pages its current meta page or its B-trees point to. */

@@ -1,8 +1,10 @@
 // BlockStore on LMDB: one LMDB environment per channel in <dir>/chains/<channelId>/, with two
 // named databases:
-//   blocks: 8-byte big-endian block number → the Block's bytes exactly as appended
-//   meta:   "tip" → height ‖ hash(last header); "owner" → the process that has the store open;
-//           "format" → the layout version
+//   blocks:   8-byte big-endian block number → the block's bytes up to its metadata field
+//   metadata: the same key → the block's metadata field (lmdb-block-records.ts: the two records end
+//             to end are the block's bytes exactly as appended)
+//   meta:     "tip" → height ‖ hash(last header); "owner" → the process that has the store open;
+//             "format" → the layout version and the first block stored in two records
 // and the tx-id index in an environment of its own below it (tx-index.ts), so that appends and
 // lookups never read block pages through LMDB's memory map.
 // One environment per channel (rather than sub-databases of one shared environment) keeps channels
@@ -15,7 +17,7 @@ import { existsSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import type { Logger } from 'pino';
-import { common } from '../protos';
+import { blockMetadataOffset, common } from '../protos';
 import { blockDataHash, blockHeaderHash, envelopeTxIdOrEmpty } from './block';
 import { StoreBlockIterator, type IteratorSource } from './block-iterator';
 import type {
@@ -36,6 +38,7 @@ import { bytesEqual, toHex } from './hash';
 import { HeightNotifier } from './height-notifier';
 import { checkLmdbDataFile, LMDB_DATA_FILE, OPEN_CHECK_MAX_TREE_PAGES, type LmdbFileReport } from './lmdb-file-check';
 import { asCorruption, guardLmdb, settleFailedCommit } from './lmdb-guard';
+import { checkNothingAbove, checkTip, LazyStoredBlock, metadataRecord, notAMetadataField, readStored, type BlockRecords } from './lmdb-block-records';
 import { BINARY_DB_OPTIONS, blockKey, blockNumberOfKey, decodeTip, EMPTY, EMPTY_TIP, encodeTip, txIdKey, type Bytes, type Tip } from './lmdb-records';
 import { encodeOwnerRecord, ownerLiveness, ownRecord, parseOwnerRecord, type OwnerRecord } from './owner';
 import { DEFAULT_INDEX_CHUNK_GAP_MS, DEFAULT_INDEX_CHUNK_TX_IDS, DEFAULT_INDEX_WINDOW_MS, DEFAULT_INDEX_WINDOW_TX_IDS, IndexBehind } from './index-behind';
@@ -54,11 +57,16 @@ const TIP_KEY = Buffer.from('tip');
 const OWNER_KEY = Buffer.from('owner');
 const FORMAT_KEY = Buffer.from('format');
 /**
+ * 3: each block in two records, its header and data and its metadata field (lmdb-block-records.ts).
+ * The format record is 3 ‖ the 8-byte number of the first block so stored: a store of format 1 or
+ * 2 is migrated at open by recording its height there, and its blocks stay as they are. The bump
+ * makes a format 2 binary refuse the store instead of serving blocks without their metadata.
  * 2: the tx-id index moved to its own environment. Version 1 stores are migrated at open (their
- * `txids` database is dropped and the new index built from the blocks); the bump makes a version 1
+ * `txids` database is dropped and the new index built from the blocks); the bump made a version 1
  * binary refuse a migrated store instead of answering lookups from a stale index.
  */
-const FORMAT_VERSION = 2;
+const FORMAT_VERSION = 3;
+const FORMAT_WHOLE_BLOCKS = 2;
 const FORMAT_WITH_TXIDS_INSIDE = 1;
 /** Open reopens the block environment after re-indexing read more than this through its map. */
 const REOPEN_AFTER_READING_BYTES = 64 * 1024 * 1024;
@@ -87,7 +95,9 @@ export interface OpenBlockStoreOptions {
 
 /** A validated block on its way into the store. */
 interface PreparedBlock {
-  stored: StoredBlock;
+  stored: LazyStoredBlock;
+  /** What goes into the blocks and the metadata record: the header and data, and the metadata field (empty: the first is the whole block). */
+  pieces: readonly [Uint8Array, Uint8Array];
   index: IndexBlock;
 }
 
@@ -104,81 +114,6 @@ export function channelStoreDir(dir: string, channelId: string): string {
 /** Stores opened by this process, by real path: LMDB shares one environment per path in a process. */
 const openInThisProcess = new Set<string>();
 
-/**
- * Decodes and checks bytes read from `file`; anything unexpected is corruption of block `number`.
- * Every CorruptionError names the data file, so the operator knows which file to act on.
- */
-/**
- * An appended block as the recent-block cache keeps it: its bytes, decoded again on first use.
- * The cache serves bytes (Deliver) far more than decoded blocks; holding the appender's decoded
- * block kept an object per envelope alive (a view each, ~400 per block) for as long as the block
- * stayed cached, and every one of them outlived the young generation.
- */
-class LazyStoredBlock implements StoredBlock {
-  private decoded: common.Block | undefined;
-
-  constructor(
-    readonly number: number,
-    readonly bytes: Uint8Array,
-    readonly headerHash: Uint8Array,
-  ) {}
-
-  get block(): common.Block {
-    // These bytes decoded when they were appended (or were encoded from the block then).
-    this.decoded ??= common.Block.decode(this.bytes);
-    return this.decoded;
-  }
-}
-
-function checkStored(number: number, bytes: Uint8Array, file: string): StoredBlock {
-  const where = { file };
-  let block: common.Block;
-  try {
-    block = common.Block.decode(bytes);
-  } catch (err) {
-    throw new CorruptionError(number, 'undecodable', err instanceof Error ? err.message : String(err), where);
-  }
-  const header = block.header;
-  if (header === undefined) throw new CorruptionError(number, 'missing-header', 'stored block has no header', where);
-  if (header.number !== number) {
-    throw new CorruptionError(number, 'wrong-number', `stored under ${number} but its header says ${header.number}`, where);
-  }
-  const dataHash = blockDataHash(block.data?.data ?? []);
-  if (!bytesEqual(dataHash, header.dataHash)) {
-    throw new CorruptionError(number, 'data-hash', `data hash ${toHex(dataHash)} != header ${toHex(header.dataHash)}`, where);
-  }
-  return { number, bytes, block, headerHash: blockHeaderHash(header) };
-}
-
-/** Block `number` (below `height`) as stored and checked; CorruptionError when missing or damaged. */
-function readStored(blocksDb: Database<Bytes, Buffer>, number: number, height: number, file: string): StoredBlock {
-  const bytes = guardLmdb(file, () => blocksDb.get(blockKey(number)), number);
-  if (bytes === undefined) throw new CorruptionError(number, 'missing-block', `block ${number} is below height ${height} but not stored`, { file });
-  return checkStored(number, bytes, file);
-}
-
-/** A block stored at or above the recorded height would mean a write landed without its tip. */
-function checkNothingAbove(blocksDb: Database<Bytes, Buffer>, height: number, file: string): void {
-  const keys = guardLmdb(file, () => [...blocksDb.getKeys({ start: blockKey(height), limit: 1 })]);
-  for (const key of keys) {
-    const number = blockNumberOfKey(key);
-    throw new CorruptionError(number, 'extra-block', `block ${number} is stored above height ${height}`, { file });
-  }
-}
-
-/** Cheap open-time check: the newest block matches the recorded tip and nothing lies beyond it. */
-function checkTip(blocksDb: Database<Bytes, Buffer>, tip: Tip, file: string): void {
-  if (tip.height > 0) {
-    const number = tip.height - 1;
-    const bytes = guardLmdb(file, () => blocksDb.get(blockKey(number)), number);
-    if (bytes === undefined) throw new CorruptionError(number, 'missing-block', `the last block ${number} is not stored`, { file });
-    if (!bytesEqual(checkStored(number, bytes, file).headerHash, tip.lastHash)) {
-      throw new CorruptionError(number, 'tip-mismatch', 'the recorded hash of the last block differs from the stored block', { file });
-    }
-  }
-  checkNothingAbove(blocksDb, tip.height, file);
-}
-
 export class LmdbBlockStore implements BlockStore {
   readonly notifier = new HeightNotifier();
   /** What height(), getBlock() and getByTxId see: only blocks whose commit has been synced. */
@@ -189,7 +124,7 @@ export class LmdbBlockStore implements BlockStore {
    * Blocks appended with readableBeforeDurable whose commit is under way: iterators yield them
    * (readableHeight()) before they are durable. Emptied as they become durable or when a write fails.
    */
-  private readonly inFlight = new Map<number, StoredBlock>();
+  private readonly inFlight = new Map<number, LazyStoredBlock>();
   private inFlightEnd = 0;
   /** The source iterators read: durable blocks, then those in flight. */
   private readonly readable: IteratorSource = {
@@ -207,7 +142,7 @@ export class LmdbBlockStore implements BlockStore {
   private lastWrite: Promise<unknown> = Promise.resolve();
   private openIterators = 0;
   private readonly firstTxnId: number;
-  private readonly recent = new Map<number, StoredBlock>();
+  private readonly recent = new Map<number, LazyStoredBlock>();
   private recentBytes = 0;
   private readonly recentMaxBytes: number;
   /**
@@ -219,13 +154,14 @@ export class LmdbBlockStore implements BlockStore {
   private readonly behind: IndexBehind;
   /** The block environment's data file, named in every CorruptionError about it. */
   private readonly dataFile: string;
+  private readonly records: BlockRecords;
 
   /** Use openBlockStore(). */
   constructor(
     readonly channelId: string,
     private readonly location: string,
     private readonly env: RootDatabase,
-    private readonly blocksDb: Database<Bytes, Buffer>,
+    blocks: { blocksDb: Database<Bytes, Buffer>; metadataDb: Database<Bytes, Buffer>; splitFrom: number },
     private readonly metaDb: Database<Bytes, Buffer>,
     private readonly index: TxIdIndex,
     private readonly owner: OwnerRecord,
@@ -235,6 +171,7 @@ export class LmdbBlockStore implements BlockStore {
     indexWindow: { windowMs: number; windowTxIds: number; chunkTxIds: number; chunkGapMs: number },
   ) {
     this.dataFile = path.join(location, LMDB_DATA_FILE);
+    this.records = { ...blocks, file: this.dataFile };
     this.durable = tip;
     this.pending = tip;
     this.behind = new IndexBehind({
@@ -275,7 +212,7 @@ export class LmdbBlockStore implements BlockStore {
     if (number >= this.durable.height) return undefined;
     const cached = this.recent.get(number);
     if (cached !== undefined) return cached;
-    return readStored(this.blocksDb, number, this.durable.height, this.dataFile);
+    return readStored(this.records, number, this.durable.height);
   }
 
   getByTxId(txId: string): TxLocation | undefined {
@@ -330,6 +267,12 @@ export class LmdbBlockStore implements BlockStore {
       // them over and must not modify them afterwards.
       const decoded = isDecodedBlockInput(input) ? input : undefined;
       const bytes = decoded?.bytes ?? (input instanceof Uint8Array ? input : common.Block.encode(input as common.BlockInit));
+      const metadataField = decoded?.metadataField ?? EMPTY;
+      if (metadataField.length > 0) {
+        // Checked here, or the block would read back as corruption: one field, after bytes without one.
+        const wrong = notAMetadataField(metadataField) ?? (blockMetadataOffset(bytes) === bytes.length ? undefined : 'its other piece is not a header and data alone');
+        if (wrong !== undefined) throw new BlockStoreError('malformed-block', `block at height ${expected.height}: metadata field ${wrong}`, expected.height);
+      }
       let block: common.Block;
       if (decoded !== undefined) block = decoded.block;
       else {
@@ -359,10 +302,10 @@ export class LmdbBlockStore implements BlockStore {
           throw new BlockStoreError('data-hash', `block ${number} has data_hash ${toHex(header.dataHash)}, its data hashes to ${toHex(dataHash)}`, number);
         }
       }
-      const stored = new LazyStoredBlock(number, bytes, blockHeaderHash(header));
+      const stored = new LazyStoredBlock(number, bytes, metadataField, blockHeaderHash(header));
       const txIds = decoded?.txIds ?? envelopes.map(envelopeTxIdOrEmpty);
       if (txIds.length !== envelopes.length) throw new RangeError(`block ${number}: ${txIds.length} tx ids given for ${envelopes.length} envelopes`);
-      out.push({ stored, index: { number, txIds } });
+      out.push({ stored, pieces: [bytes, metadataField], index: { number, txIds } });
       expected = { height: number + 1, lastHash: stored.headerHash };
     }
     return out;
@@ -379,9 +322,11 @@ export class LmdbBlockStore implements BlockStore {
     const range = `${before.height}..${after.height - 1}`;
     try {
       applied = await this.metaDb.ifVersion(TIP_KEY, before.height, () => {
-        for (const { stored } of prepared) {
-          const bytes = stored.bytes;
-          void this.blocksDb.put(blockKey(stored.number), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+        for (const { stored, pieces } of prepared) {
+          const key = blockKey(stored.number);
+          const [headerAndData, metadataField] = pieces;
+          void this.records.blocksDb.put(key, Buffer.from(headerAndData.buffer, headerAndData.byteOffset, headerAndData.byteLength));
+          void this.records.metadataDb.put(key, metadataRecord(metadataField));
         }
         void this.metaDb.put(TIP_KEY, encodeTip(after), after.height);
       });
@@ -436,7 +381,7 @@ export class LmdbBlockStore implements BlockStore {
 
   /** Header hash of block `number`, which is durable (from the cache, else the store). */
   private hashAfter(number: number): Uint8Array {
-    return (this.recent.get(number) ?? readStored(this.blocksDb, number, this.durable.height, this.dataFile)).headerHash;
+    return (this.recent.get(number) ?? readStored(this.records, number, this.durable.height)).headerHash;
   }
 
   private fail<E extends BlockStoreError | CorruptionError>(err: E): E {
@@ -447,14 +392,14 @@ export class LmdbBlockStore implements BlockStore {
     return err;
   }
 
-  private remember(stored: StoredBlock): void {
-    if (stored.bytes.length > this.recentMaxBytes) return;
+  private remember(stored: LazyStoredBlock): void {
+    if (stored.byteLength > this.recentMaxBytes) return;
     this.recent.set(stored.number, stored);
-    this.recentBytes += stored.bytes.length;
+    this.recentBytes += stored.byteLength;
     for (const [number, old] of this.recent) {
       if (this.recentBytes <= this.recentMaxBytes) break;
       this.recent.delete(number);
-      this.recentBytes -= old.bytes.length;
+      this.recentBytes -= old.byteLength;
     }
   }
 
@@ -480,15 +425,15 @@ export class LmdbBlockStore implements BlockStore {
     let bytesChecked = 0;
     let bytesSinceYield = 0;
     for (let number = 0; number < height; number++) {
-      const stored = readStored(this.blocksDb, number, height, this.dataFile);
+      const stored = readStored(this.records, number, height);
       const header = stored.block.header;
       if (header === undefined || !bytesEqual(header.previousHash, previousHash)) {
         throw new CorruptionError(number, 'previous-hash', `previous_hash does not match the hash of block ${number - 1}`, { file: this.dataFile });
       }
       this.checkTxIndex(stored);
       previousHash = stored.headerHash;
-      bytesChecked += stored.bytes.length;
-      bytesSinceYield += stored.bytes.length;
+      bytesChecked += stored.byteLength;
+      bytesSinceYield += stored.byteLength;
       if (bytesSinceYield >= VERIFY_YIELD_EVERY_BYTES) {
         bytesSinceYield = 0;
         await new Promise<void>((resolve) => setImmediate(resolve));
@@ -500,7 +445,7 @@ export class LmdbBlockStore implements BlockStore {
     }
     // Appends may have landed while verify yielded: look above the tip as it is stored now.
     const storedTip = decodeTip(guardLmdb(this.dataFile, () => this.metaDb.get(TIP_KEY)), 'tip');
-    checkNothingAbove(this.blocksDb, Math.max(height, storedTip?.height ?? 0), this.dataFile);
+    checkNothingAbove(this.records, Math.max(height, storedTip?.height ?? 0));
     return { height, bytesChecked };
   }
 
@@ -581,6 +526,7 @@ function releaseOwner(env: RootDatabase, metaDb: Database<Bytes, Buffer>, owner:
 interface BlocksEnv {
   env: RootDatabase;
   blocksDb: Database<Bytes, Buffer>;
+  metadataDb: Database<Bytes, Buffer>;
   /** Versions on the meta records: the tip's version is the height, which appends are conditional on. */
   metaDb: Database<Bytes, Buffer>;
 }
@@ -602,6 +548,7 @@ async function openBlocksEnv(location: string, useWriteMap: boolean): Promise<Bl
     return guardLmdb(file, () => ({
       env,
       blocksDb: env.openDB('blocks', BINARY_DB_OPTIONS),
+      metadataDb: env.openDB('metadata', BINARY_DB_OPTIONS),
       metaDb: env.openDB('meta', { ...BINARY_DB_OPTIONS, useVersions: true }),
     }));
   } catch (err) {
@@ -610,17 +557,27 @@ async function openBlocksEnv(location: string, useWriteMap: boolean): Promise<Bl
   }
 }
 
+/** What claiming a store found: its tip, and the first block stored in two records. */
+interface Claimed {
+  tip: Tip;
+  splitFrom: number;
+}
+
+function encodeFormatRecord(splitFrom: number): Buffer {
+  return Buffer.concat([Buffer.from([FORMAT_VERSION]), blockKey(splitFrom)]);
+}
+
 /**
  * Checks the store's format and tip and claims it for `self`, in one write transaction: LMDB's
- * writer lock makes check-and-claim atomic across processes. Migrates a format 1 store.
+ * writer lock makes check-and-claim atomic across processes. Migrates a format 1 or 2 store.
  */
-function claim(blocks: BlocksEnv, location: string, self: OwnerRecord, logger: Logger): Tip {
+function claim(blocks: BlocksEnv, location: string, self: OwnerRecord, logger: Logger): Claimed {
   const file = path.join(location, LMDB_DATA_FILE);
   return guardLmdb(file, () => claimIn(blocks, location, file, self, logger));
 }
 
-function claimIn(blocks: BlocksEnv, location: string, file: string, self: OwnerRecord, logger: Logger): Tip {
-  const { env, blocksDb, metaDb } = blocks;
+function claimIn(blocks: BlocksEnv, location: string, file: string, self: OwnerRecord, logger: Logger): Claimed {
+  const { env, blocksDb, metadataDb, metaDb } = blocks;
   // Opened before the claiming transaction, which only drops it (opening is a transaction of its own).
   const legacyTxIdsDb = metaDb.get(FORMAT_KEY)?.[0] === FORMAT_WITH_TXIDS_INSIDE ? env.openDB('txids', BINARY_DB_OPTIONS) : undefined;
   return env.transactionSync(() => {
@@ -639,22 +596,32 @@ function claimIn(blocks: BlocksEnv, location: string, file: string, self: OwnerR
         logger.info({ previousPid: previous.pid }, 'previous owner of the block store is gone; taking over');
       }
     }
-    const format = metaDb.get(FORMAT_KEY)?.[0];
+    const formatRecord = metaDb.get(FORMAT_KEY);
+    const format = formatRecord?.[0];
+    if (format !== undefined && format !== FORMAT_VERSION && format !== FORMAT_WHOLE_BLOCKS && format !== FORMAT_WITH_TXIDS_INSIDE) {
+      throw new BlockStoreError('unsupported-format', `block store ${location} has format ${format}, expected ${FORMAT_VERSION}`);
+    }
+    if (format === FORMAT_VERSION && formatRecord !== undefined && formatRecord.length !== 9) {
+      throw new CorruptionError(-1, 'undecodable', `the format record has ${formatRecord.length} bytes, expected 9`, { file });
+    }
+    const stored = decodeTip(metaDb.get(TIP_KEY), 'tip');
+    const recorded = stored ?? EMPTY_TIP;
+    // Blocks written before this format are whole; a new store (no format yet) has none.
+    const splitFrom = format === FORMAT_VERSION && formatRecord !== undefined ? blockNumberOfKey(formatRecord.subarray(1)) : recorded.height;
+    checkTip({ blocksDb, metadataDb, splitFrom, file }, recorded);
     if (format === FORMAT_WITH_TXIDS_INSIDE) {
       // Its entries are rebuilt in the index environment, from the blocks.
       legacyTxIdsDb?.dropSync();
-      logger.info({ location }, 'migrating the block store to format 2: the tx-id index moves to its own environment');
-    } else if (format !== undefined && format !== FORMAT_VERSION) {
-      throw new BlockStoreError('unsupported-format', `block store ${location} has format ${format}, expected ${FORMAT_VERSION}`);
+      logger.info({ location }, 'migrating the block store from format 1: the tx-id index moves to its own environment');
     }
-    if (format !== FORMAT_VERSION) metaDb.putSync(FORMAT_KEY, Buffer.from([FORMAT_VERSION]));
-    const stored = decodeTip(metaDb.get(TIP_KEY), 'tip');
-    const recorded = stored ?? EMPTY_TIP;
-    checkTip(blocksDb, recorded, file);
+    if (format !== FORMAT_VERSION) {
+      if (format !== undefined) logger.info({ location, splitFrom }, `migrating the block store from format ${format} to ${FORMAT_VERSION}: blocks from ${splitFrom} on are stored in two records`);
+      metaDb.putSync(FORMAT_KEY, encodeFormatRecord(splitFrom));
+    }
     if (stored === undefined) metaDb.putSync(TIP_KEY, encodeTip(recorded), 0);
     // Claimed last: a store that fails the checks above is left without an owner record.
     metaDb.putSync(OWNER_KEY, encodeOwnerRecord(self));
-    return recorded;
+    return { tip: recorded, splitFrom };
   });
 }
 
@@ -719,12 +686,12 @@ export async function openBlockStore(options: OpenBlockStoreOptions): Promise<Lm
     const fileReport = checkBlocksFile(location, log);
     blocks = await openBlocksEnv(location, useWriteMap);
     const self = ownRecord(Date.now());
-    const tip = claim(blocks, location, self, log);
+    const { tip, splitFrom } = claim(blocks, location, self, log);
     claimedBy = self;
     // LMDB created data.mdb and lock.mdb and synced the claim, but not their directory entries.
     if (fileReport.state === 'absent') fsyncDirSync(location);
-    const { blocksDb } = blocks;
-    index = await openTxIdIndex(location, { tip, readBlock: (number) => readStored(blocksDb, number, tip.height, dataFile) }, log);
+    const records: BlockRecords = { blocksDb: blocks.blocksDb, metadataDb: blocks.metadataDb, splitFrom, file: dataFile };
+    index = await openTxIdIndex(location, { tip, readBlock: (number) => readStored(records, number, tip.height) }, log);
     if (index.blockBytesRead >= REOPEN_AFTER_READING_BYTES) {
       // Those blocks were read through the block environment's map, and their pages stay mapped,
       // counted in the process's RSS, until the environment is closed. The owner record stays.
@@ -736,7 +703,7 @@ export async function openBlockStore(options: OpenBlockStoreOptions): Promise<Lm
       channelId,
       location,
       blocks.env,
-      blocks.blocksDb,
+      { blocksDb: blocks.blocksDb, metadataDb: blocks.metadataDb, splitFrom },
       blocks.metaDb,
       index,
       self,

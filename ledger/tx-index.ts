@@ -21,7 +21,7 @@
 import path from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import type { Logger } from 'pino';
-import type { StoredBlock, TxLocation } from './block-store';
+import { storedBlockLength, type StoredBlock, type TxLocation } from './block-store';
 import { envelopeTxIdOrEmpty } from './block';
 import { fsyncDirSync, mkdirDurableSync } from './durable-dir';
 import { bytesEqual } from './hash';
@@ -249,8 +249,8 @@ export class TxIdIndex {
       while (next.height < source.tip.height && bytes < CATCH_UP_CHUNK_BYTES) {
         const stored = source.readBlock(next.height);
         blocks.push({ number: stored.number, txIds: (stored.block.data?.data ?? []).map(envelopeTxIdOrEmpty) });
-        bytes += stored.bytes.length;
-        this.blockBytesReadTotal += stored.bytes.length;
+        bytes += storedBlockLength(stored);
+        this.blockBytesReadTotal += storedBlockLength(stored);
         next = { height: stored.number + 1, lastHash: stored.headerHash };
       }
       if (!(await this.write(blocks, indexed, next))) {

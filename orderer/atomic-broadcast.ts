@@ -12,7 +12,8 @@ import * as grpc from '@grpc/grpc-js';
 import { BLOCK_RECEIVER_CHANNEL_OPTIONS } from '../cluster/http2-window';
 import { asBuffer, passThrough, rawBidiStreamMethod } from '../cluster/service';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../cluster/types';
-import { common, orderer, ProtoDecodeError } from '../protos';
+import { Gathered } from '../cluster/wire';
+import { common, orderer, ProtoDecodeError, varintSize, writeVarint } from '../protos';
 import { Reader, delimitedEnd, skipUnknown } from '../protos/runtime';
 import { frameLengthDelimited, hasFrameRoom } from '../protos/block-bytes';
 
@@ -47,8 +48,11 @@ export interface ServerCall<Res> {
 
 /** Server side of Broadcast: marshaled common.Envelope in, BroadcastResponse out. */
 export type BroadcastCall = ServerCall<orderer.BroadcastResponseInit>;
-/** Server side of Deliver: marshaled common.Envelope in, marshaled DeliverResponse out; and the client's TLS certificate. */
-export interface DeliverCall extends ServerCall<Uint8Array> {
+/**
+ * Server side of Deliver: marshaled common.Envelope in, marshaled DeliverResponse out (in one
+ * buffer, or as pieces: a block the ledger keeps in two); and the client's TLS certificate.
+ */
+export interface DeliverCall extends ServerCall<Uint8Array | Gathered> {
   getAuthContext(): { sslPeerCertificate?: { raw: Buffer } };
 }
 
@@ -75,7 +79,11 @@ export const broadcastMethod: grpc.MethodDefinition<Uint8Array, orderer.Broadcas
   originalName: 'broadcast',
 };
 
-export const deliverMethod = rawBidiStreamMethod(DELIVER_PATH, 'deliver');
+export const deliverMethod: grpc.MethodDefinition<Uint8Array, Uint8Array | Gathered> = {
+  ...rawBidiStreamMethod(DELIVER_PATH, 'deliver'),
+  // grpc-js (which serves the calls grpc-direct.ts does not take) writes one buffer per message.
+  responseSerialize: (response: Uint8Array | Gathered): Buffer => (response instanceof Gathered ? response.join() : asBuffer(response)),
+};
 
 export const atomicBroadcastServiceDefinition: grpc.ServiceDefinition = {
   Broadcast: broadcastMethod,
@@ -125,6 +133,16 @@ const DELIVER_RESPONSE_BLOCK_TAG = (2 << 3) | 2;
  */
 export function encodeDeliverBlockResponse(blockBytes: Uint8Array): Buffer {
   return frameLengthDelimited(DELIVER_RESPONSE_BLOCK_TAG, blockBytes);
+}
+
+/** A DeliverResponse carrying the block whose bytes are `pieces` end to end, as pieces: the pieces are not copied. */
+export function encodeDeliverBlockResponsePieces(pieces: readonly Uint8Array[]): Gathered {
+  let length = 0;
+  for (const piece of pieces) length += piece.length;
+  const prefix = Buffer.allocUnsafe(1 + varintSize(length));
+  prefix[0] = DELIVER_RESPONSE_BLOCK_TAG;
+  writeVarint(prefix, 1, length);
+  return new Gathered([prefix, ...pieces], prefix.length + length);
 }
 
 /** encodeDeliverBlockResponse(blockBytes) writes in place: it allocates nothing, and the result shares memory with the block. */

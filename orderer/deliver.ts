@@ -3,10 +3,12 @@
 // stream. Any other status ends the stream.
 //
 // Blocks are sent as the ledger stored them: the DeliverResponse is the block's bytes behind a
-// tag and a length (encodeDeliverBlockResponse). Blocks this node wrote are kept by the ledger's
-// recent-block cache with room for that prefix, which is then written in place: no copy. Other
-// framed bytes (a block read back from disk) are shared by every stream that sends the same
-// StoredBlock object, so many clients following the tip cost one copy per block, not one per client.
+// tag and a length (encodeDeliverBlockResponse). A block the ledger keeps in two pieces (the Raft
+// entry's header and data, and the metadata this node filled in) goes out as a few bytes of
+// prefix and the two pieces, uncopied (encodeDeliverBlockResponsePieces). A block kept whole
+// that this node encoded has room in front for the prefix, which is then written in place: no
+// copy. Other framed bytes are shared by every stream that sends the same StoredBlock object,
+// so many clients following the tip cost one copy per block, not one per client.
 //
 // Each stream waits for its own client: a block is written only once the previous one was
 // taken by gRPC ('drain'), so a slow client holds at most grpc-js' small write buffer and
@@ -19,7 +21,7 @@ import type { StoredBlock } from '../ledger/block-store';
 import { BlockStoreError } from '../ledger/errors';
 import { common, orderer, ProtoDecodeError } from '../protos';
 import { OrdererError, statusName } from './errors';
-import { deliverFramesInPlace, encodeDeliverBlockResponse, encodeDeliverStatusResponse, type DeliverCall } from './atomic-broadcast';
+import { deliverFramesInPlace, encodeDeliverBlockResponse, encodeDeliverBlockResponsePieces, encodeDeliverStatusResponse, type DeliverCall } from './atomic-broadcast';
 import { failCall, InboundMessages, writeWithBackpressure } from './grpc-streams';
 import { checkPolicy, envelopeSignedData, parseEnvelopeHeaders } from './msgcheck';
 import { DISABLED_METRICS, type DeliverMetrics, type RpcTracker } from './metrics';
@@ -469,7 +471,9 @@ export class DeliverService {
         // Only blocks at the tip are shared by many streams; a reader catching up from disk gets
         // its own copies and must not push the tip's out of the small cache.
         const nearTip = stored.number + FRAMED_BLOCKS_KEPT >= chain.blockStore.height();
-        const framed = nearTip ? this.framed(stored) : encodeDeliverBlockResponse(stored.bytes);
+        // A block the ledger keeps in two pieces goes out as them, uncopied, with a few bytes in front.
+        const framed =
+          stored.pieces !== undefined ? encodeDeliverBlockResponsePieces(stored.pieces) : nearTip ? this.framed(stored) : encodeDeliverBlockResponse(stored.bytes);
         if (!(await writeWithBackpressure(call, framed, signal))) return GONE;
         rpc.messageSent();
         this.metrics.blockSent(chain.channelId);

@@ -24,6 +24,7 @@ import type * as http2 from 'node:http2';
 import { TLSSocket, type PeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { encodeGrpcMessage, framed, GrpcMessageReader, OWN_CHUNK_BYTES, PREFIX_BYTES, writeUncopied } from '../cluster/grpc-frames';
+import { encodedLength, Gathered } from '../cluster/wire';
 import { common, orderer } from '../protos';
 import { BROADCAST_PATH, DELIVER_PATH, type BroadcastCall, type DeliverCall } from './atomic-broadcast';
 
@@ -105,7 +106,7 @@ export function takeOverStreams(server: grpc.Server): number {
       const call =
         path === BROADCAST_PATH ? new DirectServerCall(stream, limits, encodeBroadcastResponse, false) : new DirectServerCall(stream, limits, asIs, true);
       try {
-        void (path === BROADCAST_PATH ? handlers.broadcast(call as DirectServerCall<orderer.BroadcastResponseInit>) : handlers.deliver(call as DirectServerCall<Uint8Array>));
+        void (path === BROADCAST_PATH ? handlers.broadcast(call as DirectServerCall<orderer.BroadcastResponseInit>) : handlers.deliver(call as DirectServerCall<Uint8Array | Gathered>));
       } catch (err) {
         // As grpc-js does with a handler that throws before its first await: the call ends INTERNAL.
         call.emit('error', { code: grpc.status.INTERNAL, details: `internal error: ${err instanceof Error ? err.message : String(err)}` });
@@ -140,7 +141,7 @@ const SUCCESS_FRAMED = framed(SUCCESS_BYTES);
 const encodeBroadcastResponse = (response: orderer.BroadcastResponseInit): Uint8Array =>
   response.status === common.Status.SUCCESS && (response.info === undefined || response.info === '') ? SUCCESS_BYTES : orderer.BroadcastResponse.encode(response);
 
-const asIs = (bytes: Uint8Array): Uint8Array => bytes;
+const asIs = (bytes: Uint8Array | Gathered): Uint8Array | Gathered => bytes;
 
 /** `bytes` in memory of its own, exactly its size (Buffer.from would carve it out of an 8 KB shared slab). */
 function ownCopy(bytes: Buffer): Buffer {
@@ -189,7 +190,7 @@ export class DirectServerCall<Res> extends EventEmitter {
   constructor(
     private readonly stream: http2.ServerHttp2Stream,
     private readonly limits: MessageLimits,
-    private readonly encode: (response: Res) => Uint8Array,
+    private readonly encode: (response: Res) => Uint8Array | Gathered,
     /** Hand out each message as a copy of its own rather than a view into the read buffer. */
     private readonly copyMessages: boolean,
   ) {
@@ -256,17 +257,20 @@ export class DirectServerCall<Res> extends EventEmitter {
 
   write(response: Res): boolean {
     if (this.ended || this.destroyed) return false;
-    const message = this.encode(response);
-    if (message.length > this.limits.sendBytes) {
+    const encoded = this.encode(response);
+    // Pieces too small to be worth writing apart go out joined, with the other small answers.
+    const message = encoded instanceof Gathered && encoded.byteLength < OWN_CHUNK_BYTES ? encoded.join() : encoded;
+    const length = encodedLength(message);
+    if (length > this.limits.sendBytes) {
       // grpc-js's wording, which counts the 5-byte prefix.
-      this.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: `Sent message larger than max (${PREFIX_BYTES + message.length} vs. ${this.limits.sendBytes})` });
+      this.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: `Sent message larger than max (${PREFIX_BYTES + length} vs. ${this.limits.sendBytes})` });
       return false;
     }
-    if (message.length >= OWN_CHUNK_BYTES) {
-      // A block: its prefix and its own bytes, written together without copying them.
+    if (message instanceof Gathered || length >= OWN_CHUNK_BYTES) {
+      // A block: its prefix and its own bytes (or pieces), written together without copying them.
       this.flush();
       if (!this.sendHeaders()) return false;
-      writeUncopied(this.stream, message.length, [message]);
+      writeUncopied(this.stream, length, message instanceof Gathered ? message.chunks : [message]);
       return !this.stream.writableNeedDrain;
     }
     // Per envelope on Broadcast: the SUCCESS answer is neither marshaled nor framed again.

@@ -17,7 +17,7 @@
 // buffer (frameLengthDelimited). Each such copy was a block-sized ArrayBuffer per block on every
 // node, and V8 counts the ArrayBuffer memory allocated since the last full collection against the
 // old generation's limit: those copies were a sixth of what started each node's mark-compacts.
-import { encodeBlockHeader, type BlockInit } from './gen/common';
+import { encodeBlockHeader, type BlockInit, type BlockMetadataInit } from './gen/common';
 import { varintSize, writeVarint, Writer } from './runtime';
 
 /** Field 1, 2 or 3, wire type 2 (length-delimited): the only tags a Block and its parts use. */
@@ -93,6 +93,59 @@ export function encodeBlockBytes(block: BlockInit, options: EncodeBlockOptions =
   const bytes = out.subarray(room);
   frameRoom.set(bytes, 0);
   return bytes;
+}
+
+/**
+ * The metadata field that ends a marshaled block (tag, length, BlockMetadata), byte for byte what
+ * common.Block.encode writes for it; empty when there is no metadata. A node stores each block it
+ * applies as the Raft entry's header and data (blockMetadataOffset) followed by this field, so that
+ * only these few bytes are new: the entry's are not copied into a block-sized buffer of its own.
+ */
+export function encodeBlockMetadataField(metadata: BlockMetadataInit | null | undefined): Buffer {
+  if (metadata == null) return Buffer.alloc(0);
+  const items = metadata.metadata ?? [];
+  const size = itemsSize(items);
+  const out = Buffer.allocUnsafe(1 + varintSize(size) + size);
+  out[0] = TAG_FIELD_3;
+  const at = writeItems(out, writeVarint(out, 1, size), items);
+  if (at !== out.length) throw new Error(`block metadata encoding wrote ${at} bytes, expected ${out.length}`);
+  return out;
+}
+
+/** A varint at `pos` below 2^32 (a field length): [value, position after it], or undefined. */
+function readLength(bytes: Uint8Array, pos: number): [number, number] | undefined {
+  let value = 0;
+  for (let i = 0; i < 5; i++) {
+    const byte = bytes[pos + i];
+    if (byte === undefined) return undefined;
+    value += (byte & 0x7f) * 2 ** (7 * i);
+    if (byte < 0x80) return value < 2 ** 32 ? [value, pos + i + 1] : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * Where the metadata field of a marshaled block begins (bytes.length when it has none), when the
+ * bytes are the header field, the data field and the metadata field in that order, each at most
+ * once and nothing else: what our encoders and Go's proto.Marshal write. Then the bytes before it
+ * followed by encodeBlockMetadataField(m) are the same block with its metadata replaced by m.
+ * undefined for any other layout (fields repeated, reordered or unknown).
+ */
+export function blockMetadataOffset(bytes: Uint8Array): number | undefined {
+  let pos = 0;
+  let lastTag = 0;
+  while (pos < bytes.length) {
+    const tag = bytes[pos]!;
+    if ((tag !== TAG_FIELD_1 && tag !== TAG_FIELD_2 && tag !== TAG_FIELD_3) || tag <= lastTag) return undefined;
+    const length = readLength(bytes, pos + 1);
+    if (length === undefined) return undefined;
+    const end = length[1] + length[0];
+    if (end > bytes.length) return undefined;
+    if (tag === TAG_FIELD_3) return end === bytes.length ? pos : undefined;
+    lastTag = tag;
+    pos = end;
+  }
+  return pos;
 }
 
 /** frameLengthDelimited(tag, bytes) would write in place, sharing memory with `bytes`. */

@@ -36,7 +36,7 @@ import type { Logger } from 'pino';
 import type { NodeId } from '../../cluster/types';
 import type { BlockStore } from '../../ledger/block-store';
 import { readConsenterMetadata, writeCommitMetadata, type MetadataSigner } from '../../ledger/metadata';
-import { common, encodeBlockBytes, raftpb } from '../../protos';
+import { blockMetadataOffset, common, encodeBlockBytes, encodeBlockMetadataField, raftpb } from '../../protos';
 import { ChainInvariantError } from '../errors';
 import { BackgroundPull } from './catchup';
 import { configEnvelopeOfBlock } from './channel-config';
@@ -279,21 +279,22 @@ export class Applier {
   private async writeEntries(entries: readonly raftpb.Entry[]): Promise<ApplyOutcome> {
     const store = this.o.blockStore;
     let blocks: common.Block[] = [];
-    /** Per block in `blocks`: this node's own proposal (isOwnProposal). */
+    /** Per block in `blocks`: the committed entry's bytes, and whether it was this node's own proposal (isOwnProposal). */
+    let entryData: Uint8Array[] = [];
     let own: boolean[] = [];
     let lastNormalData: Uint8Array | undefined;
     let normalBytes = 0;
     const flush = async (): Promise<void> => {
       if (blocks.length === 0) return;
-      // Handed to the store decoded, with their tx ids, so it reads neither again; with room for
-      // Deliver's frame, which the store's recent-block cache serves from these bytes.
+      // Handed to the store decoded, with their tx ids, so it reads neither again.
       const toWrite = blocks.map((block, i) => ({
-        bytes: encodeBlockBytes(block, { withFrameRoom: true }),
+        ...storedForm(block, entryData[i]!),
         block,
         txIds: this.o.txIdsOf(block),
         dataHashComputedByCaller: own[i] === true,
       }));
       blocks = [];
+      entryData = [];
       own = [];
       const startedMs = performance.now();
       // Committed by Raft, so final: Deliver may stream them while LMDB commits (its commit was
@@ -320,6 +321,7 @@ export class Applier {
             if (this.o.onConfigBlock !== undefined && configEnvelopeOfBlock(block) !== undefined) this.o.onConfigBlock(block, number, false);
             this.fillMetadata(block, index);
             blocks.push(block);
+            entryData.push(e.data);
             own.push(this.o.isOwnProposal?.(number, e.data) === true);
           }
           lastNormalData = e.data;
@@ -373,4 +375,18 @@ export class Applier {
 
 function removesNode(cc: raftpb.ConfChange, id: NodeId): boolean {
   return cc.type === raftpb.ConfChangeType.ConfChangeRemoveNode && cc.nodeId === id;
+}
+
+/**
+ * What a committed block is stored as: the Raft entry's header and data as they are, then the
+ * metadata this node filled in. The entry's bytes are kept by the Raft log anyway; encoding the
+ * block whole gave every node a second block-sized buffer per block, which outlived V8's young
+ * generation and paced its mark-compacts. An entry laid out otherwise (fields repeated,
+ * reordered or unknown: blockMetadataOffset) is encoded whole, with room in front for Deliver's
+ * frame.
+ */
+export function storedForm(block: common.Block, entryData: Uint8Array): { bytes: Uint8Array; metadataField?: Uint8Array } {
+  const metadataAt = blockMetadataOffset(entryData);
+  if (metadataAt === undefined) return { bytes: encodeBlockBytes(block, { withFrameRoom: true }) };
+  return { bytes: entryData.subarray(0, metadataAt), metadataField: encodeBlockMetadataField(block.metadata) };
 }

@@ -103,6 +103,12 @@ test("the leader's own blocks reach the ledger marked as hashed by it: their env
   expect(appended.map((b) => b.block.header?.number)).toEqual([1, 2, 3]);
   expect(appended.every((b) => b.dataHashComputedByCaller === true)).toBe(true);
   for (const b of appended) expect(Buffer.compare(blockDataHash(b.block.data!.data), b.block.header!.dataHash)).toBe(0);
+  // Stored as the entry's header and data, uncopied, and the metadata filled in at commit.
+  for (const b of appended) {
+    expect(b.metadataField?.[0]).toBe(0x1a);
+    expect(Buffer.from(common.Block.encode(b.block)).equals(Buffer.concat([b.bytes, b.metadataField!]))).toBe(true);
+    expect(Buffer.compare(store.getBlock(b.block.header!.number)!.pieces![0]!, b.bytes)).toBe(0);
+  }
 });
 
 test('a committed block reaches Deliver readers while the ledger still writes it; its SUCCESS waits for the write', async () => {

@@ -20,6 +20,7 @@ import type {
 } from '../../ledger/block-store';
 import { common } from '../../protos';
 import { handleBroadcast, type BroadcastOptions } from '../../orderer/broadcast';
+import { storedForm } from '../../orderer/chain/apply';
 import { DeliverService, type DeliverServiceOptions } from '../../orderer/deliver';
 import { addAtomicBroadcastService, atomicBroadcastServerOptions, bindServer } from '../../orderer/grpc-service';
 import { InsecureAcceptAllPolicyEvaluator, type ParsedEnvelope, type PolicyEvaluator, type SignedData } from '../../orderer/msgcheck';
@@ -196,12 +197,22 @@ export class FakeChain implements ChainHandle {
     }
   }
 
-  /** Appends the next block holding `envelopes`; appends run one after another. */
-  appendBlock(envelopes: Uint8Array[]): Promise<StoredBlock> {
+  /**
+   * Appends the next block holding `envelopes`; appends run one after another. `inPieces`: as a
+   * Chain writes a committed entry (storedForm), its header and data then the metadata it filled in.
+   */
+  appendBlock(envelopes: Uint8Array[], options: { inPieces?: boolean } = {}): Promise<StoredBlock> {
     const appended = this.appendChain.then(async () => {
       const number = this.blockStore.height();
       const block = newBlock(number, this.blockStore.lastHeaderHash() ?? new Uint8Array(0), envelopes);
-      await this.blockStore.append(block);
+      if (options.inPieces === true) {
+        const entry = common.Block.encode(block);
+        const filled = common.Block.decode(entry);
+        filled.metadata = { metadata: [randomBytes(72), new Uint8Array(0), Uint8Array.of(number & 0xff)] };
+        await this.blockStore.append({ ...storedForm(filled, entry), block: filled });
+      } else {
+        await this.blockStore.append(block);
+      }
       return this.blockStore.getBlock(number)!;
     });
     this.appendChain = appended.catch(() => undefined);

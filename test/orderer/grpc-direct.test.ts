@@ -358,6 +358,25 @@ describe('Deliver', () => {
     expect(outcome.trailers['grpc-status']).toBe('0');
   });
 
+  test('blocks the ledger keeps in two pieces arrive whole, from the direct path and from grpc-js', async () => {
+    await chain.appendBlock([makeEnvelope({ channelId: CHANNEL })], { inPieces: true });
+    // Under the size written as its own chunk (joined with the other small answers), and far over it.
+    await chain.appendBlock([makeEnvelope({ channelId: CHANNEL, dataBytes: 300 * 1024 })], { inPieces: true });
+    await chain.appendBlock([makeEnvelope({ channelId: CHANNEL, dataBytes: 100 })], { inPieces: true });
+    expect([1, 2, 3].map((n) => chain.blockStore.getBlock(n)!.pieces?.length)).toEqual([2, 2, 2]);
+    // A deadline keeps the call with grpc-js, which takes one buffer per message.
+    for (const headers of [{}, { 'grpc-timeout': '30S' }]) {
+      const outcome = await overTheWire([seek('oldest', 'newest')], { path: DELIVER_PATH, headers });
+      expect(outcome.messages).toHaveLength(5);
+      for (const n of [0, 1, 2, 3]) {
+        const response = parseDeliverResponse(outcome.messages[n]!);
+        expect(response.kind === 'block' && Buffer.from(response.blockBytes).equals(Buffer.from(chain.blockStore.getBlock(n)!.bytes))).toBe(true);
+        if (response.kind === 'block' && n > 0) expect(response.block.metadata?.metadata[2]).toEqual(Buffer.from([n]));
+      }
+      expect(outcome.trailers['grpc-status']).toBe('0');
+    }
+  });
+
   test("a block over the server's send limit ends the call RESOURCE_EXHAUSTED, as grpc-js would", async () => {
     await chain.appendBlock([makeEnvelope({ channelId: CHANNEL, dataBytes: 8 * 1024 })]);
     const limited = new grpc.Server({ ...atomicBroadcastServerOptions(), 'grpc.max_send_message_length': 4096 });

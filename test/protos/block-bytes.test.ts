@@ -1,9 +1,9 @@
 // encodeBlockBytes must write exactly the bytes common.Block.encode writes: the leader proposes
 // them, every node stores them, hashes are taken over parts of them, and Deliver serves them as is.
 // Blocks the ledger keeps are encoded with room in front, where Deliver writes its prefix in place.
-import { common, encodeBlockBytes } from '../../protos';
+import { blockMetadataOffset, common, encodeBlockBytes, encodeBlockMetadataField } from '../../protos';
 import { frameLengthDelimited } from '../../protos/block-bytes';
-import { deliverFramesInPlace, encodeDeliverBlockResponse, parseDeliverResponse } from '../../orderer/atomic-broadcast';
+import { deliverFramesInPlace, encodeDeliverBlockResponse, encodeDeliverBlockResponsePieces, parseDeliverResponse } from '../../orderer/atomic-broadcast';
 
 function seeded(seed: number): () => number {
   let s = seed >>> 0;
@@ -116,5 +116,59 @@ describe('encodeBlockBytes', () => {
     expect(sharesMemory(other, roomy)).toBe(false);
     expect(other[0]).toBe(0x0a);
     expect(first[0]).toBe(0x12);
+  });
+});
+
+describe('a block as its header and data, then a metadata field', () => {
+  const blockOf = (random: () => number, withMetadata: boolean): common.BlockInit => ({
+    header: { number: Math.floor(random() * 2 ** 40), previousHash: bytesOf(32, 1), dataHash: bytesOf(32, 2) },
+    data: { data: Array.from({ length: Math.floor(random() * 40) }, (_, i) => bytesOf(Math.floor(random() * 20_000), i)) },
+    ...(withMetadata ? { metadata: { metadata: Array.from({ length: 5 }, (_, i) => bytesOf(Math.floor(random() * 300), i)) } } : {}),
+  });
+
+  it('replacing the metadata after blockMetadataOffset gives what the generated encoder writes (seeded)', () => {
+    const random = seeded(99);
+    for (let i = 0; i < 50; i++) {
+      const entry = common.Block.encode(blockOf(random, i % 3 !== 0));
+      const at = blockMetadataOffset(entry);
+      expect(at).toBeDefined();
+      const filled = common.Block.decode(entry);
+      filled.metadata = { metadata: [bytesOf(70 + i, 9), new Uint8Array(0), bytesOf(i, 3)] };
+      const joined = Buffer.concat([entry.subarray(0, at), encodeBlockMetadataField(filled.metadata)]);
+      expect(joined.toString('hex')).toBe(Buffer.from(common.Block.encode(filled)).toString('hex'));
+    }
+    // Absent metadata is no field at all, as the generated encoder leaves it out.
+    expect(encodeBlockMetadataField(undefined)).toHaveLength(0);
+    expect(Buffer.from(encodeBlockMetadataField({ metadata: [] }))).toEqual(Buffer.from([0x1a, 0x00]));
+  });
+
+  it('finds no offset in a block laid out otherwise: reordered, repeated or unknown fields, cut short', () => {
+    const header = Buffer.from(common.Block.encode({ header: { number: 1 } }));
+    const data = Buffer.from(common.Block.encode({ data: { data: [bytesOf(10, 1)] } }));
+    const metadata = encodeBlockMetadataField({ metadata: [bytesOf(4, 2)] });
+    expect(blockMetadataOffset(Buffer.concat([header, data, metadata]))).toBe(header.length + data.length);
+    expect(blockMetadataOffset(Buffer.concat([header, data]))).toBe(header.length + data.length);
+    expect(blockMetadataOffset(new Uint8Array(0))).toBe(0);
+    expect(blockMetadataOffset(Buffer.concat([data, header, metadata]))).toBeUndefined();
+    expect(blockMetadataOffset(Buffer.concat([header, header, data]))).toBeUndefined();
+    expect(blockMetadataOffset(Buffer.concat([header, data, metadata, metadata]))).toBeUndefined();
+    expect(blockMetadataOffset(Buffer.concat([header, Buffer.from([0x22, 0x01, 0x00]), data]))).toBeUndefined();
+    expect(blockMetadataOffset(Buffer.concat([header, data]).subarray(0, header.length + 3))).toBeUndefined();
+    expect(blockMetadataOffset(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]))).toBeUndefined();
+  });
+
+  it('Deliver sends the pieces behind a prefix, uncopied, and they parse as the block', () => {
+    const block = blockOf(seeded(5), true);
+    const whole = Buffer.from(common.Block.encode(block));
+    const at = blockMetadataOffset(whole)!;
+    const pieces = [whole.subarray(0, at), whole.subarray(at)];
+    const gathered = encodeDeliverBlockResponsePieces(pieces);
+    expect(gathered.chunks.slice(1)).toEqual(pieces);
+    expect(gathered.chunks[1]).toBe(pieces[0]);
+    const joined = gathered.join();
+    expect(joined).toHaveLength(gathered.byteLength);
+    expect(joined).toEqual(encodeDeliverBlockResponse(whole));
+    const parsed = parseDeliverResponse(joined);
+    expect(parsed.kind === 'block' && Buffer.from(parsed.blockBytes).equals(whole)).toBe(true);
   });
 });

@@ -16,7 +16,7 @@ import { isDecodedBlockInput, type DecodedBlockInput } from '../../../ledger/blo
 import { blockDataHash, blockHeaderHash, envelopeTxIdOrEmpty } from '../../../ledger/block';
 import { BlockStoreError } from '../../../ledger/errors';
 import { bytesEqual } from '../../../ledger/hash';
-import { common } from '../../../protos';
+import { blockMetadataOffset, common } from '../../../protos';
 
 const EMPTY = new Uint8Array(0);
 
@@ -71,7 +71,14 @@ export class MemoryBlockStore implements BlockStore {
       let prevHash = this.lastHeaderHash();
       for (const input of blocks) {
         const decoded = isDecodedBlockInput(input) ? input : undefined;
-        const bytes = decoded?.bytes ?? (input instanceof Uint8Array ? input : common.Block.encode(input as common.BlockInit));
+        const first = decoded?.bytes ?? (input instanceof Uint8Array ? input : common.Block.encode(input as common.BlockInit));
+        const metadataField = decoded?.metadataField;
+        // A block given in two pieces: the header and data alone, then one metadata field.
+        if (metadataField !== undefined && metadataField.length > 0 && (blockMetadataOffset(first) !== first.length || metadataField[0] !== 0x1a)) {
+          throw new BlockStoreError('malformed-block', 'block given in pieces that are not its header and data, then its metadata field');
+        }
+        const pieces = metadataField !== undefined && metadataField.length > 0 ? [first, metadataField] : undefined;
+        const bytes = pieces === undefined ? first : Buffer.concat(pieces);
         const block = common.Block.decode(bytes);
         // The LMDB store trusts a caller's decoded block and tx ids; here they are held to it.
         if (decoded !== undefined) checkDecodedInput(decoded, block);
@@ -85,7 +92,7 @@ export class MemoryBlockStore implements BlockStore {
           throw new BlockStoreError('data-hash', `block ${header.number} data hash mismatch`, header.number);
         }
         const headerHash = blockHeaderHash(header);
-        checked.push({ number: header.number, bytes, block, headerHash });
+        checked.push({ number: header.number, bytes, ...(pieces !== undefined ? { pieces } : {}), block, headerHash });
         height++;
         prevHash = headerHash;
       }
