@@ -38,11 +38,6 @@ export function isDecodedBlockInput(input: BlockInput): input is DecodedBlockInp
   return !(input instanceof Uint8Array) && 'bytes' in input && 'block' in input;
 }
 
-/** A stored block's bytes as pieces: its own pieces, or its bytes as the one piece. */
-export function storedBlockPieces(stored: StoredBlock): readonly Uint8Array[] {
-  return stored.pieces ?? [stored.bytes];
-}
-
 /** The byte length of a stored block, without joining its pieces. */
 export function storedBlockLength(stored: StoredBlock): number {
   if (stored.pieces === undefined) return stored.bytes.length;

@@ -87,7 +87,6 @@ export function decodeBlockPieces(headerAndData: Uint8Array, metadataField: Uint
  */
 export class LazyStoredBlock implements StoredBlock {
   private decoded: common.Block | undefined;
-  private joined: Uint8Array | undefined;
   readonly pieces: readonly Uint8Array[] | undefined;
 
   constructor(
@@ -101,10 +100,10 @@ export class LazyStoredBlock implements StoredBlock {
     this.decoded = decoded;
   }
 
+  /** Joined anew on every call, not kept: the cache counts the pieces' bytes only. Deliver sends `pieces`. */
   get bytes(): Uint8Array {
     if (this.metadataField.length === 0) return this.headerAndData;
-    this.joined ??= Buffer.concat([this.headerAndData, this.metadataField]);
-    return this.joined;
+    return Buffer.concat([this.headerAndData, this.metadataField]);
   }
 
   get byteLength(): number {

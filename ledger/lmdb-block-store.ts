@@ -608,6 +608,12 @@ function claimIn(blocks: BlocksEnv, location: string, file: string, self: OwnerR
     const recorded = stored ?? EMPTY_TIP;
     // Blocks written before this format are whole; a new store (no format yet) has none.
     const splitFrom = format === FORMAT_VERSION && formatRecord !== undefined ? blockNumberOfKey(formatRecord.subarray(1)) : recorded.height;
+    if (splitFrom > recorded.height) throw new CorruptionError(-1, 'undecodable', `the format record puts the first split block at ${splitFrom}, above the height ${recorded.height}`, { file });
+    // Nothing below splitFrom was ever given a metadata record: one there means the format record is wrong.
+    for (const k of metadataDb.getKeys({ limit: 1 })) {
+      const n = blockNumberOfKey(k);
+      if (n < splitFrom) throw new CorruptionError(n, 'undecodable', `block ${n} has a metadata record but the format record says blocks below ${splitFrom} are whole`, { file });
+    }
     checkTip({ blocksDb, metadataDb, splitFrom, file }, recorded);
     if (format === FORMAT_WITH_TXIDS_INSIDE) {
       // Its entries are rebuilt in the index environment, from the blocks.

@@ -20,9 +20,11 @@ import { CorruptionError } from './errors';
 
 export const LMDB_DATA_FILE = 'data.mdb';
 /**
- * Branch and leaf pages walked when a store is opened (64 MiB of 4 KiB pages, some tens of ms):
- * the whole tree of a block file (its blocks sit mostly in overflow pages, ~150 per leaf page),
- * the upper levels of a large tx-id index. A complete walk is deepCheckBlockStore's job.
+ * Branch and leaf pages walked when a store is opened (64 MiB of 4 KiB pages, some tens of ms),
+ * breadth first: the whole of a block file's trees up to some 50,000 blocks (a block sits mostly in
+ * overflow pages, ~150 to a leaf page, but its metadata record, about 1 KB with a signer, in the
+ * leaf pages, 3 or 4 to a page), the upper levels of larger ones and of a large tx-id index. A
+ * complete walk is deepCheckBlockStore's job.
  */
 export const OPEN_CHECK_MAX_TREE_PAGES = 16_384;
 

@@ -175,3 +175,48 @@ export function frameLengthDelimited(tag: number, bytes: Uint8Array): Buffer {
   out.set(bytes, prefixBytes);
   return out;
 }
+
+/** `bytes[at..]` starts with `expected`. */
+function startsWith(bytes: Uint8Array, at: number, expected: Uint8Array): boolean {
+  if (at + expected.length > bytes.length) return false;
+  for (let i = 0; i < expected.length; i++) if (bytes[at + i] !== expected[i]) return false;
+  return true;
+}
+
+/** A field's tag and its minimal length varint. */
+function fieldPrefix(tag: number, length: number): Buffer {
+  const out = Buffer.allocUnsafe(1 + varintSize(length));
+  out[0] = tag;
+  writeVarint(out, 1, length);
+  return out;
+}
+
+/**
+ * Whether `bytes` (a block's header and data fields, no metadata) are exactly what
+ * common.Block.encode writes for `block`'s header and data, `block` having been decoded from them
+ * (its envelopes are views into `bytes`): the header re-encoded (a few dozen bytes) is compared,
+ * the envelopes only by where they lie. No block-sized work.
+ */
+export function isCanonicalHeaderAndData(block: BlockInit, bytes: Uint8Array): boolean {
+  let at = 0;
+  if (block.header != null) {
+    const header = encodeBlockHeader(Writer.create(), block.header).finish();
+    const prefix = fieldPrefix(TAG_FIELD_1, header.length);
+    if (!startsWith(bytes, at, prefix) || !startsWith(bytes, at + prefix.length, header)) return false;
+    at += prefix.length + header.length;
+  }
+  if (block.data != null) {
+    const items = block.data.data ?? [];
+    const prefix = fieldPrefix(TAG_FIELD_2, itemsSize(items));
+    if (!startsWith(bytes, at, prefix)) return false;
+    at += prefix.length;
+    for (const item of items) {
+      const itemPrefix = fieldPrefix(TAG_FIELD_1, item.length);
+      if (!startsWith(bytes, at, itemPrefix)) return false;
+      at += itemPrefix.length;
+      if (item.length > 0 && (item.buffer !== bytes.buffer || item.byteOffset !== bytes.byteOffset + at)) return false;
+      at += item.length;
+    }
+  }
+  return at === bytes.length;
+}

@@ -7,4 +7,4 @@ export * as raftpb from './gen/raftpb';
 export * as google_protobuf from './gen/google_protobuf';
 export { ProtoDecodeError, EMPTY_BYTES, varintSize, writeVarint, type MessageCodec } from './runtime';
 export { envelopeTxIdOf } from './envelope-txid';
-export { blockMetadataOffset, encodeBlockBytes, encodeBlockMetadataField } from './block-bytes';
+export { blockMetadataOffset, encodeBlockBytes, encodeBlockMetadataField, isCanonicalHeaderAndData } from './block-bytes';

@@ -36,7 +36,7 @@ import type { Logger } from 'pino';
 import type { NodeId } from '../../cluster/types';
 import type { BlockStore } from '../../ledger/block-store';
 import { readConsenterMetadata, writeCommitMetadata, type MetadataSigner } from '../../ledger/metadata';
-import { blockMetadataOffset, common, encodeBlockBytes, encodeBlockMetadataField, raftpb } from '../../protos';
+import { blockMetadataOffset, common, encodeBlockBytes, encodeBlockMetadataField, isCanonicalHeaderAndData, raftpb } from '../../protos';
 import { ChainInvariantError } from '../errors';
 import { BackgroundPull } from './catchup';
 import { configEnvelopeOfBlock } from './channel-config';
@@ -387,6 +387,7 @@ function removesNode(cc: raftpb.ConfChange, id: NodeId): boolean {
  */
 export function storedForm(block: common.Block, entryData: Uint8Array): { bytes: Uint8Array; metadataField?: Uint8Array } {
   const metadataAt = blockMetadataOffset(entryData);
-  if (metadataAt === undefined) return { bytes: encodeBlockBytes(block, { withFrameRoom: true }) };
-  return { bytes: entryData.subarray(0, metadataAt), metadataField: encodeBlockMetadataField(block.metadata) };
+  const headerAndData = metadataAt === undefined ? undefined : entryData.subarray(0, metadataAt);
+  if (headerAndData === undefined || !isCanonicalHeaderAndData(block, headerAndData)) return { bytes: encodeBlockBytes(block, { withFrameRoom: true }) };
+  return { bytes: headerAndData, metadataField: encodeBlockMetadataField(block.metadata) };
 }

@@ -217,6 +217,19 @@ describe('damage to the metadata records', () => {
     expect(await corruption(reopen())).toMatchObject({ blockNumber: 4, kind: 'extra-block' });
   });
 
+  for (const [what, record] of [
+    ['first block in two records above the height', Buffer.from([3, 0, 0, 0, 0, 0, 0, 0, 100])],
+    ['first block in two records above block 1', Buffer.from([3, 0, 0, 0, 0, 0, 0, 0, 2])],
+    ['version byte damaged to 2', Buffer.from([2])],
+  ] as const) {
+    test(`a damaged format record (${what}) fails the open, rather than serving blocks without their metadata`, async () => {
+      await damaged((env) => env.openDB('meta', { ...dbOptions, useVersions: true }).put(Buffer.from('format'), record));
+      expect(await corruption(reopen())).toMatchObject({ kind: 'undecodable', file: dataFile() });
+      // Nothing was migrated or claimed: the same open fails the same way.
+      expect(await corruption(reopen())).toMatchObject({ kind: 'undecodable' });
+    });
+  }
+
   test('a format record of the wrong length fails the open, and a format this binary does not know is refused', async () => {
     await damaged((env) => env.openDB('meta', { ...dbOptions, useVersions: true }).put(Buffer.from('format'), Buffer.from([3, 0])));
     expect(await corruption(reopen())).toMatchObject({ blockNumber: -1, kind: 'undecodable' });

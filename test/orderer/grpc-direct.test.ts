@@ -378,7 +378,8 @@ describe('Deliver', () => {
   });
 
   test("a block over the server's send limit ends the call RESOURCE_EXHAUSTED, as grpc-js would", async () => {
-    await chain.appendBlock([makeEnvelope({ channelId: CHANNEL, dataBytes: 8 * 1024 })]);
+    await chain.appendBlock([makeEnvelope({ channelId: CHANNEL, dataBytes: 8 * 1024 })], { inPieces: true });
+    expect(chain.blockStore.getBlock(1)!.pieces).toHaveLength(2);
     const limited = new grpc.Server({ ...atomicBroadcastServerOptions(), 'grpc.max_send_message_length': 4096 });
     const deliver = new DeliverService({ registry: new FakeRegistry([chain]), logger: silentLogger });
     addAtomicBroadcastService(limited, { broadcast: async () => undefined, deliver: (call) => deliver.handle(call) });

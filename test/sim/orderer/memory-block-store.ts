@@ -82,6 +82,10 @@ export class MemoryBlockStore implements BlockStore {
         const block = common.Block.decode(bytes);
         // The LMDB store trusts a caller's decoded block and tx ids; here they are held to it.
         if (decoded !== undefined) checkDecodedInput(decoded, block);
+        // Pieces are stored and served as they are: they must be the block as Fabric encodes it.
+        if (pieces !== undefined && !bytesEqual(bytes, common.Block.encode(block))) {
+          throw new Error(`block ${block.header?.number ?? -1} was given in pieces that are not its standard encoding`);
+        }
         const header = block.header;
         if (header === undefined) throw new BlockStoreError('malformed-block', 'block without a header');
         if (header.number !== height) throw new BlockStoreError('block-number', `block ${header.number} appended at height ${height}`, header.number);
