@@ -5,12 +5,13 @@
 // full run starts it in a child process of its own, so nothing else this bench maps counts in it.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, fdatasyncSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { closeSync, fdatasyncSync, fsyncSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { openBlockStore } from '../../ledger';
 import { ChainBuilder, makeEnvelope, SeededRandom } from '../ledger/fixtures/chain';
+import { makeTempDir, removeTempDir } from '../support/temp-dir';
 
 const MiB = 1024 * 1024;
 const LARGE_BLOCK_BYTES = MiB;
@@ -185,7 +186,7 @@ const kbToMb = (kb: number | undefined): number | null => (kb === undefined ? nu
  * (the store's LMDB mappings) against the bytes appended.
  */
 async function rssScenario(): Promise<RssResult> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'ledger-bench-rss-'));
+  const dir = makeTempDir('ledger-bench-rss-');
   try {
     const store = await openBlockStore({ dir, channelId: 'rss', logger });
     const random = new SeededRandom(5);
@@ -222,7 +223,7 @@ async function rssScenario(): Promise<RssResult> {
     await store.close();
     return result;
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    removeTempDir(dir, 'ledger-bench-rss-');
   }
 }
 
@@ -238,7 +239,7 @@ function rssInChild(): RssResult {
 }
 
 async function main(): Promise<void> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'ledger-bench-'));
+  const dir = makeTempDir('ledger-bench-');
   const loadBefore = loadavg()[0] ?? 0;
   try {
     const sha = sha256Rates();
@@ -309,7 +310,7 @@ async function main(): Promise<void> {
         rssSummary(rss),
     );
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    removeTempDir(dir, 'ledger-bench-');
   }
 }
 

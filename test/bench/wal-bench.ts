@@ -14,6 +14,7 @@ import type { raftpb } from '../../protos';
 import { Wal } from '../../consensus/wal';
 import { crc32Implementation } from '../../consensus/wal/crc32';
 import { fdatasync, writeAll } from '../../consensus/wal/fsutil';
+import { makeTempDir, removeTempDir } from '../support/temp-dir';
 
 const SECONDS_PER_CONFIG = Number(process.env.WAL_BENCH_SECONDS ?? '1.5');
 /** WAL_BENCH_PREALLOCATE=0 measures the WAL without segment preallocation. */
@@ -233,7 +234,7 @@ async function runConfig(root: string, entryBytes: number, batch: number): Promi
 }
 
 async function main(): Promise<void> {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'wal-bench-'));
+  const root = makeTempDir('wal-bench-');
   try {
     const rawBefore = await rawFsyncPerSec(root, 'before');
     const results: ConfigResult[] = [];
@@ -281,7 +282,7 @@ async function main(): Promise<void> {
       `wal_1kb_batch100_entries_per_s=${Math.round(walEntriesPerSec)} raw_fsync_per_s=${Math.round(headlineRawPerSec)} ratio=${round(ratio, 1)}\n`,
     );
   } finally {
-    fs.rmSync(root, { recursive: true, force: true });
+    removeTempDir(root, 'wal-bench-');
   }
 }
 
