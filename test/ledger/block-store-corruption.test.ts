@@ -4,7 +4,7 @@ import { open } from 'lmdb';
 import { common } from '../../protos';
 import { channelStoreDir, CorruptionError, newBlock, openBlockStore } from '../../ledger';
 import { ChainBuilder, makeEnvelope, SeededRandom } from './fixtures/chain';
-import { silentLogger, tempDir } from './helpers';
+import { corruption, silentLogger, tempDir } from './helpers';
 
 const CHANNEL = 'corrupt';
 const BLOCKS = 10;
@@ -42,15 +42,6 @@ async function rawPut(number: number, bytes: Uint8Array | undefined): Promise<vo
   if (bytes === undefined) await blocks.remove(key);
   else await blocks.put(key, Buffer.from(bytes));
   await env.close();
-}
-
-async function corruption(p: Promise<unknown>): Promise<CorruptionError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(CorruptionError);
-  return err as CorruptionError;
 }
 
 test('a byte flipped inside block 5 on disk: verify names block 5, reading it throws, its neighbours still read', async () => {

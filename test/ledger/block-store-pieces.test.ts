@@ -6,7 +6,7 @@ import { open, type RootDatabase } from 'lmdb';
 import { blockMetadataOffset, common, encodeBlockMetadataField } from '../../protos';
 import { blockHeaderHash, BlockStoreError, channelStoreDir, CorruptionError, openBlockStore, type DecodedBlockInput, type LmdbBlockStore } from '../../ledger';
 import { ChainBuilder, makeEnvelope, SeededRandom } from './fixtures/chain';
-import { silentLogger, tempDir } from './helpers';
+import { corruption, silentLogger, tempDir } from './helpers';
 
 const CHANNEL = 'pieces';
 let tmp: ReturnType<typeof tempDir>;
@@ -176,15 +176,6 @@ describe('damage to the metadata records', () => {
     await s.close();
     store = undefined;
     await raw(damage);
-  }
-
-  async function corruption(p: Promise<unknown>): Promise<CorruptionError> {
-    const err = await p.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(err).toBeInstanceOf(CorruptionError);
-    return err as CorruptionError;
   }
 
   test("a block's missing metadata record: verify and reading it name the block and the file, its neighbours still read", async () => {
