@@ -1,8 +1,9 @@
-// BlockStore on LMDB: one LMDB environment per channel in <dir>/chains/<channelId>/, with two
+// BlockStore on LMDB: one LMDB environment per channel in <dir>/chains/<channelId>/, with three
 // named databases:
-//   blocks:   8-byte big-endian block number → the block's bytes up to its metadata field
-//   metadata: the same key → the block's metadata field (lmdb-block-records.ts: the two records end
-//             to end are the block's bytes exactly as appended)
+//   blocks:   8-byte big-endian block number → the block's bytes up to its metadata field (the
+//             whole block when it was appended in one piece)
+//   metadata: the same key → the block's metadata field, or 0x00 (lmdb-block-records.ts: the two
+//             records end to end are the block's bytes exactly as appended)
 //   meta:     "tip" → height ‖ hash(last header); "owner" → the process that has the store open;
 //             "format" → the layout version and the first block stored in two records
 // and the tx-id index in an environment of its own below it (tx-index.ts), so that appends and

@@ -11,10 +11,11 @@
 // generated encoder, so its number is written exactly as there, 2^64 wrap-around included.
 // test/protos/block-bytes.test.ts holds the two encoders to the same bytes.
 //
-// A block written to the ledger is encoded with room in front of it (`withFrameRoom`): Deliver
-// sends it as a DeliverResponse, which is the block's bytes behind a tag and a length, and with
-// the room there that prefix is written in place instead of copying the whole block into a new
-// buffer (frameLengthDelimited). Each such copy was a block-sized ArrayBuffer per block on every
+// A block written to the ledger whole (a node keeps most as the Raft entry's header and data
+// plus their metadata field, encodeBlockMetadataField) is encoded with room in front of it
+// (`withFrameRoom`): Deliver sends it as a DeliverResponse, which is the block's bytes behind a
+// tag and a length, and with the room there that prefix is written in place instead of copying
+// the whole block into a new buffer (frameLengthDelimited). Each such copy was a block-sized ArrayBuffer per block on every
 // node, and V8 counts the ArrayBuffer memory allocated since the last full collection against the
 // old generation's limit: those copies were a sixth of what started each node's mark-compacts.
 import { encodeBlockHeader, type BlockInit, type BlockMetadataInit } from './gen/common';

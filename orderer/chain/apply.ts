@@ -381,9 +381,11 @@ function removesNode(cc: raftpb.ConfChange, id: NodeId): boolean {
  * What a committed block is stored as: the Raft entry's header and data as they are, then the
  * metadata this node filled in. The entry's bytes are kept by the Raft log anyway; encoding the
  * block whole gave every node a second block-sized buffer per block, which outlived V8's young
- * generation and paced its mark-compacts. An entry laid out otherwise (fields repeated,
- * reordered or unknown: blockMetadataOffset) is encoded whole, with room in front for Deliver's
- * frame.
+ * generation and paced its mark-compacts. Only an entry that is the standard encoding of its
+ * header and data (isCanonicalHeaderAndData: what our leaders and Fabric's write) is kept so,
+ * since what is stored is hashed and delivered as it is; any other (an over-long length, an
+ * unknown field, fields reordered, from a foreign or faulty leader) is encoded whole, with room in
+ * front for Deliver's frame.
  */
 export function storedForm(block: common.Block, entryData: Uint8Array): { bytes: Uint8Array; metadataField?: Uint8Array } {
   const metadataAt = blockMetadataOffset(entryData);
