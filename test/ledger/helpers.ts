@@ -1,15 +1,14 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import pino from 'pino';
 import { CorruptionError } from '../../ledger/errors';
+import { makeTempDir, removeTempDir } from '../support/temp-dir';
 
 export const silentLogger = pino({ level: 'silent' });
 
-/** A fresh directory under the OS temp dir; remove it with the returned function. */
+/** A fresh directory under the OS temp dir; remove it with the returned function, which checks it is still that directory. */
 export function tempDir(prefix: string): { dir: string; remove: () => void } {
-  const dir = mkdtempSync(path.join(tmpdir(), `ledger-${prefix}-`));
-  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+  const dirPrefix = `ledger-${prefix}-`;
+  const dir = makeTempDir(dirPrefix);
+  return { dir, remove: () => removeTempDir(dir, dirPrefix) };
 }
 
 /** A logger whose records are kept (parsed) for the test to look at. */
