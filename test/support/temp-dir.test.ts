@@ -1,6 +1,6 @@
 // The removal the benchmark and the GC-trace test use for their temp dirs removes what they made
 // and nothing else: canary files beside it and above it survive every refused path.
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { makeTempDir, removeTempDir, TempDirRefusedError } from './temp-dir';
@@ -20,7 +20,7 @@ describe('temp dirs made and removed by tests and benchmarks', () => {
       expect(existsSync(dir)).toBe(false);
       expect(readFileSync(canary, 'utf8')).toBe(CANARY);
     } finally {
-      rmSync(neighbour, { recursive: true, force: true });
+      removeTempDir(neighbour, 'temp-dir-canary-');
     }
   });
 
